@@ -1,0 +1,380 @@
+//! What the probes saw: plain data, recorded whatever happened on the network.
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::scenario::model::ObserverRole;
+
+/// Milliseconds, as reports show them.
+pub(crate) mod ms {
+    use std::time::Duration;
+    pub fn serialize<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_f64((d.as_secs_f64() * 1000.0 * 10.0).round() / 10.0)
+    }
+}
+
+/// One probe's record. Network trouble is data here, never an `Err`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Observation {
+    Resolve(DnsObservation),
+    Connect(ConnectObservation),
+    Tls(TlsObservation),
+    Http(HttpObservation),
+    Egress(EgressObservation),
+    /// The probe did not finish or did not start.
+    NotRun(NotRun),
+}
+
+/// Why a probe has no observation of its own.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "reason", rename_all = "snake_case")]
+pub enum NotRun {
+    /// The per-probe timeout fired.
+    Timeout {
+        #[serde(with = "ms", rename = "after_ms")]
+        after: Duration,
+    },
+    /// The whole-run deadline (or an interrupt) stopped it.
+    Deadline { what: String },
+    /// A check it depends on did not pass.
+    Blocked { on: String },
+    /// Nothing to probe (for example no AAAA answers for an IPv6 check).
+    NothingToProbe { why: String },
+}
+
+/// How an address is classified.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AddressClass {
+    Public,
+    /// 100.64.0.0/10: the range ZPA hands out as synthetic IPs.
+    ZpaPool,
+    Private,
+    Loopback,
+    Bogon,
+}
+
+impl AddressClass {
+    pub fn of(ip: IpAddr) -> AddressClass {
+        match ip {
+            IpAddr::V4(v4) => {
+                let o = v4.octets();
+                if v4.is_loopback() {
+                    AddressClass::Loopback
+                } else if o[0] == 100 && (o[1] & 0xc0) == 64 {
+                    AddressClass::ZpaPool
+                } else if v4.is_private() {
+                    AddressClass::Private
+                } else if v4.is_unspecified()
+                    || v4.is_link_local()
+                    || v4.is_broadcast()
+                    || v4.is_documentation()
+                    || v4.is_multicast()
+                    || o[0] == 0
+                    || o[0] >= 240
+                    || (o[0] == 198 && (o[1] & 0xfe) == 18)
+                    || (o[0] == 192 && o[1] == 0 && o[2] == 0)
+                {
+                    AddressClass::Bogon
+                } else {
+                    AddressClass::Public
+                }
+            }
+            IpAddr::V6(v6) => {
+                let seg = v6.segments();
+                if let Some(v4) = v6.to_ipv4_mapped() {
+                    return AddressClass::of(IpAddr::V4(v4));
+                }
+                if v6.is_loopback() {
+                    AddressClass::Loopback
+                } else if (seg[0] & 0xfe00) == 0xfc00 {
+                    AddressClass::Private
+                } else if v6.is_unspecified()
+                    || v6.is_multicast()
+                    || (seg[0] & 0xffc0) == 0xfe80
+                    || (seg[0] == 0x2001 && seg[1] == 0x0db8)
+                    || (seg[0] & 0xe000) != 0x2000
+                {
+                    AddressClass::Bogon
+                } else {
+                    AddressClass::Public
+                }
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for AddressClass {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            AddressClass::Public => "public",
+            AddressClass::ZpaPool => "ZPA IP pool",
+            AddressClass::Private => "private",
+            AddressClass::Loopback => "loopback",
+            AddressClass::Bogon => "bogon",
+        })
+    }
+}
+
+/// One address record.
+#[derive(Debug, Clone, Serialize)]
+pub struct DnsAnswer {
+    pub addr: IpAddr,
+    pub ttl: u32,
+    pub class: AddressClass,
+}
+
+/// What a DNS lookup ended in.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum DnsOutcome {
+    Answers { answers: Vec<DnsAnswer> },
+    /// The name exists but has no record of this type.
+    NoRecords,
+    NxDomain,
+    /// SERVFAIL, REFUSED and other error codes.
+    ErrorCode { code: String },
+    Timeout,
+    Failed { causes: Vec<String> },
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DnsObservation {
+    pub host: String,
+    pub record_type: &'static str,
+    /// The resolvers asked (`system` when the system configuration was used).
+    pub resolvers: Vec<String>,
+    pub outcome: DnsOutcome,
+    #[serde(with = "ms", rename = "elapsed_ms")]
+    pub elapsed: Duration,
+}
+
+impl DnsObservation {
+    pub fn addresses(&self) -> Vec<IpAddr> {
+        match &self.outcome {
+            DnsOutcome::Answers { answers } => answers.iter().map(|a| a.addr).collect(),
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// How a TCP connection attempt ended.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum ConnectOutcome {
+    Connected { local: SocketAddr },
+    Refused,
+    Reset,
+    Timeout,
+    Unreachable { causes: Vec<String> },
+    /// The explicit proxy refused the CONNECT.
+    ProxyRefused { status: u16, reason: String },
+    Failed { causes: Vec<String> },
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ConnectAttempt {
+    /// Where the socket connected to (after `--connect-to`, or the proxy).
+    pub addr: SocketAddr,
+    /// With a proxy: the tunnel target `host:port` asked of it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tunnel: Option<String>,
+    pub outcome: ConnectOutcome,
+    #[serde(with = "ms", rename = "elapsed_ms")]
+    pub elapsed: Duration,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ConnectObservation {
+    pub attempts: Vec<ConnectAttempt>,
+}
+
+/// One certificate of a presented chain.
+#[derive(Debug, Clone, Serialize)]
+pub struct CertSummary {
+    pub subject: String,
+    pub issuer: String,
+    pub not_after: String,
+}
+
+/// Where the presented chain ends.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "anchor", rename_all = "snake_case")]
+pub enum ChainTrust {
+    /// A public web PKI root.
+    PublicRoot,
+    /// A trust anchor the user declared (`--ca-file`), such as the Zscaler root.
+    DeclaredAnchor,
+    /// Only the operating system's store trusts it: an inspecting proxy's root.
+    OsStoreOnly,
+    /// Nothing trusts it.
+    Untrusted { error: String },
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum TlsOutcome {
+    Established {
+        version: String,
+        cipher: String,
+        chain: Vec<CertSummary>,
+        trust: ChainTrust,
+    },
+    Failed {
+        causes: Vec<String>,
+    },
+    /// The transport below TLS failed first.
+    NoTransport {
+        outcome: ConnectOutcome,
+    },
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TlsObservation {
+    pub addr: SocketAddr,
+    pub server_name: String,
+    pub outcome: TlsOutcome,
+    #[serde(with = "ms", rename = "elapsed_ms")]
+    pub elapsed: Duration,
+}
+
+/// An HTTP answer, as far as the checks need it.
+#[derive(Debug, Clone, Serialize)]
+pub struct HttpAnswer {
+    pub status: u16,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub content_type: Option<String>,
+    /// Entra front-end headers (`x-ms-request-id`, `x-ms-ests-server`).
+    pub entra_headers: Vec<(String, String)>,
+    /// `issuer` of an OpenID configuration document, when the body was one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub issuer: Option<String>,
+    /// Why the body is not an OpenID configuration (when it was expected to be).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub body_problem: Option<String>,
+    /// The body looks like a proxy's block or error page.
+    pub block_page: bool,
+    /// The start of the body, for the evidence.
+    pub body_excerpt: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum HttpOutcome {
+    Answered(HttpAnswer),
+    Failed { causes: Vec<String> },
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct HttpObservation {
+    pub url: String,
+    /// The address the request was pinned to, or the proxy's URL.
+    pub via: String,
+    pub outcome: HttpOutcome,
+    #[serde(with = "ms", rename = "elapsed_ms")]
+    pub elapsed: Duration,
+}
+
+/// One echo sample.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum SampleOutcome {
+    /// The echo revealed this caller address.
+    Ip { ip: IpAddr },
+    /// The echo answered, but not with exactly one IP address.
+    Unreadable { why: String, excerpt: String },
+    /// The echo answered with an unexpected status.
+    Status { status: u16, excerpt: String },
+    /// No answer.
+    Failed { causes: Vec<String> },
+    Timeout,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct EgressSample {
+    pub outcome: SampleOutcome,
+    #[serde(with = "ms", rename = "elapsed_ms")]
+    pub elapsed: Duration,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct EgressObservation {
+    pub observer: String,
+    pub role: ObserverRole,
+    pub url: String,
+    pub via: String,
+    pub samples: Vec<EgressSample>,
+}
+
+impl EgressObservation {
+    /// The addresses the samples revealed, in order.
+    pub fn ips(&self) -> Vec<IpAddr> {
+        self.samples
+            .iter()
+            .filter_map(|s| match s.outcome {
+                SampleOutcome::Ip { ip } => Some(ip),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+/// The whole cause chain of an error, outermost first (`Display` of reqwest drops the causes).
+pub fn cause_chain(err: &(dyn std::error::Error + 'static)) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut next: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = next {
+        let text = e.to_string();
+        // Wrappers often repeat their source's text; keep each distinct message once.
+        if !out.iter().any(|seen| seen == &text) {
+            out.push(text);
+        }
+        next = e.source();
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classifies_addresses() {
+        let class = |s: &str| AddressClass::of(s.parse().unwrap());
+        assert_eq!(class("20.190.128.1"), AddressClass::Public);
+        assert_eq!(class("100.64.3.4"), AddressClass::ZpaPool);
+        assert_eq!(class("100.128.0.1"), AddressClass::Public);
+        assert_eq!(class("10.1.2.3"), AddressClass::Private);
+        assert_eq!(class("127.0.0.2"), AddressClass::Loopback);
+        assert_eq!(class("0.1.2.3"), AddressClass::Bogon);
+        assert_eq!(class("192.0.2.1"), AddressClass::Bogon);
+        assert_eq!(class("::1"), AddressClass::Loopback);
+        assert_eq!(class("fd00::1"), AddressClass::Private);
+        assert_eq!(class("2603:1026::1"), AddressClass::Public);
+        assert_eq!(class("2001:db8::1"), AddressClass::Bogon);
+        assert_eq!(class("::ffff:10.0.0.1"), AddressClass::Private);
+    }
+
+    #[test]
+    fn cause_chain_keeps_every_distinct_cause() {
+        #[derive(Debug)]
+        struct Outer(std::io::Error);
+        impl std::fmt::Display for Outer {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("request failed")
+            }
+        }
+        impl std::error::Error for Outer {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                Some(&self.0)
+            }
+        }
+        let err = Outer(std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused"));
+        assert_eq!(cause_chain(&err), vec!["request failed", "refused"]);
+    }
+}

@@ -1,0 +1,197 @@
+//! The result model: each check's verdict with its evidence, and the whole run's report.
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::observation::{Observation, ms};
+
+/// How a check ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Pass,
+    Skip,
+    /// The harness could not decide.
+    Error,
+    /// The network answered and anchoring (or the path) is wrong.
+    Fail,
+}
+
+impl Status {
+    pub fn label(self) -> &'static str {
+        match self {
+            Status::Pass => "PASS",
+            Status::Fail => "FAIL",
+            Status::Error => "ERROR",
+            Status::Skip => "SKIP",
+        }
+    }
+}
+
+/// Where in the path a check looks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Stage {
+    Resolve,
+    Connect,
+    Tls,
+    Http,
+    Egress,
+    Audit,
+}
+
+impl std::fmt::Display for Stage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Stage::Resolve => "resolve",
+            Stage::Connect => "connect",
+            Stage::Tls => "tls",
+            Stage::Http => "http",
+            Stage::Egress => "egress",
+            Stage::Audit => "audit",
+        })
+    }
+}
+
+/// The most likely configuration step behind a failure (a row of DESIGN.md's table).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Diagnosis {
+    /// What is probably wrong, in the admin's words.
+    pub likely_cause: String,
+    /// The configuration guide step to look at.
+    pub guide_step: String,
+}
+
+/// One check's verdict with its evidence.
+#[derive(Debug, Clone, Serialize)]
+pub struct Outcome {
+    /// Stable name, such as `login.windows.net:80 egress anchored (ipv4)`.
+    pub name: String,
+    pub stage: Stage,
+    /// `host` or `host:port`.
+    pub target: String,
+    pub host: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
+    /// `ipv4`, `ipv6` or `proxy`.
+    pub route: String,
+    pub status: Status,
+    /// One line: why this status.
+    pub reason: String,
+    pub expected: String,
+    pub observed: String,
+    /// The cause chain, outermost first.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub causes: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub diagnosis: Option<Diagnosis>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+    #[serde(with = "ms", rename = "elapsed_ms")]
+    pub elapsed: Duration,
+    pub observation: Observation,
+}
+
+/// Counts per status.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Tally {
+    pub total: usize,
+    pub passed: usize,
+    pub failed: usize,
+    pub errors: usize,
+    pub skipped: usize,
+    pub warnings: usize,
+}
+
+impl Tally {
+    pub fn of(outcomes: &[Outcome]) -> Tally {
+        let mut t = Tally {
+            total: outcomes.len(),
+            ..Tally::default()
+        };
+        for o in outcomes {
+            match o.status {
+                Status::Pass => t.passed += 1,
+                Status::Fail => t.failed += 1,
+                Status::Error => t.errors += 1,
+                Status::Skip => t.skipped += 1,
+            }
+            t.warnings += o.warnings.len();
+        }
+        t
+    }
+
+    /// The run's overall status: any failure fails; else any error is inconclusive.
+    pub fn overall(&self) -> Status {
+        if self.failed > 0 {
+            Status::Fail
+        } else if self.errors > 0 || self.passed == 0 {
+            Status::Error
+        } else {
+            Status::Pass
+        }
+    }
+}
+
+/// Facts about where the run happened.
+#[derive(Debug, Clone, Serialize)]
+pub struct VantageFacts {
+    pub name: String,
+    pub hostname: String,
+    pub os: String,
+    pub sipa_check_version: String,
+    pub resolvers: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub proxy: Option<String>,
+    /// Local addresses the probes' connections left from.
+    pub local_addresses: Vec<String>,
+    pub expect_anchored: bool,
+    /// RFC 3339, UTC.
+    pub started_at: String,
+}
+
+/// One scenario run from one vantage point.
+#[derive(Debug, Clone, Serialize)]
+pub struct ScenarioRun {
+    pub scenario: String,
+    pub source: String,
+    pub anchors: Vec<String>,
+    pub vantage: VantageFacts,
+    #[serde(with = "ms", rename = "elapsed_ms")]
+    pub elapsed: Duration,
+    /// Set when the deadline or an interrupt cut the run short.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cut_short: Option<String>,
+    pub tally: Tally,
+    pub checks: Vec<Outcome>,
+}
+
+/// Everything one invocation found: the document `--json` writes.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunReport {
+    /// Version of this document's shape.
+    pub format_version: u32,
+    pub tool: String,
+    pub tool_version: String,
+    pub runs: Vec<ScenarioRun>,
+    pub tally: Tally,
+    pub overall: Status,
+}
+
+impl RunReport {
+    pub const FORMAT_VERSION: u32 = 1;
+
+    pub fn new(runs: Vec<ScenarioRun>) -> RunReport {
+        let all: Vec<Outcome> = runs.iter().flat_map(|r| r.checks.iter().cloned()).collect();
+        let tally = Tally::of(&all);
+        RunReport {
+            format_version: Self::FORMAT_VERSION,
+            tool: "sipa-check".to_string(),
+            tool_version: env!("CARGO_PKG_VERSION").to_string(),
+            runs,
+            tally,
+            overall: tally.overall(),
+        }
+    }
+}

@@ -1,0 +1,244 @@
+//! Scenario × vantage → the list of checks, each with the checks it depends on.
+
+use std::fmt;
+
+use serde::Serialize;
+
+use crate::outcome::Stage;
+use crate::probe::ConnectTo;
+use crate::scenario::model::{EchoObserver, Family, ObserverRole, Port, Scenario};
+
+/// How a check reaches its target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Route {
+    /// Straight to the resolved address of this family (a transparent gateway may sit on it).
+    Direct(Family),
+    /// Through the explicit proxy, which resolves the name itself.
+    Proxy,
+}
+
+impl fmt::Display for Route {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Route::Direct(family) => family.fmt(f),
+            Route::Proxy => f.write_str("proxy"),
+        }
+    }
+}
+
+/// What an HTTP check expects of the login host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "expect", rename_all = "snake_case")]
+pub enum HttpExpect {
+    /// Plain HTTP: a redirect to https.
+    RedirectToHttps,
+    /// HTTPS: the OpenID configuration document at this path.
+    OpenIdConfiguration { path: String },
+}
+
+/// The probe a check runs.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CheckKind {
+    Resolve,
+    Connect,
+    Tls,
+    Http(HttpExpect),
+    Egress(EchoObserver),
+}
+
+/// One check of the plan.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Check {
+    pub id: usize,
+    pub name: String,
+    pub stage: Stage,
+    pub host: String,
+    pub port: Option<Port>,
+    pub route: Route,
+    pub kind: CheckKind,
+    /// Checks that must pass first (indices into the plan, always smaller than `id`).
+    pub deps: Vec<usize>,
+    /// The host is one of the scenario's login hosts.
+    pub login_host: bool,
+}
+
+impl Check {
+    /// `host` or `host:port`.
+    pub fn target(&self) -> String {
+        match self.port {
+            Some(port) => format!("{}:{}", self.host, port),
+            None => self.host.clone(),
+        }
+    }
+
+    pub fn family(&self) -> Option<Family> {
+        match self.route {
+            Route::Direct(f) => Some(f),
+            Route::Proxy => None,
+        }
+    }
+}
+
+/// The expanded plan of one scenario run.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub checks: Vec<Check>,
+}
+
+/// Whether a port speaks TLS: 443, or any port an `https` observer names.
+pub fn is_tls_port(port: Port) -> bool {
+    port.0 == 443
+}
+
+impl Plan {
+    /// Expands the scenario. With a proxy, every connection goes through it and the local
+    /// resolution is informational; otherwise each family is probed on its own addresses.
+    pub fn build(scenario: &Scenario, connect_to: &[ConnectTo]) -> Plan {
+        let mut b = Builder {
+            checks: Vec::new(),
+            proxied: scenario.vantage.proxy.is_some(),
+            families: scenario.limits.family.families().to_vec(),
+            connect_to,
+        };
+        let login_hosts: Vec<&str> = scenario.login.hosts.iter().map(|h| h.0.as_str()).collect();
+        for host in &login_hosts {
+            for &port in &scenario.login.ports {
+                for route in b.routes() {
+                    let dep = b.resolve_dep(host, port, route);
+                    let connect = b.push(host, Some(port), route, CheckKind::Connect, dep, true);
+                    let http_dep = if is_tls_port(port) {
+                        b.push(host, Some(port), route, CheckKind::Tls, vec![connect], true)
+                    } else {
+                        connect
+                    };
+                    let expect = if is_tls_port(port) {
+                        HttpExpect::OpenIdConfiguration {
+                            path: scenario.login.openid_path.clone(),
+                        }
+                    } else {
+                        HttpExpect::RedirectToHttps
+                    };
+                    b.push(host, Some(port), route, CheckKind::Http(expect), vec![http_dep], true);
+                }
+            }
+        }
+        for observer in &scenario.observers {
+            let host = observer.host().to_string();
+            let login = login_hosts.contains(&host.as_str());
+            // The observer's name joins the check's name only where the target alone is ambiguous.
+            let shared_target = scenario
+                .observers
+                .iter()
+                .filter(|o| o.host() == observer.host() && o.port() == observer.port() && o.role == observer.role)
+                .count()
+                > 1;
+            for route in b.routes() {
+                let dep = b.resolve_dep(&host, observer.port(), route);
+                let kind = CheckKind::Egress(observer.clone());
+                let id = b.push(&host, Some(observer.port()), route, kind, dep, login);
+                if !shared_target {
+                    let c = &mut b.checks[id];
+                    c.name = c.name.replace(&format!(" [{}]", observer.name), "");
+                }
+            }
+        }
+        Plan { checks: b.checks }
+    }
+}
+
+struct Builder<'a> {
+    checks: Vec<Check>,
+    proxied: bool,
+    families: Vec<Family>,
+    connect_to: &'a [ConnectTo],
+}
+
+impl Builder<'_> {
+    fn routes(&self) -> Vec<Route> {
+        if self.proxied {
+            vec![Route::Proxy]
+        } else {
+            self.families.iter().map(|&f| Route::Direct(f)).collect()
+        }
+    }
+
+    /// The resolve check a connection depends on, planned on first use. Through a proxy, or
+    /// when `--connect-to` names the address, the connection does not need it.
+    fn resolve_dep(&mut self, host: &str, port: Port, route: Route) -> Vec<usize> {
+        let family = match route {
+            Route::Direct(f) => f,
+            Route::Proxy => {
+                for f in self.families.clone() {
+                    self.resolve_check(host, f);
+                }
+                return Vec::new();
+            }
+        };
+        let id = self.resolve_check(host, family);
+        let pinned = self
+            .connect_to
+            .iter()
+            .find(|c| c.matches(host, port))
+            .is_some_and(|c| c.to_host.is_some());
+        if pinned || host.parse::<std::net::IpAddr>().is_ok() {
+            Vec::new()
+        } else {
+            vec![id]
+        }
+    }
+
+    fn resolve_check(&mut self, host: &str, family: Family) -> usize {
+        let existing = self.checks.iter().find(|c| {
+            c.kind == CheckKind::Resolve && c.host == host && c.route == Route::Direct(family)
+        });
+        match existing {
+            Some(c) => c.id,
+            None => self.push(host, None, Route::Direct(family), CheckKind::Resolve, vec![], false),
+        }
+    }
+
+    fn push(
+        &mut self,
+        host: &str,
+        port: Option<Port>,
+        route: Route,
+        kind: CheckKind,
+        deps: Vec<usize>,
+        login_host: bool,
+    ) -> usize {
+        let id = self.checks.len();
+        let (stage, what) = match &kind {
+            CheckKind::Resolve => (Stage::Resolve, "resolve".to_string()),
+            CheckKind::Connect => (Stage::Connect, "connect".to_string()),
+            CheckKind::Tls => (Stage::Tls, "tls".to_string()),
+            CheckKind::Http(HttpExpect::RedirectToHttps) => (Stage::Http, "http redirect".to_string()),
+            CheckKind::Http(HttpExpect::OpenIdConfiguration { .. }) => {
+                (Stage::Http, "http openid-configuration".to_string())
+            }
+            CheckKind::Egress(o) => {
+                let role = match o.role {
+                    ObserverRole::Anchored => "anchored",
+                    ObserverRole::Control => "not anchored",
+                };
+                (Stage::Egress, format!("egress {role} [{}]", o.name))
+            }
+        };
+        let target = match port {
+            Some(p) => format!("{host}:{p}"),
+            None => host.to_string(),
+        };
+        self.checks.push(Check {
+            id,
+            name: format!("{target} {what} ({route})"),
+            stage,
+            host: host.to_string(),
+            port,
+            route,
+            kind,
+            deps,
+            login_host,
+        });
+        id
+    }
+}

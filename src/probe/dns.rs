@@ -1,0 +1,165 @@
+//! DNS: every hickory-resolver call of the harness lives here.
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use hickory_resolver::TokioResolver;
+use hickory_resolver::config::{NameServerConfig, ResolverConfig, ResolverOpts};
+use hickory_resolver::net::runtime::TokioRuntimeProvider;
+use hickory_resolver::net::{DnsError, NetError};
+use hickory_resolver::proto::op::ResponseCode;
+use hickory_resolver::proto::rr::{RData, RecordType};
+
+use super::ProbeCtx;
+use crate::observation::{AddressClass, DnsAnswer, DnsObservation, DnsOutcome, Observation, cause_chain};
+use crate::scenario::model::Family;
+
+/// What to resolve.
+#[derive(Debug, Clone)]
+pub struct Spec {
+    pub host: String,
+    pub family: Family,
+}
+
+/// The run's resolver: the `--dns` servers, or the system configuration.
+pub struct DnsClient {
+    resolver: TokioResolver,
+    servers: Vec<String>,
+}
+
+/// The resolver could not be set up (for example an unreadable /etc/resolv.conf).
+#[derive(Debug, thiserror::Error)]
+#[error("cannot set up the DNS resolver: {0}")]
+pub struct DnsSetupError(String);
+
+impl DnsClient {
+    /// Builds the resolver once per run. `servers` empty means the system configuration.
+    pub fn new(servers: &[SocketAddr], timeout: Duration) -> Result<DnsClient, DnsSetupError> {
+        let (config, mut opts) = if servers.is_empty() {
+            hickory_resolver::system_conf::read_system_conf()
+                .map_err(|e| DnsSetupError(cause_chain(&e).join(": ")))?
+        } else {
+            let mut config = ResolverConfig::from_parts(None, vec![], vec![]);
+            for server in servers {
+                let mut ns = NameServerConfig::udp_and_tcp(server.ip());
+                for conn in &mut ns.connections {
+                    conn.port = server.port();
+                }
+                config.add_name_server(ns);
+            }
+            (config, ResolverOpts::default())
+        };
+        let shown: Vec<String> = if servers.is_empty() {
+            let mut seen: Vec<String> = Vec::new();
+            for ns in config.name_servers() {
+                let port = ns.connections.first().map_or(53, |c| c.port);
+                let addr = SocketAddr::new(ns.ip, port).to_string();
+                if !seen.contains(&addr) {
+                    seen.push(addr);
+                }
+            }
+            seen
+        } else {
+            servers.iter().map(|s| s.to_string()).collect()
+        };
+        // Each question is asked afresh: the TTLs we report must be the servers' own.
+        opts.cache_size = 0;
+        opts.attempts = 1;
+        opts.timeout = timeout.mul_f32(0.8).max(Duration::from_millis(100));
+        opts.ndots = 0;
+        let resolver = TokioResolver::builder_with_config(config, TokioRuntimeProvider::default())
+            .with_options(opts)
+            .build()
+            .map_err(|e| DnsSetupError(cause_chain(&e).join(": ")))?;
+        Ok(DnsClient {
+            resolver,
+            servers: shown,
+        })
+    }
+
+    pub fn servers(&self) -> &[String] {
+        &self.servers
+    }
+
+    /// One lookup of `host` for `family`, classified.
+    pub async fn lookup(&self, host: &str, family: Family) -> DnsOutcome {
+        let record_type = record_type(family);
+        // A trailing dot keeps search domains out of it: we ask for exactly this name.
+        let fqdn = format!("{}.", host.trim_end_matches('.'));
+        match self.resolver.lookup(fqdn.as_str(), record_type).await {
+            Ok(lookup) => {
+                let answers: Vec<DnsAnswer> = lookup
+                    .answers()
+                    .iter()
+                    .filter_map(|record| {
+                        let addr = match &record.data {
+                            RData::A(a) => IpAddr::V4(a.0),
+                            RData::AAAA(a) => IpAddr::V6(a.0),
+                            _ => return None,
+                        };
+                        Some(DnsAnswer {
+                            addr,
+                            ttl: record.ttl,
+                            class: AddressClass::of(addr),
+                        })
+                    })
+                    .collect();
+                if answers.is_empty() {
+                    DnsOutcome::NoRecords
+                } else {
+                    DnsOutcome::Answers { answers }
+                }
+            }
+            Err(err) => classify(&err),
+        }
+    }
+
+    /// Just the addresses, for `--connect-to` targets given by name.
+    pub async fn addresses(&self, host: &str, family: Family) -> Vec<IpAddr> {
+        match self.lookup(host, family).await {
+            DnsOutcome::Answers { answers } => answers.into_iter().map(|a| a.addr).collect(),
+            _ => Vec::new(),
+        }
+    }
+}
+
+fn record_type(family: Family) -> RecordType {
+    match family {
+        Family::V4 => RecordType::A,
+        Family::V6 => RecordType::AAAA,
+    }
+}
+
+fn classify(err: &NetError) -> DnsOutcome {
+    match err {
+        NetError::Dns(DnsError::NoRecordsFound(none)) => match none.response_code {
+            ResponseCode::NXDomain => DnsOutcome::NxDomain,
+            ResponseCode::NoError => DnsOutcome::NoRecords,
+            code => DnsOutcome::ErrorCode {
+                code: code.to_string(),
+            },
+        },
+        NetError::Dns(DnsError::ResponseCode(code)) => DnsOutcome::ErrorCode {
+            code: code.to_string(),
+        },
+        NetError::Timeout => DnsOutcome::Timeout,
+        other => DnsOutcome::Failed {
+            causes: cause_chain(other),
+        },
+    }
+}
+
+pub async fn run(spec: &Spec, ctx: &ProbeCtx) -> Observation {
+    let started = Instant::now();
+    let outcome = ctx.dns.lookup(&spec.host, spec.family).await;
+    Observation::Resolve(DnsObservation {
+        host: spec.host.clone(),
+        record_type: match spec.family {
+            Family::V4 => "A",
+            Family::V6 => "AAAA",
+        },
+        resolvers: ctx.dns.servers().to_vec(),
+        outcome,
+        elapsed: started.elapsed(),
+    })
+}

@@ -1,0 +1,231 @@
+//! HTTP through the real path with reqwest: a redirect to https on 80, the OpenID
+//! configuration on 443, and the shared client set-up that the echo probe uses too.
+
+use std::time::Instant;
+
+use reqwest::header::HeaderMap;
+
+use super::{Path, ProbeCtx};
+use crate::observation::{HttpAnswer, HttpObservation, HttpOutcome, Observation, cause_chain};
+use crate::plan::{HttpExpect, is_tls_port};
+use crate::scenario::model::Port;
+
+/// The most the harness reads of an OpenID configuration document.
+pub const MAX_DOCUMENT: usize = 1024 * 1024;
+/// How much of a body the evidence keeps.
+const EXCERPT: usize = 200;
+
+#[derive(Debug, Clone)]
+pub struct Spec {
+    pub host: String,
+    pub port: Port,
+    pub path: Path,
+    pub expect: HttpExpect,
+}
+
+/// A client for exactly one request on a fresh connection: pinned to the probed address, or
+/// through the proxy; no redirects followed, no pooling.
+pub fn client(ctx: &ProbeCtx, url: &url::Url, path: &Path) -> Result<(reqwest::Client, String), Vec<String>> {
+    let host = url.host_str().unwrap_or_default().to_string();
+    let mut builder = reqwest::Client::builder()
+        .tls_backend_preconfigured(ctx.trust.http_config())
+        .redirect(reqwest::redirect::Policy::none())
+        .pool_max_idle_per_host(0)
+        .http1_only()
+        .connect_timeout(ctx.timeout)
+        .timeout(ctx.timeout)
+        .user_agent(concat!("sipa-check/", env!("CARGO_PKG_VERSION")));
+    let via;
+    match path {
+        Path::Proxy => {
+            let Some(spec) = &ctx.proxy else {
+                return Err(vec!["proxy route planned without a proxy".into()]);
+            };
+            let mut proxy = reqwest::Proxy::all(spec.url.as_str()).map_err(|e| cause_chain(&e))?;
+            if let Some(user) = &spec.username {
+                let pass = spec.password.as_ref().map(|p| p.expose()).unwrap_or("");
+                proxy = proxy.basic_auth(user, pass);
+            }
+            builder = builder.proxy(proxy);
+            via = format!("proxy {}", spec.display_url());
+        }
+        Path::Direct(addrs) => {
+            let Some(&addr) = addrs.first() else {
+                return Err(vec!["no address to connect to".into()]);
+            };
+            if url.port().is_some_and(|p| p != addr.port()) {
+                return Err(vec![format!(
+                    "--connect-to cannot move the explicit port of {url} to {}: give the URL without a port",
+                    addr.port()
+                )]);
+            }
+            builder = builder.no_proxy();
+            if host.parse::<std::net::IpAddr>().is_err() {
+                builder = builder.resolve(&host, addr);
+            }
+            via = addr.to_string();
+        }
+    }
+    let client = builder.build().map_err(|e| cause_chain(&e))?;
+    Ok((client, via))
+}
+
+/// The URL of a login host's check: no explicit port when it is the scheme's default, so that
+/// `--connect-to` can move it.
+pub fn login_url(host: &str, port: Port, path: &str) -> Result<url::Url, String> {
+    let scheme = if is_tls_port(port) { "https" } else { "http" };
+    let default = if scheme == "https" { 443 } else { 80 };
+    let authority = if port.0 == default {
+        host.to_string()
+    } else {
+        format!("{host}:{port}")
+    };
+    url::Url::parse(&format!("{scheme}://{authority}{path}")).map_err(|e| format!("cannot build a URL for {host}: {e}"))
+}
+
+/// Reads at most `cap` bytes of the body; says whether there was more.
+pub async fn read_capped(response: &mut reqwest::Response, cap: usize) -> Result<(Vec<u8>, bool), reqwest::Error> {
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await? {
+        let room = cap.saturating_sub(body.len());
+        if chunk.len() > room {
+            body.extend_from_slice(&chunk[..room]);
+            return Ok((body, true));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok((body, false))
+}
+
+pub async fn run(spec: &Spec, ctx: &ProbeCtx) -> Observation {
+    let started = Instant::now();
+    let path = match &spec.expect {
+        HttpExpect::RedirectToHttps => "/",
+        HttpExpect::OpenIdConfiguration { path } => path.as_str(),
+    };
+    let (url, via, outcome) = match login_url(&spec.host, spec.port, path) {
+        Err(e) => (format!("{}:{}{path}", spec.host, spec.port), String::new(), HttpOutcome::Failed { causes: vec![e] }),
+        Ok(url) => match client(ctx, &url, &spec.path) {
+            Err(causes) => (url.to_string(), String::new(), HttpOutcome::Failed { causes }),
+            Ok((client, via)) => {
+                let outcome = fetch(&client, &url, &spec.expect).await;
+                (url.to_string(), via, outcome)
+            }
+        },
+    };
+    Observation::Http(HttpObservation {
+        url,
+        via,
+        outcome,
+        elapsed: started.elapsed(),
+    })
+}
+
+async fn fetch(client: &reqwest::Client, url: &url::Url, expect: &HttpExpect) -> HttpOutcome {
+    let mut response = match client.get(url.clone()).send().await {
+        Ok(r) => r,
+        Err(e) => return HttpOutcome::Failed { causes: cause_chain(&e) },
+    };
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let (body, truncated) = match read_capped(&mut response, MAX_DOCUMENT).await {
+        Ok(read) => read,
+        Err(e) => {
+            let mut causes = vec![format!("reading the body of a {status} answer")];
+            causes.extend(cause_chain(&e));
+            return HttpOutcome::Failed { causes };
+        }
+    };
+    let content_type = header(&headers, "content-type");
+    let (issuer, body_problem) = match expect {
+        HttpExpect::OpenIdConfiguration { .. } if status == 200 => openid_issuer(&body, truncated),
+        _ => (None, None),
+    };
+    HttpOutcome::Answered(HttpAnswer {
+        status,
+        location: header(&headers, "location"),
+        entra_headers: ["x-ms-request-id", "x-ms-ests-server"]
+            .iter()
+            .filter_map(|name| header(&headers, name).map(|v| (name.to_string(), v)))
+            .collect(),
+        block_page: looks_like_block_page(status, content_type.as_deref(), &body),
+        content_type,
+        issuer,
+        body_problem,
+        body_excerpt: excerpt(&body),
+    })
+}
+
+fn header(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers.get(name).map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+}
+
+/// The `issuer` of an OpenID configuration document, or what is wrong with the body.
+pub fn openid_issuer(body: &[u8], truncated: bool) -> (Option<String>, Option<String>) {
+    if truncated {
+        return (None, Some(format!("the document is larger than {MAX_DOCUMENT} bytes")));
+    }
+    match serde_json::from_slice::<serde_json::Value>(body) {
+        Err(e) => (None, Some(format!("not JSON: {e}"))),
+        Ok(doc) => match doc.get("issuer") {
+            Some(serde_json::Value::String(issuer)) if !issuer.is_empty() => (Some(issuer.clone()), None),
+            Some(_) => (None, Some("`issuer` is not a non-empty string".into())),
+            None => (None, Some("JSON without an `issuer`".into())),
+        },
+    }
+}
+
+/// A proxy's block or error page rather than the login front end.
+pub fn looks_like_block_page(status: u16, content_type: Option<&str>, body: &[u8]) -> bool {
+    let html = content_type.is_some_and(|c| c.contains("html"));
+    let text = String::from_utf8_lossy(&body[..body.len().min(64 * 1024)]).to_ascii_lowercase();
+    let words = ["zscaler", "blocked", "access denied", "forbidden", "proxy", "not allowed", "policy"];
+    matches!(status, 403 | 407 | 451) || (html && words.iter().any(|w| text.contains(w)))
+}
+
+/// The start of a body as printable text, for the evidence.
+pub fn excerpt(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(&body[..body.len().min(EXCERPT)]);
+    let mut shown: String = text.chars().map(|c| if c.is_control() && c != ' ' { ' ' } else { c }).collect();
+    if body.len() > EXCERPT {
+        shown.push('…');
+    }
+    shown.trim().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_issuer_or_says_why_not() {
+        let (issuer, problem) = openid_issuer(br#"{"issuer":"https://sts.windows.net/x/"}"#, false);
+        assert_eq!(issuer.as_deref(), Some("https://sts.windows.net/x/"));
+        assert_eq!(problem, None);
+        assert_eq!(openid_issuer(b"{}", false).1.as_deref(), Some("JSON without an `issuer`"));
+        assert!(openid_issuer(b"<html>", false).1.unwrap().starts_with("not JSON"));
+        assert!(openid_issuer(br#"{"issuer":""}"#, false).1.is_some());
+        assert!(openid_issuer(b"{}", true).1.unwrap().contains("larger than"));
+    }
+
+    #[test]
+    fn recognises_block_pages() {
+        assert!(looks_like_block_page(403, None, b""));
+        assert!(looks_like_block_page(200, Some("text/html"), b"<h1>Website blocked by Zscaler</h1>"));
+        assert!(!looks_like_block_page(200, Some("application/json"), b"{\"issuer\":\"policy\"}"));
+    }
+
+    #[test]
+    fn login_urls_leave_default_ports_implicit() {
+        assert_eq!(login_url("login.windows.net", Port(80), "/").unwrap().as_str(), "http://login.windows.net/");
+        assert_eq!(login_url("login.windows.net", Port(443), "/x").unwrap().as_str(), "https://login.windows.net/x");
+        assert_eq!(login_url("login.windows.net", Port(8080), "/").unwrap().as_str(), "http://login.windows.net:8080/");
+    }
+
+    #[test]
+    fn excerpts_are_printable_and_short() {
+        assert_eq!(excerpt(b"a\x00b\nc"), "a b c");
+        let long = vec![b'x'; 500];
+        assert_eq!(excerpt(&long).chars().count(), EXCERPT + 1);
+    }
+}

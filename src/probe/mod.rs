@@ -1,0 +1,274 @@
+//! The probes. Each kind has one module and one shape: `async fn run(spec, ctx) -> Observation`.
+
+pub mod dns;
+pub mod egress;
+pub mod http;
+pub mod proxy;
+pub mod tcp;
+pub mod tls;
+
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::observation::{ConnectOutcome, NotRun, Observation, TlsOutcome};
+use crate::plan::{Check, CheckKind, Route};
+use crate::scenario::model::{Family, Port, ProxySpec};
+
+pub use dns::DnsClient;
+pub use tls::TrustStore;
+
+/// Everything the probes share during one run.
+pub struct ProbeCtx {
+    pub dns: DnsClient,
+    pub trust: Arc<TrustStore>,
+    pub connect_to: Vec<ConnectTo>,
+    pub proxy: Option<ProxySpec>,
+    /// Per probe (and per echo sample).
+    pub timeout: Duration,
+}
+
+impl ProbeCtx {
+    /// The `--connect-to` rule for this host and port, if any.
+    pub fn connect_to_for(&self, host: &str, port: Port) -> Option<&ConnectTo> {
+        self.connect_to.iter().find(|c| c.matches(host, port))
+    }
+
+    /// Where to connect for `host:port` over `family`, given what DNS answered.
+    pub async fn targets(
+        &self,
+        host: &str,
+        port: Port,
+        family: Family,
+        resolved: &[IpAddr],
+    ) -> Result<Vec<SocketAddr>, NotRun> {
+        let rule = self.connect_to_for(host, port);
+        let to_port = rule.map_or(port.0, |r| r.to_port.unwrap_or(port.0));
+        let addrs: Vec<IpAddr> = match rule.and_then(|r| r.to_host.as_deref()) {
+            Some(to_host) => match to_host.parse::<IpAddr>() {
+                Ok(ip) => vec![ip],
+                Err(_) => self.dns.addresses(to_host, family).await,
+            },
+            None => match host.parse::<IpAddr>() {
+                Ok(ip) => vec![ip],
+                Err(_) => resolved.to_vec(),
+            },
+        };
+        let addrs: Vec<SocketAddr> = addrs
+            .into_iter()
+            .filter(|ip| family.matches(*ip))
+            .map(|ip| SocketAddr::new(ip, to_port))
+            .collect();
+        if addrs.is_empty() {
+            Err(NotRun::NothingToProbe {
+                why: format!("no {family} address for {host}"),
+            })
+        } else {
+            Ok(addrs)
+        }
+    }
+}
+
+/// Runs one check's probe, given the observations of the checks it depends on.
+pub async fn run(check: &Check, ctx: &ProbeCtx, deps: &[Arc<Observation>]) -> Observation {
+    match prepare(check, ctx, deps).await {
+        Ok(Prepared::Resolve(spec)) => dns::run(&spec, ctx).await,
+        Ok(Prepared::Connect(spec)) => tcp::run(&spec, ctx).await,
+        Ok(Prepared::Tls(spec)) => tls::run(&spec, ctx).await,
+        Ok(Prepared::Http(spec)) => http::run(&spec, ctx).await,
+        Ok(Prepared::Egress(spec)) => egress::run(&spec, ctx).await,
+        Err(not_run) => Observation::NotRun(not_run),
+    }
+}
+
+enum Prepared {
+    Resolve(dns::Spec),
+    Connect(tcp::Spec),
+    Tls(tls::Spec),
+    Http(http::Spec),
+    Egress(egress::Spec),
+}
+
+/// How a probe reaches its target: a list of addresses, or the proxy.
+#[derive(Debug, Clone)]
+pub enum Path {
+    Direct(Vec<SocketAddr>),
+    Proxy,
+}
+
+/// Turns a planned check and its dependencies' observations into a probe spec.
+async fn prepare(check: &Check, ctx: &ProbeCtx, deps: &[Arc<Observation>]) -> Result<Prepared, NotRun> {
+    let host = check.host.clone();
+    let port = check.port.unwrap_or(Port(0));
+    let resolved: Vec<IpAddr> = deps
+        .iter()
+        .find_map(|d| match d.as_ref() {
+            Observation::Resolve(r) => Some(r.addresses()),
+            _ => None,
+        })
+        .unwrap_or_default();
+    // The address an earlier stage reached, so later stages use the same one.
+    let reached: Option<SocketAddr> = deps.iter().find_map(|d| match d.as_ref() {
+        Observation::Connect(c) => c.attempts.iter().find_map(|a| match a.outcome {
+            ConnectOutcome::Connected { .. } => Some(a.addr),
+            _ => None,
+        }),
+        Observation::Tls(t) => match t.outcome {
+            TlsOutcome::Established { .. } => Some(t.addr),
+            _ => None,
+        },
+        _ => None,
+    });
+    let path = |reached: Option<SocketAddr>| async move {
+        match (check.route, reached) {
+            (Route::Proxy, _) => Ok(Path::Proxy),
+            (Route::Direct(_), Some(addr)) => Ok(Path::Direct(vec![addr])),
+            (Route::Direct(family), None) => {
+                ctx.targets(&check.host, port, family, &resolved).await.map(Path::Direct)
+            }
+        }
+    };
+    Ok(match &check.kind {
+        CheckKind::Resolve => Prepared::Resolve(dns::Spec {
+            host,
+            family: check.family().unwrap_or(Family::V4),
+        }),
+        CheckKind::Connect => Prepared::Connect(tcp::Spec {
+            host,
+            port,
+            path: path(None).await?,
+        }),
+        CheckKind::Tls => Prepared::Tls(tls::Spec {
+            host,
+            port,
+            path: path(reached).await?,
+        }),
+        CheckKind::Http(expect) => Prepared::Http(http::Spec {
+            host,
+            port,
+            path: path(reached).await?,
+            expect: expect.clone(),
+        }),
+        CheckKind::Egress(observer) => Prepared::Egress(egress::Spec {
+            observer: observer.clone(),
+            path: path(None).await?,
+        }),
+    })
+}
+
+/// A curl-style `--connect-to HOST1:PORT1:HOST2:PORT2` rule. Empty parts match any host or
+/// port (left) and keep the original (right).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectTo {
+    pub from_host: Option<String>,
+    pub from_port: Option<u16>,
+    pub to_host: Option<String>,
+    pub to_port: Option<u16>,
+}
+
+impl ConnectTo {
+    pub fn matches(&self, host: &str, port: Port) -> bool {
+        self.from_host.as_deref().is_none_or(|h| h.eq_ignore_ascii_case(host))
+            && self.from_port.is_none_or(|p| p == port.0)
+    }
+}
+
+impl fmt::Display for ConnectTo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let host = |h: &Option<String>| match h {
+            Some(h) if h.contains(':') => format!("[{h}]"),
+            Some(h) => h.clone(),
+            None => String::new(),
+        };
+        let port = |p: &Option<u16>| p.map(|p| p.to_string()).unwrap_or_default();
+        write!(
+            f,
+            "{}:{}:{}:{}",
+            host(&self.from_host),
+            port(&self.from_port),
+            host(&self.to_host),
+            port(&self.to_port)
+        )
+    }
+}
+
+impl FromStr for ConnectTo {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let parts = split_connect_to(s).ok_or_else(|| {
+            format!("`{s}` is not HOST1:PORT1:HOST2:PORT2 (IPv6 addresses in brackets, empty parts allowed)")
+        })?;
+        let host = |h: &str| -> Option<String> {
+            let h = h.trim_start_matches('[').trim_end_matches(']');
+            (!h.is_empty()).then(|| h.to_ascii_lowercase())
+        };
+        let port = |p: &str, which: &str| -> Result<Option<u16>, String> {
+            if p.is_empty() {
+                return Ok(None);
+            }
+            match p.parse::<u16>() {
+                Ok(n) if n > 0 => Ok(Some(n)),
+                _ => Err(format!("`{s}`: {which} `{p}` is not a port in 1-65535")),
+            }
+        };
+        Ok(ConnectTo {
+            from_host: host(parts[0]),
+            from_port: port(parts[1], "PORT1")?,
+            to_host: host(parts[2]),
+            to_port: port(parts[3], "PORT2")?,
+        })
+    }
+}
+
+/// Splits on ':' outside brackets into exactly four parts.
+fn split_connect_to(s: &str) -> Option<[&str; 4]> {
+    let mut parts = Vec::with_capacity(4);
+    let mut start = 0;
+    let mut depth = 0;
+    for (i, c) in s.char_indices() {
+        match c {
+            '[' => depth += 1,
+            ']' => depth -= 1,
+            ':' if depth == 0 => {
+                parts.push(&s[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    parts.push(&s[start..]);
+    parts.try_into().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_connect_to_like_curl() {
+        let c: ConnectTo = ":80::41080".parse().unwrap();
+        assert_eq!(c.from_host, None);
+        assert_eq!(c.from_port, Some(80));
+        assert_eq!(c.to_host, None);
+        assert_eq!(c.to_port, Some(41080));
+        assert!(c.matches("login.windows.net", Port(80)));
+        assert!(!c.matches("login.windows.net", Port(443)));
+
+        let c: ConnectTo = "login.windows.net:443:[::1]:8443".parse().unwrap();
+        assert_eq!(c.to_host.as_deref(), Some("::1"));
+        assert!(c.matches("LOGIN.windows.net", Port(443)));
+        assert!(!c.matches("login.microsoft.com", Port(443)));
+        assert_eq!(c.to_string(), "login.windows.net:443:[::1]:8443");
+    }
+
+    #[test]
+    fn rejects_malformed_connect_to() {
+        assert!("a:80:b".parse::<ConnectTo>().is_err());
+        assert!("a:80:b:0".parse::<ConnectTo>().unwrap_err().contains("PORT2 `0`"));
+        assert!("a:x:b:1".parse::<ConnectTo>().unwrap_err().contains("PORT1 `x`"));
+        assert!("a:1:b:2:3".parse::<ConnectTo>().is_err());
+    }
+}

@@ -1,0 +1,324 @@
+//! TLS on 443: the handshake, the presented chain, and which trust anchor (if any) it ends at.
+
+use std::path::Path as FsPath;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use rustls::client::WebPkiServerVerifier;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
+use tokio_rustls::TlsConnector;
+
+use super::{Path, ProbeCtx, proxy, tcp};
+use crate::observation::{CertSummary, ChainTrust, ConnectOutcome, Observation, TlsObservation, TlsOutcome, cause_chain};
+use crate::scenario::model::Port;
+
+#[derive(Debug, Clone)]
+pub struct Spec {
+    pub host: String,
+    pub port: Port,
+    pub path: Path,
+}
+
+/// The trust anchors of a run: public web PKI roots, the OS store, and the declared `--ca-file`s.
+pub struct TrustStore {
+    provider: Arc<CryptoProvider>,
+    public: Arc<RootCertStore>,
+    declared: Arc<RootCertStore>,
+    all: Arc<RootCertStore>,
+    http: ClientConfig,
+    /// Problems met while loading the OS store (reported as vantage warnings).
+    pub os_store_problems: Vec<String>,
+}
+
+/// A `--ca-file` that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum TrustError {
+    #[error("cannot read CA file {path}: {source}")]
+    Read { path: String, source: std::io::Error },
+    #[error("CA file {path} holds no PEM certificate")]
+    Empty { path: String },
+    #[error("CA file {path}: certificate {index} is not a usable trust anchor: {reason}")]
+    Unusable { path: String, index: usize, reason: String },
+    #[error("cannot set up TLS: {0}")]
+    Setup(String),
+}
+
+impl TrustStore {
+    pub fn load(ca_files: &[std::path::PathBuf]) -> Result<TrustStore, TrustError> {
+        let mut public = RootCertStore::empty();
+        public.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+        let mut declared = RootCertStore::empty();
+        for path in ca_files {
+            add_pem_file(&mut declared, path)?;
+        }
+        let native = rustls_native_certs::load_native_certs();
+        let mut all = public.clone();
+        all.roots.extend(declared.roots.iter().cloned());
+        let (_, _ignored) = all.add_parsable_certificates(native.certs);
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let all = Arc::new(all);
+        let mut http = ClientConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .map_err(|e| TrustError::Setup(e.to_string()))?
+            .with_root_certificates(all.clone())
+            .with_no_client_auth();
+        http.alpn_protocols = vec![b"http/1.1".to_vec()];
+        Ok(TrustStore {
+            provider,
+            public: Arc::new(public),
+            declared: Arc::new(declared),
+            all,
+            http,
+            os_store_problems: native.errors.iter().map(|e| e.to_string()).collect(),
+        })
+    }
+
+    pub fn provider(&self) -> Arc<CryptoProvider> {
+        self.provider.clone()
+    }
+
+    /// The client configuration for HTTP: every anchor trusted, HTTP/1.1 only.
+    pub fn http_config(&self) -> ClientConfig {
+        self.http.clone()
+    }
+
+    fn verifier(&self, roots: &Arc<RootCertStore>) -> Option<Arc<WebPkiServerVerifier>> {
+        if roots.is_empty() {
+            return None;
+        }
+        WebPkiServerVerifier::builder_with_provider(roots.clone(), self.provider.clone())
+            .build()
+            .ok()
+    }
+
+    /// Which anchor the chain ends at: public root, declared anchor, OS store only, or none.
+    fn classify(&self, end_entity: &CertificateDer<'_>, intermediates: &[CertificateDer<'_>], name: &ServerName<'_>) -> ChainTrust {
+        let now = UnixTime::now();
+        let verify = |roots: &Arc<RootCertStore>| -> Result<(), String> {
+            match self.verifier(roots) {
+                None => Err("no trust anchors".into()),
+                Some(v) => v
+                    .verify_server_cert(end_entity, intermediates, name, &[], now)
+                    .map(|_| ())
+                    .map_err(|e| e.to_string()),
+            }
+        };
+        if verify(&self.public).is_ok() {
+            ChainTrust::PublicRoot
+        } else if verify(&self.declared).is_ok() {
+            ChainTrust::DeclaredAnchor
+        } else {
+            match verify(&self.all) {
+                Ok(()) => ChainTrust::OsStoreOnly,
+                Err(error) => ChainTrust::Untrusted { error },
+            }
+        }
+    }
+}
+
+fn add_pem_file(store: &mut RootCertStore, path: &FsPath) -> Result<(), TrustError> {
+    let shown = path.display().to_string();
+    let bytes = std::fs::read(path).map_err(|source| TrustError::Read {
+        path: shown.clone(),
+        source,
+    })?;
+    let mut count = 0;
+    for (index, cert) in CertificateDer::pem_slice_iter(&bytes).enumerate() {
+        let cert = cert.map_err(|e| TrustError::Unusable {
+            path: shown.clone(),
+            index: index + 1,
+            reason: e.to_string(),
+        })?;
+        store.add(cert).map_err(|e| TrustError::Unusable {
+            path: shown.clone(),
+            index: index + 1,
+            reason: e.to_string(),
+        })?;
+        count += 1;
+    }
+    if count == 0 {
+        return Err(TrustError::Empty { path: shown });
+    }
+    Ok(())
+}
+
+/// Accepts any chain so the handshake completes and the chain can be recorded, then judges it
+/// against each anchor set. Handshake signatures are still verified. Nothing secret is sent on
+/// these connections.
+#[derive(Debug)]
+struct RecordingVerifier {
+    provider: Arc<CryptoProvider>,
+    seen: Mutex<Option<Vec<CertificateDer<'static>>>>,
+}
+
+impl ServerCertVerifier for RecordingVerifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        let mut chain = vec![end_entity.clone().into_owned()];
+        chain.extend(intermediates.iter().map(|c| c.clone().into_owned()));
+        if let Ok(mut seen) = self.seen.lock() {
+            *seen = Some(chain);
+        }
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.provider.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+pub async fn run(spec: &Spec, ctx: &ProbeCtx) -> Observation {
+    let started = Instant::now();
+    let (addr, stream) = match open_transport(spec, ctx).await {
+        Ok(pair) => pair,
+        Err((addr, outcome)) => {
+            return observation(spec, addr, TlsOutcome::NoTransport { outcome }, started);
+        }
+    };
+    let verifier = Arc::new(RecordingVerifier {
+        provider: ctx.trust.provider(),
+        seen: Mutex::new(None),
+    });
+    let config = match ClientConfig::builder_with_provider(ctx.trust.provider()).with_safe_default_protocol_versions() {
+        Ok(b) => b
+            .dangerous()
+            .with_custom_certificate_verifier(verifier.clone())
+            .with_no_client_auth(),
+        Err(e) => {
+            let outcome = TlsOutcome::Failed { causes: cause_chain(&e) };
+            return observation(spec, addr, outcome, started);
+        }
+    };
+    let server_name = match ServerName::try_from(spec.host.clone()) {
+        Ok(name) => name,
+        Err(e) => {
+            let outcome = TlsOutcome::Failed {
+                causes: vec![format!("`{}` is not a valid TLS server name: {e}", spec.host)],
+            };
+            return observation(spec, addr, outcome, started);
+        }
+    };
+    let connector = TlsConnector::from(Arc::new(config));
+    let budget = ctx.timeout.saturating_sub(started.elapsed());
+    let handshake = tokio::time::timeout(budget, connector.connect(server_name.clone(), stream)).await;
+    let outcome = match handshake {
+        Err(_) => TlsOutcome::Failed {
+            causes: vec![format!("no TLS handshake within {budget:?}")],
+        },
+        Ok(Err(e)) => TlsOutcome::Failed { causes: cause_chain(&e) },
+        Ok(Ok(tls)) => {
+            let (_, session) = tls.get_ref();
+            let version = session.protocol_version().map(|v| format!("{v:?}")).unwrap_or_default();
+            let cipher = session
+                .negotiated_cipher_suite()
+                .map(|c| format!("{:?}", c.suite()))
+                .unwrap_or_default();
+            let chain = verifier.seen.lock().ok().and_then(|mut s| s.take()).unwrap_or_default();
+            let trust = match chain.split_first() {
+                Some((leaf, rest)) => ctx.trust.classify(leaf, rest, &server_name),
+                None => ChainTrust::Untrusted {
+                    error: "the server presented no certificate".into(),
+                },
+            };
+            TlsOutcome::Established {
+                version,
+                cipher,
+                chain: chain.iter().map(|c| summarize(c)).collect(),
+                trust,
+            }
+        }
+    };
+    observation(spec, addr, outcome, started)
+}
+
+fn observation(spec: &Spec, addr: std::net::SocketAddr, outcome: TlsOutcome, started: Instant) -> Observation {
+    Observation::Tls(TlsObservation {
+        addr,
+        server_name: spec.host.clone(),
+        outcome,
+        elapsed: started.elapsed(),
+    })
+}
+
+type Transport = (std::net::SocketAddr, tokio::net::TcpStream);
+
+async fn open_transport(spec: &Spec, ctx: &ProbeCtx) -> Result<Transport, (std::net::SocketAddr, ConnectOutcome)> {
+    let unspecified = std::net::SocketAddr::from(([0, 0, 0, 0], 0));
+    match &spec.path {
+        Path::Direct(addrs) => {
+            let addr = *addrs.first().ok_or((
+                unspecified,
+                ConnectOutcome::Failed {
+                    causes: vec!["no address to connect to".into()],
+                },
+            ))?;
+            let stream = tcp::open(addr, ctx).await.map_err(|o| (addr, o))?;
+            Ok((addr, stream))
+        }
+        Path::Proxy => {
+            let Some(proxy_spec) = &ctx.proxy else {
+                return Err((
+                    unspecified,
+                    ConnectOutcome::Failed {
+                        causes: vec!["proxy route planned without a proxy".into()],
+                    },
+                ));
+            };
+            let addr = proxy::address(proxy_spec).await.map_err(|o| (unspecified, o))?;
+            let mut stream = tcp::open(addr, ctx).await.map_err(|o| (addr, o))?;
+            match tokio::time::timeout(ctx.timeout, proxy::tunnel(&mut stream, proxy_spec, &spec.host, spec.port.0)).await {
+                Ok(Ok(())) => Ok((addr, stream)),
+                Ok(Err(outcome)) => Err((addr, outcome)),
+                Err(_) => Err((addr, ConnectOutcome::Timeout)),
+            }
+        }
+    }
+}
+
+/// Subject, issuer and expiry of one certificate, or why it could not be read.
+fn summarize(der: &CertificateDer<'_>) -> CertSummary {
+    match x509_parser::parse_x509_certificate(der.as_ref()) {
+        Ok((_, cert)) => CertSummary {
+            subject: cert.subject().to_string(),
+            issuer: cert.issuer().to_string(),
+            not_after: cert
+                .validity()
+                .not_after
+                .to_rfc2822()
+                .unwrap_or_else(|_| cert.validity().not_after.to_string()),
+        },
+        Err(e) => CertSummary {
+            subject: format!("<unparsable certificate: {e}>"),
+            issuer: String::new(),
+            not_after: String::new(),
+        },
+    }
+}

@@ -1,0 +1,225 @@
+//! Runs a plan's checks concurrently, each under its timeout, all under the run's deadline.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::FutureExt;
+use futures::future::{BoxFuture, Shared};
+use futures::stream::{FuturesUnordered, StreamExt};
+use tokio::sync::Semaphore;
+
+use crate::observation::{ConnectOutcome, NotRun, Observation};
+use crate::outcome::{Outcome, ScenarioRun, Status, Tally, VantageFacts};
+use crate::plan::Plan;
+use crate::probe::{self, ConnectTo, DnsClient, ProbeCtx, TrustStore};
+use crate::scenario::model::Scenario;
+use crate::verdict::{self, Expectation};
+
+/// Why a run could not start. Network trouble is never this: it is recorded as evidence.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    #[error(transparent)]
+    Dns(#[from] probe::dns::DnsSetupError),
+    #[error(transparent)]
+    Trust(#[from] probe::tls::TrustError),
+    #[error(
+        "no expected App Connector IPs: list them under [anchor] expect in {0} or pass --expect-ip"
+    )]
+    NoAnchors(String),
+}
+
+/// Progress of a run, for a live display.
+pub trait Progress: Send + Sync {
+    /// Called once before the first check starts.
+    fn start(&self, _total: usize) {}
+    /// Called as each check ends.
+    fn done(&self, _finished: usize, _total: usize, _outcome: &Outcome) {}
+}
+
+/// No progress display.
+pub struct Quiet;
+impl Progress for Quiet {}
+
+/// What a run needs beyond the scenario.
+pub struct RunSettings<'a> {
+    pub connect_to: Vec<ConnectTo>,
+    /// Resolves when the user interrupts (Ctrl-C): the run ends as at the deadline.
+    pub interrupt: BoxFuture<'a, ()>,
+    pub progress: &'a dyn Progress,
+}
+
+/// Everything the checks need, set up once: resolver, trust anchors, expectations.
+pub fn prepare(scenario: &Scenario, connect_to: Vec<ConnectTo>) -> Result<(Arc<ProbeCtx>, Expectation), SetupError> {
+    if scenario.anchors.is_empty() {
+        return Err(SetupError::NoAnchors(scenario.source.display().to_string()));
+    }
+    let ctx = ProbeCtx {
+        dns: DnsClient::new(&scenario.vantage.dns, scenario.limits.timeout)?,
+        trust: Arc::new(TrustStore::load(&scenario.vantage.ca_files)?),
+        connect_to,
+        proxy: scenario.vantage.proxy.clone(),
+        timeout: scenario.limits.timeout,
+    };
+    let exp = Expectation {
+        anchors: scenario.anchors.clone(),
+        expect_anchored: scenario.vantage.expect_anchored,
+        proxied: scenario.vantage.proxy.is_some(),
+        login_ports: scenario.login.ports.clone(),
+    };
+    Ok((Arc::new(ctx), exp))
+}
+
+/// Runs one scenario from this vantage and judges it.
+pub async fn run_scenario(scenario: &Scenario, settings: RunSettings<'_>) -> Result<ScenarioRun, SetupError> {
+    let started_at = now_rfc3339();
+    let started = Instant::now();
+    let plan = Plan::build(scenario, &settings.connect_to);
+    let (ctx, exp) = prepare(scenario, settings.connect_to)?;
+    let (observations, cut_short) = execute(&plan, ctx.clone(), &exp, scenario, settings.interrupt, settings.progress).await;
+    let checks = verdict::judge(&plan, &observations, &exp);
+    let vantage = VantageFacts {
+        name: scenario.vantage.name.clone(),
+        hostname: gethostname::gethostname().to_string_lossy().into_owned(),
+        os: format!("{} {}", std::env::consts::OS, std::env::consts::ARCH),
+        sipa_check_version: env!("CARGO_PKG_VERSION").to_string(),
+        resolvers: ctx.dns.servers().to_vec(),
+        proxy: scenario.vantage.proxy.as_ref().map(|p| p.display_url()),
+        local_addresses: local_addresses(&observations),
+        expect_anchored: scenario.vantage.expect_anchored,
+        started_at,
+    };
+    Ok(ScenarioRun {
+        scenario: scenario.name.clone(),
+        source: scenario.source.display().to_string(),
+        anchors: scenario.anchors.0.iter().map(|n| n.to_string()).collect(),
+        vantage,
+        elapsed: started.elapsed(),
+        cut_short,
+        tally: Tally::of(&checks),
+        checks,
+    })
+}
+
+type Slot = Shared<BoxFuture<'static, Arc<Observation>>>;
+
+/// Runs every check; returns one observation per check, in plan order, and why the run was
+/// cut short, if it was.
+pub async fn execute(
+    plan: &Plan,
+    ctx: Arc<ProbeCtx>,
+    exp: &Expectation,
+    scenario: &Scenario,
+    interrupt: BoxFuture<'_, ()>,
+    progress: &dyn Progress,
+) -> (Vec<Observation>, Option<String>) {
+    let limits = &scenario.limits;
+    let permits = Arc::new(Semaphore::new(limits.concurrency.max(1)));
+    // The probes bound their own steps; this outer bound only catches what slips through.
+    let per_check = limits.timeout + Duration::from_millis(250);
+    let mut slots: Vec<Slot> = Vec::with_capacity(plan.checks.len());
+    for check in &plan.checks {
+        let deps: Vec<(crate::plan::Check, Slot)> =
+            check.deps.iter().map(|&d| (plan.checks[d].clone(), slots[d].clone())).collect();
+        let check = check.clone();
+        let ctx = ctx.clone();
+        let exp = exp.clone();
+        let permits = permits.clone();
+        let slot = async move {
+            let mut upstream = Vec::with_capacity(deps.len());
+            for (dep, slot) in deps {
+                let seen = slot.await;
+                let status = verdict::judge_check(&dep, &seen, &exp).status;
+                match status {
+                    Status::Pass => upstream.push(seen),
+                    Status::Skip => {
+                        return Arc::new(Observation::NotRun(NotRun::NothingToProbe {
+                            why: format!("{} was skipped", dep.name),
+                        }));
+                    }
+                    Status::Fail | Status::Error => {
+                        return Arc::new(Observation::NotRun(NotRun::Blocked { on: dep.name.clone() }));
+                    }
+                }
+            }
+            let Ok(_permit) = permits.acquire_owned().await else {
+                return Arc::new(Observation::NotRun(NotRun::Deadline {
+                    what: "the run was stopped".into(),
+                }));
+            };
+            match tokio::time::timeout(per_check, probe::run(&check, &ctx, &upstream)).await {
+                Ok(obs) => Arc::new(obs),
+                Err(_) => Arc::new(Observation::NotRun(NotRun::Timeout { after: per_check })),
+            }
+        }
+        .boxed()
+        .shared();
+        slots.push(slot);
+    }
+
+    let total = slots.len();
+    progress.start(total);
+    let mut pending: FuturesUnordered<_> = slots.iter().cloned().enumerate().map(|(i, s)| s.map(move |o| (i, o))).collect();
+    let deadline = tokio::time::sleep(limits.deadline);
+    tokio::pin!(deadline);
+    let mut interrupt = interrupt;
+    let mut finished = 0;
+    let cut_short = loop {
+        tokio::select! {
+            next = pending.next() => match next {
+                Some((i, obs)) => {
+                    finished += 1;
+                    let outcome = verdict::judge_check(&plan.checks[i], &obs, exp);
+                    progress.done(finished, total, &outcome);
+                }
+                None => break None,
+            },
+            _ = &mut deadline => break Some(format!("the run's deadline of {} passed", verdict::show_duration(limits.deadline))),
+            _ = &mut interrupt => break Some("interrupted".to_string()),
+        }
+    };
+    let observations = slots
+        .iter()
+        .map(|slot| match slot.peek() {
+            Some(obs) => obs.as_ref().clone(),
+            None => Observation::NotRun(NotRun::Deadline {
+                what: cut_short.clone().unwrap_or_else(|| "the run ended".into()),
+            }),
+        })
+        .collect();
+    (observations, cut_short)
+}
+
+/// The local addresses connections left from: which interface this vantage really used.
+fn local_addresses(observations: &[Observation]) -> Vec<String> {
+    let mut seen: Vec<String> = Vec::new();
+    for obs in observations {
+        if let Observation::Connect(c) = obs {
+            for a in &c.attempts {
+                if let ConnectOutcome::Connected { local } = a.outcome {
+                    let ip = local.ip().to_string();
+                    if !seen.contains(&ip) {
+                        seen.push(ip);
+                    }
+                }
+            }
+        }
+    }
+    seen
+}
+
+fn now_rfc3339() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+/// Something that never resolves: for runs that cannot be interrupted.
+pub fn never<'a>() -> BoxFuture<'a, ()> {
+    futures::future::pending().boxed()
+}
+
+/// Awaits `fut`, for callers that want a boxed interrupt from any future.
+pub fn interrupt_on<'a>(fut: impl Future<Output = ()> + Send + 'a) -> BoxFuture<'a, ()> {
+    fut.boxed()
+}

@@ -1,0 +1,314 @@
+//! The validated scenario: what the runner is allowed to see. Built only by `validate`.
+
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use ipnet::IpNet;
+use serde::Serialize;
+use url::Url;
+
+/// A TCP port, 1..=65535.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(transparent)]
+pub struct Port(pub u16);
+
+impl fmt::Display for Port {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// A login host name such as `login.microsoftonline.com`, lower-case, without a trailing dot.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(transparent)]
+pub struct LoginHost(pub String);
+
+impl fmt::Display for LoginHost {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The login traffic that must be anchored: hosts × ports.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LoginSpec {
+    pub hosts: Vec<LoginHost>,
+    pub ports: Vec<Port>,
+    /// Path of the OpenID configuration document fetched on 443.
+    pub openid_path: String,
+}
+
+/// The App Connector public IPs (or CIDRs) that anchored traffic must leave from.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct AnchorSet(pub Vec<IpNet>);
+
+impl AnchorSet {
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        self.0.iter().any(|net| net.contains(&ip))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl fmt::Display for AnchorSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let shown: Vec<String> = self.0.iter().map(show_net).collect();
+        write!(f, "{{{}}}", shown.join(", "))
+    }
+}
+
+/// A single address prints as an address, a real network as a CIDR.
+fn show_net(net: &IpNet) -> String {
+    if net.prefix_len() == net.max_prefix_len() {
+        net.addr().to_string()
+    } else {
+        net.to_string()
+    }
+}
+
+/// Whether an echo observer's traffic must be anchored or must not be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ObserverRole {
+    /// A canary inside the SIPA segment: must show an anchor IP.
+    Anchored,
+    /// Non-login traffic: must show an IP outside the anchor set.
+    Control,
+}
+
+impl fmt::Display for ObserverRole {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ObserverRole::Anchored => "anchored",
+            ObserverRole::Control => "control",
+        })
+    }
+}
+
+/// How to read the caller's IP out of an echo answer.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Extract {
+    /// The whole body, trimmed, is the address.
+    Text,
+    /// A JSON pointer (RFC 6901) to a string holding the address.
+    JsonPointer(String),
+    /// A response header holding the address.
+    Header(String),
+    /// A regex whose first capture group (or whole match) is the address.
+    Regex(#[serde(serialize_with = "serialize_regex")] regex::Regex),
+}
+
+fn serialize_regex<S: serde::Serializer>(re: &regex::Regex, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(re.as_str())
+}
+
+impl PartialEq for Extract {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Extract::Text, Extract::Text) => true,
+            (Extract::JsonPointer(a), Extract::JsonPointer(b)) => a == b,
+            (Extract::Header(a), Extract::Header(b)) => a.eq_ignore_ascii_case(b),
+            (Extract::Regex(a), Extract::Regex(b)) => a.as_str() == b.as_str(),
+            _ => false,
+        }
+    }
+}
+
+/// A URL whose answer reveals the caller's IP.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EchoObserver {
+    pub name: String,
+    pub role: ObserverRole,
+    pub url: Url,
+    pub extract: Extract,
+    /// Samples, each on a fresh connection.
+    pub samples: u32,
+}
+
+impl EchoObserver {
+    /// Host name (or literal address) of the URL.
+    pub fn host(&self) -> &str {
+        self.url.host_str().unwrap_or_default()
+    }
+
+    /// The port the URL reaches, explicit or the scheme's default.
+    pub fn port(&self) -> Port {
+        Port(self.url.port_or_known_default().unwrap_or(0))
+    }
+}
+
+/// An explicit proxy. The password, if any, never appears in any output.
+#[derive(Clone, PartialEq)]
+pub struct ProxySpec {
+    /// Without credentials.
+    pub url: Url,
+    pub username: Option<String>,
+    pub password: Option<Secret>,
+}
+
+impl ProxySpec {
+    /// The URL as safe to show: credentials are never part of it.
+    pub fn display_url(&self) -> String {
+        match &self.username {
+            Some(user) => {
+                let mut shown = self.url.clone();
+                let _ = shown.set_username(user);
+                if self.password.is_some() {
+                    let _ = shown.set_password(Some("REDACTED"));
+                }
+                shown.to_string()
+            }
+            None => self.url.to_string(),
+        }
+    }
+}
+
+impl fmt::Debug for ProxySpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.display_url())
+    }
+}
+
+impl Serialize for ProxySpec {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.display_url())
+    }
+}
+
+/// A secret value: `Debug` and `Display` never show it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+
+    /// The only way to read the value: at the point where it is sent.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("REDACTED")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("REDACTED")
+    }
+}
+
+/// Where the checks run from.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Vantage {
+    pub name: String,
+    /// Resolvers; empty means the system configuration.
+    pub dns: Vec<SocketAddr>,
+    pub proxy: Option<ProxySpec>,
+    /// Extra trust anchors (PEM files), such as the Zscaler root for SSL inspection.
+    pub ca_files: Vec<PathBuf>,
+    /// Whether login traffic is expected anchored from here (false outside trusted locations).
+    pub expect_anchored: bool,
+}
+
+/// Which IP families to probe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FamilySelection {
+    V4,
+    V6,
+    Both,
+}
+
+impl FamilySelection {
+    pub fn families(self) -> &'static [Family] {
+        match self {
+            FamilySelection::V4 => &[Family::V4],
+            FamilySelection::V6 => &[Family::V6],
+            FamilySelection::Both => &[Family::V4, Family::V6],
+        }
+    }
+}
+
+/// One IP family.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub enum Family {
+    #[serde(rename = "ipv4")]
+    V4,
+    #[serde(rename = "ipv6")]
+    V6,
+}
+
+impl Family {
+    pub fn matches(self, ip: IpAddr) -> bool {
+        matches!((self, ip), (Family::V4, IpAddr::V4(_)) | (Family::V6, IpAddr::V6(_)))
+    }
+}
+
+impl fmt::Display for Family {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Family::V4 => "ipv4",
+            Family::V6 => "ipv6",
+        })
+    }
+}
+
+/// Time and effort limits.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Limits {
+    /// Per probe.
+    #[serde(with = "duration_ms")]
+    pub timeout: Duration,
+    /// Whole run.
+    #[serde(with = "duration_ms")]
+    pub deadline: Duration,
+    /// Default samples per echo observer.
+    pub samples: u32,
+    pub family: FamilySelection,
+    /// Probes in flight at once.
+    pub concurrency: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            timeout: Duration::from_secs(5),
+            deadline: Duration::from_secs(60),
+            samples: 3,
+            family: FamilySelection::Both,
+            concurrency: 64,
+        }
+    }
+}
+
+mod duration_ms {
+    use std::time::Duration;
+    pub fn serialize<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(d.as_millis() as u64)
+    }
+}
+
+/// A scenario after parsing and validation: everything the plan needs.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Scenario {
+    pub name: String,
+    pub description: Option<String>,
+    /// The file it came from (or `<bundled>`).
+    pub source: PathBuf,
+    pub login: LoginSpec,
+    pub anchors: AnchorSet,
+    pub observers: Vec<EchoObserver>,
+    pub vantage: Vantage,
+    pub limits: Limits,
+}
