@@ -1,12 +1,15 @@
 //! sipa-check: proves that Zscaler Source IP Anchoring for Office 365 Conditional Access works,
 //! from where users sit. The binary is a thin layer over this library.
 
+pub mod cli;
+pub mod command;
+pub mod lab;
 pub mod observation;
 pub mod outcome;
 pub mod plan;
 pub mod probe;
+pub mod progress;
+pub mod report;
 pub mod runner;
-pub mod scenario {
-    pub mod model;
-}
+pub mod scenario;
 pub mod verdict;

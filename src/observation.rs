@@ -131,14 +131,20 @@ pub struct DnsAnswer {
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "result", rename_all = "snake_case")]
 pub enum DnsOutcome {
-    Answers { answers: Vec<DnsAnswer> },
+    Answers {
+        answers: Vec<DnsAnswer>,
+    },
     /// The name exists but has no record of this type.
     NoRecords,
     NxDomain,
     /// SERVFAIL, REFUSED and other error codes.
-    ErrorCode { code: String },
+    ErrorCode {
+        code: String,
+    },
     Timeout,
-    Failed { causes: Vec<String> },
+    Failed {
+        causes: Vec<String>,
+    },
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -165,14 +171,23 @@ impl DnsObservation {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "result", rename_all = "snake_case")]
 pub enum ConnectOutcome {
-    Connected { local: SocketAddr },
+    Connected {
+        local: SocketAddr,
+    },
     Refused,
     Reset,
     Timeout,
-    Unreachable { causes: Vec<String> },
+    Unreachable {
+        causes: Vec<String>,
+    },
     /// The explicit proxy refused the CONNECT.
-    ProxyRefused { status: u16, reason: String },
-    Failed { causes: Vec<String> },
+    ProxyRefused {
+        status: u16,
+        reason: String,
+    },
+    Failed {
+        causes: Vec<String>,
+    },
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -285,13 +300,23 @@ pub struct HttpObservation {
 #[serde(tag = "result", rename_all = "snake_case")]
 pub enum SampleOutcome {
     /// The echo revealed this caller address.
-    Ip { ip: IpAddr },
+    Ip {
+        ip: IpAddr,
+    },
     /// The echo answered, but not with exactly one IP address.
-    Unreadable { why: String, excerpt: String },
+    Unreadable {
+        why: String,
+        excerpt: String,
+    },
     /// The echo answered with an unexpected status.
-    Status { status: u16, excerpt: String },
+    Status {
+        status: u16,
+        excerpt: String,
+    },
     /// No answer.
-    Failed { causes: Vec<String> },
+    Failed {
+        causes: Vec<String>,
+    },
     Timeout,
 }
 
@@ -374,7 +399,10 @@ mod tests {
                 Some(&self.0)
             }
         }
-        let err = Outer(std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused"));
+        let err = Outer(std::io::Error::new(
+            std::io::ErrorKind::ConnectionRefused,
+            "refused",
+        ));
         assert_eq!(cause_chain(&err), vec!["request failed", "refused"]);
     }
 }

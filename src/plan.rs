@@ -119,7 +119,14 @@ impl Plan {
                     } else {
                         HttpExpect::RedirectToHttps
                     };
-                    b.push(host, Some(port), route, CheckKind::Http(expect), vec![http_dep], true);
+                    b.push(
+                        host,
+                        Some(port),
+                        route,
+                        CheckKind::Http(expect),
+                        vec![http_dep],
+                        true,
+                    );
                 }
             }
         }
@@ -130,7 +137,11 @@ impl Plan {
             let shared_target = scenario
                 .observers
                 .iter()
-                .filter(|o| o.host() == observer.host() && o.port() == observer.port() && o.role == observer.role)
+                .filter(|o| {
+                    o.host() == observer.host()
+                        && o.port() == observer.port()
+                        && o.role == observer.role
+                })
                 .count()
                 > 1;
             for route in b.routes() {
@@ -194,7 +205,14 @@ impl Builder<'_> {
         });
         match existing {
             Some(c) => c.id,
-            None => self.push(host, None, Route::Direct(family), CheckKind::Resolve, vec![], false),
+            None => self.push(
+                host,
+                None,
+                Route::Direct(family),
+                CheckKind::Resolve,
+                vec![],
+                false,
+            ),
         }
     }
 
@@ -212,7 +230,9 @@ impl Builder<'_> {
             CheckKind::Resolve => (Stage::Resolve, "resolve".to_string()),
             CheckKind::Connect => (Stage::Connect, "connect".to_string()),
             CheckKind::Tls => (Stage::Tls, "tls".to_string()),
-            CheckKind::Http(HttpExpect::RedirectToHttps) => (Stage::Http, "http redirect".to_string()),
+            CheckKind::Http(HttpExpect::RedirectToHttps) => {
+                (Stage::Http, "http redirect".to_string())
+            }
             CheckKind::Http(HttpExpect::OpenIdConfiguration { .. }) => {
                 (Stage::Http, "http openid-configuration".to_string())
             }

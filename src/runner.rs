@@ -50,7 +50,10 @@ pub struct RunSettings<'a> {
 }
 
 /// Everything the checks need, set up once: resolver, trust anchors, expectations.
-pub fn prepare(scenario: &Scenario, connect_to: Vec<ConnectTo>) -> Result<(Arc<ProbeCtx>, Expectation), SetupError> {
+pub fn prepare(
+    scenario: &Scenario,
+    connect_to: Vec<ConnectTo>,
+) -> Result<(Arc<ProbeCtx>, Expectation), SetupError> {
     if scenario.anchors.is_empty() {
         return Err(SetupError::NoAnchors(scenario.source.display().to_string()));
     }
@@ -71,12 +74,23 @@ pub fn prepare(scenario: &Scenario, connect_to: Vec<ConnectTo>) -> Result<(Arc<P
 }
 
 /// Runs one scenario from this vantage and judges it.
-pub async fn run_scenario(scenario: &Scenario, settings: RunSettings<'_>) -> Result<ScenarioRun, SetupError> {
+pub async fn run_scenario(
+    scenario: &Scenario,
+    settings: RunSettings<'_>,
+) -> Result<ScenarioRun, SetupError> {
     let started_at = now_rfc3339();
     let started = Instant::now();
     let plan = Plan::build(scenario, &settings.connect_to);
     let (ctx, exp) = prepare(scenario, settings.connect_to)?;
-    let (observations, cut_short) = execute(&plan, ctx.clone(), &exp, scenario, settings.interrupt, settings.progress).await;
+    let (observations, cut_short) = execute(
+        &plan,
+        ctx.clone(),
+        &exp,
+        scenario,
+        settings.interrupt,
+        settings.progress,
+    )
+    .await;
     let checks = verdict::judge(&plan, &observations, &exp);
     let vantage = VantageFacts {
         name: scenario.vantage.name.clone(),
@@ -119,8 +133,11 @@ pub async fn execute(
     let per_check = limits.timeout + Duration::from_millis(250);
     let mut slots: Vec<Slot> = Vec::with_capacity(plan.checks.len());
     for check in &plan.checks {
-        let deps: Vec<(crate::plan::Check, Slot)> =
-            check.deps.iter().map(|&d| (plan.checks[d].clone(), slots[d].clone())).collect();
+        let deps: Vec<(crate::plan::Check, Slot)> = check
+            .deps
+            .iter()
+            .map(|&d| (plan.checks[d].clone(), slots[d].clone()))
+            .collect();
         let check = check.clone();
         let ctx = ctx.clone();
         let exp = exp.clone();
@@ -138,7 +155,9 @@ pub async fn execute(
                         }));
                     }
                     Status::Fail | Status::Error => {
-                        return Arc::new(Observation::NotRun(NotRun::Blocked { on: dep.name.clone() }));
+                        return Arc::new(Observation::NotRun(NotRun::Blocked {
+                            on: dep.name.clone(),
+                        }));
                     }
                 }
             }
@@ -159,7 +178,12 @@ pub async fn execute(
 
     let total = slots.len();
     progress.start(total);
-    let mut pending: FuturesUnordered<_> = slots.iter().cloned().enumerate().map(|(i, s)| s.map(move |o| (i, o))).collect();
+    let mut pending: FuturesUnordered<_> = slots
+        .iter()
+        .cloned()
+        .enumerate()
+        .map(|(i, s)| s.map(move |o| (i, o)))
+        .collect();
     let deadline = tokio::time::sleep(limits.deadline);
     tokio::pin!(deadline);
     let mut interrupt = interrupt;

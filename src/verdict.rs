@@ -6,8 +6,8 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use crate::observation::{
-    ChainTrust, ConnectOutcome, DnsObservation, DnsOutcome, EgressObservation, HttpAnswer, HttpObservation, HttpOutcome,
-    NotRun, Observation, SampleOutcome, TlsObservation, TlsOutcome,
+    ChainTrust, ConnectOutcome, DnsObservation, DnsOutcome, EgressObservation, HttpAnswer,
+    HttpObservation, HttpOutcome, NotRun, Observation, SampleOutcome, TlsObservation, TlsOutcome,
 };
 use crate::outcome::{Diagnosis, Outcome, Stage, Status};
 use crate::plan::{Check, CheckKind, HttpExpect, Plan, Route};
@@ -26,18 +26,18 @@ pub struct Expectation {
 
 /// The guide steps a diagnosis can point at (zscaler-sipa-office365-guide.txt).
 pub mod guide {
-    pub const SEGMENT_DOMAINS: &str =
-        "ZPA application segment, Applications: list login.microsoftonline.com, login.windows.net and login.microsoft.com";
+    pub const SEGMENT_DOMAINS: &str = "ZPA application segment, Applications: list login.microsoftonline.com, login.windows.net and login.microsoft.com";
     pub const SEGMENT_PORTS: &str = "ZPA application segment, TCP Port Ranges: add 80 and 443";
     pub const FORWARDING_RULE: &str = "ZIA forwarding rule: Forwarding Method ZPA, trust criteria, Application Segment and ZPA gateway (and rule order); ZIA ZPA gateway with the segment's server group";
-    pub const SERVER_GROUP: &str =
-        "ZPA segment group and server group: the server group must be associated with the App Connector group whose public IPs are expected";
+    pub const SERVER_GROUP: &str = "ZPA segment group and server group: the server group must be associated with the App Connector group whose public IPs are expected";
     pub const ACCESS_POLICY: &str = "ZPA access policy: allow the segment for client type ZIA Service Edge only; App Connectors up and enrolled";
     pub const TOO_BROAD: &str = "ZPA application segment (only the three login hosts) and the ZIA forwarding rule's destinations";
     pub const TRUST_CRITERIA: &str = "ZIA forwarding rule, General tab: trust criteria (locations, users) must not match this vantage";
     pub const IPV6: &str = "outside the guide: IPv6 traffic to the login hosts must also reach ZIA (tunnel it or disable IPv6 for these hosts)";
-    pub const SSL_INSPECTION: &str = "ZIA SSL inspection: exempt the login hosts, or pass the inspecting root with --ca-file";
-    pub const DNS: &str = "not a guide step: this vantage's DNS (resolvers, split-horizon zones, DNS filtering)";
+    pub const SSL_INSPECTION: &str =
+        "ZIA SSL inspection: exempt the login hosts, or pass the inspecting root with --ca-file";
+    pub const DNS: &str =
+        "not a guide step: this vantage's DNS (resolvers, split-horizon zones, DNS filtering)";
     pub const PROXY_AUTH: &str = "not a guide step: this vantage's proxy credentials (user in the proxy URL, password in SIPA_CHECK_PROXY_PASSWORD)";
     pub const OBSERVERS: &str = "scenario: add [[observer]] entries (an anchored canary in the SIPA segment on each login port, and a control)";
 }
@@ -86,10 +86,20 @@ fn outcome(check: &Check, obs: &Observation, status: Status, reason: String) -> 
 fn elapsed(obs: &Observation) -> Duration {
     match obs {
         Observation::Resolve(o) => o.elapsed,
-        Observation::Connect(o) => o.attempts.iter().map(|a| a.elapsed).max().unwrap_or_default(),
+        Observation::Connect(o) => o
+            .attempts
+            .iter()
+            .map(|a| a.elapsed)
+            .max()
+            .unwrap_or_default(),
         Observation::Tls(o) => o.elapsed,
         Observation::Http(o) => o.elapsed,
-        Observation::Egress(o) => o.samples.iter().map(|s| s.elapsed).max().unwrap_or_default(),
+        Observation::Egress(o) => o
+            .samples
+            .iter()
+            .map(|s| s.elapsed)
+            .max()
+            .unwrap_or_default(),
         Observation::NotRun(NotRun::Timeout { after }) => *after,
         Observation::NotRun(_) => Duration::ZERO,
     }
@@ -104,13 +114,21 @@ pub fn judge_check(check: &Check, obs: &Observation, exp: &Expectation) -> Outco
         (Observation::Tls(tls), _) => judge_tls(check, obs, tls),
         (Observation::Http(http), CheckKind::Http(expect)) => judge_http(check, obs, http, expect),
         (Observation::Egress(egress), _) => judge_egress(check, obs, egress, exp),
-        (Observation::Http(_), _) => outcome(check, obs, Status::Error, "internal: HTTP observation for a non-HTTP check".into()),
+        (Observation::Http(_), _) => outcome(
+            check,
+            obs,
+            Status::Error,
+            "internal: HTTP observation for a non-HTTP check".into(),
+        ),
     }
 }
 
 fn judge_not_run(check: &Check, obs: &Observation, not_run: &NotRun) -> Outcome {
     let (status, reason) = match not_run {
-        NotRun::Timeout { after } => (Status::Error, format!("no answer within {}", show_duration(*after))),
+        NotRun::Timeout { after } => (
+            Status::Error,
+            format!("no answer within {}", show_duration(*after)),
+        ),
         NotRun::Deadline { what } => (Status::Error, format!("not finished: {what}")),
         NotRun::Blocked { on } => (Status::Skip, format!("not run: {on} did not pass")),
         NotRun::NothingToProbe { why } => (Status::Skip, format!("nothing to probe: {why}")),
@@ -127,7 +145,9 @@ fn expected_for(check: &Check) -> String {
         CheckKind::Connect => "a TCP connection".into(),
         CheckKind::Tls => "a TLS handshake with a trusted chain".into(),
         CheckKind::Http(HttpExpect::RedirectToHttps) => "a redirect to https://".into(),
-        CheckKind::Http(HttpExpect::OpenIdConfiguration { .. }) => "200 with an OpenID configuration (JSON with `issuer`)".into(),
+        CheckKind::Http(HttpExpect::OpenIdConfiguration { .. }) => {
+            "200 with an OpenID configuration (JSON with `issuer`)".into()
+        }
         CheckKind::Egress(o) => match o.role {
             ObserverRole::Anchored => "an egress IP in the anchor set".into(),
             ObserverRole::Control => "an egress IP outside the anchor set".into(),
@@ -150,7 +170,12 @@ pub fn show_duration(d: Duration) -> String {
     }
 }
 
-fn judge_resolve(check: &Check, obs: &Observation, dns: &DnsObservation, exp: &Expectation) -> Outcome {
+fn judge_resolve(
+    check: &Check,
+    obs: &Observation,
+    dns: &DnsObservation,
+    exp: &Expectation,
+) -> Outcome {
     let rtype = dns.record_type;
     let resolvers = if dns.resolvers.is_empty() {
         "the system resolvers".to_string()
@@ -159,17 +184,46 @@ fn judge_resolve(check: &Check, obs: &Observation, dns: &DnsObservation, exp: &E
     };
     let (status, reason, observed) = match &dns.outcome {
         DnsOutcome::Answers { answers } => {
-            let shown: Vec<String> = answers.iter().map(|a| format!("{} ({}, ttl {})", a.addr, a.class, a.ttl)).collect();
-            (Status::Pass, format!("{} {rtype} answer(s)", answers.len()), shown.join(", "))
+            let shown: Vec<String> = answers
+                .iter()
+                .map(|a| format!("{} ({}, ttl {})", a.addr, a.class, a.ttl))
+                .collect();
+            (
+                Status::Pass,
+                format!("{} {rtype} answer(s)", answers.len()),
+                shown.join(", "),
+            )
         }
-        DnsOutcome::NoRecords if check.family() == Some(Family::V6) => {
-            (Status::Skip, "no AAAA records: nothing to probe over IPv6".into(), "no AAAA records".into())
-        }
-        DnsOutcome::NoRecords => (Status::Fail, format!("{} has no {rtype} records", dns.host), format!("NOERROR, no {rtype} records")),
-        DnsOutcome::NxDomain => (Status::Fail, format!("{} does not exist (NXDOMAIN)", dns.host), "NXDOMAIN".into()),
-        DnsOutcome::ErrorCode { code } => (Status::Fail, format!("the resolver answered {code}"), code.clone()),
-        DnsOutcome::Timeout => (Status::Error, format!("no DNS answer from {resolvers}"), "timeout".into()),
-        DnsOutcome::Failed { causes } => (Status::Error, format!("DNS lookup failed: {}", causes.join(": ")), causes.join(": ")),
+        DnsOutcome::NoRecords if check.family() == Some(Family::V6) => (
+            Status::Skip,
+            "no AAAA records: nothing to probe over IPv6".into(),
+            "no AAAA records".into(),
+        ),
+        DnsOutcome::NoRecords => (
+            Status::Fail,
+            format!("{} has no {rtype} records", dns.host),
+            format!("NOERROR, no {rtype} records"),
+        ),
+        DnsOutcome::NxDomain => (
+            Status::Fail,
+            format!("{} does not exist (NXDOMAIN)", dns.host),
+            "NXDOMAIN".into(),
+        ),
+        DnsOutcome::ErrorCode { code } => (
+            Status::Fail,
+            format!("the resolver answered {code}"),
+            code.clone(),
+        ),
+        DnsOutcome::Timeout => (
+            Status::Error,
+            format!("no DNS answer from {resolvers}"),
+            "timeout".into(),
+        ),
+        DnsOutcome::Failed { causes } => (
+            Status::Error,
+            format!("DNS lookup failed: {}", causes.join(": ")),
+            causes.join(": "),
+        ),
     };
     let mut o = outcome(check, obs, status, reason);
     o.expected = format!("{rtype} records from {resolvers}");
@@ -191,14 +245,21 @@ fn judge_resolve(check: &Check, obs: &Observation, dns: &DnsObservation, exp: &E
         }
     }
     if exp.proxied && matches!(o.status, Status::Fail | Status::Error) {
-        o.warnings.push(format!("local resolution failed ({}); the proxy resolves names itself", o.observed));
+        o.warnings.push(format!(
+            "local resolution failed ({}); the proxy resolves names itself",
+            o.observed
+        ));
         o.reason = "local resolution failed; through the proxy this does not decide".into();
         o.status = Status::Skip;
     }
     o
 }
 
-fn judge_connect(check: &Check, obs: &Observation, attempts: &[crate::observation::ConnectAttempt]) -> Outcome {
+fn judge_connect(
+    check: &Check,
+    obs: &Observation,
+    attempts: &[crate::observation::ConnectAttempt],
+) -> Outcome {
     let shown = |a: &crate::observation::ConnectAttempt| -> String {
         let what = match &a.outcome {
             ConnectOutcome::Connected { local } => format!("connected from {local}"),
@@ -209,17 +270,25 @@ fn judge_connect(check: &Check, obs: &Observation, attempts: &[crate::observatio
             None => format!("{}: {what}", a.addr),
         }
     };
-    let ok = attempts.iter().filter(|a| matches!(a.outcome, ConnectOutcome::Connected { .. })).count();
+    let ok = attempts
+        .iter()
+        .filter(|a| matches!(a.outcome, ConnectOutcome::Connected { .. }))
+        .count();
     let observed: Vec<String> = attempts.iter().map(shown).collect();
     let (status, reason) = if attempts.is_empty() {
         (Status::Error, "no address was tried".to_string())
     } else if ok > 0 {
-        (Status::Pass, format!("{ok} of {} address(es) connected", attempts.len()))
+        (
+            Status::Pass,
+            format!("{ok} of {} address(es) connected", attempts.len()),
+        )
     } else {
         let first = &attempts[0].outcome;
         let status = match first {
             ConnectOutcome::Timeout => Status::Error,
-            ConnectOutcome::Unreachable { .. } if check.family() == Some(Family::V6) => Status::Skip,
+            ConnectOutcome::Unreachable { .. } if check.family() == Some(Family::V6) => {
+                Status::Skip
+            }
             ConnectOutcome::Failed { .. } => Status::Error,
             _ => Status::Fail,
         };
@@ -229,18 +298,25 @@ fn judge_connect(check: &Check, obs: &Observation, attempts: &[crate::observatio
     o.expected = expected_for(check);
     o.observed = observed.join("; ");
     if ok > 0 && ok < attempts.len() {
-        o.warnings.push(format!("{} of {} addresses did not connect", attempts.len() - ok, attempts.len()));
+        o.warnings.push(format!(
+            "{} of {} addresses did not connect",
+            attempts.len() - ok,
+            attempts.len()
+        ));
     }
     if o.status == Status::Skip {
-        o.warnings.push("no IPv6 route from this vantage: IPv6 cannot bypass the tunnel here".into());
+        o.warnings
+            .push("no IPv6 route from this vantage: IPv6 cannot bypass the tunnel here".into());
     }
-    if ok == 0 {
-        if let Some(a) = attempts.first() {
-            o.causes = match &a.outcome {
-                ConnectOutcome::Unreachable { causes } | ConnectOutcome::Failed { causes } => causes.clone(),
-                _ => Vec::new(),
-            };
-        }
+    if ok == 0
+        && let Some(a) = attempts.first()
+    {
+        o.causes = match &a.outcome {
+            ConnectOutcome::Unreachable { causes } | ConnectOutcome::Failed { causes } => {
+                causes.clone()
+            }
+            _ => Vec::new(),
+        };
     }
     o
 }
@@ -252,21 +328,43 @@ fn connect_failure(outcome: &ConnectOutcome) -> String {
         ConnectOutcome::Reset => "connection reset".into(),
         ConnectOutcome::Timeout => "no answer to the connection attempt (timeout)".into(),
         ConnectOutcome::Unreachable { causes } => format!("unreachable: {}", causes.join(": ")),
-        ConnectOutcome::ProxyRefused { status, reason } => format!("the proxy refused the tunnel: {status} {reason}"),
+        ConnectOutcome::ProxyRefused { status, reason } => {
+            format!("the proxy refused the tunnel: {status} {reason}")
+        }
         ConnectOutcome::Failed { causes } => causes.join(": "),
     }
 }
 
 fn judge_tls(check: &Check, obs: &Observation, tls: &TlsObservation) -> Outcome {
     let (status, reason, observed, causes) = match &tls.outcome {
-        TlsOutcome::Established { version, chain, trust, .. } => {
+        TlsOutcome::Established {
+            version,
+            chain,
+            trust,
+            ..
+        } => {
             let issuer = chain.last().map(|c| c.issuer.clone()).unwrap_or_default();
             let leaf = chain.first().map(|c| c.subject.clone()).unwrap_or_default();
             let observed = format!("{version}, {leaf}, issued by {issuer}");
             match trust {
-                ChainTrust::PublicRoot => (Status::Pass, "chain ends at a public root".to_string(), observed, vec![]),
-                ChainTrust::DeclaredAnchor => (Status::Pass, "chain ends at a declared trust anchor (--ca-file)".to_string(), observed, vec![]),
-                ChainTrust::OsStoreOnly => (Status::Pass, "chain ends at a root only this machine trusts".to_string(), observed, vec![]),
+                ChainTrust::PublicRoot => (
+                    Status::Pass,
+                    "chain ends at a public root".to_string(),
+                    observed,
+                    vec![],
+                ),
+                ChainTrust::DeclaredAnchor => (
+                    Status::Pass,
+                    "chain ends at a declared trust anchor (--ca-file)".to_string(),
+                    observed,
+                    vec![],
+                ),
+                ChainTrust::OsStoreOnly => (
+                    Status::Pass,
+                    "chain ends at a root only this machine trusts".to_string(),
+                    observed,
+                    vec![],
+                ),
                 ChainTrust::Untrusted { error } => (
                     Status::Fail,
                     format!("chain from an unexpected CA ({issuer})"),
@@ -276,9 +374,16 @@ fn judge_tls(check: &Check, obs: &Observation, tls: &TlsObservation) -> Outcome 
             }
         }
         TlsOutcome::Failed { causes } => {
-            let timeout = causes.iter().any(|c| c.starts_with("no TLS handshake within"));
+            let timeout = causes
+                .iter()
+                .any(|c| c.starts_with("no TLS handshake within"));
             let status = if timeout { Status::Error } else { Status::Fail };
-            (status, format!("TLS handshake failed: {}", causes.join(": ")), causes.join(": "), causes.clone())
+            (
+                status,
+                format!("TLS handshake failed: {}", causes.join(": ")),
+                causes.join(": "),
+                causes.clone(),
+            )
         }
         TlsOutcome::NoTransport { outcome } => {
             let status = match outcome {
@@ -290,10 +395,18 @@ fn judge_tls(check: &Check, obs: &Observation, tls: &TlsObservation) -> Outcome 
         }
     };
     let mut o = outcome(check, obs, status, reason);
-    o.expected = format!("a TLS handshake for {} with a trusted chain", tls.server_name);
+    o.expected = format!(
+        "a TLS handshake for {} with a trusted chain",
+        tls.server_name
+    );
     o.observed = format!("{}: {observed}", tls.addr);
     o.causes = causes;
-    if let TlsOutcome::Established { trust: ChainTrust::OsStoreOnly, chain, .. } = &tls.outcome {
+    if let TlsOutcome::Established {
+        trust: ChainTrust::OsStoreOnly,
+        chain,
+        ..
+    } = &tls.outcome
+    {
         let issuer = chain.last().map(|c| c.issuer.as_str()).unwrap_or("?");
         o.warnings.push(format!(
             "TLS to {} is intercepted: the chain ends at {issuer}, trusted only by this machine's store",
@@ -303,13 +416,25 @@ fn judge_tls(check: &Check, obs: &Observation, tls: &TlsObservation) -> Outcome 
     o
 }
 
-fn judge_http(check: &Check, obs: &Observation, http: &HttpObservation, expect: &HttpExpect) -> Outcome {
+fn judge_http(
+    check: &Check,
+    obs: &Observation,
+    http: &HttpObservation,
+    expect: &HttpExpect,
+) -> Outcome {
     let mut warnings = Vec::new();
     let (status, reason, observed, causes) = match &http.outcome {
         HttpOutcome::Failed { causes } => {
-            let timeout = causes.iter().any(|c| c.contains("timed out") || c.contains("operation timed out"));
+            let timeout = causes
+                .iter()
+                .any(|c| c.contains("timed out") || c.contains("operation timed out"));
             let status = if timeout { Status::Error } else { Status::Fail };
-            (status, format!("no HTTP answer: {}", causes.join(": ")), causes.join(": "), causes.clone())
+            (
+                status,
+                format!("no HTTP answer: {}", causes.join(": ")),
+                causes.join(": "),
+                causes.clone(),
+            )
         }
         HttpOutcome::Answered(answer) => {
             let observed = show_answer(answer);
@@ -317,25 +442,48 @@ fn judge_http(check: &Check, obs: &Observation, http: &HttpObservation, expect: 
                 Some(why) => (Status::Fail, why),
                 None => match expect {
                     HttpExpect::RedirectToHttps => {
-                        let to_https = answer.location.as_deref().is_some_and(|l| l.to_ascii_lowercase().starts_with("https://"));
+                        let to_https = answer
+                            .location
+                            .as_deref()
+                            .is_some_and(|l| l.to_ascii_lowercase().starts_with("https://"));
                         if (300..400).contains(&answer.status) && to_https {
                             (Status::Pass, format!("{} redirect to https", answer.status))
                         } else if (300..400).contains(&answer.status) {
-                            (Status::Fail, format!("{} redirect, but not to https://", answer.status))
+                            (
+                                Status::Fail,
+                                format!("{} redirect, but not to https://", answer.status),
+                            )
                         } else {
-                            (Status::Fail, format!("expected a redirect to https://, got {}", answer.status))
+                            (
+                                Status::Fail,
+                                format!("expected a redirect to https://, got {}", answer.status),
+                            )
                         }
                     }
-                    HttpExpect::OpenIdConfiguration { .. } => match (&answer.issuer, &answer.body_problem) {
-                        (Some(issuer), _) if answer.status == 200 => {
-                            if answer.entra_headers.is_empty() {
-                                warnings.push("no x-ms-request-id header: the answer may not come from Entra's front end".to_string());
+                    HttpExpect::OpenIdConfiguration { .. } => {
+                        match (&answer.issuer, &answer.body_problem) {
+                            (Some(issuer), _) if answer.status == 200 => {
+                                if answer.entra_headers.is_empty() {
+                                    warnings.push("no x-ms-request-id header: the answer may not come from Entra's front end".to_string());
+                                }
+                                (
+                                    Status::Pass,
+                                    format!("OpenID configuration, issuer {issuer}"),
+                                )
                             }
-                            (Status::Pass, format!("OpenID configuration, issuer {issuer}"))
+                            (_, Some(problem)) if answer.status == 200 => (
+                                Status::Fail,
+                                format!("200, but not an OpenID configuration: {problem}"),
+                            ),
+                            _ => (
+                                Status::Fail,
+                                format!(
+                                    "expected 200 with the OpenID configuration, got {}",
+                                    answer.status
+                                ),
+                            ),
                         }
-                        (_, Some(problem)) if answer.status == 200 => (Status::Fail, format!("200, but not an OpenID configuration: {problem}")),
-                        _ => (Status::Fail, format!("expected 200 with the OpenID configuration, got {}", answer.status)),
-                    },
+                    }
                 },
             };
             (status, reason, observed, vec![])
@@ -343,7 +491,11 @@ fn judge_http(check: &Check, obs: &Observation, http: &HttpObservation, expect: 
     };
     let mut o = outcome(check, obs, status, reason);
     o.expected = expected_for(check);
-    o.observed = format!("{} via {}: {observed}", http.url, if http.via.is_empty() { "?" } else { &http.via });
+    o.observed = format!(
+        "{} via {}: {observed}",
+        http.url,
+        if http.via.is_empty() { "?" } else { &http.via }
+    );
     o.causes = causes;
     o.warnings = warnings;
     o
@@ -356,7 +508,9 @@ fn blocked(answer: &HttpAnswer) -> Option<String> {
         403 if answer.block_page => Some("blocked: 403 block page".into()),
         403 => Some("forbidden (403)".into()),
         451 => Some("blocked for legal reasons (451)".into()),
-        200 if answer.block_page && answer.issuer.is_none() => Some("a proxy block page instead of the login front end".into()),
+        200 if answer.block_page && answer.issuer.is_none() => {
+            Some("a proxy block page instead of the login front end".into())
+        }
         _ => None,
     }
 }
@@ -388,15 +542,33 @@ fn tally_ips(ips: &[IpAddr]) -> String {
         }
         *counts.entry(*ip).or_default() += 1;
     }
-    order.iter().map(|ip| format!("{ip} ×{}", counts[ip])).collect::<Vec<_>>().join(", ")
+    order
+        .iter()
+        .map(|ip| format!("{ip} ×{}", counts[ip]))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
-fn judge_egress(check: &Check, obs: &Observation, egress: &EgressObservation, exp: &Expectation) -> Outcome {
+fn judge_egress(
+    check: &Check,
+    obs: &Observation,
+    egress: &EgressObservation,
+    exp: &Expectation,
+) -> Outcome {
     let ips = egress.ips();
     let total = egress.samples.len();
     let must_be_in = egress.role == ObserverRole::Anchored && exp.expect_anchored;
-    let wrong: Vec<IpAddr> = ips.iter().copied().filter(|ip| exp.anchors.contains(*ip) != must_be_in).collect();
-    let bad: Vec<&SampleOutcome> = egress.samples.iter().map(|s| &s.outcome).filter(|o| !matches!(o, SampleOutcome::Ip { .. })).collect();
+    let wrong: Vec<IpAddr> = ips
+        .iter()
+        .copied()
+        .filter(|ip| exp.anchors.contains(*ip) != must_be_in)
+        .collect();
+    let bad: Vec<&SampleOutcome> = egress
+        .samples
+        .iter()
+        .map(|s| &s.outcome)
+        .filter(|o| !matches!(o, SampleOutcome::Ip { .. }))
+        .collect();
     let target = check.target();
     let relation = if must_be_in { "in" } else { "outside" };
     let expected = format!("an egress IP {relation} the anchor set {}", exp.anchors);
@@ -404,8 +576,16 @@ fn judge_egress(check: &Check, obs: &Observation, egress: &EgressObservation, ex
     if !bad.is_empty() {
         let problems: BTreeSet<String> = bad.iter().map(|o| sample_problem(o)).collect();
         let problems: Vec<String> = problems.into_iter().collect();
-        let text = format!("{} of {total} samples unreadable: {}", bad.len(), problems.join("; "));
-        observed = if observed.is_empty() { text } else { format!("{observed}; {text}") };
+        let text = format!(
+            "{} of {total} samples unreadable: {}",
+            bad.len(),
+            problems.join("; ")
+        );
+        observed = if observed.is_empty() {
+            text
+        } else {
+            format!("{observed}; {text}")
+        };
     }
     let (status, reason) = if !wrong.is_empty() {
         let shown: BTreeSet<String> = wrong.iter().map(|ip| ip.to_string()).collect();
@@ -420,15 +600,34 @@ fn judge_egress(check: &Check, obs: &Observation, egress: &EgressObservation, ex
             ),
         )
     } else if !bad.is_empty() {
-        (Status::Error, format!("{target}: {} of {total} samples gave no usable address", bad.len()))
+        (
+            Status::Error,
+            format!(
+                "{target}: {} of {total} samples gave no usable address",
+                bad.len()
+            ),
+        )
     } else if ips.is_empty() {
         (Status::Error, format!("{target}: no samples"))
     } else {
-        (Status::Pass, format!("{target} left from {} ({relation} the anchor set)", tally_ips(&ips)))
+        (
+            Status::Pass,
+            format!(
+                "{target} left from {} ({relation} the anchor set)",
+                tally_ips(&ips)
+            ),
+        )
     };
     let mut o = outcome(check, obs, status, reason);
     o.expected = expected;
-    o.observed = format!("{observed} (via {})", if egress.via.is_empty() { "?" } else { &egress.via });
+    o.observed = format!(
+        "{observed} (via {})",
+        if egress.via.is_empty() {
+            "?"
+        } else {
+            &egress.via
+        }
+    );
     o.causes = bad
         .iter()
         .filter_map(|b| match b {
@@ -456,7 +655,11 @@ fn sample_problem(sample: &SampleOutcome) -> String {
 /// control. Without them a run could pass while proving nothing.
 fn coverage(plan: &Plan, exp: &Expectation) -> Vec<Outcome> {
     let mut out = Vec::new();
-    let egress: Vec<&Check> = plan.checks.iter().filter(|c| matches!(c.kind, CheckKind::Egress(_))).collect();
+    let egress: Vec<&Check> = plan
+        .checks
+        .iter()
+        .filter(|c| matches!(c.kind, CheckKind::Egress(_)))
+        .collect();
     let role_on = |role: ObserverRole, port: Option<Port>| {
         egress.iter().any(|c| match &c.kind {
             CheckKind::Egress(o) => o.role == role && port.is_none_or(|p| o.port() == p),
@@ -476,10 +679,15 @@ fn coverage(plan: &Plan, exp: &Expectation) -> Vec<Outcome> {
             expected,
             observed: reason,
             causes: Vec::new(),
-            diagnosis: diagnosis("the scenario has no observer for this, so it cannot be verified", guide::OBSERVERS),
+            diagnosis: diagnosis(
+                "the scenario has no observer for this, so it cannot be verified",
+                guide::OBSERVERS,
+            ),
             warnings: Vec::new(),
             elapsed: Duration::ZERO,
-            observation: Observation::NotRun(NotRun::NothingToProbe { why: "no observer".into() }),
+            observation: Observation::NotRun(NotRun::NothingToProbe {
+                why: "no observer".into(),
+            }),
         });
     };
     for &port in &exp.login_ports {
@@ -487,7 +695,9 @@ fn coverage(plan: &Plan, exp: &Expectation) -> Vec<Outcome> {
             missing(
                 format!("port {port} egress anchored (coverage)"),
                 format!("port {port}"),
-                format!("no anchored observer on port {port}: anchoring of login traffic on {port} is not verified"),
+                format!(
+                    "no anchored observer on port {port}: anchoring of login traffic on {port} is not verified"
+                ),
                 format!("an anchored echo observer on port {port}"),
             );
         }
@@ -532,7 +742,10 @@ fn diagnose(plan: &Plan, outcomes: &mut [Outcome], exp: &Expectation) {
     let anchored_idx: Vec<usize> = (0..checks.len())
         .filter(|&i| matches!(&checks[i].kind, CheckKind::Egress(o) if o.role == ObserverRole::Anchored))
         .collect();
-    let state: BTreeMap<usize, Anchoring> = anchored_idx.iter().map(|&i| (i, anchoring(&outcomes[i], exp))).collect();
+    let state: BTreeMap<usize, Anchoring> = anchored_idx
+        .iter()
+        .map(|&i| (i, anchoring(&outcomes[i], exp)))
+        .collect();
     // What the ZIA edge looks like: control observers' addresses outside the anchor set.
     let edge: BTreeSet<IpAddr> = checks
         .iter()
@@ -548,7 +761,9 @@ fn diagnose(plan: &Plan, outcomes: &mut [Outcome], exp: &Expectation) {
     let control_reachable = !edge.is_empty();
 
     for i in 0..outcomes.len().min(checks.len()) {
-        if !matches!(outcomes[i].status, Status::Fail | Status::Error) || outcomes[i].diagnosis.is_some() {
+        if !matches!(outcomes[i].status, Status::Fail | Status::Error)
+            || outcomes[i].diagnosis.is_some()
+        {
             continue;
         }
         let check = &checks[i];
@@ -565,9 +780,14 @@ fn diagnose(plan: &Plan, outcomes: &mut [Outcome], exp: &Expectation) {
                     anchored_diagnosis(i, checks, outcomes, &state, &edge)
                 }
             }
-            CheckKind::Resolve => diagnosis(format!("{} does not resolve from this vantage", check.host), guide::DNS),
+            CheckKind::Resolve => diagnosis(
+                format!("{} does not resolve from this vantage", check.host),
+                guide::DNS,
+            ),
             CheckKind::Tls => tls_diagnosis(&outcomes[i], control_reachable),
-            CheckKind::Connect | CheckKind::Http(_) => path_diagnosis(&outcomes[i], check, control_reachable),
+            CheckKind::Connect | CheckKind::Http(_) => {
+                path_diagnosis(&outcomes[i], check, control_reachable)
+            }
         };
         outcomes[i].diagnosis = found;
     }
@@ -576,10 +796,16 @@ fn diagnose(plan: &Plan, outcomes: &mut [Outcome], exp: &Expectation) {
 fn egress_control_diagnosis(o: &Outcome) -> Option<Diagnosis> {
     match o.status {
         Status::Fail => diagnosis(
-            format!("non-login traffic to {} is anchored too: the segment or the forwarding rule is too broad", o.target),
+            format!(
+                "non-login traffic to {} is anchored too: the segment or the forwarding rule is too broad",
+                o.target
+            ),
             guide::TOO_BROAD,
         ),
-        _ => diagnosis(format!("the control observer {} gave no usable answer", o.target), guide::OBSERVERS),
+        _ => diagnosis(
+            format!("the control observer {} gave no usable answer", o.target),
+            guide::OBSERVERS,
+        ),
     }
 }
 
@@ -597,13 +823,19 @@ fn anchored_diagnosis(
     match me {
         Anchoring::Unknown => {
             return diagnosis(
-                format!("the echo at {} gave no usable address: it is down, blocked, or answers something else", check.target()),
+                format!(
+                    "the echo at {} gave no usable address: it is down, blocked, or answers something else",
+                    check.target()
+                ),
                 guide::OBSERVERS,
             );
         }
         Anchoring::Partly => {
             return diagnosis(
-                format!("anchoring of {} is intermittent: some connections leave from outside the anchor set (a second matching forwarding rule, or App Connectors failing over)", check.target()),
+                format!(
+                    "anchoring of {} is intermittent: some connections leave from outside the anchor set (a second matching forwarding rule, or App Connectors failing over)",
+                    check.target()
+                ),
                 guide::FORWARDING_RULE,
             );
         }
@@ -616,22 +848,42 @@ fn anchored_diagnosis(
         let ips = e.ips();
         if !edge.is_empty() && ips.iter().all(|ip| !edge.contains(ip)) {
             return diagnosis(
-                format!("{} is anchored, but from {} outside the expected App Connector IPs: the server group is probably associated with another connector group", check.target(), tally_ips(&ips)),
+                format!(
+                    "{} is anchored, but from {} outside the expected App Connector IPs: the server group is probably associated with another connector group",
+                    check.target(),
+                    tally_ips(&ips)
+                ),
                 guide::SERVER_GROUP,
             );
         }
     }
     let same_route = |j: &usize| checks[*j].route == check.route;
-    let peers: Vec<(usize, Anchoring)> = state.iter().filter(|(j, _)| same_route(j)).map(|(j, s)| (*j, *s)).collect();
-    let known: Vec<&(usize, Anchoring)> = peers.iter().filter(|(_, s)| *s != Anchoring::Unknown).collect();
+    let peers: Vec<(usize, Anchoring)> = state
+        .iter()
+        .filter(|(j, _)| same_route(j))
+        .map(|(j, s)| (*j, *s))
+        .collect();
+    let known: Vec<&(usize, Anchoring)> = peers
+        .iter()
+        .filter(|(_, s)| *s != Anchoring::Unknown)
+        .collect();
     let all_not = known.iter().all(|(_, s)| *s == Anchoring::NotAnchored);
     // IPv6 leaves unanchored while IPv4 to the same place is anchored.
     if check.route == Route::Direct(Family::V6) {
         let v4_ok = state.iter().any(|(j, s)| {
-            checks[*j].route == Route::Direct(Family::V4) && checks[*j].host == check.host && checks[*j].port == check.port && *s == Anchoring::Anchored
+            checks[*j].route == Route::Direct(Family::V4)
+                && checks[*j].host == check.host
+                && checks[*j].port == check.port
+                && *s == Anchoring::Anchored
         });
         if v4_ok {
-            return diagnosis(format!("IPv6 to {} bypasses the tunnel while IPv4 is anchored", check.target()), guide::IPV6);
+            return diagnosis(
+                format!(
+                    "IPv6 to {} bypasses the tunnel while IPv4 is anchored",
+                    check.target()
+                ),
+                guide::IPV6,
+            );
         }
     }
     if all_not && known.len() > 1 {
@@ -640,24 +892,47 @@ fn anchored_diagnosis(
             guide::FORWARDING_RULE,
         );
     }
-    let on_port: Vec<&(usize, Anchoring)> = known.iter().copied().filter(|(j, _)| checks[*j].port == Some(port)).collect();
-    let other_ports_ok = known.iter().any(|(j, s)| checks[*j].port != Some(port) && *s == Anchoring::Anchored);
+    let on_port: Vec<&(usize, Anchoring)> = known
+        .iter()
+        .copied()
+        .filter(|(j, _)| checks[*j].port == Some(port))
+        .collect();
+    let other_ports_ok = known
+        .iter()
+        .any(|(j, s)| checks[*j].port != Some(port) && *s == Anchoring::Anchored);
     let port_all_not = on_port.iter().all(|(_, s)| *s == Anchoring::NotAnchored);
-    let on_host: Vec<&(usize, Anchoring)> = known.iter().copied().filter(|(j, _)| checks[*j].host == host).collect();
+    let on_host: Vec<&(usize, Anchoring)> = known
+        .iter()
+        .copied()
+        .filter(|(j, _)| checks[*j].host == host)
+        .collect();
     let host_all_not = on_host.iter().all(|(_, s)| *s == Anchoring::NotAnchored);
-    let other_hosts_ok = known.iter().any(|(j, s)| checks[*j].host != host && *s == Anchoring::Anchored);
-    let hosts_on_port: BTreeSet<&str> = on_port.iter().map(|(j, _)| checks[*j].host.as_str()).collect();
+    let other_hosts_ok = known
+        .iter()
+        .any(|(j, s)| checks[*j].host != host && *s == Anchoring::Anchored);
+    let hosts_on_port: BTreeSet<&str> = on_port
+        .iter()
+        .map(|(j, _)| checks[*j].host.as_str())
+        .collect();
     if port_all_not && other_ports_ok && hosts_on_port.len() > 1 {
         return diagnosis(
-            format!("port {port} is not anchored while other ports are: the application segment's TCP port ranges probably lack {port}"),
+            format!(
+                "port {port} is not anchored while other ports are: the application segment's TCP port ranges probably lack {port}"
+            ),
             guide::SEGMENT_PORTS,
         );
     }
     if host_all_not && other_hosts_ok {
-        return diagnosis(format!("the application segment probably lacks {host}"), guide::SEGMENT_DOMAINS);
+        return diagnosis(
+            format!("the application segment probably lacks {host}"),
+            guide::SEGMENT_DOMAINS,
+        );
     }
     diagnosis(
-        format!("{} is not anchored: the application segment probably lacks {host} or port {port}", check.target()),
+        format!(
+            "{} is not anchored: the application segment probably lacks {host} or port {port}",
+            check.target()
+        ),
         guide::SEGMENT_DOMAINS,
     )
 }
@@ -665,9 +940,16 @@ fn anchored_diagnosis(
 fn tls_diagnosis(o: &Outcome, control_reachable: bool) -> Option<Diagnosis> {
     match &o.observation {
         Observation::Tls(TlsObservation {
-            outcome: TlsOutcome::Established { trust: ChainTrust::Untrusted { .. }, .. },
+            outcome:
+                TlsOutcome::Established {
+                    trust: ChainTrust::Untrusted { .. },
+                    ..
+                },
             ..
-        }) => diagnosis("TLS is intercepted by a CA this vantage does not trust: SSL inspection without the matching trust anchor", guide::SSL_INSPECTION),
+        }) => diagnosis(
+            "TLS is intercepted by a CA this vantage does not trust: SSL inspection without the matching trust anchor",
+            guide::SSL_INSPECTION,
+        ),
         _ => unreachable_diagnosis(o, control_reachable),
     }
 }
@@ -678,7 +960,10 @@ fn path_diagnosis(o: &Outcome, check: &Check, control_reachable: bool) -> Option
     }
     if o.reason.contains("403") || o.reason.contains("block page") {
         return diagnosis(
-            format!("access to {} is denied on the anchored path: the access policy probably does not allow client type ZIA Service Edge", check.target()),
+            format!(
+                "access to {} is denied on the anchored path: the access policy probably does not allow client type ZIA Service Edge",
+                check.target()
+            ),
             guide::ACCESS_POLICY,
         );
     }
@@ -688,13 +973,23 @@ fn path_diagnosis(o: &Outcome, check: &Check, control_reachable: bool) -> Option
 fn unreachable_diagnosis(o: &Outcome, control_reachable: bool) -> Option<Diagnosis> {
     if o.status == Status::Error {
         return diagnosis(
-            format!("{} gave no answer in time: a blackhole on the anchored path (App Connectors unreachable) or a very slow path", o.target),
+            format!(
+                "{} gave no answer in time: a blackhole on the anchored path (App Connectors unreachable) or a very slow path",
+                o.target
+            ),
             guide::ACCESS_POLICY,
         );
     }
-    let when = if control_reachable { " while non-login traffic gets through" } else { "" };
+    let when = if control_reachable {
+        " while non-login traffic gets through"
+    } else {
+        ""
+    };
     diagnosis(
-        format!("{} is refused or reset{when}: the access policy (client type ZIA Service Edge) or the App Connectors are down", o.target),
+        format!(
+            "{} is refused or reset{when}: the access policy (client type ZIA Service Edge) or the App Connectors are down",
+            o.target
+        ),
         guide::ACCESS_POLICY,
     )
 }
@@ -711,7 +1006,11 @@ mod tests {
 
     const ANCHOR: &str = "127.0.0.2";
     const EDGE: &str = "127.0.0.3";
-    const HOSTS: [&str; 3] = ["login.microsoftonline.com", "login.windows.net", "login.microsoft.com"];
+    const HOSTS: [&str; 3] = [
+        "login.microsoftonline.com",
+        "login.windows.net",
+        "login.microsoft.com",
+    ];
 
     fn observer(name: &str, role: ObserverRole, url: &str) -> EchoObserver {
         EchoObserver {
@@ -727,11 +1026,27 @@ mod tests {
         let mut observers = Vec::new();
         if with_observers {
             for host in HOSTS {
-                observers.push(observer(&format!("{host}-80"), ObserverRole::Anchored, &format!("http://{host}/echo/ip")));
-                observers.push(observer(&format!("{host}-443"), ObserverRole::Anchored, &format!("https://{host}/echo/ip")));
+                observers.push(observer(
+                    &format!("{host}-80"),
+                    ObserverRole::Anchored,
+                    &format!("http://{host}/echo/ip"),
+                ));
+                observers.push(observer(
+                    &format!("{host}-443"),
+                    ObserverRole::Anchored,
+                    &format!("https://{host}/echo/ip"),
+                ));
             }
-            observers.push(observer("control-80", ObserverRole::Control, "http://control.sipa-lab.test/echo/ip"));
-            observers.push(observer("control-443", ObserverRole::Control, "https://control.sipa-lab.test/echo/ip"));
+            observers.push(observer(
+                "control-80",
+                ObserverRole::Control,
+                "http://control.sipa-lab.test/echo/ip",
+            ));
+            observers.push(observer(
+                "control-443",
+                ObserverRole::Control,
+                "https://control.sipa-lab.test/echo/ip",
+            ));
         }
         Scenario {
             name: "unit".into(),
@@ -815,7 +1130,9 @@ mod tests {
                     elapsed: Duration::from_millis(2),
                 }),
                 CheckKind::Http(HttpExpect::RedirectToHttps) => http(301, Some("https://x/"), None),
-                CheckKind::Http(HttpExpect::OpenIdConfiguration { .. }) => http(200, None, Some("https://sts.windows.net/t/")),
+                CheckKind::Http(HttpExpect::OpenIdConfiguration { .. }) => {
+                    http(200, None, Some("https://sts.windows.net/t/"))
+                }
                 CheckKind::Egress(o) => Observation::Egress(EgressObservation {
                     observer: o.name.clone(),
                     role: o.role,
@@ -871,41 +1188,75 @@ mod tests {
     }
 
     fn failing(outcomes: &[Outcome]) -> Vec<&Outcome> {
-        outcomes.iter().filter(|o| o.status == Status::Fail).collect()
+        outcomes
+            .iter()
+            .filter(|o| o.status == Status::Fail)
+            .collect()
     }
 
     #[test]
     fn a_healthy_world_passes_every_check() {
         let outcomes = judge_with(&scenario(true), healthy);
-        let not_passed: Vec<_> = outcomes.iter().filter(|o| o.status != Status::Pass).map(|o| &o.name).collect();
+        let not_passed: Vec<_> = outcomes
+            .iter()
+            .filter(|o| o.status != Status::Pass)
+            .map(|o| &o.name)
+            .collect();
         assert!(not_passed.is_empty(), "{not_passed:?}");
         assert_eq!(Tally::of(&outcomes).overall(), Status::Pass);
-        assert!(outcomes.iter().any(|o| o.name == "login.windows.net:80 egress anchored (ipv4)"));
+        assert!(
+            outcomes
+                .iter()
+                .any(|o| o.name == "login.windows.net:80 egress anchored (ipv4)")
+        );
     }
 
     #[test]
     fn one_unanchored_domain_names_that_domain() {
-        let outcomes = judge_with(&scenario(true), |c, i| if c.host == "login.windows.net" { ip(EDGE) } else { healthy(c, i) });
+        let outcomes = judge_with(&scenario(true), |c, i| {
+            if c.host == "login.windows.net" {
+                ip(EDGE)
+            } else {
+                healthy(c, i)
+            }
+        });
         let failed = failing(&outcomes);
         assert_eq!(failed.len(), 2, "{failed:#?}");
         for f in failed {
             assert_eq!(f.host, "login.windows.net");
             assert_eq!(f.stage, Stage::Egress);
-            assert!(f.reason.contains("left from 127.0.0.3, outside the anchor set"), "{}", f.reason);
+            assert!(
+                f.reason
+                    .contains("left from 127.0.0.3, outside the anchor set"),
+                "{}",
+                f.reason
+            );
             let d = f.diagnosis.as_ref().unwrap();
-            assert_eq!(d.likely_cause, "the application segment probably lacks login.windows.net");
+            assert_eq!(
+                d.likely_cause,
+                "the application segment probably lacks login.windows.net"
+            );
             assert_eq!(d.guide_step, guide::SEGMENT_DOMAINS);
         }
     }
 
     #[test]
     fn an_unanchored_port_names_the_port_ranges() {
-        let outcomes = judge_with(&scenario(true), |c, i| if c.port == Some(Port(80)) { ip(EDGE) } else { healthy(c, i) });
+        let outcomes = judge_with(&scenario(true), |c, i| {
+            if c.port == Some(Port(80)) {
+                ip(EDGE)
+            } else {
+                healthy(c, i)
+            }
+        });
         let failed = failing(&outcomes);
         assert_eq!(failed.len(), 3);
         for f in failed {
             assert_eq!(f.port, Some(80));
-            assert_eq!(f.diagnosis.as_ref().unwrap().guide_step, guide::SEGMENT_PORTS);
+            assert_eq!(
+                f.diagnosis.as_ref().unwrap().guide_step,
+                guide::SEGMENT_PORTS
+            );
         }
     }
 
@@ -914,7 +1265,11 @@ mod tests {
         let outcomes = judge_with(&scenario(true), |_, _| ip(EDGE));
         let failed = failing(&outcomes);
         assert_eq!(failed.len(), 6);
-        assert!(failed.iter().all(|f| f.diagnosis.as_ref().unwrap().guide_step == guide::FORWARDING_RULE));
+        assert!(
+            failed
+                .iter()
+                .all(|f| f.diagnosis.as_ref().unwrap().guide_step == guide::FORWARDING_RULE)
+        );
     }
 
     #[test]
@@ -925,7 +1280,11 @@ mod tests {
         });
         let failed = failing(&outcomes);
         assert_eq!(failed.len(), 6);
-        assert!(failed.iter().all(|f| f.diagnosis.as_ref().unwrap().guide_step == guide::SERVER_GROUP));
+        assert!(
+            failed
+                .iter()
+                .all(|f| f.diagnosis.as_ref().unwrap().guide_step == guide::SERVER_GROUP)
+        );
     }
 
     #[test]
@@ -942,25 +1301,42 @@ mod tests {
 
     #[test]
     fn intermittent_anchoring_fails_and_says_so() {
-        let outcomes = judge_with(&scenario(true), |c, i| if i == 2 { ip(EDGE) } else { healthy(c, i) });
+        let outcomes = judge_with(&scenario(true), |c, i| {
+            if i == 2 { ip(EDGE) } else { healthy(c, i) }
+        });
         let failed = failing(&outcomes);
         assert_eq!(failed.len(), 6);
-        assert!(failed.iter().all(|f| f.diagnosis.as_ref().unwrap().likely_cause.contains("intermittent")));
-        assert!(failed[0].reason.contains("1 of 3 samples"), "{}", failed[0].reason);
+        assert!(failed.iter().all(|f| {
+            f.diagnosis
+                .as_ref()
+                .unwrap()
+                .likely_cause
+                .contains("intermittent")
+        }));
+        assert!(
+            failed[0].reason.contains("1 of 3 samples"),
+            "{}",
+            failed[0].reason
+        );
     }
 
     #[test]
     fn an_unreadable_echo_is_an_error_never_a_pass() {
         let garbage = |c: &Check, i: usize| match &c.kind {
-            CheckKind::Egress(o) if o.role == ObserverRole::Anchored && i == 1 => SampleOutcome::Unreadable {
-                why: "`not` is not an IP address".into(),
-                excerpt: "not an ip".into(),
-            },
+            CheckKind::Egress(o) if o.role == ObserverRole::Anchored && i == 1 => {
+                SampleOutcome::Unreadable {
+                    why: "`not` is not an IP address".into(),
+                    excerpt: "not an ip".into(),
+                }
+            }
             _ => healthy(c, i),
         };
         let outcomes = judge_with(&scenario(true), garbage);
         assert!(failing(&outcomes).is_empty());
-        let errors: Vec<_> = outcomes.iter().filter(|o| o.status == Status::Error).collect();
+        let errors: Vec<_> = outcomes
+            .iter()
+            .filter(|o| o.status == Status::Error)
+            .collect();
         assert_eq!(errors.len(), 6);
         assert_eq!(Tally::of(&outcomes).overall(), Status::Error);
     }
@@ -968,7 +1344,11 @@ mod tests {
     #[test]
     fn without_observers_the_run_is_inconclusive() {
         let outcomes = judge_with(&scenario(false), healthy);
-        let errors: Vec<_> = outcomes.iter().filter(|o| o.status == Status::Error).map(|o| o.name.as_str()).collect();
+        let errors: Vec<_> = outcomes
+            .iter()
+            .filter(|o| o.status == Status::Error)
+            .map(|o| o.name.as_str())
+            .collect();
         assert_eq!(
             errors,
             [
@@ -987,7 +1367,11 @@ mod tests {
         let outcomes = judge_with(&s, healthy);
         let failed = failing(&outcomes);
         assert_eq!(failed.len(), 6);
-        assert!(failed.iter().all(|f| f.diagnosis.as_ref().unwrap().guide_step == guide::TRUST_CRITERIA));
+        assert!(
+            failed
+                .iter()
+                .all(|f| f.diagnosis.as_ref().unwrap().guide_step == guide::TRUST_CRITERIA)
+        );
         let passing = judge_with(&s, |_, _| ip(EDGE));
         assert!(failing(&passing).is_empty());
     }
@@ -997,13 +1381,26 @@ mod tests {
         let s = scenario(true);
         let plan = Plan::build(&s, &[]);
         let exp = expectation(&s);
-        let check = plan.checks.iter().find(|c| matches!(c.kind, CheckKind::Http(HttpExpect::OpenIdConfiguration { .. }))).unwrap();
+        let check = plan
+            .checks
+            .iter()
+            .find(|c| {
+                matches!(
+                    c.kind,
+                    CheckKind::Http(HttpExpect::OpenIdConfiguration { .. })
+                )
+            })
+            .unwrap();
         let denied = judge_check(check, &http(403, None, None), &exp);
         assert_eq!(denied.status, Status::Fail);
         assert_eq!(denied.reason, "forbidden (403)");
         let auth = judge_check(check, &http(407, None, None), &exp);
         assert_eq!(auth.reason, "the proxy demands authentication (407)");
-        let redirect = plan.checks.iter().find(|c| c.kind == CheckKind::Http(HttpExpect::RedirectToHttps)).unwrap();
+        let redirect = plan
+            .checks
+            .iter()
+            .find(|c| c.kind == CheckKind::Http(HttpExpect::RedirectToHttps))
+            .unwrap();
         let plain = judge_check(redirect, &http(200, None, None), &exp);
         assert_eq!(plain.reason, "expected a redirect to https://, got 200");
         let to_http = judge_check(redirect, &http(302, Some("http://x/"), None), &exp);
@@ -1015,7 +1412,11 @@ mod tests {
         let s = scenario(true);
         let plan = Plan::build(&s, &[]);
         let mut obs = observe(&plan, healthy);
-        let i = plan.checks.iter().position(|c| c.kind == CheckKind::Tls).unwrap();
+        let i = plan
+            .checks
+            .iter()
+            .position(|c| c.kind == CheckKind::Tls)
+            .unwrap();
         if let Observation::Tls(t) = &mut obs[i] {
             t.outcome = TlsOutcome::Established {
                 version: "TLSv1_3".into(),
@@ -1025,13 +1426,18 @@ mod tests {
                     issuer: "CN=Unknown Interception CA".into(),
                     not_after: String::new(),
                 }],
-                trust: ChainTrust::Untrusted { error: "invalid peer certificate: UnknownIssuer".into() },
+                trust: ChainTrust::Untrusted {
+                    error: "invalid peer certificate: UnknownIssuer".into(),
+                },
             };
         }
         let outcomes = judge(&plan, &obs, &expectation(&s));
         assert_eq!(outcomes[i].status, Status::Fail);
         assert!(outcomes[i].reason.contains("Unknown Interception CA"));
-        assert_eq!(outcomes[i].diagnosis.as_ref().unwrap().guide_step, guide::SSL_INSPECTION);
+        assert_eq!(
+            outcomes[i].diagnosis.as_ref().unwrap().guide_step,
+            guide::SSL_INSPECTION
+        );
     }
 
     #[test]
@@ -1040,7 +1446,11 @@ mod tests {
         let plan = Plan::build(&s, &[]);
         let mut exp = expectation(&s);
         exp.proxied = true;
-        let check = plan.checks.iter().find(|c| c.kind == CheckKind::Resolve).unwrap();
+        let check = plan
+            .checks
+            .iter()
+            .find(|c| c.kind == CheckKind::Resolve)
+            .unwrap();
         let nx = Observation::Resolve(DnsObservation {
             host: check.host.clone(),
             record_type: "A",
@@ -1061,9 +1471,22 @@ mod tests {
         let plan = Plan::build(&s, &[]);
         let exp = expectation(&s);
         let check = &plan.checks[1];
-        let t = judge_check(check, &Observation::NotRun(NotRun::Timeout { after: Duration::from_secs(5) }), &exp);
-        assert_eq!((t.status, t.reason.as_str()), (Status::Error, "no answer within 5.0s"));
-        let b = judge_check(check, &Observation::NotRun(NotRun::Blocked { on: "x".into() }), &exp);
+        let t = judge_check(
+            check,
+            &Observation::NotRun(NotRun::Timeout {
+                after: Duration::from_secs(5),
+            }),
+            &exp,
+        );
+        assert_eq!(
+            (t.status, t.reason.as_str()),
+            (Status::Error, "no answer within 5.0s")
+        );
+        let b = judge_check(
+            check,
+            &Observation::NotRun(NotRun::Blocked { on: "x".into() }),
+            &exp,
+        );
         assert_eq!(b.status, Status::Skip);
     }
 }

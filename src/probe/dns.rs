@@ -11,7 +11,9 @@ use hickory_resolver::proto::op::ResponseCode;
 use hickory_resolver::proto::rr::{RData, RecordType};
 
 use super::ProbeCtx;
-use crate::observation::{AddressClass, DnsAnswer, DnsObservation, DnsOutcome, Observation, cause_chain};
+use crate::observation::{
+    AddressClass, DnsAnswer, DnsObservation, DnsOutcome, Observation, cause_chain,
+};
 use crate::scenario::model::Family;
 
 /// What to resolve.

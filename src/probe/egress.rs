@@ -7,7 +7,9 @@ use futures::future::join_all;
 use reqwest::header::HeaderMap;
 
 use super::{Path, ProbeCtx, http};
-use crate::observation::{EgressObservation, EgressSample, Observation, SampleOutcome, cause_chain};
+use crate::observation::{
+    EgressObservation, EgressSample, Observation, SampleOutcome, cause_chain,
+};
 use crate::scenario::model::{EchoObserver, Extract};
 
 /// The most the harness reads of an echo answer: an address is a few dozen bytes.
@@ -22,7 +24,10 @@ pub struct Spec {
 pub async fn run(spec: &Spec, ctx: &ProbeCtx) -> Observation {
     let samples = (0..spec.observer.samples.max(1) as usize).map(|i| sample(spec, ctx, i));
     let samples: Vec<(EgressSample, String)> = join_all(samples).await;
-    let via = samples.first().map(|(_, via)| via.clone()).unwrap_or_default();
+    let via = samples
+        .first()
+        .map(|(_, via)| via.clone())
+        .unwrap_or_default();
     Observation::Egress(EgressObservation {
         observer: spec.observer.name.clone(),
         role: spec.observer.role,
@@ -42,10 +47,11 @@ async fn sample(spec: &Spec, ctx: &ProbeCtx, index: usize) -> (EgressSample, Str
     let (outcome, via) = match http::client(ctx, &spec.observer.url, &path) {
         Err(causes) => (SampleOutcome::Failed { causes }, String::new()),
         Ok((client, via)) => {
-            let outcome = match tokio::time::timeout(ctx.timeout, ask(&client, &spec.observer)).await {
-                Ok(outcome) => outcome,
-                Err(_) => SampleOutcome::Timeout,
-            };
+            let outcome =
+                match tokio::time::timeout(ctx.timeout, ask(&client, &spec.observer)).await {
+                    Ok(outcome) => outcome,
+                    Err(_) => SampleOutcome::Timeout,
+                };
             (outcome, via)
         }
     };
@@ -63,7 +69,9 @@ async fn ask(client: &reqwest::Client, observer: &EchoObserver) -> SampleOutcome
             if e.is_timeout() {
                 return SampleOutcome::Timeout;
             }
-            return SampleOutcome::Failed { causes: cause_chain(&e) };
+            return SampleOutcome::Failed {
+                causes: cause_chain(&e),
+            };
         }
     };
     let status = response.status().as_u16();
@@ -111,16 +119,25 @@ pub fn read_ip(extract: &Extract, headers: &HeaderMap, body: &[u8]) -> SampleOut
             }
         }
         Extract::JsonPointer(pointer) => text().and_then(|t| {
-            let doc: serde_json::Value = serde_json::from_str(t).map_err(|e| format!("the answer is not JSON ({e})"))?;
+            let doc: serde_json::Value =
+                serde_json::from_str(t).map_err(|e| format!("the answer is not JSON ({e})"))?;
             match doc.pointer(pointer) {
                 None => Err(format!("the JSON answer has nothing at `{pointer}`")),
                 Some(serde_json::Value::String(s)) => Ok(s.trim().to_string()),
-                Some(other) => Err(format!("`{pointer}` holds {}, not a string", json_kind(other))),
+                Some(other) => Err(format!(
+                    "`{pointer}` holds {}, not a string",
+                    json_kind(other)
+                )),
             }
         }),
         Extract::Regex(re) => text().and_then(|t| {
-            let caps = re.captures(t).ok_or_else(|| format!("the answer does not match `{}`", re.as_str()))?;
-            let m = caps.get(1).or_else(|| caps.get(0)).map(|m| m.as_str().trim().to_string());
+            let caps = re
+                .captures(t)
+                .ok_or_else(|| format!("the answer does not match `{}`", re.as_str()))?;
+            let m = caps
+                .get(1)
+                .or_else(|| caps.get(0))
+                .map(|m| m.as_str().trim().to_string());
             m.ok_or_else(|| format!("`{}` captured nothing", re.as_str()))
         }),
     };
@@ -128,14 +145,22 @@ pub fn read_ip(extract: &Extract, headers: &HeaderMap, body: &[u8]) -> SampleOut
         Ok(c) => c,
         Err(why) => return unreadable(why),
     };
-    let words: Vec<&str> = candidate.split(|c: char| c.is_whitespace() || c == ',').filter(|w| !w.is_empty()).collect();
+    let words: Vec<&str> = candidate
+        .split(|c: char| c.is_whitespace() || c == ',')
+        .filter(|w| !w.is_empty())
+        .collect();
     match words.as_slice() {
         [] => unreadable("the answer is empty, not an IP address".into()),
         [one] => match one.parse::<IpAddr>() {
-            Ok(ip) => SampleOutcome::Ip { ip: ip.to_canonical() },
+            Ok(ip) => SampleOutcome::Ip {
+                ip: ip.to_canonical(),
+            },
             Err(_) => unreadable(format!("`{}` is not an IP address", shorten(one))),
         },
-        many => unreadable(format!("the answer holds {} words, not exactly one IP address", many.len())),
+        many => unreadable(format!(
+            "the answer holds {} words, not exactly one IP address",
+            many.len()
+        )),
     }
 }
 
@@ -164,7 +189,9 @@ mod tests {
     use reqwest::header::{HeaderName, HeaderValue};
 
     fn ip(s: &str) -> SampleOutcome {
-        SampleOutcome::Ip { ip: s.parse().unwrap() }
+        SampleOutcome::Ip {
+            ip: s.parse().unwrap(),
+        }
     }
 
     fn why(outcome: SampleOutcome) -> String {
@@ -177,25 +204,61 @@ mod tests {
     #[test]
     fn plain_text_must_be_exactly_one_address() {
         let none = HeaderMap::new();
-        assert_eq!(read_ip(&Extract::Text, &none, b"127.0.0.2\n"), ip("127.0.0.2"));
+        assert_eq!(
+            read_ip(&Extract::Text, &none, b"127.0.0.2\n"),
+            ip("127.0.0.2")
+        );
         assert_eq!(read_ip(&Extract::Text, &none, b" fd00::7 "), ip("fd00::7"));
-        assert_eq!(read_ip(&Extract::Text, &none, b"::ffff:127.0.0.2"), ip("127.0.0.2"));
-        assert_eq!(why(read_ip(&Extract::Text, &none, b"not an ip")), "the answer holds 3 words, not exactly one IP address");
-        assert_eq!(why(read_ip(&Extract::Text, &none, b"1.2.3.4 5.6.7.8")), "the answer holds 2 words, not exactly one IP address");
-        assert_eq!(why(read_ip(&Extract::Text, &none, b"1.2.3.4,5.6.7.8")), "the answer holds 2 words, not exactly one IP address");
-        assert_eq!(why(read_ip(&Extract::Text, &none, b"")), "the answer is empty, not an IP address");
-        assert_eq!(why(read_ip(&Extract::Text, &none, b"garbage")), "`garbage` is not an IP address");
-        assert_eq!(why(read_ip(&Extract::Text, &none, b"999.1.1.1")), "`999.1.1.1` is not an IP address");
-        assert!(why(read_ip(&Extract::Text, &none, b"\xff\xfe1.2.3.4")).starts_with("the answer is not UTF-8"));
+        assert_eq!(
+            read_ip(&Extract::Text, &none, b"::ffff:127.0.0.2"),
+            ip("127.0.0.2")
+        );
+        assert_eq!(
+            why(read_ip(&Extract::Text, &none, b"not an ip")),
+            "the answer holds 3 words, not exactly one IP address"
+        );
+        assert_eq!(
+            why(read_ip(&Extract::Text, &none, b"1.2.3.4 5.6.7.8")),
+            "the answer holds 2 words, not exactly one IP address"
+        );
+        assert_eq!(
+            why(read_ip(&Extract::Text, &none, b"1.2.3.4,5.6.7.8")),
+            "the answer holds 2 words, not exactly one IP address"
+        );
+        assert_eq!(
+            why(read_ip(&Extract::Text, &none, b"")),
+            "the answer is empty, not an IP address"
+        );
+        assert_eq!(
+            why(read_ip(&Extract::Text, &none, b"garbage")),
+            "`garbage` is not an IP address"
+        );
+        assert_eq!(
+            why(read_ip(&Extract::Text, &none, b"999.1.1.1")),
+            "`999.1.1.1` is not an IP address"
+        );
+        assert!(
+            why(read_ip(&Extract::Text, &none, b"\xff\xfe1.2.3.4"))
+                .starts_with("the answer is not UTF-8")
+        );
     }
 
     #[test]
     fn json_pointer_reads_a_string() {
         let none = HeaderMap::new();
         let ptr = Extract::JsonPointer("/client/ip".into());
-        assert_eq!(read_ip(&ptr, &none, br#"{"client":{"ip":"10.1.2.3"}}"#), ip("10.1.2.3"));
-        assert_eq!(why(read_ip(&ptr, &none, br#"{"client":{}}"#)), "the JSON answer has nothing at `/client/ip`");
-        assert_eq!(why(read_ip(&ptr, &none, br#"{"client":{"ip":7}}"#)), "`/client/ip` holds a number, not a string");
+        assert_eq!(
+            read_ip(&ptr, &none, br#"{"client":{"ip":"10.1.2.3"}}"#),
+            ip("10.1.2.3")
+        );
+        assert_eq!(
+            why(read_ip(&ptr, &none, br#"{"client":{}}"#)),
+            "the JSON answer has nothing at `/client/ip`"
+        );
+        assert_eq!(
+            why(read_ip(&ptr, &none, br#"{"client":{"ip":7}}"#)),
+            "`/client/ip` holds a number, not a string"
+        );
         assert!(why(read_ip(&ptr, &none, b"1.2.3.4")).starts_with("the answer is not JSON"));
     }
 
@@ -204,19 +267,34 @@ mod tests {
         let mut headers = HeaderMap::new();
         let name = HeaderName::from_static("x-client-ip");
         let ext = Extract::Header("X-Client-IP".into());
-        assert_eq!(why(read_ip(&ext, &headers, b"")), "the answer has no `X-Client-IP` header");
+        assert_eq!(
+            why(read_ip(&ext, &headers, b"")),
+            "the answer has no `X-Client-IP` header"
+        );
         headers.insert(name.clone(), HeaderValue::from_static("10.20.30.40"));
         assert_eq!(read_ip(&ext, &headers, b"ignored"), ip("10.20.30.40"));
         headers.append(name, HeaderValue::from_static("10.20.30.41"));
-        assert_eq!(why(read_ip(&ext, &headers, b"")), "the answer has 2 `X-Client-IP` headers");
+        assert_eq!(
+            why(read_ip(&ext, &headers, b"")),
+            "the answer has 2 `X-Client-IP` headers"
+        );
     }
 
     #[test]
     fn regex_uses_the_first_group() {
         let none = HeaderMap::new();
         let ext = Extract::Regex(regex::Regex::new(r"ip=(\S+)").unwrap());
-        assert_eq!(read_ip(&ext, &none, b"ts=1\nip=127.0.0.3\nx=y"), ip("127.0.0.3"));
-        assert_eq!(why(read_ip(&ext, &none, b"nothing")), "the answer does not match `ip=(\\S+)`");
-        assert_eq!(why(read_ip(&ext, &none, b"ip=abc")), "`abc` is not an IP address");
+        assert_eq!(
+            read_ip(&ext, &none, b"ts=1\nip=127.0.0.3\nx=y"),
+            ip("127.0.0.3")
+        );
+        assert_eq!(
+            why(read_ip(&ext, &none, b"nothing")),
+            "the answer does not match `ip=(\\S+)`"
+        );
+        assert_eq!(
+            why(read_ip(&ext, &none, b"ip=abc")),
+            "`abc` is not an IP address"
+        );
     }
 }

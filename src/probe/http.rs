@@ -25,7 +25,11 @@ pub struct Spec {
 
 /// A client for exactly one request on a fresh connection: pinned to the probed address, or
 /// through the proxy; no redirects followed, no pooling.
-pub fn client(ctx: &ProbeCtx, url: &url::Url, path: &Path) -> Result<(reqwest::Client, String), Vec<String>> {
+pub fn client(
+    ctx: &ProbeCtx,
+    url: &url::Url,
+    path: &Path,
+) -> Result<(reqwest::Client, String), Vec<String>> {
     let host = url.host_str().unwrap_or_default().to_string();
     let mut builder = reqwest::Client::builder()
         .tls_backend_preconfigured(ctx.trust.http_config())
@@ -80,11 +84,15 @@ pub fn login_url(host: &str, port: Port, path: &str) -> Result<url::Url, String>
     } else {
         format!("{host}:{port}")
     };
-    url::Url::parse(&format!("{scheme}://{authority}{path}")).map_err(|e| format!("cannot build a URL for {host}: {e}"))
+    url::Url::parse(&format!("{scheme}://{authority}{path}"))
+        .map_err(|e| format!("cannot build a URL for {host}: {e}"))
 }
 
 /// Reads at most `cap` bytes of the body; says whether there was more.
-pub async fn read_capped(response: &mut reqwest::Response, cap: usize) -> Result<(Vec<u8>, bool), reqwest::Error> {
+pub async fn read_capped(
+    response: &mut reqwest::Response,
+    cap: usize,
+) -> Result<(Vec<u8>, bool), reqwest::Error> {
     let mut body = Vec::new();
     while let Some(chunk) = response.chunk().await? {
         let room = cap.saturating_sub(body.len());
@@ -104,9 +112,17 @@ pub async fn run(spec: &Spec, ctx: &ProbeCtx) -> Observation {
         HttpExpect::OpenIdConfiguration { path } => path.as_str(),
     };
     let (url, via, outcome) = match login_url(&spec.host, spec.port, path) {
-        Err(e) => (format!("{}:{}{path}", spec.host, spec.port), String::new(), HttpOutcome::Failed { causes: vec![e] }),
+        Err(e) => (
+            format!("{}:{}{path}", spec.host, spec.port),
+            String::new(),
+            HttpOutcome::Failed { causes: vec![e] },
+        ),
         Ok(url) => match client(ctx, &url, &spec.path) {
-            Err(causes) => (url.to_string(), String::new(), HttpOutcome::Failed { causes }),
+            Err(causes) => (
+                url.to_string(),
+                String::new(),
+                HttpOutcome::Failed { causes },
+            ),
             Ok((client, via)) => {
                 let outcome = fetch(&client, &url, &spec.expect).await;
                 (url.to_string(), via, outcome)
@@ -124,7 +140,11 @@ pub async fn run(spec: &Spec, ctx: &ProbeCtx) -> Observation {
 async fn fetch(client: &reqwest::Client, url: &url::Url, expect: &HttpExpect) -> HttpOutcome {
     let mut response = match client.get(url.clone()).send().await {
         Ok(r) => r,
-        Err(e) => return HttpOutcome::Failed { causes: cause_chain(&e) },
+        Err(e) => {
+            return HttpOutcome::Failed {
+                causes: cause_chain(&e),
+            };
+        }
     };
     let status = response.status().as_u16();
     let headers = response.headers().clone();
@@ -157,18 +177,25 @@ async fn fetch(client: &reqwest::Client, url: &url::Url, expect: &HttpExpect) ->
 }
 
 fn header(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers.get(name).map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+    headers
+        .get(name)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
 }
 
 /// The `issuer` of an OpenID configuration document, or what is wrong with the body.
 pub fn openid_issuer(body: &[u8], truncated: bool) -> (Option<String>, Option<String>) {
     if truncated {
-        return (None, Some(format!("the document is larger than {MAX_DOCUMENT} bytes")));
+        return (
+            None,
+            Some(format!("the document is larger than {MAX_DOCUMENT} bytes")),
+        );
     }
     match serde_json::from_slice::<serde_json::Value>(body) {
         Err(e) => (None, Some(format!("not JSON: {e}"))),
         Ok(doc) => match doc.get("issuer") {
-            Some(serde_json::Value::String(issuer)) if !issuer.is_empty() => (Some(issuer.clone()), None),
+            Some(serde_json::Value::String(issuer)) if !issuer.is_empty() => {
+                (Some(issuer.clone()), None)
+            }
             Some(_) => (None, Some("`issuer` is not a non-empty string".into())),
             None => (None, Some("JSON without an `issuer`".into())),
         },
@@ -179,14 +206,25 @@ pub fn openid_issuer(body: &[u8], truncated: bool) -> (Option<String>, Option<St
 pub fn looks_like_block_page(status: u16, content_type: Option<&str>, body: &[u8]) -> bool {
     let html = content_type.is_some_and(|c| c.contains("html"));
     let text = String::from_utf8_lossy(&body[..body.len().min(64 * 1024)]).to_ascii_lowercase();
-    let words = ["zscaler", "blocked", "access denied", "forbidden", "proxy", "not allowed", "policy"];
+    let words = [
+        "zscaler",
+        "blocked",
+        "access denied",
+        "forbidden",
+        "proxy",
+        "not allowed",
+        "policy",
+    ];
     matches!(status, 403 | 407 | 451) || (html && words.iter().any(|w| text.contains(w)))
 }
 
 /// The start of a body as printable text, for the evidence.
 pub fn excerpt(body: &[u8]) -> String {
     let text = String::from_utf8_lossy(&body[..body.len().min(EXCERPT)]);
-    let mut shown: String = text.chars().map(|c| if c.is_control() && c != ' ' { ' ' } else { c }).collect();
+    let mut shown: String = text
+        .chars()
+        .map(|c| if c.is_control() && c != ' ' { ' ' } else { c })
+        .collect();
     if body.len() > EXCERPT {
         shown.push('…');
     }
@@ -202,24 +240,60 @@ mod tests {
         let (issuer, problem) = openid_issuer(br#"{"issuer":"https://sts.windows.net/x/"}"#, false);
         assert_eq!(issuer.as_deref(), Some("https://sts.windows.net/x/"));
         assert_eq!(problem, None);
-        assert_eq!(openid_issuer(b"{}", false).1.as_deref(), Some("JSON without an `issuer`"));
-        assert!(openid_issuer(b"<html>", false).1.unwrap().starts_with("not JSON"));
+        assert_eq!(
+            openid_issuer(b"{}", false).1.as_deref(),
+            Some("JSON without an `issuer`")
+        );
+        assert!(
+            openid_issuer(b"<html>", false)
+                .1
+                .unwrap()
+                .starts_with("not JSON")
+        );
         assert!(openid_issuer(br#"{"issuer":""}"#, false).1.is_some());
-        assert!(openid_issuer(b"{}", true).1.unwrap().contains("larger than"));
+        assert!(
+            openid_issuer(b"{}", true)
+                .1
+                .unwrap()
+                .contains("larger than")
+        );
     }
 
     #[test]
     fn recognises_block_pages() {
         assert!(looks_like_block_page(403, None, b""));
-        assert!(looks_like_block_page(200, Some("text/html"), b"<h1>Website blocked by Zscaler</h1>"));
-        assert!(!looks_like_block_page(200, Some("application/json"), b"{\"issuer\":\"policy\"}"));
+        assert!(looks_like_block_page(
+            200,
+            Some("text/html"),
+            b"<h1>Website blocked by Zscaler</h1>"
+        ));
+        assert!(!looks_like_block_page(
+            200,
+            Some("application/json"),
+            b"{\"issuer\":\"policy\"}"
+        ));
     }
 
     #[test]
     fn login_urls_leave_default_ports_implicit() {
-        assert_eq!(login_url("login.windows.net", Port(80), "/").unwrap().as_str(), "http://login.windows.net/");
-        assert_eq!(login_url("login.windows.net", Port(443), "/x").unwrap().as_str(), "https://login.windows.net/x");
-        assert_eq!(login_url("login.windows.net", Port(8080), "/").unwrap().as_str(), "http://login.windows.net:8080/");
+        assert_eq!(
+            login_url("login.windows.net", Port(80), "/")
+                .unwrap()
+                .as_str(),
+            "http://login.windows.net/"
+        );
+        assert_eq!(
+            login_url("login.windows.net", Port(443), "/x")
+                .unwrap()
+                .as_str(),
+            "https://login.windows.net/x"
+        );
+        assert_eq!(
+            login_url("login.windows.net", Port(8080), "/")
+                .unwrap()
+                .as_str(),
+            "http://login.windows.net:8080/"
+        );
     }
 
     #[test]

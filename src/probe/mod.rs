@@ -99,7 +99,11 @@ pub enum Path {
 }
 
 /// Turns a planned check and its dependencies' observations into a probe spec.
-async fn prepare(check: &Check, ctx: &ProbeCtx, deps: &[Arc<Observation>]) -> Result<Prepared, NotRun> {
+async fn prepare(
+    check: &Check,
+    ctx: &ProbeCtx,
+    deps: &[Arc<Observation>],
+) -> Result<Prepared, NotRun> {
     let host = check.host.clone();
     let port = check.port.unwrap_or(Port(0));
     let resolved: Vec<IpAddr> = deps
@@ -125,9 +129,10 @@ async fn prepare(check: &Check, ctx: &ProbeCtx, deps: &[Arc<Observation>]) -> Re
         match (check.route, reached) {
             (Route::Proxy, _) => Ok(Path::Proxy),
             (Route::Direct(_), Some(addr)) => Ok(Path::Direct(vec![addr])),
-            (Route::Direct(family), None) => {
-                ctx.targets(&check.host, port, family, &resolved).await.map(Path::Direct)
-            }
+            (Route::Direct(family), None) => ctx
+                .targets(&check.host, port, family, &resolved)
+                .await
+                .map(Path::Direct),
         }
     };
     Ok(match &check.kind {
@@ -170,7 +175,9 @@ pub struct ConnectTo {
 
 impl ConnectTo {
     pub fn matches(&self, host: &str, port: Port) -> bool {
-        self.from_host.as_deref().is_none_or(|h| h.eq_ignore_ascii_case(host))
+        self.from_host
+            .as_deref()
+            .is_none_or(|h| h.eq_ignore_ascii_case(host))
             && self.from_port.is_none_or(|p| p == port.0)
     }
 }
@@ -267,8 +274,18 @@ mod tests {
     #[test]
     fn rejects_malformed_connect_to() {
         assert!("a:80:b".parse::<ConnectTo>().is_err());
-        assert!("a:80:b:0".parse::<ConnectTo>().unwrap_err().contains("PORT2 `0`"));
-        assert!("a:x:b:1".parse::<ConnectTo>().unwrap_err().contains("PORT1 `x`"));
+        assert!(
+            "a:80:b:0"
+                .parse::<ConnectTo>()
+                .unwrap_err()
+                .contains("PORT2 `0`")
+        );
+        assert!(
+            "a:x:b:1"
+                .parse::<ConnectTo>()
+                .unwrap_err()
+                .contains("PORT1 `x`")
+        );
         assert!("a:1:b:2:3".parse::<ConnectTo>().is_err());
     }
 }

@@ -13,7 +13,12 @@ const MAX_HEAD: usize = 16 * 1024;
 
 /// The proxy's socket address (its name resolved by the system resolver, as browsers do).
 pub async fn address(proxy: &ProxySpec) -> Result<SocketAddr, ConnectOutcome> {
-    let host = proxy.url.host_str().unwrap_or_default().trim_start_matches('[').trim_end_matches(']');
+    let host = proxy
+        .url
+        .host_str()
+        .unwrap_or_default()
+        .trim_start_matches('[')
+        .trim_end_matches(']');
     let port = proxy.url.port_or_known_default().unwrap_or(8080);
     match tokio::net::lookup_host((host, port)).await {
         Ok(mut addrs) => addrs.next().ok_or_else(|| ConnectOutcome::Failed {
@@ -26,7 +31,12 @@ pub async fn address(proxy: &ProxySpec) -> Result<SocketAddr, ConnectOutcome> {
 }
 
 /// Asks the proxy for a tunnel to `host:port` over `stream`. Any answer but 2xx is recorded.
-pub async fn tunnel(stream: &mut TcpStream, proxy: &ProxySpec, host: &str, port: u16) -> Result<(), ConnectOutcome> {
+pub async fn tunnel(
+    stream: &mut TcpStream,
+    proxy: &ProxySpec,
+    host: &str,
+    port: u16,
+) -> Result<(), ConnectOutcome> {
     let authority = if host.contains(':') {
         format!("[{host}]:{port}")
     } else {
@@ -46,7 +56,9 @@ pub async fn tunnel(stream: &mut TcpStream, proxy: &ProxySpec, host: &str, port:
     while !head.ends_with(b"\r\n\r\n") {
         if head.len() >= MAX_HEAD {
             return Err(ConnectOutcome::Failed {
-                causes: vec![format!("the proxy's answer to CONNECT exceeds {MAX_HEAD} bytes")],
+                causes: vec![format!(
+                    "the proxy's answer to CONNECT exceeds {MAX_HEAD} bytes"
+                )],
             });
         }
         match stream.read(&mut byte).await {

@@ -13,7 +13,9 @@ use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme
 use tokio_rustls::TlsConnector;
 
 use super::{Path, ProbeCtx, proxy, tcp};
-use crate::observation::{CertSummary, ChainTrust, ConnectOutcome, Observation, TlsObservation, TlsOutcome, cause_chain};
+use crate::observation::{
+    CertSummary, ChainTrust, ConnectOutcome, Observation, TlsObservation, TlsOutcome, cause_chain,
+};
 use crate::scenario::model::Port;
 
 #[derive(Debug, Clone)]
@@ -38,11 +40,18 @@ pub struct TrustStore {
 #[derive(Debug, thiserror::Error)]
 pub enum TrustError {
     #[error("cannot read CA file {path}: {source}")]
-    Read { path: String, source: std::io::Error },
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("CA file {path} holds no PEM certificate")]
     Empty { path: String },
     #[error("CA file {path}: certificate {index} is not a usable trust anchor: {reason}")]
-    Unusable { path: String, index: usize, reason: String },
+    Unusable {
+        path: String,
+        index: usize,
+        reason: String,
+    },
     #[error("cannot set up TLS: {0}")]
     Setup(String),
 }
@@ -96,7 +105,12 @@ impl TrustStore {
     }
 
     /// Which anchor the chain ends at: public root, declared anchor, OS store only, or none.
-    fn classify(&self, end_entity: &CertificateDer<'_>, intermediates: &[CertificateDer<'_>], name: &ServerName<'_>) -> ChainTrust {
+    fn classify(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        name: &ServerName<'_>,
+    ) -> ChainTrust {
         let now = UnixTime::now();
         let verify = |roots: &Arc<RootCertStore>| -> Result<(), String> {
             match self.verifier(roots) {
@@ -178,7 +192,12 @@ impl ServerCertVerifier for RecordingVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
     }
 
     fn verify_tls13_signature(
@@ -187,11 +206,18 @@ impl ServerCertVerifier for RecordingVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider.signature_verification_algorithms.supported_schemes()
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
     }
 }
 
@@ -207,13 +233,17 @@ pub async fn run(spec: &Spec, ctx: &ProbeCtx) -> Observation {
         provider: ctx.trust.provider(),
         seen: Mutex::new(None),
     });
-    let config = match ClientConfig::builder_with_provider(ctx.trust.provider()).with_safe_default_protocol_versions() {
+    let config = match ClientConfig::builder_with_provider(ctx.trust.provider())
+        .with_safe_default_protocol_versions()
+    {
         Ok(b) => b
             .dangerous()
             .with_custom_certificate_verifier(verifier.clone())
             .with_no_client_auth(),
         Err(e) => {
-            let outcome = TlsOutcome::Failed { causes: cause_chain(&e) };
+            let outcome = TlsOutcome::Failed {
+                causes: cause_chain(&e),
+            };
             return observation(spec, addr, outcome, started);
         }
     };
@@ -221,27 +251,41 @@ pub async fn run(spec: &Spec, ctx: &ProbeCtx) -> Observation {
         Ok(name) => name,
         Err(e) => {
             let outcome = TlsOutcome::Failed {
-                causes: vec![format!("`{}` is not a valid TLS server name: {e}", spec.host)],
+                causes: vec![format!(
+                    "`{}` is not a valid TLS server name: {e}",
+                    spec.host
+                )],
             };
             return observation(spec, addr, outcome, started);
         }
     };
     let connector = TlsConnector::from(Arc::new(config));
     let budget = ctx.timeout.saturating_sub(started.elapsed());
-    let handshake = tokio::time::timeout(budget, connector.connect(server_name.clone(), stream)).await;
+    let handshake =
+        tokio::time::timeout(budget, connector.connect(server_name.clone(), stream)).await;
     let outcome = match handshake {
         Err(_) => TlsOutcome::Failed {
             causes: vec![format!("no TLS handshake within {budget:?}")],
         },
-        Ok(Err(e)) => TlsOutcome::Failed { causes: cause_chain(&e) },
+        Ok(Err(e)) => TlsOutcome::Failed {
+            causes: cause_chain(&e),
+        },
         Ok(Ok(tls)) => {
             let (_, session) = tls.get_ref();
-            let version = session.protocol_version().map(|v| format!("{v:?}")).unwrap_or_default();
+            let version = session
+                .protocol_version()
+                .map(|v| format!("{v:?}"))
+                .unwrap_or_default();
             let cipher = session
                 .negotiated_cipher_suite()
                 .map(|c| format!("{:?}", c.suite()))
                 .unwrap_or_default();
-            let chain = verifier.seen.lock().ok().and_then(|mut s| s.take()).unwrap_or_default();
+            let chain = verifier
+                .seen
+                .lock()
+                .ok()
+                .and_then(|mut s| s.take())
+                .unwrap_or_default();
             let trust = match chain.split_first() {
                 Some((leaf, rest)) => ctx.trust.classify(leaf, rest, &server_name),
                 None => ChainTrust::Untrusted {
@@ -259,7 +303,12 @@ pub async fn run(spec: &Spec, ctx: &ProbeCtx) -> Observation {
     observation(spec, addr, outcome, started)
 }
 
-fn observation(spec: &Spec, addr: std::net::SocketAddr, outcome: TlsOutcome, started: Instant) -> Observation {
+fn observation(
+    spec: &Spec,
+    addr: std::net::SocketAddr,
+    outcome: TlsOutcome,
+    started: Instant,
+) -> Observation {
     Observation::Tls(TlsObservation {
         addr,
         server_name: spec.host.clone(),
@@ -270,7 +319,10 @@ fn observation(spec: &Spec, addr: std::net::SocketAddr, outcome: TlsOutcome, sta
 
 type Transport = (std::net::SocketAddr, tokio::net::TcpStream);
 
-async fn open_transport(spec: &Spec, ctx: &ProbeCtx) -> Result<Transport, (std::net::SocketAddr, ConnectOutcome)> {
+async fn open_transport(
+    spec: &Spec,
+    ctx: &ProbeCtx,
+) -> Result<Transport, (std::net::SocketAddr, ConnectOutcome)> {
     let unspecified = std::net::SocketAddr::from(([0, 0, 0, 0], 0));
     match &spec.path {
         Path::Direct(addrs) => {
@@ -292,9 +344,16 @@ async fn open_transport(spec: &Spec, ctx: &ProbeCtx) -> Result<Transport, (std::
                     },
                 ));
             };
-            let addr = proxy::address(proxy_spec).await.map_err(|o| (unspecified, o))?;
+            let addr = proxy::address(proxy_spec)
+                .await
+                .map_err(|o| (unspecified, o))?;
             let mut stream = tcp::open(addr, ctx).await.map_err(|o| (addr, o))?;
-            match tokio::time::timeout(ctx.timeout, proxy::tunnel(&mut stream, proxy_spec, &spec.host, spec.port.0)).await {
+            match tokio::time::timeout(
+                ctx.timeout,
+                proxy::tunnel(&mut stream, proxy_spec, &spec.host, spec.port.0),
+            )
+            .await
+            {
                 Ok(Ok(())) => Ok((addr, stream)),
                 Ok(Err(outcome)) => Err((addr, outcome)),
                 Err(_) => Err((addr, ConnectOutcome::Timeout)),

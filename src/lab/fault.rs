@@ -1,0 +1,220 @@
+//! Named faults: each one is a real SIPA misconfiguration that the lab reproduces in its gateway,
+//! DNS or origin behaviour, so the harness has to detect it from the network alone.
+
+use std::fmt;
+use std::str::FromStr;
+
+/// A misconfiguration the lab can reproduce. Faults combine: a lab takes a list of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Fault {
+    /// The application segment lacks login.windows.net.
+    OneDomainUnanchored,
+    /// The segment's TCP port ranges lack port 80.
+    Port80Unanchored,
+    /// The ZIA forwarding rule or the ZPA gateway is broken: nothing is anchored.
+    NothingAnchored,
+    /// The server group is associated with the wrong connector group.
+    WrongConnector,
+    /// The segment or the forwarding rule is too broad: everything is anchored.
+    OverAnchored,
+    /// The App Connectors are down: anchored connections are reset.
+    ConnectorsDown,
+    /// The access policy refuses the ZIA Service Edge client type: anchored requests get a 403.
+    AccessDenied,
+    /// The explicit proxy demands authentication the harness does not have.
+    ProxyAuthRequired,
+    /// DNS answers NXDOMAIN for login.windows.net.
+    DnsNxdomain,
+    /// DNS answers SERVFAIL for login.windows.net.
+    DnsServfail,
+    /// The gateway never answers a TCP handshake.
+    BlackholeConnect,
+    /// The gateway accepts TLS connections and never answers.
+    BlackholeTls,
+    /// SSL inspection by a CA the harness does not trust.
+    TlsIntercept,
+    /// The IP echo site answers something that is not an IP address.
+    EchoGarbage,
+    /// One in three anchored connections leaves from the ZIA edge.
+    Intermittent,
+    /// IPv6 reaches the login hosts directly, around the tunnel.
+    Ipv6Bypass,
+    /// The anchored path adds one second before connecting upstream.
+    SlowPath,
+}
+
+impl Fault {
+    /// Every fault, in the order `--list-faults` shows them.
+    pub const ALL: [Fault; 17] = [
+        Fault::OneDomainUnanchored,
+        Fault::Port80Unanchored,
+        Fault::NothingAnchored,
+        Fault::WrongConnector,
+        Fault::OverAnchored,
+        Fault::ConnectorsDown,
+        Fault::AccessDenied,
+        Fault::ProxyAuthRequired,
+        Fault::DnsNxdomain,
+        Fault::DnsServfail,
+        Fault::BlackholeConnect,
+        Fault::BlackholeTls,
+        Fault::TlsIntercept,
+        Fault::EchoGarbage,
+        Fault::Intermittent,
+        Fault::Ipv6Bypass,
+        Fault::SlowPath,
+    ];
+
+    /// The kebab-case name used on the command line (`--fault NAME`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Fault::OneDomainUnanchored => "one-domain-unanchored",
+            Fault::Port80Unanchored => "port80-unanchored",
+            Fault::NothingAnchored => "nothing-anchored",
+            Fault::WrongConnector => "wrong-connector",
+            Fault::OverAnchored => "over-anchored",
+            Fault::ConnectorsDown => "connectors-down",
+            Fault::AccessDenied => "access-denied",
+            Fault::ProxyAuthRequired => "proxy-auth-required",
+            Fault::DnsNxdomain => "dns-nxdomain",
+            Fault::DnsServfail => "dns-servfail",
+            Fault::BlackholeConnect => "blackhole-connect",
+            Fault::BlackholeTls => "blackhole-tls",
+            Fault::TlsIntercept => "tls-intercept",
+            Fault::EchoGarbage => "echo-garbage",
+            Fault::Intermittent => "intermittent",
+            Fault::Ipv6Bypass => "ipv6-bypass",
+            Fault::SlowPath => "slow-path",
+        }
+    }
+
+    /// One line: the real misconfiguration modelled, and what the harness should report.
+    pub fn description(self) -> &'static str {
+        match self {
+            Fault::OneDomainUnanchored => {
+                "application segment lacks login.windows.net: that host egresses from the ZIA edge \
+                 (127.0.0.3); expect a fail naming the segment's domains"
+            }
+            Fault::Port80Unanchored => {
+                "segment TCP port ranges lack 80: every login host on port 80 egresses from the ZIA \
+                 edge; expect a fail naming the segment's port ranges"
+            }
+            Fault::NothingAnchored => {
+                "ZIA forwarding rule or ZPA gateway broken: nothing is anchored; expect a fail \
+                 naming the forwarding rule"
+            }
+            Fault::WrongConnector => {
+                "server group tied to the wrong connector group: anchored traffic egresses from \
+                 127.0.0.4; expect a fail naming the server group association"
+            }
+            Fault::OverAnchored => {
+                "segment or forwarding rule too broad: the control host is anchored too; expect a \
+                 fail on the control observer"
+            }
+            Fault::ConnectorsDown => {
+                "App Connectors down: anchored connections are reset; expect a fail (connect or \
+                 http stage) naming the connectors or the access policy"
+            }
+            Fault::AccessDenied => {
+                "access policy lacks the ZIA Service Edge client type: anchored requests get a 403 \
+                 block page; expect a fail naming the access policy"
+            }
+            Fault::ProxyAuthRequired => {
+                "explicit proxy demands authentication: every request gets a 407; expect a fail \
+                 with the proxy's 407 as the reason"
+            }
+            Fault::DnsNxdomain => {
+                "DNS answers NXDOMAIN for login.windows.net; expect a fail at the resolve stage"
+            }
+            Fault::DnsServfail => {
+                "DNS answers SERVFAIL for login.windows.net; expect an error at the resolve stage"
+            }
+            Fault::BlackholeConnect => {
+                "gateway never completes a TCP handshake; expect connect timeouts reported as \
+                 errors, never a pass"
+            }
+            Fault::BlackholeTls => {
+                "gateway accepts TLS connections and never answers; expect TLS handshake timeouts \
+                 reported as errors"
+            }
+            Fault::TlsIntercept => {
+                "SSL inspection of the login hosts by the unknown \"Lab Interception CA\"; expect a \
+                 fail at the tls stage naming SSL inspection"
+            }
+            Fault::EchoGarbage => {
+                "the IP echo site answers \"not an ip\"; expect an error: the egress IP is unknown"
+            }
+            Fault::Intermittent => {
+                "one in three anchored connections egresses from the ZIA edge; expect a fail when \
+                 several samples are taken"
+            }
+            Fault::Ipv6Bypass => {
+                "DNS gives the login hosts AAAA ::1 and IPv6 reaches them directly; expect a fail \
+                 for the IPv6 family only"
+            }
+            Fault::SlowPath => {
+                "the anchored path adds one second before connecting; expect a pass with the \
+                 delay visible in timings, or a timeout if the limit is below a second"
+            }
+        }
+    }
+}
+
+impl fmt::Display for Fault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A fault name that is not one of [`Fault::ALL`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown fault `{given}`; valid faults: {}", valid_fault_names())]
+pub struct UnknownFault {
+    /// The name that was given.
+    pub given: String,
+}
+
+fn valid_fault_names() -> String {
+    Fault::ALL
+        .iter()
+        .map(|fault| fault.name())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+impl FromStr for Fault {
+    type Err = UnknownFault;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Fault::ALL
+            .into_iter()
+            .find(|fault| fault.name() == s)
+            .ok_or_else(|| UnknownFault {
+                given: s.to_owned(),
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip() {
+        for fault in Fault::ALL {
+            assert_eq!(fault.name().parse::<Fault>(), Ok(fault));
+            assert!(!fault.description().is_empty());
+            assert!(!fault.description().contains('\n'));
+        }
+    }
+
+    #[test]
+    fn unknown_name_lists_valid_ones() {
+        let err = "port-80".parse::<Fault>().unwrap_err();
+        let message = err.to_string();
+        assert!(
+            message.starts_with("unknown fault `port-80`; valid faults: one-domain-unanchored,")
+        );
+        assert!(message.ends_with("slow-path"));
+    }
+}

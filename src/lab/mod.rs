@@ -1,0 +1,395 @@
+//! The embedded lab: a faithful, in-process model of the SIPA world on loopback (DNS, a ZIA-like
+//! gateway with its forwarding policy, Microsoft's login front ends, IP echo sites), with named
+//! faults that each reproduce a real misconfiguration. Used by `sipa-check lab` and by tests.
+//!
+//! Everything binds to 127.0.0.0/8 (and `[::1]` for the IPv6 bypass) on ephemeral ports, so
+//! many labs can run side by side; nothing ever talks to any other address.
+
+mod conn;
+mod dns;
+mod fault;
+mod gateway;
+mod origin;
+mod pki;
+mod policy;
+
+use std::collections::BTreeSet;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use tokio::task::JoinHandle;
+use tokio_rustls::{TlsAcceptor, TlsConnector};
+
+pub use fault::{Fault, UnknownFault};
+pub use origin::ECHO_PATH;
+pub use pki::{INTERCEPTION_CA_NAME, LAB_CA_NAME};
+
+use gateway::{Door, Entry, GatewayState, Interception};
+use origin::OriginState;
+use policy::ForwardingPolicy;
+
+/// The Office 365 login hosts that SIPA must anchor.
+pub const LOGIN_HOSTS: [&str; 3] = [
+    "login.microsoftonline.com",
+    "login.windows.net",
+    "login.microsoft.com",
+];
+/// An IP echo site the lab's application segment anchors, like the login hosts.
+pub const CANARY_HOST: &str = "canary.sipa-lab.test";
+/// An IP echo site that must not be anchored.
+pub const CONTROL_HOST: &str = "control.sipa-lab.test";
+/// Every name the lab's DNS knows and its servers answer for.
+pub const LAB_HOSTS: [&str; 5] = [
+    LOGIN_HOSTS[0],
+    LOGIN_HOSTS[1],
+    LOGIN_HOSTS[2],
+    CANARY_HOST,
+    CONTROL_HOST,
+];
+
+/// Where every lab name resolves, and where the origin servers listen.
+pub const ORIGIN_IP: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 1);
+/// The App Connector's "public" IP: anchored traffic leaves from here.
+pub const ANCHOR_IP: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 2);
+/// The ZIA edge's "public" IP: unanchored traffic leaves from here.
+pub const EDGE_IP: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 3);
+/// The connector of the wrong connector group (`wrong-connector`).
+pub const WRONG_CONNECTOR_IP: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 4);
+
+/// How a lab is set up.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LabConfig {
+    /// Misconfigurations to reproduce; they combine.
+    pub faults: Vec<Fault>,
+    /// Added to every connection set-up and every answer, to emulate a WAN.
+    pub latency: Duration,
+}
+
+/// One token request seen by a login host, as Entra's sign-in log would record it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignIn {
+    /// The `x-ms-request-id` the login host answered with.
+    pub id: String,
+    /// The client's `client-request-id` (header or form field), or one the host made up.
+    pub correlation_id: String,
+    /// The address Conditional Access would evaluate: the TCP peer the login host saw.
+    pub ip_address: IpAddr,
+    /// The login host that was asked.
+    pub host: String,
+    /// The tenant segment of the token endpoint's path.
+    pub tenant: String,
+    /// The `client_id` form field, if any.
+    pub client_id: Option<String>,
+    /// When the request arrived.
+    pub time: SystemTime,
+}
+
+/// Why the lab could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum LabError {
+    /// A listener could not be bound or inspected.
+    #[error("cannot bind the {listener} listener on {addr}")]
+    Bind {
+        /// Which lab listener.
+        listener: &'static str,
+        /// The address it tried.
+        addr: SocketAddr,
+        /// What the operating system said.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Under `blackhole-connect`, the accept queue of a listener never filled up.
+    #[error("cannot fill the accept queue of the blackholed {listener} listener on {addr}")]
+    Blackhole {
+        /// Which lab listener.
+        listener: &'static str,
+        /// Its address.
+        addr: SocketAddr,
+    },
+    /// A certificate could not be made.
+    #[error("cannot make the {what} certificate")]
+    Certificate {
+        /// Which certificate.
+        what: &'static str,
+        /// What rcgen said.
+        #[source]
+        source: rcgen::Error,
+    },
+    /// A TLS configuration was refused by rustls.
+    #[error("cannot build the TLS configuration of the {what}")]
+    Tls {
+        /// Which configuration.
+        what: &'static str,
+        /// What rustls said.
+        #[source]
+        source: rustls::Error,
+    },
+    /// The lab CA could not be written for the harness to read.
+    #[error("cannot write the lab CA to {path}")]
+    CaFile {
+        /// The file or directory that failed.
+        path: PathBuf,
+        /// What the operating system said.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// A running lab. Its tasks run on the caller's tokio runtime; dropping the lab (or
+/// [`Lab::shutdown`]) stops them all and removes the CA file.
+#[derive(Debug)]
+pub struct Lab {
+    dns_addr: SocketAddr,
+    proxy_addr: SocketAddr,
+    transparent_http_addr: SocketAddr,
+    transparent_https_addr: SocketAddr,
+    ca_pem: String,
+    ca_dir: PathBuf,
+    ca_file: PathBuf,
+    sign_ins: origin::SignInLog,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Lab {
+    /// Starts DNS, origin servers and gateway with `config`'s faults.
+    pub async fn start(config: LabConfig) -> Result<Lab, LabError> {
+        let faults: BTreeSet<Fault> = config.faults.iter().copied().collect();
+        let has = |fault| faults.contains(&fault);
+        let latency = config.latency;
+        let loopback_any = SocketAddr::new(IpAddr::V4(ORIGIN_IP), 0);
+
+        // Certificates first: they are what can fail for reasons other than the network.
+        let lab_ca = pki::Authority::generate(LAB_CA_NAME)?;
+        let leaf = lab_ca.issue_server("lab origin", &LAB_HOSTS)?;
+        let origin_tls = pki::server_config("lab origin", &leaf)?;
+        let interception = if has(Fault::TlsIntercept) {
+            let rogue_ca = pki::Authority::generate(INTERCEPTION_CA_NAME)?;
+            let rogue_leaf = rogue_ca.issue_server("interception", &LOGIN_HOSTS)?;
+            Some(Interception {
+                acceptor: TlsAcceptor::from(pki::server_config("interception", &rogue_leaf)?),
+                origin: TlsConnector::from(pki::client_config(
+                    "gateway's origin client",
+                    lab_ca.der(),
+                )?),
+            })
+        } else {
+            None
+        };
+        let (ca_dir, ca_file) = write_ca_file(lab_ca.pem())?;
+        // From here on, a failure must still remove the CA directory.
+        let mut lab = Lab {
+            dns_addr: loopback_any,
+            proxy_addr: loopback_any,
+            transparent_http_addr: loopback_any,
+            transparent_https_addr: loopback_any,
+            ca_pem: lab_ca.pem().to_owned(),
+            ca_dir,
+            ca_file,
+            sign_ins: Arc::new(Mutex::new(Vec::new())),
+            tasks: Vec::new(),
+        };
+
+        // Origin servers.
+        let origin_plain = conn::bind("origin HTTP", loopback_any).await?;
+        let origin_plain_addr = conn::local_addr("origin HTTP", &origin_plain)?;
+        let origin_https = conn::bind("origin HTTPS", loopback_any).await?;
+        let origin_https_addr = conn::local_addr("origin HTTPS", &origin_https)?;
+        let origin_state = Arc::new(OriginState {
+            echo_garbage: has(Fault::EchoGarbage),
+            latency,
+            sign_ins: lab.sign_ins.clone(),
+        });
+        let origin_acceptor = TlsAcceptor::from(origin_tls);
+
+        // Gateway doors; under `ipv6-bypass` the transparent ports are also origin ports on ::1.
+        let blackhole = has(Fault::BlackholeConnect);
+        let (http_door, https_door) = if has(Fault::Ipv6Bypass) {
+            let (http_door, http_addr, http_twin) =
+                gateway::bind_ipv6_twin(Entry::TransparentHttp, blackhole).await?;
+            let (https_door, https_addr, https_twin) =
+                gateway::bind_ipv6_twin(Entry::TransparentHttps, blackhole).await?;
+            lab.tasks
+                .push(origin::spawn_plain(origin_state.clone(), http_twin));
+            lab.tasks.push(origin::spawn_tls(
+                origin_state.clone(),
+                origin_acceptor.clone(),
+                https_twin,
+            ));
+            ((http_door, http_addr), (https_door, https_addr))
+        } else {
+            (
+                Door::bind(Entry::TransparentHttp, blackhole).await?,
+                Door::bind(Entry::TransparentHttps, blackhole).await?,
+            )
+        };
+        let proxy_door = Door::bind(Entry::Proxy, blackhole).await?;
+        lab.transparent_http_addr = http_door.1;
+        lab.transparent_https_addr = https_door.1;
+        lab.proxy_addr = proxy_door.1;
+
+        let (dns_udp, dns_tcp) = dns::bind().await?;
+        lab.dns_addr = dns_udp.local_addr().map_err(|source| LabError::Bind {
+            listener: "DNS (UDP)",
+            addr: loopback_any,
+            source,
+        })?;
+
+        // Everything is bound: start serving.
+        lab.tasks
+            .push(origin::spawn_plain(origin_state.clone(), origin_plain));
+        lab.tasks.push(origin::spawn_tls(
+            origin_state,
+            origin_acceptor,
+            origin_https,
+        ));
+        let gateway_state = Arc::new(GatewayState {
+            policy: ForwardingPolicy::new(&faults),
+            origin_plain: origin_plain_addr,
+            origin_tls: origin_https_addr,
+            latency,
+            slow_path: has(Fault::SlowPath),
+            proxy_auth_required: has(Fault::ProxyAuthRequired),
+            blackhole_tls: has(Fault::BlackholeTls),
+            interception,
+        });
+        for (entry, door) in [
+            (Entry::TransparentHttp, http_door.0),
+            (Entry::TransparentHttps, https_door.0),
+            (Entry::Proxy, proxy_door.0),
+        ] {
+            lab.tasks
+                .push(gateway::spawn(gateway_state.clone(), entry, door));
+        }
+        lab.tasks.push(dns::spawn(
+            dns::LabZone::new(&faults, latency),
+            dns_udp,
+            dns_tcp,
+        ));
+        Ok(lab)
+    }
+
+    /// The DNS server, UDP and TCP.
+    pub fn dns_addr(&self) -> SocketAddr {
+        self.dns_addr
+    }
+
+    /// The gateway's explicit HTTP proxy.
+    pub fn proxy_addr(&self) -> SocketAddr {
+        self.proxy_addr
+    }
+
+    /// The gateway's transparent listener standing for port 80 of every host.
+    pub fn transparent_http_addr(&self) -> SocketAddr {
+        self.transparent_http_addr
+    }
+
+    /// The gateway's transparent listener standing for port 443 of every host.
+    pub fn transparent_https_addr(&self) -> SocketAddr {
+        self.transparent_https_addr
+    }
+
+    /// The lab CA certificate (PEM) that signs the origin servers' certificate.
+    pub fn ca_pem(&self) -> &str {
+        &self.ca_pem
+    }
+
+    /// A file holding [`Lab::ca_pem`], removed when the lab stops.
+    pub fn ca_file(&self) -> &Path {
+        &self.ca_file
+    }
+
+    /// The App Connector's address: what anchored traffic must egress from.
+    pub fn anchor_ip(&self) -> IpAddr {
+        IpAddr::V4(ANCHOR_IP)
+    }
+
+    /// The ZIA edge's address: what unanchored traffic egresses from.
+    pub fn edge_ip(&self) -> IpAddr {
+        IpAddr::V4(EDGE_IP)
+    }
+
+    fn common_flags(&self, route: Vec<String>) -> Vec<String> {
+        let mut flags = vec!["--dns".to_owned(), self.dns_addr.to_string()];
+        flags.extend(route);
+        flags.extend([
+            "--ca-file".to_owned(),
+            self.ca_file.display().to_string(),
+            "--expect-ip".to_owned(),
+            ANCHOR_IP.to_string(),
+        ]);
+        flags
+    }
+
+    /// The `sipa-check run` flags that reach this lab transparently: ports 80 and 443 of any
+    /// host are mapped (curl's `--connect-to HOST1:PORT1:HOST2:PORT2`, empty hosts meaning
+    /// "any" and "keep the resolved address") to the gateway's transparent listeners.
+    pub fn run_flags(&self) -> Vec<String> {
+        self.common_flags(vec![
+            "--connect-to".to_owned(),
+            format!(":80::{}", self.transparent_http_addr.port()),
+            "--connect-to".to_owned(),
+            format!(":443::{}", self.transparent_https_addr.port()),
+        ])
+    }
+
+    /// The `sipa-check run` flags that reach this lab through its explicit proxy.
+    pub fn proxy_run_flags(&self) -> Vec<String> {
+        self.common_flags(vec![
+            "--proxy".to_owned(),
+            format!("http://{}", self.proxy_addr),
+        ])
+    }
+
+    /// The sign-ins recorded by the login hosts' token endpoints so far, oldest first.
+    pub fn sign_ins(&self) -> Vec<SignIn> {
+        self.sign_ins
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+
+    /// Stops every lab task and waits until they are gone, so their ports are free again.
+    pub async fn shutdown(mut self) {
+        let tasks = std::mem::take(&mut self.tasks);
+        for task in &tasks {
+            task.abort();
+        }
+        for task in tasks {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+        // Best effort: a leftover CA in the temp dir is harmless.
+        let _ = std::fs::remove_dir_all(&self.ca_dir);
+    }
+}
+
+/// Writes the CA to a fresh directory of its own under the system temp dir.
+fn write_ca_file(pem: &str) -> Result<(PathBuf, PathBuf), LabError> {
+    let dir = std::env::temp_dir().join(format!(
+        "sipa-check-lab-{}-{}",
+        std::process::id(),
+        uuid::Uuid::new_v4().simple()
+    ));
+    std::fs::create_dir(&dir).map_err(|source| LabError::CaFile {
+        path: dir.clone(),
+        source,
+    })?;
+    let file = dir.join("lab-ca.pem");
+    if let Err(source) = std::fs::write(&file, pem) {
+        let _ = std::fs::remove_dir_all(&dir);
+        return Err(LabError::CaFile { path: file, source });
+    }
+    Ok((dir, file))
+}
+
+#[cfg(test)]
+mod tests;

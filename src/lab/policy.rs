@@ -1,0 +1,175 @@
+//! The gateway's forwarding policy: which (host, port) pairs the SIPA application segment
+//! covers, and which source address a connection leaves from, as the faults bend it.
+
+use std::collections::BTreeSet;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use super::{ANCHOR_IP, CANARY_HOST, EDGE_IP, Fault, LAB_HOSTS, LOGIN_HOSTS, WRONG_CONNECTOR_IP};
+
+/// The ports SIPA anchors for the login hosts.
+pub(crate) const ANCHORED_PORTS: [u16; 2] = [80, 443];
+
+/// What the gateway does with one connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Forwarding {
+    /// Not a lab host, or a port the lab does not serve: the gateway cannot forward it.
+    Unroutable,
+    /// Leaves from the ZIA edge, unanchored.
+    Edge,
+    /// Leaves through an App Connector whose public IP is `connector`.
+    Anchored { connector: IpAddr },
+    /// Anchored, but the connectors are down: the connection is reset.
+    ConnectorsDown,
+    /// Anchored, but the access policy refuses it: a 403 block page.
+    AccessDenied,
+}
+
+impl Forwarding {
+    /// The source address the upstream connection is bound to, if it is forwarded at all.
+    pub(crate) fn source(self) -> Option<IpAddr> {
+        match self {
+            Forwarding::Edge => Some(IpAddr::V4(EDGE_IP)),
+            Forwarding::Anchored { connector } => Some(connector),
+            Forwarding::Unroutable | Forwarding::ConnectorsDown | Forwarding::AccessDenied => None,
+        }
+    }
+}
+
+/// The ZIA forwarding rule plus the ZPA application segment, as configured (or misconfigured).
+pub(crate) struct ForwardingPolicy {
+    faults: BTreeSet<Fault>,
+    /// Counts anchored connections for the `intermittent` fault, so its pattern is reproducible.
+    anchored_so_far: AtomicU64,
+}
+
+impl ForwardingPolicy {
+    pub(crate) fn new(faults: &BTreeSet<Fault>) -> Self {
+        ForwardingPolicy {
+            faults: faults.clone(),
+            anchored_so_far: AtomicU64::new(0),
+        }
+    }
+
+    fn has(&self, fault: Fault) -> bool {
+        self.faults.contains(&fault)
+    }
+
+    /// Whether the application segment covers `host` on `port`.
+    fn segment_covers(&self, host: &str, port: u16) -> bool {
+        if self.has(Fault::NothingAnchored) {
+            return false;
+        }
+        if self.has(Fault::OverAnchored) {
+            return true;
+        }
+        if port == 80 && self.has(Fault::Port80Unanchored) {
+            return false;
+        }
+        if host == "login.windows.net" && self.has(Fault::OneDomainUnanchored) {
+            return false;
+        }
+        LOGIN_HOSTS.contains(&host) || host == CANARY_HOST
+    }
+
+    /// Decides one connection to `host` (lower case, no trailing dot) on `port`.
+    pub(crate) fn decide(&self, host: &str, port: u16) -> Forwarding {
+        if !LAB_HOSTS.contains(&host) || !ANCHORED_PORTS.contains(&port) {
+            return Forwarding::Unroutable;
+        }
+        if !self.segment_covers(host, port) {
+            return Forwarding::Edge;
+        }
+        if self.has(Fault::ConnectorsDown) {
+            return Forwarding::ConnectorsDown;
+        }
+        if self.has(Fault::AccessDenied) {
+            return Forwarding::AccessDenied;
+        }
+        let nth = self.anchored_so_far.fetch_add(1, Ordering::Relaxed);
+        if self.has(Fault::Intermittent) && nth % 3 == 2 {
+            return Forwarding::Edge;
+        }
+        let connector = if self.has(Fault::WrongConnector) {
+            WRONG_CONNECTOR_IP
+        } else {
+            ANCHOR_IP
+        };
+        Forwarding::Anchored {
+            connector: IpAddr::V4(connector),
+        }
+    }
+}
+
+/// The address the origin sees for anchored traffic when nothing is wrong.
+#[cfg(test)]
+const ANCHORED: Forwarding = Forwarding::Anchored {
+    connector: IpAddr::V4(ANCHOR_IP),
+};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lab::CONTROL_HOST;
+
+    fn policy(faults: &[Fault]) -> ForwardingPolicy {
+        ForwardingPolicy::new(&faults.iter().copied().collect())
+    }
+
+    #[test]
+    fn healthy_segment_anchors_login_hosts_and_canary_on_both_ports() {
+        let policy = policy(&[]);
+        for host in LOGIN_HOSTS.iter().chain([&CANARY_HOST]) {
+            for port in ANCHORED_PORTS {
+                assert_eq!(policy.decide(host, port), ANCHORED, "{host}:{port}");
+            }
+        }
+        assert_eq!(policy.decide(CONTROL_HOST, 443), Forwarding::Edge);
+        assert_eq!(policy.decide("example.com", 443), Forwarding::Unroutable);
+        assert_eq!(
+            policy.decide("login.microsoft.com", 8443),
+            Forwarding::Unroutable
+        );
+    }
+
+    #[test]
+    fn faults_bend_the_policy() {
+        let one = policy(&[Fault::OneDomainUnanchored]);
+        assert_eq!(one.decide("login.windows.net", 443), Forwarding::Edge);
+        assert_eq!(one.decide("login.microsoft.com", 443), ANCHORED);
+
+        let port80 = policy(&[Fault::Port80Unanchored]);
+        assert_eq!(port80.decide("login.microsoft.com", 80), Forwarding::Edge);
+        assert_eq!(port80.decide("login.microsoft.com", 443), ANCHORED);
+
+        let nothing = policy(&[Fault::NothingAnchored]);
+        assert_eq!(nothing.decide(CANARY_HOST, 443), Forwarding::Edge);
+
+        let wrong = policy(&[Fault::WrongConnector]);
+        assert_eq!(
+            wrong.decide(CANARY_HOST, 80).source(),
+            Some(IpAddr::V4(WRONG_CONNECTOR_IP))
+        );
+
+        let over = policy(&[Fault::OverAnchored]);
+        assert_eq!(over.decide(CONTROL_HOST, 80), ANCHORED);
+
+        let down = policy(&[Fault::ConnectorsDown]);
+        assert_eq!(down.decide(CANARY_HOST, 443), Forwarding::ConnectorsDown);
+        assert_eq!(down.decide(CONTROL_HOST, 443), Forwarding::Edge);
+
+        let denied = policy(&[Fault::AccessDenied]);
+        assert_eq!(denied.decide(CANARY_HOST, 443), Forwarding::AccessDenied);
+    }
+
+    #[test]
+    fn intermittent_sends_every_third_anchored_connection_to_the_edge() {
+        let policy = policy(&[Fault::Intermittent]);
+        let seen: Vec<_> = (0..6)
+            .map(|_| policy.decide(CANARY_HOST, 443).source())
+            .collect();
+        let anchor = Some(IpAddr::V4(ANCHOR_IP));
+        let edge = Some(IpAddr::V4(EDGE_IP));
+        assert_eq!(seen, vec![anchor, anchor, edge, anchor, anchor, edge]);
+    }
+}

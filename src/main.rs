@@ -1,0 +1,53 @@
+//! The thin binary: parse the command line, read the environment, call the library, exit.
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+use clap::Parser;
+use futures::FutureExt;
+use sipa_check::cli::{Cli, Command};
+use sipa_check::command::{self, Env, Exit};
+use sipa_check::scenario::model::Secret;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let env = Env {
+        color: std::io::stdout().is_terminal()
+            && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
+        progress: std::io::stderr().is_terminal(),
+        proxy_password: std::env::var(sipa_check::scenario::PROXY_PASSWORD_ENV)
+            .ok()
+            .filter(|p| !p.is_empty())
+            .map(Secret::new),
+    };
+    let mut out = std::io::stdout().lock();
+    let mut err = std::io::stderr();
+    if let Command::Validate(args) = &cli.command {
+        return command::validate(args, &mut out, &mut err).into();
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return Exit::Invalid.into();
+        }
+    };
+    runtime.block_on(async {
+        let interrupt = async {
+            if tokio::signal::ctrl_c().await.is_err() {
+                futures::future::pending::<()>().await;
+            }
+        }
+        .boxed()
+        .shared();
+        let exit = match &cli.command {
+            Command::Run(args) => command::run(args, &env, interrupt, &mut out, &mut err).await,
+            Command::Lab(args) => command::lab(args, &env, interrupt, &mut out, &mut err).await,
+            Command::Validate(_) => Exit::Invalid,
+        };
+        exit.into()
+    })
+}

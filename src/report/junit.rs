@@ -1,0 +1,177 @@
+//! JUnit XML for CI: one `<testsuite>` per scenario run, one `<testcase>` per check, failures
+//! as `<failure>` (anchoring is wrong) and harness trouble as `<error>` (undecided).
+//!
+//! The output validates against the Jenkins xUnit `junit-10.xsd`. junit-report already writes
+//! every attribute that schema requires (`name`, `tests`, `failures`, `errors` on a suite,
+//! `name` on a case), plain decimal times (Rust's `f64` `Display` never uses an exponent, so
+//! `SUREFIRE_TIME` holds) and children in an order the schema's `xs:choice` accepts. What it
+//! does not do is make arbitrary text safe for XML, so every string is cleaned before it is
+//! handed over (see [`xml_chars`] and [`cdata`]); no post-processing of its output is needed.
+
+use std::io::Write;
+use std::time::Duration;
+
+use junit_report::{OffsetDateTime, Report, TestCase, TestSuite};
+use time::format_description::well_known::Rfc3339;
+
+use super::{ReportError, evidence};
+use crate::outcome::{Outcome, RunReport, ScenarioRun, Status};
+
+/// Writes `report` as JUnit XML (with a trailing newline).
+pub fn write(report: &RunReport, mut out: impl Write) -> Result<(), ReportError> {
+    let mut junit = Report::new();
+    for run in &report.runs {
+        junit.add_testsuite(suite(run)?);
+    }
+    junit.write_xml(&mut out).map_err(|e| match e {
+        junit_report::Error::Io(e) => ReportError::Io(e),
+        junit_report::Error::Xml(e) => ReportError::Xml(e.to_string()),
+    })?;
+    out.write_all(b"\n")?;
+    out.flush()?;
+    Ok(())
+}
+
+fn suite(run: &ScenarioRun) -> Result<TestSuite, ReportError> {
+    let v = &run.vantage;
+    let mut suite = TestSuite::new(&attr(&format!("{} @ {}", run.scenario, v.name)));
+    suite.hostname = attr(&v.hostname);
+    // A start time that does not parse is a producer bug; the epoch is obviously wrong rather
+    // than plausibly wrong, and the raw value is still in the suite's system-out.
+    suite.timestamp =
+        OffsetDateTime::parse(&v.started_at, &Rfc3339).unwrap_or(OffsetDateTime::UNIX_EPOCH);
+
+    let none = || "none".to_string();
+    let list = |items: &[String]| {
+        if items.is_empty() {
+            none()
+        } else {
+            items.join(", ")
+        }
+    };
+    let facts = [
+        ("scenario", run.scenario.clone()),
+        ("source", run.source.clone()),
+        ("vantage", v.name.clone()),
+        ("hostname", v.hostname.clone()),
+        ("os", v.os.clone()),
+        ("sipa-check version", v.sipa_check_version.clone()),
+        (
+            "resolvers",
+            if v.resolvers.is_empty() {
+                "system".to_string()
+            } else {
+                v.resolvers.join(", ")
+            },
+        ),
+        ("proxy", v.proxy.clone().unwrap_or_else(none)),
+        ("local addresses", list(&v.local_addresses)),
+        ("expect_anchored", v.expect_anchored.to_string()),
+        ("anchors", list(&run.anchors)),
+        ("started_at", v.started_at.clone()),
+        ("cut_short", run.cut_short.clone().unwrap_or_else(none)),
+    ];
+    let system_out: String = facts
+        .iter()
+        .map(|(key, value)| format!("{key}: {value}\n"))
+        .collect();
+    suite.set_system_out(&cdata(&system_out));
+
+    for o in &run.checks {
+        suite.add_testcase(case(run, o)?);
+    }
+    Ok(suite)
+}
+
+fn case(run: &ScenarioRun, o: &Outcome) -> Result<TestCase, ReportError> {
+    let name = attr(&o.name);
+    let time = junit_time(o.elapsed);
+    let message = || {
+        let mut m = o.reason.clone();
+        if let Some(d) = &o.diagnosis {
+            m.push_str(" — ");
+            m.push_str(&d.likely_cause);
+        }
+        attr(&m)
+    };
+    let stage = o.stage.to_string();
+    let mut case = match o.status {
+        Status::Pass => TestCase::success(&name, time),
+        Status::Fail => TestCase::failure(&name, time, &stage, &message()),
+        Status::Error => TestCase::error(&name, time, &stage, &message()),
+        Status::Skip => TestCase::skipped_with_cause(&name, &stage, &attr(&o.reason)),
+    };
+    // junit-report gives skipped cases no time; the time spent deciding to skip is still real.
+    case.time = time;
+    case.set_classname(&attr(&format!("sipa-check.{}.{}", run.scenario, o.stage)));
+    case.set_system_out(&cdata(&evidence_block(o)?));
+    Ok(case)
+}
+
+/// The check's evidence, one `key value` row per line, ending with the observation as JSON.
+fn evidence_block(o: &Outcome) -> Result<String, ReportError> {
+    let mut rows = vec![
+        ("status", o.status.label().to_string()),
+        ("reason", o.reason.clone()),
+    ];
+    rows.extend(evidence(o));
+    rows.push(("time", format!("{:.1}ms", o.elapsed.as_secs_f64() * 1000.0)));
+    let observation = serde_json::to_string(&o.observation).map_err(std::io::Error::from)?;
+    rows.push(("observation", observation));
+
+    let mut text = String::new();
+    for (key, value) in rows {
+        let mut lines = value.lines();
+        text.push_str(&format!("{key:<11} {}\n", lines.next().unwrap_or("")));
+        for line in lines {
+            text.push_str(&format!("{:12}{line}\n", ""));
+        }
+    }
+    Ok(text)
+}
+
+/// Whole microseconds, so times read `0.012345` rather than carry float noise.
+fn junit_time(d: Duration) -> junit_report::Duration {
+    junit_report::Duration::microseconds(i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
+}
+
+/// An attribute value: XML-safe characters on one line (quick-xml escapes `<&"` itself).
+fn attr(s: &str) -> String {
+    xml_chars(s).replace(['\n', '\r', '\t'], " ")
+}
+
+/// Text for a CDATA section: XML-safe characters, and `]]>` (which would end the section
+/// early) split across two sections so the reader still sees it verbatim.
+fn cdata(s: &str) -> String {
+    xml_chars(s).replace("]]>", "]]]]><![CDATA[>")
+}
+
+/// Replaces characters XML 1.0 forbids (most C0 controls, such as an ESC from a block page,
+/// and the non-characters U+FFFE/U+FFFF) with U+FFFD: one bad byte in the evidence must not
+/// make the whole file unreadable for the CI.
+fn xml_chars(s: &str) -> String {
+    s.chars()
+        .map(|c| match c {
+            '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' => c,
+            '\u{10000}'..='\u{10FFFF}' => c,
+            _ => '\u{FFFD}',
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cleans_text_for_xml() {
+        assert_eq!(attr("a\x1bb\nc"), "a\u{FFFD}b c");
+        assert_eq!(cdata("x]]>y"), "x]]]]><![CDATA[>y");
+    }
+
+    #[test]
+    fn times_are_plain_decimals() {
+        let t = junit_time(Duration::from_nanos(12_345_678));
+        assert_eq!(t.as_seconds_f64().to_string(), "0.012345");
+    }
+}

@@ -1,0 +1,160 @@
+//! Renderers of a [`RunReport`](crate::outcome::RunReport): terminal text, the versioned JSON
+//! document and JUnit XML. Each writes to any `impl Write`; [`write_to`] picks a file or stdout.
+
+pub mod human;
+pub mod json;
+pub mod junit;
+
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::outcome::{Outcome, Status};
+
+/// Why a report could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    /// The destination (a file, or `-` for standard output) refused the bytes.
+    // The I/O error is part of the message, not a `source`, so a cause-chain walker does not
+    // print it twice.
+    #[error("cannot write {}: {error}", display_path(.path))]
+    Write { path: PathBuf, error: io::Error },
+    /// Writing to the caller's writer failed (no path known at this level).
+    #[error(transparent)]
+    Io(#[from] io::Error),
+    /// The XML writer failed for a reason other than I/O.
+    #[error("cannot produce JUnit XML: {0}")]
+    Xml(String),
+}
+
+/// How a destination path is named in messages: `-` is standard output.
+fn display_path(path: &Path) -> String {
+    if is_stdout(path) {
+        "standard output".to_string()
+    } else {
+        path.display().to_string()
+    }
+}
+
+fn is_stdout(path: &Path) -> bool {
+    path.as_os_str() == "-"
+}
+
+/// Runs the renderer `f` against `path`, or standard output when `path` is `-`.
+///
+/// The file is created (or truncated); parent directories are not created. Every failure,
+/// whether opening, rendering or flushing, names the destination:
+/// `cannot write PATH: <io error>`.
+pub fn write_to(
+    path: &Path,
+    f: impl FnOnce(&mut dyn Write) -> Result<(), ReportError>,
+) -> Result<(), ReportError> {
+    let named = |error: io::Error| ReportError::Write {
+        path: path.to_path_buf(),
+        error,
+    };
+    let attach = |err: ReportError| match err {
+        ReportError::Io(error) => named(error),
+        ReportError::Xml(message) => named(io::Error::other(message)),
+        other @ ReportError::Write { .. } => other,
+    };
+    if is_stdout(path) {
+        let stdout = io::stdout();
+        let mut out = stdout.lock();
+        f(&mut out).map_err(attach)?;
+        out.flush().map_err(named)
+    } else {
+        let file = File::create(path).map_err(named)?;
+        let mut out = BufWriter::new(file);
+        f(&mut out).map_err(attach)?;
+        // No `sync_all`: it fails on pipes and character devices such as `/dev/stderr`.
+        out.flush().map_err(named)
+    }
+}
+
+/// The evidence of one check, as `(key, value)` rows shared by the terminal "Problems" blocks
+/// and the JUnit `system-out`. Multi-valued keys (causes, warnings) repeat; empty
+/// `expected`/`observed` say so rather than vanish, so every failure shows both. The route is
+/// not a row: the check's name ends with it.
+pub(crate) fn evidence(o: &Outcome) -> Vec<(&'static str, String)> {
+    let or_none = |s: &str| {
+        if s.trim().is_empty() {
+            "(not recorded)".to_string()
+        } else {
+            s.to_string()
+        }
+    };
+    let mut rows = vec![("stage", o.stage.to_string()), ("target", o.target.clone())];
+    rows.push(("expected", or_none(&o.expected)));
+    rows.push(("observed", or_none(&o.observed)));
+    rows.extend(o.causes.iter().map(|c| ("cause", c.clone())));
+    if let Some(d) = &o.diagnosis {
+        rows.push(("diagnosis", d.likely_cause.clone()));
+        rows.push(("guide step", d.guide_step.clone()));
+    }
+    rows.extend(o.warnings.iter().map(|w| ("warning", w.clone())));
+    rows
+}
+
+/// A duration as reports show it: `<1ms`, `12ms`, `1.2s`; `--ms` when timings are masked.
+pub(crate) fn show_duration(d: Duration, masked: bool) -> String {
+    if masked {
+        "--ms".to_string()
+    } else if d.is_zero() {
+        "0ms".to_string()
+    } else if d < Duration::from_millis(1) {
+        "<1ms".to_string()
+    } else if d < Duration::from_secs(1) {
+        format!("{}ms", d.as_millis())
+    } else {
+        format!("{:.1}s", d.as_secs_f64())
+    }
+}
+
+/// The word for a whole run: a harness that could not decide never says PASS.
+pub(crate) fn overall_word(status: Status) -> &'static str {
+    match status {
+        Status::Pass => "PASS",
+        Status::Fail => "FAIL",
+        Status::Error | Status::Skip => "INCONCLUSIVE",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_naturally() {
+        assert_eq!(show_duration(Duration::ZERO, false), "0ms");
+        assert_eq!(show_duration(Duration::from_micros(300), false), "<1ms");
+        assert_eq!(show_duration(Duration::from_millis(12), false), "12ms");
+        assert_eq!(show_duration(Duration::from_millis(1234), false), "1.2s");
+        assert_eq!(show_duration(Duration::from_millis(1234), true), "--ms");
+    }
+
+    #[test]
+    fn unwritable_path_is_named() {
+        let path = Path::new("/nonexistent-dir/sub/report.json");
+        let err = write_to(path, |out| Ok(out.write_all(b"x")?)).unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.starts_with("cannot write /nonexistent-dir/sub/report.json: "),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn renderer_errors_name_the_path() {
+        let dir = std::env::temp_dir().join(format!("sipa-report-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("out.txt");
+        let err = write_to(&path, |_| Err(io::Error::other("disk on fire").into())).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!("cannot write {}: disk on fire", path.display())
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -1,0 +1,86 @@
+//! Command-line overrides: flags override the scenario, the scenario overrides defaults.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use ipnet::IpNet;
+
+use super::model::{AnchorSet, FamilySelection, ProxySpec, Scenario};
+use super::values;
+
+/// What the `run` flags can override. Empty lists and `None` leave the scenario's value.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Overrides {
+    /// `--expect-ip`: replaces `anchor.expect`.
+    pub expect_ips: Vec<IpNet>,
+    /// `--vantage`: the vantage point's name.
+    pub vantage: Option<String>,
+    /// `--dns`: replaces `vantage.dns`.
+    pub dns: Vec<SocketAddr>,
+    /// `--proxy`: replaces `vantage.proxy`.
+    pub proxy: Option<ProxySpec>,
+    /// `--ca-file`: replaces `vantage.ca_files` (paths as given, relative to the working directory).
+    pub ca_files: Vec<PathBuf>,
+    /// `--family`
+    pub family: Option<FamilySelection>,
+    /// `--samples`: sets `limits.samples` and every observer's samples.
+    pub samples: Option<u32>,
+    /// `--timeout` (per probe)
+    pub timeout: Option<Duration>,
+    /// `--deadline` (whole run)
+    pub deadline: Option<Duration>,
+}
+
+impl Scenario {
+    /// Applies command-line overrides. On error (for example a deadline now shorter than the
+    /// timeout) the scenario is left unchanged.
+    pub fn apply(&mut self, o: &Overrides) -> Result<(), String> {
+        let timeout = o.timeout.unwrap_or(self.limits.timeout);
+        let deadline = o.deadline.unwrap_or(self.limits.deadline);
+        let show = values::show_duration;
+        values::check_timeout(timeout, &show(timeout)).map_err(|e| format!("timeout: {e}"))?;
+        values::check_deadline(deadline, &show(deadline)).map_err(|e| format!("deadline: {e}"))?;
+        if deadline < timeout {
+            return Err(format!(
+                "the run deadline `{}` is shorter than the per-probe timeout `{}`: raise --deadline or lower --timeout",
+                show(deadline),
+                show(timeout)
+            ));
+        }
+        if let Some(samples) = o.samples {
+            values::check_samples(i128::from(samples)).map_err(|e| format!("samples: {e}"))?;
+        }
+        if o.vantage.as_deref() == Some("") {
+            return Err("vantage: the vantage name must not be empty".into());
+        }
+
+        if !o.expect_ips.is_empty() {
+            self.anchors = AnchorSet(o.expect_ips.clone());
+        }
+        if let Some(name) = &o.vantage {
+            self.vantage.name = name.clone();
+        }
+        if !o.dns.is_empty() {
+            self.vantage.dns = o.dns.clone();
+        }
+        if let Some(proxy) = &o.proxy {
+            self.vantage.proxy = Some(proxy.clone());
+        }
+        if !o.ca_files.is_empty() {
+            self.vantage.ca_files = o.ca_files.clone();
+        }
+        if let Some(family) = o.family {
+            self.limits.family = family;
+        }
+        if let Some(samples) = o.samples {
+            self.limits.samples = samples;
+            for observer in &mut self.observers {
+                observer.samples = samples;
+            }
+        }
+        self.limits.timeout = timeout;
+        self.limits.deadline = deadline;
+        Ok(())
+    }
+}

@@ -1,0 +1,527 @@
+//! Raw scenario → validated model: fills defaults, checks every value and combination, and
+//! reports all problems at once, each at the value it is about.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde_spanned::Spanned;
+
+use super::de::Diag;
+use super::model::{AnchorSet, EchoObserver, Extract, Limits, LoginSpec, Port, Scenario, Vantage};
+use super::position::LineIndex;
+use super::raw::{RawExtract, RawLimits, RawLogin, RawObserver, RawScenario, RawVantage};
+use super::values::{self, Written};
+
+/// The ports the vendor guide puts in the application segment.
+const DEFAULT_PORTS: [u16; 2] = [80, 443];
+/// Where Entra ID publishes the OpenID configuration for any tenant.
+const DEFAULT_OPENID_PATH: &str = "/common/.well-known/openid-configuration";
+
+/// Collects problems while validation goes on.
+struct Checker<'a> {
+    index: &'a LineIndex<'a>,
+    diags: Vec<Diag>,
+}
+
+impl Checker<'_> {
+    fn report(&mut self, offset: usize, message: String) {
+        self.diags.push(Diag { offset, message });
+    }
+
+    /// Runs a value parser; a failure becomes `path: message` at the value.
+    fn check<S: ?Sized, T>(
+        &mut self,
+        value: &Spanned<impl AsRef<S>>,
+        path: &str,
+        parse: impl FnOnce(&S) -> Result<T, String>,
+    ) -> Option<T> {
+        match parse(value.get_ref().as_ref()) {
+            Ok(v) => Some(v),
+            Err(message) => {
+                self.report(value.span().start, format!("{path}: {message}"));
+                None
+            }
+        }
+    }
+
+    fn int<T>(
+        &mut self,
+        value: &Spanned<i128>,
+        path: &str,
+        check: impl FnOnce(i128) -> Result<T, String>,
+    ) -> Option<T> {
+        match check(*value.get_ref()) {
+            Ok(v) => Some(v),
+            Err(message) => {
+                self.report(value.span().start, format!("{path}: {message}"));
+                None
+            }
+        }
+    }
+
+    fn non_empty(&mut self, value: &Spanned<String>, path: &str) -> Option<String> {
+        if value.get_ref().is_empty() {
+            self.report(value.span().start, format!("{path}: must not be empty"));
+            None
+        } else {
+            Some(value.get_ref().clone())
+        }
+    }
+
+    fn missing(&mut self, offset: usize, key: &str, hint: &str) {
+        self.report(offset, format!("missing required key `{key}`: {hint}"));
+    }
+
+    fn position(&self, offset: usize) -> String {
+        self.index.line_col(offset).to_string()
+    }
+}
+
+/// Validates a raw scenario. `root` is where the document starts (for keys missing at the top).
+pub(crate) fn validate(
+    raw: RawScenario,
+    root: usize,
+    source: &Path,
+    index: &LineIndex<'_>,
+) -> Result<Scenario, Vec<Diag>> {
+    let mut c = Checker {
+        index,
+        diags: Vec::new(),
+    };
+
+    let name = match &raw.name {
+        Some(name) => c.non_empty(name, "name"),
+        None => {
+            c.missing(root, "name", "give the scenario a name, e.g. \"office365\"");
+            None
+        }
+    };
+    let description = raw.description.as_ref().map(|d| d.get_ref().clone());
+    let login = match &raw.login {
+        Some(login) => login_spec(&mut c, login),
+        None => {
+            c.missing(root, "login", "add a [login] table listing the login hosts");
+            None
+        }
+    };
+    let anchors = anchor_set(&mut c, &raw);
+    let limits = match &raw.limits {
+        Some(limits) => limits_of(&mut c, limits),
+        None => Some(Limits::default()),
+    };
+    // Observers default to the scenario's samples; if those are invalid, to the built-in one,
+    // so observer problems are still reported.
+    let default_samples = limits
+        .as_ref()
+        .map_or(Limits::default().samples, |l| l.samples);
+    let observers = observers(&mut c, &raw, default_samples);
+    let vantage = match &raw.vantage {
+        Some(vantage) => vantage_of(&mut c, vantage, source),
+        None => Some(Vantage {
+            name: "default".into(),
+            dns: Vec::new(),
+            proxy: None,
+            ca_files: Vec::new(),
+            expect_anchored: true,
+        }),
+    };
+
+    match (name, login, anchors, observers, vantage, limits) {
+        (Some(name), Some(login), Some(anchors), Some(observers), Some(vantage), Some(limits))
+            if c.diags.is_empty() =>
+        {
+            Ok(Scenario {
+                name,
+                description,
+                source: source.to_path_buf(),
+                login,
+                anchors,
+                observers,
+                vantage,
+                limits,
+            })
+        }
+        _ => Err(c.diags),
+    }
+}
+
+fn login_spec(c: &mut Checker<'_>, login: &Spanned<RawLogin>) -> Option<LoginSpec> {
+    let table = login.span().start;
+    let login = login.get_ref();
+
+    let hosts = match &login.hosts {
+        None => {
+            c.missing(
+                table,
+                "login.hosts",
+                "list the login hosts, e.g. [\"login.microsoftonline.com\", \"login.windows.net\", \"login.microsoft.com\"]",
+            );
+            None
+        }
+        Some(list) if list.get_ref().is_empty() => {
+            c.report(
+                list.span().start,
+                "login.hosts: must list at least one login host, e.g. [\"login.microsoftonline.com\"]".into(),
+            );
+            None
+        }
+        Some(list) => {
+            let mut ok = true;
+            let mut hosts = Vec::new();
+            let mut first_at: HashMap<String, usize> = HashMap::new();
+            for (i, host) in list.get_ref().iter().enumerate() {
+                let path = format!("login.hosts[{i}]");
+                let Some(parsed) = c.check(host, &path, values::parse_login_host) else {
+                    ok = false;
+                    continue;
+                };
+                if let Some(&first) = first_at.get(&parsed.0) {
+                    let at = c.position(first);
+                    c.report(
+                        host.span().start,
+                        format!("{path}: duplicate login host `{parsed}` (first listed at {at})"),
+                    );
+                    ok = false;
+                    continue;
+                }
+                first_at.insert(parsed.0.clone(), host.span().start);
+                hosts.push(parsed);
+            }
+            ok.then_some(hosts)
+        }
+    };
+
+    let ports = match &login.ports {
+        None => Some(DEFAULT_PORTS.iter().map(|&p| Port(p)).collect()),
+        Some(list) if list.get_ref().is_empty() => {
+            c.report(
+                list.span().start,
+                "login.ports: must list at least one port, e.g. [80, 443]".into(),
+            );
+            None
+        }
+        Some(list) => {
+            let mut ok = true;
+            let mut ports: Vec<Port> = Vec::new();
+            let mut first_at: HashMap<Port, usize> = HashMap::new();
+            for (i, port) in list.get_ref().iter().enumerate() {
+                let path = format!("login.ports[{i}]");
+                let Some(parsed) = c.int(port, &path, values::check_port) else {
+                    ok = false;
+                    continue;
+                };
+                if let Some(&first) = first_at.get(&parsed) {
+                    let at = c.position(first);
+                    c.report(
+                        port.span().start,
+                        format!("{path}: duplicate port `{parsed}` (first listed at {at})"),
+                    );
+                    ok = false;
+                    continue;
+                }
+                first_at.insert(parsed, port.span().start);
+                ports.push(parsed);
+            }
+            ok.then_some(ports)
+        }
+    };
+
+    let openid_path = match &login.openid_path {
+        None => Some(DEFAULT_OPENID_PATH.to_owned()),
+        Some(path) => c.check(path, "login.openid_path", values::check_openid_path),
+    };
+
+    Some(LoginSpec {
+        hosts: hosts?,
+        ports: ports?,
+        openid_path: openid_path?,
+    })
+}
+
+fn anchor_set(c: &mut Checker<'_>, raw: &RawScenario) -> Option<AnchorSet> {
+    let Some(expect) = raw
+        .anchor
+        .as_ref()
+        .and_then(|a| a.get_ref().expect.as_ref())
+    else {
+        return Some(AnchorSet::default());
+    };
+    let mut ok = true;
+    let mut nets = Vec::new();
+    for (i, entry) in expect.get_ref().iter().enumerate() {
+        match c.check(entry, &format!("anchor.expect[{i}]"), values::parse_anchor) {
+            Some(net) => nets.push(net),
+            None => ok = false,
+        }
+    }
+    ok.then_some(AnchorSet(nets))
+}
+
+fn observers(
+    c: &mut Checker<'_>,
+    raw: &RawScenario,
+    default_samples: u32,
+) -> Option<Vec<EchoObserver>> {
+    let Some(list) = &raw.observer else {
+        return Some(Vec::new());
+    };
+    let mut ok = true;
+    let mut observers = Vec::new();
+    let mut first_at: HashMap<String, usize> = HashMap::new();
+    for (i, observer) in list.get_ref().iter().enumerate() {
+        let path = format!("observer[{i}]");
+        let table = observer.span().start;
+        let observer_ref = observer.get_ref();
+        if let Some(name) = &observer_ref.name
+            && !name.get_ref().is_empty()
+        {
+            let name_text = name.get_ref();
+            if let Some(&first) = first_at.get(name_text) {
+                let at = c.position(first);
+                c.report(
+                    name.span().start,
+                    format!(
+                        "{path}.name: duplicate observer name `{}` (first used at {at})",
+                        super::document::shorten(name_text)
+                    ),
+                );
+                ok = false;
+            } else {
+                first_at.insert(name_text.clone(), name.span().start);
+            }
+        }
+        match observer_of(c, observer_ref, &path, table, default_samples) {
+            Some(o) => observers.push(o),
+            None => ok = false,
+        }
+    }
+    ok.then_some(observers)
+}
+
+fn observer_of(
+    c: &mut Checker<'_>,
+    raw: &RawObserver,
+    path: &str,
+    table: usize,
+    default_samples: u32,
+) -> Option<EchoObserver> {
+    let name = match &raw.name {
+        Some(name) => c.non_empty(name, &format!("{path}.name")),
+        None => {
+            c.missing(
+                table,
+                &format!("{path}.name"),
+                "give each observer a unique name, e.g. \"canary-http\"",
+            );
+            None
+        }
+    };
+    let role = match &raw.role {
+        Some(role) => c.check(role, &format!("{path}.role"), values::parse_role),
+        None => {
+            c.missing(
+                table,
+                &format!("{path}.role"),
+                "say \"anchored\" (a canary in the SIPA segment) or \"control\"",
+            );
+            None
+        }
+    };
+    let url = match &raw.url {
+        Some(url) => c.check(url, &format!("{path}.url"), values::parse_observer_url),
+        None => {
+            c.missing(
+                table,
+                &format!("{path}.url"),
+                "give the URL of an IP-echo service, e.g. \"http://canary.example.com/ip\"",
+            );
+            None
+        }
+    };
+    let extract = match raw.extract.as_ref().map(Spanned::get_ref) {
+        None | Some(RawExtract::Text) => Some(Extract::Text),
+        Some(RawExtract::Json(pointer)) => c
+            .check(
+                pointer,
+                &format!("{path}.extract.json"),
+                values::check_json_pointer,
+            )
+            .map(Extract::JsonPointer),
+        Some(RawExtract::Header(name)) => c
+            .check(
+                name,
+                &format!("{path}.extract.header"),
+                values::check_header_name,
+            )
+            .map(Extract::Header),
+        Some(RawExtract::Regex(re)) => c
+            .check(
+                re,
+                &format!("{path}.extract.regex"),
+                values::parse_extract_regex,
+            )
+            .map(Extract::Regex),
+    };
+    let samples = match &raw.samples {
+        Some(samples) => c.int(samples, &format!("{path}.samples"), values::check_samples),
+        None => Some(default_samples),
+    };
+    Some(EchoObserver {
+        name: name?,
+        role: role?,
+        url: url?,
+        extract: extract?,
+        samples: samples?,
+    })
+}
+
+fn vantage_of(
+    c: &mut Checker<'_>,
+    vantage: &Spanned<RawVantage>,
+    source: &Path,
+) -> Option<Vantage> {
+    let vantage = vantage.get_ref();
+    let name = match &vantage.name {
+        Some(name) => c.non_empty(name, "vantage.name"),
+        None => Some("default".to_owned()),
+    };
+
+    let mut ok = true;
+    let mut dns = Vec::new();
+    for (i, server) in vantage
+        .dns
+        .iter()
+        .flat_map(|l| l.get_ref().iter())
+        .enumerate()
+    {
+        match c.check(
+            server,
+            &format!("vantage.dns[{i}]"),
+            values::parse_dns_server,
+        ) {
+            Some(addr) => dns.push(addr),
+            None => ok = false,
+        }
+    }
+
+    let proxy = match &vantage.proxy {
+        Some(proxy) => match c.check(proxy, "vantage.proxy", |s: &str| {
+            values::parse_proxy_written(s, Written::Scenario)
+        }) {
+            Some(p) => Some(p),
+            None => {
+                ok = false;
+                None
+            }
+        },
+        None => None,
+    };
+
+    // Relative trust anchors live next to the scenario, wherever it is run from.
+    let base = source.parent().unwrap_or(Path::new(""));
+    let mut ca_files: Vec<PathBuf> = Vec::new();
+    for (i, file) in vantage
+        .ca_files
+        .iter()
+        .flat_map(|l| l.get_ref().iter())
+        .enumerate()
+    {
+        match c.non_empty(file, &format!("vantage.ca_files[{i}]")) {
+            Some(file) => ca_files.push(base.join(file)),
+            None => ok = false,
+        }
+    }
+
+    let expect_anchored = vantage
+        .expect_anchored
+        .as_ref()
+        .is_none_or(|b| *b.get_ref());
+    if !ok {
+        return None;
+    }
+    Some(Vantage {
+        name: name?,
+        dns,
+        proxy,
+        ca_files,
+        expect_anchored,
+    })
+}
+
+fn limits_of(c: &mut Checker<'_>, limits: &Spanned<RawLimits>) -> Option<Limits> {
+    let limits = limits.get_ref();
+    let defaults = Limits::default();
+
+    let timeout = match &limits.timeout {
+        Some(t) => c
+            .check(t, "limits.timeout", values::parse_duration)
+            .and_then(|d| c.check(t, "limits.timeout", |s: &str| values::check_timeout(d, s))),
+        None => Some(defaults.timeout),
+    };
+    let deadline = match &limits.deadline {
+        Some(t) => c
+            .check(t, "limits.deadline", values::parse_duration)
+            .and_then(|d| c.check(t, "limits.deadline", |s: &str| values::check_deadline(d, s))),
+        None => Some(defaults.deadline),
+    };
+    let ordered = match (timeout, deadline) {
+        (Some(timeout), Some(deadline)) if deadline < timeout => {
+            report_deadline_before_timeout(c, limits, timeout, deadline);
+            None
+        }
+        _ => Some(()),
+    };
+    let samples = match &limits.samples {
+        Some(n) => c.int(n, "limits.samples", values::check_samples),
+        None => Some(defaults.samples),
+    };
+    let family = match &limits.family {
+        Some(f) => c.check(f, "limits.family", values::parse_family),
+        None => Some(defaults.family),
+    };
+    let concurrency = match &limits.concurrency {
+        Some(n) => c.int(n, "limits.concurrency", values::check_concurrency),
+        None => Some(defaults.concurrency),
+    };
+    ordered?;
+    Some(Limits {
+        timeout: timeout?,
+        deadline: deadline?,
+        samples: samples?,
+        family: family?,
+        concurrency: concurrency?,
+    })
+}
+
+/// Points at whichever of the two the file set: the deadline if both were.
+fn report_deadline_before_timeout(
+    c: &mut Checker<'_>,
+    limits: &RawLimits,
+    timeout: Duration,
+    deadline: Duration,
+) {
+    let (timeout_text, deadline_text) = (
+        values::show_duration(timeout),
+        values::show_duration(deadline),
+    );
+    match (&limits.deadline, &limits.timeout) {
+        (Some(d), _) => {
+            let timeout_origin = if limits.timeout.is_some() { "" } else { ", the default" };
+            c.report(
+                d.span().start,
+                format!(
+                    "limits.deadline: `{deadline_text}` is shorter than limits.timeout (`{timeout_text}`{timeout_origin}): the run deadline must be at least the per-probe timeout"
+                ),
+            );
+        }
+        (None, Some(t)) => c.report(
+            t.span().start,
+            format!(
+                "limits.timeout: `{timeout_text}` is longer than limits.deadline (`{deadline_text}`, the default): raise limits.deadline or lower the timeout"
+            ),
+        ),
+        // Both defaults: never shorter.
+        (None, None) => {}
+    }
+}

@@ -1,0 +1,765 @@
+//! Pure parsers for single values, shared by scenario validation and the command line's value
+//! parsers so that a bad value reads the same wherever it was written. Messages name the bad
+//! value in backticks and what would be right; the caller adds where it was (key path or flag).
+
+use std::net::{IpAddr, SocketAddr};
+use std::str::FromStr;
+use std::time::Duration;
+
+use ipnet::IpNet;
+use url::Url;
+
+use super::document::shorten;
+use super::model::{FamilySelection, LoginHost, ObserverRole, Port, ProxySpec};
+
+/// Environment variable that carries the proxy password (never a file or a flag).
+pub const PROXY_PASSWORD_ENV: &str = "SIPA_CHECK_PROXY_PASSWORD";
+
+/// Longest per-probe timeout accepted.
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(10 * 60);
+/// Longest whole-run deadline accepted.
+pub const MAX_DEADLINE: Duration = Duration::from_secs(60 * 60);
+/// Accepted samples per echo observer.
+pub const SAMPLES: std::ops::RangeInclusive<u32> = 1..=100;
+/// Accepted probes in flight at once.
+pub const CONCURRENCY: std::ops::RangeInclusive<usize> = 1..=1024;
+
+const ANCHOR_EXAMPLE: &str = "write e.g. `203.0.113.10` or `198.51.100.0/29`";
+
+/// An App Connector public IP or CIDR (`--expect-ip`, `anchor.expect`). A CIDR with host bits
+/// set is refused: it is usually a typo for either the network or the single address.
+pub fn parse_anchor(s: &str) -> Result<IpNet, String> {
+    let shown = shorten(s);
+    let Some((addr, prefix)) = s.split_once('/') else {
+        return IpAddr::from_str(s)
+            .map(IpNet::from)
+            .map_err(|_| format!("`{shown}` is not an IP address or CIDR: {ANCHOR_EXAMPLE}"));
+    };
+    let addr = IpAddr::from_str(addr)
+        .map_err(|_| format!("`{shown}` is not an IP address or CIDR: {ANCHOR_EXAMPLE}"))?;
+    let max = if addr.is_ipv4() { 32 } else { 128 };
+    let family = if addr.is_ipv4() { "IPv4" } else { "IPv6" };
+    let net = prefix
+        .parse::<u8>()
+        .ok()
+        .filter(|&p| prefix.bytes().all(|b| b.is_ascii_digit()) && p <= max)
+        .and_then(|p| IpNet::new(addr, p).ok())
+        .ok_or_else(|| {
+            format!("`{shown}` has an invalid prefix length: an {family} prefix is /0 to /{max}")
+        })?;
+    if net.network() != addr {
+        return Err(format!(
+            "`{shown}` has host bits set: write `{}` for the network or `{addr}` for the single address",
+            net.trunc()
+        ));
+    }
+    Ok(net)
+}
+
+/// A resolver address (`--dns`, `vantage.dns`): `10.0.0.53`, `10.0.0.53:5353`, `::1`,
+/// `[::1]` or `[::1]:53`. The port defaults to 53.
+pub fn parse_dns_server(s: &str) -> Result<SocketAddr, String> {
+    let shown = shorten(s);
+    let addr = SocketAddr::from_str(s)
+        .ok()
+        .or_else(|| IpAddr::from_str(s).ok().map(|ip| SocketAddr::new(ip, 53)))
+        .or_else(|| {
+            let inner = s.strip_prefix('[')?.strip_suffix(']')?;
+            IpAddr::from_str(inner)
+                .ok()
+                .map(|ip| SocketAddr::new(ip, 53))
+        })
+        .ok_or_else(|| {
+            format!(
+                "`{shown}` is not a DNS server address: write an IP address with an optional port, \
+                 e.g. `10.0.0.53`, `10.0.0.53:5353` or `[2001:db8::53]:53`"
+            )
+        })?;
+    if addr.port() == 0 {
+        return Err(format!(
+            "`{shown}` has port 0: use a port from 1 to 65535, or leave it out for 53"
+        ));
+    }
+    Ok(addr)
+}
+
+/// Where a proxy URL was written, for the message about passwords.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Written {
+    Scenario,
+    CommandLine,
+}
+
+/// An explicit proxy given on the command line (`--proxy`): `http://[user@]host[:port]`.
+pub fn parse_proxy(s: &str) -> Result<ProxySpec, String> {
+    parse_proxy_written(s, Written::CommandLine)
+}
+
+/// An explicit proxy: only `http://`, a user name allowed, a password never (it belongs in
+/// [`PROXY_PASSWORD_ENV`]). Messages never repeat a password, even from an invalid URL.
+pub(crate) fn parse_proxy_written(s: &str, written: Written) -> Result<ProxySpec, String> {
+    let shown = shorten(&redact_userinfo(s));
+    let url = match Url::parse(s) {
+        Ok(_) if !s.contains("://") => {
+            return Err(format!("`{shown}` has no scheme: write http://host:port"));
+        }
+        Ok(url) => url,
+        Err(url::ParseError::RelativeUrlWithoutBase) => {
+            return Err(format!("`{shown}` has no scheme: write http://host:port"));
+        }
+        Err(url::ParseError::EmptyHost) => {
+            return Err(format!("`{shown}` has no host: write http://host:port"));
+        }
+        Err(e) => return Err(format!("`{shown}` is not a valid URL: {e}")),
+    };
+    if url.password().is_some() {
+        let place = match written {
+            Written::Scenario => "in the scenario",
+            Written::CommandLine => "on the command line",
+        };
+        return Err(format!(
+            "the proxy URL contains a password: put the proxy password in {PROXY_PASSWORD_ENV}, not {place}"
+        ));
+    }
+    match url.scheme() {
+        "http" => {}
+        "https" => {
+            return Err(format!(
+                "`{shown}` is an https:// proxy: only http:// proxies are supported (TLS to the login hosts still runs end to end through CONNECT)"
+            ));
+        }
+        scheme if scheme.starts_with("socks") => {
+            return Err(format!(
+                "`{shown}` is a SOCKS proxy: only http:// proxies are supported"
+            ));
+        }
+        scheme => {
+            return Err(format!(
+                "`{shown}` has scheme `{scheme}`: only http:// proxies are supported"
+            ));
+        }
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(format!("`{shown}` has no host: write http://host:port"));
+    }
+    if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
+        return Err(format!(
+            "`{shown}` has a path: a proxy URL is just http://[user@]host[:port]"
+        ));
+    }
+    let username = Some(percent_decode(url.username())).filter(|u| !u.is_empty());
+    let mut bare = url;
+    // Cannot fail for an http URL with a host.
+    let _ = bare.set_username("");
+    Ok(ProxySpec {
+        url: bare,
+        username,
+        password: None,
+    })
+}
+
+/// `http://user:secret@host` → `http://user:REDACTED@host`, on the raw text, so that even an
+/// unparsable URL can be shown.
+fn redact_userinfo(s: &str) -> String {
+    let Some(scheme_end) = s.find("://") else {
+        return s.to_owned();
+    };
+    let authority_start = scheme_end + 3;
+    let rest = s.get(authority_start..).unwrap_or_default();
+    let authority_len = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let authority = rest.get(..authority_len).unwrap_or_default();
+    let Some(at) = authority.rfind('@') else {
+        return s.to_owned();
+    };
+    let userinfo = authority.get(..at).unwrap_or_default();
+    let Some(colon) = userinfo.find(':') else {
+        return s.to_owned();
+    };
+    let user_end = authority_start + colon;
+    let host_start = authority_start + at;
+    format!(
+        "{}:REDACTED{}",
+        s.get(..user_end).unwrap_or_default(),
+        s.get(host_start..).unwrap_or_default()
+    )
+}
+
+/// `%40` → `@`; anything that is not valid percent-encoded UTF-8 is kept as written.
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok());
+        match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
+            Some(decoded) if b == b'%' => {
+                out.push(decoded);
+                i += 3;
+            }
+            _ => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).unwrap_or_else(|_| s.to_owned())
+}
+
+/// `4`, `6` or `both` (also `ipv4`, `ipv6`; any case).
+pub fn parse_family(s: &str) -> Result<FamilySelection, String> {
+    match s.to_ascii_lowercase().as_str() {
+        "4" | "ipv4" | "v4" => Ok(FamilySelection::V4),
+        "6" | "ipv6" | "v6" => Ok(FamilySelection::V6),
+        "both" => Ok(FamilySelection::Both),
+        _ => Err(format!(
+            "`{}` is not an IP family: use \"4\", \"6\" or \"both\"",
+            shorten(s)
+        )),
+    }
+}
+
+/// A duration such as `5s`, `500ms` or `1m 30s`, greater than zero.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let shown = shorten(s);
+    let d = humantime::parse_duration(s).map_err(|e| {
+        format!("`{shown}` is not a duration ({e}): write e.g. `5s`, `500ms` or `1m 30s`")
+    })?;
+    if d.is_zero() {
+        return Err(format!("`{shown}` is zero: use a duration greater than 0"));
+    }
+    Ok(d)
+}
+
+/// A per-probe timeout: a duration up to [`MAX_TIMEOUT`].
+pub fn parse_timeout(s: &str) -> Result<Duration, String> {
+    parse_duration(s).and_then(|d| check_timeout(d, s))
+}
+
+/// A whole-run deadline: a duration up to [`MAX_DEADLINE`].
+pub fn parse_deadline(s: &str) -> Result<Duration, String> {
+    parse_duration(s).and_then(|d| check_deadline(d, s))
+}
+
+pub(crate) fn check_timeout(d: Duration, written: &str) -> Result<Duration, String> {
+    if d.is_zero() {
+        return Err(format!(
+            "`{}` is zero: use a duration greater than 0",
+            shorten(written)
+        ));
+    }
+    if d > MAX_TIMEOUT {
+        return Err(format!(
+            "`{}` is longer than the 10m maximum for a per-probe timeout",
+            shorten(written)
+        ));
+    }
+    Ok(d)
+}
+
+pub(crate) fn check_deadline(d: Duration, written: &str) -> Result<Duration, String> {
+    if d.is_zero() {
+        return Err(format!(
+            "`{}` is zero: use a duration greater than 0",
+            shorten(written)
+        ));
+    }
+    if d > MAX_DEADLINE {
+        return Err(format!(
+            "`{}` is longer than the 1h maximum for a run deadline",
+            shorten(written)
+        ));
+    }
+    Ok(d)
+}
+
+/// How a duration is shown back: `1m 30s`.
+pub(crate) fn show_duration(d: Duration) -> String {
+    humantime::format_duration(d).to_string()
+}
+
+/// Samples per echo observer, 1 to 100.
+pub fn parse_samples(s: &str) -> Result<u32, String> {
+    match s.trim().parse::<i128>() {
+        Ok(n) => check_samples(n),
+        Err(_) => Err(format!(
+            "`{}` is not a number of samples: use 1 to 100",
+            shorten(s)
+        )),
+    }
+}
+
+pub(crate) fn check_samples(n: i128) -> Result<u32, String> {
+    u32::try_from(n)
+        .ok()
+        .filter(|n| SAMPLES.contains(n))
+        .ok_or_else(|| format!("`{n}` is out of range: use 1 to 100 samples"))
+}
+
+pub(crate) fn check_concurrency(n: i128) -> Result<usize, String> {
+    usize::try_from(n)
+        .ok()
+        .filter(|n| CONCURRENCY.contains(n))
+        .ok_or_else(|| format!("`{n}` is out of range: use 1 to 1024 probes in flight"))
+}
+
+pub(crate) fn check_port(n: i128) -> Result<Port, String> {
+    u16::try_from(n)
+        .ok()
+        .filter(|&p| p != 0)
+        .map(Port)
+        .ok_or_else(|| format!("`{n}` is out of range: a port is 1 to 65535"))
+}
+
+/// A login host: a DNS name, lower-cased, without a trailing dot.
+pub(crate) fn parse_login_host(s: &str) -> Result<LoginHost, String> {
+    let shown = shorten(s);
+    let name = s.strip_suffix('.').unwrap_or(s).to_ascii_lowercase();
+    let invalid = |why: String| Err(format!("`{shown}` is not a valid DNS name: {why}"));
+    if name.is_empty() {
+        return Err(
+            "a login host must not be empty: write e.g. `login.microsoftonline.com`".into(),
+        );
+    }
+    if s.contains("://") || s.contains('/') {
+        return Err(format!(
+            "`{shown}` is a URL: write only the host name, e.g. `login.microsoftonline.com`"
+        ));
+    }
+    if IpAddr::from_str(&name).is_ok() {
+        return Err(format!(
+            "`{shown}` is an IP address: login hosts are DNS names such as `login.microsoftonline.com`"
+        ));
+    }
+    if name.len() > 253 {
+        return invalid("it is longer than 253 characters".into());
+    }
+    for label in name.split('.') {
+        let shown_label = shorten(label);
+        if label.is_empty() {
+            return invalid("it has an empty label (two dots in a row, or a leading dot)".into());
+        }
+        if label.len() > 63 {
+            return invalid(format!(
+                "label `{shown_label}` is longer than 63 characters"
+            ));
+        }
+        if let Some(c) = label
+            .chars()
+            .find(|c| !(c.is_ascii_alphanumeric() || *c == '-'))
+        {
+            return invalid(format!(
+                "`{}` is not allowed: use only a-z, 0-9, '-' and '.'",
+                c.escape_default()
+            ));
+        }
+        if label.starts_with('-') || label.ends_with('-') {
+            return invalid(format!("label `{shown_label}` starts or ends with '-'"));
+        }
+    }
+    Ok(LoginHost(name))
+}
+
+pub(crate) fn check_openid_path(s: &str) -> Result<String, String> {
+    if s.starts_with('/') {
+        Ok(s.to_owned())
+    } else {
+        Err(format!(
+            "`{}` does not start with '/': write e.g. `/common/.well-known/openid-configuration`",
+            shorten(s)
+        ))
+    }
+}
+
+pub(crate) fn parse_role(s: &str) -> Result<ObserverRole, String> {
+    match s {
+        "anchored" => Ok(ObserverRole::Anchored),
+        "control" => Ok(ObserverRole::Control),
+        _ => Err(format!(
+            "`{}` is not a role: use \"anchored\" (must show an anchor IP) or \"control\" (must not)",
+            shorten(s)
+        )),
+    }
+}
+
+/// An echo observer's URL: http or https, with a host, without a password.
+pub(crate) fn parse_observer_url(s: &str) -> Result<Url, String> {
+    let shown = shorten(&redact_userinfo(s));
+    let no_scheme = || format!("`{shown}` has no scheme: write http:// or https://");
+    let no_host = || format!("`{shown}` has no host: write e.g. `http://canary.example.com/ip`");
+    if s.is_empty() {
+        return Err("the URL is empty: write e.g. `http://canary.example.com/ip`".into());
+    }
+    let url = match Url::parse(s) {
+        Ok(url) => url,
+        Err(url::ParseError::RelativeUrlWithoutBase) => return Err(no_scheme()),
+        Err(url::ParseError::EmptyHost) => return Err(no_host()),
+        Err(e) => return Err(format!("`{shown}` is not a valid URL: {e}")),
+    };
+    let scheme = url.scheme();
+    let written_in_full = s
+        .get(..scheme.len() + 3)
+        .is_some_and(|head| head.eq_ignore_ascii_case(&format!("{scheme}://")));
+    if !written_in_full {
+        // `canary.example.com:8080/ip` parses with the scheme `canary.example.com`.
+        return Err(no_scheme());
+    }
+    if s.get(scheme.len() + 3..)
+        .is_some_and(|rest| rest.starts_with(['/', '\\']))
+    {
+        // `https:///ip` would otherwise quietly become `https://ip/`.
+        return Err(no_host());
+    }
+    if scheme != "http" && scheme != "https" {
+        return Err(format!(
+            "`{shown}` has scheme `{scheme}`: use http:// or https://"
+        ));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(no_host());
+    }
+    if url.password().is_some() {
+        return Err(format!(
+            "`{shown}` contains a password: echo observers take no credentials"
+        ));
+    }
+    Ok(url)
+}
+
+/// A JSON pointer (RFC 6901): empty, or `/`-separated tokens with `~0`/`~1` escapes.
+pub(crate) fn check_json_pointer(s: &str) -> Result<String, String> {
+    let shown = shorten(s);
+    if !s.is_empty() && !s.starts_with('/') {
+        return Err(format!(
+            "`{shown}` is not a JSON pointer: it must be empty or start with '/', e.g. `/ip`"
+        ));
+    }
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        if c == '~' && !matches!(chars.next(), Some('0' | '1')) {
+            return Err(format!(
+                "`{shown}` is not a JSON pointer: '~' must be followed by 0 or 1 (`~0` is '~', `~1` is '/')"
+            ));
+        }
+    }
+    Ok(s.to_owned())
+}
+
+/// An HTTP header name (an RFC 9110 token).
+pub(crate) fn check_header_name(s: &str) -> Result<String, String> {
+    if s.is_empty() {
+        return Err("the header name is empty: name the header that carries the address, e.g. `X-Client-IP`".into());
+    }
+    let token = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
+    if let Some(c) = s.chars().find(|&c| !token(c)) {
+        return Err(format!(
+            "`{}` is not a valid header name: `{}` is not allowed (letters, digits and '-' as in `X-Client-IP`)",
+            shorten(s),
+            c.escape_default()
+        ));
+    }
+    Ok(s.to_owned())
+}
+
+/// A regex whose first capture group (or whole match) is the address.
+pub(crate) fn parse_extract_regex(s: &str) -> Result<regex::Regex, String> {
+    regex::Regex::new(s).map_err(|e| {
+        let text = e.to_string();
+        // regex's message draws a caret under the pattern; keep only its last "error:" line.
+        let summary = text
+            .lines()
+            .rev()
+            .find_map(|l| l.trim().strip_prefix("error: "))
+            .map_or_else(
+                || text.split_whitespace().collect::<Vec<_>>().join(" "),
+                str::to_owned,
+            );
+        format!("`{}` is not a valid regex: {summary}", shorten(s))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn anchors_addresses_and_networks() {
+        assert_eq!(
+            parse_anchor("203.0.113.10"),
+            Ok("203.0.113.10/32".parse().unwrap())
+        );
+        assert_eq!(
+            parse_anchor("198.51.100.0/29"),
+            Ok("198.51.100.0/29".parse().unwrap())
+        );
+        assert_eq!(
+            parse_anchor("2001:db8::/32"),
+            Ok("2001:db8::/32".parse().unwrap())
+        );
+        assert_eq!(
+            parse_anchor("2001:db8::1"),
+            Ok("2001:db8::1/128".parse().unwrap())
+        );
+    }
+
+    #[test]
+    fn anchors_refused_with_the_probable_intent() {
+        assert_eq!(
+            parse_anchor("10.0.0.1/24").unwrap_err(),
+            "`10.0.0.1/24` has host bits set: write `10.0.0.0/24` for the network or `10.0.0.1` for the single address"
+        );
+        assert_eq!(
+            parse_anchor("10.0.0.0/33").unwrap_err(),
+            "`10.0.0.0/33` has an invalid prefix length: an IPv4 prefix is /0 to /32"
+        );
+        assert!(parse_anchor("10.0.0.0/+8").is_err());
+        assert!(
+            parse_anchor("")
+                .unwrap_err()
+                .contains("is not an IP address or CIDR")
+        );
+        assert!(
+            parse_anchor("zscaler.example")
+                .unwrap_err()
+                .contains("is not an IP address or CIDR")
+        );
+    }
+
+    #[test]
+    fn dns_servers_with_and_without_ports() {
+        assert_eq!(
+            parse_dns_server("10.0.0.53"),
+            Ok("10.0.0.53:53".parse().unwrap())
+        );
+        assert_eq!(
+            parse_dns_server("10.0.0.54:5353"),
+            Ok("10.0.0.54:5353".parse().unwrap())
+        );
+        assert_eq!(parse_dns_server("::1"), Ok("[::1]:53".parse().unwrap()));
+        assert_eq!(parse_dns_server("[::1]"), Ok("[::1]:53".parse().unwrap()));
+        assert_eq!(
+            parse_dns_server("[::1]:5353"),
+            Ok("[::1]:5353".parse().unwrap())
+        );
+        assert!(
+            parse_dns_server("dns.example.com")
+                .unwrap_err()
+                .contains("is not a DNS server address")
+        );
+        assert!(
+            parse_dns_server("10.0.0.53:0")
+                .unwrap_err()
+                .contains("has port 0")
+        );
+        assert!(parse_dns_server("10.0.0.53:65536").is_err());
+    }
+
+    #[test]
+    fn proxies() {
+        let p = parse_proxy("http://proxy.example.com:8080").unwrap();
+        assert_eq!(p.url.as_str(), "http://proxy.example.com:8080/");
+        assert_eq!(p.username, None);
+        let p = parse_proxy("http://svc%40corp@proxy.example.com:3128/").unwrap();
+        assert_eq!(p.username.as_deref(), Some("svc@corp"));
+        assert_eq!(p.url.as_str(), "http://proxy.example.com:3128/");
+        assert!(
+            parse_proxy("https://proxy:8443")
+                .unwrap_err()
+                .contains("only http:// proxies")
+        );
+        assert!(
+            parse_proxy("socks5://proxy:1080")
+                .unwrap_err()
+                .contains("SOCKS")
+        );
+        assert!(
+            parse_proxy("proxy.example.com:8080")
+                .unwrap_err()
+                .contains("has no scheme")
+        );
+        assert!(
+            parse_proxy("http://proxy:8080/pac")
+                .unwrap_err()
+                .contains("has a path")
+        );
+    }
+
+    #[test]
+    fn proxy_passwords_are_refused_and_never_shown() {
+        let err = parse_proxy("http://u:hunter2@proxy:8080").unwrap_err();
+        assert_eq!(
+            err,
+            "the proxy URL contains a password: put the proxy password in SIPA_CHECK_PROXY_PASSWORD, not on the command line"
+        );
+        let err =
+            parse_proxy_written("http://u:hunter2@proxy:8080", Written::Scenario).unwrap_err();
+        assert!(err.ends_with("not in the scenario"));
+        // Invalid URLs with a password do not show it either.
+        let err = parse_proxy("http://u:hunter2@pro xy:8080").unwrap_err();
+        assert!(!err.contains("hunter2"), "{err}");
+        assert!(err.contains("u:REDACTED@"), "{err}");
+    }
+
+    #[test]
+    fn redaction_of_raw_urls() {
+        assert_eq!(
+            redact_userinfo("http://a:b@h/p@q"),
+            "http://a:REDACTED@h/p@q"
+        );
+        assert_eq!(redact_userinfo("http://a@h"), "http://a@h");
+        assert_eq!(redact_userinfo("h:1"), "h:1");
+        assert_eq!(redact_userinfo("x://"), "x://");
+    }
+
+    #[test]
+    fn families() {
+        assert_eq!(parse_family("4"), Ok(FamilySelection::V4));
+        assert_eq!(parse_family("IPv6"), Ok(FamilySelection::V6));
+        assert_eq!(parse_family("both"), Ok(FamilySelection::Both));
+        assert_eq!(
+            parse_family("5").unwrap_err(),
+            "`5` is not an IP family: use \"4\", \"6\" or \"both\""
+        );
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("1m 30s"), Ok(Duration::from_secs(90)));
+        assert!(parse_duration("0s").unwrap_err().contains("is zero"));
+        assert!(
+            parse_duration("5 parsecs")
+                .unwrap_err()
+                .contains("unknown time unit")
+        );
+        assert!(
+            parse_duration("5")
+                .unwrap_err()
+                .contains("is not a duration")
+        );
+        assert!(parse_timeout("11m").unwrap_err().contains("10m maximum"));
+        assert!(parse_deadline("2h").unwrap_err().contains("1h maximum"));
+        assert_eq!(parse_deadline("1h"), Ok(Duration::from_secs(3600)));
+    }
+
+    #[test]
+    fn samples() {
+        assert_eq!(parse_samples("3"), Ok(3));
+        assert_eq!(parse_samples("100"), Ok(100));
+        assert!(parse_samples("0").unwrap_err().contains("out of range"));
+        assert!(parse_samples("-1").unwrap_err().contains("out of range"));
+        assert!(parse_samples("many").unwrap_err().contains("not a number"));
+    }
+
+    #[test]
+    fn login_hosts() {
+        assert_eq!(
+            parse_login_host("Login.Windows.NET."),
+            Ok(LoginHost("login.windows.net".into()))
+        );
+        assert!(
+            parse_login_host("login_ms.com")
+                .unwrap_err()
+                .contains("`_` is not allowed")
+        );
+        assert!(
+            parse_login_host("-a.com")
+                .unwrap_err()
+                .contains("starts or ends with '-'")
+        );
+        assert!(
+            parse_login_host("a..com")
+                .unwrap_err()
+                .contains("empty label")
+        );
+        assert!(
+            parse_login_host(&"a".repeat(64))
+                .unwrap_err()
+                .contains("longer than 63")
+        );
+        let long = vec!["a".repeat(60); 5].join(".");
+        assert!(
+            parse_login_host(&long)
+                .unwrap_err()
+                .contains("longer than 253")
+        );
+        assert!(
+            parse_login_host("https://login.microsoft.com")
+                .unwrap_err()
+                .contains("is a URL")
+        );
+        assert!(
+            parse_login_host("10.0.0.1")
+                .unwrap_err()
+                .contains("is an IP address")
+        );
+        assert!(parse_login_host("").is_err());
+        assert!(parse_login_host(".").is_err());
+    }
+
+    #[test]
+    fn ports() {
+        assert_eq!(check_port(443), Ok(Port(443)));
+        assert!(check_port(0).is_err());
+        assert!(check_port(65536).is_err());
+        assert!(check_port(-80).is_err());
+    }
+
+    #[test]
+    fn observer_urls() {
+        assert!(parse_observer_url("https://canary.example.com/ip").is_ok());
+        assert!(parse_observer_url("http://127.0.0.1:8080/ip").is_ok());
+        for no_scheme in [
+            "canary.example.com/ip",
+            "canary.example.com:8080/ip",
+            "localhost:80",
+        ] {
+            assert!(
+                parse_observer_url(no_scheme)
+                    .unwrap_err()
+                    .contains("has no scheme"),
+                "{no_scheme}"
+            );
+        }
+        assert!(
+            parse_observer_url("ftp://x/ip")
+                .unwrap_err()
+                .contains("has scheme `ftp`")
+        );
+        assert!(
+            parse_observer_url("http://")
+                .unwrap_err()
+                .contains("has no host")
+        );
+        assert!(
+            parse_observer_url("https:///ip")
+                .unwrap_err()
+                .contains("has no host")
+        );
+        assert!(
+            parse_observer_url("http://exa mple.com/")
+                .unwrap_err()
+                .contains("is not a valid URL")
+        );
+        let err = parse_observer_url("http://u:pw@x/").unwrap_err();
+        assert!(err.contains("password") && !err.contains("pw@"), "{err}");
+    }
+
+    #[test]
+    fn extractors() {
+        assert!(check_json_pointer("").is_ok());
+        assert!(check_json_pointer("/a~1b/0").is_ok());
+        assert!(check_json_pointer("ip").is_err());
+        assert!(check_json_pointer("/a~2").is_err());
+        assert!(check_header_name("X-Client-IP").is_ok());
+        assert!(check_header_name("").is_err());
+        assert!(
+            check_header_name("X Client")
+                .unwrap_err()
+                .contains("` ` is not allowed")
+        );
+        let err = parse_extract_regex("ip=(\\S+").unwrap_err();
+        assert_eq!(err, "`ip=(\\S+` is not a valid regex: unclosed group");
+        assert!(parse_extract_regex("ip=(\\S+) (x)").is_ok());
+    }
+}

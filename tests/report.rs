@@ -1,0 +1,454 @@
+//! Renderers of the run report, checked on a canned report built by hand.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use sipa_check::observation::{
+    AddressClass, ConnectAttempt, ConnectObservation, ConnectOutcome, DnsAnswer, DnsObservation,
+    DnsOutcome, EgressObservation, EgressSample, NotRun, Observation, SampleOutcome,
+};
+use sipa_check::outcome::{
+    Diagnosis, Outcome, RunReport, ScenarioRun, Stage, Status, Tally, VantageFacts,
+};
+use sipa_check::report::{self, human, human::HumanStyle, json, junit};
+use sipa_check::scenario::model::ObserverRole;
+
+const HOST: &str = "login.windows.net";
+const OTHER: &str = "login.microsoftonline.com";
+
+fn addr(s: &str) -> SocketAddr {
+    s.parse().unwrap()
+}
+
+#[allow(clippy::too_many_arguments)]
+fn outcome(
+    host: &str,
+    port: Option<u16>,
+    stage: Stage,
+    what: &str,
+    status: Status,
+    reason: &str,
+    ms: u64,
+    observation: Observation,
+) -> Outcome {
+    let target = match port {
+        Some(p) => format!("{host}:{p}"),
+        None => host.to_string(),
+    };
+    Outcome {
+        name: format!("{target} {what} (ipv4)"),
+        stage,
+        target,
+        host: host.to_string(),
+        port,
+        route: "ipv4".to_string(),
+        status,
+        reason: reason.to_string(),
+        expected: String::new(),
+        observed: String::new(),
+        causes: Vec::new(),
+        diagnosis: None,
+        warnings: Vec::new(),
+        elapsed: Duration::from_millis(ms),
+        observation,
+    }
+}
+
+fn resolve_obs(host: &str) -> Observation {
+    Observation::Resolve(DnsObservation {
+        host: host.to_string(),
+        record_type: "A",
+        resolvers: vec!["127.0.0.1:5353".to_string()],
+        outcome: DnsOutcome::Answers {
+            answers: vec![DnsAnswer {
+                addr: "127.0.0.1".parse().unwrap(),
+                ttl: 300,
+                class: AddressClass::Loopback,
+            }],
+        },
+        elapsed: Duration::from_millis(3),
+    })
+}
+
+fn egress_obs(ip: &str) -> Observation {
+    let sample = EgressSample {
+        outcome: SampleOutcome::Ip {
+            ip: ip.parse().unwrap(),
+        },
+        elapsed: Duration::from_millis(4),
+    };
+    Observation::Egress(EgressObservation {
+        observer: "canary".to_string(),
+        role: ObserverRole::Anchored,
+        url: "http://login.windows.net:80/ip".to_string(),
+        via: "127.0.0.1:40080".to_string(),
+        samples: vec![sample.clone(), sample.clone(), sample],
+    })
+}
+
+/// A run with passes, one failure with a diagnosis and a two-cause chain, one error, one skip
+/// and a warning.
+fn canned_run() -> ScenarioRun {
+    let mut checks = Vec::new();
+
+    // Deliberately out of display order: the renderer sorts by port, stage, route.
+    let mut egress443 = outcome(
+        HOST,
+        Some(443),
+        Stage::Egress,
+        "egress anchored",
+        Status::Fail,
+        "egress 127.0.0.3 is not in the anchor set",
+        12,
+        egress_obs("127.0.0.3"),
+    );
+    egress443.expected = "an egress IP in the anchor set {127.0.0.2}".to_string();
+    egress443.observed = "127.0.0.3 ×3 (via 127.0.0.1:40443)".to_string();
+    egress443.causes = vec![
+        "echo answered from outside the anchor set".to_string(),
+        "connector 127.0.0.3 is not in server group sg-login".to_string(),
+    ];
+    egress443.diagnosis = Some(Diagnosis {
+        likely_cause: "the application segment probably lacks login.windows.net".to_string(),
+        guide_step: "ZPA application segment, Applications: list login.windows.net and \
+                     login.microsoftonline.com with TCP ports 80 and 443"
+            .to_string(),
+    });
+    checks.push(egress443);
+
+    checks.push(outcome(
+        HOST,
+        None,
+        Stage::Resolve,
+        "resolve",
+        Status::Pass,
+        "1 A answer(s)",
+        3,
+        resolve_obs(HOST),
+    ));
+    let mut egress80 = outcome(
+        HOST,
+        Some(80),
+        Stage::Egress,
+        "egress anchored",
+        Status::Pass,
+        "egress 127.0.0.2 ×3, in the anchor set",
+        9,
+        egress_obs("127.0.0.2"),
+    );
+    egress80.warnings = vec!["1 of 2 addresses did not connect".to_string()];
+    checks.push(egress80);
+    checks.push(outcome(
+        HOST,
+        Some(443),
+        Stage::Connect,
+        "connect",
+        Status::Pass,
+        "connected",
+        2,
+        Observation::Connect(ConnectObservation {
+            attempts: vec![ConnectAttempt {
+                addr: addr("127.0.0.1:40443"),
+                tunnel: None,
+                outcome: ConnectOutcome::Connected {
+                    local: addr("127.0.0.1:51000"),
+                },
+                elapsed: Duration::from_millis(2),
+            }],
+        }),
+    ));
+
+    checks.push(outcome(
+        OTHER,
+        None,
+        Stage::Resolve,
+        "resolve",
+        Status::Pass,
+        "1 A answer(s)",
+        4,
+        resolve_obs(OTHER),
+    ));
+    let mut timeout = outcome(
+        OTHER,
+        Some(443),
+        Stage::Egress,
+        "egress anchored",
+        Status::Error,
+        "no answer within 5s",
+        5000,
+        Observation::NotRun(NotRun::Timeout {
+            after: Duration::from_secs(5),
+        }),
+    );
+    timeout.expected = "an egress IP in the anchor set {127.0.0.2}".to_string();
+    timeout.observed = "no answer within 5s".to_string();
+    timeout.diagnosis = Some(Diagnosis {
+        likely_cause: "a blackhole on the anchored path (App Connectors unreachable)".to_string(),
+        guide_step: "ZPA App Connectors: check the connector group's status".to_string(),
+    });
+    checks.push(timeout);
+    let mut skipped = outcome(
+        OTHER,
+        Some(443),
+        Stage::Tls,
+        "tls",
+        Status::Skip,
+        "not run: login.microsoftonline.com:443 connect (ipv4) did not pass",
+        0,
+        Observation::NotRun(NotRun::Blocked {
+            on: "login.microsoftonline.com:443 connect (ipv4)".to_string(),
+        }),
+    );
+    skipped.expected = "a TLS handshake with a trusted chain".to_string();
+    skipped.observed = skipped.reason.clone();
+    checks.push(skipped);
+
+    ScenarioRun {
+        scenario: "office365-login".to_string(),
+        source: "scenarios/office365.toml".to_string(),
+        anchors: vec!["127.0.0.2".to_string(), "10.9.0.0/24".to_string()],
+        vantage: VantageFacts {
+            name: "branch-office".to_string(),
+            hostname: "ws-042".to_string(),
+            os: "linux x86_64".to_string(),
+            sipa_check_version: "0.1.0".to_string(),
+            resolvers: vec!["127.0.0.1:5353".to_string()],
+            proxy: Some("http://proxy.example:8080 (user REDACTED)".to_string()),
+            local_addresses: vec!["127.0.0.1".to_string()],
+            expect_anchored: true,
+            started_at: "2025-03-04T05:06:07Z".to_string(),
+        },
+        elapsed: Duration::from_millis(1234),
+        cut_short: Some("deadline of 30s reached".to_string()),
+        tally: Tally::of(&checks),
+        checks,
+    }
+}
+
+fn canned() -> RunReport {
+    RunReport::new(vec![canned_run()])
+}
+
+fn human_text(report: &RunReport, color: bool, mask_timings: bool) -> String {
+    let mut buf = Vec::new();
+    human::write(
+        report,
+        &mut buf,
+        HumanStyle {
+            color,
+            mask_timings,
+        },
+    )
+    .unwrap();
+    String::from_utf8(buf).unwrap()
+}
+
+fn golden_path() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/golden/human-report.txt")
+}
+
+#[test]
+fn json_round_trips_with_version_and_per_check_fields() {
+    let mut buf = Vec::new();
+    json::write(&canned(), &mut buf).unwrap();
+    assert_eq!(buf.last(), Some(&b'\n'));
+    let doc: serde_json::Value = serde_json::from_slice(&buf).unwrap();
+    assert_eq!(doc["format_version"], 1);
+    assert_eq!(doc["overall"], "fail");
+    assert_eq!(doc["tally"]["total"], 7);
+    let checks = doc["runs"][0]["checks"].as_array().unwrap();
+    assert_eq!(checks.len(), 7);
+    let fail = &checks[0];
+    assert_eq!(fail["name"], "login.windows.net:443 egress anchored (ipv4)");
+    assert_eq!(fail["stage"], "egress");
+    assert_eq!(fail["status"], "fail");
+    assert_eq!(fail["target"], "login.windows.net:443");
+    assert_eq!(fail["port"], 443);
+    assert_eq!(fail["causes"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        fail["diagnosis"]["likely_cause"],
+        "the application segment probably lacks login.windows.net"
+    );
+    assert_eq!(fail["elapsed_ms"], 12.0);
+    assert_eq!(fail["observation"]["kind"], "egress");
+    assert_eq!(doc["runs"][0]["vantage"]["hostname"], "ws-042");
+}
+
+#[test]
+fn human_report_matches_golden_file() {
+    let text = human_text(&canned(), false, true);
+    let path = golden_path();
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::write(&path, &text).unwrap();
+    }
+    let golden = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "cannot read {}: {e} (run with UPDATE_GOLDEN=1 to create it)",
+            path.display()
+        )
+    });
+    assert_eq!(
+        text, golden,
+        "human report differs from the golden file (UPDATE_GOLDEN=1 regenerates it)"
+    );
+}
+
+#[test]
+fn human_report_shows_every_problem_with_its_evidence() {
+    let text = human_text(&canned(), false, false);
+    assert!(text.contains("FAIL login.windows.net:443 egress anchored (ipv4)\n"));
+    assert!(text.contains("  stage      egress\n"));
+    assert!(text.contains("  observed   127.0.0.3 ×3 (via 127.0.0.1:40443)\n"));
+    assert!(text.contains("  cause      echo answered from outside the anchor set\n"));
+    assert!(text.contains("             connector 127.0.0.3 is not in server group sg-login\n"));
+    assert!(text.contains("ERROR login.microsoftonline.com:443 egress anchored (ipv4)\n"));
+    assert!(text.contains("  time       5.0s\n"));
+    assert!(
+        text.contains("FAIL: 7 checks, 4 passed, 1 failed, 1 error, 1 skipped, 1 warning (1.2s)\n")
+    );
+    assert!(text.contains("cut short: deadline of 30s reached"));
+    assert!(!text.contains("--ms"));
+    for line in text.lines() {
+        assert!(line.chars().count() <= 100, "line too long: {line:?}");
+    }
+}
+
+#[test]
+fn human_report_has_escape_codes_only_with_color() {
+    let report = canned();
+    assert!(!human_text(&report, false, false).contains('\x1b'));
+    assert!(!human_text(&report, false, true).contains('\x1b'));
+    assert!(human_text(&report, true, false).contains('\x1b'));
+}
+
+#[test]
+fn network_escape_sequences_never_reach_the_terminal() {
+    let mut run = canned_run();
+    run.checks[0].observed = "blocked \x1b[2J by proxy".to_string();
+    let text = human_text(&RunReport::new(vec![run]), false, false);
+    assert!(!text.contains('\x1b'));
+    assert!(text.contains("blocked \\u{1b}[2J by proxy"));
+}
+
+#[test]
+fn overall_word_is_inconclusive_without_failures_but_with_errors() {
+    let mut run = canned_run();
+    run.checks.retain(|o| o.status != Status::Fail);
+    run.tally = Tally::of(&run.checks);
+    let text = human_text(&RunReport::new(vec![run]), false, true);
+    assert!(text.contains("INCONCLUSIVE: 6 checks, 4 passed, 0 failed, 1 error"));
+}
+
+#[test]
+fn proxy_display_url_stays_redacted() {
+    let report = canned();
+    let human = human_text(&report, false, false);
+    assert!(human.contains("proxy: http://proxy.example:8080 (user REDACTED)"));
+    let mut buf = Vec::new();
+    json::write(&report, &mut buf).unwrap();
+    let doc: serde_json::Value = serde_json::from_slice(&buf).unwrap();
+    assert_eq!(
+        doc["runs"][0]["vantage"]["proxy"],
+        "http://proxy.example:8080 (user REDACTED)"
+    );
+    let mut buf = Vec::new();
+    junit::write(&report, &mut buf).unwrap();
+    let xml = String::from_utf8(buf).unwrap();
+    assert!(xml.contains("proxy: http://proxy.example:8080 (user REDACTED)"));
+}
+
+fn junit_text(report: &RunReport) -> String {
+    let mut buf = Vec::new();
+    junit::write(report, &mut buf).unwrap();
+    String::from_utf8(buf).unwrap()
+}
+
+/// Validates `xml` against the Jenkins xUnit schema with xmllint; a missing xmllint fails.
+fn assert_valid_junit(xml: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("junit.xml");
+    std::fs::write(&file, xml).unwrap();
+    let result = Command::new("xmllint")
+        .args([
+            "--noout",
+            "--schema",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/junit-10.xsd"),
+        ])
+        .arg(&file)
+        .output();
+    let output = match result {
+        Ok(output) => output,
+        Err(e) => panic!(
+            "cannot run xmllint ({e}): install it with `apt-get install -y libxml2-utils`; \
+             the JUnit schema check cannot be skipped"
+        ),
+    };
+    assert!(
+        output.status.success(),
+        "xmllint rejects the JUnit XML:\n{}\n{xml}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[test]
+fn junit_validates_against_the_schema() {
+    assert_valid_junit(&junit_text(&canned()));
+}
+
+#[test]
+fn junit_survives_hostile_text() {
+    let mut run = canned_run();
+    run.checks[0].reason = "bad <tag> & \"quote\" \x1b[31m\x00".to_string();
+    run.checks[0].observed = "body: ]]> then <![CDATA[ more".to_string();
+    run.vantage.hostname = "host\x07name".to_string();
+    let xml = junit_text(&RunReport::new(vec![run]));
+    assert_valid_junit(&xml);
+    assert!(!xml.contains('\x1b') && !xml.contains('\x00'));
+}
+
+#[test]
+fn junit_counts_and_attributes_match_the_report() {
+    let xml = junit_text(&canned());
+    assert_eq!(xml.matches("<failure ").count(), 1);
+    assert_eq!(xml.matches("<error ").count(), 1);
+    assert_eq!(xml.matches("<skipped").count(), 1);
+    assert_eq!(xml.matches("<testcase ").count(), 7);
+    assert!(xml.contains(r#"name="office365-login @ branch-office""#));
+    assert!(xml.contains(r#"tests="7" errors="1" failures="1""#));
+    assert!(xml.contains(r#"hostname="ws-042""#));
+    assert!(xml.contains(r#"timestamp="2025-03-04T05:06:07Z""#));
+    assert!(xml.contains(r#"classname="sipa-check.office365-login.egress""#));
+    assert!(xml.contains(
+        "<failure type=\"egress\" message=\"egress 127.0.0.3 is not in the anchor set \
+         — the application segment probably lacks login.windows.net\"/>"
+    ));
+    assert!(xml.contains("cause       connector 127.0.0.3 is not in server group sg-login"));
+    assert!(xml.contains("observation {\"kind\":\"egress\""));
+    assert!(xml.contains("expect_anchored: true"));
+    assert!(xml.ends_with("</testsuites>\n"));
+}
+
+#[test]
+fn junit_of_an_empty_report_is_valid() {
+    assert_valid_junit(&junit_text(&RunReport::new(Vec::new())));
+}
+
+#[test]
+fn write_to_names_the_file_it_cannot_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("no-such-dir").join("report.xml");
+    let err = report::write_to(&missing, |out| junit::write(&canned(), out)).unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with(&format!("cannot write {}: ", missing.display())),
+        "{err}"
+    );
+
+    let ok = dir.path().join("report.json");
+    report::write_to(&ok, |out| Ok(json::write(&canned(), out)?)).unwrap();
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&ok).unwrap()).unwrap();
+    assert_eq!(doc["format_version"], 1);
+}
