@@ -313,6 +313,7 @@ pub async fn lab(
             }
         }
     }
+    let config_faults = faults.clone();
     let config = LabConfig {
         faults,
         latency: args.latency.unwrap_or_default(),
@@ -328,9 +329,13 @@ pub async fn lab(
         return serve(&lab, interrupt, out).await;
     }
     let mut s = scenario::bundled_lab();
-    let (mut overrides, connect_to) = lab_overrides(&lab, args.via_proxy);
+    let via_proxy = args.via_proxy || config_faults.iter().any(|f| f.needs_proxy());
+    let (mut overrides, connect_to) = lab_overrides(&lab, via_proxy);
     overrides.timeout = args.timeout;
     overrides.deadline = args.deadline;
+    if config_faults.iter().any(|f| f.needs_ipv6()) {
+        overrides.family = Some(crate::scenario::model::FamilySelection::Both);
+    }
     if let Err(e) = s.apply(&overrides) {
         let _ = writeln!(err, "error: {e}");
         return Exit::Invalid;

@@ -106,7 +106,7 @@ pub async fn run_scenario(
     Ok(ScenarioRun {
         scenario: scenario.name.clone(),
         source: scenario.source.display().to_string(),
-        anchors: scenario.anchors.0.iter().map(|n| n.to_string()).collect(),
+        anchors: scenario.anchors.entries(),
         vantage,
         elapsed: started.elapsed(),
         cut_short,

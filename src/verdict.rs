@@ -162,11 +162,16 @@ fn record_type(check: &Check) -> &'static str {
     }
 }
 
+/// A duration as people read it: `<1ms`, `12ms`, `1.2s`.
 pub fn show_duration(d: Duration) -> String {
-    if d >= Duration::from_secs(1) {
-        format!("{:.1}s", d.as_secs_f64())
-    } else {
+    if d.is_zero() {
+        "0ms".to_string()
+    } else if d < Duration::from_millis(1) {
+        "<1ms".to_string()
+    } else if d < Duration::from_secs(1) {
         format!("{}ms", d.as_millis())
+    } else {
+        format!("{:.1}s", d.as_secs_f64())
     }
 }
 
@@ -822,13 +827,7 @@ fn anchored_diagnosis(
     let port = check.port.unwrap_or(Port(0));
     match me {
         Anchoring::Unknown => {
-            return diagnosis(
-                format!(
-                    "the echo at {} gave no usable address: it is down, blocked, or answers something else",
-                    check.target()
-                ),
-                guide::OBSERVERS,
-            );
+            return unknown_egress_diagnosis(i, checks, outcomes, !edge.is_empty());
         }
         Anchoring::Partly => {
             return diagnosis(
@@ -841,6 +840,24 @@ fn anchored_diagnosis(
         }
         Anchoring::Anchored => return None,
         Anchoring::NotAnchored => {}
+    }
+    // IPv6 leaves unanchored while IPv4 to the same place is anchored.
+    if check.route == Route::Direct(Family::V6) {
+        let v4_ok = state.iter().any(|(j, s)| {
+            checks[*j].route == Route::Direct(Family::V4)
+                && checks[*j].host == check.host
+                && checks[*j].port == check.port
+                && *s == Anchoring::Anchored
+        });
+        if v4_ok {
+            return diagnosis(
+                format!(
+                    "IPv6 to {} bypasses the tunnel while IPv4 is anchored",
+                    check.target()
+                ),
+                guide::IPV6,
+            );
+        }
     }
     // Left from somewhere that is neither the anchor set nor the ZIA edge: anchored, but through
     // other connectors.
@@ -868,24 +885,6 @@ fn anchored_diagnosis(
         .filter(|(_, s)| *s != Anchoring::Unknown)
         .collect();
     let all_not = known.iter().all(|(_, s)| *s == Anchoring::NotAnchored);
-    // IPv6 leaves unanchored while IPv4 to the same place is anchored.
-    if check.route == Route::Direct(Family::V6) {
-        let v4_ok = state.iter().any(|(j, s)| {
-            checks[*j].route == Route::Direct(Family::V4)
-                && checks[*j].host == check.host
-                && checks[*j].port == check.port
-                && *s == Anchoring::Anchored
-        });
-        if v4_ok {
-            return diagnosis(
-                format!(
-                    "IPv6 to {} bypasses the tunnel while IPv4 is anchored",
-                    check.target()
-                ),
-                guide::IPV6,
-            );
-        }
-    }
     if all_not && known.len() > 1 {
         return diagnosis(
             "nothing is anchored: the ZIA forwarding rule (method ZPA, trust criteria, order) or the ZPA gateway does not send login traffic to ZPA",
@@ -934,6 +933,62 @@ fn anchored_diagnosis(
             check.target()
         ),
         guide::SEGMENT_DOMAINS,
+    )
+}
+
+/// An anchored echo gave no address. If the login path to the same place failed, that failure
+/// explains it; if its connections fail while the control gets through, the anchored path is
+/// broken; if it answered something else, the observer is at fault.
+fn unknown_egress_diagnosis(
+    i: usize,
+    checks: &[Check],
+    outcomes: &[Outcome],
+    control_reachable: bool,
+) -> Option<Diagnosis> {
+    let check = &checks[i];
+    let path_failure = checks.iter().zip(outcomes).find(|(c, o)| {
+        c.host == check.host
+            && c.port == check.port
+            && c.route == check.route
+            && !matches!(c.kind, CheckKind::Egress(_))
+            && matches!(o.status, Status::Fail | Status::Error)
+            && o.diagnosis.is_some()
+    });
+    if let Some((_, o)) = path_failure {
+        return o.diagnosis.clone();
+    }
+    let Observation::Egress(e) = &outcomes[i].observation else {
+        return None;
+    };
+    let no_answer = e.samples.iter().all(|s| {
+        matches!(
+            s.outcome,
+            SampleOutcome::Failed { .. }
+                | SampleOutcome::Timeout
+                | SampleOutcome::Status { status: 403, .. }
+        )
+    });
+    if no_answer && control_reachable {
+        return diagnosis(
+            format!(
+                "anchored connections to {} fail while non-login traffic gets through: the access policy (client type ZIA Service Edge) or the App Connectors",
+                check.target()
+            ),
+            guide::ACCESS_POLICY,
+        );
+    }
+    if e.samples
+        .iter()
+        .all(|s| matches!(s.outcome, SampleOutcome::Status { status: 407, .. }))
+    {
+        return diagnosis("the proxy demands authentication", guide::PROXY_AUTH);
+    }
+    diagnosis(
+        format!(
+            "the echo at {} gave no usable address: it is down, blocked, or answers something that is not one IP address",
+            check.target()
+        ),
+        guide::OBSERVERS,
     )
 }
 

@@ -153,10 +153,22 @@ impl Fault {
                  for the IPv6 family only"
             }
             Fault::SlowPath => {
-                "the anchored path adds one second before connecting; expect a pass with the \
-                 delay visible in timings, or a timeout if the limit is below a second"
+                "the anchored path adds 4 s before connecting (beyond the lab's 3 s probe \
+                 timeout); expect timeouts on the anchored checks, reported as errors"
             }
         }
+    }
+}
+
+impl Fault {
+    /// The fault shows only through the explicit proxy, so `sipa-check lab` goes through it.
+    pub fn needs_proxy(self) -> bool {
+        matches!(self, Fault::ProxyAuthRequired)
+    }
+
+    /// The fault shows only over IPv6, so `sipa-check lab` probes both families.
+    pub fn needs_ipv6(self) -> bool {
+        matches!(self, Fault::Ipv6Bypass)
     }
 }
 

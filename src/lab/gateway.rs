@@ -22,8 +22,9 @@ use super::{LOGIN_HOSTS, LabError};
 
 /// Largest request head or ClientHello the gateway buffers before it gives up on a client.
 const MAX_HEAD: usize = 64 * 1024;
-/// Extra delay of the anchored path under the `slow-path` fault.
-const SLOW_PATH_DELAY: Duration = Duration::from_secs(1);
+/// Extra delay of the anchored path under the `slow-path` fault: beyond the bundled lab
+/// scenario's 3 s probe timeout, so a path this slow cannot pass.
+const SLOW_PATH_DELAY: Duration = Duration::from_secs(4);
 /// How long the lab waits for one of its own connects to a blackholed listener before it takes
 /// the accept queue for full.
 const BLACKHOLE_PROBE: Duration = Duration::from_millis(250);

@@ -85,7 +85,11 @@ pub(crate) fn evidence(o: &Outcome) -> Vec<(&'static str, String)> {
             s.to_string()
         }
     };
-    let mut rows = vec![("stage", o.stage.to_string()), ("target", o.target.clone())];
+    let mut rows = vec![
+        ("reason", o.reason.clone()),
+        ("stage", o.stage.to_string()),
+        ("target", o.target.clone()),
+    ];
     rows.push(("expected", or_none(&o.expected)));
     rows.push(("observed", or_none(&o.observed)));
     rows.extend(o.causes.iter().map(|c| ("cause", c.clone())));
@@ -101,14 +105,8 @@ pub(crate) fn evidence(o: &Outcome) -> Vec<(&'static str, String)> {
 pub(crate) fn show_duration(d: Duration, masked: bool) -> String {
     if masked {
         "--ms".to_string()
-    } else if d.is_zero() {
-        "0ms".to_string()
-    } else if d < Duration::from_millis(1) {
-        "<1ms".to_string()
-    } else if d < Duration::from_secs(1) {
-        format!("{}ms", d.as_millis())
     } else {
-        format!("{:.1}s", d.as_secs_f64())
+        crate::verdict::show_duration(d)
     }
 }
 

@@ -53,12 +53,16 @@ impl AnchorSet {
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
+
+    /// Each entry as shown to people: an address alone, a network as a CIDR.
+    pub fn entries(&self) -> Vec<String> {
+        self.0.iter().map(show_net).collect()
+    }
 }
 
 impl fmt::Display for AnchorSet {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let shown: Vec<String> = self.0.iter().map(show_net).collect();
-        write!(f, "{{{}}}", shown.join(", "))
+        write!(f, "{{{}}}", self.entries().join(", "))
     }
 }
 
