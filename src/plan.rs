@@ -57,8 +57,11 @@ pub struct Check {
     pub port: Option<Port>,
     pub route: Route,
     pub kind: CheckKind,
-    /// Checks that must pass first (indices into the plan, always smaller than `id`).
+    /// Checks whose observations this one needs before it runs (indices into the plan, always
+    /// smaller than `id`).
     pub deps: Vec<usize>,
+    /// The earlier stage of the same path: this check is judged only if that one passed.
+    pub after: Vec<usize>,
     /// The host is one of the scenario's login hosts.
     pub login_host: bool,
 }
@@ -105,10 +108,23 @@ impl Plan {
         for host in &login_hosts {
             for &port in &scenario.login.ports {
                 for route in b.routes() {
+                    // Connect, TLS and HTTP each open their own connection as soon as the
+                    // name is resolved, so the run's length is one chain of round trips; the
+                    // verdict still judges each stage only after the one before it passed.
                     let dep = b.resolve_dep(host, port, route);
-                    let connect = b.push(host, Some(port), route, CheckKind::Connect, dep, true);
-                    let http_dep = if is_tls_port(port) {
-                        b.push(host, Some(port), route, CheckKind::Tls, vec![connect], true)
+                    let connect = b.push(
+                        host,
+                        Some(port),
+                        route,
+                        CheckKind::Connect,
+                        dep.clone(),
+                        true,
+                    );
+                    let http_after = if is_tls_port(port) {
+                        let tls =
+                            b.push(host, Some(port), route, CheckKind::Tls, dep.clone(), true);
+                        b.checks[tls].after = vec![connect];
+                        tls
                     } else {
                         connect
                     };
@@ -119,14 +135,8 @@ impl Plan {
                     } else {
                         HttpExpect::RedirectToHttps
                     };
-                    b.push(
-                        host,
-                        Some(port),
-                        route,
-                        CheckKind::Http(expect),
-                        vec![http_dep],
-                        true,
-                    );
+                    let http = b.push(host, Some(port), route, CheckKind::Http(expect), dep, true);
+                    b.checks[http].after = vec![http_after];
                 }
             }
         }
@@ -257,6 +267,7 @@ impl Builder<'_> {
             route,
             kind,
             deps,
+            after: Vec::new(),
             login_host,
         });
         id

@@ -57,6 +57,20 @@ pub fn judge(plan: &Plan, observations: &[Observation], exp: &Expectation) -> Ve
         .zip(observations)
         .map(|(check, obs)| judge_check(check, obs, exp))
         .collect();
+    for check in &plan.checks {
+        let blocked = check
+            .after
+            .iter()
+            .find(|&&a| outcomes[a].status != Status::Pass);
+        if let Some(&a) = blocked
+            && outcomes[check.id].status != Status::Pass
+        {
+            let reason = format!("not judged: {} did not pass", outcomes[a].name);
+            let o = &mut outcomes[check.id];
+            o.status = Status::Skip;
+            o.reason = reason;
+        }
+    }
     outcomes.extend(coverage(plan, exp));
     diagnose(plan, &mut outcomes, exp);
     outcomes

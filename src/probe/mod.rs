@@ -13,7 +13,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::observation::{ConnectOutcome, NotRun, Observation, TlsOutcome};
+use crate::observation::{NotRun, Observation};
 use crate::plan::{Check, CheckKind, Route};
 use crate::scenario::model::{Family, Port, ProxySpec};
 
@@ -113,23 +113,10 @@ async fn prepare(
             _ => None,
         })
         .unwrap_or_default();
-    // The address an earlier stage reached, so later stages use the same one.
-    let reached: Option<SocketAddr> = deps.iter().find_map(|d| match d.as_ref() {
-        Observation::Connect(c) => c.attempts.iter().find_map(|a| match a.outcome {
-            ConnectOutcome::Connected { .. } => Some(a.addr),
-            _ => None,
-        }),
-        Observation::Tls(t) => match t.outcome {
-            TlsOutcome::Established { .. } => Some(t.addr),
-            _ => None,
-        },
-        _ => None,
-    });
-    let path = |reached: Option<SocketAddr>| async move {
-        match (check.route, reached) {
-            (Route::Proxy, _) => Ok(Path::Proxy),
-            (Route::Direct(_), Some(addr)) => Ok(Path::Direct(vec![addr])),
-            (Route::Direct(family), None) => ctx
+    let path = || async {
+        match check.route {
+            Route::Proxy => Ok(Path::Proxy),
+            Route::Direct(family) => ctx
                 .targets(&check.host, port, family, &resolved)
                 .await
                 .map(Path::Direct),
@@ -143,22 +130,22 @@ async fn prepare(
         CheckKind::Connect => Prepared::Connect(tcp::Spec {
             host,
             port,
-            path: path(None).await?,
+            path: path().await?,
         }),
         CheckKind::Tls => Prepared::Tls(tls::Spec {
             host,
             port,
-            path: path(reached).await?,
+            path: path().await?,
         }),
         CheckKind::Http(expect) => Prepared::Http(http::Spec {
             host,
             port,
-            path: path(reached).await?,
+            path: path().await?,
             expect: expect.clone(),
         }),
         CheckKind::Egress(observer) => Prepared::Egress(egress::Spec {
             observer: observer.clone(),
-            path: path(None).await?,
+            path: path().await?,
         }),
     })
 }
