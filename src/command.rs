@@ -329,13 +329,9 @@ pub async fn lab(
         return serve(&lab, interrupt, out).await;
     }
     let mut s = scenario::bundled_lab();
-    let via_proxy = args.via_proxy || config_faults.iter().any(|f| f.needs_proxy());
-    let (mut overrides, connect_to) = lab_overrides(&lab, via_proxy);
+    let (mut overrides, connect_to) = lab_overrides(&lab, &config_faults, args.via_proxy);
     overrides.timeout = args.timeout;
     overrides.deadline = args.deadline;
-    if config_faults.iter().any(|f| f.needs_ipv6()) {
-        overrides.family = Some(crate::scenario::model::FamilySelection::Both);
-    }
     if let Err(e) = s.apply(&overrides) {
         let _ = writeln!(err, "error: {e}");
         return Exit::Invalid;
@@ -345,12 +341,18 @@ pub async fn lab(
     exit
 }
 
-/// The overrides and `--connect-to` rules that point the bundled lab scenario at `lab`.
-pub fn lab_overrides(lab: &Lab, via_proxy: bool) -> (Overrides, Vec<ConnectTo>) {
+/// The overrides and `--connect-to` rules that point the bundled lab scenario at `lab`. Faults
+/// that only show through the proxy, or only over IPv6, choose that path.
+pub fn lab_overrides(lab: &Lab, faults: &[Fault], via_proxy: bool) -> (Overrides, Vec<ConnectTo>) {
+    let via_proxy = via_proxy || faults.iter().any(|f| f.needs_proxy());
     let mut overrides = Overrides {
         expect_ips: vec![ipnet::IpNet::from(lab.anchor_ip())],
         dns: vec![lab.dns_addr()],
         ca_files: vec![lab.ca_file().to_path_buf()],
+        family: faults
+            .iter()
+            .any(|f| f.needs_ipv6())
+            .then_some(crate::scenario::model::FamilySelection::Both),
         ..Overrides::default()
     };
     let mut connect_to = Vec::new();

@@ -39,6 +39,7 @@ pub mod guide {
     pub const DNS: &str =
         "not a guide step: this vantage's DNS (resolvers, split-horizon zones, DNS filtering)";
     pub const PROXY_AUTH: &str = "not a guide step: this vantage's proxy credentials (user in the proxy URL, password in SIPA_CHECK_PROXY_PASSWORD)";
+    pub const PATH_TO_ZIA: &str = "not a guide step: this vantage's path to ZIA (tunnel, PAC file or proxy settings, firewall)";
     pub const OBSERVERS: &str = "scenario: add [[observer]] entries (an anchored canary in the SIPA segment on each login port, and a control)";
 }
 
@@ -899,7 +900,8 @@ fn anchored_diagnosis(
         .filter(|(_, s)| *s != Anchoring::Unknown)
         .collect();
     let all_not = known.iter().all(|(_, s)| *s == Anchoring::NotAnchored);
-    if all_not && known.len() > 1 {
+    let every_peer_known = known.len() == peers.len();
+    if all_not && every_peer_known && known.len() > 1 {
         return diagnosis(
             "nothing is anchored: the ZIA forwarding rule (method ZPA, trust criteria, order) or the ZPA gateway does not send login traffic to ZPA",
             guide::FORWARDING_RULE,
@@ -935,7 +937,12 @@ fn anchored_diagnosis(
             guide::SEGMENT_PORTS,
         );
     }
-    if host_all_not && other_hosts_ok {
+    // Every port of this host left unanchored, and no other host is seen unanchored.
+    let only_this_host = on_host.len() > 1
+        && !known
+            .iter()
+            .any(|(j, s)| checks[*j].host != host && *s == Anchoring::NotAnchored);
+    if host_all_not && (other_hosts_ok || only_this_host) {
         return diagnosis(
             format!("the application segment probably lacks {host}"),
             guide::SEGMENT_DOMAINS,
@@ -974,15 +981,28 @@ fn unknown_egress_diagnosis(
     let Observation::Egress(e) = &outcomes[i].observation else {
         return None;
     };
-    let no_answer = e.samples.iter().all(|s| {
+    let all = |f: fn(&SampleOutcome) -> bool| e.samples.iter().all(|s| f(&s.outcome));
+    if all(|o| matches!(o, SampleOutcome::Timeout)) {
+        return diagnosis(
+            format!(
+                "{} gave no answer in time: a blackhole on the anchored path (App Connectors unreachable) or a very slow path",
+                check.target()
+            ),
+            guide::ACCESS_POLICY,
+        );
+    }
+    if all(|o| matches!(o, SampleOutcome::Status { status: 407, .. })) {
+        return diagnosis("the proxy demands authentication", guide::PROXY_AUTH);
+    }
+    let refused = |o: &SampleOutcome| {
         matches!(
-            s.outcome,
+            o,
             SampleOutcome::Failed { .. }
                 | SampleOutcome::Timeout
                 | SampleOutcome::Status { status: 403, .. }
         )
-    });
-    if no_answer && control_reachable {
+    };
+    if all(refused) && control_reachable {
         return diagnosis(
             format!(
                 "anchored connections to {} fail while non-login traffic gets through: the access policy (client type ZIA Service Edge) or the App Connectors",
@@ -991,11 +1011,14 @@ fn unknown_egress_diagnosis(
             guide::ACCESS_POLICY,
         );
     }
-    if e.samples
-        .iter()
-        .all(|s| matches!(s.outcome, SampleOutcome::Status { status: 407, .. }))
-    {
-        return diagnosis("the proxy demands authentication", guide::PROXY_AUTH);
+    if all(refused) {
+        return diagnosis(
+            format!(
+                "connections to {} fail, and non-login traffic does not get through either: this vantage's path to ZIA",
+                check.target()
+            ),
+            guide::PATH_TO_ZIA,
+        );
     }
     diagnosis(
         format!(

@@ -15,7 +15,7 @@ async fn run_lab(faults: &[Fault], via_proxy: bool) -> ScenarioRun {
     .await
     .expect("the lab starts");
     let mut s = scenario::bundled_lab();
-    let (overrides, connect_to) = lab_overrides(&lab, via_proxy);
+    let (overrides, connect_to) = lab_overrides(&lab, faults, via_proxy);
     s.apply(&overrides).expect("lab overrides apply");
     let settings = RunSettings {
         connect_to,

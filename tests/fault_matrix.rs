@@ -1,0 +1,613 @@
+//! Every lab fault, and useful pairs of faults, against the harness: the verdict is fail or
+//! error — never pass — and the named checks end with the right status, stage and guide step.
+
+use std::time::Duration;
+
+use sipa_check::command::lab_overrides;
+use sipa_check::lab::{Fault, Lab, LabConfig};
+use sipa_check::outcome::{ScenarioRun, Stage, Status};
+use sipa_check::runner::{self, Quiet, RunSettings};
+use sipa_check::scenario::{self, Overrides};
+use sipa_check::verdict::guide;
+
+/// A check that must end this way.
+struct Expect {
+    name: &'static str,
+    status: Status,
+    stage: Stage,
+    guide_step: &'static str,
+    /// Words the diagnosis's likely cause must contain.
+    cause: &'static str,
+}
+
+const fn expect(
+    name: &'static str,
+    status: Status,
+    stage: Stage,
+    guide_step: &'static str,
+    cause: &'static str,
+) -> Expect {
+    Expect {
+        name,
+        status,
+        stage,
+        guide_step,
+        cause,
+    }
+}
+
+async fn run(faults: &[Fault]) -> ScenarioRun {
+    let lab = Lab::start(LabConfig {
+        faults: faults.to_vec(),
+        ..LabConfig::default()
+    })
+    .await
+    .expect("the lab starts");
+    let mut s = scenario::bundled_lab();
+    let (overrides, connect_to) = lab_overrides(&lab, faults, false);
+    s.apply(&overrides).expect("lab overrides apply");
+    // Short probes keep the blackhole and slow-path rows quick; nothing else needs more.
+    s.apply(&Overrides {
+        timeout: Some(Duration::from_millis(1500)),
+        ..Overrides::default()
+    })
+    .expect("timeout applies");
+    let settings = RunSettings {
+        connect_to,
+        interrupt: runner::never(),
+        progress: &Quiet,
+    };
+    let run = runner::run_scenario(&s, settings)
+        .await
+        .expect("the run starts");
+    lab.shutdown().await;
+    run
+}
+
+async fn check(faults: &[Fault], overall: Status, expected: &[Expect]) {
+    let run = run(faults).await;
+    let label = faults
+        .iter()
+        .map(|f| f.name())
+        .collect::<Vec<_>>()
+        .join(" + ");
+    assert_ne!(
+        run.tally.overall(),
+        Status::Pass,
+        "{label}: a broken lab passed"
+    );
+    assert_eq!(run.tally.overall(), overall, "{label}: overall verdict");
+    for e in expected {
+        let Some(o) = run.checks.iter().find(|o| o.name == e.name) else {
+            let names: Vec<&str> = run.checks.iter().map(|o| o.name.as_str()).collect();
+            panic!("{label}: no check named {:?} among {names:#?}", e.name);
+        };
+        let why = format!(
+            "{label}: {} ({:?}: {} / {})",
+            o.name, o.status, o.reason, o.observed
+        );
+        assert_eq!(o.status, e.status, "{why}");
+        assert_eq!(o.stage, e.stage, "{why}");
+        let d = o
+            .diagnosis
+            .as_ref()
+            .unwrap_or_else(|| panic!("{why}: no diagnosis"));
+        assert_eq!(d.guide_step, e.guide_step, "{why}: {}", d.likely_cause);
+        assert!(
+            d.likely_cause.contains(e.cause),
+            "{why}: {:?} lacks {:?}",
+            d.likely_cause,
+            e.cause
+        );
+        assert!(
+            !o.expected.is_empty() && !o.observed.is_empty(),
+            "{why}: evidence missing"
+        );
+    }
+    // Every failure and error explains itself.
+    for o in run
+        .checks
+        .iter()
+        .filter(|o| matches!(o.status, Status::Fail | Status::Error))
+    {
+        assert!(
+            o.diagnosis.is_some(),
+            "{label}: {} has no diagnosis",
+            o.name
+        );
+    }
+}
+
+use Stage::*;
+use Status::{Error, Fail};
+
+macro_rules! row {
+    ($test:ident, [$($fault:ident),+], $overall:expr, [$($e:expr),* $(,)?]) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $test() {
+            check(&[$(Fault::$fault),+], $overall, &[$($e),*]).await;
+        }
+    };
+}
+
+row!(
+    one_domain_unanchored,
+    [OneDomainUnanchored],
+    Fail,
+    [
+        expect(
+            "login.windows.net:80 egress anchored (ipv4)",
+            Fail,
+            Egress,
+            guide::SEGMENT_DOMAINS,
+            "lacks login.windows.net"
+        ),
+        expect(
+            "login.windows.net:443 egress anchored (ipv4)",
+            Fail,
+            Egress,
+            guide::SEGMENT_DOMAINS,
+            "lacks login.windows.net"
+        ),
+    ]
+);
+
+row!(
+    port80_unanchored,
+    [Port80Unanchored],
+    Fail,
+    [
+        expect(
+            "login.microsoft.com:80 egress anchored (ipv4)",
+            Fail,
+            Egress,
+            guide::SEGMENT_PORTS,
+            "lack 80"
+        ),
+        expect(
+            "canary.sipa-lab.test:80 egress anchored (ipv4)",
+            Fail,
+            Egress,
+            guide::SEGMENT_PORTS,
+            "lack 80"
+        ),
+    ]
+);
+
+row!(
+    nothing_anchored,
+    [NothingAnchored],
+    Fail,
+    [
+        expect(
+            "login.microsoftonline.com:443 egress anchored (ipv4)",
+            Fail,
+            Egress,
+            guide::FORWARDING_RULE,
+            "nothing is anchored"
+        ),
+        expect(
+            "canary.sipa-lab.test:80 egress anchored (ipv4)",
+            Fail,
+            Egress,
+            guide::FORWARDING_RULE,
+            "nothing is anchored"
+        ),
+    ]
+);
+
+row!(
+    wrong_connector,
+    [WrongConnector],
+    Fail,
+    [expect(
+        "login.windows.net:443 egress anchored (ipv4)",
+        Fail,
+        Egress,
+        guide::SERVER_GROUP,
+        "127.0.0.4"
+    ),]
+);
+
+row!(
+    over_anchored,
+    [OverAnchored],
+    Fail,
+    [
+        expect(
+            "control.sipa-lab.test:80 egress not anchored (ipv4)",
+            Fail,
+            Egress,
+            guide::TOO_BROAD,
+            "too broad"
+        ),
+        expect(
+            "control.sipa-lab.test:443 egress not anchored (ipv4)",
+            Fail,
+            Egress,
+            guide::TOO_BROAD,
+            "too broad"
+        ),
+    ]
+);
+
+row!(
+    connectors_down,
+    [ConnectorsDown],
+    Fail,
+    [
+        expect(
+            "login.windows.net:80 http redirect (ipv4)",
+            Fail,
+            Http,
+            guide::ACCESS_POLICY,
+            "refused or reset"
+        ),
+        expect(
+            "login.windows.net:443 tls (ipv4)",
+            Fail,
+            Tls,
+            guide::ACCESS_POLICY,
+            "refused or reset"
+        ),
+        expect(
+            "canary.sipa-lab.test:443 egress anchored (ipv4)",
+            Error,
+            Egress,
+            guide::ACCESS_POLICY,
+            "App Connectors"
+        ),
+    ]
+);
+
+row!(
+    access_denied,
+    [AccessDenied],
+    Fail,
+    [
+        expect(
+            "login.microsoft.com:80 http redirect (ipv4)",
+            Fail,
+            Http,
+            guide::ACCESS_POLICY,
+            "ZIA Service Edge"
+        ),
+        expect(
+            "login.microsoft.com:80 egress anchored (ipv4)",
+            Error,
+            Egress,
+            guide::ACCESS_POLICY,
+            "ZIA Service Edge"
+        ),
+    ]
+);
+
+row!(
+    proxy_auth_required,
+    [ProxyAuthRequired],
+    Fail,
+    [
+        expect(
+            "login.windows.net:443 connect (proxy)",
+            Fail,
+            Connect,
+            guide::PROXY_AUTH,
+            "authentication"
+        ),
+        expect(
+            "login.windows.net:80 http redirect (proxy)",
+            Fail,
+            Http,
+            guide::PROXY_AUTH,
+            "authentication"
+        ),
+        expect(
+            "control.sipa-lab.test:443 egress not anchored (proxy)",
+            Error,
+            Egress,
+            guide::OBSERVERS,
+            "control"
+        ),
+    ]
+);
+
+row!(
+    dns_nxdomain,
+    [DnsNxdomain],
+    Fail,
+    [expect(
+        "login.windows.net resolve (ipv4)",
+        Fail,
+        Resolve,
+        guide::DNS,
+        "does not resolve"
+    ),]
+);
+
+row!(
+    dns_servfail,
+    [DnsServfail],
+    Fail,
+    [expect(
+        "login.windows.net resolve (ipv4)",
+        Fail,
+        Resolve,
+        guide::DNS,
+        "does not resolve"
+    ),]
+);
+
+row!(
+    blackhole_connect,
+    [BlackholeConnect],
+    Error,
+    [
+        expect(
+            "login.windows.net:443 connect (ipv4)",
+            Error,
+            Connect,
+            guide::ACCESS_POLICY,
+            "no answer in time"
+        ),
+        expect(
+            "canary.sipa-lab.test:80 egress anchored (ipv4)",
+            Error,
+            Egress,
+            guide::ACCESS_POLICY,
+            "App Connectors"
+        ),
+    ]
+);
+
+row!(
+    blackhole_tls,
+    [BlackholeTls],
+    Error,
+    [expect(
+        "login.windows.net:443 tls (ipv4)",
+        Error,
+        Tls,
+        guide::ACCESS_POLICY,
+        "no answer in time"
+    ),]
+);
+
+row!(
+    tls_intercept,
+    [TlsIntercept],
+    Fail,
+    [
+        expect(
+            "login.windows.net:443 tls (ipv4)",
+            Fail,
+            Tls,
+            guide::SSL_INSPECTION,
+            "SSL inspection"
+        ),
+        expect(
+            "login.windows.net:443 egress anchored (ipv4)",
+            Error,
+            Egress,
+            guide::SSL_INSPECTION,
+            "SSL inspection"
+        ),
+    ]
+);
+
+row!(
+    echo_garbage,
+    [EchoGarbage],
+    Error,
+    [
+        expect(
+            "canary.sipa-lab.test:443 egress anchored (ipv4)",
+            Error,
+            Egress,
+            guide::OBSERVERS,
+            "not one IP address"
+        ),
+        expect(
+            "control.sipa-lab.test:80 egress not anchored (ipv4)",
+            Error,
+            Egress,
+            guide::OBSERVERS,
+            "control"
+        ),
+    ]
+);
+
+row!(
+    intermittent,
+    [Intermittent],
+    Fail,
+    [expect(
+        "login.microsoftonline.com:443 egress anchored (ipv4)",
+        Fail,
+        Egress,
+        guide::FORWARDING_RULE,
+        "intermittent"
+    ),]
+);
+
+row!(
+    ipv6_bypass,
+    [Ipv6Bypass],
+    Fail,
+    [
+        expect(
+            "login.windows.net:443 egress anchored (ipv6)",
+            Fail,
+            Egress,
+            guide::IPV6,
+            "bypasses the tunnel"
+        ),
+        expect(
+            "login.windows.net:80 egress anchored (ipv6)",
+            Fail,
+            Egress,
+            guide::IPV6,
+            "bypasses the tunnel"
+        ),
+    ]
+);
+
+row!(
+    slow_path,
+    [SlowPath],
+    Error,
+    [expect(
+        "login.windows.net:443 tls (ipv4)",
+        Error,
+        Tls,
+        guide::ACCESS_POLICY,
+        "slow path"
+    ),]
+);
+
+row!(
+    domain_and_port80,
+    [OneDomainUnanchored, Port80Unanchored],
+    Fail,
+    [
+        expect(
+            "login.windows.net:443 egress anchored (ipv4)",
+            Fail,
+            Egress,
+            guide::SEGMENT_DOMAINS,
+            "lacks login.windows.net"
+        ),
+        expect(
+            "login.microsoftonline.com:80 egress anchored (ipv4)",
+            Fail,
+            Egress,
+            guide::SEGMENT_PORTS,
+            "lack 80"
+        ),
+    ]
+);
+
+row!(
+    intercept_and_intermittent,
+    [TlsIntercept, Intermittent],
+    Fail,
+    [
+        expect(
+            "login.windows.net:443 tls (ipv4)",
+            Fail,
+            Tls,
+            guide::SSL_INSPECTION,
+            "SSL inspection"
+        ),
+        expect(
+            "login.windows.net:80 egress anchored (ipv4)",
+            Fail,
+            Egress,
+            guide::FORWARDING_RULE,
+            "intermittent"
+        ),
+    ]
+);
+
+row!(
+    nxdomain_and_connectors_down,
+    [DnsNxdomain, ConnectorsDown],
+    Fail,
+    [
+        expect(
+            "login.windows.net resolve (ipv4)",
+            Fail,
+            Resolve,
+            guide::DNS,
+            "does not resolve"
+        ),
+        expect(
+            "login.microsoft.com:80 http redirect (ipv4)",
+            Fail,
+            Http,
+            guide::ACCESS_POLICY,
+            "refused or reset"
+        ),
+    ]
+);
+
+row!(
+    garbage_and_nothing_anchored,
+    [EchoGarbage, NothingAnchored],
+    Error,
+    [expect(
+        "canary.sipa-lab.test:80 egress anchored (ipv4)",
+        Error,
+        Egress,
+        guide::OBSERVERS,
+        "not one IP address"
+    ),]
+);
+
+row!(
+    blackhole_and_over_anchored,
+    [BlackholeConnect, OverAnchored],
+    Error,
+    [expect(
+        "login.microsoft.com:80 connect (ipv4)",
+        Error,
+        Connect,
+        guide::ACCESS_POLICY,
+        "no answer in time"
+    ),]
+);
+
+row!(
+    slow_path_and_one_domain,
+    [SlowPath, OneDomainUnanchored],
+    Fail,
+    [
+        expect(
+            "login.windows.net:443 egress anchored (ipv4)",
+            Fail,
+            Egress,
+            guide::SEGMENT_DOMAINS,
+            "lacks login.windows.net"
+        ),
+        expect(
+            "login.microsoft.com:443 tls (ipv4)",
+            Error,
+            Tls,
+            guide::ACCESS_POLICY,
+            "slow path"
+        ),
+    ]
+);
+
+row!(
+    wrong_connector_and_ipv6_bypass,
+    [WrongConnector, Ipv6Bypass],
+    Fail,
+    [
+        expect(
+            "login.windows.net:443 egress anchored (ipv4)",
+            Fail,
+            Egress,
+            guide::SERVER_GROUP,
+            "127.0.0.4"
+        ),
+        expect(
+            "login.windows.net:443 egress anchored (ipv6)",
+            Fail,
+            Egress,
+            guide::SERVER_GROUP,
+            "::1"
+        ),
+    ]
+);
+
+#[test]
+fn every_fault_has_a_row() {
+    let source = include_str!("fault_matrix.rs");
+    for fault in Fault::ALL {
+        let variant = format!("{fault:?}");
+        assert!(
+            source.contains(&format!("[{variant}]")),
+            "no single-fault row for {variant}"
+        );
+    }
+}
