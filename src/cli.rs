@@ -8,10 +8,10 @@ use clap::{Args, Parser, Subcommand};
 use ipnet::IpNet;
 
 use crate::probe::ConnectTo;
-use crate::scenario::model::{FamilySelection, ProxySpec};
+use crate::scenario::model::FamilySelection;
 use crate::scenario::{
-    parse_anchor, parse_deadline, parse_dns_server, parse_duration, parse_family, parse_proxy,
-    parse_samples, parse_timeout,
+    parse_anchor, parse_deadline, parse_dns_server, parse_duration, parse_family, parse_samples,
+    parse_timeout,
 };
 
 /// Proves that Zscaler Source IP Anchoring for Office 365 Conditional Access works, from here.
@@ -48,8 +48,9 @@ pub struct ScenarioFlags {
     #[arg(long = "connect-to", value_name = "HOST:PORT:ADDR:PORT", value_parser = parse_connect_to)]
     pub connect_to: Vec<ConnectTo>,
     /// Explicit HTTP proxy; the password comes from SIPA_CHECK_PROXY_PASSWORD, never the URL.
-    #[arg(long, value_name = "URL", value_parser = parse_proxy)]
-    pub proxy: Option<ProxySpec>,
+    /// Checked by the command, not by clap, whose errors would echo a password.
+    #[arg(long, value_name = "URL")]
+    pub proxy: Option<String>,
     /// Extra trust anchor in PEM, such as the Zscaler root for SSL inspection (repeatable).
     #[arg(long = "ca-file", value_name = "PEM")]
     pub ca_file: Vec<PathBuf>,

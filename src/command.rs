@@ -76,7 +76,7 @@ pub fn validate(args: &ValidateArgs, out: &mut dyn Write, err: &mut dyn Write) -
             }
             Err(errors) => {
                 ok = false;
-                let _ = write!(err, "{errors}");
+                let _ = writeln!(err, "{errors}");
             }
         }
     }
@@ -100,14 +100,20 @@ fn scenarios(
             Ok(s) => loaded.push(s),
             Err(errors) => {
                 failed = true;
-                let _ = write!(err, "{errors}");
+                let _ = writeln!(err, "{errors}");
             }
         }
     }
     if failed {
         return Err(Exit::Invalid);
     }
-    let overrides = overrides(flags, env);
+    let overrides = match overrides(flags, env) {
+        Ok(o) => o,
+        Err(e) => {
+            let _ = writeln!(err, "error: {e}");
+            return Err(Exit::Invalid);
+        }
+    };
     for s in &mut loaded {
         if let Err(e) = s.apply(&overrides) {
             let _ = writeln!(err, "error: {}: {e}", s.source.display());
@@ -122,12 +128,15 @@ fn scenarios(
     Ok(loaded)
 }
 
-fn overrides(flags: &ScenarioFlags, env: &Env) -> Overrides {
-    let mut proxy = flags.proxy.clone();
+fn overrides(flags: &ScenarioFlags, env: &Env) -> Result<Overrides, String> {
+    let mut proxy = match &flags.proxy {
+        Some(url) => Some(scenario::parse_proxy(url).map_err(|e| format!("--proxy: {e}"))?),
+        None => None,
+    };
     if let Some(p) = &mut proxy {
         p.password = env.proxy_password.clone();
     }
-    Overrides {
+    Ok(Overrides {
         expect_ips: flags.expect_ip.clone(),
         vantage: flags.vantage.clone(),
         dns: flags.dns.clone(),
@@ -137,7 +146,7 @@ fn overrides(flags: &ScenarioFlags, env: &Env) -> Overrides {
         samples: flags.samples,
         timeout: flags.timeout,
         deadline: flags.deadline,
-    }
+    })
 }
 
 /// `sipa-check run`.

@@ -41,7 +41,9 @@ impl Scenario {
         let show = values::show_duration;
         values::check_timeout(timeout, &show(timeout)).map_err(|e| format!("timeout: {e}"))?;
         values::check_deadline(deadline, &show(deadline)).map_err(|e| format!("deadline: {e}"))?;
-        if deadline < timeout {
+        // A --deadline alone may cut a run shorter than one probe's timeout: the user asked
+        // for the whole run to end by then. An explicit --timeout beyond it is a contradiction.
+        if o.timeout.is_some() && deadline < timeout {
             return Err(format!(
                 "the run deadline `{}` is shorter than the per-probe timeout `{}`: raise --deadline or lower --timeout",
                 show(deadline),

@@ -1,0 +1,300 @@
+//! The binary as a user meets it: exit codes, reports on disk and stdout, bad input, the
+//! deadline and Ctrl-C. Everything it reaches is the embedded lab on loopback.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn sipa() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_sipa-check"));
+    c.current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null());
+    c
+}
+
+fn run(args: &[&str]) -> Output {
+    sipa().args(args).output().expect("sipa-check runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("sipa-check-cli-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    dir
+}
+
+fn xmllint(path: &Path) {
+    let xsd = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/junit-10.xsd");
+    let out = Command::new("xmllint")
+        .args(["--noout", "--schema", xsd])
+        .arg(path)
+        .output()
+        .expect("xmllint is installed (Debian package libxml2-utils)");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+}
+
+#[test]
+fn version_is_printed() {
+    let out = run(&["--version"]);
+    assert!(out.status.success());
+    assert_eq!(
+        text(&out.stdout).trim(),
+        format!("sipa-check {}", env!("CARGO_PKG_VERSION"))
+    );
+}
+
+#[test]
+fn the_lab_passes_with_exit_0_and_writes_valid_reports() {
+    let dir = scratch("pass");
+    let (json, junit) = (dir.join("r.json"), dir.join("r.xml"));
+    let out = sipa()
+        .args(["lab", "--json"])
+        .arg(&json)
+        .arg("--junit")
+        .arg(&junit)
+        .output()
+        .unwrap();
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.starts_with("PASS: 30 checks, 30 passed")),
+        "{stdout}"
+    );
+    assert!(!stdout.contains('\x1b'), "colour without a terminal");
+    let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    assert_eq!(doc["format_version"], 1);
+    assert_eq!(doc["overall"], "pass");
+    assert_eq!(doc["runs"][0]["checks"].as_array().unwrap().len(), 30);
+    xmllint(&junit);
+}
+
+#[test]
+fn a_fault_fails_with_exit_1_and_names_the_cause() {
+    let out = run(&["lab", "--fault", "one-domain-unanchored"]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("FAIL login.windows.net:443 egress anchored (ipv4)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("the application segment probably lacks login.windows.net"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("login.windows.net:443 left from 127.0.0.3, outside the anchor set"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn json_on_stdout_moves_the_human_report_to_stderr() {
+    let out = run(&["lab", "--fault", "over-anchored", "--json", "-"]);
+    assert_eq!(out.status.code(), Some(1));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("stdout is only JSON");
+    assert_eq!(doc["overall"], "fail");
+    assert!(text(&out.stderr).contains("FAIL control.sipa-lab.test:80 egress not anchored (ipv4)"));
+}
+
+#[test]
+fn faults_are_listed_and_unknown_ones_rejected() {
+    let out = run(&["lab", "--list-faults"]);
+    assert!(out.status.success());
+    assert_eq!(
+        text(&out.stdout).lines().count(),
+        sipa_check::lab::Fault::ALL.len()
+    );
+    let bad = run(&["lab", "--fault", "no-such-fault"]);
+    assert_eq!(bad.status.code(), Some(2));
+    let err = text(&bad.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("no-such-fault") && err.contains("one-domain-unanchored"),
+        "{err}"
+    );
+}
+
+#[test]
+fn validate_prints_file_line_col_errors_and_exits_2() {
+    let fixture = "tests/fixtures/invalid/unknown-key.toml";
+    let out = run(&["validate", fixture]);
+    assert_eq!(out.status.code(), Some(2));
+    let expected = std::fs::read_to_string("tests/fixtures/invalid/unknown-key.expected").unwrap();
+    assert_eq!(text(&out.stderr), expected);
+    let ok = run(&["validate", "scenarios/office365.toml", "scenarios/lab.toml"]);
+    assert_eq!(ok.status.code(), Some(0), "{}", text(&ok.stderr));
+}
+
+#[test]
+fn bad_flags_and_files_get_one_clear_line_and_exit_2() {
+    for (args, needle) in [
+        (vec!["run", "--family", "5"], "--family"),
+        (vec!["run", "--expect-ip", "300.1.1.1"], "300.1.1.1"),
+        (
+            vec!["run", "--connect-to", "a:80:b"],
+            "HOST1:PORT1:HOST2:PORT2",
+        ),
+        (vec!["run", "--timeout", "soon"], "soon"),
+        (
+            vec!["run", "--proxy", "http://u:hunter2@127.0.0.1:1"],
+            "SIPA_CHECK_PROXY_PASSWORD",
+        ),
+        (vec!["run", "no/such/scenario.toml"], "cannot read scenario"),
+        (
+            vec!["run", "--timeout", "5s", "--deadline", "1s"],
+            "deadline",
+        ),
+    ] {
+        let out = run(&args);
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(needle), "{args:?}: {err}");
+        assert!(
+            !err.contains("hunter2"),
+            "{args:?} leaked the password: {err}"
+        );
+    }
+}
+
+#[test]
+fn running_without_anchor_ips_is_an_invalid_scenario() {
+    let out = run(&["run"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("no expected App Connector IPs"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn dry_run_prints_the_plan_and_touches_no_network() {
+    // The DNS server and the connect-to target do not exist: a dry run must not care.
+    let out = run(&[
+        "run",
+        "scenarios/lab.toml",
+        "--dry-run",
+        "--dns",
+        "127.0.0.1:9",
+        "--connect-to",
+        ":443::9",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.starts_with("scenario lab"), "{stdout}");
+    assert!(
+        stdout.contains("login.windows.net:443 tls (ipv4)"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("connect-to :443::9"), "{stdout}");
+}
+
+#[test]
+fn unwritable_report_paths_are_reported() {
+    let out = run(&["lab", "--junit", "/nonexistent-dir/report.xml"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("cannot write /nonexistent-dir/report.xml"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn a_blackholed_run_ends_at_the_deadline_with_every_report() {
+    let dir = scratch("deadline");
+    let (json, junit) = (dir.join("r.json"), dir.join("r.xml"));
+    let started = Instant::now();
+    let out = sipa()
+        .args([
+            "lab",
+            "--fault",
+            "blackhole-connect",
+            "--deadline",
+            "2s",
+            "--json",
+        ])
+        .arg(&json)
+        .arg("--junit")
+        .arg(&junit)
+        .output()
+        .unwrap();
+    let took = started.elapsed();
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(3), "{stdout}");
+    // The deadline, plus the lab's own start-up (it fills the blackholed accept queues).
+    assert!(
+        took < Duration::from_secs(2) + Duration::from_secs(2),
+        "took {took:?}"
+    );
+    assert!(
+        stdout.contains("run cut short: the run's deadline of 2.0s passed"),
+        "{stdout}"
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let run = &doc["runs"][0];
+    assert!(
+        run["elapsed_ms"].as_f64().unwrap() < 2600.0,
+        "{}",
+        run["elapsed_ms"]
+    );
+    let unreached: Vec<&serde_json::Value> = run["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| {
+            c["reason"]
+                .as_str()
+                .unwrap_or("")
+                .starts_with("not finished")
+        })
+        .collect();
+    assert!(!unreached.is_empty());
+    assert!(unreached.iter().all(|c| c["status"] == "error"));
+    xmllint(&junit);
+}
+
+#[test]
+fn ctrl_c_ends_the_run_like_the_deadline() {
+    let dir = scratch("interrupt");
+    let json = dir.join("r.json");
+    let child = sipa()
+        .args([
+            "lab",
+            "--fault",
+            "blackhole-tls",
+            "--timeout",
+            "30s",
+            "--deadline",
+            "60s",
+            "--json",
+        ])
+        .arg(&json)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    let started = Instant::now();
+    let killed = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "took {:?} after Ctrl-C",
+        started.elapsed()
+    );
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stdout));
+    let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    assert_eq!(doc["runs"][0]["cut_short"], "interrupted");
+    assert_eq!(doc["overall"], "error");
+}
