@@ -210,7 +210,7 @@ fn judge_resolve(
                 .collect();
             (
                 Status::Pass,
-                format!("{} {rtype} answer(s)", answers.len()),
+                format!("{rtype} {}", shown.join(", ")),
                 shown.join(", "),
             )
         }
@@ -297,10 +297,12 @@ fn judge_connect(
     let observed: Vec<String> = attempts.iter().map(shown).collect();
     let (status, reason) = if attempts.is_empty() {
         (Status::Error, "no address was tried".to_string())
+    } else if attempts.len() == 1 && ok == 1 {
+        (Status::Pass, shown(&attempts[0]))
     } else if ok > 0 {
         (
             Status::Pass,
-            format!("{ok} of {} address(es) connected", attempts.len()),
+            format!("{ok} of {} addresses connected", attempts.len()),
         )
     } else {
         let first = &attempts[0].outcome;
@@ -632,10 +634,7 @@ fn judge_egress(
     } else {
         (
             Status::Pass,
-            format!(
-                "{target} left from {} ({relation} the anchor set)",
-                tally_ips(&ips)
-            ),
+            format!("left from {} ({relation} the anchor set)", tally_ips(&ips)),
         )
     };
     let mut o = outcome(check, obs, status, reason);

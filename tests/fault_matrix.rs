@@ -3,11 +3,10 @@
 
 use std::time::Duration;
 
-use sipa_check::command::lab_overrides;
-use sipa_check::lab::{Fault, Lab, LabConfig};
-use sipa_check::outcome::{ScenarioRun, Stage, Status};
-use sipa_check::runner::{self, Quiet, RunSettings};
-use sipa_check::scenario::{self, Overrides};
+mod common;
+
+use sipa_check::lab::Fault;
+use sipa_check::outcome::{Stage, Status};
 use sipa_check::verdict::guide;
 
 /// A check that must end this way.
@@ -36,36 +35,9 @@ const fn expect(
     }
 }
 
-async fn run(faults: &[Fault]) -> ScenarioRun {
-    let lab = Lab::start(LabConfig {
-        faults: faults.to_vec(),
-        ..LabConfig::default()
-    })
-    .await
-    .expect("the lab starts");
-    let mut s = scenario::bundled_lab();
-    let (overrides, connect_to) = lab_overrides(&lab, faults, false);
-    s.apply(&overrides).expect("lab overrides apply");
-    // Short probes keep the blackhole and slow-path rows quick; nothing else needs more.
-    s.apply(&Overrides {
-        timeout: Some(Duration::from_millis(1500)),
-        ..Overrides::default()
-    })
-    .expect("timeout applies");
-    let settings = RunSettings {
-        connect_to,
-        interrupt: runner::never(),
-        progress: &Quiet,
-    };
-    let run = runner::run_scenario(&s, settings)
-        .await
-        .expect("the run starts");
-    lab.shutdown().await;
-    run
-}
-
 async fn check(faults: &[Fault], overall: Status, expected: &[Expect]) {
-    let run = run(faults).await;
+    // Short probes keep the blackhole and slow-path rows quick; nothing else needs more.
+    let run = common::run_lab(faults, false, Some(Duration::from_millis(1500))).await;
     let label = faults
         .iter()
         .map(|f| f.name())

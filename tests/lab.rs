@@ -1,32 +1,13 @@
 //! The harness against the embedded lab: passing, and failing with the right reason for each fault.
 
-use sipa_check::command::lab_overrides;
-use sipa_check::lab::{Fault, Lab, LabConfig};
+mod common;
+
+use sipa_check::lab::Fault;
 use sipa_check::outcome::{Outcome, ScenarioRun, Stage, Status};
-use sipa_check::runner::{self, Quiet, RunSettings};
-use sipa_check::scenario;
 use sipa_check::verdict::guide;
 
 async fn run_lab(faults: &[Fault], via_proxy: bool) -> ScenarioRun {
-    let lab = Lab::start(LabConfig {
-        faults: faults.to_vec(),
-        ..LabConfig::default()
-    })
-    .await
-    .expect("the lab starts");
-    let mut s = scenario::bundled_lab();
-    let (overrides, connect_to) = lab_overrides(&lab, faults, via_proxy);
-    s.apply(&overrides).expect("lab overrides apply");
-    let settings = RunSettings {
-        connect_to,
-        interrupt: runner::never(),
-        progress: &Quiet,
-    };
-    let run = runner::run_scenario(&s, settings)
-        .await
-        .expect("the run starts");
-    lab.shutdown().await;
-    run
+    common::run_lab(faults, via_proxy, None).await
 }
 
 fn with_status(run: &ScenarioRun, status: Status) -> Vec<&Outcome> {
