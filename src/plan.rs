@@ -187,6 +187,11 @@ impl Builder<'_> {
     /// The resolve check a connection depends on, planned on first use. Through a proxy, or
     /// when `--connect-to` names the address, the connection does not need it.
     fn resolve_dep(&mut self, host: &str, port: Port, route: Route) -> Vec<usize> {
+        // An address written literally (an observer such as `http://127.0.0.1:8080/ip`) has no
+        // name to look up: asking DNS for it would only fail.
+        if crate::probe::literal_ip(host).is_some() {
+            return Vec::new();
+        }
         let family = match route {
             Route::Direct(f) => f,
             Route::Proxy => {
@@ -202,11 +207,7 @@ impl Builder<'_> {
             .iter()
             .find(|c| c.matches(host, port))
             .is_some_and(|c| c.to_host.is_some());
-        if pinned || host.parse::<std::net::IpAddr>().is_ok() {
-            Vec::new()
-        } else {
-            vec![id]
-        }
+        if pinned { Vec::new() } else { vec![id] }
     }
 
     fn resolve_check(&mut self, host: &str, family: Family) -> usize {
@@ -271,5 +272,47 @@ impl Builder<'_> {
             login_host,
         });
         id
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn observers_at_literal_addresses_have_nothing_to_resolve() {
+        let text = r#"
+name = "literal"
+[login]
+hosts = ["login.windows.net"]
+ports = [80]
+[[observer]]
+name = "v4"
+role = "anchored"
+url = "http://127.0.0.1:8080/ip"
+[[observer]]
+name = "v6"
+role = "control"
+url = "http://[::1]:8080/ip"
+"#;
+        let s = crate::scenario::load_str(
+            text,
+            std::path::Path::new("literal.toml"),
+            crate::scenario::Format::Toml,
+        )
+        .unwrap();
+        let plan = Plan::build(&s, &[]);
+        let resolved: Vec<&str> = plan
+            .checks
+            .iter()
+            .filter(|c| c.kind == CheckKind::Resolve)
+            .map(|c| c.host.as_str())
+            .collect();
+        assert_eq!(resolved, ["login.windows.net", "login.windows.net"]);
+        for c in &plan.checks {
+            if matches!(c.kind, CheckKind::Egress(_)) {
+                assert!(c.deps.is_empty(), "{} waits for {:?}", c.name, c.deps);
+            }
+        }
     }
 }

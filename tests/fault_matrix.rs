@@ -7,6 +7,7 @@ mod common;
 
 use sipa_check::lab::Fault;
 use sipa_check::outcome::{Stage, Status};
+use sipa_check::scenario::Overrides;
 use sipa_check::verdict::guide;
 
 /// A check that must end this way.
@@ -36,8 +37,14 @@ const fn expect(
 }
 
 async fn check(faults: &[Fault], overall: Status, expected: &[Expect]) {
-    // Short probes keep the blackhole and slow-path rows quick; nothing else needs more.
-    let run = common::run_lab(faults, false, Some(Duration::from_millis(1500))).await;
+    // Short probes keep the blackhole and slow-path rows quick; nothing else needs more. Six
+    // samples make a 1-in-3 intermittent path all but certain to show within each observer.
+    let extra = Overrides {
+        timeout: Some(Duration::from_millis(1500)),
+        samples: Some(6),
+        ..Overrides::default()
+    };
+    let run = common::run_lab(faults, false, extra).await;
     let label = faults
         .iter()
         .map(|f| f.name())
@@ -50,6 +57,30 @@ async fn check(faults: &[Fault], overall: Status, expected: &[Expect]) {
     );
     assert_eq!(run.tally.overall(), overall, "{label}: overall verdict");
     for e in expected {
+        // `*SUFFIX` stands for "some check whose name ends so": for a fault that strikes by
+        // chance, such as intermittent anchoring, which check it hits is not fixed.
+        if let Some(suffix) = e.name.strip_prefix('*') {
+            let hit = run.checks.iter().any(|o| {
+                o.name.ends_with(suffix)
+                    && o.status == e.status
+                    && o.stage == e.stage
+                    && o.diagnosis.as_ref().is_some_and(|d| {
+                        d.guide_step == e.guide_step && d.likely_cause.contains(e.cause)
+                    })
+            });
+            let seen: Vec<String> = run
+                .checks
+                .iter()
+                .filter(|o| o.name.ends_with(suffix))
+                .map(|o| format!("{} {:?} {:?}", o.name, o.status, o.diagnosis))
+                .collect();
+            assert!(
+                hit,
+                "{label}: no {:?} check ends with {suffix:?} as expected: {seen:#?}",
+                e.status
+            );
+            continue;
+        }
         let Some(o) = run.checks.iter().find(|o| o.name == e.name) else {
             let names: Vec<&str> = run.checks.iter().map(|o| o.name.as_str()).collect();
             panic!("{label}: no check named {:?} among {names:#?}", e.name);
@@ -393,7 +424,7 @@ row!(
     [Intermittent],
     Fail,
     [expect(
-        "login.microsoftonline.com:443 egress anchored (ipv4)",
+        "* egress anchored (ipv4)",
         Fail,
         Egress,
         guide::FORWARDING_RULE,
@@ -471,7 +502,7 @@ row!(
             "SSL inspection"
         ),
         expect(
-            "login.windows.net:80 egress anchored (ipv4)",
+            "*:80 egress anchored (ipv4)",
             Fail,
             Egress,
             guide::FORWARDING_RULE,

@@ -7,7 +7,7 @@ use sipa_check::outcome::{Outcome, ScenarioRun, Stage, Status};
 use sipa_check::verdict::guide;
 
 async fn run_lab(faults: &[Fault], via_proxy: bool) -> ScenarioRun {
-    common::run_lab(faults, via_proxy, None).await
+    common::run_lab(faults, via_proxy, Default::default()).await
 }
 
 fn with_status(run: &ScenarioRun, status: Status) -> Vec<&Outcome> {

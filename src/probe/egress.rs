@@ -1,15 +1,13 @@
 //! Egress: ask an echo observer, on fresh connections, which address it saw us come from.
 
 use std::net::IpAddr;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use futures::future::join_all;
 use reqwest::header::HeaderMap;
 
 use super::{Path, ProbeCtx, http};
-use crate::observation::{
-    EgressObservation, EgressSample, Observation, SampleOutcome, cause_chain,
-};
+use crate::observation::{EgressObservation, EgressSample, Observation, SampleOutcome};
 use crate::scenario::model::{EchoObserver, Extract};
 
 /// The most the harness reads of an echo answer: an address is a few dozen bytes.
@@ -48,7 +46,9 @@ async fn sample(spec: &Spec, ctx: &ProbeCtx, index: usize) -> (EgressSample, Str
         Err(causes) => (SampleOutcome::Failed { causes }, String::new()),
         Ok((client, via)) => {
             let outcome =
-                match tokio::time::timeout(ctx.timeout, ask(&client, &spec.observer)).await {
+                match tokio::time::timeout(ctx.timeout, ask(&client, &spec.observer, ctx.timeout))
+                    .await
+                {
                     Ok(outcome) => outcome,
                     Err(_) => SampleOutcome::Timeout,
                 };
@@ -62,15 +62,17 @@ async fn sample(spec: &Spec, ctx: &ProbeCtx, index: usize) -> (EgressSample, Str
     (sample, via)
 }
 
-async fn ask(client: &reqwest::Client, observer: &EchoObserver) -> SampleOutcome {
+async fn ask(
+    client: &reqwest::Client,
+    observer: &EchoObserver,
+    timeout: Duration,
+) -> SampleOutcome {
     let mut response = match client.get(observer.url.clone()).send().await {
         Ok(r) => r,
+        Err(e) if e.is_timeout() => return SampleOutcome::Timeout,
         Err(e) => {
-            if e.is_timeout() {
-                return SampleOutcome::Timeout;
-            }
             return SampleOutcome::Failed {
-                causes: cause_chain(&e),
+                causes: http::failure(&e, "sending the request", timeout),
             };
         }
     };
@@ -78,10 +80,12 @@ async fn ask(client: &reqwest::Client, observer: &EchoObserver) -> SampleOutcome
     let headers = response.headers().clone();
     let (body, truncated) = match http::read_capped(&mut response, MAX_ECHO).await {
         Ok(read) => read,
+        Err(e) if e.is_timeout() => return SampleOutcome::Timeout,
         Err(e) => {
-            let mut causes = vec![format!("reading the body of a {status} answer")];
-            causes.extend(cause_chain(&e));
-            return SampleOutcome::Failed { causes };
+            let doing = format!("reading the body of a {status} answer");
+            return SampleOutcome::Failed {
+                causes: http::failure(&e, &doing, timeout),
+            };
         }
     };
     if !(200..300).contains(&status) {
@@ -134,11 +138,12 @@ pub fn read_ip(extract: &Extract, headers: &HeaderMap, body: &[u8]) -> SampleOut
             let caps = re
                 .captures(t)
                 .ok_or_else(|| format!("the answer does not match `{}`", re.as_str()))?;
-            let m = caps
-                .get(1)
-                .or_else(|| caps.get(0))
-                .map(|m| m.as_str().trim().to_string());
-            m.ok_or_else(|| format!("`{}` captured nothing", re.as_str()))
+            // With a group, only the first group is the address: a group that took no part in
+            // the match means the answer lacks it, and the whole match is something else.
+            let group = if re.captures_len() > 1 { 1 } else { 0 };
+            caps.get(group)
+                .map(|m| m.as_str().trim().to_string())
+                .ok_or_else(|| format!("the first group of `{}` captured nothing", re.as_str()))
         }),
     };
     let candidate = match candidate {

@@ -12,6 +12,9 @@ use crate::scenario::model::Port;
 
 /// The most the harness reads of an OpenID configuration document.
 pub const MAX_DOCUMENT: usize = 1024 * 1024;
+/// The most headers the harness accepts in an answer (hyper also caps the whole head at about
+/// 400 KiB): anything bigger is refused with a precise cause, never read without bound.
+pub const MAX_HEADERS: usize = 100;
 /// How much of a body the evidence keeps.
 const EXCERPT: usize = 200;
 
@@ -36,6 +39,7 @@ pub fn client(
         .redirect(reqwest::redirect::Policy::none())
         .pool_max_idle_per_host(0)
         .http1_only()
+        .http1_max_headers(MAX_HEADERS)
         .connect_timeout(ctx.timeout)
         .timeout(ctx.timeout)
         .user_agent(concat!("sipa-check/", env!("CARGO_PKG_VERSION")));
@@ -64,7 +68,7 @@ pub fn client(
                 )]);
             }
             builder = builder.no_proxy();
-            if host.parse::<std::net::IpAddr>().is_err() {
+            if super::literal_ip(&host).is_none() {
                 builder = builder.resolve(&host, addr);
             }
             via = addr.to_string();
@@ -86,6 +90,80 @@ pub fn login_url(host: &str, port: Port, path: &str) -> Result<url::Url, String>
     };
     url::Url::parse(&format!("{scheme}://{authority}{path}"))
         .map_err(|e| format!("cannot build a URL for {host}: {e}"))
+}
+
+/// What went wrong with a request, in words, then the whole cause chain: reqwest's own
+/// messages ("error sending request for url …") do not say what the peer did.
+pub fn failure(err: &reqwest::Error, doing: &str, timeout: std::time::Duration) -> Vec<String> {
+    let chain = cause_chain(err);
+    let mut causes = match peer_misbehaviour(err, timeout) {
+        Some(what) => vec![what, doing.to_string()],
+        // Not recognised: the innermost cause is the most specific one.
+        None => match chain.last() {
+            Some(innermost) => vec![format!("{doing}: {innermost}")],
+            None => vec![doing.to_string()],
+        },
+    };
+    causes.extend(chain);
+    causes
+}
+
+fn peer_misbehaviour(err: &reqwest::Error, timeout: std::time::Duration) -> Option<String> {
+    if err.is_timeout() {
+        return Some(format!(
+            "no complete answer within {}",
+            crate::verdict::show_duration(timeout)
+        ));
+    }
+    let mut next: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = next {
+        if let Some(tls) = e.downcast_ref::<rustls::Error>() {
+            return Some(format!("the TLS handshake failed: {tls}"));
+        }
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            match io.kind() {
+                std::io::ErrorKind::UnexpectedEof if err.is_connect() => {
+                    return Some(
+                        "the peer closed the connection while it was being set up \
+                         (TLS handshake or proxy tunnel)"
+                            .into(),
+                    );
+                }
+                std::io::ErrorKind::UnexpectedEof => {
+                    return Some(
+                        "the peer closed the connection before the end of the body".into(),
+                    );
+                }
+                std::io::ErrorKind::ConnectionRefused => {
+                    return Some("the connection was refused".into());
+                }
+                std::io::ErrorKind::ConnectionReset => {
+                    return Some("the peer reset the connection".into());
+                }
+                _ => {}
+            }
+            // `io::Error::source` skips the error it wraps (rustls' among them): go through it.
+            if let Some(inner) = io.get_ref() {
+                next = Some(inner);
+                continue;
+            }
+        }
+        if let Some(h) = e.downcast_ref::<hyper::Error>() {
+            if h.is_incomplete_message() {
+                return Some("the peer closed the connection before a complete answer".into());
+            }
+            if h.is_parse_too_large() {
+                return Some(format!(
+                    "the answer's head is too large (over {MAX_HEADERS} headers or about 400 KiB)"
+                ));
+            }
+            if h.is_parse() {
+                return Some("the answer is not HTTP/1.x".into());
+            }
+        }
+        next = e.source();
+    }
+    None
 }
 
 /// Reads at most `cap` bytes of the body; says whether there was more.
@@ -124,7 +202,7 @@ pub async fn run(spec: &Spec, ctx: &ProbeCtx) -> Observation {
                 HttpOutcome::Failed { causes },
             ),
             Ok((client, via)) => {
-                let outcome = fetch(&client, &url, &spec.expect).await;
+                let outcome = fetch(&client, &url, &spec.expect, ctx.timeout).await;
                 (url.to_string(), via, outcome)
             }
         },
@@ -137,12 +215,17 @@ pub async fn run(spec: &Spec, ctx: &ProbeCtx) -> Observation {
     })
 }
 
-async fn fetch(client: &reqwest::Client, url: &url::Url, expect: &HttpExpect) -> HttpOutcome {
+async fn fetch(
+    client: &reqwest::Client,
+    url: &url::Url,
+    expect: &HttpExpect,
+    timeout: std::time::Duration,
+) -> HttpOutcome {
     let mut response = match client.get(url.clone()).send().await {
         Ok(r) => r,
         Err(e) => {
             return HttpOutcome::Failed {
-                causes: cause_chain(&e),
+                causes: failure(&e, "sending the request", timeout),
             };
         }
     };
@@ -151,9 +234,10 @@ async fn fetch(client: &reqwest::Client, url: &url::Url, expect: &HttpExpect) ->
     let (body, truncated) = match read_capped(&mut response, MAX_DOCUMENT).await {
         Ok(read) => read,
         Err(e) => {
-            let mut causes = vec![format!("reading the body of a {status} answer")];
-            causes.extend(cause_chain(&e));
-            return HttpOutcome::Failed { causes };
+            let doing = format!("reading the body of a {status} answer");
+            return HttpOutcome::Failed {
+                causes: failure(&e, &doing, timeout),
+            };
         }
     };
     let content_type = header(&headers, "content-type");

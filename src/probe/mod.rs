@@ -51,9 +51,9 @@ impl ProbeCtx {
                 Ok(ip) => vec![ip],
                 Err(_) => self.dns.addresses(to_host, family).await,
             },
-            None => match host.parse::<IpAddr>() {
-                Ok(ip) => vec![ip],
-                Err(_) => resolved.to_vec(),
+            None => match literal_ip(host) {
+                Some(ip) => vec![ip],
+                None => resolved.to_vec(),
             },
         };
         let addrs: Vec<SocketAddr> = addrs
@@ -69,6 +69,15 @@ impl ProbeCtx {
             Ok(addrs)
         }
     }
+}
+
+/// The address a host names literally (`127.0.0.1`, `::1`, or `[::1]` as a URL writes it).
+pub fn literal_ip(host: &str) -> Option<IpAddr> {
+    host.strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host)
+        .parse()
+        .ok()
 }
 
 /// Runs one check's probe, given the observations of the checks it depends on.
@@ -256,6 +265,15 @@ mod tests {
         assert!(c.matches("LOGIN.windows.net", Port(443)));
         assert!(!c.matches("login.microsoft.com", Port(443)));
         assert_eq!(c.to_string(), "login.windows.net:443:[::1]:8443");
+    }
+
+    #[test]
+    fn literal_addresses_with_or_without_brackets() {
+        assert_eq!(literal_ip("127.0.0.1"), Some(IpAddr::from([127, 0, 0, 1])));
+        assert_eq!(literal_ip("[::1]"), Some("::1".parse().unwrap()));
+        assert_eq!(literal_ip("::1"), Some("::1".parse().unwrap()));
+        assert_eq!(literal_ip("login.windows.net"), None);
+        assert_eq!(literal_ip("[login.windows.net]"), None);
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! TLS on 443: the handshake, the presented chain, and which trust anchor (if any) it ends at.
 
 use std::path::Path as FsPath;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
 use rustls::client::WebPkiServerVerifier;
@@ -30,10 +30,46 @@ pub struct TrustStore {
     provider: Arc<CryptoProvider>,
     public: Arc<RootCertStore>,
     declared: Arc<RootCertStore>,
+    /// Filled by a thread of its own: reading and parsing the OS store is the slowest step before
+    /// the first probe (milliseconds), and the resolves that come first need none of it.
+    with_os: Arc<OnceLock<WithOsStore>>,
+}
+
+/// What is built on the OS store.
+struct WithOsStore {
     all: Arc<RootCertStore>,
     http: ClientConfig,
-    /// Problems met while loading the OS store (reported as vantage warnings).
-    pub os_store_problems: Vec<String>,
+    problems: Vec<String>,
+}
+
+impl WithOsStore {
+    fn load(
+        mut all: RootCertStore,
+        builder: rustls::ConfigBuilder<ClientConfig, rustls::WantsVerifier>,
+    ) -> WithOsStore {
+        let (certs, problems) =
+            match std::panic::catch_unwind(rustls_native_certs::load_native_certs) {
+                Ok(native) => (
+                    native.certs,
+                    native.errors.iter().map(|e| e.to_string()).collect(),
+                ),
+                Err(_) => (
+                    Vec::new(),
+                    vec!["reading the OS trust store panicked".into()],
+                ),
+            };
+        let (_, _ignored) = all.add_parsable_certificates(certs);
+        let all = Arc::new(all);
+        let mut http = builder
+            .with_root_certificates(all.clone())
+            .with_no_client_auth();
+        http.alpn_protocols = vec![b"http/1.1".to_vec()];
+        WithOsStore {
+            all,
+            http,
+            problems,
+        }
+    }
 }
 
 /// A `--ca-file` that cannot be used.
@@ -64,26 +100,45 @@ impl TrustStore {
         for path in ca_files {
             add_pem_file(&mut declared, path)?;
         }
-        let native = rustls_native_certs::load_native_certs();
-        let mut all = public.clone();
-        all.roots.extend(declared.roots.iter().cloned());
-        let (_, _ignored) = all.add_parsable_certificates(native.certs);
         let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let all = Arc::new(all);
-        let mut http = ClientConfig::builder_with_provider(provider.clone())
+        let builder = ClientConfig::builder_with_provider(provider.clone())
             .with_safe_default_protocol_versions()
-            .map_err(|e| TrustError::Setup(e.to_string()))?
-            .with_root_certificates(all.clone())
-            .with_no_client_auth();
-        http.alpn_protocols = vec![b"http/1.1".to_vec()];
+            .map_err(|e| TrustError::Setup(e.to_string()))?;
+        let public_and_declared = || {
+            let mut all = public.clone();
+            all.roots.extend(declared.roots.iter().cloned());
+            all
+        };
+        let with_os = Arc::new(OnceLock::new());
+        let spawned = {
+            let (filler, all, builder) = (with_os.clone(), public_and_declared(), builder.clone());
+            std::thread::Builder::new()
+                .name("os-trust-store".into())
+                .spawn(move || {
+                    let _ = filler.set(WithOsStore::load(all, builder));
+                })
+        };
+        if spawned.is_err() {
+            // No thread to be had: read the store right here.
+            let _ = with_os.set(WithOsStore::load(public_and_declared(), builder));
+        }
         Ok(TrustStore {
             provider,
             public: Arc::new(public),
             declared: Arc::new(declared),
-            all,
-            http,
-            os_store_problems: native.errors.iter().map(|e| e.to_string()).collect(),
+            with_os,
         })
+    }
+
+    /// Waits (on the first calls of a run, for at most the few milliseconds the OS store takes to
+    /// read) for what is built on the OS store.
+    fn with_os(&self) -> &WithOsStore {
+        self.with_os.wait()
+    }
+
+    /// Problems met while loading the OS store.
+    pub fn os_store_problems(&self) -> &[String] {
+        &self.with_os().problems
     }
 
     pub fn provider(&self) -> Arc<CryptoProvider> {
@@ -92,7 +147,7 @@ impl TrustStore {
 
     /// The client configuration for HTTP: every anchor trusted, HTTP/1.1 only.
     pub fn http_config(&self) -> ClientConfig {
-        self.http.clone()
+        self.with_os().http.clone()
     }
 
     fn verifier(&self, roots: &Arc<RootCertStore>) -> Option<Arc<WebPkiServerVerifier>> {
@@ -126,7 +181,7 @@ impl TrustStore {
         } else if verify(&self.declared).is_ok() {
             ChainTrust::DeclaredAnchor
         } else {
-            match verify(&self.all) {
+            match verify(&self.with_os().all) {
                 Ok(()) => ChainTrust::OsStoreOnly,
                 Err(error) => ChainTrust::Untrusted { error },
             }
@@ -265,7 +320,10 @@ pub async fn run(spec: &Spec, ctx: &ProbeCtx) -> Observation {
         tokio::time::timeout(budget, connector.connect(server_name.clone(), stream)).await;
     let outcome = match handshake {
         Err(_) => TlsOutcome::Failed {
-            causes: vec![format!("no TLS handshake within {budget:?}")],
+            causes: vec![format!(
+                "no TLS handshake within {}",
+                crate::verdict::show_duration(ctx.timeout)
+            )],
         },
         Ok(Err(e)) => TlsOutcome::Failed {
             causes: cause_chain(&e),

@@ -65,9 +65,11 @@ impl Kind {
     }
 }
 
-/// A value shown inside a one-line message: control characters escaped, long values cut.
+/// A value shown inside a one-line message: a URL password redacted (whatever key it was
+/// written under), control characters escaped, long values cut.
 pub(crate) fn shorten(s: &str) -> String {
     const MAX: usize = 80;
+    let s = &super::values::redact_userinfo(s);
     let mut shown = String::new();
     for (i, c) in s.chars().enumerate() {
         if i == MAX {

@@ -104,7 +104,7 @@ pub enum Extract {
     JsonPointer(String),
     /// A response header holding the address.
     Header(String),
-    /// A regex whose first capture group (or whole match) is the address.
+    /// A regex whose first capture group (the whole match when it has no group) is the address.
     Regex(#[serde(serialize_with = "serialize_regex")] regex::Regex),
 }
 

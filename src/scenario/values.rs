@@ -160,28 +160,19 @@ pub(crate) fn parse_proxy_written(s: &str, written: Written) -> Result<ProxySpec
 
 /// `http://user:secret@host` → `http://user:REDACTED@host`, on the raw text, so that even an
 /// unparsable URL can be shown.
-fn redact_userinfo(s: &str) -> String {
-    let Some(scheme_end) = s.find("://") else {
+pub(crate) fn redact_userinfo(s: &str) -> String {
+    // Up to the last '@', not only within the authority as a URL parser would cut it: a
+    // password with an unencoded '/', '?', '#' or '\' would otherwise be shown. Without
+    // `scheme://` (`u:pw@host`, `https:u:pw@host`) the first ':' starts what is hidden.
+    let Some(at) = s.rfind('@') else {
         return s.to_owned();
     };
-    let authority_start = scheme_end + 3;
-    let rest = s.get(authority_start..).unwrap_or_default();
-    let authority_len = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let authority = rest.get(..authority_len).unwrap_or_default();
-    let Some(at) = authority.rfind('@') else {
+    let head = &s[..at];
+    let start = head.find("://").map_or(0, |i| i + 3);
+    let Some(colon) = head[start..].find(':') else {
         return s.to_owned();
     };
-    let userinfo = authority.get(..at).unwrap_or_default();
-    let Some(colon) = userinfo.find(':') else {
-        return s.to_owned();
-    };
-    let user_end = authority_start + colon;
-    let host_start = authority_start + at;
-    format!(
-        "{}:REDACTED{}",
-        s.get(..user_end).unwrap_or_default(),
-        s.get(host_start..).unwrap_or_default()
-    )
+    format!("{}:REDACTED{}", &s[..start + colon], &s[at..])
 }
 
 /// `%40` → `@`; anything that is not valid percent-encoded UTF-8 is kept as written.
@@ -603,12 +594,15 @@ mod tests {
 
     #[test]
     fn redaction_of_raw_urls() {
+        assert_eq!(redact_userinfo("http://a:b@h/p@q"), "http://a:REDACTED@q");
         assert_eq!(
-            redact_userinfo("http://a:b@h/p@q"),
-            "http://a:REDACTED@h/p@q"
+            redact_userinfo("http://a:b/c?d#e\\f@h:1"),
+            "http://a:REDACTED@h:1"
         );
         assert_eq!(redact_userinfo("http://a@h"), "http://a@h");
         assert_eq!(redact_userinfo("h:1"), "h:1");
+        assert_eq!(redact_userinfo("u:pw@h"), "u:REDACTED@h");
+        assert_eq!(redact_userinfo("https:u:pw@h/ip"), "https:REDACTED@h/ip");
         assert_eq!(redact_userinfo("x://"), "x://");
     }
 

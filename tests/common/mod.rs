@@ -1,7 +1,5 @@
 //! Shared by the integration tests: the bundled lab scenario run against an embedded lab.
 
-use std::time::Duration;
-
 use sipa_check::command::lab_overrides;
 use sipa_check::lab::{Fault, Lab, LabConfig};
 use sipa_check::outcome::ScenarioRun;
@@ -9,8 +7,8 @@ use sipa_check::runner::{self, Quiet, RunSettings};
 use sipa_check::scenario::{self, Overrides};
 
 /// Starts a lab with `faults`, runs `scenarios/lab.toml` against it as `sipa-check lab` does
-/// (through the explicit proxy when asked), and stops the lab.
-pub async fn run_lab(faults: &[Fault], via_proxy: bool, timeout: Option<Duration>) -> ScenarioRun {
+/// (through the explicit proxy when asked, with `extra` flags on top), and stops the lab.
+pub async fn run_lab(faults: &[Fault], via_proxy: bool, extra: Overrides) -> ScenarioRun {
     let lab = Lab::start(LabConfig {
         faults: faults.to_vec(),
         ..LabConfig::default()
@@ -20,11 +18,7 @@ pub async fn run_lab(faults: &[Fault], via_proxy: bool, timeout: Option<Duration
     let mut s = scenario::bundled_lab();
     let (overrides, connect_to) = lab_overrides(&lab, faults, via_proxy);
     s.apply(&overrides).expect("lab overrides apply");
-    s.apply(&Overrides {
-        timeout,
-        ..Overrides::default()
-    })
-    .expect("the timeout applies");
+    s.apply(&extra).expect("the extra flags apply");
     let settings = RunSettings {
         connect_to,
         interrupt: runner::never(),
