@@ -128,7 +128,8 @@ pub async fn execute(
     progress: &dyn Progress,
 ) -> (Vec<Observation>, Option<String>) {
     let limits = &scenario.limits;
-    let permits = Arc::new(Semaphore::new(limits.concurrency.max(1)));
+    let concurrency = limits.concurrency.clamp(1, Semaphore::MAX_PERMITS);
+    let permits = Arc::new(Semaphore::new(concurrency));
     // The probes bound their own steps; this outer bound only catches what slips through.
     let per_check = limits.timeout + Duration::from_millis(250);
     let mut slots: Vec<Slot> = Vec::with_capacity(plan.checks.len());
@@ -142,6 +143,14 @@ pub async fn execute(
         let ctx = ctx.clone();
         let exp = exp.clone();
         let permits = permits.clone();
+        // A permit stands for one connection in flight: an echo check holds one per sample, as
+        // its samples run at once on connections of their own. So at most
+        // max(concurrency, samples) probe sockets are open at any time, however large the plan.
+        let weight = match &check.kind {
+            crate::plan::CheckKind::Egress(observer) => observer.samples.max(1) as usize,
+            _ => 1,
+        };
+        let weight = u32::try_from(weight.min(concurrency)).unwrap_or(u32::MAX);
         let slot = async move {
             let mut upstream = Vec::with_capacity(deps.len());
             for (dep, slot) in deps {
@@ -161,13 +170,22 @@ pub async fn execute(
                     }
                 }
             }
-            let Ok(_permit) = permits.acquire_owned().await else {
+            let Ok(_permit) = permits.acquire_many_owned(weight).await else {
                 return Arc::new(Observation::NotRun(NotRun::Deadline {
                     what: "the run was stopped".into(),
                 }));
             };
-            match tokio::time::timeout(per_check, probe::run(&check, &ctx, &upstream)).await {
-                Ok(obs) => Arc::new(obs),
+            // A task of its own, so that the runtime's worker threads share the TLS and HTTP
+            // work of many probes instead of one thread polling them all.
+            let mut task = ProbeTask(tokio::spawn(async move {
+                probe::run(&check, &ctx, &upstream).await
+            }));
+            match tokio::time::timeout(per_check, &mut task.0).await {
+                Ok(Ok(obs)) => Arc::new(obs),
+                Ok(Err(e)) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+                Ok(Err(_)) => Arc::new(Observation::NotRun(NotRun::Deadline {
+                    what: "the run was stopped".into(),
+                })),
                 Err(_) => Arc::new(Observation::NotRun(NotRun::Timeout { after: per_check })),
             }
         }
@@ -212,6 +230,16 @@ pub async fn execute(
         })
         .collect();
     (observations, cut_short)
+}
+
+/// A spawned probe, aborted when its check is dropped (the run's deadline, an interrupt, or the
+/// check's own timeout), so no probe outlives its run.
+struct ProbeTask(tokio::task::JoinHandle<Observation>);
+
+impl Drop for ProbeTask {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// The local addresses connections left from: which interface this vantage really used.

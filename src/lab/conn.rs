@@ -69,6 +69,8 @@ where
             tokio::select! {
                 accepted = listener.accept() => match accepted {
                     Ok((stream, peer)) => {
+                        // The WAN is modelled by `latency` alone: no Nagle delays on top.
+                        let _ = stream.set_nodelay(true);
                         let connection = handle(stream, peer);
                         connections.spawn(async move {
                             wan_delay(latency).await;
@@ -94,7 +96,11 @@ pub(crate) async fn connect_from(source: IpAddr, target: SocketAddr) -> io::Resu
     };
     socket.bind(SocketAddr::new(source, 0))?;
     match tokio::time::timeout(HANDSHAKE_TIMEOUT, socket.connect(target)).await {
-        Ok(connected) => connected,
+        Ok(connected) => {
+            let stream = connected?;
+            stream.set_nodelay(true)?;
+            Ok(stream)
+        }
         Err(_) => Err(io::Error::new(
             io::ErrorKind::TimedOut,
             format!("connect from {source} to {target} timed out"),

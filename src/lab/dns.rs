@@ -1,5 +1,6 @@
 //! The lab's authoritative DNS server (hickory-server, UDP and TCP on one loopback port): the
-//! lab names resolve to the loopback origin address, everything else is NXDOMAIN.
+//! lab names (and every one-label name under `sipa-lab.test`) resolve to the loopback origin
+//! address, everything else is NXDOMAIN.
 
 use std::collections::BTreeSet;
 use std::future::Future;
@@ -18,7 +19,7 @@ use tokio::net::{TcpListener, UdpSocket};
 use tokio::task::JoinHandle;
 
 use super::conn::wan_delay;
-use super::{Fault, LAB_HOSTS, LOGIN_HOSTS, LabError, ORIGIN_IP};
+use super::{Fault, LOGIN_HOSTS, LabError, ORIGIN_IP, is_lab_host};
 
 /// TTL of every lab record, as the real login hosts' records are minutes long.
 const RECORD_TTL: u32 = 300;
@@ -51,7 +52,7 @@ impl LabZone {
 
     /// `name` is lower case without the trailing dot.
     fn lookup(&self, name: &str, record_type: RecordType) -> ZoneAnswer {
-        if !LAB_HOSTS.contains(&name) {
+        if !is_lab_host(name) {
             return ZoneAnswer::NxDomain;
         }
         if name == "login.windows.net" {
@@ -209,6 +210,7 @@ pub(crate) fn spawn(zone: LabZone, udp: UdpSocket, tcp: TcpListener) -> JoinHand
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::lab::LAB_HOSTS;
 
     fn zone(faults: &[Fault]) -> LabZone {
         LabZone::new(&faults.iter().copied().collect(), Duration::ZERO)

@@ -49,6 +49,28 @@ pub const LAB_HOSTS: [&str; 5] = [
     CONTROL_HOST,
 ];
 
+/// The lab's own domain. Every one-label name under it (`host-042.sipa-lab.test`) resolves, is
+/// covered by the lab certificate's wildcard and is served, so scale runs can use many hosts.
+pub const LAB_DOMAIN: &str = "sipa-lab.test";
+/// `scale-NNN.sipa-lab.test` names stand for extra login hosts: they answer like the login front
+/// ends and the application segment anchors them on 80 and 443. Faults that name a login host
+/// (DNS, IPv6 bypass, SSL inspection) keep to the three real ones.
+pub const SCALE_HOST_PREFIX: &str = "scale-";
+
+/// Whether the lab's DNS, certificate and servers know `host` (lower case, no trailing dot).
+pub(crate) fn is_lab_host(host: &str) -> bool {
+    LAB_HOSTS.contains(&host)
+        || host
+            .strip_suffix(LAB_DOMAIN)
+            .and_then(|rest| rest.strip_suffix('.'))
+            .is_some_and(|label| !label.is_empty() && !label.contains('.'))
+}
+
+/// Whether `host` behaves as a login front end and belongs in the application segment.
+pub(crate) fn is_login_like(host: &str) -> bool {
+    LOGIN_HOSTS.contains(&host) || (host.starts_with(SCALE_HOST_PREFIX) && is_lab_host(host))
+}
+
 /// Where every lab name resolves, and where the origin servers listen.
 pub const ORIGIN_IP: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 1);
 /// The App Connector's "public" IP: anchored traffic leaves from here.
@@ -84,6 +106,19 @@ pub struct SignIn {
     pub client_id: Option<String>,
     /// When the request arrived.
     pub time: SystemTime,
+}
+
+/// What the origin servers have seen so far: evidence of how the harness used connections.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OriginTraffic {
+    /// Connections that reached HTTP at the origin (after the TLS handshake on 443).
+    pub connections: u64,
+    /// HTTP requests answered.
+    pub requests: u64,
+    /// Requests that came on a connection that had already carried one (a pooled client).
+    pub requests_on_reused_connections: u64,
+    /// `GET /echo/ip` answers.
+    pub echo_answers: u64,
 }
 
 /// Why the lab could not start.
@@ -149,6 +184,7 @@ pub struct Lab {
     ca_dir: PathBuf,
     ca_file: PathBuf,
     sign_ins: origin::SignInLog,
+    traffic: Arc<origin::TrafficCounters>,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -162,7 +198,10 @@ impl Lab {
 
         // Certificates first: they are what can fail for reasons other than the network.
         let lab_ca = pki::Authority::generate(LAB_CA_NAME)?;
-        let leaf = lab_ca.issue_server("lab origin", &LAB_HOSTS)?;
+        let wildcard = format!("*.{LAB_DOMAIN}");
+        let mut leaf_names = LAB_HOSTS.to_vec();
+        leaf_names.push(&wildcard);
+        let leaf = lab_ca.issue_server("lab origin", &leaf_names)?;
         let origin_tls = pki::server_config("lab origin", &leaf)?;
         let interception = if has(Fault::TlsIntercept) {
             let rogue_ca = pki::Authority::generate(INTERCEPTION_CA_NAME)?;
@@ -188,6 +227,7 @@ impl Lab {
             ca_dir,
             ca_file,
             sign_ins: Arc::new(Mutex::new(Vec::new())),
+            traffic: Arc::default(),
             tasks: Vec::new(),
         };
 
@@ -200,6 +240,7 @@ impl Lab {
             echo_garbage: has(Fault::EchoGarbage),
             latency,
             sign_ins: lab.sign_ins.clone(),
+            traffic: lab.traffic.clone(),
         });
         let origin_acceptor = TlsAcceptor::from(origin_tls);
 
@@ -348,6 +389,11 @@ impl Lab {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .clone()
+    }
+
+    /// What the origin servers have seen so far.
+    pub fn origin_traffic(&self) -> OriginTraffic {
+        self.traffic.snapshot()
     }
 
     /// Stops every lab task and waits until they are gone, so their ports are free again.

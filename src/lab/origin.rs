@@ -1,9 +1,11 @@
 //! The origin servers behind the gateway: Microsoft's login front ends (redirect on 80, OpenID
-//! configuration and token endpoint on 443, Entra-like headers) and the IP echo sites (canary
-//! and control), all on one plain and one TLS listener routed by Host header and SNI.
+//! configuration and token endpoint on 443, Entra-like headers) and the IP echo sites (canary,
+//! control and any other name under `sipa-lab.test`), all on one plain and one TLS listener
+//! routed by Host header and SNI.
 
 use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
@@ -21,7 +23,7 @@ use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 
 use super::conn::{HANDSHAKE_TIMEOUT, spawn_accept_loop, wan_delay};
-use super::{LAB_HOSTS, LOGIN_HOSTS, SignIn};
+use super::{OriginTraffic, SignIn, is_lab_host, is_login_like};
 
 /// The path where every lab site reveals the caller's address, as an IP echo site would.
 pub const ECHO_PATH: &str = "/echo/ip";
@@ -39,6 +41,27 @@ pub(crate) struct OriginState {
     pub(crate) echo_garbage: bool,
     pub(crate) latency: Duration,
     pub(crate) sign_ins: SignInLog,
+    pub(crate) traffic: Arc<TrafficCounters>,
+}
+
+/// What the origin servers have seen, counted as it happens.
+#[derive(Debug, Default)]
+pub(crate) struct TrafficCounters {
+    connections: AtomicU64,
+    requests: AtomicU64,
+    reused: AtomicU64,
+    echoes: AtomicU64,
+}
+
+impl TrafficCounters {
+    pub(crate) fn snapshot(&self) -> OriginTraffic {
+        OriginTraffic {
+            connections: self.connections.load(Ordering::Relaxed),
+            requests: self.requests.load(Ordering::Relaxed),
+            requests_on_reused_connections: self.reused.load(Ordering::Relaxed),
+            echo_answers: self.echoes.load(Ordering::Relaxed),
+        }
+    }
 }
 
 /// How a caller reached the origin.
@@ -113,10 +136,17 @@ async fn serve_http<S>(state: Arc<OriginState>, caller: Caller, stream: S)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    state.traffic.connections.fetch_add(1, Ordering::Relaxed);
+    let served_here = Arc::new(AtomicU64::new(0));
     let service = service_fn(move |request| {
         let state = state.clone();
         let caller = caller.clone();
+        let served_here = served_here.clone();
         async move {
+            state.traffic.requests.fetch_add(1, Ordering::Relaxed);
+            if served_here.fetch_add(1, Ordering::Relaxed) > 0 {
+                state.traffic.reused.fetch_add(1, Ordering::Relaxed);
+            }
             let response = answer(&state, &caller, request).await;
             wan_delay(state.latency).await;
             Ok::<_, Infallible>(response)
@@ -188,13 +218,14 @@ async fn answer(state: &OriginState, caller: &Caller, request: Request<Incoming>
         (Some(host), _) | (None, Some(host)) => host,
         (None, None) => return text(StatusCode::BAD_REQUEST, "missing Host header\n"),
     };
-    if !LAB_HOSTS.contains(&host.as_str()) {
+    if !is_lab_host(&host) {
         return text(StatusCode::NOT_FOUND, format!("no site {host} here\n"));
     }
 
     let path = request.uri().path().to_owned();
     let readable = request.method() == Method::GET || request.method() == Method::HEAD;
     if path == ECHO_PATH && readable {
+        state.traffic.echoes.fetch_add(1, Ordering::Relaxed);
         let body = if state.echo_garbage {
             "not an ip".to_owned()
         } else {
@@ -203,7 +234,7 @@ async fn answer(state: &OriginState, caller: &Caller, request: Request<Incoming>
         return with_login_headers(&host, caller, text(StatusCode::OK, body), None);
     }
 
-    if !LOGIN_HOSTS.contains(&host.as_str()) {
+    if !is_login_like(&host) {
         return text(StatusCode::NOT_FOUND, "not found\n");
     }
     if !caller.secure() {
@@ -251,7 +282,7 @@ fn with_login_headers(
     mut response: Answer,
     request_id: Option<&str>,
 ) -> Answer {
-    if !caller.secure() || !LOGIN_HOSTS.contains(&host) {
+    if !caller.secure() || !is_login_like(host) {
         return response;
     }
     let request_id = request_id.map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned);

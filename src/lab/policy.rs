@@ -5,7 +5,9 @@ use std::collections::BTreeSet;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::{ANCHOR_IP, CANARY_HOST, EDGE_IP, Fault, LAB_HOSTS, LOGIN_HOSTS, WRONG_CONNECTOR_IP};
+use super::{
+    ANCHOR_IP, CANARY_HOST, EDGE_IP, Fault, WRONG_CONNECTOR_IP, is_lab_host, is_login_like,
+};
 
 /// The ports SIPA anchors for the login hosts.
 pub(crate) const ANCHORED_PORTS: [u16; 2] = [80, 443];
@@ -69,12 +71,12 @@ impl ForwardingPolicy {
         if host == "login.windows.net" && self.has(Fault::OneDomainUnanchored) {
             return false;
         }
-        LOGIN_HOSTS.contains(&host) || host == CANARY_HOST
+        is_login_like(host) || host == CANARY_HOST
     }
 
     /// Decides one connection to `host` (lower case, no trailing dot) on `port`.
     pub(crate) fn decide(&self, host: &str, port: u16) -> Forwarding {
-        if !LAB_HOSTS.contains(&host) || !ANCHORED_PORTS.contains(&port) {
+        if !is_lab_host(host) || !ANCHORED_PORTS.contains(&port) {
             return Forwarding::Unroutable;
         }
         if !self.segment_covers(host, port) {
@@ -110,7 +112,7 @@ const ANCHORED: Forwarding = Forwarding::Anchored {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::lab::CONTROL_HOST;
+    use crate::lab::{CONTROL_HOST, LOGIN_HOSTS};
 
     fn policy(faults: &[Fault]) -> ForwardingPolicy {
         ForwardingPolicy::new(&faults.iter().copied().collect())

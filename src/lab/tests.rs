@@ -937,3 +937,45 @@ async fn latency_is_added_to_set_up_and_answers() {
     addresses(&resolver(&lab, false), CANARY_HOST, RecordType::A).await;
     assert!(started.elapsed() >= Duration::from_millis(100));
 }
+
+#[tokio::test]
+async fn any_name_under_the_lab_domain_is_served_and_scale_names_act_as_login_hosts() {
+    let lab = lab(&[]).await;
+    let scale = "scale-042.sipa-lab.test";
+    let other = "host-042.sipa-lab.test";
+    let resolver = resolver(&lab, false);
+    for host in [scale, other] {
+        assert_eq!(
+            addresses(&resolver, host, RecordType::A).await,
+            vec![IpAddr::V4(ORIGIN_IP)],
+            "{host}"
+        );
+    }
+    // The wildcard covers one label only, as the certificate's does.
+    for host in ["a.b.sipa-lab.test", "sipa-lab.test"] {
+        let error = resolver.lookup(host, RecordType::A).await.unwrap_err();
+        assert!(error.is_nx_domain(), "{host}: {error}");
+    }
+    // Scale names are in the segment; other names are echo sites outside it. Over 443 the raw
+    // client verifies the lab leaf for the name, so this also proves the wildcard SAN.
+    for port in [80, 443] {
+        let seen = echo(&lab, Route::Transparent, scale, port).await.unwrap();
+        assert_eq!(seen, ANCHOR_IP.to_string(), "{scale}:{port}");
+        let seen = echo(&lab, Route::Transparent, other, port).await.unwrap();
+        assert_eq!(seen, EDGE_IP.to_string(), "{other}:{port}");
+    }
+    let redirect = plain_via(lab.transparent_http_addr(), scale, "/")
+        .await
+        .unwrap();
+    assert_eq!(redirect.status, 301);
+    let path = "/common/.well-known/openid-configuration";
+    let openid = tls_via(&lab, scale, path).await.unwrap();
+    assert_eq!(openid.status, 200);
+    assert!(openid.header("x-ms-request-id").is_some());
+    assert_eq!(tls_via(&lab, other, path).await.unwrap().status, 404);
+    // Every request above came on a connection of its own.
+    let traffic = lab.origin_traffic();
+    assert_eq!(traffic.echo_answers, 4);
+    assert_eq!(traffic.requests, 7);
+    assert_eq!(traffic.requests_on_reused_connections, 0);
+}

@@ -1,0 +1,628 @@
+//! The performance benchmark: `cargo run --release --example bench`.
+//!
+//! Starts the embedded lab in this process with 25 ms of latency, builds the release binary,
+//! and against the lab times, in one run:
+//! - `sipa-check run scenarios/bench/office365-lab.toml` (median and min of 5 runs, with its
+//!   peak RSS and CPU time read from `wait4`), against the physical limit of that plan;
+//! - the same checks made one after another with dig and curl (`ci/sequential-check.sh`);
+//! - a generated 100-host scenario (`scale-NNN.sipa-lab.test` names act as login hosts), at the
+//!   default concurrency (64) and with the scenario raising it to 256;
+//! - `sipa-check --version`;
+//! - a 1,008-check run under a descriptor limit of 128, to show the default concurrency bounds
+//!   the sockets in flight.
+//!
+//! Only loopback is contacted. The bench is not a test: it prints figures and targets, and
+//! fails only if a run does not pass or a tool cannot run.
+
+use std::fmt::Write as _;
+use std::io;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use sipa_check::lab::{Lab, LabConfig};
+use sipa_check::plan::{CheckKind, Plan};
+use sipa_check::probe::ConnectTo;
+use sipa_check::scenario;
+
+const LATENCY: Duration = Duration::from_millis(25);
+const SCENARIO: &str = "scenarios/bench/office365-lab.toml";
+const SCRIPT: &str = "ci/sequential-check.sh";
+const RUNS: usize = 5;
+const SCRIPT_RUNS: usize = 3;
+const VERSION_RUNS: usize = 20;
+const SCALE_HOSTS: usize = 100;
+/// The raised concurrency of the second scale run: every probe of the plan in flight at once
+/// would need more sockets than the usual soft limit of 1,024 descriptors allows; 256 does not.
+const RAISED_CONCURRENCY: usize = 256;
+/// 167 hosts × (resolve, 2 connects, tls, 2 http) + 4 observers + 2 resolves = 1,008 checks.
+const FD_CHECK_HOSTS: usize = 167;
+/// The tight limit of the descriptor check: well under concurrency 64 × 3 samples.
+const FD_CHECK_NOFILE: u64 = 128;
+
+fn main() -> anyhow::Result<()> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    std::env::set_current_dir(root)?;
+    let binary = build_release_binary()?;
+    raise_own_nofile();
+
+    let runtime = tokio::runtime::Runtime::new()?;
+    let lab = runtime.block_on(Lab::start(LabConfig {
+        latency: LATENCY,
+        ..LabConfig::default()
+    }))?;
+    let flags = lab.run_flags();
+    let connect_to = [
+        (80, lab.transparent_http_addr().port()),
+        (443, lab.transparent_https_addr().port()),
+    ]
+    .map(|(from, to)| ConnectTo {
+        from_host: None,
+        from_port: Some(from),
+        to_host: None,
+        to_port: Some(to),
+    });
+    let tmp = tempfile::tempdir()?;
+    let mut report = String::new();
+    let machine = machine();
+    writeln!(report, "machine: {machine}")?;
+    writeln!(
+        report,
+        "lab latency: {} ms per connection set-up, per HTTP answer and per DNS answer\n",
+        LATENCY.as_millis()
+    )?;
+
+    // The Office 365 lab scenario.
+    let scenario_path = PathBuf::from(SCENARIO);
+    let limit = physical_limit(&scenario_path, &connect_to)?;
+    let run = |path: &Path| -> anyhow::Result<Sample> {
+        let mut cmd = Command::new(&binary);
+        cmd.arg("run").arg(path).args(&flags);
+        measure(cmd, &format!("sipa-check run {}", path.display()))
+    };
+    run(&scenario_path)?; // warm-up: page cache, lab's first connections
+    let office: Vec<Sample> = (0..RUNS)
+        .map(|_| run(&scenario_path))
+        .collect::<Result<_, _>>()?;
+    let office_wall = Stats::of(office.iter().map(|s| s.wall));
+    let peak_rss = office.iter().map(|s| s.max_rss_kib).max().unwrap_or(0);
+    let cpu = Stats::of(office.iter().map(|s| s.cpu));
+
+    // The sequential script.
+    let script = match missing_tools() {
+        Some(missing) => {
+            writeln!(
+                report,
+                "sequential script: SKIPPED, {missing} missing (apt-get install bind9-dnsutils curl)"
+            )?;
+            None
+        }
+        None => {
+            let samples: Vec<Sample> = (0..SCRIPT_RUNS)
+                .map(|_| {
+                    let mut cmd = Command::new("bash");
+                    cmd.arg(SCRIPT).args(script_args(&lab));
+                    measure(cmd, SCRIPT)
+                })
+                .collect::<Result<_, _>>()?;
+            Some(Stats::of(samples.iter().map(|s| s.wall)))
+        }
+    };
+
+    // Scale: 100 hosts × 2 ports, at the default concurrency and with it raised.
+    let scale_default = tmp.path().join("scale-100.toml");
+    std::fs::write(&scale_default, scale_scenario(SCALE_HOSTS, None))?;
+    let scale_raised = tmp.path().join("scale-100-raised.toml");
+    std::fs::write(
+        &scale_raised,
+        scale_scenario(SCALE_HOSTS, Some(RAISED_CONCURRENCY)),
+    )?;
+    let scale_limit = physical_limit(&scale_default, &connect_to)?;
+    let scale_raised_limit = physical_limit(&scale_raised, &connect_to)?;
+    let scale: Vec<Sample> = (0..RUNS)
+        .map(|_| run(&scale_default))
+        .collect::<Result<_, _>>()?;
+    let scale_wall = Stats::of(scale.iter().map(|s| s.wall));
+    let raised: Vec<Sample> = (0..RUNS)
+        .map(|_| run(&scale_raised))
+        .collect::<Result<_, _>>()?;
+    let raised_wall = Stats::of(raised.iter().map(|s| s.wall));
+    let scale_rss = scale
+        .iter()
+        .chain(&raised)
+        .map(|s| s.max_rss_kib)
+        .max()
+        .unwrap_or(0);
+
+    // --version.
+    let version: Vec<Sample> = (0..VERSION_RUNS)
+        .map(|_| {
+            let mut cmd = Command::new(&binary);
+            cmd.arg("--version");
+            measure(cmd, "sipa-check --version")
+        })
+        .collect::<Result<_, _>>()?;
+    let version_wall = Stats::of(version.iter().map(|s| s.wall));
+
+    // 1,008 checks under a descriptor limit of 128, default concurrency.
+    let fd_path = tmp.path().join("fd-check.toml");
+    std::fs::write(&fd_path, scale_scenario(FD_CHECK_HOSTS, None))?;
+    let fd_checks = plan_len(&fd_path, &connect_to)?;
+    let mut cmd = Command::new(&binary);
+    cmd.arg("run").arg(&fd_path).args(&flags);
+    let (fd_sample, peak_fds) = measure_fds(cmd, FD_CHECK_NOFILE)?;
+
+    let traffic = lab.origin_traffic();
+    runtime.block_on(lab.shutdown());
+
+    // The report.
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    writeln!(
+        report,
+        "physical limit of {SCENARIO}: {} lab delays × {} ms = {:.0} ms",
+        limit.chain,
+        LATENCY.as_millis(),
+        ms(limit.duration())
+    )?;
+    writeln!(report, "  {}", limit.derivation)?;
+    writeln!(
+        report,
+        "sipa-check ({} checks, {RUNS} runs): median {:.0} ms, min {:.0} ms = {:.2} × the limit (median; min {:.2} ×)",
+        limit.checks,
+        ms(office_wall.median),
+        ms(office_wall.min),
+        office_wall.median.as_secs_f64() / limit.duration().as_secs_f64(),
+        office_wall.min.as_secs_f64() / limit.duration().as_secs_f64(),
+    )?;
+    writeln!(
+        report,
+        "  peak RSS {:.1} MB, CPU (user+sys) median {:.0} ms",
+        peak_rss as f64 / 1024.0,
+        ms(cpu.median)
+    )?;
+    if let Some(script) = &script {
+        writeln!(
+            report,
+            "sequential dig+curl script ({SCRIPT_RUNS} runs): median {:.0} ms, min {:.0} ms; sipa-check is {:.1} × faster (medians)",
+            ms(script.median),
+            ms(script.min),
+            script.median.as_secs_f64() / office_wall.median.as_secs_f64()
+        )?;
+    }
+    writeln!(
+        report,
+        "100 hosts × 2 ports ({} checks), concurrency 64 (default): median {:.0} ms = {:.2} × the 3-host run; its limit {:.0} ms ({})",
+        scale_limit.checks,
+        ms(scale_wall.median),
+        scale_wall.median.as_secs_f64() / office_wall.median.as_secs_f64(),
+        ms(scale_limit.duration()),
+        scale_limit.bound,
+    )?;
+    writeln!(
+        report,
+        "100 hosts × 2 ports, concurrency {RAISED_CONCURRENCY} (set in the scenario): median {:.0} ms = {:.2} × the 3-host run; its limit {:.0} ms ({})",
+        ms(raised_wall.median),
+        raised_wall.median.as_secs_f64() / office_wall.median.as_secs_f64(),
+        ms(scale_raised_limit.duration()),
+        scale_raised_limit.bound,
+    )?;
+    let raised_cpu = Stats::of(raised.iter().map(|s| s.cpu));
+    let raised_lab_cpu = Stats::of(raised.iter().map(|s| s.lab_cpu));
+    writeln!(
+        report,
+        "  CPU per run (medians): sipa-check {:.0} ms, the lab (this process) {:.0} ms: {:.0} ms of work for 2 cores",
+        ms(raised_cpu.median),
+        ms(raised_lab_cpu.median),
+        ms(raised_cpu.median + raised_lab_cpu.median)
+    )?;
+    writeln!(
+        report,
+        "  peak RSS of the 100-host runs {:.1} MB",
+        scale_rss as f64 / 1024.0
+    )?;
+    writeln!(
+        report,
+        "sipa-check --version ({VERSION_RUNS} runs): median {:.1} ms, min {:.1} ms",
+        ms(version_wall.median),
+        ms(version_wall.min)
+    )?;
+    writeln!(
+        report,
+        "descriptor check: {fd_checks} checks, concurrency 64, RLIMIT_NOFILE {FD_CHECK_NOFILE}: PASS in {:.0} ms, at most {peak_fds} descriptors open (sampled every ms), peak RSS {:.1} MB",
+        ms(fd_sample.wall),
+        fd_sample.max_rss_kib as f64 / 1024.0
+    )?;
+    writeln!(
+        report,
+        "lab origin over the whole bench: {} connections, {} requests, {} on a reused connection",
+        traffic.connections, traffic.requests, traffic.requests_on_reused_connections
+    )?;
+
+    writeln!(report, "\ntargets:")?;
+    let target = |ok: bool| if ok { "met" } else { "MISSED" };
+    let ratio = office_wall.median.as_secs_f64() / limit.duration().as_secs_f64();
+    writeln!(
+        report,
+        "  within 1.3 × the physical limit: {} ({ratio:.2} ×)",
+        target(ratio <= 1.3)
+    )?;
+    if let Some(script) = &script {
+        let speedup = script.median.as_secs_f64() / office_wall.median.as_secs_f64();
+        writeln!(
+            report,
+            "  ≥ 5 × faster than the script: {} ({speedup:.1} ×)",
+            target(speedup >= 5.0)
+        )?;
+    }
+    for (what, wall) in [
+        ("default concurrency", &scale_wall),
+        ("raised concurrency", &raised_wall),
+    ] {
+        let r = wall.median.as_secs_f64() / office_wall.median.as_secs_f64();
+        writeln!(
+            report,
+            "  100 hosts within 2 × the 3-host time, {what}: {} ({r:.2} ×)",
+            target(r <= 2.0)
+        )?;
+    }
+    writeln!(
+        report,
+        "  peak RSS < 30 MB: {} ({:.1} MB; 100 hosts {:.1} MB)",
+        target(peak_rss < 30 * 1024),
+        peak_rss as f64 / 1024.0,
+        scale_rss as f64 / 1024.0
+    )?;
+    writeln!(
+        report,
+        "  --version < 10 ms: {} ({:.1} ms)",
+        target(version_wall.median < Duration::from_millis(10)),
+        ms(version_wall.median)
+    )?;
+    print!("{report}");
+    Ok(())
+}
+
+/// Builds `target/release/sipa-check` next to this example and returns its path.
+fn build_release_binary() -> anyhow::Result<PathBuf> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let status = Command::new(cargo)
+        .args(["build", "--release", "--bin", "sipa-check"])
+        .status()
+        .context("running cargo build --release --bin sipa-check")?;
+    if !status.success() {
+        bail!("cargo build --release --bin sipa-check failed: {status}");
+    }
+    // This example runs from target/<profile>/examples/: the binary is two levels up.
+    let exe = std::env::current_exe()?;
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .context("locating the target directory")?;
+    if !cfg!(debug_assertions) && dir.file_name().is_some_and(|n| n == "release") {
+        Ok(dir.join("sipa-check"))
+    } else {
+        bail!("run the bench with --release: cargo run --release --example bench")
+    }
+}
+
+/// The lab serves thousands of connections at once (three descriptors each): lift this
+/// process's soft limit to the hard one. The runs inherit it, except the descriptor check.
+fn raise_own_nofile() {
+    // SAFETY: getrlimit and setrlimit only read and write the struct passed to them.
+    unsafe {
+        let mut limit = std::mem::zeroed::<libc::rlimit>();
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 {
+            limit.rlim_cur = limit.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+        }
+    }
+}
+
+/// One finished child: wall time from spawn to exit, what the kernel accounted to it, and the
+/// CPU this process (the lab) used meanwhile.
+struct Sample {
+    wall: Duration,
+    cpu: Duration,
+    max_rss_kib: u64,
+    lab_cpu: Duration,
+}
+
+/// Runs `cmd` (spawned as plainly as std can, posix_spawn), its output kept for a failure
+/// report; fails unless it exits 0.
+fn measure(cmd: Command, what: &str) -> anyhow::Result<Sample> {
+    let lab_before = own_cpu();
+    let started = Instant::now();
+    let (child, output) = spawn(cmd, None)?;
+    let (status, usage) = wait4(child.id(), 0)?.context("wait4 returned no child")?;
+    let wall = started.elapsed();
+    finish(status, &output, what)?;
+    Ok(sample(wall, &usage, own_cpu().saturating_sub(lab_before)))
+}
+
+/// As [`measure`], with RLIMIT_NOFILE `nofile`, counting the child's open descriptors every
+/// millisecond.
+fn measure_fds(cmd: Command, nofile: u64) -> anyhow::Result<(Sample, usize)> {
+    let lab_before = own_cpu();
+    let started = Instant::now();
+    let (child, output) = spawn(cmd, Some(nofile))?;
+    let fd_dir = format!("/proc/{}/fd", child.id());
+    let mut peak = 0;
+    loop {
+        if let Some((status, usage)) = wait4(child.id(), libc::WNOHANG)? {
+            let wall = started.elapsed();
+            finish(status, &output, "the descriptor check")?;
+            let lab_cpu = own_cpu().saturating_sub(lab_before);
+            return Ok((sample(wall, &usage, lab_cpu), peak));
+        }
+        if let Ok(entries) = std::fs::read_dir(&fd_dir) {
+            peak = peak.max(entries.count());
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+fn spawn(mut cmd: Command, nofile: Option<u64>) -> anyhow::Result<(std::process::Child, PathBuf)> {
+    let output = std::env::temp_dir().join(format!("sipa-check-bench-{}.out", std::process::id()));
+    let file = std::fs::File::create(&output)?;
+    cmd.stdin(Stdio::null())
+        .stdout(file.try_clone()?)
+        .stderr(file);
+    // SAFETY: the closure runs between fork and exec and only calls getrlimit and setrlimit,
+    // which are async-signal-safe, on a struct it owns.
+    if let Some(nofile) = nofile {
+        unsafe {
+            cmd.pre_exec(move || {
+                let mut limit = std::mem::zeroed::<libc::rlimit>();
+                if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
+                    return Err(io::Error::last_os_error());
+                }
+                limit.rlim_cur = (nofile as libc::rlim_t).min(limit.rlim_max);
+                if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
+                    return Err(io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+    }
+    let child = cmd.spawn().with_context(|| format!("spawning {cmd:?}"))?;
+    Ok((child, output))
+}
+
+/// Reaps `pid` with its resource usage; `None` if WNOHANG and it is still running.
+fn wait4(pid: u32, options: i32) -> anyhow::Result<Option<(ExitStatus, libc::rusage)>> {
+    use std::os::unix::process::ExitStatusExt;
+    let mut status = 0;
+    // SAFETY: wait4 writes only to the status and rusage it is given.
+    let mut usage = unsafe { std::mem::zeroed::<libc::rusage>() };
+    let reaped = unsafe { libc::wait4(pid as libc::pid_t, &mut status, options, &mut usage) };
+    match reaped {
+        -1 => Err(io::Error::last_os_error()).context("wait4"),
+        0 => Ok(None),
+        _ => Ok(Some((ExitStatus::from_raw(status), usage))),
+    }
+}
+
+fn finish(status: ExitStatus, output: &Path, what: &str) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(output).unwrap_or_default();
+    let _ = std::fs::remove_file(output);
+    if !status.success() {
+        let tail: Vec<&str> = text.lines().rev().take(30).collect();
+        let tail: Vec<&str> = tail.into_iter().rev().collect();
+        bail!("{what} did not pass ({status}):\n{}", tail.join("\n"));
+    }
+    Ok(())
+}
+
+fn sample(wall: Duration, usage: &libc::rusage, lab_cpu: Duration) -> Sample {
+    Sample {
+        wall,
+        cpu: cpu_time(usage),
+        // Linux reports ru_maxrss in KiB.
+        max_rss_kib: usage.ru_maxrss as u64,
+        lab_cpu,
+    }
+}
+
+fn cpu_time(usage: &libc::rusage) -> Duration {
+    let time = |t: libc::timeval| {
+        Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64)
+    };
+    time(usage.ru_utime) + time(usage.ru_stime)
+}
+
+/// CPU time (user + sys) of this process so far: the lab's threads and the bench's own.
+fn own_cpu() -> Duration {
+    // SAFETY: getrusage writes only to the struct it is given.
+    let mut usage = unsafe { std::mem::zeroed::<libc::rusage>() };
+    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) } != 0 {
+        return Duration::ZERO;
+    }
+    cpu_time(&usage)
+}
+
+struct Stats {
+    median: Duration,
+    min: Duration,
+}
+
+impl Stats {
+    fn of(values: impl Iterator<Item = Duration>) -> Stats {
+        let mut values: Vec<Duration> = values.collect();
+        values.sort();
+        Stats {
+            median: values.get(values.len() / 2).copied().unwrap_or_default(),
+            min: values.first().copied().unwrap_or_default(),
+        }
+    }
+}
+
+/// The shortest time a plan can take against the lab: its longest chain of lab delays, or,
+/// when the in-flight bound makes it longer, the delays all checks must sit through divided
+/// by the probes allowed in flight.
+struct Limit {
+    chain: u32,
+    checks: usize,
+    /// Lab delays × in-flight weight summed over all checks, divided by the concurrency.
+    work_bound: f64,
+    derivation: String,
+    bound: &'static str,
+}
+
+impl Limit {
+    fn duration(&self) -> Duration {
+        LATENCY.mul_f64(f64::from(self.chain).max(self.work_bound))
+    }
+}
+
+/// How many lab delays a check sits through, from src/lab: `conn::spawn_accept_loop` sleeps
+/// once after accepting a connection before serving it (gateway and origin alike; the TCP
+/// handshake itself completes in the kernel, undelayed), `origin::serve_http` once before each
+/// HTTP answer, `dns::LabZone::respond` once before each DNS answer. Through the transparent
+/// gateway: TLS = gateway set-up + origin set-up (the handshake needs the origin); HTTP and
+/// each echo sample = gateway set-up + origin set-up + answer; a TCP connect = none.
+fn lab_delays(kind: &CheckKind) -> u32 {
+    match kind {
+        CheckKind::Resolve => 1,
+        CheckKind::Connect => 0,
+        CheckKind::Tls => 2,
+        CheckKind::Http(_) | CheckKind::Egress(_) => 3,
+    }
+}
+
+fn load_plan(path: &Path, connect_to: &[ConnectTo]) -> anyhow::Result<(Plan, usize)> {
+    let s = scenario::load(path).map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok((Plan::build(&s, connect_to), s.limits.concurrency))
+}
+
+fn plan_len(path: &Path, connect_to: &[ConnectTo]) -> anyhow::Result<usize> {
+    Ok(load_plan(path, connect_to)?.0.checks.len())
+}
+
+fn physical_limit(path: &Path, connect_to: &[ConnectTo]) -> anyhow::Result<Limit> {
+    let (plan, concurrency) = load_plan(path, connect_to)?;
+    // Dependencies always come earlier in the plan.
+    let mut chain: Vec<u32> = Vec::with_capacity(plan.checks.len());
+    let mut work = 0u64;
+    for check in &plan.checks {
+        let before = check.deps.iter().map(|&d| chain[d]).max().unwrap_or(0);
+        chain.push(before + lab_delays(&check.kind));
+        let weight = match &check.kind {
+            CheckKind::Egress(o) => u64::from(o.samples.max(1)),
+            _ => 1,
+        };
+        work += u64::from(lab_delays(&check.kind)) * weight;
+    }
+    let longest = chain.iter().copied().max().unwrap_or(0);
+    let work_bound = work as f64 / concurrency.max(1) as f64;
+    let derivation = "longest chain: resolve (1 DNS answer) → HTTP or echo sample through the \
+         transparent gateway (gateway set-up + origin set-up + HTTP answer = 3); \
+         TLS = 2 (gateway + origin set-up), TCP connect = 0 (the kernel completes the \
+         handshake; the lab delays the server side)"
+        .to_string();
+    let bound = if work_bound > f64::from(longest) {
+        "bound by concurrency: lab delays × connections / probes in flight"
+    } else {
+        "bound by the longest chain"
+    };
+    Ok(Limit {
+        chain: longest,
+        checks: plan.checks.len(),
+        work_bound,
+        derivation,
+        bound,
+    })
+}
+
+/// A scenario of `hosts` login-like lab hosts on 80 and 443 with the bench's observers.
+fn scale_scenario(hosts: usize, concurrency: Option<usize>) -> String {
+    let names: Vec<String> = (0..hosts)
+        .map(|i| format!("\"scale-{i:03}.sipa-lab.test\""))
+        .collect();
+    let mut text = format!(
+        "name = \"scale-{hosts}\"\n[login]\nhosts = [{}]\nports = [80, 443]\n\
+         [anchor]\nexpect = [\"127.0.0.2\"]\n",
+        names.join(", ")
+    );
+    for (name, role, url) in [
+        (
+            "canary-80",
+            "anchored",
+            "http://canary.sipa-lab.test/echo/ip",
+        ),
+        (
+            "canary-443",
+            "anchored",
+            "https://canary.sipa-lab.test/echo/ip",
+        ),
+        (
+            "control-80",
+            "control",
+            "http://control.sipa-lab.test/echo/ip",
+        ),
+        (
+            "control-443",
+            "control",
+            "https://control.sipa-lab.test/echo/ip",
+        ),
+    ] {
+        let _ = write!(
+            text,
+            "[[observer]]\nname = \"{name}\"\nrole = \"{role}\"\nurl = \"{url}\"\n"
+        );
+    }
+    text.push_str(
+        "[vantage]\nname = \"bench\"\n[limits]\ntimeout = \"5s\"\ndeadline = \"60s\"\nsamples = 3\nfamily = \"4\"\n",
+    );
+    if let Some(n) = concurrency {
+        let _ = writeln!(text, "concurrency = {n}");
+    }
+    text
+}
+
+fn script_args(lab: &Lab) -> Vec<String> {
+    vec![
+        "--dns".into(),
+        lab.dns_addr().to_string(),
+        "--http-port".into(),
+        lab.transparent_http_addr().port().to_string(),
+        "--https-port".into(),
+        lab.transparent_https_addr().port().to_string(),
+        "--cacert".into(),
+        lab.ca_file().display().to_string(),
+        "--anchor".into(),
+        lab.anchor_ip().to_string(),
+    ]
+}
+
+/// dig and curl, looked up on PATH without running them (a stray dig would ask the system's
+/// resolver, which is not on loopback).
+fn missing_tools() -> Option<String> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let missing: Vec<&str> = ["dig", "curl"]
+        .into_iter()
+        .filter(|tool| !std::env::split_paths(&path).any(|dir| dir.join(tool).is_file()))
+        .collect();
+    (!missing.is_empty()).then(|| missing.join(" and "))
+}
+
+/// Cores, CPU model and memory, as the README's Performance section states them.
+fn machine() -> String {
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpuinfo
+        .lines()
+        .find_map(|l| l.strip_prefix("model name"))
+        .map(|rest| rest.trim_start_matches([' ', '\t', ':']).to_string())
+        .unwrap_or_else(|| "unknown CPU".into());
+    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    let mem_gib = meminfo
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(0.0, |kib| kib / 1024.0 / 1024.0);
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let load = load.split_whitespace().next().unwrap_or("?").to_string();
+    format!("{cores} cores, {model}, {mem_gib:.0} GiB RAM, load average {load} at start")
+}

@@ -1,0 +1,39 @@
+//! Each echo sample must travel on a connection of its own: a pooled connection would take one
+//! path through the gateway and report it as many independent samples.
+
+use sipa_check::command::lab_overrides;
+use sipa_check::lab::{Lab, LabConfig};
+use sipa_check::outcome::Status;
+use sipa_check::runner::{self, Quiet, RunSettings};
+use sipa_check::scenario;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_echo_sample_and_http_check_uses_a_fresh_connection() {
+    let lab = Lab::start(LabConfig::default())
+        .await
+        .expect("the lab starts");
+    let mut s = scenario::bundled_lab();
+    let (overrides, connect_to) = lab_overrides(&lab, &[], false);
+    s.apply(&overrides).expect("lab overrides apply");
+    let samples: u64 = s.observers.iter().map(|o| u64::from(o.samples)).sum();
+    let settings = RunSettings {
+        connect_to,
+        interrupt: runner::never(),
+        progress: &Quiet,
+    };
+    let run = runner::run_scenario(&s, settings)
+        .await
+        .expect("the run starts");
+    assert_eq!(run.tally.overall(), Status::Pass);
+
+    let traffic = lab.origin_traffic();
+    lab.shutdown().await;
+    // 10 observers × 3 samples in the bundled lab scenario.
+    assert_eq!(samples, 30);
+    assert_eq!(traffic.echo_answers, samples, "{traffic:?}");
+    assert_eq!(traffic.requests_on_reused_connections, 0, "{traffic:?}");
+    // Every request (the echoes and the 6 login-page checks) had its connection; the TLS checks
+    // add connections that carry no request.
+    assert_eq!(traffic.requests, samples + 6, "{traffic:?}");
+    assert!(traffic.connections >= traffic.requests, "{traffic:?}");
+}
