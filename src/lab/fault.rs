@@ -127,7 +127,7 @@ impl Fault {
                 "DNS answers NXDOMAIN for login.windows.net; expect a fail at the resolve stage"
             }
             Fault::DnsServfail => {
-                "DNS answers SERVFAIL for login.windows.net; expect an error at the resolve stage"
+                "DNS answers SERVFAIL for login.windows.net; expect a fail at the resolve stage"
             }
             Fault::BlackholeConnect => {
                 "gateway never completes a TCP handshake; expect connect timeouts reported as \
