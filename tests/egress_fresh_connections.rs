@@ -4,7 +4,8 @@
 use sipa_check::command::lab_overrides;
 use sipa_check::lab::{Lab, LabConfig};
 use sipa_check::outcome::Status;
-use sipa_check::runner::{self, Quiet, RunSettings};
+mod common;
+
 use sipa_check::scenario;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -16,14 +17,7 @@ async fn every_echo_sample_and_http_check_uses_a_fresh_connection() {
     let (overrides, connect_to) = lab_overrides(&lab, &[], false);
     s.apply(&overrides).expect("lab overrides apply");
     let samples: u64 = s.observers.iter().map(|o| u64::from(o.samples)).sum();
-    let settings = RunSettings {
-        connect_to,
-        interrupt: runner::never(),
-        progress: &Quiet,
-    };
-    let run = runner::run_scenario(&s, settings)
-        .await
-        .expect("the run starts");
+    let run = common::run_quietly(&s, connect_to).await;
     assert_eq!(run.tally.overall(), Status::Pass);
 
     let traffic = lab.origin_traffic();

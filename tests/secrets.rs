@@ -16,7 +16,8 @@ use sipa_check::command::lab_overrides;
 use sipa_check::lab::{Lab, LabConfig};
 use sipa_check::outcome::{RunReport, Status};
 use sipa_check::report::{self, human::HumanStyle};
-use sipa_check::runner::{self, Quiet, RunSettings};
+mod common;
+
 use sipa_check::scenario::{self, PROXY_PASSWORD_ENV, ProxySpec, Secret};
 
 /// Distinctive enough that any occurrence is a leak.
@@ -129,14 +130,7 @@ async fn the_proxy_password_is_in_no_report_and_no_debug() {
         assert_no_secret(what, debug.as_bytes());
     }
 
-    let settings = RunSettings {
-        connect_to,
-        interrupt: runner::never(),
-        progress: &Quiet,
-    };
-    let run = runner::run_scenario(&s, settings)
-        .await
-        .expect("the run starts");
+    let run = common::run_quietly(&s, connect_to).await;
     lab.shutdown().await;
     let failures: Vec<String> = run
         .checks

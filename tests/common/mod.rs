@@ -1,10 +1,13 @@
 //! Shared by the integration tests: the bundled lab scenario run against an embedded lab.
+// Each test crate uses its own part of this module.
+#![allow(dead_code)]
 
 use sipa_check::command::lab_overrides;
 use sipa_check::lab::{Fault, Lab, LabConfig};
 use sipa_check::outcome::ScenarioRun;
+use sipa_check::probe::ConnectTo;
 use sipa_check::runner::{self, Quiet, RunSettings};
-use sipa_check::scenario::{self, Overrides};
+use sipa_check::scenario::{self, Overrides, Scenario};
 
 /// Starts a lab with `faults`, runs `scenarios/lab.toml` against it as `sipa-check lab` does
 /// (through the explicit proxy when asked, with `extra` flags on top), and stops the lab.
@@ -19,14 +22,19 @@ pub async fn run_lab(faults: &[Fault], via_proxy: bool, extra: Overrides) -> Sce
     let (overrides, connect_to) = lab_overrides(&lab, faults, via_proxy);
     s.apply(&overrides).expect("lab overrides apply");
     s.apply(&extra).expect("the extra flags apply");
+    let run = run_quietly(&s, connect_to).await;
+    lab.shutdown().await;
+    run
+}
+
+/// Runs a scenario with no progress display and no interrupt.
+pub async fn run_quietly(s: &Scenario, connect_to: Vec<ConnectTo>) -> ScenarioRun {
     let settings = RunSettings {
         connect_to,
         interrupt: runner::never(),
         progress: &Quiet,
     };
-    let run = runner::run_scenario(&s, settings)
+    runner::run_scenario(s, settings)
         .await
-        .expect("the run starts");
-    lab.shutdown().await;
-    run
+        .expect("the run starts")
 }
