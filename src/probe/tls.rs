@@ -28,8 +28,9 @@ pub struct Spec {
 /// The trust anchors of a run: public web PKI roots, the OS store, and the declared `--ca-file`s.
 pub struct TrustStore {
     provider: Arc<CryptoProvider>,
-    public: Arc<RootCertStore>,
-    declared: Arc<RootCertStore>,
+    /// Built once: a verifier per anchor set, shared by every TLS probe of the run.
+    public: Option<Arc<WebPkiServerVerifier>>,
+    declared: Option<Arc<WebPkiServerVerifier>>,
     /// Filled by a thread of its own: reading and parsing the OS store is the slowest step before
     /// the first probe (milliseconds), and the resolves that come first need none of it.
     with_os: Arc<OnceLock<WithOsStore>>,
@@ -37,7 +38,7 @@ pub struct TrustStore {
 
 /// What is built on the OS store.
 struct WithOsStore {
-    all: Arc<RootCertStore>,
+    all: Option<Arc<WebPkiServerVerifier>>,
     http: ClientConfig,
     problems: Vec<String>,
 }
@@ -46,6 +47,7 @@ impl WithOsStore {
     fn load(
         mut all: RootCertStore,
         builder: rustls::ConfigBuilder<ClientConfig, rustls::WantsVerifier>,
+        provider: &Arc<CryptoProvider>,
     ) -> WithOsStore {
         let (certs, problems) =
             match std::panic::catch_unwind(rustls_native_certs::load_native_certs) {
@@ -65,7 +67,7 @@ impl WithOsStore {
             .with_no_client_auth();
         http.alpn_protocols = vec![b"http/1.1".to_vec()];
         WithOsStore {
-            all,
+            all: verifier(&all, provider),
             http,
             problems,
         }
@@ -111,21 +113,26 @@ impl TrustStore {
         };
         let with_os = Arc::new(OnceLock::new());
         let spawned = {
-            let (filler, all, builder) = (with_os.clone(), public_and_declared(), builder.clone());
+            let (filler, all, builder, provider) = (
+                with_os.clone(),
+                public_and_declared(),
+                builder.clone(),
+                provider.clone(),
+            );
             std::thread::Builder::new()
                 .name("os-trust-store".into())
                 .spawn(move || {
-                    let _ = filler.set(WithOsStore::load(all, builder));
+                    let _ = filler.set(WithOsStore::load(all, builder, &provider));
                 })
         };
         if spawned.is_err() {
             // No thread to be had: read the store right here.
-            let _ = with_os.set(WithOsStore::load(public_and_declared(), builder));
+            let _ = with_os.set(WithOsStore::load(public_and_declared(), builder, &provider));
         }
         Ok(TrustStore {
+            public: verifier(&Arc::new(public), &provider),
+            declared: verifier(&Arc::new(declared), &provider),
             provider,
-            public: Arc::new(public),
-            declared: Arc::new(declared),
             with_os,
         })
     }
@@ -150,15 +157,6 @@ impl TrustStore {
         self.with_os().http.clone()
     }
 
-    fn verifier(&self, roots: &Arc<RootCertStore>) -> Option<Arc<WebPkiServerVerifier>> {
-        if roots.is_empty() {
-            return None;
-        }
-        WebPkiServerVerifier::builder_with_provider(roots.clone(), self.provider.clone())
-            .build()
-            .ok()
-    }
-
     /// Which anchor the chain ends at: public root, declared anchor, OS store only, or none.
     fn classify(
         &self,
@@ -167,8 +165,8 @@ impl TrustStore {
         name: &ServerName<'_>,
     ) -> ChainTrust {
         let now = UnixTime::now();
-        let verify = |roots: &Arc<RootCertStore>| -> Result<(), String> {
-            match self.verifier(roots) {
+        let verify = |verifier: &Option<Arc<WebPkiServerVerifier>>| -> Result<(), String> {
+            match verifier {
                 None => Err("no trust anchors".into()),
                 Some(v) => v
                     .verify_server_cert(end_entity, intermediates, name, &[], now)
@@ -187,6 +185,19 @@ impl TrustStore {
             }
         }
     }
+}
+
+/// A verifier for one anchor set, or none when the set is empty.
+fn verifier(
+    roots: &Arc<RootCertStore>,
+    provider: &Arc<CryptoProvider>,
+) -> Option<Arc<WebPkiServerVerifier>> {
+    if roots.is_empty() {
+        return None;
+    }
+    WebPkiServerVerifier::builder_with_provider(roots.clone(), provider.clone())
+        .build()
+        .ok()
 }
 
 fn add_pem_file(store: &mut RootCertStore, path: &FsPath) -> Result<(), TrustError> {
