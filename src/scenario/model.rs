@@ -287,6 +287,13 @@ pub struct Limits {
     pub concurrency: usize,
 }
 
+impl Limits {
+    /// Probes in flight at once unless the scenario says otherwise: a connection each (an echo
+    /// check holds one per sample), so a run keeps at most this many probe sockets open, well
+    /// under the usual limit of 1,024 descriptors, however large the plan.
+    pub const DEFAULT_CONCURRENCY: usize = 256;
+}
+
 impl Default for Limits {
     fn default() -> Self {
         Limits {
@@ -294,7 +301,7 @@ impl Default for Limits {
             deadline: Duration::from_secs(60),
             samples: 3,
             family: FamilySelection::Both,
-            concurrency: 64,
+            concurrency: Limits::DEFAULT_CONCURRENCY,
         }
     }
 }
