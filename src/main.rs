@@ -25,6 +25,10 @@ fn main() -> ExitCode {
     if let Command::Validate(args) = &cli.command {
         return command::validate(args, &mut out, &mut err).into();
     }
+    // A run keeps up to `concurrency` sockets open (256 by default); some systems start with a
+    // soft limit as low as 256 descriptors. Raising the soft limit toward the hard one is
+    // harmless and keeps a large plan from failing on descriptors instead of the network.
+    let _ = rlimit::increase_nofile_limit(4096);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
