@@ -1,6 +1,5 @@
 //! Runs a plan's checks concurrently, each under its timeout, all under the run's deadline.
 
-use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -269,9 +268,4 @@ fn now_rfc3339() -> String {
 /// Something that never resolves: for runs that cannot be interrupted.
 pub fn never<'a>() -> BoxFuture<'a, ()> {
     futures::future::pending().boxed()
-}
-
-/// Awaits `fut`, for callers that want a boxed interrupt from any future.
-pub fn interrupt_on<'a>(fut: impl Future<Output = ()> + Send + 'a) -> BoxFuture<'a, ()> {
-    fut.boxed()
 }

@@ -214,16 +214,7 @@ async fn run_with_a_password_from_the_environment_shows_it_nowhere() {
         proxy_authorization_sent(&heads) > 0,
         "the password was not used"
     );
-    assert_no_secret("standard output", &out.stdout);
-    assert_no_secret("standard error", &out.stderr);
-    assert_no_secret(
-        "the JSON file",
-        &std::fs::read(&json).expect("JSON written"),
-    );
-    assert_no_secret(
-        "the JUnit file",
-        &std::fs::read(&junit).expect("JUnit written"),
-    );
+    assert_outputs_clean(&out, &json, &junit);
     assert!(stdout.contains(&format!("{USER}:REDACTED@")), "{stdout}");
 }
 
@@ -246,16 +237,7 @@ async fn lab_via_proxy_with_the_password_set_shows_it_nowhere() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert_no_secret("standard output", &out.stdout);
-    assert_no_secret("standard error", &out.stderr);
-    assert_no_secret(
-        "the JSON file",
-        &std::fs::read(&json).expect("JSON written"),
-    );
-    assert_no_secret(
-        "the JUnit file",
-        &std::fs::read(&junit).expect("JUnit written"),
-    );
+    assert_outputs_clean(&out, &json, &junit);
 }
 
 #[test]
@@ -305,4 +287,15 @@ fn a_password_in_a_scenario_is_refused_and_not_repeated() {
             assert_no_secret("stderr", &out.stderr);
         }
     }
+}
+
+/// Neither the binary's terminal output nor the report files it wrote hold the secret.
+fn assert_outputs_clean(out: &Output, json: &Path, junit: &Path) {
+    assert_no_secret("standard output", &out.stdout);
+    assert_no_secret("standard error", &out.stderr);
+    assert_no_secret("the JSON file", &std::fs::read(json).expect("JSON written"));
+    assert_no_secret(
+        "the JUnit file",
+        &std::fs::read(junit).expect("JUnit written"),
+    );
 }
