@@ -62,6 +62,9 @@ pub struct Check {
     pub deps: Vec<usize>,
     /// The earlier stage of the same path: this check is judged only if that one passed.
     pub after: Vec<usize>,
+    /// The check whose connection this one is sent on, once that check's handshake succeeded
+    /// (the HTTPS request rides on the TLS check's connection: one handshake, not two).
+    pub conn_of: Option<usize>,
     /// The host is one of the scenario's login hosts.
     pub login_host: bool,
 }
@@ -108,9 +111,10 @@ impl Plan {
         for host in &login_hosts {
             for &port in &scenario.login.ports {
                 for route in b.routes() {
-                    // Connect, TLS and HTTP each open their own connection as soon as the
-                    // name is resolved, so the run's length is one chain of round trips; the
-                    // verdict still judges each stage only after the one before it passed.
+                    // Connect and TLS open their own connections as soon as the name is
+                    // resolved, so the run's length is one chain of round trips; HTTPS is sent
+                    // on the TLS check's connection. The verdict judges each stage only after
+                    // the one before it passed.
                     let dep = b.resolve_dep(host, port, route);
                     let connect = b.push(
                         host,
@@ -137,6 +141,9 @@ impl Plan {
                     };
                     let http = b.push(host, Some(port), route, CheckKind::Http(expect), dep, true);
                     b.checks[http].after = vec![http_after];
+                    if http_after != connect {
+                        b.checks[http].conn_of = Some(http_after);
+                    }
                 }
             }
         }
@@ -269,6 +276,7 @@ impl Builder<'_> {
             kind,
             deps,
             after: Vec::new(),
+            conn_of: None,
             login_host,
         });
         id

@@ -10,8 +10,8 @@ use tokio::sync::Semaphore;
 
 use crate::observation::{ConnectOutcome, NotRun, Observation};
 use crate::outcome::{Outcome, ScenarioRun, Status, Tally, VantageFacts};
-use crate::plan::Plan;
-use crate::probe::{self, ConnectTo, DnsClient, ProbeCtx, TrustStore};
+use crate::plan::{Check, CheckKind, Plan};
+use crate::probe::{self, AbortOnDrop, ConnectTo, DnsClient, ProbeCtx, TrustStore};
 use crate::scenario::model::Scenario;
 use crate::verdict::{self, Expectation};
 
@@ -115,6 +115,9 @@ pub async fn run_scenario(
 }
 
 type Slot = Shared<BoxFuture<'static, Arc<Observation>>>;
+/// The observations of one probe run: its lead check's first, then those of the checks sent on
+/// its connection.
+type Job = Shared<BoxFuture<'static, Arc<[Arc<Observation>]>>>;
 
 /// Runs every check; returns one observation per check, in plan order, and why the run was
 /// cut short, if it was.
@@ -131,10 +134,43 @@ pub async fn execute(
     let permits = Arc::new(Semaphore::new(concurrency));
     // The probes bound their own steps; this outer bound only catches what slips through.
     let per_check = limits.timeout + Duration::from_millis(250);
+    let mut jobs: Vec<Option<Job>> = Vec::with_capacity(plan.checks.len());
     let mut slots: Vec<Slot> = Vec::with_capacity(plan.checks.len());
     for check in &plan.checks {
-        let deps: Vec<(crate::plan::Check, Slot)> = check
-            .deps
+        if let Some(lead) = check.conn_of {
+            // Run by its lead's job: its observation is that job's, at its place among the riders.
+            let job = jobs.get(lead).cloned().flatten();
+            let place = 1 + plan
+                .checks
+                .iter()
+                .filter(|c| c.conn_of == Some(lead) && c.id < check.id)
+                .count();
+            jobs.push(None);
+            slots.push(match job {
+                Some(job) => job.map(move |all| all[place].clone()).boxed().shared(),
+                None => {
+                    futures::future::ready(Arc::new(Observation::NotRun(NotRun::NothingToProbe {
+                        why: "planned on a connection that is never opened".into(),
+                    })))
+                    .boxed()
+                    .shared()
+                }
+            });
+            continue;
+        }
+        let riders: Vec<Check> = plan
+            .checks
+            .iter()
+            .filter(|c| c.conn_of == Some(check.id))
+            .cloned()
+            .collect();
+        let mut dep_ids = check.deps.clone();
+        for d in riders.iter().flat_map(|r| &r.deps) {
+            if !dep_ids.contains(d) {
+                dep_ids.push(*d);
+            }
+        }
+        let deps: Vec<(Check, Slot)> = dep_ids
             .iter()
             .map(|&d| (plan.checks[d].clone(), slots[d].clone()))
             .collect();
@@ -142,15 +178,21 @@ pub async fn execute(
         let ctx = ctx.clone();
         let exp = exp.clone();
         let permits = permits.clone();
+        let all = 1 + riders.len();
+        // Every check of the job ends the same way when it cannot run.
+        let each = move |obs: Observation| -> Arc<[Arc<Observation>]> {
+            let obs = Arc::new(obs);
+            vec![obs; all].into()
+        };
         // A permit stands for one connection in flight: an echo check holds one per sample, as
         // its samples run at once on connections of their own. So at most
         // max(concurrency, samples) probe sockets are open at any time, however large the plan.
         let weight = match &check.kind {
-            crate::plan::CheckKind::Egress(observer) => observer.samples.max(1) as usize,
+            CheckKind::Egress(observer) => observer.samples.max(1) as usize,
             _ => 1,
         };
         let weight = u32::try_from(weight.min(concurrency)).unwrap_or(u32::MAX);
-        let slot = async move {
+        let job: Job = async move {
             let mut upstream = Vec::with_capacity(deps.len());
             for (dep, slot) in deps {
                 let seen = slot.await;
@@ -158,39 +200,40 @@ pub async fn execute(
                 match status {
                     Status::Pass => upstream.push(seen),
                     Status::Skip => {
-                        return Arc::new(Observation::NotRun(NotRun::NothingToProbe {
+                        return each(Observation::NotRun(NotRun::NothingToProbe {
                             why: format!("{} was skipped", dep.name),
                         }));
                     }
                     Status::Fail | Status::Error => {
-                        return Arc::new(Observation::NotRun(NotRun::Blocked {
+                        return each(Observation::NotRun(NotRun::Blocked {
                             on: dep.name.clone(),
                         }));
                     }
                 }
             }
             let Ok(_permit) = permits.acquire_many_owned(weight).await else {
-                return Arc::new(Observation::NotRun(NotRun::Deadline {
+                return each(Observation::NotRun(NotRun::Deadline {
                     what: "the run was stopped".into(),
                 }));
             };
             // A task of its own, so that the runtime's worker threads share the TLS and HTTP
             // work of many probes instead of one thread polling them all.
-            let mut task = ProbeTask(tokio::spawn(async move {
-                probe::run(&check, &ctx, &upstream).await
+            let mut task = AbortOnDrop(tokio::spawn(async move {
+                probe::run_job(&check, &riders, &ctx, &upstream).await
             }));
             match tokio::time::timeout(per_check, &mut task.0).await {
-                Ok(Ok(obs)) => Arc::new(obs),
+                Ok(Ok(observations)) => observations.into_iter().map(Arc::new).collect(),
                 Ok(Err(e)) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-                Ok(Err(_)) => Arc::new(Observation::NotRun(NotRun::Deadline {
+                Ok(Err(_)) => each(Observation::NotRun(NotRun::Deadline {
                     what: "the run was stopped".into(),
                 })),
-                Err(_) => Arc::new(Observation::NotRun(NotRun::Timeout { after: per_check })),
+                Err(_) => each(Observation::NotRun(NotRun::Timeout { after: per_check })),
             }
         }
         .boxed()
         .shared();
-        slots.push(slot);
+        slots.push(job.clone().map(|all| all[0].clone()).boxed().shared());
+        jobs.push(Some(job));
     }
 
     let total = slots.len();
@@ -229,16 +272,6 @@ pub async fn execute(
         })
         .collect();
     (observations, cut_short)
-}
-
-/// A spawned probe, aborted when its check is dropped (the run's deadline, an interrupt, or the
-/// check's own timeout), so no probe outlives its run.
-struct ProbeTask(tokio::task::JoinHandle<Observation>);
-
-impl Drop for ProbeTask {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
 }
 
 /// The local addresses connections left from: which interface this vantage really used.

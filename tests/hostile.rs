@@ -48,20 +48,24 @@ trait AsyncStream: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> AsyncStream for T {}
 type Stream = Box<dyn AsyncStream>;
 
-/// Reads up to the end of a request head (or 16 KiB, or EOF).
-async fn read_head(stream: &mut Stream) {
+/// Reads up to the end of a request head (or 16 KiB, or EOF); says whether a whole head came.
+async fn read_head(stream: &mut Stream) -> bool {
     let mut head = Vec::new();
     let mut buf = [0u8; 1024];
-    while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 16 * 1024 {
+    while head.len() < 16 * 1024 {
+        if head.windows(4).any(|w| w == b"\r\n\r\n") {
+            return true;
+        }
         match stream.read(&mut buf).await {
-            Ok(0) | Err(_) => return,
+            Ok(0) | Err(_) => return false,
             Ok(n) => head.extend_from_slice(&buf[..n]),
         }
     }
+    false
 }
 
 impl Hostile {
-    async fn play(self, mut stream: Stream) {
+    async fn play(self, mut stream: Stream, requests: Arc<AtomicUsize>) {
         if let Hostile::Blurt(bytes) = &self {
             let _ = stream.write_all(bytes).await;
             let _ = stream.shutdown().await;
@@ -71,7 +75,9 @@ impl Hostile {
             tokio::time::sleep(Duration::from_secs(10)).await;
             return;
         }
-        read_head(&mut stream).await;
+        if read_head(&mut stream).await {
+            requests.fetch_add(1, Ordering::SeqCst);
+        }
         match self {
             Hostile::Say(bytes) => {
                 let _ = stream.write_all(&bytes).await;
@@ -107,10 +113,12 @@ impl Hostile {
     }
 }
 
-/// A hostile server on 127.0.0.1 and the number of connections it took.
+/// A hostile server on 127.0.0.1, the number of connections it took and of the request heads
+/// it read.
 struct Server {
     addr: SocketAddr,
     connections: Arc<AtomicUsize>,
+    requests: Arc<AtomicUsize>,
 }
 
 /// Serves `hostile`, over TLS with `tls`; the tasks end with the test's runtime.
@@ -118,12 +126,14 @@ async fn serve(hostile: Hostile, tls: Option<tokio_rustls::TlsAcceptor>) -> Serv
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("local address");
     let connections = Arc::new(AtomicUsize::new(0));
-    let counter = connections.clone();
+    let requests = Arc::new(AtomicUsize::new(0));
+    let (counter, heads) = (connections.clone(), requests.clone());
     tokio::spawn(async move {
         while let Ok((tcp, _)) = listener.accept().await {
             counter.fetch_add(1, Ordering::SeqCst);
             let hostile = hostile.clone();
             let tls = tls.clone();
+            let heads = heads.clone();
             tokio::spawn(async move {
                 let stream: Stream = match tls {
                     None => Box::new(tcp),
@@ -132,11 +142,15 @@ async fn serve(hostile: Hostile, tls: Option<tokio_rustls::TlsAcceptor>) -> Serv
                         Err(_) => return,
                     },
                 };
-                hostile.play(stream).await;
+                hostile.play(stream, heads).await;
             });
         }
     });
-    Server { addr, connections }
+    Server {
+        addr,
+        connections,
+        requests,
+    }
 }
 
 /// A DNS server that answers NXDOMAIN to everything, so that no lookup leaves loopback.
@@ -213,6 +227,8 @@ enum Place {
     Plain,
     /// The login host on port 443 and an `https://` echo observer (TLS unless the peer blurts).
     Tls,
+    /// As `Tls`, but the harness is not told of the server's CA: its chain is untrusted.
+    TlsUntrusted,
     /// The explicit proxy, for the login host on 443 and an `https://` echo observer.
     Proxy,
 }
@@ -236,7 +252,9 @@ async fn run_against(hostile: Hostile, place: Place) -> Hostility {
     let port = server.addr.port();
     let (login_port, echo, proxy) = match place {
         Place::Plain => (80, format!("http://127.0.0.1:{port}/ip"), String::new()),
-        Place::Tls => (443, format!("https://127.0.0.1:{port}/ip"), String::new()),
+        Place::Tls | Place::TlsUntrusted => {
+            (443, format!("https://127.0.0.1:{port}/ip"), String::new())
+        }
         Place::Proxy => (
             443,
             "https://echo.hostile.test/ip".to_string(),
@@ -244,6 +262,7 @@ async fn run_against(hostile: Hostile, place: Place) -> Hostility {
         ),
     };
     let ca_files = match &pki {
+        Some(_) if place == Place::TlsUntrusted => String::new(),
         Some(p) => format!("ca_files = [{:?}]", p.ca_file.display().to_string()),
         None => String::new(),
     };
@@ -688,6 +707,23 @@ async fn an_openid_document_cut_short() {
         Status::Fail,
         "the peer closed the connection before the end of the body",
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_request_is_sent_over_an_untrusted_chain() {
+    let document = br#"{"issuer":"https://sts.windows.net/x/"}"#;
+    let h = run_against(Hostile::Say(ok(document)), Place::TlsUntrusted).await;
+    assert_says(
+        h.check(Stage::Tls),
+        Status::Fail,
+        "chain from an unexpected CA",
+    );
+    assert_says(h.http(), Status::Skip, "did not pass");
+    assert_echo_says(&h, "the TLS handshake failed");
+    // The connect check's connection, the TLS check's and the two samples' were all made, the
+    // handshakes too, but no request followed any of them.
+    assert_eq!(h.server.connections.load(Ordering::SeqCst), 1 + 1 + 2);
+    assert_eq!(h.server.requests.load(Ordering::SeqCst), 0);
 }
 
 // ---- a hostile explicit proxy ----

@@ -15,6 +15,7 @@ pub const MAX_DOCUMENT: usize = 1024 * 1024;
 /// The most headers the harness accepts in an answer (hyper also caps the whole head at about
 /// 400 KiB): anything bigger is refused with a precise cause, never read without bound.
 pub const MAX_HEADERS: usize = 100;
+const USER_AGENT: &str = concat!("sipa-check/", env!("CARGO_PKG_VERSION"));
 /// How much of a body the evidence keeps.
 const EXCERPT: usize = 200;
 
@@ -42,7 +43,7 @@ pub fn client(
         .http1_max_headers(MAX_HEADERS)
         .connect_timeout(ctx.timeout)
         .timeout(ctx.timeout)
-        .user_agent(concat!("sipa-check/", env!("CARGO_PKG_VERSION")));
+        .user_agent(USER_AGENT);
     let via;
     match path {
         Path::Proxy => {
@@ -78,6 +79,14 @@ pub fn client(
     Ok((client, via))
 }
 
+/// The path a login host's check asks for.
+fn request_path(expect: &HttpExpect) -> &str {
+    match expect {
+        HttpExpect::RedirectToHttps => "/",
+        HttpExpect::OpenIdConfiguration { path } => path.as_str(),
+    }
+}
+
 /// The URL of a login host's check: no explicit port when it is the scheme's default, so that
 /// `--connect-to` can move it.
 pub fn login_url(host: &str, port: Port, path: &str) -> Result<url::Url, String> {
@@ -95,8 +104,22 @@ pub fn login_url(host: &str, port: Port, path: &str) -> Result<url::Url, String>
 /// What went wrong with a request, in words, then the whole cause chain: reqwest's own
 /// messages ("error sending request for url …") do not say what the peer did.
 pub fn failure(err: &reqwest::Error, doing: &str, timeout: std::time::Duration) -> Vec<String> {
+    let what = if err.is_timeout() {
+        Some(no_answer_within(timeout))
+    } else {
+        peer_misbehaviour(err, err.is_connect())
+    };
+    explain(err, doing, what)
+}
+
+/// The words for what the peer did (when known), what the harness was doing, then the chain.
+fn explain(
+    err: &(dyn std::error::Error + 'static),
+    doing: &str,
+    what: Option<String>,
+) -> Vec<String> {
     let chain = cause_chain(err);
-    let mut causes = match peer_misbehaviour(err, timeout) {
+    let mut causes = match what {
         Some(what) => vec![what, doing.to_string()],
         // Not recognised: the innermost cause is the most specific one.
         None => match chain.last() {
@@ -108,13 +131,16 @@ pub fn failure(err: &reqwest::Error, doing: &str, timeout: std::time::Duration) 
     causes
 }
 
-fn peer_misbehaviour(err: &reqwest::Error, timeout: std::time::Duration) -> Option<String> {
-    if err.is_timeout() {
-        return Some(format!(
-            "no complete answer within {}",
-            crate::verdict::show_duration(timeout)
-        ));
-    }
+fn no_answer_within(timeout: std::time::Duration) -> String {
+    format!(
+        "no complete answer within {}",
+        crate::verdict::show_duration(timeout)
+    )
+}
+
+/// What the peer did, read from an error's chain; `connecting` while the connection was still
+/// being set up.
+fn peer_misbehaviour(err: &(dyn std::error::Error + 'static), connecting: bool) -> Option<String> {
     let mut next: Option<&(dyn std::error::Error + 'static)> = Some(err);
     while let Some(e) = next {
         if let Some(tls) = e.downcast_ref::<rustls::Error>() {
@@ -122,7 +148,7 @@ fn peer_misbehaviour(err: &reqwest::Error, timeout: std::time::Duration) -> Opti
         }
         if let Some(io) = e.downcast_ref::<std::io::Error>() {
             match io.kind() {
-                std::io::ErrorKind::UnexpectedEof if err.is_connect() => {
+                std::io::ErrorKind::UnexpectedEof if connecting => {
                     return Some(
                         "the peer closed the connection while it was being set up \
                          (TLS handshake or proxy tunnel)"
@@ -185,10 +211,7 @@ pub async fn read_capped(
 
 pub async fn run(spec: &Spec, ctx: &ProbeCtx) -> Observation {
     let started = Instant::now();
-    let path = match &spec.expect {
-        HttpExpect::RedirectToHttps => "/",
-        HttpExpect::OpenIdConfiguration { path } => path.as_str(),
-    };
+    let path = request_path(&spec.expect);
     let (url, via, outcome) = match login_url(&spec.host, spec.port, path) {
         Err(e) => (
             format!("{}:{}{path}", spec.host, spec.port),
@@ -231,32 +254,161 @@ async fn fetch(
     };
     let status = response.status().as_u16();
     let headers = response.headers().clone();
-    let (body, truncated) = match read_capped(&mut response, MAX_DOCUMENT).await {
-        Ok(read) => read,
+    match read_capped(&mut response, MAX_DOCUMENT).await {
+        Ok((body, truncated)) => answered(status, &headers, &body, truncated, expect),
+        Err(e) => HttpOutcome::Failed {
+            causes: failure(&e, &reading_the_body(status), timeout),
+        },
+    }
+}
+
+/// Sends the check's request on a connection already through its TLS handshake (the TLS
+/// check's), with hyper: reqwest only sends on connections it opens itself. `started` is when
+/// that connection began: the check's time and its timeout count from there, as they would for a
+/// request on a connection of its own.
+pub async fn run_on<S>(
+    spec: &Spec,
+    stream: S,
+    via: String,
+    ctx: &ProbeCtx,
+    started: Instant,
+) -> Observation
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let path = request_path(&spec.expect);
+    let (url, outcome) = match login_url(&spec.host, spec.port, path) {
+        Err(e) => (
+            format!("{}:{}{path}", spec.host, spec.port),
+            HttpOutcome::Failed { causes: vec![e] },
+        ),
+        Ok(url) => {
+            let budget = ctx.timeout.saturating_sub(started.elapsed());
+            let outcome =
+                match tokio::time::timeout(budget, exchange(stream, &url, &spec.expect)).await {
+                    Ok(outcome) => outcome,
+                    Err(_) => HttpOutcome::Failed {
+                        causes: vec![
+                            no_answer_within(ctx.timeout),
+                            "sending the request".to_string(),
+                        ],
+                    },
+                };
+            (url.to_string(), outcome)
+        }
+    };
+    Observation::Http(HttpObservation {
+        url,
+        via,
+        outcome,
+        elapsed: started.elapsed(),
+    })
+}
+
+/// One HTTP/1.1 request and its answer, on `stream`.
+async fn exchange<S>(stream: S, url: &url::Url, expect: &HttpExpect) -> HttpOutcome
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let failed = |e: &hyper::Error, doing: &str| HttpOutcome::Failed {
+        causes: explain(e, doing, peer_misbehaviour(e, false)),
+    };
+    let io = hyper_util::rt::TokioIo::new(stream);
+    let (mut sender, connection) = match hyper::client::conn::http1::Builder::new()
+        .max_headers(MAX_HEADERS)
+        .handshake(io)
+        .await
+    {
+        Ok(pair) => pair,
+        Err(e) => return failed(&e, "starting HTTP on the connection"),
+    };
+    let _connection = super::AbortOnDrop(tokio::spawn(async move {
+        // Its errors reach the request and the body, which report them.
+        let _ = connection.await;
+    }));
+    let authority = match url.port() {
+        Some(port) => format!("{}:{port}", url.host_str().unwrap_or_default()),
+        None => url.host_str().unwrap_or_default().to_string(),
+    };
+    let target = match url.query() {
+        Some(query) => format!("{}?{query}", url.path()),
+        None => url.path().to_string(),
+    };
+    let request = hyper::Request::get(target)
+        .header(hyper::header::HOST, authority)
+        .header(hyper::header::USER_AGENT, USER_AGENT)
+        .header(hyper::header::ACCEPT, "*/*")
+        .body(http_body_util::Empty::<bytes::Bytes>::new());
+    let request = match request {
+        Ok(r) => r,
         Err(e) => {
-            let doing = format!("reading the body of a {status} answer");
             return HttpOutcome::Failed {
-                causes: failure(&e, &doing, timeout),
+                causes: vec![format!("cannot build a request for {url}: {e}")],
             };
         }
     };
-    let content_type = header(&headers, "content-type");
+    let response = match sender.send_request(request).await {
+        Ok(r) => r,
+        Err(e) => return failed(&e, "sending the request"),
+    };
+    let (head, mut body) = response.into_parts();
+    let status = head.status.as_u16();
+    match read_capped_body(&mut body, MAX_DOCUMENT).await {
+        Ok((bytes, truncated)) => answered(status, &head.headers, &bytes, truncated, expect),
+        Err(e) => failed(&e, &reading_the_body(status)),
+    }
+}
+
+/// Reads at most `cap` bytes of a hyper body; says whether there was more.
+async fn read_capped_body(
+    body: &mut hyper::body::Incoming,
+    cap: usize,
+) -> Result<(Vec<u8>, bool), hyper::Error> {
+    use http_body_util::BodyExt;
+    let mut bytes = Vec::new();
+    while let Some(frame) = body.frame().await {
+        let Ok(chunk) = frame?.into_data() else {
+            continue;
+        };
+        let room = cap.saturating_sub(bytes.len());
+        if chunk.len() > room {
+            bytes.extend_from_slice(&chunk[..room]);
+            return Ok((bytes, true));
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    Ok((bytes, false))
+}
+
+fn reading_the_body(status: u16) -> String {
+    format!("reading the body of a {status} answer")
+}
+
+/// What the check records of an answer it read.
+fn answered(
+    status: u16,
+    headers: &HeaderMap,
+    body: &[u8],
+    truncated: bool,
+    expect: &HttpExpect,
+) -> HttpOutcome {
+    let content_type = header(headers, "content-type");
     let (issuer, body_problem) = match expect {
-        HttpExpect::OpenIdConfiguration { .. } if status == 200 => openid_issuer(&body, truncated),
+        HttpExpect::OpenIdConfiguration { .. } if status == 200 => openid_issuer(body, truncated),
         _ => (None, None),
     };
     HttpOutcome::Answered(HttpAnswer {
         status,
-        location: header(&headers, "location"),
+        location: header(headers, "location"),
         entra_headers: ["x-ms-request-id", "x-ms-ests-server"]
             .iter()
-            .filter_map(|name| header(&headers, name).map(|v| (name.to_string(), v)))
+            .filter_map(|name| header(headers, name).map(|v| (name.to_string(), v)))
             .collect(),
-        block_page: looks_like_block_page(status, content_type.as_deref(), &body),
+        block_page: looks_like_block_page(status, content_type.as_deref(), body),
         content_type,
         issuer,
         body_problem,
-        body_excerpt: excerpt(&body),
+        body_excerpt: excerpt(body),
     })
 }
 

@@ -92,6 +92,43 @@ pub async fn run(check: &Check, ctx: &ProbeCtx, deps: &[Arc<Observation>]) -> Ob
     }
 }
 
+/// Runs a check's probe together with the checks sent on its connection (`Check::conn_of`);
+/// returns the lead's observation first, then the riders' in order.
+pub async fn run_job(
+    lead: &Check,
+    riders: &[Check],
+    ctx: &ProbeCtx,
+    deps: &[Arc<Observation>],
+) -> Vec<Observation> {
+    if let [request] = riders
+        && let (Ok(Prepared::Tls(tls)), Ok(Prepared::Http(http))) = (
+            prepare(lead, ctx, deps).await,
+            prepare(request, ctx, deps).await,
+        )
+    {
+        let (handshake, answer) = tls::run_then_request(&tls, &http, ctx).await;
+        let answer = answer.unwrap_or_else(|| {
+            Observation::NotRun(NotRun::Blocked {
+                on: lead.name.clone(),
+            })
+        });
+        return vec![handshake, answer];
+    }
+    // No shared connection to be had: each check runs on its own.
+    let all = std::iter::once(lead).chain(riders);
+    futures::future::join_all(all.map(|check| run(check, ctx, deps))).await
+}
+
+/// A spawned task, aborted when this is dropped (the run's deadline, an interrupt, or the
+/// check's own timeout), so that no probe outlives its run.
+pub struct AbortOnDrop<T>(pub tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 enum Prepared {
     Resolve(dns::Spec),
     Connect(tcp::Spec),

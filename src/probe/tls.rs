@@ -1,7 +1,7 @@
 //! TLS on 443: the handshake, the presented chain, and which trust anchor (if any) it ends at.
 
 use std::path::Path as FsPath;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use rustls::client::WebPkiServerVerifier;
@@ -12,7 +12,7 @@ use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
 use tokio_rustls::TlsConnector;
 
-use super::{Path, ProbeCtx, proxy, tcp};
+use super::{Path, ProbeCtx, http, proxy, tcp};
 use crate::observation::{
     CertSummary, ChainTrust, ConnectOutcome, Observation, TlsObservation, TlsOutcome, cause_chain,
 };
@@ -31,6 +31,10 @@ pub struct TrustStore {
     /// Built once: a verifier per anchor set, shared by every TLS probe of the run.
     public: Option<Arc<WebPkiServerVerifier>>,
     declared: Option<Arc<WebPkiServerVerifier>>,
+    /// The TLS check's client configuration, shared by every TLS probe: it accepts any chain
+    /// so that the chain can be recorded and judged, and never resumes a session, so that each
+    /// handshake shows the server's certificates.
+    probe: Arc<ClientConfig>,
     /// Filled by a thread of its own: reading and parsing the OS store is the slowest step before
     /// the first probe (milliseconds), and the resolves that come first need none of it.
     with_os: Arc<OnceLock<WithOsStore>>,
@@ -125,11 +129,21 @@ impl TrustStore {
                     let _ = filler.set(WithOsStore::load(all, builder, &provider));
                 })
         };
+        let mut probe = builder
+            .clone()
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(AnyChain {
+                provider: provider.clone(),
+            }))
+            .with_no_client_auth();
+        probe.resumption = rustls::client::Resumption::disabled();
+        probe.alpn_protocols = vec![b"http/1.1".to_vec()];
         if spawned.is_err() {
             // No thread to be had: read the store right here.
             let _ = with_os.set(WithOsStore::load(public_and_declared(), builder, &provider));
         }
         Ok(TrustStore {
+            probe: Arc::new(probe),
             public: verifier(&Arc::new(public), &provider),
             declared: verifier(&Arc::new(declared), &provider),
             provider,
@@ -226,29 +240,23 @@ fn add_pem_file(store: &mut RootCertStore, path: &FsPath) -> Result<(), TrustErr
     Ok(())
 }
 
-/// Accepts any chain so the handshake completes and the chain can be recorded, then judges it
-/// against each anchor set. Handshake signatures are still verified. Nothing secret is sent on
-/// these connections.
+/// Accepts any chain so the handshake completes and the chain can be read from the session,
+/// then judged against each anchor set. Handshake signatures are still verified. A request is
+/// sent on the connection only once the chain is trusted; nothing secret is ever sent.
 #[derive(Debug)]
-struct RecordingVerifier {
+struct AnyChain {
     provider: Arc<CryptoProvider>,
-    seen: Mutex<Option<Vec<CertificateDer<'static>>>>,
 }
 
-impl ServerCertVerifier for RecordingVerifier {
+impl ServerCertVerifier for AnyChain {
     fn verify_server_cert(
         &self,
-        end_entity: &CertificateDer<'_>,
-        intermediates: &[CertificateDer<'_>],
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
         _server_name: &ServerName<'_>,
         _ocsp_response: &[u8],
         _now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        let mut chain = vec![end_entity.clone().into_owned()];
-        chain.extend(intermediates.iter().map(|c| c.clone().into_owned()));
-        if let Ok(mut seen) = self.seen.lock() {
-            *seen = Some(chain);
-        }
         Ok(ServerCertVerified::assertion())
     }
 
@@ -289,29 +297,50 @@ impl ServerCertVerifier for RecordingVerifier {
 
 pub async fn run(spec: &Spec, ctx: &ProbeCtx) -> Observation {
     let started = Instant::now();
+    let (addr, outcome, _) = handshake(spec, ctx).await;
+    observation(spec, addr, outcome, started)
+}
+
+/// The TLS check, then the HTTPS check's request on the same connection, as a browser would send
+/// it: only once the chain is trusted by one of the anchor sets and names the host. Returns the
+/// request's observation, or `None` when it was not sent.
+pub async fn run_then_request(
+    spec: &Spec,
+    request: &http::Spec,
+    ctx: &ProbeCtx,
+) -> (Observation, Option<Observation>) {
+    let started = Instant::now();
+    let (addr, outcome, stream) = handshake(spec, ctx).await;
+    let trusted = matches!(
+        &outcome,
+        TlsOutcome::Established { trust, .. } if !matches!(trust, ChainTrust::Untrusted { .. })
+    );
+    let tls = observation(spec, addr, outcome, started);
+    let answer = match stream {
+        Some(stream) if trusted => {
+            let via = match (&spec.path, &ctx.proxy) {
+                (Path::Proxy, Some(proxy)) => format!("proxy {}", proxy.display_url()),
+                _ => addr.to_string(),
+            };
+            Some(http::run_on(request, stream, via, ctx, started).await)
+        }
+        _ => None,
+    };
+    (tls, answer)
+}
+
+type TlsStream = tokio_rustls::client::TlsStream<tokio::net::TcpStream>;
+
+/// Connects (through the proxy's tunnel on that route) and completes the handshake, under the
+/// probe timeout; returns what it saw and, when the handshake completed, the connection.
+async fn handshake(
+    spec: &Spec,
+    ctx: &ProbeCtx,
+) -> (std::net::SocketAddr, TlsOutcome, Option<TlsStream>) {
+    let started = Instant::now();
     let (addr, stream) = match open_transport(spec, ctx).await {
         Ok(pair) => pair,
-        Err((addr, outcome)) => {
-            return observation(spec, addr, TlsOutcome::NoTransport { outcome }, started);
-        }
-    };
-    let verifier = Arc::new(RecordingVerifier {
-        provider: ctx.trust.provider(),
-        seen: Mutex::new(None),
-    });
-    let config = match ClientConfig::builder_with_provider(ctx.trust.provider())
-        .with_safe_default_protocol_versions()
-    {
-        Ok(b) => b
-            .dangerous()
-            .with_custom_certificate_verifier(verifier.clone())
-            .with_no_client_auth(),
-        Err(e) => {
-            let outcome = TlsOutcome::Failed {
-                causes: cause_chain(&e),
-            };
-            return observation(spec, addr, outcome, started);
-        }
+        Err((addr, outcome)) => return (addr, TlsOutcome::NoTransport { outcome }, None),
     };
     let server_name = match ServerName::try_from(spec.host.clone()) {
         Ok(name) => name,
@@ -322,54 +351,54 @@ pub async fn run(spec: &Spec, ctx: &ProbeCtx) -> Observation {
                     spec.host
                 )],
             };
-            return observation(spec, addr, outcome, started);
+            return (addr, outcome, None);
         }
     };
-    let connector = TlsConnector::from(Arc::new(config));
+    let connector = TlsConnector::from(ctx.trust.probe.clone());
     let budget = ctx.timeout.saturating_sub(started.elapsed());
     let handshake =
         tokio::time::timeout(budget, connector.connect(server_name.clone(), stream)).await;
-    let outcome = match handshake {
-        Err(_) => TlsOutcome::Failed {
-            causes: vec![format!(
-                "no TLS handshake within {}",
-                crate::verdict::show_duration(ctx.timeout)
-            )],
-        },
-        Ok(Err(e)) => TlsOutcome::Failed {
-            causes: cause_chain(&e),
-        },
-        Ok(Ok(tls)) => {
-            let (_, session) = tls.get_ref();
-            let version = session
-                .protocol_version()
-                .map(|v| format!("{v:?}"))
-                .unwrap_or_default();
-            let cipher = session
-                .negotiated_cipher_suite()
-                .map(|c| format!("{:?}", c.suite()))
-                .unwrap_or_default();
-            let chain = verifier
-                .seen
-                .lock()
-                .ok()
-                .and_then(|mut s| s.take())
-                .unwrap_or_default();
-            let trust = match chain.split_first() {
-                Some((leaf, rest)) => ctx.trust.classify(leaf, rest, &server_name),
-                None => ChainTrust::Untrusted {
-                    error: "the server presented no certificate".into(),
-                },
+    let tls = match handshake {
+        Err(_) => {
+            let outcome = TlsOutcome::Failed {
+                causes: vec![format!(
+                    "no TLS handshake within {}",
+                    crate::verdict::show_duration(ctx.timeout)
+                )],
             };
-            TlsOutcome::Established {
-                version,
-                cipher,
-                chain: chain.iter().map(|c| summarize(c)).collect(),
-                trust,
-            }
+            return (addr, outcome, None);
         }
+        Ok(Err(e)) => {
+            let outcome = TlsOutcome::Failed {
+                causes: cause_chain(&e),
+            };
+            return (addr, outcome, None);
+        }
+        Ok(Ok(tls)) => tls,
     };
-    observation(spec, addr, outcome, started)
+    let (_, session) = tls.get_ref();
+    let version = session
+        .protocol_version()
+        .map(|v| format!("{v:?}"))
+        .unwrap_or_default();
+    let cipher = session
+        .negotiated_cipher_suite()
+        .map(|c| format!("{:?}", c.suite()))
+        .unwrap_or_default();
+    let chain = session.peer_certificates().unwrap_or_default();
+    let trust = match chain.split_first() {
+        Some((leaf, rest)) => ctx.trust.classify(leaf, rest, &server_name),
+        None => ChainTrust::Untrusted {
+            error: "the server presented no certificate".into(),
+        },
+    };
+    let outcome = TlsOutcome::Established {
+        version,
+        cipher,
+        chain: chain.iter().map(summarize).collect(),
+        trust,
+    };
+    (addr, outcome, Some(tls))
 }
 
 fn observation(
