@@ -54,6 +54,8 @@ pub struct Env {
     pub progress: bool,
     /// SIPA_CHECK_PROXY_PASSWORD.
     pub proxy_password: Option<Secret>,
+    /// How many files this process may open (the soft RLIMIT_NOFILE), where it is known.
+    pub open_files: Option<u64>,
 }
 
 /// An interrupt (Ctrl-C) that several runs can wait on.
@@ -157,10 +159,13 @@ pub async fn run(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> Exit {
-    let loaded = match scenarios(&args.scenarios, &args.flags, env, err) {
+    let mut loaded = match scenarios(&args.scenarios, &args.flags, env, err) {
         Ok(s) => s,
         Err(exit) => return exit,
     };
+    for s in &mut loaded {
+        fit_descriptors(s, env, 1, err);
+    }
     if args.dry_run {
         for s in &loaded {
             print_plan(s, &args.flags.connect_to, out);
@@ -177,6 +182,16 @@ pub async fn run(
         err,
     )
     .await
+}
+
+/// Lowers the scenario's concurrency to what the descriptor limit allows, and says so.
+fn fit_descriptors(s: &mut Scenario, env: &Env, descriptors_per_probe: u64, err: &mut dyn Write) {
+    let Some(open_files) = env.open_files else {
+        return;
+    };
+    if let Some(note) = s.limits.fit_descriptors(open_files, descriptors_per_probe) {
+        let _ = writeln!(err, "note: {}: {note}", s.source.display());
+    }
 }
 
 /// Runs loaded scenarios one after another, then writes every report.
@@ -345,6 +360,9 @@ pub async fn lab(
         let _ = writeln!(err, "error: {e}");
         return Exit::Invalid;
     }
+    // The lab serves each probe's connection in this same process: its gateway and origin hold
+    // three more descriptors for every one the probe opens.
+    fit_descriptors(&mut s, env, 4, err);
     let exit = run_loaded(&[s], &connect_to, &args.reports, env, interrupt, out, err).await;
     lab.shutdown().await;
     exit

@@ -11,6 +11,10 @@ use sipa_check::scenario::model::Secret;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // A run keeps up to `concurrency` sockets open (512 by default); some systems start with a
+    // soft limit as low as 256 descriptors. Raising the soft limit toward the hard one is
+    // harmless; where it stays low, the run lowers its concurrency to fit.
+    let open_files = rlimit::increase_nofile_limit(4096).ok();
     let env = Env {
         color: std::io::stdout().is_terminal()
             && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
@@ -19,16 +23,13 @@ fn main() -> ExitCode {
             .ok()
             .filter(|p| !p.is_empty())
             .map(Secret::new),
+        open_files,
     };
     let mut out = std::io::stdout().lock();
     let mut err = std::io::stderr();
     if let Command::Validate(args) = &cli.command {
         return command::validate(args, &mut out, &mut err).into();
     }
-    // A run keeps up to `concurrency` sockets open (256 by default); some systems start with a
-    // soft limit as low as 256 descriptors. Raising the soft limit toward the hard one is
-    // harmless and keeps a large plan from failing on descriptors instead of the network.
-    let _ = rlimit::increase_nofile_limit(4096);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -196,6 +196,47 @@ fn dry_run_prints_the_plan_and_touches_no_network() {
 }
 
 #[test]
+fn concurrency_fits_a_low_descriptor_limit() {
+    use std::os::unix::process::CommandExt;
+    let mut cmd = sipa();
+    cmd.args(["run", "scenarios/lab.toml", "--dry-run"]);
+    // A hard limit of 256 files: the soft one cannot be raised past it.
+    // SAFETY: setrlimit is async-signal-safe, as pre_exec requires.
+    unsafe {
+        cmd.pre_exec(|| {
+            let limit = libc::rlimit {
+                rlim_cur: 256,
+                rlim_max: 256,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) == 0 {
+                Ok(())
+            } else {
+                Err(std::io::Error::last_os_error())
+            }
+        });
+    }
+    let out = cmd.output().expect("sipa-check runs");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    // 256 files, 64 kept back: 192 probe sockets at once.
+    assert!(
+        text(&out.stderr).contains(
+            "scenarios/lab.toml: concurrency 512 lowered to 192: this process may open only 256 files (ulimit -n)"
+        ),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(
+        text(&out.stdout).contains("concurrency 192\n"),
+        "{}",
+        text(&out.stdout)
+    );
+    // Where the limit leaves room, nothing changes and nothing is said.
+    let out = run(&["run", "scenarios/lab.toml", "--dry-run"]);
+    assert_eq!(text(&out.stderr), "");
+    assert!(text(&out.stdout).contains("concurrency 512\n"));
+}
+
+#[test]
 fn unwritable_report_paths_are_reported() {
     let out = run(&["lab", "--junit", "/nonexistent-dir/report.xml"]);
     assert_eq!(out.status.code(), Some(2));

@@ -246,3 +246,22 @@ fn json_root_that_is_not_an_object() {
         "x.json:2:3: the scenario: expected a table, found an array"
     );
 }
+
+#[test]
+fn concurrency_fits_the_descriptor_limit() {
+    let mut limits = minimal().limits;
+    assert_eq!(limits.concurrency, 512);
+    // Room enough: unchanged, and nothing to say.
+    assert_eq!(limits.fit_descriptors(1024, 1), None);
+    assert_eq!(limits.concurrency, 512);
+    // The lab serves each probe in the same process: four descriptors a probe.
+    let note = limits.fit_descriptors(1024, 4).expect("lowered");
+    assert_eq!(limits.concurrency, 240);
+    assert_eq!(
+        note,
+        "concurrency 512 lowered to 240: this process may open only 1024 files (ulimit -n)"
+    );
+    // Never below one probe at a time.
+    assert!(limits.fit_descriptors(10, 1).is_some());
+    assert_eq!(limits.concurrency, 1);
+}

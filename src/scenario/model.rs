@@ -289,9 +289,36 @@ pub struct Limits {
 
 impl Limits {
     /// Probes in flight at once unless the scenario says otherwise: a connection each (an echo
-    /// check holds one per sample), so a run keeps at most this many probe sockets open, well
-    /// under the usual limit of 1,024 descriptors, however large the plan.
-    pub const DEFAULT_CONCURRENCY: usize = 256;
+    /// check holds one per sample), so a run keeps at most this many probe sockets open, under
+    /// the usual limit of 1,024 descriptors, however large the plan. It is enough for the
+    /// 606 checks of 100 hosts to start in one wave; `fit_descriptors` lowers it where the
+    /// limit is lower.
+    pub const DEFAULT_CONCURRENCY: usize = 512;
+    /// Descriptors a run keeps for itself besides its probe sockets: the resolver's sockets, the
+    /// runtime's, the standard streams, the trust store and the report files.
+    pub const RESERVED_DESCRIPTORS: u64 = 64;
+
+    /// Lowers `concurrency` so that the probes in flight, `descriptors_per_probe` each, and the
+    /// reserve fit within `open_files` descriptors: a socket the system refuses would end a check
+    /// on "too many open files" instead of on the network. Says what it did, if anything.
+    pub fn fit_descriptors(
+        &mut self,
+        open_files: u64,
+        descriptors_per_probe: u64,
+    ) -> Option<String> {
+        let room =
+            open_files.saturating_sub(Limits::RESERVED_DESCRIPTORS) / descriptors_per_probe.max(1);
+        let fits = usize::try_from(room).unwrap_or(usize::MAX).max(1);
+        if self.concurrency <= fits {
+            return None;
+        }
+        let note = format!(
+            "concurrency {} lowered to {fits}: this process may open only {open_files} files (ulimit -n)",
+            self.concurrency
+        );
+        self.concurrency = fits;
+        Some(note)
+    }
 }
 
 impl Default for Limits {
