@@ -294,21 +294,22 @@ fn print_plan(s: &Scenario, connect_to: &[ConnectTo], out: &mut dyn Write) {
         let _ = writeln!(out, "  connect-to {rule}");
     }
     for c in &plan.checks {
-        let after: Vec<String> = c
-            .deps
-            .iter()
-            .map(|&d| plan.checks[d].name.clone())
-            .collect();
-        if after.is_empty() {
+        let mut notes: Vec<String> = Vec::new();
+        if !c.deps.is_empty() {
+            let after: Vec<&str> = c
+                .deps
+                .iter()
+                .map(|&d| plan.checks[d].name.as_str())
+                .collect();
+            notes.push(format!("after {}", after.join(", ")));
+        }
+        if let Some(lead) = c.conn_of {
+            notes.push(format!("on the connection of {}", plan.checks[lead].name));
+        }
+        if notes.is_empty() {
             let _ = writeln!(out, "  {:>3}  {}", c.id + 1, c.name);
         } else {
-            let _ = writeln!(
-                out,
-                "  {:>3}  {}  (after {})",
-                c.id + 1,
-                c.name,
-                after.join(", ")
-            );
+            let _ = writeln!(out, "  {:>3}  {}  ({})", c.id + 1, c.name, notes.join("; "));
         }
     }
 }

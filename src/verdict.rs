@@ -447,9 +447,10 @@ fn judge_http(
     let mut warnings = Vec::new();
     let (status, reason, observed, causes) = match &http.outcome {
         HttpOutcome::Failed { causes } => {
+            // The harness's own bound, or the system's.
             let timeout = causes
                 .iter()
-                .any(|c| c.contains("timed out") || c.contains("operation timed out"));
+                .any(|c| c.starts_with("no complete answer within") || c.contains("timed out"));
             let status = if timeout { Status::Error } else { Status::Fail };
             (
                 status,

@@ -193,6 +193,20 @@ fn dry_run_prints_the_plan_and_touches_no_network() {
         "{stdout}"
     );
     assert!(stdout.contains("connect-to :443::9"), "{stdout}");
+    // HTTPS rides on the TLS check's connection; plain HTTP has a connection of its own.
+    assert!(
+        stdout.contains(
+            "login.windows.net:443 http openid-configuration (ipv4)  (after login.windows.net \
+             resolve (ipv4); on the connection of login.windows.net:443 tls (ipv4))"
+        ),
+        "{stdout}"
+    );
+    assert!(
+        !stdout
+            .lines()
+            .any(|l| l.contains(":80 http") && l.contains("on the connection")),
+        "{stdout}"
+    );
 }
 
 #[test]

@@ -499,24 +499,27 @@ async fn closing_without_a_word() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn trickling_one_byte_a_second() {
-    let h = run_against(
-        Hostile::Trickle(Vec::new(), ok(ANCHOR.as_bytes()), Duration::from_secs(1)),
-        Place::Plain,
-    )
-    .await;
-    assert_echo_says(&h, "no answer in time");
-    assert_says(
-        h.http(),
-        Status::Error,
-        &format!("no complete answer within {TIMEOUT}"),
-    );
-    for o in [h.egress(), h.http()] {
-        assert!(
-            o.elapsed < Duration::from_secs(3),
-            "{}: {:?}",
-            o.name,
-            o.elapsed
+    // On 443 the request rides on the TLS check's connection: the same bound holds there.
+    for place in [Place::Plain, Place::Tls] {
+        let h = run_against(
+            Hostile::Trickle(Vec::new(), ok(ANCHOR.as_bytes()), Duration::from_secs(1)),
+            place,
+        )
+        .await;
+        assert_echo_says(&h, "no answer in time");
+        assert_says(
+            h.http(),
+            Status::Error,
+            &format!("no complete answer within {TIMEOUT}"),
         );
+        for o in [h.egress(), h.http()] {
+            assert!(
+                o.elapsed < Duration::from_secs(3),
+                "{}: {:?}",
+                o.name,
+                o.elapsed
+            );
+        }
     }
 }
 
@@ -536,10 +539,12 @@ async fn trickling_the_body_past_the_timeout() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_megabyte_of_garbage_instead_of_http() {
-    let h = run_against(Hostile::Say(garbage(1 << 20)), Place::Plain).await;
-    let not_http = "the answer is not HTTP/1.x";
-    assert_echo_says(&h, not_http);
-    assert_says(h.http(), Status::Fail, not_http);
+    for place in [Place::Plain, Place::Tls] {
+        let h = run_against(Hostile::Say(garbage(1 << 20)), place).await;
+        let not_http = "the answer is not HTTP/1.x";
+        assert_echo_says(&h, not_http);
+        assert_says(h.http(), Status::Fail, not_http);
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -575,6 +580,27 @@ async fn too_many_headers() {
     let too_large = "the answer's head is too large";
     assert_echo_says(&h, too_large);
     assert_says(h.http(), Status::Fail, too_large);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn too_many_headers_after_the_handshake() {
+    let headers: Vec<String> = (0..1000).map(|i| format!("X-Filler-{i}: {i}")).collect();
+    let document = br#"{"issuer":"https://sts.windows.net/x/"}"#;
+    let h = run_against(
+        Hostile::Say(answer(
+            "200 OK",
+            &format!(
+                "{}\r\nContent-Length: {}",
+                headers.join("\r\n"),
+                document.len()
+            ),
+            document,
+        )),
+        Place::Tls,
+    )
+    .await;
+    assert_eq!(h.check(Stage::Tls).status, Status::Pass);
+    assert_says(h.http(), Status::Fail, "the answer's head is too large");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
