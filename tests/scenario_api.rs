@@ -140,6 +140,16 @@ fn overrides_that_break_the_limits_are_refused_and_change_nothing() {
         })
         .is_err()
     );
+    for blank in ["", " \t "] {
+        assert_eq!(
+            s.apply(&Overrides {
+                vantage: Some(blank.into()),
+                ..Overrides::default()
+            }),
+            Err("vantage: the vantage name must not be empty or only blanks".to_string())
+        );
+    }
+    assert_eq!(s, before);
 }
 
 #[test]

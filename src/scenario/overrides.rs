@@ -53,8 +53,8 @@ impl Scenario {
         if let Some(samples) = o.samples {
             values::check_samples(i128::from(samples)).map_err(|e| format!("samples: {e}"))?;
         }
-        if o.vantage.as_deref() == Some("") {
-            return Err("vantage: the vantage name must not be empty".into());
+        if o.vantage.as_deref().is_some_and(|v| v.trim().is_empty()) {
+            return Err("vantage: the vantage name must not be empty or only blanks".into());
         }
 
         if !o.expect_ips.is_empty() {

@@ -61,11 +61,18 @@ impl Checker<'_> {
     }
 
     fn non_empty(&mut self, value: &Spanned<String>, path: &str) -> Option<String> {
-        if value.get_ref().is_empty() {
+        let text = value.get_ref();
+        if text.is_empty() {
             self.report(value.span().start, format!("{path}: must not be empty"));
             None
+        } else if text.trim().is_empty() {
+            self.report(
+                value.span().start,
+                format!("{path}: is only blanks: write something a reader can see"),
+            );
+            None
         } else {
-            Some(value.get_ref().clone())
+            Some(text.clone())
         }
     }
 
