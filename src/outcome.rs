@@ -146,6 +146,10 @@ pub struct VantageFacts {
     pub proxy: Option<String>,
     /// Local addresses the probes' connections left from.
     pub local_addresses: Vec<String>,
+    /// What went wrong reading the OS trust store (unreadable or unparsable certificates): a
+    /// chain that only a missing root would have anchored shows as untrusted.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub trust_store_problems: Vec<String>,
     pub expect_anchored: bool,
     /// RFC 3339, UTC.
     pub started_at: String,

@@ -99,6 +99,7 @@ pub async fn run_scenario(
         resolvers: ctx.dns.servers().to_vec(),
         proxy: scenario.vantage.proxy.as_ref().map(|p| p.display_url()),
         local_addresses: local_addresses(&observations),
+        trust_store_problems: ctx.trust.os_store_problems(),
         expect_anchored: scenario.vantage.expect_anchored,
         started_at,
     };

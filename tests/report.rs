@@ -217,6 +217,7 @@ fn canned_run() -> ScenarioRun {
             resolvers: vec!["127.0.0.1:5353".to_string()],
             proxy: Some("http://proxy.example:8080 (user REDACTED)".to_string()),
             local_addresses: vec!["127.0.0.1".to_string()],
+            trust_store_problems: Vec::new(),
             expect_anchored: true,
             started_at: "2025-03-04T05:06:07Z".to_string(),
         },
@@ -451,4 +452,41 @@ fn write_to_names_the_file_it_cannot_write() {
     let doc: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&ok).unwrap()).unwrap();
     assert_eq!(doc["format_version"], 1);
+}
+
+#[test]
+fn trust_store_problems_reach_every_report() {
+    let mut run = canned_run();
+    let problem = "/etc/ssl/certs/broken.pem: no certificate \x1b[2J found";
+    run.vantage.trust_store_problems = vec![problem.to_string()];
+    let report = RunReport::new(vec![run]);
+    let text = human_text(&report, false, true);
+    assert!(
+        text.contains(
+            "warning: OS trust store: /etc/ssl/certs/broken.pem: no certificate \\u{1b}[2J found\n"
+        ),
+        "{text}"
+    );
+    let mut buf = Vec::new();
+    json::write(&report, &mut buf).unwrap();
+    let doc: serde_json::Value = serde_json::from_slice(&buf).unwrap();
+    assert_eq!(
+        doc["runs"][0]["vantage"]["trust_store_problems"][0],
+        problem
+    );
+    let xml = junit_text(&report);
+    assert_valid_junit(&xml);
+    assert!(
+        xml.contains("trust store problems: /etc/ssl/certs/broken.pem: no certificate"),
+        "{xml}"
+    );
+    // Without problems, the JSON says nothing of them.
+    let mut buf = Vec::new();
+    json::write(&canned(), &mut buf).unwrap();
+    let doc: serde_json::Value = serde_json::from_slice(&buf).unwrap();
+    assert!(
+        doc["runs"][0]["vantage"]
+            .get("trust_store_problems")
+            .is_none()
+    );
 }

@@ -157,9 +157,13 @@ impl TrustStore {
         self.with_os.wait()
     }
 
-    /// Problems met while loading the OS store.
-    pub fn os_store_problems(&self) -> &[String] {
-        &self.with_os().problems
+    /// Problems met while loading the OS store, without waiting for it: a store still being
+    /// read when the run ends is a problem of its own.
+    pub fn os_store_problems(&self) -> Vec<String> {
+        match self.with_os.get() {
+            Some(loaded) => loaded.problems.clone(),
+            None => vec!["the OS trust store was still being read when the run ended".into()],
+        }
     }
 
     pub fn provider(&self) -> Arc<CryptoProvider> {

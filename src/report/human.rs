@@ -101,6 +101,10 @@ fn write_run(
         ),
     ]);
     writeln!(out, "{facts}")?;
+    for problem in &v.trust_store_problems {
+        let prefix = painter.paint("warning:", status_style(Status::Error));
+        writeln!(out, "{prefix} OS trust store: {}", clean(problem))?;
+    }
 
     let ordered = display_order(run);
     let name_width = ordered
