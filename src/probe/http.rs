@@ -199,14 +199,18 @@ pub async fn read_capped(
 ) -> Result<(Vec<u8>, bool), reqwest::Error> {
     let mut body = Vec::new();
     while let Some(chunk) = response.chunk().await? {
-        let room = cap.saturating_sub(body.len());
-        if chunk.len() > room {
-            body.extend_from_slice(&chunk[..room]);
+        if take_capped(&mut body, &chunk, cap) {
             return Ok((body, true));
         }
-        body.extend_from_slice(&chunk);
     }
     Ok((body, false))
+}
+
+/// Adds `chunk` to `body`, up to `cap` bytes in all; says whether some of it did not fit.
+fn take_capped(body: &mut Vec<u8>, chunk: &[u8], cap: usize) -> bool {
+    let room = cap.saturating_sub(body.len());
+    body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+    chunk.len() > room
 }
 
 pub async fn run(spec: &Spec, ctx: &ProbeCtx) -> Observation {
@@ -370,12 +374,9 @@ async fn read_capped_body(
         let Ok(chunk) = frame?.into_data() else {
             continue;
         };
-        let room = cap.saturating_sub(bytes.len());
-        if chunk.len() > room {
-            bytes.extend_from_slice(&chunk[..room]);
+        if take_capped(&mut bytes, &chunk, cap) {
             return Ok((bytes, true));
         }
-        bytes.extend_from_slice(&chunk);
     }
     Ok((bytes, false))
 }
