@@ -44,15 +44,15 @@ async fn sample(spec: &Spec, ctx: &ProbeCtx, index: usize) -> (EgressSample, Str
     };
     let (outcome, via) = match http::client(ctx, &spec.observer.url, &path) {
         Err(causes) => (SampleOutcome::Failed { causes }, String::new()),
-        Ok((client, via)) => {
+        Ok(request) => {
             let outcome =
-                match tokio::time::timeout(ctx.timeout, ask(&client, &spec.observer, ctx.timeout))
+                match tokio::time::timeout(ctx.timeout, ask(&request, &spec.observer, ctx.timeout))
                     .await
                 {
                     Ok(outcome) => outcome,
                     Err(_) => SampleOutcome::Timeout,
                 };
-            (outcome, via)
+            (outcome, request.via)
         }
     };
     let sample = EgressSample {
@@ -62,12 +62,8 @@ async fn sample(spec: &Spec, ctx: &ProbeCtx, index: usize) -> (EgressSample, Str
     (sample, via)
 }
 
-async fn ask(
-    client: &reqwest::Client,
-    observer: &EchoObserver,
-    timeout: Duration,
-) -> SampleOutcome {
-    let mut response = match client.get(observer.url.clone()).send().await {
+async fn ask(request: &http::OneShot, observer: &EchoObserver, timeout: Duration) -> SampleOutcome {
+    let mut response = match request.send().await {
         Ok(r) => r,
         Err(e) if e.is_timeout() => return SampleOutcome::Timeout,
         Err(e) => {

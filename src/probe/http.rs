@@ -27,13 +27,32 @@ pub struct Spec {
     pub expect: HttpExpect,
 }
 
-/// A client for exactly one request on a fresh connection: pinned to the probed address, or
-/// through the proxy; no redirects followed, no pooling.
-pub fn client(
-    ctx: &ProbeCtx,
-    url: &url::Url,
-    path: &Path,
-) -> Result<(reqwest::Client, String), Vec<String>> {
+/// One request, ready to send on a client of its own.
+pub struct OneShot {
+    client: reqwest::Client,
+    /// Where the request goes: the probed address, or the proxy.
+    pub via: String,
+    url: url::Url,
+    /// The Host header, when `--connect-to` moved the URL's authority: the server still sees the
+    /// one written in the scenario, as with curl's --connect-to.
+    host: Option<String>,
+}
+
+impl OneShot {
+    pub async fn send(&self) -> Result<reqwest::Response, reqwest::Error> {
+        let request = self.client.get(self.url.clone());
+        match &self.host {
+            Some(host) => request.header(reqwest::header::HOST, host),
+            None => request,
+        }
+        .send()
+        .await
+    }
+}
+
+/// A client for exactly one request to `url` on a fresh connection: pinned to the probed
+/// address, or through the proxy; no redirects followed, no pooling.
+pub fn client(ctx: &ProbeCtx, url: &url::Url, path: &Path) -> Result<OneShot, Vec<String>> {
     let host = url.host_str().unwrap_or_default().to_string();
     let mut builder = reqwest::Client::builder()
         .tls_backend_preconfigured(ctx.trust.http_config())
@@ -44,6 +63,8 @@ pub fn client(
         .connect_timeout(ctx.timeout)
         .timeout(ctx.timeout)
         .user_agent(USER_AGENT);
+    let mut target = url.clone();
+    let mut host_header = None;
     let via;
     match path {
         Path::Proxy => {
@@ -62,21 +83,47 @@ pub fn client(
             let Some(&addr) = addrs.first() else {
                 return Err(vec!["no address to connect to".into()]);
             };
-            if url.port().is_some_and(|p| p != addr.port()) {
-                return Err(vec![format!(
-                    "--connect-to cannot move the explicit port of {url} to {}: give the URL without a port",
-                    addr.port()
-                )]);
-            }
             builder = builder.no_proxy();
-            if super::literal_ip(&host).is_none() {
-                builder = builder.resolve(&host, addr);
+            let moved = match super::literal_ip(&host) {
+                // A name: pinned to the address. reqwest keeps a port written in the URL over
+                // the pinned one, so a moved explicit port is moved in the URL.
+                None => {
+                    builder = builder.resolve(&host, addr);
+                    url.port().is_some_and(|p| p != addr.port())
+                }
+                Some(ip) => {
+                    if ip != addr.ip() && url.scheme() == "https" {
+                        return Err(vec![format!(
+                            "--connect-to cannot move {url} to another address: the certificate \
+                             would be checked against {} instead",
+                            addr.ip()
+                        )]);
+                    }
+                    target
+                        .set_ip_host(addr.ip())
+                        .map_err(|()| vec![format!("cannot send {url} to {addr}")])?;
+                    url.port_or_known_default() != Some(addr.port())
+                }
+            };
+            if moved || target.host() != url.host() {
+                target
+                    .set_port(Some(addr.port()))
+                    .map_err(|()| vec![format!("cannot send {url} to {addr}")])?;
+                host_header = Some(match url.port() {
+                    Some(port) => format!("{host}:{port}"),
+                    None => host.clone(),
+                });
             }
             via = addr.to_string();
         }
     }
     let client = builder.build().map_err(|e| cause_chain(&e))?;
-    Ok((client, via))
+    Ok(OneShot {
+        client,
+        via,
+        url: target,
+        host: host_header,
+    })
 }
 
 /// The path a login host's check asks for.
@@ -228,9 +275,9 @@ pub async fn run(spec: &Spec, ctx: &ProbeCtx) -> Observation {
                 String::new(),
                 HttpOutcome::Failed { causes },
             ),
-            Ok((client, via)) => {
-                let outcome = fetch(&client, &url, &spec.expect, ctx.timeout).await;
-                (url.to_string(), via, outcome)
+            Ok(request) => {
+                let outcome = fetch(&request, &spec.expect, ctx.timeout).await;
+                (url.to_string(), request.via, outcome)
             }
         },
     };
@@ -243,12 +290,11 @@ pub async fn run(spec: &Spec, ctx: &ProbeCtx) -> Observation {
 }
 
 async fn fetch(
-    client: &reqwest::Client,
-    url: &url::Url,
+    request: &OneShot,
     expect: &HttpExpect,
     timeout: std::time::Duration,
 ) -> HttpOutcome {
-    let mut response = match client.get(url.clone()).send().await {
+    let mut response = match request.send().await {
         Ok(r) => r,
         Err(e) => {
             return HttpOutcome::Failed {
