@@ -62,8 +62,8 @@ pub struct Check {
     pub deps: Vec<usize>,
     /// The earlier stage of the same path: this check is judged only if that one passed.
     pub after: Vec<usize>,
-    /// The check whose connection this one is sent on, once that check's handshake succeeded
-    /// (the HTTPS request rides on the TLS check's connection: one handshake, not two).
+    /// The check whose connection this one goes on (TLS and HTTP on the connect check's: one
+    /// connection and one handshake per target, not three and two).
     pub conn_of: Option<usize>,
     /// The host is one of the scenario's login hosts.
     pub login_host: bool,
@@ -111,10 +111,10 @@ impl Plan {
         for host in &login_hosts {
             for &port in &scenario.login.ports {
                 for route in b.routes() {
-                    // Connect and TLS open their own connections as soon as the name is
-                    // resolved, so the run's length is one chain of round trips; HTTPS is sent
-                    // on the TLS check's connection. The verdict judges each stage only after
-                    // the one before it passed.
+                    // One connection per host, port and route, opened as soon as the name is
+                    // resolved: the connect check's, which the TLS handshake and then the HTTP
+                    // request go on, as a browser's would. The verdict judges each stage only
+                    // after the one before it passed.
                     let dep = b.resolve_dep(host, port, route);
                     let connect = b.push(
                         host,
@@ -128,6 +128,7 @@ impl Plan {
                         let tls =
                             b.push(host, Some(port), route, CheckKind::Tls, dep.clone(), true);
                         b.checks[tls].after = vec![connect];
+                        b.checks[tls].conn_of = Some(connect);
                         tls
                     } else {
                         connect
@@ -141,9 +142,7 @@ impl Plan {
                     };
                     let http = b.push(host, Some(port), route, CheckKind::Http(expect), dep, true);
                     b.checks[http].after = vec![http_after];
-                    if http_after != connect {
-                        b.checks[http].conn_of = Some(http_after);
-                    }
+                    b.checks[http].conn_of = Some(connect);
                 }
             }
         }

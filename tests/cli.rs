@@ -193,18 +193,22 @@ fn dry_run_prints_the_plan_and_touches_no_network() {
         "{stdout}"
     );
     assert!(stdout.contains("connect-to :443::9"), "{stdout}");
-    // HTTPS rides on the TLS check's connection; plain HTTP has a connection of its own.
-    assert!(
-        stdout.contains(
-            "login.windows.net:443 http openid-configuration (ipv4)  (after login.windows.net \
-             resolve (ipv4); on the connection of login.windows.net:443 tls (ipv4))"
-        ),
-        "{stdout}"
-    );
+    // TLS and HTTP go on the connect check's connection; echo samples have their own.
+    for (check, port) in [
+        ("tls", 443),
+        ("http openid-configuration", 443),
+        ("http redirect", 80),
+    ] {
+        let line = format!(
+            "login.windows.net:{port} {check} (ipv4)  (after login.windows.net resolve (ipv4); \
+             on the connection of login.windows.net:{port} connect (ipv4))"
+        );
+        assert!(stdout.contains(&line), "{line}\n{stdout}");
+    }
     assert!(
         !stdout
             .lines()
-            .any(|l| l.contains(":80 http") && l.contains("on the connection")),
+            .any(|l| l.contains("egress") && l.contains("on the connection")),
         "{stdout}"
     );
 }

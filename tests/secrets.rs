@@ -81,17 +81,21 @@ async fn recording_relay(upstream: SocketAddr) -> (SocketAddr, Arc<Mutex<Vec<Str
 }
 
 fn proxy_authorization_sent(heads: &Mutex<Vec<String>>) -> usize {
+    heads
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|h| carries_credentials(h))
+        .count()
+}
+
+fn carries_credentials(head: &str) -> bool {
     let credentials = base64::engine::general_purpose::STANDARD.encode(format!("{USER}:{SECRET}"));
     let wanted = format!(
         "proxy-authorization: basic {}",
         credentials.to_ascii_lowercase()
     );
-    heads
-        .lock()
-        .unwrap()
-        .iter()
-        .filter(|h| h.to_ascii_lowercase().contains(&wanted))
-        .count()
+    head.to_ascii_lowercase().contains(&wanted)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -145,6 +149,16 @@ async fn the_proxy_password_is_in_no_report_and_no_debug() {
         "the proxy never saw the credentials: {:#?}",
         heads.lock().unwrap()
     );
+    // Every head did carry them: the CONNECTs, and the plain requests of both the login checks
+    // (sent on the connect check's connection) and the echo samples.
+    let heads = heads.lock().unwrap().clone();
+    for start in ["CONNECT ", "GET http://login.", "GET http://canary."] {
+        let matching: Vec<&String> = heads.iter().filter(|h| h.starts_with(start)).collect();
+        assert!(!matching.is_empty(), "no {start:?} head in {heads:#?}");
+        for head in matching {
+            assert!(carries_credentials(head), "without credentials: {head}");
+        }
+    }
 
     let report = RunReport::new(vec![run]);
     assert_no_secret("Debug of the run report", format!("{report:?}").as_bytes());

@@ -8,7 +8,7 @@ use reqwest::header::HeaderMap;
 use super::{Path, ProbeCtx};
 use crate::observation::{HttpAnswer, HttpObservation, HttpOutcome, Observation, cause_chain};
 use crate::plan::{HttpExpect, is_tls_port};
-use crate::scenario::model::Port;
+use crate::scenario::model::{Port, ProxySpec};
 
 /// The most the harness reads of an OpenID configuration document.
 pub const MAX_DOCUMENT: usize = 1024 * 1024;
@@ -312,14 +312,16 @@ async fn fetch(
     }
 }
 
-/// Sends the check's request on a connection already through its TLS handshake (the TLS
-/// check's), with hyper: reqwest only sends on connections it opens itself. `started` is when
-/// that connection began: the check's time and its timeout count from there, as they would for a
-/// request on a connection of its own.
+/// Sends the check's request on a connection an earlier check opened (the connect check's,
+/// or on 443 the TLS check's after its handshake), with hyper: reqwest only sends on
+/// connections it opens itself. `proxy` is the explicit proxy the connection reaches, for plain
+/// HTTP through it. `started` is when that connection began: the check's time and its timeout
+/// count from there, as they would for a request on a connection of its own.
 pub async fn run_on<S>(
     spec: &Spec,
     stream: S,
     via: String,
+    proxy: Option<&ProxySpec>,
     ctx: &ProbeCtx,
     started: Instant,
 ) -> Observation
@@ -335,7 +337,9 @@ where
         Ok(url) => {
             let budget = ctx.timeout.saturating_sub(started.elapsed());
             let outcome =
-                match tokio::time::timeout(budget, exchange(stream, &url, &spec.expect)).await {
+                match tokio::time::timeout(budget, exchange(stream, &url, proxy, &spec.expect))
+                    .await
+                {
                     Ok(outcome) => outcome,
                     Err(_) => HttpOutcome::Failed {
                         causes: vec![
@@ -355,8 +359,14 @@ where
     })
 }
 
-/// One HTTP/1.1 request and its answer, on `stream`.
-async fn exchange<S>(stream: S, url: &url::Url, expect: &HttpExpect) -> HttpOutcome
+/// One HTTP/1.1 request and its answer, on `stream`: in origin form, or in absolute form with
+/// the proxy's credentials when `stream` reaches the explicit proxy.
+async fn exchange<S>(
+    stream: S,
+    url: &url::Url,
+    proxy: Option<&ProxySpec>,
+    expect: &HttpExpect,
+) -> HttpOutcome
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
@@ -380,15 +390,28 @@ where
         Some(port) => format!("{}:{port}", url.host_str().unwrap_or_default()),
         None => url.host_str().unwrap_or_default().to_string(),
     };
-    let target = match url.query() {
-        Some(query) => format!("{}?{query}", url.path()),
-        None => url.path().to_string(),
+    let target = match (proxy, url.query()) {
+        (Some(_), _) => url.as_str().to_string(),
+        (None, Some(query)) => format!("{}?{query}", url.path()),
+        (None, None) => url.path().to_string(),
     };
-    let request = hyper::Request::get(target)
+    let mut request = hyper::Request::get(target)
         .header(hyper::header::HOST, authority)
         .header(hyper::header::USER_AGENT, USER_AGENT)
-        .header(hyper::header::ACCEPT, "*/*")
-        .body(http_body_util::Empty::<bytes::Bytes>::new());
+        .header(hyper::header::ACCEPT, "*/*");
+    if let Some(credentials) = proxy.and_then(super::proxy::basic_auth) {
+        let mut value = match hyper::header::HeaderValue::try_from(credentials) {
+            Ok(v) => v,
+            Err(_) => {
+                return HttpOutcome::Failed {
+                    causes: vec!["the proxy credentials cannot be sent in a header".into()],
+                };
+            }
+        };
+        value.set_sensitive(true);
+        request = request.header(hyper::header::PROXY_AUTHORIZATION, value);
+    }
+    let request = request.body(http_body_util::Empty::<bytes::Bytes>::new());
     let request = match request {
         Ok(r) => r,
         Err(e) => {

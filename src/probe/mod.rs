@@ -93,30 +93,61 @@ pub async fn run(check: &Check, ctx: &ProbeCtx, deps: &[Arc<Observation>]) -> Ob
 }
 
 /// Runs a check's probe together with the checks sent on its connection (`Check::conn_of`);
-/// returns the lead's observation first, then the riders' in order.
+/// returns the lead's observation first, then the riders' in order. The connect check keeps a
+/// connection; TLS then HTTPS, or plain HTTP, go on it.
 pub async fn run_job(
     lead: &Check,
     riders: &[Check],
     ctx: &ProbeCtx,
     deps: &[Arc<Observation>],
 ) -> Vec<Observation> {
-    if let [request] = riders
-        && let (Ok(Prepared::Tls(tls)), Ok(Prepared::Http(http))) = (
-            prepare(lead, ctx, deps).await,
-            prepare(request, ctx, deps).await,
-        )
-    {
-        let (handshake, answer) = tls::run_then_request(&tls, &http, ctx).await;
-        let answer = answer.unwrap_or_else(|| {
-            Observation::NotRun(NotRun::Blocked {
-                on: lead.name.clone(),
-            })
-        });
-        return vec![handshake, answer];
+    let started = std::time::Instant::now();
+    let mut prepared = Vec::with_capacity(1 + riders.len());
+    for check in std::iter::once(lead).chain(riders) {
+        prepared.push(prepare(check, ctx, deps).await);
     }
-    // No shared connection to be had: each check runs on its own.
-    let all = std::iter::once(lead).chain(riders);
-    futures::future::join_all(all.map(|check| run(check, ctx, deps))).await
+    let blocked = || {
+        Observation::NotRun(NotRun::Blocked {
+            on: lead.name.clone(),
+        })
+    };
+    match prepared.as_slice() {
+        [Ok(Prepared::Connect(connect)), rest @ ..] if !rest.is_empty() => {
+            let (connected, transport) = tcp::run_keeping(connect, ctx).await;
+            let mut observations = vec![connected];
+            match rest {
+                [Ok(Prepared::Tls(tls)), Ok(Prepared::Http(http))] => {
+                    let (handshake, answer) = tls::run_on(tls, transport, http, ctx, started).await;
+                    let answer = answer.unwrap_or_else(|| {
+                        Observation::NotRun(NotRun::Blocked {
+                            on: riders[0].name.clone(),
+                        })
+                    });
+                    observations.extend([handshake, answer]);
+                }
+                [Ok(Prepared::Http(http))] => observations.push(match transport {
+                    Ok((addr, stream)) => {
+                        let (via, proxy) = match (&http.path, &ctx.proxy) {
+                            (Path::Proxy, Some(p)) => {
+                                (format!("proxy {}", p.display_url()), Some(p))
+                            }
+                            _ => (addr.to_string(), None),
+                        };
+                        http::run_on(http, stream, via, proxy, ctx, started).await
+                    }
+                    Err(_) => blocked(),
+                }),
+                // Nothing else is planned on a connection; should it be, it would not run.
+                _ => observations.extend(rest.iter().map(|_| blocked())),
+            }
+            observations
+        }
+        // No shared connection to be had: each check runs on its own.
+        _ => {
+            let all = std::iter::once(lead).chain(riders);
+            futures::future::join_all(all.map(|check| run(check, ctx, deps))).await
+        }
+    }
 }
 
 /// A spawned task, aborted when this is dropped (the run's deadline, an interrupt, or the

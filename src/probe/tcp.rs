@@ -19,11 +19,48 @@ pub struct Spec {
 }
 
 pub async fn run(spec: &Spec, ctx: &ProbeCtx) -> Observation {
-    let attempts = match &spec.path {
+    run_keeping(spec, ctx).await.0
+}
+
+/// A connection that later checks go on: the address it reached, and the stream.
+pub type Transport = (SocketAddr, TcpStream);
+/// Why there is no connection to go on: where the first attempt went, and how it ended.
+pub type NoTransport = (SocketAddr, ConnectOutcome);
+
+/// Connects as `run` does and keeps one connection for the checks sent on it: to the first
+/// address (in the resolver's order) that took one, or to the proxy, its tunnel open on a TLS
+/// port. The others are closed.
+pub async fn run_keeping(
+    spec: &Spec,
+    ctx: &ProbeCtx,
+) -> (Observation, Result<Transport, NoTransport>) {
+    let tried: Vec<(ConnectAttempt, Option<TcpStream>)> = match &spec.path {
         Path::Direct(addrs) => join_all(addrs.iter().map(|&addr| attempt(addr, ctx))).await,
         Path::Proxy => vec![through_proxy(spec, ctx).await],
     };
-    Observation::Connect(ConnectObservation { attempts })
+    let mut kept: Option<Transport> = None;
+    let mut attempts = Vec::with_capacity(tried.len());
+    for (attempt, stream) in tried {
+        if kept.is_none()
+            && let Some(stream) = stream
+        {
+            kept = Some((attempt.addr, stream));
+        }
+        attempts.push(attempt);
+    }
+    let transport = kept.ok_or_else(|| match attempts.first() {
+        Some(first) => (first.addr, first.outcome.clone()),
+        None => (
+            SocketAddr::from(([0, 0, 0, 0], 0)),
+            ConnectOutcome::Failed {
+                causes: vec!["no address to connect to".into()],
+            },
+        ),
+    });
+    (
+        Observation::Connect(ConnectObservation { attempts }),
+        transport,
+    )
 }
 
 /// Opens a TCP connection, bounded by the probe timeout. Small writes go out at once (no
@@ -41,17 +78,26 @@ pub async fn open(addr: SocketAddr, ctx: &ProbeCtx) -> Result<TcpStream, Connect
     }
 }
 
-async fn attempt(addr: SocketAddr, ctx: &ProbeCtx) -> ConnectAttempt {
+async fn attempt(addr: SocketAddr, ctx: &ProbeCtx) -> (ConnectAttempt, Option<TcpStream>) {
     let started = Instant::now();
-    let outcome = match open(addr, ctx).await {
-        Ok(stream) => connected(&stream),
-        Err(outcome) => outcome,
+    let (outcome, stream) = match open(addr, ctx).await {
+        Ok(stream) => keep(stream),
+        Err(outcome) => (outcome, None),
     };
-    ConnectAttempt {
+    let attempt = ConnectAttempt {
         addr,
         tunnel: None,
         outcome,
         elapsed: started.elapsed(),
+    };
+    (attempt, stream)
+}
+
+/// The outcome of a connection that was made, and the stream if it can be used.
+fn keep(stream: TcpStream) -> (ConnectOutcome, Option<TcpStream>) {
+    match connected(&stream) {
+        ok @ ConnectOutcome::Connected { .. } => (ok, Some(stream)),
+        failed => (failed, None),
     }
 }
 
@@ -63,45 +109,46 @@ fn connected(stream: &TcpStream) -> ConnectOutcome {
 }
 
 /// Reaches the proxy; on a TLS port also asks it for the tunnel, as the browser would.
-async fn through_proxy(spec: &Spec, ctx: &ProbeCtx) -> ConnectAttempt {
+async fn through_proxy(spec: &Spec, ctx: &ProbeCtx) -> (ConnectAttempt, Option<TcpStream>) {
     let started = Instant::now();
-    let Some(proxy_spec) = &ctx.proxy else {
-        return ConnectAttempt {
-            addr: SocketAddr::from(([0, 0, 0, 0], 0)),
-            tunnel: None,
-            outcome: ConnectOutcome::Failed {
+    let unspecified = SocketAddr::from(([0, 0, 0, 0], 0));
+    let tunnel = is_tls_port(spec.port).then(|| format!("{}:{}", spec.host, spec.port));
+    let (addr, outcome, stream) = match &ctx.proxy {
+        None => (
+            unspecified,
+            ConnectOutcome::Failed {
                 causes: vec!["proxy route planned without a proxy".into()],
             },
-            elapsed: started.elapsed(),
-        };
-    };
-    let tunnel = is_tls_port(spec.port).then(|| format!("{}:{}", spec.host, spec.port));
-    let (addr, outcome) = match proxy::address(proxy_spec).await {
-        Err(outcome) => (SocketAddr::from(([0, 0, 0, 0], 0)), outcome),
-        Ok(addr) => {
-            let outcome = match open(addr, ctx).await {
-                Err(outcome) => outcome,
-                Ok(mut stream) if tunnel.is_some() => {
-                    let asked = tokio::time::timeout(
-                        ctx.timeout.saturating_sub(started.elapsed()),
-                        proxy::tunnel(&mut stream, proxy_spec, &spec.host, spec.port.0),
-                    )
-                    .await;
-                    match asked {
-                        Ok(Ok(())) => connected(&stream),
-                        Ok(Err(outcome)) => outcome,
-                        Err(_) => ConnectOutcome::Timeout,
+            None,
+        ),
+        Some(proxy_spec) => match proxy::address(proxy_spec).await {
+            Err(outcome) => (unspecified, outcome, None),
+            Ok(addr) => {
+                let (outcome, stream) = match open(addr, ctx).await {
+                    Err(outcome) => (outcome, None),
+                    Ok(mut stream) if tunnel.is_some() => {
+                        let asked = tokio::time::timeout(
+                            ctx.timeout.saturating_sub(started.elapsed()),
+                            proxy::tunnel(&mut stream, proxy_spec, &spec.host, spec.port.0),
+                        )
+                        .await;
+                        match asked {
+                            Ok(Ok(())) => keep(stream),
+                            Ok(Err(outcome)) => (outcome, None),
+                            Err(_) => (ConnectOutcome::Timeout, None),
+                        }
                     }
-                }
-                Ok(stream) => connected(&stream),
-            };
-            (addr, outcome)
-        }
+                    Ok(stream) => keep(stream),
+                };
+                (addr, outcome, stream)
+            }
+        },
     };
-    ConnectAttempt {
+    let attempt = ConnectAttempt {
         addr,
         tunnel,
         outcome,
         elapsed: started.elapsed(),
-    }
+    };
+    (attempt, stream)
 }

@@ -12,9 +12,9 @@ use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
 use tokio_rustls::TlsConnector;
 
-use super::{Path, ProbeCtx, http, proxy, tcp};
+use super::{Path, ProbeCtx, http, tcp};
 use crate::observation::{
-    CertSummary, ChainTrust, ConnectOutcome, Observation, TlsObservation, TlsOutcome, cause_chain,
+    CertSummary, ChainTrust, Observation, TlsObservation, TlsOutcome, cause_chain,
 };
 use crate::scenario::model::Port;
 
@@ -301,20 +301,28 @@ impl ServerCertVerifier for AnyChain {
 
 pub async fn run(spec: &Spec, ctx: &ProbeCtx) -> Observation {
     let started = Instant::now();
-    let (addr, outcome, _) = handshake(spec, ctx).await;
+    let connect = tcp::Spec {
+        host: spec.host.clone(),
+        port: spec.port,
+        path: spec.path.clone(),
+    };
+    let (_, transport) = tcp::run_keeping(&connect, ctx).await;
+    let (addr, outcome, _) = handshake(spec, ctx, transport, started).await;
     observation(spec, addr, outcome, started)
 }
 
-/// The TLS check, then the HTTPS check's request on the same connection, as a browser would send
-/// it: only once the chain is trusted by one of the anchor sets and names the host. Returns the
-/// request's observation, or `None` when it was not sent.
-pub async fn run_then_request(
+/// The TLS check on the connection the connect check kept, then the HTTPS check's request on
+/// it, as a browser would send it: only once the chain is trusted by one of the anchor sets and
+/// names the host. Returns the request's observation, or `None` when it was not sent. `started`
+/// is when the connect check began: the probe timeout counts from there.
+pub async fn run_on(
     spec: &Spec,
+    transport: Result<tcp::Transport, tcp::NoTransport>,
     request: &http::Spec,
     ctx: &ProbeCtx,
+    started: Instant,
 ) -> (Observation, Option<Observation>) {
-    let started = Instant::now();
-    let (addr, outcome, stream) = handshake(spec, ctx).await;
+    let (addr, outcome, stream) = handshake(spec, ctx, transport, started).await;
     let trusted = matches!(
         &outcome,
         TlsOutcome::Established { trust, .. } if !matches!(trust, ChainTrust::Untrusted { .. })
@@ -326,7 +334,7 @@ pub async fn run_then_request(
                 (Path::Proxy, Some(proxy)) => format!("proxy {}", proxy.display_url()),
                 _ => addr.to_string(),
             };
-            Some(http::run_on(request, stream, via, ctx, started).await)
+            Some(http::run_on(request, stream, via, None, ctx, started).await)
         }
         _ => None,
     };
@@ -335,14 +343,15 @@ pub async fn run_then_request(
 
 type TlsStream = tokio_rustls::client::TlsStream<tokio::net::TcpStream>;
 
-/// Connects (through the proxy's tunnel on that route) and completes the handshake, under the
-/// probe timeout; returns what it saw and, when the handshake completed, the connection.
+/// Completes the handshake on `transport` within what is left of the probe timeout; returns
+/// what it saw and, when the handshake completed, the connection.
 async fn handshake(
     spec: &Spec,
     ctx: &ProbeCtx,
+    transport: Result<tcp::Transport, tcp::NoTransport>,
+    started: Instant,
 ) -> (std::net::SocketAddr, TlsOutcome, Option<TlsStream>) {
-    let started = Instant::now();
-    let (addr, stream) = match open_transport(spec, ctx).await {
+    let (addr, stream) = match transport {
         Ok(pair) => pair,
         Err((addr, outcome)) => return (addr, TlsOutcome::NoTransport { outcome }, None),
     };
@@ -417,51 +426,6 @@ fn observation(
         outcome,
         elapsed: started.elapsed(),
     })
-}
-
-type Transport = (std::net::SocketAddr, tokio::net::TcpStream);
-
-async fn open_transport(
-    spec: &Spec,
-    ctx: &ProbeCtx,
-) -> Result<Transport, (std::net::SocketAddr, ConnectOutcome)> {
-    let unspecified = std::net::SocketAddr::from(([0, 0, 0, 0], 0));
-    match &spec.path {
-        Path::Direct(addrs) => {
-            let addr = *addrs.first().ok_or((
-                unspecified,
-                ConnectOutcome::Failed {
-                    causes: vec!["no address to connect to".into()],
-                },
-            ))?;
-            let stream = tcp::open(addr, ctx).await.map_err(|o| (addr, o))?;
-            Ok((addr, stream))
-        }
-        Path::Proxy => {
-            let Some(proxy_spec) = &ctx.proxy else {
-                return Err((
-                    unspecified,
-                    ConnectOutcome::Failed {
-                        causes: vec!["proxy route planned without a proxy".into()],
-                    },
-                ));
-            };
-            let addr = proxy::address(proxy_spec)
-                .await
-                .map_err(|o| (unspecified, o))?;
-            let mut stream = tcp::open(addr, ctx).await.map_err(|o| (addr, o))?;
-            match tokio::time::timeout(
-                ctx.timeout,
-                proxy::tunnel(&mut stream, proxy_spec, &spec.host, spec.port.0),
-            )
-            .await
-            {
-                Ok(Ok(())) => Ok((addr, stream)),
-                Ok(Err(outcome)) => Err((addr, outcome)),
-                Err(_) => Err((addr, ConnectOutcome::Timeout)),
-            }
-        }
-    }
 }
 
 /// Subject, issuer and expiry of one certificate, or why it could not be read.
