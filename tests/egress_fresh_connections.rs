@@ -1,21 +1,12 @@
 //! Each echo sample must travel on a connection of its own: a pooled connection would take one
 //! path through the gateway and report it as many independent samples.
 
-use sipa_check::command::lab_overrides;
-use sipa_check::lab::{Lab, LabConfig};
 use sipa_check::outcome::Status;
 mod common;
 
-use sipa_check::scenario;
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_echo_sample_and_http_check_uses_a_fresh_connection() {
-    let lab = Lab::start(LabConfig::default())
-        .await
-        .expect("the lab starts");
-    let mut s = scenario::bundled_lab();
-    let (overrides, connect_to) = lab_overrides(&lab, &[], false);
-    s.apply(&overrides).expect("lab overrides apply");
+    let (lab, s, connect_to) = common::start_lab(&[], false).await;
     let samples: u64 = s.observers.iter().map(|o| u64::from(o.samples)).sum();
     let run = common::run_quietly(&s, connect_to).await;
     assert_eq!(run.tally.overall(), Status::Pass);

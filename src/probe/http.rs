@@ -77,7 +77,7 @@ pub fn client(ctx: &ProbeCtx, url: &url::Url, path: &Path) -> Result<OneShot, Ve
                 proxy = proxy.basic_auth(user, pass);
             }
             builder = builder.proxy(proxy);
-            via = format!("proxy {}", spec.display_url());
+            via = via_proxy(spec);
         }
         Path::Direct(addrs) => {
             let Some(&addr) = addrs.first() else {
@@ -124,6 +124,11 @@ pub fn client(ctx: &ProbeCtx, url: &url::Url, path: &Path) -> Result<OneShot, Ve
         url: target,
         host: host_header,
     })
+}
+
+/// How the evidence names a connection through the explicit proxy.
+fn via_proxy(proxy: &ProxySpec) -> String {
+    format!("proxy {}", proxy.display_url())
 }
 
 /// The path a login host's check asks for.
@@ -260,74 +265,27 @@ fn take_capped(body: &mut Vec<u8>, chunk: &[u8], cap: usize) -> bool {
     chunk.len() > room
 }
 
-pub async fn run(spec: &Spec, ctx: &ProbeCtx) -> Observation {
-    let started = Instant::now();
-    let path = request_path(&spec.expect);
-    let (url, via, outcome) = match login_url(&spec.host, spec.port, path) {
-        Err(e) => (
-            format!("{}:{}{path}", spec.host, spec.port),
-            String::new(),
-            HttpOutcome::Failed { causes: vec![e] },
-        ),
-        Ok(url) => match client(ctx, &url, &spec.path) {
-            Err(causes) => (
-                url.to_string(),
-                String::new(),
-                HttpOutcome::Failed { causes },
-            ),
-            Ok(request) => {
-                let outcome = fetch(&request, &spec.expect, ctx.timeout).await;
-                (url.to_string(), request.via, outcome)
-            }
-        },
-    };
-    Observation::Http(HttpObservation {
-        url,
-        via,
-        outcome,
-        elapsed: started.elapsed(),
-    })
-}
-
-async fn fetch(
-    request: &OneShot,
-    expect: &HttpExpect,
-    timeout: std::time::Duration,
-) -> HttpOutcome {
-    let mut response = match request.send().await {
-        Ok(r) => r,
-        Err(e) => {
-            return HttpOutcome::Failed {
-                causes: failure(&e, "sending the request", timeout),
-            };
-        }
-    };
-    let status = response.status().as_u16();
-    let headers = response.headers().clone();
-    match read_capped(&mut response, MAX_DOCUMENT).await {
-        Ok((body, truncated)) => answered(status, &headers, &body, truncated, expect),
-        Err(e) => HttpOutcome::Failed {
-            causes: failure(&e, &reading_the_body(status), timeout),
-        },
-    }
-}
-
-/// Sends the check's request on a connection an earlier check opened (the connect check's,
-/// or on 443 the TLS check's after its handshake), with hyper: reqwest only sends on
-/// connections it opens itself. `proxy` is the explicit proxy the connection reaches, for plain
-/// HTTP through it. `started` is when that connection began: the check's time and its timeout
-/// count from there, as they would for a request on a connection of its own.
+/// Sends the check's request on a connection an earlier check opened to `addr` (the connect
+/// check's, or on 443 the TLS check's after its handshake), with hyper: reqwest only sends on
+/// connections it opens itself. Plain HTTP through the explicit proxy goes in absolute form
+/// with its credentials; on a TLS port the connection is a tunnel through it already.
+/// `started` is when that connection began: the check's time and its timeout count from there,
+/// as they would for a request on a connection of its own.
 pub async fn run_on<S>(
     spec: &Spec,
     stream: S,
-    via: String,
-    proxy: Option<&ProxySpec>,
+    addr: std::net::SocketAddr,
     ctx: &ProbeCtx,
     started: Instant,
 ) -> Observation
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
+    let (via, proxy) = match (&spec.path, &ctx.proxy) {
+        (Path::Proxy, Some(proxy)) => (via_proxy(proxy), Some(proxy)),
+        _ => (addr.to_string(), None),
+    };
+    let proxy = proxy.filter(|_| !is_tls_port(spec.port));
     let path = request_path(&spec.expect);
     let (url, outcome) = match login_url(&spec.host, spec.port, path) {
         Err(e) => (

@@ -85,11 +85,38 @@ pub async fn run(check: &Check, ctx: &ProbeCtx, deps: &[Arc<Observation>]) -> Ob
     match prepare(check, ctx, deps).await {
         Ok(Prepared::Resolve(spec)) => dns::run(&spec, ctx).await,
         Ok(Prepared::Connect(spec)) => tcp::run(&spec, ctx).await,
-        Ok(Prepared::Tls(spec)) => tls::run(&spec, ctx).await,
-        Ok(Prepared::Http(spec)) => http::run(&spec, ctx).await,
+        Ok(Prepared::Tls(spec)) => {
+            let connection = tcp::Spec::to(&spec.host, spec.port, &spec.path);
+            alone(Prepared::Tls(spec), connection, check, ctx).await
+        }
+        Ok(Prepared::Http(spec)) => {
+            let connection = tcp::Spec::to(&spec.host, spec.port, &spec.path);
+            alone(Prepared::Http(spec), connection, check, ctx).await
+        }
         Ok(Prepared::Egress(spec)) => egress::run(&spec, ctx).await,
         Err(not_run) => Observation::NotRun(not_run),
     }
+}
+
+/// A TLS or HTTP check run without the connect check it is planned on: it opens that
+/// connection itself, and an HTTP check on a TLS port completes the handshake first.
+async fn alone(on: Prepared, connection: tcp::Spec, check: &Check, ctx: &ProbeCtx) -> Observation {
+    let started = std::time::Instant::now();
+    let opened_by = format!("the connection of {}", check.name);
+    let handshake_of = format!("the TLS handshake of {}", check.name);
+    let mut on = vec![(Ok(on), check.name.as_str())];
+    if matches!(on[0].0, Ok(Prepared::Http(_))) && crate::plan::is_tls_port(connection.port) {
+        let tls = tls::Spec {
+            host: connection.host.clone(),
+            port: connection.port,
+            path: connection.path.clone(),
+        };
+        on.insert(0, (Ok(Prepared::Tls(tls)), handshake_of.as_str()));
+    }
+    let (_, transport) = tcp::run_keeping(&connection, ctx).await;
+    let seen = on_connection(&on, &opened_by, transport, ctx, started).await;
+    let none = Observation::NotRun(NotRun::Blocked { on: opened_by });
+    seen.into_iter().next_back().unwrap_or(none)
 }
 
 /// Runs a check's probe together with the checks sent on its connection (`Check::conn_of`);
@@ -101,52 +128,56 @@ pub async fn run_job(
     ctx: &ProbeCtx,
     deps: &[Arc<Observation>],
 ) -> Vec<Observation> {
-    let started = std::time::Instant::now();
-    let mut prepared = Vec::with_capacity(1 + riders.len());
-    for check in std::iter::once(lead).chain(riders) {
-        prepared.push(prepare(check, ctx, deps).await);
+    if riders.is_empty() {
+        return vec![run(lead, ctx, deps).await];
     }
-    let blocked = || {
-        Observation::NotRun(NotRun::Blocked {
-            on: lead.name.clone(),
-        })
-    };
-    match prepared.as_slice() {
-        [Ok(Prepared::Connect(connect)), rest @ ..] if !rest.is_empty() => {
-            let (connected, transport) = tcp::run_keeping(connect, ctx).await;
-            let mut observations = vec![connected];
-            match rest {
-                [Ok(Prepared::Tls(tls)), Ok(Prepared::Http(http))] => {
-                    let (handshake, answer) = tls::run_on(tls, transport, http, ctx, started).await;
-                    let answer = answer.unwrap_or_else(|| {
-                        Observation::NotRun(NotRun::Blocked {
-                            on: riders[0].name.clone(),
-                        })
-                    });
-                    observations.extend([handshake, answer]);
-                }
-                [Ok(Prepared::Http(http))] => observations.push(match transport {
-                    Ok((addr, stream)) => {
-                        let (via, proxy) = match (&http.path, &ctx.proxy) {
-                            (Path::Proxy, Some(p)) => {
-                                (format!("proxy {}", p.display_url()), Some(p))
-                            }
-                            _ => (addr.to_string(), None),
-                        };
-                        http::run_on(http, stream, via, proxy, ctx, started).await
-                    }
-                    Err(_) => blocked(),
-                }),
-                // Nothing else is planned on a connection; should it be, it would not run.
-                _ => observations.extend(rest.iter().map(|_| blocked())),
-            }
-            observations
-        }
-        // No shared connection to be had: each check runs on its own.
+    let started = std::time::Instant::now();
+    let connect = match prepare(lead, ctx, deps).await {
+        Ok(Prepared::Connect(connect)) => connect,
+        // Only a connect check keeps a connection: anything else runs each check on its own.
         _ => {
             let all = std::iter::once(lead).chain(riders);
-            futures::future::join_all(all.map(|check| run(check, ctx, deps))).await
+            return futures::future::join_all(all.map(|check| run(check, ctx, deps))).await;
         }
+    };
+    let mut on = Vec::with_capacity(riders.len());
+    for rider in riders {
+        on.push((prepare(rider, ctx, deps).await, rider.name.as_str()));
+    }
+    let (connected, transport) = tcp::run_keeping(&connect, ctx).await;
+    let mut observations = vec![connected];
+    observations.extend(on_connection(&on, &lead.name, transport, ctx, started).await);
+    observations
+}
+
+/// The checks that go on a kept connection, in order, each with its name: a TLS handshake and
+/// then, if its chain is trusted, the HTTPS request; or the plain HTTP request. A check that
+/// cannot run is blocked on the one before it (on `opened_by`, the connection's, for the first).
+async fn on_connection(
+    on: &[(Result<Prepared, NotRun>, &str)],
+    opened_by: &str,
+    transport: Result<tcp::Transport, tcp::NoTransport>,
+    ctx: &ProbeCtx,
+    started: std::time::Instant,
+) -> Vec<Observation> {
+    let blocked = |on: &str| Observation::NotRun(NotRun::Blocked { on: on.to_string() });
+    match on {
+        [(Ok(Prepared::Tls(tls)), _)] => {
+            vec![tls::run_on(tls, transport, None, ctx, started).await.0]
+        }
+        [
+            (Ok(Prepared::Tls(tls)), handshake_name),
+            (Ok(Prepared::Http(http)), _),
+        ] => {
+            let (handshake, answer) = tls::run_on(tls, transport, Some(http), ctx, started).await;
+            vec![handshake, answer.unwrap_or_else(|| blocked(handshake_name))]
+        }
+        [(Ok(Prepared::Http(http)), _)] => vec![match transport {
+            Ok((addr, stream)) => http::run_on(http, stream, addr, ctx, started).await,
+            Err(_) => blocked(opened_by),
+        }],
+        // Nothing else is planned on a connection; should it be, it would not run.
+        _ => on.iter().map(|_| blocked(opened_by)).collect(),
     }
 }
 

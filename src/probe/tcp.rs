@@ -18,6 +18,17 @@ pub struct Spec {
     pub path: Path,
 }
 
+impl Spec {
+    /// The connection to `host:port` over `path`.
+    pub fn to(host: &str, port: Port, path: &Path) -> Spec {
+        Spec {
+            host: host.to_string(),
+            port,
+            path: path.clone(),
+        }
+    }
+}
+
 pub async fn run(spec: &Spec, ctx: &ProbeCtx) -> Observation {
     run_keeping(spec, ctx).await.0
 }

@@ -299,26 +299,14 @@ impl ServerCertVerifier for AnyChain {
     }
 }
 
-pub async fn run(spec: &Spec, ctx: &ProbeCtx) -> Observation {
-    let started = Instant::now();
-    let connect = tcp::Spec {
-        host: spec.host.clone(),
-        port: spec.port,
-        path: spec.path.clone(),
-    };
-    let (_, transport) = tcp::run_keeping(&connect, ctx).await;
-    let (addr, outcome, _) = handshake(spec, ctx, transport, started).await;
-    observation(spec, addr, outcome, started)
-}
-
 /// The TLS check on the connection the connect check kept, then the HTTPS check's request on
-/// it, as a browser would send it: only once the chain is trusted by one of the anchor sets and
-/// names the host. Returns the request's observation, or `None` when it was not sent. `started`
-/// is when the connect check began: the probe timeout counts from there.
+/// it (if any), as a browser would send it: only once the chain is trusted by one of the anchor
+/// sets and names the host. Returns the request's observation, or `None` when it was not sent.
+/// `started` is when the connect check began: the probe timeout counts from there.
 pub async fn run_on(
     spec: &Spec,
     transport: Result<tcp::Transport, tcp::NoTransport>,
-    request: &http::Spec,
+    request: Option<&http::Spec>,
     ctx: &ProbeCtx,
     started: Instant,
 ) -> (Observation, Option<Observation>) {
@@ -328,13 +316,9 @@ pub async fn run_on(
         TlsOutcome::Established { trust, .. } if !matches!(trust, ChainTrust::Untrusted { .. })
     );
     let tls = observation(spec, addr, outcome, started);
-    let answer = match stream {
-        Some(stream) if trusted => {
-            let via = match (&spec.path, &ctx.proxy) {
-                (Path::Proxy, Some(proxy)) => format!("proxy {}", proxy.display_url()),
-                _ => addr.to_string(),
-            };
-            Some(http::run_on(request, stream, via, None, ctx, started).await)
+    let answer = match (request, stream) {
+        (Some(request), Some(stream)) if trusted => {
+            Some(http::run_on(request, stream, addr, ctx, started).await)
         }
         _ => None,
     };

@@ -12,6 +12,16 @@ use sipa_check::scenario::{self, Overrides, Scenario};
 /// Starts a lab with `faults`, runs `scenarios/lab.toml` against it as `sipa-check lab` does
 /// (through the explicit proxy when asked, with `extra` flags on top), and stops the lab.
 pub async fn run_lab(faults: &[Fault], via_proxy: bool, extra: Overrides) -> ScenarioRun {
+    let (lab, mut s, connect_to) = start_lab(faults, via_proxy).await;
+    s.apply(&extra).expect("the extra flags apply");
+    let run = run_quietly(&s, connect_to).await;
+    lab.shutdown().await;
+    run
+}
+
+/// Starts a lab with `faults`, and points `scenarios/lab.toml` at it as `sipa-check lab` does
+/// (through the explicit proxy when asked).
+pub async fn start_lab(faults: &[Fault], via_proxy: bool) -> (Lab, Scenario, Vec<ConnectTo>) {
     let lab = Lab::start(LabConfig {
         faults: faults.to_vec(),
         ..LabConfig::default()
@@ -21,10 +31,7 @@ pub async fn run_lab(faults: &[Fault], via_proxy: bool, extra: Overrides) -> Sce
     let mut s = scenario::bundled_lab();
     let (overrides, connect_to) = lab_overrides(&lab, faults, via_proxy);
     s.apply(&overrides).expect("lab overrides apply");
-    s.apply(&extra).expect("the extra flags apply");
-    let run = run_quietly(&s, connect_to).await;
-    lab.shutdown().await;
-    run
+    (lab, s, connect_to)
 }
 
 /// Runs a scenario with no progress display and no interrupt.
