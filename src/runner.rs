@@ -135,17 +135,25 @@ pub async fn execute(
     let permits = Arc::new(Semaphore::new(concurrency));
     // The probes bound their own steps; this outer bound only catches what slips through.
     let per_check = limits.timeout + Duration::from_millis(250);
+    // The checks that go on each check's connection, in plan order.
+    let mut riders_of: Vec<Vec<usize>> = vec![Vec::new(); plan.checks.len()];
+    for check in &plan.checks {
+        if let Some(lead) = check.conn_of
+            && let Some(riders) = riders_of.get_mut(lead)
+        {
+            riders.push(check.id);
+        }
+    }
     let mut jobs: Vec<Option<Job>> = Vec::with_capacity(plan.checks.len());
     let mut slots: Vec<Slot> = Vec::with_capacity(plan.checks.len());
     for check in &plan.checks {
         if let Some(lead) = check.conn_of {
             // Run by its lead's job: its observation is that job's, at its place among the riders.
             let job = jobs.get(lead).cloned().flatten();
-            let place = 1 + plan
-                .checks
+            let place = 1 + riders_of[lead]
                 .iter()
-                .filter(|c| c.conn_of == Some(lead) && c.id < check.id)
-                .count();
+                .position(|&r| r == check.id)
+                .unwrap_or_default();
             jobs.push(None);
             slots.push(match job {
                 Some(job) => job.map(move |all| all[place].clone()).boxed().shared(),
@@ -159,11 +167,9 @@ pub async fn execute(
             });
             continue;
         }
-        let riders: Vec<Check> = plan
-            .checks
+        let riders: Vec<Check> = riders_of[check.id]
             .iter()
-            .filter(|c| c.conn_of == Some(check.id))
-            .cloned()
+            .map(|&r| plan.checks[r].clone())
             .collect();
         let mut dep_ids = check.deps.clone();
         for d in riders.iter().flat_map(|r| &r.deps) {
