@@ -109,10 +109,7 @@ pub fn client(ctx: &ProbeCtx, url: &url::Url, path: &Path) -> Result<OneShot, Ve
                 target
                     .set_port(Some(addr.port()))
                     .map_err(|()| vec![format!("cannot send {url} to {addr}")])?;
-                host_header = Some(match url.port() {
-                    Some(port) => format!("{host}:{port}"),
-                    None => host.clone(),
-                });
+                host_header = Some(authority(url));
             }
             via = addr.to_string();
         }
@@ -124,6 +121,15 @@ pub fn client(ctx: &ProbeCtx, url: &url::Url, path: &Path) -> Result<OneShot, Ve
         url: target,
         host: host_header,
     })
+}
+
+/// The Host header of a request for `url`: its host, and its port when written.
+fn authority(url: &url::Url) -> String {
+    let host = url.host_str().unwrap_or_default();
+    match url.port() {
+        Some(port) => format!("{host}:{port}"),
+        None => host.to_string(),
+    }
 }
 
 /// How the evidence names a connection through the explicit proxy.
@@ -344,17 +350,13 @@ where
         // Its errors reach the request and the body, which report them.
         let _ = connection.await;
     }));
-    let authority = match url.port() {
-        Some(port) => format!("{}:{port}", url.host_str().unwrap_or_default()),
-        None => url.host_str().unwrap_or_default().to_string(),
-    };
     let target = match (proxy, url.query()) {
         (Some(_), _) => url.as_str().to_string(),
         (None, Some(query)) => format!("{}?{query}", url.path()),
         (None, None) => url.path().to_string(),
     };
     let mut request = hyper::Request::get(target)
-        .header(hyper::header::HOST, authority)
+        .header(hyper::header::HOST, authority(url))
         .header(hyper::header::USER_AGENT, USER_AGENT)
         .header(hyper::header::ACCEPT, "*/*");
     if let Some(credentials) = proxy.and_then(super::proxy::basic_auth) {
