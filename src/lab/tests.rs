@@ -750,14 +750,14 @@ async fn fault_tls_intercept_presents_an_unknown_ca_for_login_hosts() {
     );
     let stream = connect(lab.transparent_https_addr()).await.unwrap();
     let host = "login.microsoft.com";
-    let mut accept_any = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .dangerous()
-    .with_custom_certificate_verifier(Arc::new(RecordIssuer::default()))
-    .with_no_client_auth();
+    // The harness's own verifier, which accepts any chain: only to look behind the interception.
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut accept_any = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(crate::probe::tls::AnyChain::new(provider)))
+        .with_no_client_auth();
     accept_any.alpn_protocols = vec![b"http/1.1".to_vec()];
     let verifier_seen = Arc::new(accept_any);
     let mut tls = TlsConnector::from(verifier_seen)
@@ -769,61 +769,6 @@ async fn fault_tls_intercept_presents_an_unknown_ca_for_login_hosts() {
     let issuer = tls.get_ref().1.peer_certificates().unwrap()[1].clone();
     let issuer_text = String::from_utf8_lossy(issuer.as_ref()).into_owned();
     assert!(issuer_text.contains(INTERCEPTION_CA_NAME));
-}
-
-/// A verifier that accepts any certificate: only to look behind the interception.
-#[derive(Debug)]
-struct RecordIssuer(Arc<rustls::crypto::CryptoProvider>);
-
-impl Default for RecordIssuer {
-    fn default() -> Self {
-        RecordIssuer(Arc::new(rustls::crypto::ring::default_provider()))
-    }
-}
-
-impl rustls::client::danger::ServerCertVerifier for RecordIssuer {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: rustls::pki_types::UnixTime,
-    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
-        Ok(rustls::client::danger::ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
 }
 
 #[tokio::test]

@@ -132,9 +132,7 @@ impl TrustStore {
         let mut probe = builder
             .clone()
             .dangerous()
-            .with_custom_certificate_verifier(Arc::new(AnyChain {
-                provider: provider.clone(),
-            }))
+            .with_custom_certificate_verifier(Arc::new(AnyChain::new(provider.clone())))
             .with_no_client_auth();
         probe.resumption = rustls::client::Resumption::disabled();
         probe.alpn_protocols = vec![b"http/1.1".to_vec()];
@@ -248,8 +246,14 @@ fn add_pem_file(store: &mut RootCertStore, path: &FsPath) -> Result<(), TrustErr
 /// then judged against each anchor set. Handshake signatures are still verified. A request is
 /// sent on the connection only once the chain is trusted; nothing secret is ever sent.
 #[derive(Debug)]
-struct AnyChain {
+pub(crate) struct AnyChain {
     provider: Arc<CryptoProvider>,
+}
+
+impl AnyChain {
+    pub(crate) fn new(provider: Arc<CryptoProvider>) -> AnyChain {
+        AnyChain { provider }
+    }
 }
 
 impl ServerCertVerifier for AnyChain {
