@@ -9,6 +9,7 @@ use futures::future::{BoxFuture, FutureExt, Shared};
 
 use crate::cli::{LabArgs, ReportFlags, RunArgs, ScenarioFlags, ValidateArgs};
 use crate::lab::{Fault, Lab, LabConfig};
+use crate::observation::Cut;
 use crate::outcome::{RunReport, Status};
 use crate::plan::Plan;
 use crate::probe::ConnectTo;
@@ -58,8 +59,8 @@ pub struct Env {
     pub open_files: Option<u64>,
 }
 
-/// An interrupt (Ctrl-C) that several runs can wait on.
-pub type Interrupt = Shared<BoxFuture<'static, ()>>;
+/// An interrupt (Ctrl-C or SIGTERM) that several runs can wait on; it says which.
+pub type Interrupt = Shared<BoxFuture<'static, Cut>>;
 
 /// `sipa-check validate`: every error of every file, `FILE:LINE:COL: message`.
 pub fn validate(args: &ValidateArgs, out: &mut dyn Write, err: &mut dyn Write) -> Exit {
@@ -283,8 +284,8 @@ fn print_plan(s: &Scenario, connect_to: &[ConnectTo], out: &mut dyn Write) {
     let _ = writeln!(
         out,
         "  timeout {}, deadline {}, concurrency {}",
-        crate::verdict::show_duration(s.limits.timeout),
-        crate::verdict::show_duration(s.limits.deadline),
+        crate::report::show_duration(s.limits.timeout),
+        crate::report::show_duration(s.limits.deadline),
         s.limits.concurrency
     );
     if let Some(p) = &s.vantage.proxy {
@@ -425,7 +426,7 @@ async fn serve(lab: &Lab, interrupt: Interrupt, out: &mut dyn Write) -> Exit {
         lab.edge_ip()
     );
     let _ = out.flush();
-    interrupt.await;
+    let _ = interrupt.await;
     Exit::Passed
 }
 

@@ -7,6 +7,7 @@ use clap::Parser;
 use futures::FutureExt;
 use sipa_check::cli::{Cli, Command};
 use sipa_check::command::{self, Env, Exit};
+use sipa_check::observation::Cut;
 use sipa_check::scenario::model::Secret;
 
 fn main() -> ExitCode {
@@ -42,8 +43,24 @@ fn main() -> ExitCode {
     };
     runtime.block_on(async {
         let interrupt = async {
-            if tokio::signal::ctrl_c().await.is_err() {
-                futures::future::pending::<()>().await;
+            // SIGTERM is what CI cancellation and `timeout` send: it ends a run as Ctrl-C does,
+            // with every report written.
+            let terminated = async {
+                match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                    Ok(mut term) => {
+                        term.recv().await;
+                    }
+                    Err(_) => futures::future::pending::<()>().await,
+                }
+            };
+            let interrupted = async {
+                if tokio::signal::ctrl_c().await.is_err() {
+                    futures::future::pending::<()>().await;
+                }
+            };
+            tokio::select! {
+                () = interrupted => Cut::Interrupted,
+                () = terminated => Cut::Terminated,
             }
         }
         .boxed()

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::scenario::model::ObserverRole;
+use crate::scenario::model::{Family, ObserverRole};
 
 /// Milliseconds, as reports show them.
 pub(crate) mod ms {
@@ -28,8 +28,10 @@ pub enum Observation {
     NotRun(NotRun),
 }
 
-/// Why a probe has no observation of its own.
-#[derive(Debug, Clone, Serialize)]
+/// Why a probe has no observation of its own. Only [`NotRun::NothingToVerify`] means there is
+/// nothing to check here; every other reason leaves the check undecided or not judged, and no
+/// check that did not run ever counts as proof.
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "reason", rename_all = "snake_case")]
 pub enum NotRun {
     /// The per-probe timeout fired.
@@ -37,12 +39,49 @@ pub enum NotRun {
         #[serde(with = "ms", rename = "after_ms")]
         after: Duration,
     },
-    /// The whole-run deadline (or an interrupt) stopped it.
-    Deadline { what: String },
-    /// A check it depends on did not pass.
+    /// The whole-run deadline or an interrupt stopped it, after it had run this long.
+    Cut {
+        by: Cut,
+        #[serde(with = "ms", rename = "ran_ms")]
+        ran: Duration,
+    },
+    /// A check it depends on did not pass: that check's verdict decides.
     Blocked { on: String },
-    /// Nothing to probe (for example no AAAA answers for an IPv6 check).
-    NothingToProbe { why: String },
+    /// This family has nothing to verify from this vantage (no records of it for the host, or
+    /// no route for it): traffic of that family cannot go around the tunnel here.
+    NothingToVerify { family: Family, why: NoFamilyPath },
+    /// There was no address to connect to where one was expected, such as a `--connect-to`
+    /// target that does not resolve.
+    NoAddress { host: String, family: Family },
+    /// The probe itself crashed: a bug in the harness, reported as this check's error.
+    Panicked { message: String },
+    /// The scenario has no observer that could decide this.
+    NoObserver,
+}
+
+/// What stopped a run before every check ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(tag = "by", rename_all = "snake_case")]
+pub enum Cut {
+    /// The run's deadline passed.
+    Deadline {
+        #[serde(with = "ms", rename = "deadline_ms")]
+        deadline: Duration,
+    },
+    /// Ctrl-C.
+    Interrupted,
+    /// SIGTERM, as CI cancellation and `timeout` send.
+    Terminated,
+}
+
+/// Why a family has nothing to verify.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NoFamilyPath {
+    /// DNS has no record of this family for the host.
+    NoRecords,
+    /// This vantage has no route for this family.
+    NoRoute,
 }
 
 /// How an address is classified.

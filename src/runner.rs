@@ -8,7 +8,7 @@ use futures::future::{BoxFuture, Shared};
 use futures::stream::{FuturesUnordered, StreamExt};
 use tokio::sync::Semaphore;
 
-use crate::observation::{ConnectOutcome, NotRun, Observation};
+use crate::observation::{ConnectOutcome, Cut, NoFamilyPath, NotRun, Observation};
 use crate::outcome::{Outcome, ScenarioRun, Status, Tally, VantageFacts};
 use crate::plan::{Check, CheckKind, Plan};
 use crate::probe::{self, AbortOnDrop, ConnectTo, DnsClient, ProbeCtx, TrustStore};
@@ -43,8 +43,9 @@ impl Progress for Quiet {}
 /// What a run needs beyond the scenario.
 pub struct RunSettings<'a> {
     pub connect_to: Vec<ConnectTo>,
-    /// Resolves when the user interrupts (Ctrl-C): the run ends as at the deadline.
-    pub interrupt: BoxFuture<'a, ()>,
+    /// Resolves when the user interrupts (Ctrl-C) or the process is told to stop (SIGTERM):
+    /// the run ends as at the deadline.
+    pub interrupt: BoxFuture<'a, Cut>,
     pub progress: &'a dyn Progress,
 }
 
@@ -109,7 +110,7 @@ pub async fn run_scenario(
         anchors: scenario.anchors.entries(),
         vantage,
         elapsed: started.elapsed(),
-        cut_short,
+        cut_short: cut_short.map(|c| crate::verdict::describe_cut(&c)),
         tally: Tally::of(&checks),
         checks,
     })
@@ -127,9 +128,9 @@ pub async fn execute(
     ctx: Arc<ProbeCtx>,
     exp: &Expectation,
     scenario: &Scenario,
-    interrupt: BoxFuture<'_, ()>,
+    interrupt: BoxFuture<'_, Cut>,
     progress: &dyn Progress,
-) -> (Vec<Observation>, Option<String>) {
+) -> (Vec<Observation>, Option<Cut>) {
     let limits = &scenario.limits;
     let concurrency = limits.concurrency.clamp(1, Semaphore::MAX_PERMITS);
     let permits = Arc::new(Semaphore::new(concurrency));
@@ -157,13 +158,11 @@ pub async fn execute(
             jobs.push(None);
             slots.push(match job {
                 Some(job) => job.map(move |all| all[place].clone()).boxed().shared(),
-                None => {
-                    futures::future::ready(Arc::new(Observation::NotRun(NotRun::NothingToProbe {
-                        why: "planned on a connection that is never opened".into(),
-                    })))
-                    .boxed()
-                    .shared()
-                }
+                None => futures::future::ready(Arc::new(Observation::NotRun(NotRun::Blocked {
+                    on: "a connection that is never opened".into(),
+                })))
+                .boxed()
+                .shared(),
             });
             continue;
         }
@@ -206,9 +205,16 @@ pub async fn execute(
                 let status = verdict::judge_check(&dep, &seen, &exp).status;
                 match status {
                     Status::Pass => upstream.push(seen),
+                    // Only a resolve is depended on: skipped, it found nothing of this family.
                     Status::Skip => {
-                        return each(Observation::NotRun(NotRun::NothingToProbe {
-                            why: format!("{} was skipped", dep.name),
+                        return each(Observation::NotRun(match check.family() {
+                            Some(family) => NotRun::NothingToVerify {
+                                family,
+                                why: NoFamilyPath::NoRecords,
+                            },
+                            None => NotRun::Blocked {
+                                on: dep.name.clone(),
+                            },
                         }));
                     }
                     Status::Fail | Status::Error => {
@@ -219,8 +225,8 @@ pub async fn execute(
                 }
             }
             let Ok(_permit) = permits.acquire_many_owned(weight).await else {
-                return each(Observation::NotRun(NotRun::Deadline {
-                    what: "the run was stopped".into(),
+                return each(Observation::NotRun(NotRun::Blocked {
+                    on: "the run, which stopped".into(),
                 }));
             };
             // A task of its own, so that the runtime's worker threads share the TLS and HTTP
@@ -230,9 +236,11 @@ pub async fn execute(
             }));
             match tokio::time::timeout(per_check, &mut task.0).await {
                 Ok(Ok(observations)) => observations.into_iter().map(Arc::new).collect(),
-                Ok(Err(e)) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-                Ok(Err(_)) => each(Observation::NotRun(NotRun::Deadline {
-                    what: "the run was stopped".into(),
+                Ok(Err(e)) if e.is_panic() => each(Observation::NotRun(NotRun::Panicked {
+                    message: panic_message(e.into_panic()),
+                })),
+                Ok(Err(_)) => each(Observation::NotRun(NotRun::Blocked {
+                    on: "the run, which stopped".into(),
                 })),
                 Err(_) => each(Observation::NotRun(NotRun::Timeout { after: per_check })),
             }
@@ -255,6 +263,7 @@ pub async fn execute(
     tokio::pin!(deadline);
     let mut interrupt = interrupt;
     let mut finished = 0;
+    let started = Instant::now();
     let cut_short = loop {
         tokio::select! {
             next = pending.next() => match next {
@@ -265,16 +274,17 @@ pub async fn execute(
                 }
                 None => break None,
             },
-            _ = &mut deadline => break Some(format!("the run's deadline of {} passed", verdict::show_duration(limits.deadline))),
-            _ = &mut interrupt => break Some("interrupted".to_string()),
+            _ = &mut deadline => break Some(Cut::Deadline { deadline: limits.deadline }),
+            by = &mut interrupt => break Some(by),
         }
     };
     let observations = slots
         .iter()
         .map(|slot| match slot.peek() {
             Some(obs) => obs.as_ref().clone(),
-            None => Observation::NotRun(NotRun::Deadline {
-                what: cut_short.clone().unwrap_or_else(|| "the run ended".into()),
+            None => Observation::NotRun(NotRun::Cut {
+                by: cut_short.unwrap_or(Cut::Interrupted),
+                ran: started.elapsed(),
             }),
         })
         .collect();
@@ -305,7 +315,16 @@ fn now_rfc3339() -> String {
         .unwrap_or_default()
 }
 
+/// What a panic said, for the check it broke.
+fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".into())
+}
+
 /// Something that never resolves: for runs that cannot be interrupted.
-pub fn never<'a>() -> BoxFuture<'a, ()> {
+pub fn never<'a>() -> BoxFuture<'a, Cut> {
     futures::future::pending().boxed()
 }

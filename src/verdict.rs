@@ -6,11 +6,13 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use crate::observation::{
-    ChainTrust, ConnectOutcome, DnsObservation, DnsOutcome, EgressObservation, HttpAnswer,
-    HttpObservation, HttpOutcome, NotRun, Observation, SampleOutcome, TlsObservation, TlsOutcome,
+    ChainTrust, ConnectOutcome, Cut, DnsObservation, DnsOutcome, EgressObservation, HttpAnswer,
+    HttpObservation, HttpOutcome, NoFamilyPath, NotRun, Observation, SampleOutcome, TlsObservation,
+    TlsOutcome,
 };
 use crate::outcome::{Diagnosis, Outcome, Stage, Status};
 use crate::plan::{Check, CheckKind, HttpExpect, Plan, Route};
+use crate::report::show_duration;
 use crate::scenario::model::{AnchorSet, Family, ObserverRole, Port};
 
 /// What the run expects, beside each check's own kind.
@@ -144,14 +146,54 @@ fn judge_not_run(check: &Check, obs: &Observation, not_run: &NotRun) -> Outcome 
             Status::Error,
             format!("no answer within {}", show_duration(*after)),
         ),
-        NotRun::Deadline { what } => (Status::Error, format!("not finished: {what}")),
+        NotRun::Cut { by, ran } => (
+            Status::Error,
+            format!(
+                "not finished after {}: {}",
+                show_duration(*ran),
+                describe_cut(by)
+            ),
+        ),
         NotRun::Blocked { on } => (Status::Skip, format!("not run: {on} did not pass")),
-        NotRun::NothingToProbe { why } => (Status::Skip, format!("nothing to probe: {why}")),
+        NotRun::NothingToVerify { family, why } => (
+            Status::Skip,
+            match why {
+                NoFamilyPath::NoRecords => {
+                    format!("nothing to verify: {} has no {family} address", check.host)
+                }
+                NoFamilyPath::NoRoute => {
+                    format!("nothing to verify: this vantage has no {family} route")
+                }
+            },
+        ),
+        NotRun::NoAddress { host, family } => (
+            Status::Error,
+            format!("{host} has no {family} address to connect to"),
+        ),
+        NotRun::Panicked { message } => (
+            Status::Error,
+            format!("the probe crashed (a bug in sipa-check): {message}"),
+        ),
+        NotRun::NoObserver => (
+            Status::Error,
+            "no observer in the scenario can decide this".to_string(),
+        ),
     };
     let mut o = outcome(check, obs, status, reason.clone());
     o.expected = expected_for(check);
     o.observed = reason;
     o
+}
+
+/// What stopped a run, as people read it.
+pub fn describe_cut(cut: &Cut) -> String {
+    match cut {
+        Cut::Deadline { deadline } => {
+            format!("the run's deadline of {} passed", show_duration(*deadline))
+        }
+        Cut::Interrupted => "interrupted".into(),
+        Cut::Terminated => "terminated (SIGTERM)".into(),
+    }
 }
 
 fn expected_for(check: &Check) -> String {
@@ -174,19 +216,6 @@ fn record_type(check: &Check) -> &'static str {
     match check.family() {
         Some(Family::V6) => "AAAA",
         _ => "A",
-    }
-}
-
-/// A duration as people read it: `<1ms`, `12ms`, `1.2s`.
-pub fn show_duration(d: Duration) -> String {
-    if d.is_zero() {
-        "0ms".to_string()
-    } else if d < Duration::from_millis(1) {
-        "<1ms".to_string()
-    } else if d < Duration::from_secs(1) {
-        format!("{}ms", d.as_millis())
-    } else {
-        format!("{:.1}s", d.as_secs_f64())
     }
 }
 
@@ -705,9 +734,7 @@ fn coverage(plan: &Plan, exp: &Expectation) -> Vec<Outcome> {
             ),
             warnings: Vec::new(),
             elapsed: Duration::ZERO,
-            observation: Observation::NotRun(NotRun::NothingToProbe {
-                why: "no observer".into(),
-            }),
+            observation: Observation::NotRun(NotRun::NoObserver),
         });
     };
     for &port in &exp.login_ports {

@@ -192,7 +192,7 @@ fn explain(
 fn no_answer_within(timeout: std::time::Duration) -> String {
     format!(
         "no complete answer within {}",
-        crate::verdict::show_duration(timeout)
+        crate::report::show_duration(timeout)
     )
 }
 

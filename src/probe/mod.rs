@@ -13,7 +13,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::observation::{NotRun, Observation};
+use crate::observation::{NoFamilyPath, NotRun, Observation};
 use crate::plan::{Check, CheckKind, Route};
 use crate::scenario::model::{Family, Port, ProxySpec};
 
@@ -62,8 +62,16 @@ impl ProbeCtx {
             .map(|ip| SocketAddr::new(ip, to_port))
             .collect();
         if addrs.is_empty() {
-            Err(NotRun::NothingToProbe {
-                why: format!("no {family} address for {host}"),
+            Err(match rule.and_then(|r| r.to_host.as_deref()) {
+                // The user named where to connect: that it has no address is an error.
+                Some(to_host) => NotRun::NoAddress {
+                    host: to_host.to_string(),
+                    family,
+                },
+                None => NotRun::NothingToVerify {
+                    family,
+                    why: NoFamilyPath::NoRecords,
+                },
             })
         } else {
             Ok(addrs)

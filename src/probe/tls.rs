@@ -364,7 +364,7 @@ async fn handshake(
             let outcome = TlsOutcome::Failed {
                 causes: vec![format!(
                     "no TLS handshake within {}",
-                    crate::verdict::show_duration(ctx.timeout)
+                    crate::report::show_duration(ctx.timeout)
                 )],
             };
             return (addr, outcome, None);

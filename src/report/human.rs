@@ -5,7 +5,7 @@ use std::io::{self, Write};
 
 use anstyle::{AnsiColor, Effects, Style};
 
-use super::{evidence, overall_word, show_duration};
+use super::{evidence, overall_word, show_timing};
 use crate::outcome::{Outcome, RunReport, ScenarioRun, Status, Tally};
 
 /// How to render: the caller decides about colour (this module never probes the terminal).
@@ -221,7 +221,7 @@ fn write_check_line(
     let reason_col = NAME_COL + width(&name).max(name_width) + 2;
     let avail = WIDTH.saturating_sub(reason_col + TIME_SLOT).max(30);
     let lines = wrap(&clean(&o.reason), avail);
-    let time = show_duration(o.elapsed, style.mask_timings);
+    let time = show_timing(o.elapsed, style.mask_timings);
 
     let first = lines.first().map(String::as_str).unwrap_or("");
     let (left, used) = if first.is_empty() {
@@ -261,7 +261,7 @@ fn write_problem(
     let label = painter.paint(o.status.label(), status_style(o.status));
     writeln!(out, "{label} {}", clean(&o.name))?;
     let mut rows = evidence(o);
-    rows.push(("time", show_duration(o.elapsed, style.mask_timings)));
+    rows.push(("time", show_timing(o.elapsed, style.mask_timings)));
     let mut previous_key = "";
     for (key, value) in rows {
         // Repeated keys (the cause chain, several warnings) are named once.
@@ -303,7 +303,7 @@ fn summary(
         count(tally.errors, "error"),
         tally.skipped,
         count(tally.warnings, "warning"),
-        show_duration(elapsed, style.mask_timings),
+        show_timing(elapsed, style.mask_timings),
     )
 }
 

@@ -101,12 +101,26 @@ pub(crate) fn evidence(o: &Outcome) -> Vec<(&'static str, String)> {
     rows
 }
 
-/// A duration as reports show it: `<1ms`, `12ms`, `1.2s`; `--ms` when timings are masked.
-pub(crate) fn show_duration(d: Duration, masked: bool) -> String {
+/// A duration as people read it: `<1ms`, `12ms`, `1.2s`.
+pub fn show_duration(d: Duration) -> String {
+    if d.is_zero() {
+        "0ms".to_string()
+    } else if d < Duration::from_millis(1) {
+        "<1ms".to_string()
+    } else if d < Duration::from_secs(1) {
+        format!("{}ms", d.as_millis())
+    } else {
+        format!("{:.1}s", d.as_secs_f64())
+    }
+}
+
+/// A measured time as reports show it: as [`show_duration`], or `--ms` when timings are masked
+/// (golden files).
+pub(crate) fn show_timing(d: Duration, masked: bool) -> String {
     if masked {
         "--ms".to_string()
     } else {
-        crate::verdict::show_duration(d)
+        show_duration(d)
     }
 }
 
@@ -125,11 +139,11 @@ mod tests {
 
     #[test]
     fn durations_read_naturally() {
-        assert_eq!(show_duration(Duration::ZERO, false), "0ms");
-        assert_eq!(show_duration(Duration::from_micros(300), false), "<1ms");
-        assert_eq!(show_duration(Duration::from_millis(12), false), "12ms");
-        assert_eq!(show_duration(Duration::from_millis(1234), false), "1.2s");
-        assert_eq!(show_duration(Duration::from_millis(1234), true), "--ms");
+        assert_eq!(show_timing(Duration::ZERO, false), "0ms");
+        assert_eq!(show_timing(Duration::from_micros(300), false), "<1ms");
+        assert_eq!(show_timing(Duration::from_millis(12), false), "12ms");
+        assert_eq!(show_timing(Duration::from_millis(1234), false), "1.2s");
+        assert_eq!(show_timing(Duration::from_millis(1234), true), "--ms");
     }
 
     #[test]
