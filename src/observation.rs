@@ -280,6 +280,11 @@ pub enum TlsOutcome {
     Failed {
         causes: Vec<String>,
     },
+    /// No complete handshake within the probe's timeout.
+    Timeout {
+        #[serde(with = "ms", rename = "after_ms")]
+        after: Duration,
+    },
     /// The transport below TLS failed first.
     NoTransport {
         outcome: ConnectOutcome,
@@ -321,7 +326,14 @@ pub struct HttpAnswer {
 #[serde(tag = "result", rename_all = "snake_case")]
 pub enum HttpOutcome {
     Answered(HttpAnswer),
-    Failed { causes: Vec<String> },
+    Failed {
+        causes: Vec<String>,
+    },
+    /// No complete answer within the probe's timeout.
+    Timeout {
+        #[serde(with = "ms", rename = "after_ms")]
+        after: Duration,
+    },
 }
 
 #[derive(Debug, Clone, Serialize)]

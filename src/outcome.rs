@@ -5,6 +5,42 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::observation::{Observation, ms};
+use crate::scenario::model::Family;
+
+/// How a check reaches its target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Route {
+    /// Straight to the resolved address of this family (a transparent gateway may sit on it).
+    Direct(Family),
+    /// Through the explicit proxy, which resolves the name itself.
+    Proxy,
+}
+
+impl std::fmt::Display for Route {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Route::Direct(family) => family.fmt(f),
+            Route::Proxy => f.write_str("proxy"),
+        }
+    }
+}
+
+impl Route {
+    /// The IP family a direct route probes; none through the proxy, which resolves names.
+    pub fn family(self) -> Option<Family> {
+        match self {
+            Route::Direct(f) => Some(f),
+            Route::Proxy => None,
+        }
+    }
+}
+
+/// Reports show a route as one word: `ipv4`, `ipv6` or `proxy`.
+impl Serialize for Route {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
 
 /// How a check ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]

@@ -1,31 +1,10 @@
 //! Scenario × vantage → the list of checks, each with the checks it depends on.
 
-use std::fmt;
-
 use serde::Serialize;
 
-use crate::outcome::Stage;
+use crate::outcome::{Route, Stage};
 use crate::probe::ConnectTo;
 use crate::scenario::model::{EchoObserver, Family, ObserverRole, Port, Scenario};
-
-/// How a check reaches its target.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Route {
-    /// Straight to the resolved address of this family (a transparent gateway may sit on it).
-    Direct(Family),
-    /// Through the explicit proxy, which resolves the name itself.
-    Proxy,
-}
-
-impl fmt::Display for Route {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Route::Direct(family) => family.fmt(f),
-            Route::Proxy => f.write_str("proxy"),
-        }
-    }
-}
 
 /// What an HTTP check expects of the login host.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -79,10 +58,7 @@ impl Check {
     }
 
     pub fn family(&self) -> Option<Family> {
-        match self.route {
-            Route::Direct(f) => Some(f),
-            Route::Proxy => None,
-        }
+        self.route.family()
     }
 }
 

@@ -10,8 +10,9 @@ use crate::observation::{
     HttpObservation, HttpOutcome, NoFamilyPath, NotRun, Observation, SampleOutcome, TlsObservation,
     TlsOutcome,
 };
+use crate::outcome::Route;
 use crate::outcome::{Diagnosis, Outcome, Stage, Status};
-use crate::plan::{Check, CheckKind, HttpExpect, Plan, Route};
+use crate::plan::{Check, CheckKind, HttpExpect, Plan};
 use crate::report::show_duration;
 use crate::scenario::model::{AnchorSet, Family, ObserverRole, Port};
 
@@ -424,17 +425,15 @@ fn judge_tls(check: &Check, obs: &Observation, tls: &TlsObservation) -> Outcome 
                 ),
             }
         }
-        TlsOutcome::Failed { causes } => {
-            let timeout = causes
-                .iter()
-                .any(|c| c.starts_with("no TLS handshake within"));
-            let status = if timeout { Status::Error } else { Status::Fail };
-            (
-                status,
-                format!("TLS handshake failed: {}", causes.join(": ")),
-                causes.join(": "),
-                causes.clone(),
-            )
+        TlsOutcome::Failed { causes } => (
+            Status::Fail,
+            format!("TLS handshake failed: {}", causes.join(": ")),
+            causes.join(": "),
+            causes.clone(),
+        ),
+        TlsOutcome::Timeout { after } => {
+            let why = format!("no TLS handshake within {}", show_duration(*after));
+            (Status::Error, why.clone(), why, vec![])
         }
         TlsOutcome::NoTransport { outcome } => {
             let status = match outcome {
@@ -475,18 +474,15 @@ fn judge_http(
 ) -> Outcome {
     let mut warnings = Vec::new();
     let (status, reason, observed, causes) = match &http.outcome {
-        HttpOutcome::Failed { causes } => {
-            // The harness's own bound, or the system's.
-            let timeout = causes
-                .iter()
-                .any(|c| c.starts_with("no complete answer within") || c.contains("timed out"));
-            let status = if timeout { Status::Error } else { Status::Fail };
-            (
-                status,
-                format!("no HTTP answer: {}", causes.join(": ")),
-                causes.join(": "),
-                causes.clone(),
-            )
+        HttpOutcome::Failed { causes } => (
+            Status::Fail,
+            format!("no HTTP answer: {}", causes.join(": ")),
+            causes.join(": "),
+            causes.clone(),
+        ),
+        HttpOutcome::Timeout { after } => {
+            let why = format!("no complete answer within {}", show_duration(*after));
+            (Status::Error, why.clone(), why, vec![])
         }
         HttpOutcome::Answered(answer) => {
             let observed = show_answer(answer);

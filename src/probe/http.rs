@@ -305,12 +305,7 @@ where
                     .await
                 {
                     Ok(outcome) => outcome,
-                    Err(_) => HttpOutcome::Failed {
-                        causes: vec![
-                            no_answer_within(ctx.timeout),
-                            "sending the request".to_string(),
-                        ],
-                    },
+                    Err(_) => HttpOutcome::Timeout { after: ctx.timeout },
                 };
             (url.to_string(), outcome)
         }

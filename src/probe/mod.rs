@@ -14,7 +14,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::observation::{NoFamilyPath, NotRun, Observation};
-use crate::plan::{Check, CheckKind, Route};
+use crate::outcome::Route;
+use crate::plan::{Check, CheckKind};
 use crate::scenario::model::{Family, Port, ProxySpec};
 
 pub use dns::DnsClient;

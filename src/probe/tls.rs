@@ -360,15 +360,7 @@ async fn handshake(
     let handshake =
         tokio::time::timeout(budget, connector.connect(server_name.clone(), stream)).await;
     let tls = match handshake {
-        Err(_) => {
-            let outcome = TlsOutcome::Failed {
-                causes: vec![format!(
-                    "no TLS handshake within {}",
-                    crate::report::show_duration(ctx.timeout)
-                )],
-            };
-            return (addr, outcome, None);
-        }
+        Err(_) => return (addr, TlsOutcome::Timeout { after: ctx.timeout }, None),
         Ok(Err(e)) => {
             let outcome = TlsOutcome::Failed {
                 causes: cause_chain(&e),
