@@ -24,9 +24,9 @@ use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+use sipa_check::address::ConnectTo;
 use sipa_check::lab::{Lab, LabConfig};
 use sipa_check::plan::{CheckKind, Plan};
-use sipa_check::probe::ConnectTo;
 use sipa_check::scenario;
 
 const LATENCY: Duration = Duration::from_millis(25);
@@ -561,7 +561,7 @@ fn physical_limit(path: &Path, connect_to: &[ConnectTo]) -> anyhow::Result<Limit
     let mut chain: Vec<u32> = Vec::with_capacity(plan.checks.len());
     let mut work = 0u64;
     for check in &plan.checks {
-        let before = check.deps.iter().map(|&d| chain[d]).max().unwrap_or(0);
+        let before = check.waits_for.iter().map(|&d| chain[d]).max().unwrap_or(0);
         chain.push(before + lab_delays(&check.kind));
         let weight = match &check.kind {
             CheckKind::Egress(o) => u64::from(o.samples.max(1)),

@@ -7,7 +7,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 use ipnet::IpNet;
 
-use crate::probe::ConnectTo;
+use crate::address::ConnectTo;
 use crate::scenario::model::FamilySelection;
 use crate::scenario::{
     parse_anchor, parse_deadline, parse_dns_server, parse_duration, parse_family, parse_samples,

@@ -7,12 +7,12 @@ use std::process::ExitCode;
 
 use futures::future::{BoxFuture, FutureExt, Shared};
 
+use crate::address::ConnectTo;
 use crate::cli::{LabArgs, ReportFlags, RunArgs, ScenarioFlags, ValidateArgs};
 use crate::lab::{Fault, Lab, LabConfig};
 use crate::observation::Cut;
 use crate::outcome::{RunReport, Status};
-use crate::plan::Plan;
-use crate::probe::ConnectTo;
+use crate::plan::{Plan, Probe};
 use crate::report::{self, human::HumanStyle};
 use crate::runner::{self, Progress, Quiet, RunSettings};
 use crate::scenario::model::{Scenario, Secret};
@@ -296,16 +296,16 @@ fn print_plan(s: &Scenario, connect_to: &[ConnectTo], out: &mut dyn Write) {
     }
     for c in &plan.checks {
         let mut notes: Vec<String> = Vec::new();
-        if !c.deps.is_empty() {
-            let after: Vec<&str> = c
-                .deps
-                .iter()
-                .map(|&d| plan.checks[d].name.as_str())
-                .collect();
-            notes.push(format!("after {}", after.join(", ")));
+        if let Some(resolve) = c.waits_for {
+            notes.push(format!("after {}", plan.checks[resolve].name));
         }
-        if let Some(lead) = c.conn_of {
-            notes.push(format!("on the connection of {}", plan.checks[lead].name));
+        if let Probe::LoginPath { connect, .. } = plan.probe_of(c.id)
+            && *connect != c.id
+        {
+            notes.push(format!(
+                "on the connection of {}",
+                plan.checks[*connect].name
+            ));
         }
         if notes.is_empty() {
             let _ = writeln!(out, "  {:>3}  {}", c.id + 1, c.name);

@@ -1,6 +1,7 @@
 //! sipa-check: proves that Zscaler Source IP Anchoring for Office 365 Conditional Access works,
 //! from where users sit. The binary is a thin layer over this library.
 
+pub mod address;
 pub mod cli;
 pub mod command;
 pub mod lab;

@@ -346,6 +346,19 @@ pub struct HttpObservation {
     pub elapsed: Duration,
 }
 
+/// The login path on one connection: each phase with its own result and timing. A phase the
+/// one before it did not let start is `None`.
+#[derive(Debug, Clone, Serialize)]
+pub struct LoginPathObservation {
+    pub connect: ConnectObservation,
+    /// On a TLS port: the handshake on the connect phase's connection.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsObservation>,
+    /// The request, on that connection (on a TLS port only once the chain is trusted).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub http: Option<HttpObservation>,
+}
+
 /// One echo sample.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "result", rename_all = "snake_case")]

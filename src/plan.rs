@@ -1,9 +1,9 @@
-//! Scenario × vantage → the list of checks, each with the checks it depends on.
+//! Scenario × vantage → the plan: the checks to judge, and the probes that observe them.
 
 use serde::Serialize;
 
+use crate::address::{ConnectTo, literal_ip};
 use crate::outcome::{Route, Stage};
-use crate::probe::ConnectTo;
 use crate::scenario::model::{EchoObserver, Family, ObserverRole, Port, Scenario};
 
 /// What an HTTP check expects of the login host.
@@ -26,7 +26,7 @@ pub enum CheckKind {
     Egress(EchoObserver),
 }
 
-/// One check of the plan.
+/// One check of the plan: one stage of one target, judged on its own.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Check {
     pub id: usize,
@@ -36,14 +36,12 @@ pub struct Check {
     pub port: Option<Port>,
     pub route: Route,
     pub kind: CheckKind,
-    /// Checks whose observations this one needs before it runs (indices into the plan, always
-    /// smaller than `id`).
-    pub deps: Vec<usize>,
+    /// The resolve check whose addresses this check's probe connects to, if it needs one.
+    pub waits_for: Option<usize>,
     /// The earlier stage of the same path: this check is judged only if that one passed.
-    pub after: Vec<usize>,
-    /// The check whose connection this one goes on (TLS and HTTP on the connect check's: one
-    /// connection and one handshake per target, not three and two).
-    pub conn_of: Option<usize>,
+    pub after: Option<usize>,
+    /// The probe that observes this check (an index into [`Plan::probes`]).
+    pub probe: usize,
     /// The host is one of the scenario's login hosts.
     pub login_host: bool,
 }
@@ -62,15 +60,49 @@ impl Check {
     }
 }
 
+/// One probe the runner starts. A login path probe observes several checks, one per phase on
+/// its one connection; the others observe one check each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Probe {
+    Resolve {
+        check: usize,
+    },
+    /// Connect, then on a TLS port the handshake, then the HTTP request, on one connection.
+    LoginPath {
+        connect: usize,
+        tls: Option<usize>,
+        http: usize,
+    },
+    Egress {
+        check: usize,
+    },
+}
+
+impl Probe {
+    /// The checks this probe observes, in the order of its phases.
+    pub fn checks(&self) -> Vec<usize> {
+        match *self {
+            Probe::Resolve { check } | Probe::Egress { check } => vec![check],
+            Probe::LoginPath { connect, tls, http } => {
+                std::iter::once(connect).chain(tls).chain([http]).collect()
+            }
+        }
+    }
+
+    /// The check that names the probe's target and route: its first.
+    pub fn lead(&self) -> usize {
+        match *self {
+            Probe::Resolve { check } | Probe::Egress { check } => check,
+            Probe::LoginPath { connect, .. } => connect,
+        }
+    }
+}
+
 /// The expanded plan of one scenario run.
 #[derive(Debug, Clone)]
 pub struct Plan {
     pub checks: Vec<Check>,
-}
-
-/// Whether a port speaks TLS: 443, or any port an `https` observer names.
-pub fn is_tls_port(port: Port) -> bool {
-    port.0 == 443
+    pub probes: Vec<Probe>,
 }
 
 impl Plan {
@@ -79,6 +111,7 @@ impl Plan {
     pub fn build(scenario: &Scenario, connect_to: &[ConnectTo]) -> Plan {
         let mut b = Builder {
             checks: Vec::new(),
+            probes: Vec::new(),
             proxied: scenario.vantage.proxy.is_some(),
             families: scenario.limits.family.families().to_vec(),
             connect_to,
@@ -88,70 +121,80 @@ impl Plan {
             for &port in &scenario.login.ports {
                 for route in b.routes() {
                     // One connection per host, port and route, opened as soon as the name is
-                    // resolved: the connect check's, which the TLS handshake and then the HTTP
-                    // request go on, as a browser's would. The verdict judges each stage only
-                    // after the one before it passed.
-                    let dep = b.resolve_dep(host, port, route);
-                    let connect = b.push(
+                    // resolved, which the TLS handshake and then the HTTP request go on, as a
+                    // browser's would. The verdict judges each stage only after the one before
+                    // it passed.
+                    let waits_for = b.resolve_dep(host, port, route);
+                    let probe = b.probes.len();
+                    let at = Target {
                         host,
-                        Some(port),
+                        port,
                         route,
-                        CheckKind::Connect,
-                        dep.clone(),
-                        true,
-                    );
-                    let http_after = if is_tls_port(port) {
-                        let tls =
-                            b.push(host, Some(port), route, CheckKind::Tls, dep.clone(), true);
-                        b.checks[tls].after = vec![connect];
-                        b.checks[tls].conn_of = Some(connect);
-                        tls
-                    } else {
-                        connect
+                        waits_for,
+                        probe,
                     };
-                    let expect = if is_tls_port(port) {
+                    let connect = b.push(&at, CheckKind::Connect, None, true);
+                    let tls = port
+                        .is_tls()
+                        .then(|| b.push(&at, CheckKind::Tls, Some(connect), true));
+                    let expect = if port.is_tls() {
                         HttpExpect::OpenIdConfiguration {
                             path: scenario.login.openid_path.clone(),
                         }
                     } else {
                         HttpExpect::RedirectToHttps
                     };
-                    let http = b.push(host, Some(port), route, CheckKind::Http(expect), dep, true);
-                    b.checks[http].after = vec![http_after];
-                    b.checks[http].conn_of = Some(connect);
+                    let http = b.push(&at, CheckKind::Http(expect), tls.or(Some(connect)), true);
+                    b.probes.push(Probe::LoginPath { connect, tls, http });
                 }
             }
         }
         for observer in &scenario.observers {
             let host = observer.host().to_string();
             let login = login_hosts.contains(&host.as_str());
-            // The observer's name joins the check's name only where the target alone is ambiguous.
-            let shared_target = scenario
-                .observers
-                .iter()
-                .filter(|o| {
-                    o.host() == observer.host()
-                        && o.port() == observer.port()
-                        && o.role == observer.role
-                })
-                .count()
-                > 1;
             for route in b.routes() {
-                let dep = b.resolve_dep(&host, observer.port(), route);
-                let kind = CheckKind::Egress(observer.clone());
-                let id = b.push(&host, Some(observer.port()), route, kind, dep, login);
-                if !shared_target {
-                    let c = &mut b.checks[id];
-                    c.name = c.name.replace(&format!(" [{}]", observer.name), "");
-                }
+                let waits_for = b.resolve_dep(&host, observer.port(), route);
+                let probe = b.probes.len();
+                let at = Target {
+                    host: &host,
+                    port: observer.port(),
+                    route,
+                    waits_for,
+                    probe,
+                };
+                let check = b.push(&at, CheckKind::Egress(observer.clone()), None, login);
+                b.probes.push(Probe::Egress { check });
             }
         }
-        Plan { checks: b.checks }
+        // The observer's name joins a check's name only where the target alone is ambiguous.
+        let names: Vec<String> = b.checks.iter().map(|c| b.name(c)).collect();
+        for (check, name) in b.checks.iter_mut().zip(names) {
+            check.name = name;
+        }
+        Plan {
+            checks: b.checks,
+            probes: b.probes,
+        }
     }
+
+    /// The probe that observes a check.
+    pub fn probe_of(&self, check: usize) -> &Probe {
+        &self.probes[self.checks[check].probe]
+    }
+}
+
+/// Where the checks being planned go.
+struct Target<'a> {
+    host: &'a str,
+    port: Port,
+    route: Route,
+    waits_for: Option<usize>,
+    probe: usize,
 }
 
 struct Builder<'a> {
     checks: Vec<Check>,
+    probes: Vec<Probe>,
     proxied: bool,
     families: Vec<Family>,
     connect_to: &'a [ConnectTo],
@@ -166,13 +209,13 @@ impl Builder<'_> {
         }
     }
 
-    /// The resolve check a connection depends on, planned on first use. Through a proxy, or
+    /// The resolve check a connection waits for, planned on first use. Through a proxy, or
     /// when `--connect-to` names the address, the connection does not need it.
-    fn resolve_dep(&mut self, host: &str, port: Port, route: Route) -> Vec<usize> {
+    fn resolve_dep(&mut self, host: &str, port: Port, route: Route) -> Option<usize> {
         // An address written literally (an observer such as `http://127.0.0.1:8080/ip`) has no
         // name to look up: asking DNS for it would only fail.
-        if crate::probe::literal_ip(host).is_some() {
-            return Vec::new();
+        if literal_ip(host).is_some() {
+            return None;
         }
         let family = match route {
             Route::Direct(f) => f,
@@ -180,7 +223,7 @@ impl Builder<'_> {
                 for f in self.families.clone() {
                     self.resolve_check(host, f);
                 }
-                return Vec::new();
+                return None;
             }
         };
         let id = self.resolve_check(host, family);
@@ -189,72 +232,103 @@ impl Builder<'_> {
             .iter()
             .find(|c| c.matches(host, port))
             .is_some_and(|c| c.to_host.is_some());
-        if pinned { Vec::new() } else { vec![id] }
+        if pinned { None } else { Some(id) }
     }
 
     fn resolve_check(&mut self, host: &str, family: Family) -> usize {
         let existing = self.checks.iter().find(|c| {
             c.kind == CheckKind::Resolve && c.host == host && c.route == Route::Direct(family)
         });
-        match existing {
-            Some(c) => c.id,
-            None => self.push(
-                host,
-                None,
-                Route::Direct(family),
-                CheckKind::Resolve,
-                vec![],
-                false,
-            ),
+        if let Some(c) = existing {
+            return c.id;
         }
+        let id = self.checks.len();
+        self.checks.push(Check {
+            id,
+            name: String::new(),
+            stage: Stage::Resolve,
+            host: host.to_string(),
+            port: None,
+            route: Route::Direct(family),
+            kind: CheckKind::Resolve,
+            waits_for: None,
+            after: None,
+            probe: self.probes.len(),
+            login_host: false,
+        });
+        self.probes.push(Probe::Resolve { check: id });
+        id
     }
 
     fn push(
         &mut self,
-        host: &str,
-        port: Option<Port>,
-        route: Route,
+        at: &Target<'_>,
         kind: CheckKind,
-        deps: Vec<usize>,
-        login_host: bool,
+        after: Option<usize>,
+        login: bool,
     ) -> usize {
         let id = self.checks.len();
-        let (stage, what) = match &kind {
-            CheckKind::Resolve => (Stage::Resolve, "resolve".to_string()),
-            CheckKind::Connect => (Stage::Connect, "connect".to_string()),
-            CheckKind::Tls => (Stage::Tls, "tls".to_string()),
-            CheckKind::Http(HttpExpect::RedirectToHttps) => {
-                (Stage::Http, "http redirect".to_string())
-            }
+        let stage = match &kind {
+            CheckKind::Resolve => Stage::Resolve,
+            CheckKind::Connect => Stage::Connect,
+            CheckKind::Tls => Stage::Tls,
+            CheckKind::Http(_) => Stage::Http,
+            CheckKind::Egress(_) => Stage::Egress,
+        };
+        self.checks.push(Check {
+            id,
+            name: String::new(),
+            stage,
+            host: at.host.to_string(),
+            port: Some(at.port),
+            route: at.route,
+            kind,
+            waits_for: at.waits_for,
+            after,
+            probe: at.probe,
+            login_host: login,
+        });
+        id
+    }
+
+    /// A check's stable name: `login.windows.net:80 egress anchored (ipv4)`, with the
+    /// observer's name (`[canary]`) only where two observers share a target and role.
+    fn name(&self, check: &Check) -> String {
+        let what = match &check.kind {
+            CheckKind::Resolve => "resolve".to_string(),
+            CheckKind::Connect => "connect".to_string(),
+            CheckKind::Tls => "tls".to_string(),
+            CheckKind::Http(HttpExpect::RedirectToHttps) => "http redirect".to_string(),
             CheckKind::Http(HttpExpect::OpenIdConfiguration { .. }) => {
-                (Stage::Http, "http openid-configuration".to_string())
+                "http openid-configuration".to_string()
             }
             CheckKind::Egress(o) => {
                 let role = match o.role {
                     ObserverRole::Anchored => "anchored",
                     ObserverRole::Control => "not anchored",
                 };
-                (Stage::Egress, format!("egress {role} [{}]", o.name))
+                let shared_target = self
+                    .checks
+                    .iter()
+                    .filter(|c| c.route == check.route)
+                    .filter(|c| match &c.kind {
+                        CheckKind::Egress(other) => {
+                            other.host() == o.host()
+                                && other.port() == o.port()
+                                && other.role == o.role
+                        }
+                        _ => false,
+                    })
+                    .count()
+                    > 1;
+                if shared_target {
+                    format!("egress {role} [{}]", o.name)
+                } else {
+                    format!("egress {role}")
+                }
             }
         };
-        let target = match port {
-            Some(p) => format!("{host}:{p}"),
-            None => host.to_string(),
-        };
-        self.checks.push(Check {
-            id,
-            name: format!("{target} {what} ({route})"),
-            stage,
-            host: host.to_string(),
-            port,
-            route,
-            kind,
-            deps,
-            after: Vec::new(),
-            conn_of: None,
-            login_host,
-        });
-        id
+        format!("{} {what} ({})", check.target(), check.route)
     }
 }
 
@@ -294,7 +368,7 @@ url = "http://[::1]:8080/ip"
         assert_eq!(resolved, ["login.windows.net", "login.windows.net"]);
         for c in &plan.checks {
             if matches!(c.kind, CheckKind::Egress(_)) {
-                assert!(c.deps.is_empty(), "{} waits for {:?}", c.name, c.deps);
+                assert_eq!(c.waits_for, None, "{} waits for a resolve", c.name);
             }
         }
     }

@@ -3,13 +3,13 @@
 use std::io::Write;
 use std::sync::Mutex;
 
-use crate::outcome::{Outcome, Status};
+use crate::observation::Observation;
+use crate::plan::Check;
 use crate::runner::Progress;
 
-/// A one-line counter of finished checks and problems so far.
+/// A one-line counter of finished checks, with the latest one's name.
 #[derive(Default)]
 pub struct Live {
-    problems: Mutex<usize>,
     shown: Mutex<bool>,
 }
 
@@ -29,25 +29,12 @@ impl Live {
 }
 
 impl Progress for Live {
-    fn done(&self, finished: usize, total: usize, outcome: &Outcome) {
-        let problems = match self.problems.lock() {
-            Ok(mut p) => {
-                if matches!(outcome.status, Status::Fail | Status::Error) {
-                    *p += 1;
-                }
-                *p
-            }
-            Err(_) => 0,
-        };
+    fn done(&self, finished: usize, total: usize, check: &Check, _seen: &Observation) {
         if let Ok(mut shown) = self.shown.lock() {
             *shown = true;
         }
         let mut err = std::io::stderr().lock();
-        let _ = write!(
-            err,
-            "\r\x1b[2K[{finished}/{total}] {problems} problem(s) · {}",
-            outcome.name
-        );
+        let _ = write!(err, "\r\x1b[2K[{finished}/{total}] {}", check.name);
         let _ = err.flush();
     }
 }

@@ -8,11 +8,14 @@ use futures::future::{BoxFuture, Shared};
 use futures::stream::{FuturesUnordered, StreamExt};
 use tokio::sync::Semaphore;
 
-use crate::observation::{ConnectOutcome, Cut, NoFamilyPath, NotRun, Observation};
-use crate::outcome::{Outcome, ScenarioRun, Status, Tally, VantageFacts};
+use std::net::IpAddr;
+
+use crate::address::ConnectTo;
+use crate::observation::{ConnectOutcome, Cut, DnsOutcome, NoFamilyPath, NotRun, Observation};
+use crate::outcome::{ScenarioRun, Tally, VantageFacts};
 use crate::plan::{Check, CheckKind, Plan};
-use crate::probe::{self, AbortOnDrop, ConnectTo, DnsClient, ProbeCtx, TrustStore};
-use crate::scenario::model::Scenario;
+use crate::probe::{self, AbortOnDrop, DnsClient, ProbeCtx, TrustStore};
+use crate::scenario::model::{Family, Limits, Scenario};
 use crate::verdict::{self, Expectation};
 
 /// Why a run could not start. Network trouble is never this: it is recorded as evidence.
@@ -30,10 +33,8 @@ pub enum SetupError {
 
 /// Progress of a run, for a live display.
 pub trait Progress: Send + Sync {
-    /// Called once before the first check starts.
-    fn start(&self, _total: usize) {}
-    /// Called as each check ends.
-    fn done(&self, _finished: usize, _total: usize, _outcome: &Outcome) {}
+    /// Called as each check's observation arrives (before any verdict).
+    fn done(&self, _finished: usize, _total: usize, _check: &Check, _seen: &Observation) {}
 }
 
 /// No progress display.
@@ -80,13 +81,12 @@ pub async fn run_scenario(
 ) -> Result<ScenarioRun, SetupError> {
     let started_at = now_rfc3339();
     let started = Instant::now();
-    let plan = Plan::build(scenario, &settings.connect_to);
+    let plan = Arc::new(Plan::build(scenario, &settings.connect_to));
     let (ctx, exp) = prepare(scenario, settings.connect_to)?;
     let (observations, cut_short) = execute(
         &plan,
         ctx.clone(),
-        &exp,
-        scenario,
+        &scenario.limits,
         settings.interrupt,
         settings.progress,
     )
@@ -116,161 +116,102 @@ pub async fn run_scenario(
     })
 }
 
-type Slot = Shared<BoxFuture<'static, Arc<Observation>>>;
-/// The observations of one probe run: its lead check's first, then those of the checks sent on
-/// its connection.
-type Job = Shared<BoxFuture<'static, Arc<[Arc<Observation>]>>>;
+/// The observations of one probe, in [`Probe::checks`] order.
+type Seen = Arc<[Observation]>;
+type Job = Shared<BoxFuture<'static, Seen>>;
 
-/// Runs every check; returns one observation per check, in plan order, and why the run was
-/// cut short, if it was.
+/// Runs every probe of the plan, each as soon as the resolve it waits for has passed, under its
+/// timeout and the run's deadline; returns one observation per check, in plan order, and what
+/// cut the run short, if anything did.
 pub async fn execute(
-    plan: &Plan,
+    plan: &Arc<Plan>,
     ctx: Arc<ProbeCtx>,
-    exp: &Expectation,
-    scenario: &Scenario,
+    limits: &Limits,
     interrupt: BoxFuture<'_, Cut>,
     progress: &dyn Progress,
 ) -> (Vec<Observation>, Option<Cut>) {
-    let limits = &scenario.limits;
+    let started = Instant::now();
     let concurrency = limits.concurrency.clamp(1, Semaphore::MAX_PERMITS);
     let permits = Arc::new(Semaphore::new(concurrency));
     // The probes bound their own steps; this outer bound only catches what slips through.
-    let per_check = limits.timeout + Duration::from_millis(250);
-    // The checks that go on each check's connection, in plan order.
-    let mut riders_of: Vec<Vec<usize>> = vec![Vec::new(); plan.checks.len()];
-    for check in &plan.checks {
-        if let Some(lead) = check.conn_of
-            && let Some(riders) = riders_of.get_mut(lead)
-        {
-            riders.push(check.id);
-        }
-    }
-    let mut jobs: Vec<Option<Job>> = Vec::with_capacity(plan.checks.len());
-    let mut slots: Vec<Slot> = Vec::with_capacity(plan.checks.len());
-    for check in &plan.checks {
-        if let Some(lead) = check.conn_of {
-            // Run by its lead's job: its observation is that job's, at its place among the riders.
-            let job = jobs.get(lead).cloned().flatten();
-            let place = 1 + riders_of[lead]
-                .iter()
-                .position(|&r| r == check.id)
-                .unwrap_or_default();
-            jobs.push(None);
-            slots.push(match job {
-                Some(job) => job.map(move |all| all[place].clone()).boxed().shared(),
-                None => futures::future::ready(Arc::new(Observation::NotRun(NotRun::Blocked {
-                    on: "a connection that is never opened".into(),
-                })))
-                .boxed()
-                .shared(),
-            });
-            continue;
-        }
-        let riders: Vec<Check> = riders_of[check.id]
-            .iter()
-            .map(|&r| plan.checks[r].clone())
-            .collect();
-        let mut dep_ids = check.deps.clone();
-        for d in riders.iter().flat_map(|r| &r.deps) {
-            if !dep_ids.contains(d) {
-                dep_ids.push(*d);
-            }
-        }
-        let deps: Vec<(Check, Slot)> = dep_ids
-            .iter()
-            .map(|&d| (plan.checks[d].clone(), slots[d].clone()))
-            .collect();
-        let check = check.clone();
-        let ctx = ctx.clone();
-        let exp = exp.clone();
-        let permits = permits.clone();
-        let all = 1 + riders.len();
-        // Every check of the job ends the same way when it cannot run.
-        let each = move |obs: Observation| -> Arc<[Arc<Observation>]> {
-            let obs = Arc::new(obs);
-            vec![obs; all].into()
-        };
+    let per_probe = limits.timeout + Duration::from_millis(250);
+    let mut jobs: Vec<Job> = Vec::with_capacity(plan.probes.len());
+    for (index, probe) in plan.probes.iter().enumerate() {
+        let lead = &plan.checks[probe.lead()];
+        // Resolves come first in the plan: the job a probe waits for already exists.
+        let waits_for = lead
+            .waits_for
+            .map(|r| (r, jobs[plan.checks[r].probe].clone()));
         // A permit stands for one connection in flight: an echo check holds one per sample, as
         // its samples run at once on connections of their own. So at most
         // max(concurrency, samples) probe sockets are open at any time, however large the plan.
-        let weight = match &check.kind {
+        let weight = match &lead.kind {
             CheckKind::Egress(observer) => observer.samples.max(1) as usize,
             _ => 1,
         };
         let weight = u32::try_from(weight.min(concurrency)).unwrap_or(u32::MAX);
-        let job: Job = async move {
-            let mut upstream = Vec::with_capacity(deps.len());
-            for (dep, slot) in deps {
-                let seen = slot.await;
-                let status = verdict::judge_check(&dep, &seen, &exp).status;
-                match status {
-                    Status::Pass => upstream.push(seen),
-                    // Only a resolve is depended on: skipped, it found nothing of this family.
-                    Status::Skip => {
-                        return each(Observation::NotRun(match check.family() {
-                            Some(family) => NotRun::NothingToVerify {
-                                family,
-                                why: NoFamilyPath::NoRecords,
-                            },
-                            None => NotRun::Blocked {
-                                on: dep.name.clone(),
-                            },
-                        }));
-                    }
-                    Status::Fail | Status::Error => {
-                        return each(Observation::NotRun(NotRun::Blocked {
-                            on: dep.name.clone(),
-                        }));
-                    }
-                }
-            }
+        let (plan, ctx, permits) = (plan.clone(), ctx.clone(), permits.clone());
+        let job = async move {
+            let probe = &plan.probes[index];
+            let each = |why: NotRun| -> Seen {
+                vec![Observation::NotRun(why); probe.checks().len()].into()
+            };
+            let resolved = match waits_for {
+                None => Vec::new(),
+                Some((check, job)) => match usable_addresses(&plan.checks[check], &job.await[0]) {
+                    Ok(addresses) => addresses,
+                    Err(why) => return each(why),
+                },
+            };
             let Ok(_permit) = permits.acquire_many_owned(weight).await else {
-                return each(Observation::NotRun(NotRun::Blocked {
-                    on: "the run, which stopped".into(),
-                }));
+                return each(NotRun::Panicked {
+                    message: "the run's connection permits were closed".into(),
+                });
             };
             // A task of its own, so that the runtime's worker threads share the TLS and HTTP
             // work of many probes instead of one thread polling them all.
+            let task_plan = plan.clone();
             let mut task = AbortOnDrop(tokio::spawn(async move {
-                probe::run_job(&check, &riders, &ctx, &upstream).await
+                let probe = &task_plan.probes[index];
+                probe::run(&task_plan, probe, &ctx, &resolved).await
             }));
-            match tokio::time::timeout(per_check, &mut task.0).await {
-                Ok(Ok(observations)) => observations.into_iter().map(Arc::new).collect(),
-                Ok(Err(e)) if e.is_panic() => each(Observation::NotRun(NotRun::Panicked {
+            match tokio::time::timeout(per_probe, &mut task.0).await {
+                Ok(Ok(observations)) => observations.into(),
+                Ok(Err(e)) if e.is_panic() => each(NotRun::Panicked {
                     message: panic_message(e.into_panic()),
-                })),
-                Ok(Err(_)) => each(Observation::NotRun(NotRun::Blocked {
-                    on: "the run, which stopped".into(),
-                })),
-                Err(_) => each(Observation::NotRun(NotRun::Timeout { after: per_check })),
+                }),
+                Ok(Err(_)) => each(NotRun::Panicked {
+                    message: "the probe's task was cancelled".into(),
+                }),
+                Err(_) => each(NotRun::Timeout { after: per_probe }),
             }
         }
         .boxed()
         .shared();
-        slots.push(job.clone().map(|all| all[0].clone()).boxed().shared());
-        jobs.push(Some(job));
+        jobs.push(job);
     }
 
-    let total = slots.len();
-    progress.start(total);
-    let mut pending: FuturesUnordered<_> = slots
+    let total = plan.checks.len();
+    let mut pending: FuturesUnordered<_> = jobs
         .iter()
         .cloned()
         .enumerate()
-        .map(|(i, s)| s.map(move |o| (i, o)))
+        .map(|(i, job)| job.map(move |seen| (i, seen)))
         .collect();
+    let mut observations: Vec<Option<Observation>> = vec![None; total];
     let deadline = tokio::time::sleep(limits.deadline);
     tokio::pin!(deadline);
     let mut interrupt = interrupt;
     let mut finished = 0;
-    let started = Instant::now();
     let cut_short = loop {
         tokio::select! {
             next = pending.next() => match next {
-                Some((i, obs)) => {
-                    finished += 1;
-                    let outcome = verdict::judge_check(&plan.checks[i], &obs, exp);
-                    progress.done(finished, total, &outcome);
+                Some((i, seen)) => {
+                    for (&check, obs) in plan.probes[i].checks().iter().zip(seen.iter()) {
+                        finished += 1;
+                        progress.done(finished, total, &plan.checks[check], obs);
+                        observations[check] = Some(obs.clone());
+                    }
                 }
                 None => break None,
             },
@@ -278,17 +219,41 @@ pub async fn execute(
             by = &mut interrupt => break Some(by),
         }
     };
-    let observations = slots
-        .iter()
-        .map(|slot| match slot.peek() {
-            Some(obs) => obs.as_ref().clone(),
-            None => Observation::NotRun(NotRun::Cut {
-                by: cut_short.unwrap_or(Cut::Interrupted),
-                ran: started.elapsed(),
-            }),
+    let ran = started.elapsed();
+    let observations = observations
+        .into_iter()
+        .map(|obs| {
+            obs.unwrap_or_else(|| {
+                Observation::NotRun(NotRun::Cut {
+                    by: cut_short.unwrap_or(Cut::Interrupted),
+                    ran,
+                })
+            })
         })
         .collect();
     (observations, cut_short)
+}
+
+/// The cheap pass test of a resolve, for the probes that wait for it: its addresses, or why the
+/// probe cannot run. A family without records has nothing to verify; anything else the
+/// resolve check's own verdict explains.
+fn usable_addresses(resolve: &Check, seen: &Observation) -> Result<Vec<IpAddr>, NotRun> {
+    let blocked = || NotRun::Blocked {
+        on: resolve.name.clone(),
+    };
+    match seen {
+        Observation::Resolve(dns) => match &dns.outcome {
+            DnsOutcome::Answers { answers } if !answers.is_empty() => Ok(dns.addresses()),
+            DnsOutcome::NoRecords if resolve.family() == Some(Family::V6) => {
+                Err(NotRun::NothingToVerify {
+                    family: Family::V6,
+                    why: NoFamilyPath::NoRecords,
+                })
+            }
+            _ => Err(blocked()),
+        },
+        _ => Err(blocked()),
+    }
 }
 
 /// The local addresses connections left from: which interface this vantage really used.

@@ -9,10 +9,10 @@ use std::sync::{Arc, Mutex};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
+use sipa_check::address::ConnectTo;
 use sipa_check::command::lab_overrides;
 use sipa_check::lab::{Lab, LabConfig};
 use sipa_check::outcome::{ScenarioRun, Stage, Status};
-use sipa_check::probe::ConnectTo;
 use sipa_check::scenario::{self, Format};
 
 fn rule(from_host: Option<&str>, from_port: u16, to_host: Option<&str>, to_port: u16) -> ConnectTo {

@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, UdpSocket};
 
+use sipa_check::address::ConnectTo;
 use sipa_check::outcome::{Outcome, RunReport, ScenarioRun, Stage, Status};
-use sipa_check::probe::ConnectTo;
 use sipa_check::report::human::{self, HumanStyle};
 use sipa_check::runner::{self, Quiet, RunSettings};
 use sipa_check::scenario::{self, Format};

@@ -9,6 +9,7 @@ use reqwest::header::HeaderMap;
 use super::{Path, ProbeCtx, http};
 use crate::observation::{EgressObservation, EgressSample, Observation, SampleOutcome};
 use crate::scenario::model::{EchoObserver, Extract};
+use crate::scenario::shorten;
 
 /// The most the harness reads of an echo answer: an address is a few dozen bytes.
 pub const MAX_ECHO: usize = 64 * 1024;
@@ -173,14 +174,6 @@ fn json_kind(v: &serde_json::Value) -> &'static str {
         serde_json::Value::String(_) => "a string",
         serde_json::Value::Array(_) => "an array",
         serde_json::Value::Object(_) => "an object",
-    }
-}
-
-fn shorten(s: &str) -> String {
-    if s.chars().count() > 60 {
-        format!("{}…", s.chars().take(60).collect::<String>())
-    } else {
-        s.to_string()
     }
 }
 

@@ -6,8 +6,8 @@ use std::time::Instant;
 use reqwest::header::HeaderMap;
 
 use super::{Path, ProbeCtx};
-use crate::observation::{HttpAnswer, HttpObservation, HttpOutcome, Observation, cause_chain};
-use crate::plan::{HttpExpect, is_tls_port};
+use crate::observation::{HttpAnswer, HttpObservation, HttpOutcome, cause_chain};
+use crate::plan::HttpExpect;
 use crate::scenario::model::{Port, ProxySpec};
 
 /// The most the harness reads of an OpenID configuration document.
@@ -84,7 +84,7 @@ pub fn client(ctx: &ProbeCtx, url: &url::Url, path: &Path) -> Result<OneShot, Ve
                 return Err(vec!["no address to connect to".into()]);
             };
             builder = builder.no_proxy();
-            let moved = match super::literal_ip(&host) {
+            let moved = match crate::address::literal_ip(&host) {
                 // A name: pinned to the address. reqwest keeps a port written in the URL over
                 // the pinned one, so a moved explicit port is moved in the URL.
                 None => {
@@ -148,7 +148,7 @@ fn request_path(expect: &HttpExpect) -> &str {
 /// The URL of a login host's check: no explicit port when it is the scheme's default, so that
 /// `--connect-to` can move it.
 pub fn login_url(host: &str, port: Port, path: &str) -> Result<url::Url, String> {
-    let scheme = if is_tls_port(port) { "https" } else { "http" };
+    let scheme = if port.is_tls() { "https" } else { "http" };
     let default = if scheme == "https" { 443 } else { 80 };
     let authority = if port.0 == default {
         host.to_string()
@@ -271,27 +271,27 @@ fn take_capped(body: &mut Vec<u8>, chunk: &[u8], cap: usize) -> bool {
     chunk.len() > room
 }
 
-/// Sends the check's request on a connection an earlier check opened to `addr` (the connect
-/// check's, or on 443 the TLS check's after its handshake), with hyper: reqwest only sends on
-/// connections it opens itself. Plain HTTP through the explicit proxy goes in absolute form
-/// with its credentials; on a TLS port the connection is a tunnel through it already.
-/// `started` is when that connection began: the check's time and its timeout count from there,
-/// as they would for a request on a connection of its own.
+/// The login path's HTTP phase: the request on the connection its earlier phases opened to
+/// `addr` (on a TLS port after the handshake), with hyper, as reqwest only sends on connections
+/// it opens itself. Plain HTTP through the explicit proxy goes in absolute form with its
+/// credentials; on a TLS port the connection is a tunnel through it already. The timeout counts
+/// from `started`, when the path's connect phase began; the time recorded is the request's own.
 pub async fn run_on<S>(
     spec: &Spec,
     stream: S,
     addr: std::net::SocketAddr,
     ctx: &ProbeCtx,
     started: Instant,
-) -> Observation
+) -> HttpObservation
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
+    let began = Instant::now();
     let (via, proxy) = match (&spec.path, &ctx.proxy) {
         (Path::Proxy, Some(proxy)) => (via_proxy(proxy), Some(proxy)),
         _ => (addr.to_string(), None),
     };
-    let proxy = proxy.filter(|_| !is_tls_port(spec.port));
+    let proxy = proxy.filter(|_| !spec.port.is_tls());
     let path = request_path(&spec.expect);
     let (url, outcome) = match login_url(&spec.host, spec.port, path) {
         Err(e) => (
@@ -310,12 +310,12 @@ where
             (url.to_string(), outcome)
         }
     };
-    Observation::Http(HttpObservation {
+    HttpObservation {
         url,
         via,
         outcome,
-        elapsed: started.elapsed(),
-    })
+        elapsed: began.elapsed(),
+    }
 }
 
 /// One HTTP/1.1 request and its answer, on `stream`: in origin form, or in absolute form with

@@ -1,4 +1,5 @@
-//! TCP connect: every resolved address of the family, or the proxy (with a CONNECT tunnel on TLS ports).
+//! TCP connect: every resolved address of the family, or the proxy (with a CONNECT tunnel on
+//! TLS ports); the login path's first phase.
 
 use std::net::SocketAddr;
 use std::time::Instant;
@@ -7,8 +8,7 @@ use futures::future::join_all;
 use tokio::net::TcpStream;
 
 use super::{Path, ProbeCtx, proxy};
-use crate::observation::{ConnectAttempt, ConnectObservation, ConnectOutcome, Observation};
-use crate::plan::is_tls_port;
+use crate::observation::{ConnectAttempt, ConnectObservation, ConnectOutcome};
 use crate::scenario::model::Port;
 
 #[derive(Debug, Clone)]
@@ -18,33 +18,18 @@ pub struct Spec {
     pub path: Path,
 }
 
-impl Spec {
-    /// The connection to `host:port` over `path`.
-    pub fn to(host: &str, port: Port, path: &Path) -> Spec {
-        Spec {
-            host: host.to_string(),
-            port,
-            path: path.clone(),
-        }
-    }
-}
-
-pub async fn run(spec: &Spec, ctx: &ProbeCtx) -> Observation {
-    run_keeping(spec, ctx).await.0
-}
-
-/// A connection that later checks go on: the address it reached, and the stream.
+/// A connection that later phases go on: the address it reached, and the stream.
 pub type Transport = (SocketAddr, TcpStream);
 /// Why there is no connection to go on: where the first attempt went, and how it ended.
 pub type NoTransport = (SocketAddr, ConnectOutcome);
 
-/// Connects as `run` does and keeps one connection for the checks sent on it: to the first
-/// address (in the resolver's order) that took one, or to the proxy, its tunnel open on a TLS
-/// port. The others are closed.
-pub async fn run_keeping(
+/// The login path's connect phase: a connection to every address of the family at once (or to
+/// the proxy, its tunnel open on a TLS port), each attempt recorded; keeps the first that took
+/// one, in the resolver's order, for the later phases. The others are closed.
+pub async fn connect(
     spec: &Spec,
     ctx: &ProbeCtx,
-) -> (Observation, Result<Transport, NoTransport>) {
+) -> (ConnectObservation, Result<Transport, NoTransport>) {
     let tried: Vec<(ConnectAttempt, Option<TcpStream>)> = match &spec.path {
         Path::Direct(addrs) => join_all(addrs.iter().map(|&addr| attempt(addr, ctx))).await,
         Path::Proxy => vec![through_proxy(spec, ctx).await],
@@ -68,10 +53,7 @@ pub async fn run_keeping(
             },
         ),
     });
-    (
-        Observation::Connect(ConnectObservation { attempts }),
-        transport,
-    )
+    (ConnectObservation { attempts }, transport)
 }
 
 /// Opens a TCP connection, bounded by the probe timeout. Small writes go out at once (no
@@ -123,7 +105,10 @@ fn connected(stream: &TcpStream) -> ConnectOutcome {
 async fn through_proxy(spec: &Spec, ctx: &ProbeCtx) -> (ConnectAttempt, Option<TcpStream>) {
     let started = Instant::now();
     let unspecified = SocketAddr::from(([0, 0, 0, 0], 0));
-    let tunnel = is_tls_port(spec.port).then(|| format!("{}:{}", spec.host, spec.port));
+    let tunnel = spec
+        .port
+        .is_tls()
+        .then(|| format!("{}:{}", spec.host, spec.port));
     let (addr, outcome, stream) = match &ctx.proxy {
         None => (
             unspecified,

@@ -12,10 +12,8 @@ use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
 use tokio_rustls::TlsConnector;
 
-use super::{Path, ProbeCtx, http, tcp};
-use crate::observation::{
-    CertSummary, ChainTrust, Observation, TlsObservation, TlsOutcome, cause_chain,
-};
+use super::{Path, ProbeCtx, tcp};
+use crate::observation::{CertSummary, ChainTrust, TlsObservation, TlsOutcome, cause_chain};
 use crate::scenario::model::Port;
 
 #[derive(Debug, Clone)]
@@ -303,33 +301,33 @@ impl ServerCertVerifier for AnyChain {
     }
 }
 
-/// The TLS check on the connection the connect check kept, then the HTTPS check's request on
-/// it (if any), as a browser would send it: only once the chain is trusted by one of the anchor
-/// sets and names the host. Returns the request's observation, or `None` when it was not sent.
-/// `started` is when the connect check began: the probe timeout counts from there.
-pub async fn run_on(
+/// The login path's TLS phase: the handshake on the connection its connect phase kept, within
+/// what is left of the probe's timeout (counted from `started`, when the connect phase began).
+/// Returns what it saw, timed from the handshake's own start, and the connection when its chain
+/// is trusted by one of the anchor sets and names the host: only then may a request go on it.
+pub async fn handshake_on(
     spec: &Spec,
     transport: Result<tcp::Transport, tcp::NoTransport>,
-    request: Option<&http::Spec>,
     ctx: &ProbeCtx,
     started: Instant,
-) -> (Observation, Option<Observation>) {
+) -> (TlsObservation, Option<TlsStream>) {
+    let began = Instant::now();
     let (addr, outcome, stream) = handshake(spec, ctx, transport, started).await;
     let trusted = matches!(
         &outcome,
         TlsOutcome::Established { trust, .. } if !matches!(trust, ChainTrust::Untrusted { .. })
     );
-    let tls = observation(spec, addr, outcome, started);
-    let answer = match (request, stream) {
-        (Some(request), Some(stream)) if trusted => {
-            Some(http::run_on(request, stream, addr, ctx, started).await)
-        }
-        _ => None,
+    let seen = TlsObservation {
+        addr,
+        server_name: spec.host.clone(),
+        outcome,
+        elapsed: began.elapsed(),
     };
-    (tls, answer)
+    (seen, stream.filter(|_| trusted))
 }
 
-type TlsStream = tokio_rustls::client::TlsStream<tokio::net::TcpStream>;
+/// A TLS connection the login path's request may go on.
+pub type TlsStream = tokio_rustls::client::TlsStream<tokio::net::TcpStream>;
 
 /// Completes the handshake on `transport` within what is left of the probe timeout; returns
 /// what it saw and, when the handshake completed, the connection.
@@ -392,20 +390,6 @@ async fn handshake(
         trust,
     };
     (addr, outcome, Some(tls))
-}
-
-fn observation(
-    spec: &Spec,
-    addr: std::net::SocketAddr,
-    outcome: TlsOutcome,
-    started: Instant,
-) -> Observation {
-    Observation::Tls(TlsObservation {
-        addr,
-        server_name: spec.host.clone(),
-        outcome,
-        elapsed: started.elapsed(),
-    })
 }
 
 /// Subject, issuer and expiry of one certificate, or why it could not be read.

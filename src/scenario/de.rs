@@ -9,8 +9,9 @@ use std::fmt;
 use serde::de::{self, DeserializeSeed, IntoDeserializer, Visitor};
 use serde::forward_to_deserialize_any;
 
-use super::document::{Entry, Kind, Node, shorten};
+use super::document::{Entry, Kind, Node};
 use super::position::LineIndex;
+use super::values::shorten;
 
 /// A problem at a byte offset, before it is turned into a `ScenarioError`.
 #[derive(Debug, Clone, PartialEq, Eq)]

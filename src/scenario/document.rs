@@ -6,6 +6,7 @@ use std::ops::Range;
 use toml::de::{DeTable, DeValue};
 
 use super::position::LineIndex;
+use super::values::shorten;
 
 /// Deeper nesting than this is refused rather than recursed into: no scenario needs it.
 const MAX_DEPTH: usize = 64;
@@ -63,26 +64,6 @@ impl Kind {
             Kind::Table(_) => "a table".to_owned(),
         }
     }
-}
-
-/// A value shown inside a one-line message: a URL password redacted (whatever key it was
-/// written under), control characters escaped, long values cut.
-pub(crate) fn shorten(s: &str) -> String {
-    const MAX: usize = 80;
-    let s = &super::values::redact_userinfo(s);
-    let mut shown = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i == MAX {
-            shown.push('…');
-            break;
-        }
-        if c.is_control() {
-            shown.extend(c.escape_default());
-        } else {
-            shown.push(c);
-        }
-    }
-    shown
 }
 
 fn one_line(message: &str) -> String {

@@ -23,7 +23,7 @@ pub use model::{
 pub use overrides::Overrides;
 pub use values::{
     PROXY_PASSWORD_ENV, parse_anchor, parse_deadline, parse_dns_server, parse_duration,
-    parse_family, parse_proxy, parse_samples, parse_timeout,
+    parse_family, parse_proxy, parse_samples, parse_timeout, shorten,
 };
 
 use de::{Ctx, DeError, Diag, NodeDe};

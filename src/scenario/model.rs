@@ -14,6 +14,13 @@ use url::Url;
 #[serde(transparent)]
 pub struct Port(pub u16);
 
+impl Port {
+    /// Whether this port speaks TLS: 443, the login hosts' HTTPS port.
+    pub fn is_tls(self) -> bool {
+        self.0 == 443
+    }
+}
+
 impl fmt::Display for Port {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.0.fmt(f)

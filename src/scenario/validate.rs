@@ -290,7 +290,7 @@ fn observers(
                     name.span().start,
                     format!(
                         "{path}.name: duplicate observer name `{}` (first used at {at})",
-                        super::document::shorten(name_text)
+                        super::values::shorten(name_text)
                     ),
                 );
                 ok = false;

@@ -9,7 +9,6 @@ use std::time::Duration;
 use ipnet::IpNet;
 use url::Url;
 
-use super::document::shorten;
 use super::model::{FamilySelection, LoginHost, ObserverRole, Port, ProxySpec};
 
 /// Environment variable that carries the proxy password (never a file or a flag).
@@ -156,6 +155,26 @@ pub(crate) fn parse_proxy_written(s: &str, written: Written) -> Result<ProxySpec
         username,
         password: None,
     })
+}
+
+/// A value shown inside a one-line message: a URL password redacted (whatever key it was
+/// written under), control characters escaped, long values cut.
+pub fn shorten(s: &str) -> String {
+    const MAX: usize = 80;
+    let s = &redact_userinfo(s);
+    let mut shown = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i == MAX {
+            shown.push('…');
+            break;
+        }
+        if c.is_control() {
+            shown.extend(c.escape_default());
+        } else {
+            shown.push(c);
+        }
+    }
+    shown
 }
 
 /// `http://user:secret@host` → `http://user:REDACTED@host`, on the raw text, so that even an

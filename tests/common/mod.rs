@@ -2,10 +2,10 @@
 // Each test crate uses its own part of this module.
 #![allow(dead_code)]
 
+use sipa_check::address::ConnectTo;
 use sipa_check::command::lab_overrides;
 use sipa_check::lab::{Fault, Lab, LabConfig};
 use sipa_check::outcome::ScenarioRun;
-use sipa_check::probe::ConnectTo;
 use sipa_check::runner::{self, Quiet, RunSettings};
 use sipa_check::scenario::{self, Overrides, Scenario};
 
