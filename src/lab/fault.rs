@@ -39,7 +39,8 @@ pub enum Fault {
     Intermittent,
     /// IPv6 reaches the login hosts directly, around the tunnel.
     Ipv6Bypass,
-    /// The anchored path adds one second before connecting upstream.
+    /// The anchored path adds 4 s before connecting upstream, beyond the lab scenario's 3 s
+    /// probe timeout.
     SlowPath,
 }
 

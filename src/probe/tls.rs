@@ -1,7 +1,7 @@
 //! TLS on 443: the handshake, the presented chain, and which trust anchor (if any) it ends at.
 
 use std::path::Path as FsPath;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Instant;
 
 use rustls::client::WebPkiServerVerifier;
@@ -10,6 +10,7 @@ use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
+use tokio::sync::watch;
 use tokio_rustls::TlsConnector;
 
 use super::{Path, ProbeCtx, tcp};
@@ -25,7 +26,6 @@ pub struct Spec {
 
 /// The trust anchors of a run: public web PKI roots, the OS store, and the declared `--ca-file`s.
 pub struct TrustStore {
-    provider: Arc<CryptoProvider>,
     /// Built once: a verifier per anchor set, shared by every TLS probe of the run.
     public: Option<Arc<WebPkiServerVerifier>>,
     declared: Option<Arc<WebPkiServerVerifier>>,
@@ -34,9 +34,17 @@ pub struct TrustStore {
     /// handshake shows the server's certificates.
     probe: Arc<ClientConfig>,
     /// Filled by a thread of its own: reading and parsing the OS store is the slowest step before
-    /// the first probe (milliseconds), and the resolves that come first need none of it.
-    with_os: Arc<OnceLock<WithOsStore>>,
+    /// the first probe (milliseconds), and the resolves that come first need none of it. Probes
+    /// wait for it without blocking the runtime, and only when a chain needs it; a loader that
+    /// dies closes the channel, which ends the wait.
+    with_os: watch::Receiver<Option<Arc<WithOsStore>>>,
+    /// The echo probe's configuration when the OS store could not be read: public and declared
+    /// anchors only.
+    without_os: ClientConfig,
 }
+
+/// Reads the OS trust store (rustls-native-certs, or a stand-in in tests).
+type NativeLoader = fn() -> rustls_native_certs::CertificateResult;
 
 /// What is built on the OS store.
 struct WithOsStore {
@@ -50,18 +58,18 @@ impl WithOsStore {
         mut all: RootCertStore,
         builder: rustls::ConfigBuilder<ClientConfig, rustls::WantsVerifier>,
         provider: &Arc<CryptoProvider>,
+        native: NativeLoader,
     ) -> WithOsStore {
-        let (certs, problems) =
-            match std::panic::catch_unwind(rustls_native_certs::load_native_certs) {
-                Ok(native) => (
-                    native.certs,
-                    native.errors.iter().map(|e| e.to_string()).collect(),
-                ),
-                Err(_) => (
-                    Vec::new(),
-                    vec!["reading the OS trust store panicked".into()],
-                ),
-            };
+        let (certs, problems) = match std::panic::catch_unwind(native) {
+            Ok(native) => (
+                native.certs,
+                native.errors.iter().map(|e| e.to_string()).collect(),
+            ),
+            Err(_) => (
+                Vec::new(),
+                vec!["reading the OS trust store panicked".into()],
+            ),
+        };
         let (_, _ignored) = all.add_parsable_certificates(certs);
         let all = Arc::new(all);
         let mut http = builder
@@ -98,6 +106,14 @@ pub enum TrustError {
 
 impl TrustStore {
     pub fn load(ca_files: &[std::path::PathBuf]) -> Result<TrustStore, TrustError> {
+        Self::load_with(ca_files, rustls_native_certs::load_native_certs)
+    }
+
+    /// As [`TrustStore::load`], reading the OS store with `native`.
+    fn load_with(
+        ca_files: &[std::path::PathBuf],
+        native: NativeLoader,
+    ) -> Result<TrustStore, TrustError> {
         let mut public = RootCertStore::empty();
         public.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
         let mut declared = RootCertStore::empty();
@@ -113,10 +129,10 @@ impl TrustStore {
             all.roots.extend(declared.roots.iter().cloned());
             all
         };
-        let with_os = Arc::new(OnceLock::new());
+        let (filler, with_os) = watch::channel(None);
         let spawned = {
             let (filler, all, builder, provider) = (
-                with_os.clone(),
+                filler.clone(),
                 public_and_declared(),
                 builder.clone(),
                 provider.clone(),
@@ -124,9 +140,15 @@ impl TrustStore {
             std::thread::Builder::new()
                 .name("os-trust-store".into())
                 .spawn(move || {
-                    let _ = filler.set(WithOsStore::load(all, builder, &provider));
+                    let loaded = WithOsStore::load(all, builder, &provider, native);
+                    let _ = filler.send(Some(Arc::new(loaded)));
                 })
         };
+        let mut without_os = builder
+            .clone()
+            .with_root_certificates(public_and_declared())
+            .with_no_client_auth();
+        without_os.alpn_protocols = vec![b"http/1.1".to_vec()];
         let mut probe = builder
             .clone()
             .dangerous()
@@ -136,43 +158,50 @@ impl TrustStore {
         probe.alpn_protocols = vec![b"http/1.1".to_vec()];
         if spawned.is_err() {
             // No thread to be had: read the store right here.
-            let _ = with_os.set(WithOsStore::load(public_and_declared(), builder, &provider));
+            let loaded = WithOsStore::load(public_and_declared(), builder, &provider, native);
+            let _ = filler.send(Some(Arc::new(loaded)));
         }
         Ok(TrustStore {
             probe: Arc::new(probe),
             public: verifier(&Arc::new(public), &provider),
             declared: verifier(&Arc::new(declared), &provider),
-            provider,
             with_os,
+            without_os,
         })
     }
 
-    /// Waits (on the first calls of a run, for at most the few milliseconds the OS store takes to
-    /// read) for what is built on the OS store.
-    fn with_os(&self) -> &WithOsStore {
-        self.with_os.wait()
-    }
-
-    /// Problems met while loading the OS store, without waiting for it: a store still being
-    /// read when the run ends is a problem of its own.
-    pub fn os_store_problems(&self) -> Vec<String> {
-        match self.with_os.get() {
-            Some(loaded) => loaded.problems.clone(),
-            None => vec!["the OS trust store was still being read when the run ended".into()],
+    /// What is built on the OS store, once read (on the first calls of a run, a wait of the few
+    /// milliseconds the store takes to read); `None` when its loader failed.
+    async fn with_os(&self) -> Option<Arc<WithOsStore>> {
+        let mut loaded = self.with_os.clone();
+        match loaded.wait_for(Option::is_some).await {
+            Ok(store) => store.clone(),
+            Err(_) => None,
         }
     }
 
-    pub fn provider(&self) -> Arc<CryptoProvider> {
-        self.provider.clone()
+    /// Problems met while loading the OS store, without waiting for it. A store not read by the
+    /// end of the run was not needed by any check, and is no problem.
+    pub fn os_store_problems(&self) -> Vec<String> {
+        match &*self.with_os.borrow() {
+            Some(loaded) => loaded.problems.clone(),
+            None if self.with_os.has_changed().is_err() => {
+                vec!["the OS trust store could not be read: its loader stopped".into()]
+            }
+            None => Vec::new(),
+        }
     }
 
     /// The client configuration for HTTP: every anchor trusted, HTTP/1.1 only.
-    pub fn http_config(&self) -> ClientConfig {
-        self.with_os().http.clone()
+    pub async fn http_config(&self) -> ClientConfig {
+        match self.with_os().await {
+            Some(loaded) => loaded.http.clone(),
+            None => self.without_os.clone(),
+        }
     }
 
     /// Which anchor the chain ends at: public root, declared anchor, OS store only, or none.
-    fn classify(
+    async fn classify(
         &self,
         end_entity: &CertificateDer<'_>,
         intermediates: &[CertificateDer<'_>],
@@ -189,14 +218,15 @@ impl TrustStore {
             }
         };
         if verify(&self.public).is_ok() {
-            ChainTrust::PublicRoot
-        } else if verify(&self.declared).is_ok() {
-            ChainTrust::DeclaredAnchor
-        } else {
-            match verify(&self.with_os().all) {
-                Ok(()) => ChainTrust::OsStoreOnly,
-                Err(error) => ChainTrust::Untrusted { error },
-            }
+            return ChainTrust::PublicRoot;
+        }
+        if verify(&self.declared).is_ok() {
+            return ChainTrust::DeclaredAnchor;
+        }
+        let all = self.with_os().await.and_then(|loaded| loaded.all.clone());
+        match verify(&all) {
+            Ok(()) => ChainTrust::OsStoreOnly,
+            Err(error) => ChainTrust::Untrusted { error },
         }
     }
 }
@@ -378,7 +408,7 @@ async fn handshake(
         .unwrap_or_default();
     let chain = session.peer_certificates().unwrap_or_default();
     let trust = match chain.split_first() {
-        Some((leaf, rest)) => ctx.trust.classify(leaf, rest, &server_name),
+        Some((leaf, rest)) => ctx.trust.classify(leaf, rest, &server_name).await,
         None => ChainTrust::Untrusted {
             error: "the server presented no certificate".into(),
         },
@@ -409,5 +439,46 @@ fn summarize(der: &CertificateDer<'_>) -> CertSummary {
             issuer: String::new(),
             not_after: String::new(),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn panicking_store() -> rustls_native_certs::CertificateResult {
+        panic!("the OS trust store is unreadable")
+    }
+
+    #[tokio::test]
+    async fn a_failing_os_store_never_holds_up_a_run() {
+        let store = TrustStore::load_with(&[], panicking_store).expect("the store loads");
+        let config = tokio::time::timeout(std::time::Duration::from_secs(5), store.http_config())
+            .await
+            .expect("the HTTP configuration is there without the OS store");
+        assert_eq!(config.alpn_protocols, vec![b"http/1.1".to_vec()]);
+        assert_eq!(
+            store.os_store_problems(),
+            vec!["reading the OS trust store panicked".to_string()]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_store_nothing_waited_for_is_no_problem() {
+        let (filler, with_os) = watch::channel(None);
+        let store = TrustStore {
+            with_os,
+            ..TrustStore::load_with(&[], panicking_store).expect("the store loads")
+        };
+        assert!(store.os_store_problems().is_empty(), "still being read");
+        drop(filler);
+        assert_eq!(
+            store.os_store_problems(),
+            vec!["the OS trust store could not be read: its loader stopped".to_string()]
+        );
+        let config = tokio::time::timeout(std::time::Duration::from_secs(5), store.http_config())
+            .await
+            .expect("a loader that stopped ends the wait");
+        assert_eq!(config.alpn_protocols, vec![b"http/1.1".to_vec()]);
     }
 }
