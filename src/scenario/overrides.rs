@@ -7,7 +7,7 @@ use std::time::Duration;
 use ipnet::IpNet;
 
 use super::model::{AnchorSet, FamilySelection, ProxySpec, Scenario};
-use super::values;
+use super::values::{self, Bound};
 
 /// What the `run` flags can override. Empty lists and `None` leave the scenario's value.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -38,9 +38,11 @@ impl Scenario {
     pub fn apply(&mut self, o: &Overrides) -> Result<(), String> {
         let timeout = o.timeout.unwrap_or(self.limits.timeout);
         let deadline = o.deadline.unwrap_or(self.limits.deadline);
-        let show = values::show_duration;
-        values::check_timeout(timeout, &show(timeout)).map_err(|e| format!("timeout: {e}"))?;
-        values::check_deadline(deadline, &show(deadline)).map_err(|e| format!("deadline: {e}"))?;
+        let show = values::as_written;
+        values::check_duration(timeout, &show(timeout), Bound::Timeout)
+            .map_err(|e| format!("timeout: {e}"))?;
+        values::check_duration(deadline, &show(deadline), Bound::Deadline)
+            .map_err(|e| format!("deadline: {e}"))?;
         // A --deadline alone may cut a run shorter than one probe's timeout: the user asked
         // for the whole run to end by then. An explicit --timeout beyond it is a contradiction.
         if o.timeout.is_some() && deadline < timeout {

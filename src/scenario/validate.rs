@@ -11,7 +11,7 @@ use super::de::Diag;
 use super::model::{AnchorSet, EchoObserver, Extract, Limits, LoginSpec, Port, Scenario, Vantage};
 use super::position::LineIndex;
 use super::raw::{RawExtract, RawLimits, RawLogin, RawObserver, RawScenario, RawVantage};
-use super::values::{self, Written};
+use super::values::{self, Bound, Written};
 
 /// The ports the vendor guide puts in the application segment.
 const DEFAULT_PORTS: [u16; 2] = [80, 443];
@@ -463,13 +463,21 @@ fn limits_of(c: &mut Checker<'_>, limits: &Spanned<RawLimits>) -> Option<Limits>
     let timeout = match &limits.timeout {
         Some(t) => c
             .check(t, "limits.timeout", values::parse_duration)
-            .and_then(|d| c.check(t, "limits.timeout", |s: &str| values::check_timeout(d, s))),
+            .and_then(|d| {
+                c.check(t, "limits.timeout", |s: &str| {
+                    values::check_duration(d, s, Bound::Timeout)
+                })
+            }),
         None => Some(defaults.timeout),
     };
     let deadline = match &limits.deadline {
         Some(t) => c
             .check(t, "limits.deadline", values::parse_duration)
-            .and_then(|d| c.check(t, "limits.deadline", |s: &str| values::check_deadline(d, s))),
+            .and_then(|d| {
+                c.check(t, "limits.deadline", |s: &str| {
+                    values::check_duration(d, s, Bound::Deadline)
+                })
+            }),
         None => Some(defaults.deadline),
     };
     let ordered = match (timeout, deadline) {
@@ -508,10 +516,7 @@ fn report_deadline_before_timeout(
     timeout: Duration,
     deadline: Duration,
 ) {
-    let (timeout_text, deadline_text) = (
-        values::show_duration(timeout),
-        values::show_duration(deadline),
-    );
+    let (timeout_text, deadline_text) = (values::as_written(timeout), values::as_written(deadline));
     match (&limits.deadline, &limits.timeout) {
         (Some(d), _) => {
             let timeout_origin = if limits.timeout.is_some() { "" } else { ", the default" };

@@ -244,48 +244,59 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 
 /// A per-probe timeout: a duration up to [`MAX_TIMEOUT`].
 pub fn parse_timeout(s: &str) -> Result<Duration, String> {
-    parse_duration(s).and_then(|d| check_timeout(d, s))
+    parse_duration(s).and_then(|d| check_duration(d, s, Bound::Timeout))
 }
 
 /// A whole-run deadline: a duration up to [`MAX_DEADLINE`].
 pub fn parse_deadline(s: &str) -> Result<Duration, String> {
-    parse_duration(s).and_then(|d| check_deadline(d, s))
+    parse_duration(s).and_then(|d| check_duration(d, s, Bound::Deadline))
 }
 
-pub(crate) fn check_timeout(d: Duration, written: &str) -> Result<Duration, String> {
+/// What a duration limits, with its largest allowed value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Bound {
+    /// The per-probe timeout.
+    Timeout,
+    /// The whole run's deadline.
+    Deadline,
+}
+
+impl Bound {
+    fn max(self) -> Duration {
+        match self {
+            Bound::Timeout => MAX_TIMEOUT,
+            Bound::Deadline => MAX_DEADLINE,
+        }
+    }
+
+    fn limit(self) -> &'static str {
+        match self {
+            Bound::Timeout => "the 10m maximum for a per-probe timeout",
+            Bound::Deadline => "the 1h maximum for a run deadline",
+        }
+    }
+}
+
+/// A timeout or deadline within its bounds: more than zero, at most its maximum.
+pub(crate) fn check_duration(d: Duration, written: &str, bound: Bound) -> Result<Duration, String> {
     if d.is_zero() {
         return Err(format!(
             "`{}` is zero: use a duration greater than 0",
             shorten(written)
         ));
     }
-    if d > MAX_TIMEOUT {
+    if d > bound.max() {
         return Err(format!(
-            "`{}` is longer than the 10m maximum for a per-probe timeout",
-            shorten(written)
+            "`{}` is longer than {}",
+            shorten(written),
+            bound.limit()
         ));
     }
     Ok(d)
 }
 
-pub(crate) fn check_deadline(d: Duration, written: &str) -> Result<Duration, String> {
-    if d.is_zero() {
-        return Err(format!(
-            "`{}` is zero: use a duration greater than 0",
-            shorten(written)
-        ));
-    }
-    if d > MAX_DEADLINE {
-        return Err(format!(
-            "`{}` is longer than the 1h maximum for a run deadline",
-            shorten(written)
-        ));
-    }
-    Ok(d)
-}
-
-/// How a duration is shown back: `1m 30s`.
-pub(crate) fn show_duration(d: Duration) -> String {
+/// A duration in the units scenarios are written in (`1m 30s`), to show a value back.
+pub(crate) fn as_written(d: Duration) -> String {
     humantime::format_duration(d).to_string()
 }
 
