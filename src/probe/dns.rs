@@ -29,17 +29,28 @@ pub struct DnsClient {
     servers: Vec<String>,
 }
 
-/// The resolver could not be set up (for example an unreadable /etc/resolv.conf).
+/// The resolver could not be set up.
 #[derive(Debug, thiserror::Error)]
-#[error("cannot set up the DNS resolver: {0}")]
-pub struct DnsSetupError(String);
+pub enum DnsSetupError {
+    /// The system's configuration (/etc/resolv.conf) cannot be read.
+    #[error("cannot read the system's DNS configuration")]
+    SystemConfig {
+        #[source]
+        source: NetError,
+    },
+    #[error("cannot set up the DNS resolver")]
+    Build {
+        #[source]
+        source: NetError,
+    },
+}
 
 impl DnsClient {
     /// Builds the resolver once per run. `servers` empty means the system configuration.
     pub fn new(servers: &[SocketAddr], timeout: Duration) -> Result<DnsClient, DnsSetupError> {
         let (config, mut opts) = if servers.is_empty() {
             hickory_resolver::system_conf::read_system_conf()
-                .map_err(|e| DnsSetupError(cause_chain(&e).join(": ")))?
+                .map_err(|source| DnsSetupError::SystemConfig { source })?
         } else {
             let mut config = ResolverConfig::from_parts(None, vec![], vec![]);
             for server in servers {
@@ -72,7 +83,7 @@ impl DnsClient {
         let resolver = TokioResolver::builder_with_config(config, TokioRuntimeProvider::default())
             .with_options(opts)
             .build()
-            .map_err(|e| DnsSetupError(cause_chain(&e).join(": ")))?;
+            .map_err(|source| DnsSetupError::Build { source })?;
         Ok(DnsClient {
             resolver,
             servers: shown,

@@ -100,8 +100,8 @@ pub enum TrustError {
         index: usize,
         reason: String,
     },
-    #[error("cannot set up TLS: {0}")]
-    Setup(String),
+    #[error("cannot set up TLS")]
+    Setup(#[source] rustls::Error),
 }
 
 impl TrustStore {
@@ -123,7 +123,7 @@ impl TrustStore {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let builder = ClientConfig::builder_with_provider(provider.clone())
             .with_safe_default_protocol_versions()
-            .map_err(|e| TrustError::Setup(e.to_string()))?;
+            .map_err(TrustError::Setup)?;
         let public_and_declared = || {
             let mut all = public.clone();
             all.roots.extend(declared.roots.iter().cloned());

@@ -25,7 +25,7 @@ pub fn write(report: &RunReport, mut out: impl Write) -> Result<(), ReportError>
     }
     junit.write_xml(&mut out).map_err(|e| match e {
         junit_report::Error::Io(e) => ReportError::Io(e),
-        junit_report::Error::Xml(e) => ReportError::Xml(e.to_string()),
+        xml @ junit_report::Error::Xml(_) => ReportError::Xml(xml),
     })?;
     out.write_all(b"\n")?;
     out.flush()?;

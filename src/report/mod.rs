@@ -24,8 +24,8 @@ pub enum ReportError {
     #[error(transparent)]
     Io(#[from] io::Error),
     /// The XML writer failed for a reason other than I/O.
-    #[error("cannot produce JUnit XML: {0}")]
-    Xml(String),
+    #[error("cannot produce JUnit XML")]
+    Xml(#[source] junit_report::Error),
 }
 
 /// How a destination path is named in messages: `-` is standard output.
@@ -56,7 +56,7 @@ pub fn write_to(
     };
     let attach = |err: ReportError| match err {
         ReportError::Io(error) => named(error),
-        ReportError::Xml(message) => named(io::Error::other(message)),
+        ReportError::Xml(error) => named(io::Error::other(error)),
         other @ ReportError::Write { .. } => other,
     };
     if is_stdout(path) {
