@@ -1,0 +1,499 @@
+//! The verdict on canned observations, without any network.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+
+use std::time::Duration;
+
+use super::*;
+use crate::observation::*;
+use crate::outcome::Stage;
+use crate::outcome::Tally;
+use crate::plan::{Check, CheckKind, HttpExpect};
+use crate::scenario::model::*;
+
+const ANCHOR: &str = "127.0.0.2";
+const EDGE: &str = "127.0.0.3";
+const HOSTS: [&str; 3] = [
+    "login.microsoftonline.com",
+    "login.windows.net",
+    "login.microsoft.com",
+];
+
+fn observer(name: &str, role: ObserverRole, url: &str) -> EchoObserver {
+    EchoObserver {
+        name: name.into(),
+        role,
+        url: url.parse().unwrap(),
+        extract: Extract::Text,
+        samples: 3,
+    }
+}
+
+fn scenario(with_observers: bool) -> Scenario {
+    let mut observers = Vec::new();
+    if with_observers {
+        for host in HOSTS {
+            observers.push(observer(
+                &format!("{host}-80"),
+                ObserverRole::Anchored,
+                &format!("http://{host}/echo/ip"),
+            ));
+            observers.push(observer(
+                &format!("{host}-443"),
+                ObserverRole::Anchored,
+                &format!("https://{host}/echo/ip"),
+            ));
+        }
+        observers.push(observer(
+            "control-80",
+            ObserverRole::Control,
+            "http://control.sipa-lab.test/echo/ip",
+        ));
+        observers.push(observer(
+            "control-443",
+            ObserverRole::Control,
+            "https://control.sipa-lab.test/echo/ip",
+        ));
+    }
+    Scenario {
+        name: "unit".into(),
+        description: None,
+        source: PathBuf::from("unit.toml"),
+        login: LoginSpec {
+            hosts: HOSTS.iter().map(|h| LoginHost(h.to_string())).collect(),
+            ports: vec![Port(80), Port(443)],
+            openid_path: "/common/.well-known/openid-configuration".into(),
+        },
+        anchors: AnchorSet(vec![ipnet::IpNet::from(ANCHOR.parse::<IpAddr>().unwrap())]),
+        observers,
+        vantage: Vantage {
+            name: "unit".into(),
+            dns: vec![],
+            proxy: None,
+            ca_files: vec![],
+            expect_anchored: true,
+        },
+        limits: Limits {
+            family: FamilySelection::V4,
+            ..Limits::default()
+        },
+    }
+}
+
+fn expectation(s: &Scenario) -> Expectation {
+    Expectation {
+        anchors: s.anchors.clone(),
+        expect_anchored: s.vantage.expect_anchored,
+        proxied: s.vantage.proxy.is_some(),
+        login_ports: s.login.ports.clone(),
+    }
+}
+
+fn addr() -> SocketAddr {
+    "127.0.0.1:443".parse().unwrap()
+}
+
+/// A healthy observation for every check, with egress IPs chosen by `egress`.
+fn observe(plan: &Plan, egress: impl Fn(&Check, usize) -> SampleOutcome) -> Vec<Observation> {
+    plan.checks
+        .iter()
+        .map(|c| match &c.kind {
+            CheckKind::Resolve => Observation::Resolve(DnsObservation {
+                host: c.host.clone(),
+                record_type: "A",
+                resolvers: vec!["127.0.0.1:53".into()],
+                outcome: DnsOutcome::Answers {
+                    answers: vec![DnsAnswer {
+                        addr: "127.0.0.1".parse().unwrap(),
+                        ttl: 300,
+                        class: AddressClass::Loopback,
+                    }],
+                },
+                elapsed: Duration::from_millis(1),
+            }),
+            CheckKind::Connect => Observation::Connect(ConnectObservation {
+                attempts: vec![ConnectAttempt {
+                    addr: addr(),
+                    tunnel: None,
+                    outcome: ConnectOutcome::Connected {
+                        local: "127.0.0.1:50000".parse().unwrap(),
+                    },
+                    elapsed: Duration::from_millis(1),
+                }],
+            }),
+            CheckKind::Tls => Observation::Tls(TlsObservation {
+                addr: addr(),
+                server_name: c.host.clone(),
+                outcome: TlsOutcome::Established {
+                    version: "TLSv1_3".into(),
+                    cipher: "x".into(),
+                    chain: vec![CertSummary {
+                        subject: format!("CN={}", c.host),
+                        issuer: "CN=lab CA".into(),
+                        not_after: String::new(),
+                    }],
+                    trust: ChainTrust::DeclaredAnchor,
+                },
+                elapsed: Duration::from_millis(2),
+            }),
+            CheckKind::Http(HttpExpect::RedirectToHttps) => http(301, Some("https://x/"), None),
+            CheckKind::Http(HttpExpect::OpenIdConfiguration { .. }) => {
+                http(200, None, Some("https://sts.windows.net/t/"))
+            }
+            CheckKind::Egress(o) => Observation::Egress(EgressObservation {
+                observer: o.name.clone(),
+                role: o.role,
+                url: o.url.to_string(),
+                via: "127.0.0.1:80".into(),
+                samples: (0..3)
+                    .map(|i| EgressSample {
+                        outcome: egress(c, i),
+                        elapsed: Duration::from_millis(3),
+                    })
+                    .collect(),
+            }),
+        })
+        .collect()
+}
+
+fn http(status: u16, location: Option<&str>, issuer: Option<&str>) -> Observation {
+    Observation::Http(HttpObservation {
+        url: "https://login.windows.net/".into(),
+        via: "127.0.0.1:443".into(),
+        outcome: HttpOutcome::Answered(HttpAnswer {
+            status,
+            location: location.map(Into::into),
+            content_type: None,
+            entra_headers: vec![("x-ms-request-id".into(), "1".into())],
+            issuer: issuer.map(Into::into),
+            body_problem: None,
+            block_page: false,
+            body_excerpt: String::new(),
+        }),
+        elapsed: Duration::from_millis(2),
+    })
+}
+
+fn ip(s: &str) -> SampleOutcome {
+    SampleOutcome::Ip {
+        ip: s.parse::<IpAddr>().unwrap(),
+    }
+}
+
+/// The SIPA world as configured: login and canary anchored, control not.
+fn healthy(c: &Check, _: usize) -> SampleOutcome {
+    match &c.kind {
+        CheckKind::Egress(o) if o.role == ObserverRole::Anchored => ip(ANCHOR),
+        _ => ip(EDGE),
+    }
+}
+
+fn judge_with(s: &Scenario, egress: impl Fn(&Check, usize) -> SampleOutcome) -> Vec<Outcome> {
+    let plan = Plan::build(s, &[]);
+    let obs = observe(&plan, egress);
+    judge(&plan, &obs, &expectation(s))
+}
+
+fn failing(outcomes: &[Outcome]) -> Vec<&Outcome> {
+    outcomes
+        .iter()
+        .filter(|o| o.status == Status::Fail)
+        .collect()
+}
+
+#[test]
+fn a_healthy_world_passes_every_check() {
+    let outcomes = judge_with(&scenario(true), healthy);
+    let not_passed: Vec<_> = outcomes
+        .iter()
+        .filter(|o| o.status != Status::Pass)
+        .map(|o| &o.name)
+        .collect();
+    assert!(not_passed.is_empty(), "{not_passed:?}");
+    assert_eq!(Tally::of(&outcomes).overall(), Status::Pass);
+    assert!(
+        outcomes
+            .iter()
+            .any(|o| o.name == "login.windows.net:80 egress anchored (ipv4)")
+    );
+}
+
+#[test]
+fn one_unanchored_domain_names_that_domain() {
+    let outcomes = judge_with(&scenario(true), |c, i| {
+        if c.host == "login.windows.net" {
+            ip(EDGE)
+        } else {
+            healthy(c, i)
+        }
+    });
+    let failed = failing(&outcomes);
+    assert_eq!(failed.len(), 2, "{failed:#?}");
+    for f in failed {
+        assert_eq!(f.host, "login.windows.net");
+        assert_eq!(f.stage, Stage::Egress);
+        assert!(
+            f.reason
+                .contains("left from 127.0.0.3, outside the anchor set"),
+            "{}",
+            f.reason
+        );
+        let d = f.diagnosis.as_ref().unwrap();
+        assert_eq!(
+            d.likely_cause,
+            "the application segment probably lacks login.windows.net"
+        );
+        assert_eq!(d.guide_step, guide::SEGMENT_DOMAINS);
+    }
+}
+
+#[test]
+fn an_unanchored_port_names_the_port_ranges() {
+    let outcomes = judge_with(&scenario(true), |c, i| {
+        if c.port == Some(Port(80)) {
+            ip(EDGE)
+        } else {
+            healthy(c, i)
+        }
+    });
+    let failed = failing(&outcomes);
+    assert_eq!(failed.len(), 3);
+    for f in failed {
+        assert_eq!(f.port, Some(80));
+        assert_eq!(
+            f.diagnosis.as_ref().unwrap().guide_step,
+            guide::SEGMENT_PORTS
+        );
+    }
+}
+
+#[test]
+fn nothing_anchored_points_at_the_forwarding_rule() {
+    let outcomes = judge_with(&scenario(true), |_, _| ip(EDGE));
+    let failed = failing(&outcomes);
+    assert_eq!(failed.len(), 6);
+    assert!(
+        failed
+            .iter()
+            .all(|f| f.diagnosis.as_ref().unwrap().guide_step == guide::FORWARDING_RULE)
+    );
+}
+
+#[test]
+fn a_wrong_connector_points_at_the_server_group() {
+    let outcomes = judge_with(&scenario(true), |c, i| match healthy(c, i) {
+        SampleOutcome::Ip { ip: a } if a.to_string() == ANCHOR => ip("127.0.0.4"),
+        other => other,
+    });
+    let failed = failing(&outcomes);
+    assert_eq!(failed.len(), 6);
+    assert!(
+        failed
+            .iter()
+            .all(|f| f.diagnosis.as_ref().unwrap().guide_step == guide::SERVER_GROUP)
+    );
+}
+
+#[test]
+fn over_anchoring_fails_the_controls() {
+    let outcomes = judge_with(&scenario(true), |_, _| ip(ANCHOR));
+    let failed = failing(&outcomes);
+    assert_eq!(failed.len(), 2);
+    for f in failed {
+        assert!(f.name.contains("control.sipa-lab.test"));
+        assert!(f.reason.contains("inside the anchor set"), "{}", f.reason);
+        assert_eq!(f.diagnosis.as_ref().unwrap().guide_step, guide::TOO_BROAD);
+    }
+}
+
+#[test]
+fn intermittent_anchoring_fails_and_says_so() {
+    let outcomes = judge_with(&scenario(true), |c, i| {
+        if i == 2 { ip(EDGE) } else { healthy(c, i) }
+    });
+    let failed = failing(&outcomes);
+    assert_eq!(failed.len(), 6);
+    assert!(failed.iter().all(|f| {
+        f.diagnosis
+            .as_ref()
+            .unwrap()
+            .likely_cause
+            .contains("intermittent")
+    }));
+    assert!(
+        failed[0].reason.contains("1 of 3 samples"),
+        "{}",
+        failed[0].reason
+    );
+}
+
+#[test]
+fn an_unreadable_echo_is_an_error_never_a_pass() {
+    let garbage = |c: &Check, i: usize| match &c.kind {
+        CheckKind::Egress(o) if o.role == ObserverRole::Anchored && i == 1 => {
+            SampleOutcome::Unreadable {
+                why: "`not` is not an IP address".into(),
+                excerpt: "not an ip".into(),
+            }
+        }
+        _ => healthy(c, i),
+    };
+    let outcomes = judge_with(&scenario(true), garbage);
+    assert!(failing(&outcomes).is_empty());
+    let errors: Vec<_> = outcomes
+        .iter()
+        .filter(|o| o.status == Status::Error)
+        .collect();
+    assert_eq!(errors.len(), 6);
+    assert_eq!(Tally::of(&outcomes).overall(), Status::Error);
+}
+
+#[test]
+fn without_observers_the_run_is_inconclusive() {
+    let outcomes = judge_with(&scenario(false), healthy);
+    let errors: Vec<_> = outcomes
+        .iter()
+        .filter(|o| o.status == Status::Error)
+        .map(|o| o.name.as_str())
+        .collect();
+    assert_eq!(
+        errors,
+        [
+            "port 80 egress anchored (coverage)",
+            "port 443 egress anchored (coverage)",
+            "non-login egress not anchored (coverage)"
+        ]
+    );
+    assert_eq!(Tally::of(&outcomes).overall(), Status::Error);
+}
+
+#[test]
+fn outside_trusted_locations_anchoring_is_the_failure() {
+    let mut s = scenario(true);
+    s.vantage.expect_anchored = false;
+    let outcomes = judge_with(&s, healthy);
+    let failed = failing(&outcomes);
+    assert_eq!(failed.len(), 6);
+    assert!(
+        failed
+            .iter()
+            .all(|f| f.diagnosis.as_ref().unwrap().guide_step == guide::TRUST_CRITERIA)
+    );
+    let passing = judge_with(&s, |_, _| ip(EDGE));
+    assert!(failing(&passing).is_empty());
+}
+
+#[test]
+fn http_blocks_have_their_own_reasons() {
+    let s = scenario(true);
+    let plan = Plan::build(&s, &[]);
+    let exp = expectation(&s);
+    let check = plan
+        .checks
+        .iter()
+        .find(|c| {
+            matches!(
+                c.kind,
+                CheckKind::Http(HttpExpect::OpenIdConfiguration { .. })
+            )
+        })
+        .unwrap();
+    let denied = judge_check(check, &http(403, None, None), &exp);
+    assert_eq!(denied.status, Status::Fail);
+    assert_eq!(denied.reason, "forbidden (403)");
+    let auth = judge_check(check, &http(407, None, None), &exp);
+    assert_eq!(auth.reason, "the proxy demands authentication (407)");
+    let redirect = plan
+        .checks
+        .iter()
+        .find(|c| c.kind == CheckKind::Http(HttpExpect::RedirectToHttps))
+        .unwrap();
+    let plain = judge_check(redirect, &http(200, None, None), &exp);
+    assert_eq!(plain.reason, "expected a redirect to https://, got 200");
+    let to_http = judge_check(redirect, &http(302, Some("http://x/"), None), &exp);
+    assert_eq!(to_http.status, Status::Fail);
+}
+
+#[test]
+fn an_untrusted_chain_fails_with_the_inspection_diagnosis() {
+    let s = scenario(true);
+    let plan = Plan::build(&s, &[]);
+    let mut obs = observe(&plan, healthy);
+    let i = plan
+        .checks
+        .iter()
+        .position(|c| c.kind == CheckKind::Tls)
+        .unwrap();
+    if let Observation::Tls(t) = &mut obs[i] {
+        t.outcome = TlsOutcome::Established {
+            version: "TLSv1_3".into(),
+            cipher: "x".into(),
+            chain: vec![CertSummary {
+                subject: "CN=login".into(),
+                issuer: "CN=Unknown Interception CA".into(),
+                not_after: String::new(),
+            }],
+            trust: ChainTrust::Untrusted {
+                error: "invalid peer certificate: UnknownIssuer".into(),
+            },
+        };
+    }
+    let outcomes = judge(&plan, &obs, &expectation(&s));
+    assert_eq!(outcomes[i].status, Status::Fail);
+    assert!(outcomes[i].reason.contains("Unknown Interception CA"));
+    assert_eq!(
+        outcomes[i].diagnosis.as_ref().unwrap().guide_step,
+        guide::SSL_INSPECTION
+    );
+}
+
+#[test]
+fn local_dns_failure_through_a_proxy_is_only_a_warning() {
+    let s = scenario(true);
+    let plan = Plan::build(&s, &[]);
+    let mut exp = expectation(&s);
+    exp.proxied = true;
+    let check = plan
+        .checks
+        .iter()
+        .find(|c| c.kind == CheckKind::Resolve)
+        .unwrap();
+    let nx = Observation::Resolve(DnsObservation {
+        host: check.host.clone(),
+        record_type: "A",
+        resolvers: vec![],
+        outcome: DnsOutcome::NxDomain,
+        elapsed: Duration::ZERO,
+    });
+    let o = judge_check(check, &nx, &exp);
+    assert_eq!(o.status, Status::Skip);
+    assert_eq!(o.warnings.len(), 1);
+    exp.proxied = false;
+    assert_eq!(judge_check(check, &nx, &exp).status, Status::Fail);
+}
+
+#[test]
+fn timeouts_are_errors_and_blocked_checks_skip() {
+    let s = scenario(true);
+    let plan = Plan::build(&s, &[]);
+    let exp = expectation(&s);
+    let check = &plan.checks[1];
+    let t = judge_check(
+        check,
+        &Observation::NotRun(NotRun::Timeout {
+            after: Duration::from_secs(5),
+        }),
+        &exp,
+    );
+    assert_eq!(
+        (t.status, t.reason.as_str()),
+        (Status::Error, "no answer within 5.0s")
+    );
+    let b = judge_check(
+        check,
+        &Observation::NotRun(NotRun::Blocked { on: "x".into() }),
+        &exp,
+    );
+    assert_eq!(b.status, Status::Skip);
+}
