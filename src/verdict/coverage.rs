@@ -2,7 +2,8 @@
 
 use std::time::Duration;
 
-use super::{Expectation, diagnosis, guide};
+use super::guide::GuideStep;
+use super::{Expectation, diagnosis};
 use crate::observation::{NotRun, Observation};
 use crate::outcome::{Outcome, Stage, Status};
 use crate::plan::{Check, CheckKind, Plan};
@@ -30,7 +31,7 @@ pub(super) fn coverage(plan: &Plan, exp: &Expectation) -> Vec<Outcome> {
             target: target.clone(),
             host: target,
             port: None,
-            route: String::new(),
+            route: None,
             status: Status::Error,
             reason: reason.clone(),
             expected,
@@ -38,7 +39,7 @@ pub(super) fn coverage(plan: &Plan, exp: &Expectation) -> Vec<Outcome> {
             causes: Vec::new(),
             diagnosis: diagnosis(
                 "the scenario has no observer for this, so it cannot be verified",
-                guide::OBSERVERS,
+                GuideStep::Observers,
             ),
             warnings: Vec::new(),
             elapsed: Duration::ZERO,

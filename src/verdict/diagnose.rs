@@ -3,9 +3,13 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
-use super::judge::tally_ips;
-use super::{Expectation, diagnosis, guide};
-use crate::observation::{ChainTrust, Observation, SampleOutcome, TlsObservation, TlsOutcome};
+use super::guide::GuideStep;
+use super::judge::{Block, tally_ips};
+use super::{Expectation, diagnosis};
+use crate::observation::{
+    ChainTrust, ConnectOutcome, HttpObservation, HttpOutcome, NotRun, Observation, SampleOutcome,
+    TlsObservation, TlsOutcome,
+};
 use crate::outcome::{Diagnosis, Outcome, Route, Status};
 use crate::plan::{Check, CheckKind, Plan};
 use crate::scenario::model::{Family, ObserverRole, Port};
@@ -64,27 +68,43 @@ pub(super) fn diagnose(plan: &Plan, outcomes: &mut [Outcome], exp: &Expectation)
             continue;
         }
         let check = &checks[i];
-        let found = match &check.kind {
-            CheckKind::Egress(observer) => {
-                if observer.role == ObserverRole::Control {
-                    egress_control_diagnosis(&outcomes[i])
-                } else if !exp.expect_anchored {
-                    diagnosis(
-                        "login traffic is anchored from a vantage outside the trusted locations",
-                        guide::TRUST_CRITERIA,
-                    )
-                } else {
-                    anchored_diagnosis(i, checks, outcomes, &state, &edge)
-                }
-            }
-            CheckKind::Resolve => diagnosis(
-                format!("{} does not resolve from this vantage", check.host),
-                guide::DNS,
+        let found = match &outcomes[i].observation {
+            // Checks that never ran say why themselves; only a timeout or a cut speaks of the path.
+            Observation::NotRun(NotRun::NoAddress { host, family }) => diagnosis(
+                format!(
+                    "--connect-to sends {} to {host}, which has no {family} address from this vantage",
+                    check.target()
+                ),
+                GuideStep::ConnectTo,
             ),
-            CheckKind::Tls => tls_diagnosis(&outcomes[i], control_reachable),
-            CheckKind::Connect | CheckKind::Http(_) => {
-                path_diagnosis(&outcomes[i], check, control_reachable)
-            }
+            Observation::NotRun(NotRun::NoObserver) => diagnosis(
+                "the scenario has no observer for this, so it cannot be verified",
+                GuideStep::Observers,
+            ),
+            // A crash of the harness is a bug: no guide step explains it.
+            Observation::NotRun(NotRun::Panicked { .. }) => None,
+            _ => match &check.kind {
+                CheckKind::Egress(observer) => {
+                    if observer.role == ObserverRole::Control {
+                        egress_control_diagnosis(&outcomes[i])
+                    } else if !exp.expect_anchored {
+                        diagnosis(
+                            "login traffic is anchored from a vantage outside the trusted locations",
+                            GuideStep::TrustCriteria,
+                        )
+                    } else {
+                        anchored_diagnosis(i, checks, outcomes, &state, &edge)
+                    }
+                }
+                CheckKind::Resolve => diagnosis(
+                    format!("{} does not resolve from this vantage", check.host),
+                    GuideStep::Dns,
+                ),
+                CheckKind::Tls => tls_diagnosis(&outcomes[i], check, control_reachable),
+                CheckKind::Connect | CheckKind::Http(_) => {
+                    path_diagnosis(&outcomes[i], check, control_reachable)
+                }
+            },
         };
         outcomes[i].diagnosis = found;
     }
@@ -97,11 +117,11 @@ fn egress_control_diagnosis(o: &Outcome) -> Option<Diagnosis> {
                 "non-login traffic to {} is anchored too: the segment or the forwarding rule is too broad",
                 o.target
             ),
-            guide::TOO_BROAD,
+            GuideStep::TooBroad,
         ),
         _ => diagnosis(
             format!("the control observer {} gave no usable answer", o.target),
-            guide::OBSERVERS,
+            GuideStep::Observers,
         ),
     }
 }
@@ -127,7 +147,7 @@ fn anchored_diagnosis(
                     "anchoring of {} is intermittent: some connections leave from outside the anchor set (a second matching forwarding rule, or App Connectors failing over)",
                     check.target()
                 ),
-                guide::FORWARDING_RULE,
+                GuideStep::ForwardingRule,
             );
         }
         Anchoring::Anchored => return None,
@@ -147,7 +167,7 @@ fn anchored_diagnosis(
                     "IPv6 to {} bypasses the tunnel while IPv4 is anchored",
                     check.target()
                 ),
-                guide::IPV6,
+                GuideStep::Ipv6,
             );
         }
     }
@@ -162,7 +182,7 @@ fn anchored_diagnosis(
                     check.target(),
                     tally_ips(&ips)
                 ),
-                guide::SERVER_GROUP,
+                GuideStep::ServerGroup,
             );
         }
     }
@@ -181,7 +201,7 @@ fn anchored_diagnosis(
     if all_not && every_peer_known && known.len() > 1 {
         return diagnosis(
             "nothing is anchored: the ZIA forwarding rule (method ZPA, trust criteria, order) or the ZPA gateway does not send login traffic to ZPA",
-            guide::FORWARDING_RULE,
+            GuideStep::ForwardingRule,
         );
     }
     let on_port: Vec<&(usize, Anchoring)> = known
@@ -211,7 +231,7 @@ fn anchored_diagnosis(
             format!(
                 "port {port} is not anchored while other ports are: the application segment's TCP port ranges probably lack {port}"
             ),
-            guide::SEGMENT_PORTS,
+            GuideStep::SegmentPorts,
         );
     }
     // Every port of this host left unanchored, and no other host is seen unanchored.
@@ -222,7 +242,7 @@ fn anchored_diagnosis(
     if host_all_not && (other_hosts_ok || only_this_host) {
         return diagnosis(
             format!("the application segment probably lacks {host}"),
-            guide::SEGMENT_DOMAINS,
+            GuideStep::SegmentDomains,
         );
     }
     diagnosis(
@@ -230,7 +250,7 @@ fn anchored_diagnosis(
             "{} is not anchored: the application segment probably lacks {host} or port {port}",
             check.target()
         ),
-        guide::SEGMENT_DOMAINS,
+        GuideStep::SegmentDomains,
     )
 }
 
@@ -265,11 +285,11 @@ fn unknown_egress_diagnosis(
                 "{} gave no answer in time: a blackhole on the anchored path (App Connectors unreachable) or a very slow path",
                 check.target()
             ),
-            guide::ACCESS_POLICY,
+            GuideStep::AccessPolicy,
         );
     }
     if all(|o| matches!(o, SampleOutcome::Status { status: 407, .. })) {
-        return diagnosis("the proxy demands authentication", guide::PROXY_AUTH);
+        return diagnosis("the proxy demands authentication", GuideStep::ProxyAuth);
     }
     let refused = |o: &SampleOutcome| {
         matches!(
@@ -285,7 +305,7 @@ fn unknown_egress_diagnosis(
                 "anchored connections to {} fail while non-login traffic gets through: the access policy (client type ZIA Service Edge) or the App Connectors",
                 check.target()
             ),
-            guide::ACCESS_POLICY,
+            GuideStep::AccessPolicy,
         );
     }
     if all(refused) {
@@ -294,7 +314,7 @@ fn unknown_egress_diagnosis(
                 "connections to {} fail, and non-login traffic does not get through either: this vantage's path to ZIA",
                 check.target()
             ),
-            guide::PATH_TO_ZIA,
+            GuideStep::PathToZia,
         );
     }
     diagnosis(
@@ -302,11 +322,11 @@ fn unknown_egress_diagnosis(
             "the echo at {} gave no usable address: it is down, blocked, or answers something that is not one IP address",
             check.target()
         ),
-        guide::OBSERVERS,
+        GuideStep::Observers,
     )
 }
 
-fn tls_diagnosis(o: &Outcome, control_reachable: bool) -> Option<Diagnosis> {
+fn tls_diagnosis(o: &Outcome, check: &Check, control_reachable: bool) -> Option<Diagnosis> {
     match &o.observation {
         Observation::Tls(TlsObservation {
             outcome:
@@ -317,26 +337,84 @@ fn tls_diagnosis(o: &Outcome, control_reachable: bool) -> Option<Diagnosis> {
             ..
         }) => diagnosis(
             "TLS is intercepted by a CA this vantage does not trust: SSL inspection without the matching trust anchor",
-            guide::SSL_INSPECTION,
+            GuideStep::SslInspection,
         ),
-        _ => unreachable_diagnosis(o, control_reachable),
+        _ => match path_refusal(&o.observation) {
+            Some(_) => path_diagnosis(o, check, control_reachable),
+            None => unreachable_diagnosis(o, control_reachable),
+        },
     }
 }
 
 fn path_diagnosis(o: &Outcome, check: &Check, control_reachable: bool) -> Option<Diagnosis> {
-    if o.reason.contains("407") {
-        return diagnosis("the proxy demands authentication", guide::PROXY_AUTH);
-    }
-    if o.reason.contains("403") || o.reason.contains("block page") {
-        return diagnosis(
+    match path_refusal(&o.observation) {
+        Some(Refusal::Block(block)) => block_diagnosis(block, &check.target()),
+        Some(Refusal::Tunnel { status, reason }) => diagnosis(
             format!(
-                "access to {} is denied on the anchored path: the access policy probably does not allow client type ZIA Service Edge",
+                "the proxy refused the tunnel to {} ({status} {reason}): the access policy (client type ZIA Service Edge) or the App Connectors behind it",
                 check.target()
             ),
-            guide::ACCESS_POLICY,
-        );
+            GuideStep::AccessPolicy,
+        ),
+        None => unreachable_diagnosis(o, control_reachable),
     }
-    unreachable_diagnosis(o, control_reachable)
+}
+
+/// How a proxy or gateway turned a path check away, read from its observation.
+enum Refusal<'a> {
+    /// A block with a status of its own meaning (407, 403, block page, 451).
+    Block(Block),
+    /// The proxy refused the CONNECT for another reason.
+    Tunnel { status: u16, reason: &'a str },
+}
+
+fn path_refusal(obs: &Observation) -> Option<Refusal<'_>> {
+    match obs {
+        Observation::Http(HttpObservation {
+            outcome: HttpOutcome::Answered(answer),
+            ..
+        }) => Block::of_answer(answer).map(Refusal::Block),
+        // As the connect check's verdict: decided by the first attempt when none connected.
+        Observation::Connect(c)
+            if !c
+                .attempts
+                .iter()
+                .any(|a| matches!(a.outcome, ConnectOutcome::Connected { .. })) =>
+        {
+            c.attempts.first().and_then(|a| tunnel_refusal(&a.outcome))
+        }
+        Observation::Tls(TlsObservation {
+            outcome: TlsOutcome::NoTransport { outcome },
+            ..
+        }) => tunnel_refusal(outcome),
+        _ => None,
+    }
+}
+
+/// A proxy's refusal of a CONNECT, if that is how the connection ended.
+fn tunnel_refusal(outcome: &ConnectOutcome) -> Option<Refusal<'_>> {
+    match outcome {
+        ConnectOutcome::ProxyRefused { status, reason } => Some(Block::of_status(*status).map_or(
+            Refusal::Tunnel {
+                status: *status,
+                reason,
+            },
+            Refusal::Block,
+        )),
+        _ => None,
+    }
+}
+
+fn block_diagnosis(block: Block, target: &str) -> Option<Diagnosis> {
+    match block {
+        Block::ProxyAuth => diagnosis("the proxy demands authentication", GuideStep::ProxyAuth),
+        Block::Denied { .. } | Block::BlockPage { .. } | Block::Legal => diagnosis(
+            format!(
+                "access to {target} is denied on the anchored path: the access policy probably does not allow client type ZIA Service Edge"
+            ),
+            GuideStep::AccessPolicy,
+        ),
+    }
 }
 
 fn unreachable_diagnosis(o: &Outcome, control_reachable: bool) -> Option<Diagnosis> {
@@ -346,7 +424,7 @@ fn unreachable_diagnosis(o: &Outcome, control_reachable: bool) -> Option<Diagnos
                 "{} gave no answer in time: a blackhole on the anchored path (App Connectors unreachable) or a very slow path",
                 o.target
             ),
-            guide::ACCESS_POLICY,
+            GuideStep::AccessPolicy,
         );
     }
     let when = if control_reachable {
@@ -359,6 +437,6 @@ fn unreachable_diagnosis(o: &Outcome, control_reachable: bool) -> Option<Diagnos
             "{} is refused or reset{when}: the access policy (client type ZIA Service Edge) or the App Connectors are down",
             o.target
         ),
-        guide::ACCESS_POLICY,
+        GuideStep::AccessPolicy,
     )
 }

@@ -23,7 +23,7 @@ fn outcome(check: &Check, obs: &Observation, status: Status, reason: String) -> 
         target: check.target(),
         host: check.host.clone(),
         port: check.port.map(|p| p.0),
-        route: check.route.to_string(),
+        route: Some(check.route),
         status,
         reason,
         expected: String::new(),
@@ -421,8 +421,8 @@ fn judge_http(
         }
         HttpOutcome::Answered(answer) => {
             let observed = show_answer(answer);
-            let (status, reason) = match blocked(answer) {
-                Some(why) => (Status::Fail, why),
+            let (status, reason) = match Block::of_answer(answer) {
+                Some(block) => (Status::Fail, block.reason()),
                 None => match expect {
                     HttpExpect::RedirectToHttps => {
                         let to_https = answer
@@ -484,17 +484,56 @@ fn judge_http(
     o
 }
 
-/// A proxy or gateway block, each with its own reason.
-fn blocked(answer: &HttpAnswer) -> Option<String> {
-    match answer.status {
-        407 => Some("the proxy demands authentication (407)".into()),
-        403 if answer.block_page => Some("blocked: 403 block page".into()),
-        403 => Some("forbidden (403)".into()),
-        451 => Some("blocked for legal reasons (451)".into()),
-        200 if answer.block_page && answer.issuer.is_none() => {
-            Some("a proxy block page instead of the login front end".into())
+/// How a proxy or gateway turned a request away: the fact behind both the check's reason and
+/// its diagnosis, so that neither is read back from the other's text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Block {
+    /// 407: the proxy wants credentials.
+    ProxyAuth,
+    /// 403 without a block page.
+    Denied { status: u16 },
+    /// A proxy's block or error page, with the status it came with.
+    BlockPage { status: u16 },
+    /// 451.
+    Legal,
+}
+
+impl Block {
+    /// The block an HTTP answer is, if it is one.
+    pub(super) fn of_answer(answer: &HttpAnswer) -> Option<Block> {
+        match answer.status {
+            407 => Some(Block::ProxyAuth),
+            403 if answer.block_page => Some(Block::BlockPage { status: 403 }),
+            403 => Some(Block::Denied { status: 403 }),
+            451 => Some(Block::Legal),
+            200 if answer.block_page && answer.issuer.is_none() => {
+                Some(Block::BlockPage { status: 200 })
+            }
+            _ => None,
         }
-        _ => None,
+    }
+
+    /// The block a status alone is: a proxy's answer to CONNECT, or an echo's answer.
+    pub(super) fn of_status(status: u16) -> Option<Block> {
+        match status {
+            407 => Some(Block::ProxyAuth),
+            403 => Some(Block::Denied { status }),
+            451 => Some(Block::Legal),
+            _ => None,
+        }
+    }
+
+    /// One line for the check's reason.
+    fn reason(self) -> String {
+        match self {
+            Block::ProxyAuth => "the proxy demands authentication (407)".into(),
+            Block::Denied { status } => format!("forbidden ({status})"),
+            Block::BlockPage { status: 200 } => {
+                "a proxy block page instead of the login front end".into()
+            }
+            Block::BlockPage { status } => format!("blocked: {status} block page"),
+            Block::Legal => "blocked for legal reasons (451)".into(),
+        }
     }
 }
 

@@ -9,6 +9,8 @@ mod diagnose;
 pub mod guide;
 mod judge;
 
+use guide::GuideStep;
+
 use crate::observation::Observation;
 use crate::outcome::{Diagnosis, Outcome, Status};
 use crate::plan::Plan;
@@ -27,10 +29,10 @@ pub struct Expectation {
     pub login_ports: Vec<Port>,
 }
 
-fn diagnosis(likely_cause: impl Into<String>, guide_step: &str) -> Option<Diagnosis> {
+fn diagnosis(likely_cause: impl Into<String>, guide_step: GuideStep) -> Option<Diagnosis> {
     Some(Diagnosis {
         likely_cause: likely_cause.into(),
-        guide_step: guide_step.to_string(),
+        guide_step,
     })
 }
 

@@ -244,7 +244,7 @@ fn one_unanchored_domain_names_that_domain() {
             d.likely_cause,
             "the application segment probably lacks login.windows.net"
         );
-        assert_eq!(d.guide_step, guide::SEGMENT_DOMAINS);
+        assert_eq!(d.guide_step, GuideStep::SegmentDomains);
     }
 }
 
@@ -263,7 +263,7 @@ fn an_unanchored_port_names_the_port_ranges() {
         assert_eq!(f.port, Some(80));
         assert_eq!(
             f.diagnosis.as_ref().unwrap().guide_step,
-            guide::SEGMENT_PORTS
+            GuideStep::SegmentPorts
         );
     }
 }
@@ -276,7 +276,7 @@ fn nothing_anchored_points_at_the_forwarding_rule() {
     assert!(
         failed
             .iter()
-            .all(|f| f.diagnosis.as_ref().unwrap().guide_step == guide::FORWARDING_RULE)
+            .all(|f| f.diagnosis.as_ref().unwrap().guide_step == GuideStep::ForwardingRule)
     );
 }
 
@@ -291,7 +291,7 @@ fn a_wrong_connector_points_at_the_server_group() {
     assert!(
         failed
             .iter()
-            .all(|f| f.diagnosis.as_ref().unwrap().guide_step == guide::SERVER_GROUP)
+            .all(|f| f.diagnosis.as_ref().unwrap().guide_step == GuideStep::ServerGroup)
     );
 }
 
@@ -303,7 +303,10 @@ fn over_anchoring_fails_the_controls() {
     for f in failed {
         assert!(f.name.contains("control.sipa-lab.test"));
         assert!(f.reason.contains("inside the anchor set"), "{}", f.reason);
-        assert_eq!(f.diagnosis.as_ref().unwrap().guide_step, guide::TOO_BROAD);
+        assert_eq!(
+            f.diagnosis.as_ref().unwrap().guide_step,
+            GuideStep::TooBroad
+        );
     }
 }
 
@@ -378,7 +381,7 @@ fn outside_trusted_locations_anchoring_is_the_failure() {
     assert!(
         failed
             .iter()
-            .all(|f| f.diagnosis.as_ref().unwrap().guide_step == guide::TRUST_CRITERIA)
+            .all(|f| f.diagnosis.as_ref().unwrap().guide_step == GuideStep::TrustCriteria)
     );
     let passing = judge_with(&s, |_, _| ip(EDGE));
     assert!(failing(&passing).is_empty());
@@ -444,7 +447,7 @@ fn an_untrusted_chain_fails_with_the_inspection_diagnosis() {
     assert!(outcomes[i].reason.contains("Unknown Interception CA"));
     assert_eq!(
         outcomes[i].diagnosis.as_ref().unwrap().guide_step,
-        guide::SSL_INSPECTION
+        GuideStep::SslInspection
     );
 }
 
