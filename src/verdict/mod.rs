@@ -36,7 +36,8 @@ fn diagnosis(likely_cause: impl Into<String>, guide_step: GuideStep) -> Option<D
     })
 }
 
-/// Judges every check of the plan, adds the coverage checks, then diagnoses across them.
+/// Judges every check of the plan, skips those whose earlier stage did not pass, diagnoses
+/// across them, then adds an error for each coverage rule that no decided check satisfies.
 pub fn judge(plan: &Plan, observations: &[Observation], exp: &Expectation) -> Vec<Outcome> {
     let mut outcomes: Vec<Outcome> = plan
         .checks
@@ -58,8 +59,9 @@ pub fn judge(plan: &Plan, observations: &[Observation], exp: &Expectation) -> Ve
             o.reason = reason;
         }
     }
-    outcomes.extend(coverage::coverage(plan, exp));
     diagnose::diagnose(plan, &mut outcomes, exp);
+    let uncovered = coverage::coverage(plan, &outcomes, exp);
+    outcomes.extend(uncovered);
     outcomes
 }
 

@@ -344,11 +344,30 @@ fn an_unreadable_echo_is_an_error_never_a_pass() {
     };
     let outcomes = judge_with(&scenario(true), garbage);
     assert!(failing(&outcomes).is_empty());
-    let errors: Vec<_> = outcomes
+    let errors: Vec<&str> = outcomes
         .iter()
-        .filter(|o| o.status == Status::Error)
+        .filter(|o| o.status == Status::Error && o.stage == Stage::Egress)
+        .filter(|o| !o.name.ends_with("(coverage)"))
+        .map(|o| o.name.as_str())
         .collect();
-    assert_eq!(errors.len(), 6);
+    assert_eq!(errors.len(), 6, "{errors:?}");
+    // Every anchored check errored: no port and no login host was decided.
+    let mut uncovered: Vec<&str> = outcomes
+        .iter()
+        .filter(|o| o.name.ends_with("(coverage)"))
+        .map(|o| o.name.as_str())
+        .collect();
+    uncovered.sort();
+    assert_eq!(
+        uncovered,
+        [
+            "login.microsoft.com egress (coverage)",
+            "login.microsoftonline.com egress (coverage)",
+            "login.windows.net egress (coverage)",
+            "port 443 egress anchored (coverage)",
+            "port 80 egress anchored (coverage)",
+        ]
+    );
     assert_eq!(Tally::of(&outcomes).overall(), Status::Error);
 }
 
@@ -499,4 +518,244 @@ fn timeouts_are_errors_and_blocked_checks_skip() {
         &exp,
     );
     assert_eq!(b.status, Status::Skip);
+}
+
+/// A healthy world, then `tweak` applied to each check's observation.
+fn judge_tweaked(s: &Scenario, tweak: impl Fn(&Check, &mut Observation)) -> Vec<Outcome> {
+    let plan = Plan::build(s, &[]);
+    let mut obs = observe(&plan, healthy);
+    for (c, o) in plan.checks.iter().zip(obs.iter_mut()) {
+        tweak(c, o);
+    }
+    judge(&plan, &obs, &expectation(s))
+}
+
+fn named<'a>(outcomes: &'a [Outcome], name: &str) -> &'a Outcome {
+    outcomes.iter().find(|o| o.name == name).unwrap_or_else(|| {
+        let names: Vec<&str> = outcomes.iter().map(|o| o.name.as_str()).collect();
+        panic!("no outcome {name:?} among {names:#?}")
+    })
+}
+
+fn coverage_names(outcomes: &[Outcome]) -> Vec<&str> {
+    outcomes
+        .iter()
+        .filter(|o| o.name.ends_with("(coverage)"))
+        .map(|o| o.name.as_str())
+        .collect()
+}
+
+fn egress_of(c: &Check, role: ObserverRole) -> bool {
+    matches!(&c.kind, CheckKind::Egress(o) if o.role == role)
+}
+
+#[test]
+fn a_port_whose_anchored_checks_all_skipped_is_not_covered() {
+    let outcomes = judge_tweaked(&scenario(true), |c, o| {
+        if egress_of(c, ObserverRole::Anchored) && c.port == Some(Port(80)) {
+            *o = Observation::NotRun(NotRun::Blocked {
+                on: "the run, which stopped".into(),
+            });
+        }
+    });
+    assert!(failing(&outcomes).is_empty());
+    let port80 = named(&outcomes, "port 80 egress anchored (coverage)");
+    assert_eq!(port80.status, Status::Error);
+    assert_eq!(port80.stage, Stage::Egress);
+    assert_eq!(port80.route, None);
+    assert_eq!(
+        port80.reason,
+        "port 80: no anchored egress check was decided (3 skipped: not run: the run, which stopped did not pass)"
+    );
+    assert_eq!(
+        port80.expected,
+        "an anchored echo observer on port 80, decided"
+    );
+    assert!(
+        port80
+            .observed
+            .starts_with("login.microsoftonline.com:80 egress anchored (ipv4): SKIP not run:"),
+        "{}",
+        port80.observed
+    );
+    // The observers are there: the diagnosis must not ask for more.
+    let d = port80.diagnosis.as_ref().unwrap();
+    assert_eq!(d.guide_step, GuideStep::PathToZia);
+    assert!(
+        d.likely_cause
+            .starts_with("none of its 3 egress checks ran to an answer"),
+        "{}",
+        d.likely_cause
+    );
+    // Port 443 decided every login host: only port 80 is uncovered.
+    assert_eq!(
+        coverage_names(&outcomes),
+        ["port 80 egress anchored (coverage)"]
+    );
+    assert_eq!(Tally::of(&outcomes).overall(), Status::Error);
+}
+
+#[test]
+fn an_undecided_port_takes_the_diagnosis_of_its_errored_checks() {
+    let outcomes = judge_tweaked(&scenario(true), |c, o| {
+        if egress_of(c, ObserverRole::Anchored)
+            && c.port == Some(Port(80))
+            && let Observation::Egress(e) = o
+        {
+            for s in &mut e.samples {
+                s.outcome = SampleOutcome::Timeout;
+            }
+        }
+    });
+    let port80 = named(&outcomes, "port 80 egress anchored (coverage)");
+    assert_eq!(port80.status, Status::Error);
+    assert_eq!(
+        port80.reason,
+        "port 80: no anchored egress check was decided (3 errored: \
+         login.microsoftonline.com:80: 3 of 3 samples gave no usable address; \
+         login.windows.net:80: 3 of 3 samples gave no usable address; and 1 more)"
+    );
+    let errored = named(
+        &outcomes,
+        "login.microsoftonline.com:80 egress anchored (ipv4)",
+    );
+    assert_eq!(errored.status, Status::Error);
+    let own = errored.diagnosis.as_ref().unwrap();
+    assert_eq!(own.guide_step, GuideStep::AccessPolicy);
+    assert_eq!(port80.diagnosis.as_ref(), Some(own));
+    assert_eq!(Tally::of(&outcomes).overall(), Status::Error);
+}
+
+#[test]
+fn a_login_host_whose_observers_never_ran_is_not_covered() {
+    // login.windows.net does not resolve, so its two echo checks wait in vain; the other hosts
+    // decide both ports.
+    let outcomes = judge_tweaked(&scenario(true), |c, o| {
+        if c.host != "login.windows.net" {
+            return;
+        }
+        match &c.kind {
+            CheckKind::Resolve => {
+                *o = Observation::Resolve(DnsObservation {
+                    host: c.host.clone(),
+                    record_type: "A",
+                    resolvers: vec!["127.0.0.1:53".into()],
+                    outcome: DnsOutcome::NxDomain,
+                    elapsed: Duration::from_millis(1),
+                })
+            }
+            CheckKind::Egress(_) => {
+                *o = Observation::NotRun(NotRun::Blocked {
+                    on: "login.windows.net resolve (ipv4)".into(),
+                })
+            }
+            _ => {}
+        }
+    });
+    let host = named(&outcomes, "login.windows.net egress (coverage)");
+    assert_eq!(host.status, Status::Error);
+    assert_eq!(host.stage, Stage::Egress);
+    assert_eq!(host.target, "login.windows.net");
+    assert_eq!(
+        host.reason,
+        "login.windows.net: no egress check on it was decided \
+         (2 skipped: not run: login.windows.net resolve (ipv4) did not pass)"
+    );
+    // It points at what blocked the observers: the name does not resolve.
+    let d = host.diagnosis.as_ref().unwrap();
+    assert_eq!(d.guide_step, GuideStep::Dns);
+    assert_eq!(
+        d.likely_cause,
+        "login.windows.net does not resolve from this vantage"
+    );
+    assert_eq!(
+        coverage_names(&outcomes),
+        ["login.windows.net egress (coverage)"]
+    );
+}
+
+#[test]
+fn a_control_that_never_answered_is_not_covered() {
+    let outcomes = judge_tweaked(&scenario(true), |c, o| {
+        if egress_of(c, ObserverRole::Control) {
+            *o = Observation::NotRun(NotRun::Timeout {
+                after: Duration::from_secs(5),
+            });
+        }
+    });
+    let control = named(&outcomes, "non-login egress not anchored (coverage)");
+    assert_eq!(control.status, Status::Error);
+    assert_eq!(
+        control.reason,
+        "no control egress check was decided (2 errored: no answer within 5.0s)"
+    );
+    assert_eq!(control.expected, "a control echo observer, decided");
+    let d = control.diagnosis.as_ref().unwrap();
+    assert_ne!(d.guide_step, GuideStep::Observers, "{d:?}");
+    assert_eq!(
+        coverage_names(&outcomes),
+        ["non-login egress not anchored (coverage)"]
+    );
+    assert_eq!(Tally::of(&outcomes).overall(), Status::Error);
+}
+
+#[test]
+fn ipv6_with_nothing_to_verify_neither_proves_nor_uncovers_a_port() {
+    let mut s = scenario(true);
+    s.limits.family = FamilySelection::Both;
+    let nothing_v6 = |c: &Check, o: &mut Observation| {
+        if matches!(c.kind, CheckKind::Egress(_)) && c.family() == Some(Family::V6) {
+            *o = Observation::NotRun(NotRun::NothingToVerify {
+                family: Family::V6,
+                why: NoFamilyPath::NoRoute,
+            });
+        }
+    };
+    // IPv4 decided every port, host and control: the run passes.
+    let outcomes = judge_tweaked(&s, nothing_v6);
+    assert!(coverage_names(&outcomes).is_empty());
+    assert_eq!(Tally::of(&outcomes).overall(), Status::Pass);
+    // IPv4 on port 80 never ran: IPv6's nothing-to-verify does not stand in for it.
+    let outcomes = judge_tweaked(&s, |c, o| {
+        nothing_v6(c, o);
+        if egress_of(c, ObserverRole::Anchored)
+            && c.port == Some(Port(80))
+            && c.family() == Some(Family::V4)
+        {
+            *o = Observation::NotRun(NotRun::Blocked {
+                on: "the run, which stopped".into(),
+            });
+        }
+    });
+    let port80 = named(&outcomes, "port 80 egress anchored (coverage)");
+    assert_eq!(port80.status, Status::Error);
+    assert_eq!(
+        port80.reason,
+        "port 80: no anchored egress check was decided (6 skipped: \
+         not run: the run, which stopped did not pass; \
+         nothing to verify: this vantage has no ipv6 route)"
+    );
+    assert_eq!(Tally::of(&outcomes).overall(), Status::Error);
+}
+
+#[test]
+fn nothing_to_verify_anywhere_is_not_proof() {
+    let mut s = scenario(true);
+    s.limits.family = FamilySelection::V6;
+    let outcomes = judge_tweaked(&s, |c, o| {
+        if matches!(c.kind, CheckKind::Egress(_)) {
+            *o = Observation::NotRun(NotRun::NothingToVerify {
+                family: Family::V6,
+                why: NoFamilyPath::NoRoute,
+            });
+        }
+    });
+    let port443 = named(&outcomes, "port 443 egress anchored (coverage)");
+    assert_eq!(port443.status, Status::Error);
+    assert_eq!(
+        port443.reason,
+        "port 443: no anchored egress check was decided \
+         (3 skipped: nothing to verify: this vantage has no ipv6 route): nothing to verify is not proof"
+    );
+    assert_eq!(Tally::of(&outcomes).overall(), Status::Error);
 }
