@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::*;
 use crate::observation::*;
-use crate::outcome::Stage;
+use crate::outcome::{Diagnosis, Route, Stage};
 use crate::outcome::Tally;
 use crate::plan::{Check, CheckKind, HttpExpect};
 use crate::scenario::model::*;
@@ -758,4 +758,289 @@ fn nothing_to_verify_anywhere_is_not_proof() {
          (3 skipped: nothing to verify: this vantage has no ipv6 route): nothing to verify is not proof"
     );
     assert_eq!(Tally::of(&outcomes).overall(), Status::Error);
+}
+
+fn answered(status: u16, block_page: bool) -> Observation {
+    let mut o = http(status, None, None);
+    if let Observation::Http(h) = &mut o
+        && let HttpOutcome::Answered(a) = &mut h.outcome
+    {
+        a.block_page = block_page;
+        a.entra_headers.clear();
+    }
+    o
+}
+
+fn connect_ended(outcome: ConnectOutcome) -> Observation {
+    Observation::Connect(ConnectObservation {
+        attempts: vec![ConnectAttempt {
+            addr: addr(),
+            tunnel: Some("login.windows.net:443".into()),
+            outcome,
+            elapsed: Duration::from_millis(1),
+        }],
+    })
+}
+
+const OPENID_443: &str = "login.windows.net:443 http openid-configuration (ipv4)";
+
+/// The one check named `name` gets `obs`; everything else is healthy.
+fn with_one(s: &Scenario, name: &'static str, obs: Observation) -> Vec<Outcome> {
+    judge_tweaked(s, move |c, o| {
+        if c.name == name {
+            *o = obs.clone();
+        }
+    })
+}
+
+fn diagnosed<'a>(outcomes: &'a [Outcome], name: &str) -> (&'a Outcome, &'a Diagnosis) {
+    let o = named(outcomes, name);
+    let d = o
+        .diagnosis
+        .as_ref()
+        .unwrap_or_else(|| panic!("{name}: no diagnosis ({})", o.reason));
+    (o, d)
+}
+
+#[test]
+fn a_403_or_a_block_page_points_at_the_access_policy() {
+    let s = scenario(true);
+    for (obs, reason) in [
+        (answered(403, false), "forbidden (403)"),
+        (answered(403, true), "blocked: 403 block page"),
+        (
+            answered(200, true),
+            "a proxy block page instead of the login front end",
+        ),
+        (answered(451, false), "blocked for legal reasons (451)"),
+    ] {
+        let outcomes = with_one(&s, OPENID_443, obs);
+        let (o, d) = diagnosed(&outcomes, OPENID_443);
+        assert_eq!((o.status, o.reason.as_str()), (Status::Fail, reason));
+        assert_eq!(d.guide_step, GuideStep::AccessPolicy, "{reason}");
+        assert_eq!(
+            d.likely_cause,
+            "access to login.windows.net:443 is denied on the anchored path: the access policy probably does not allow client type ZIA Service Edge"
+        );
+    }
+}
+
+#[test]
+fn a_407_anywhere_points_at_the_proxy_credentials() {
+    let s = scenario(true);
+    let connect = "login.windows.net:443 connect (ipv4)";
+    let tls = "login.windows.net:443 tls (ipv4)";
+    let refused_407 = ConnectOutcome::ProxyRefused {
+        status: 407,
+        reason: "Proxy Authentication Required".into(),
+    };
+    let no_transport = Observation::Tls(TlsObservation {
+        addr: addr(),
+        server_name: "login.windows.net".into(),
+        outcome: TlsOutcome::NoTransport {
+            outcome: refused_407.clone(),
+        },
+        elapsed: Duration::from_millis(1),
+    });
+    for (name, obs) in [
+        (OPENID_443, answered(407, false)),
+        (connect, connect_ended(refused_407.clone())),
+        (tls, no_transport),
+    ] {
+        let outcomes = with_one(&s, name, obs);
+        let (o, d) = diagnosed(&outcomes, name);
+        assert_eq!(o.status, Status::Fail, "{name}: {}", o.reason);
+        assert_eq!(d.guide_step, GuideStep::ProxyAuth, "{name}");
+        assert_eq!(d.likely_cause, "the proxy demands authentication");
+    }
+    // An echo that answers 407 to every sample.
+    let echo = "login.windows.net:443 egress anchored (ipv4)";
+    let outcomes = judge_tweaked(&s, |c, o| {
+        if c.name == echo
+            && let Observation::Egress(e) = o
+        {
+            for sample in &mut e.samples {
+                sample.outcome = SampleOutcome::Status {
+                    status: 407,
+                    excerpt: String::new(),
+                };
+            }
+        }
+    });
+    let (o, d) = diagnosed(&outcomes, echo);
+    assert_eq!(o.status, Status::Error);
+    assert_eq!(d.guide_step, GuideStep::ProxyAuth);
+}
+
+#[test]
+fn a_tunnel_the_proxy_refused_points_at_what_is_behind_it() {
+    let s = scenario(true);
+    let connect = "login.windows.net:443 connect (ipv4)";
+    let outcomes = with_one(
+        &s,
+        connect,
+        connect_ended(ConnectOutcome::ProxyRefused {
+            status: 502,
+            reason: "Bad Gateway".into(),
+        }),
+    );
+    let (o, d) = diagnosed(&outcomes, connect);
+    assert_eq!(o.status, Status::Fail);
+    assert_eq!(o.reason, "the proxy refused the tunnel: 502 Bad Gateway");
+    assert_eq!(d.guide_step, GuideStep::AccessPolicy);
+    assert!(
+        d.likely_cause
+            .starts_with("the proxy refused the tunnel to login.windows.net:443 (502 Bad Gateway)"),
+        "{}",
+        d.likely_cause
+    );
+}
+
+#[test]
+fn tls_without_transport_is_diagnosed_by_the_transport() {
+    let s = scenario(true);
+    let tls = "login.windows.net:443 tls (ipv4)";
+    let outcomes = with_one(
+        &s,
+        tls,
+        Observation::Tls(TlsObservation {
+            addr: addr(),
+            server_name: "login.windows.net".into(),
+            outcome: TlsOutcome::NoTransport {
+                outcome: ConnectOutcome::Reset,
+            },
+            elapsed: Duration::from_millis(1),
+        }),
+    );
+    let (o, d) = diagnosed(&outcomes, tls);
+    assert_eq!(o.status, Status::Fail);
+    assert_eq!(o.reason, "no transport for TLS: connection reset");
+    assert_eq!(d.guide_step, GuideStep::AccessPolicy);
+    assert!(
+        d.likely_cause.starts_with(
+            "login.windows.net:443 is refused or reset while non-login traffic gets through"
+        ),
+        "{}",
+        d.likely_cause
+    );
+}
+
+#[test]
+fn timeouts_point_at_a_blackhole_or_a_slow_path() {
+    let s = scenario(true);
+    let connect = "login.windows.net:443 connect (ipv4)";
+    let tls = "login.windows.net:443 tls (ipv4)";
+    let tls_timeout = Observation::Tls(TlsObservation {
+        addr: addr(),
+        server_name: "login.windows.net".into(),
+        outcome: TlsOutcome::Timeout {
+            after: Duration::from_secs(3),
+        },
+        elapsed: Duration::from_secs(3),
+    });
+    for (name, obs) in [
+        (connect, connect_ended(ConnectOutcome::Timeout)),
+        (tls, tls_timeout),
+    ] {
+        let outcomes = with_one(&s, name, obs);
+        let (o, d) = diagnosed(&outcomes, name);
+        assert_eq!(o.status, Status::Error, "{name}");
+        assert_eq!(d.guide_step, GuideStep::AccessPolicy, "{name}");
+        assert_eq!(
+            d.likely_cause,
+            "login.windows.net:443 gave no answer in time: a blackhole on the anchored path (App Connectors unreachable) or a very slow path"
+        );
+    }
+    // An echo whose every sample timed out, with the login path itself fine.
+    let echo = "login.windows.net:80 egress anchored (ipv4)";
+    let outcomes = judge_tweaked(&s, |c, o| {
+        if c.name == echo
+            && let Observation::Egress(e) = o
+        {
+            for sample in &mut e.samples {
+                sample.outcome = SampleOutcome::Timeout;
+            }
+        }
+    });
+    let (_, d) = diagnosed(&outcomes, echo);
+    assert_eq!(d.guide_step, GuideStep::AccessPolicy);
+    assert!(d.likely_cause.contains("a blackhole on the anchored path"));
+}
+
+#[test]
+fn ipv6_leaving_unanchored_while_ipv4_is_anchored_is_a_bypass() {
+    let mut s = scenario(true);
+    s.limits.family = FamilySelection::Both;
+    let outcomes = judge_with(&s, |c, i| {
+        if c.family() == Some(Family::V6) {
+            ip(EDGE)
+        } else {
+            healthy(c, i)
+        }
+    });
+    let failed = failing(&outcomes);
+    assert_eq!(failed.len(), 6, "{failed:#?}");
+    for f in failed {
+        assert_eq!(f.route, Some(Route::Direct(Family::V6)));
+        let d = f.diagnosis.as_ref().unwrap();
+        assert_eq!(d.guide_step, GuideStep::Ipv6, "{}", f.name);
+        assert_eq!(
+            d.likely_cause,
+            format!(
+                "IPv6 to {} bypasses the tunnel while IPv4 is anchored",
+                f.target
+            )
+        );
+    }
+}
+
+#[test]
+fn when_nothing_gets_through_not_even_the_control_the_path_to_zia_is_at_fault() {
+    let outcomes = judge_with(&scenario(true), |_, _| SampleOutcome::Failed {
+        causes: vec!["connection refused".into()],
+    });
+    let (o, d) = diagnosed(&outcomes, "login.windows.net:443 egress anchored (ipv4)");
+    assert_eq!(o.status, Status::Error);
+    assert_eq!(d.guide_step, GuideStep::PathToZia);
+    assert_eq!(
+        d.likely_cause,
+        "connections to login.windows.net:443 fail, and non-login traffic does not get through either: this vantage's path to ZIA"
+    );
+    // With the control through, the anchored path is what fails.
+    let outcomes = judge_with(&scenario(true), |c, i| {
+        if egress_of(c, ObserverRole::Control) {
+            healthy(c, i)
+        } else {
+            SampleOutcome::Failed {
+                causes: vec!["connection refused".into()],
+            }
+        }
+    });
+    let (_, d) = diagnosed(&outcomes, "login.windows.net:443 egress anchored (ipv4)");
+    assert_eq!(d.guide_step, GuideStep::AccessPolicy);
+    assert!(
+        d.likely_cause
+            .contains("while non-login traffic gets through")
+    );
+}
+
+#[test]
+fn a_connect_to_target_without_an_address_points_at_the_rule() {
+    let s = scenario(true);
+    let connect = "login.windows.net:443 connect (ipv4)";
+    let outcomes = with_one(
+        &s,
+        connect,
+        Observation::NotRun(NotRun::NoAddress {
+            host: "nowhere.invalid".into(),
+            family: Family::V4,
+        }),
+    );
+    let (o, d) = diagnosed(&outcomes, connect);
+    assert_eq!(o.status, Status::Error);
+    assert_eq!(d.guide_step, GuideStep::ConnectTo);
+    assert_eq!(
+        d.likely_cause,
+        "--connect-to sends login.windows.net:443 to nowhere.invalid, which has no ipv4 address from this vantage"
+    );
 }
