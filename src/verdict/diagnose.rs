@@ -408,7 +408,7 @@ fn tunnel_refusal(outcome: &ConnectOutcome) -> Option<Refusal<'_>> {
 fn block_diagnosis(block: Block, target: &str) -> Option<Diagnosis> {
     match block {
         Block::ProxyAuth => diagnosis("the proxy demands authentication", GuideStep::ProxyAuth),
-        Block::Denied { .. } | Block::BlockPage { .. } | Block::Legal => diagnosis(
+        Block::Denied { .. } | Block::Page { .. } | Block::Legal => diagnosis(
             format!(
                 "access to {target} is denied on the anchored path: the access policy probably does not allow client type ZIA Service Edge"
             ),

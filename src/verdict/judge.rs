@@ -493,7 +493,7 @@ pub(super) enum Block {
     /// 403 without a block page.
     Denied { status: u16 },
     /// A proxy's block or error page, with the status it came with.
-    BlockPage { status: u16 },
+    Page { status: u16 },
     /// 451.
     Legal,
 }
@@ -503,11 +503,11 @@ impl Block {
     pub(super) fn of_answer(answer: &HttpAnswer) -> Option<Block> {
         match answer.status {
             407 => Some(Block::ProxyAuth),
-            403 if answer.block_page => Some(Block::BlockPage { status: 403 }),
+            403 if answer.block_page => Some(Block::Page { status: 403 }),
             403 => Some(Block::Denied { status: 403 }),
             451 => Some(Block::Legal),
             200 if answer.block_page && answer.issuer.is_none() => {
-                Some(Block::BlockPage { status: 200 })
+                Some(Block::Page { status: 200 })
             }
             _ => None,
         }
@@ -528,10 +528,10 @@ impl Block {
         match self {
             Block::ProxyAuth => "the proxy demands authentication (407)".into(),
             Block::Denied { status } => format!("forbidden ({status})"),
-            Block::BlockPage { status: 200 } => {
+            Block::Page { status: 200 } => {
                 "a proxy block page instead of the login front end".into()
             }
-            Block::BlockPage { status } => format!("blocked: {status} block page"),
+            Block::Page { status } => format!("blocked: {status} block page"),
             Block::Legal => "blocked for legal reasons (451)".into(),
         }
     }

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use super::*;
 use crate::observation::*;
-use crate::outcome::{Diagnosis, Route, Stage};
 use crate::outcome::Tally;
+use crate::outcome::{Diagnosis, Route, Stage};
 use crate::plan::{Check, CheckKind, HttpExpect};
 use crate::scenario::model::*;
 
