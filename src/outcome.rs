@@ -6,6 +6,7 @@ use serde::Serialize;
 
 use crate::observation::{Observation, ms};
 use crate::scenario::model::Family;
+use crate::verdict::guide::GuideStep;
 
 /// How a check reaches its target.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -95,8 +96,8 @@ impl std::fmt::Display for Stage {
 pub struct Diagnosis {
     /// What is probably wrong, in the admin's words.
     pub likely_cause: String,
-    /// The configuration guide step to look at.
-    pub guide_step: String,
+    /// The configuration guide step to look at; serialized as its text.
+    pub guide_step: GuideStep,
 }
 
 /// One check's verdict with its evidence.
@@ -110,8 +111,10 @@ pub struct Outcome {
     pub host: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub port: Option<u16>,
-    /// `ipv4`, `ipv6` or `proxy`.
-    pub route: String,
+    /// How the check reached its target, shown as `ipv4`, `ipv6` or `proxy`; none for a
+    /// check of the whole run (coverage), which the JSON then leaves out.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub route: Option<Route>,
     pub status: Status,
     /// One line: why this status.
     pub reason: String,

@@ -8,14 +8,14 @@ mod common;
 use sipa_check::lab::Fault;
 use sipa_check::outcome::{Stage, Status};
 use sipa_check::scenario::Overrides;
-use sipa_check::verdict::guide;
+use sipa_check::verdict::guide::GuideStep;
 
 /// A check that must end this way.
 struct Expect {
     name: &'static str,
     status: Status,
     stage: Stage,
-    guide_step: &'static str,
+    guide_step: GuideStep,
     /// Words the diagnosis's likely cause must contain.
     cause: &'static str,
 }
@@ -24,7 +24,7 @@ const fn expect(
     name: &'static str,
     status: Status,
     stage: Stage,
-    guide_step: &'static str,
+    guide_step: GuideStep,
     cause: &'static str,
 ) -> Expect {
     Expect {
@@ -142,14 +142,14 @@ row!(
             "login.windows.net:80 egress anchored (ipv4)",
             Fail,
             Egress,
-            guide::SEGMENT_DOMAINS,
+            GuideStep::SegmentDomains,
             "lacks login.windows.net"
         ),
         expect(
             "login.windows.net:443 egress anchored (ipv4)",
             Fail,
             Egress,
-            guide::SEGMENT_DOMAINS,
+            GuideStep::SegmentDomains,
             "lacks login.windows.net"
         ),
     ]
@@ -164,14 +164,14 @@ row!(
             "login.microsoft.com:80 egress anchored (ipv4)",
             Fail,
             Egress,
-            guide::SEGMENT_PORTS,
+            GuideStep::SegmentPorts,
             "lack 80"
         ),
         expect(
             "canary.sipa-lab.test:80 egress anchored (ipv4)",
             Fail,
             Egress,
-            guide::SEGMENT_PORTS,
+            GuideStep::SegmentPorts,
             "lack 80"
         ),
     ]
@@ -186,14 +186,14 @@ row!(
             "login.microsoftonline.com:443 egress anchored (ipv4)",
             Fail,
             Egress,
-            guide::FORWARDING_RULE,
+            GuideStep::ForwardingRule,
             "nothing is anchored"
         ),
         expect(
             "canary.sipa-lab.test:80 egress anchored (ipv4)",
             Fail,
             Egress,
-            guide::FORWARDING_RULE,
+            GuideStep::ForwardingRule,
             "nothing is anchored"
         ),
     ]
@@ -207,7 +207,7 @@ row!(
         "login.windows.net:443 egress anchored (ipv4)",
         Fail,
         Egress,
-        guide::SERVER_GROUP,
+        GuideStep::ServerGroup,
         "127.0.0.4"
     ),]
 );
@@ -221,14 +221,14 @@ row!(
             "control.sipa-lab.test:80 egress not anchored (ipv4)",
             Fail,
             Egress,
-            guide::TOO_BROAD,
+            GuideStep::TooBroad,
             "too broad"
         ),
         expect(
             "control.sipa-lab.test:443 egress not anchored (ipv4)",
             Fail,
             Egress,
-            guide::TOO_BROAD,
+            GuideStep::TooBroad,
             "too broad"
         ),
     ]
@@ -243,21 +243,21 @@ row!(
             "login.windows.net:80 http redirect (ipv4)",
             Fail,
             Http,
-            guide::ACCESS_POLICY,
+            GuideStep::AccessPolicy,
             "refused or reset"
         ),
         expect(
             "login.windows.net:443 tls (ipv4)",
             Fail,
             Tls,
-            guide::ACCESS_POLICY,
+            GuideStep::AccessPolicy,
             "refused or reset"
         ),
         expect(
             "canary.sipa-lab.test:443 egress anchored (ipv4)",
             Error,
             Egress,
-            guide::ACCESS_POLICY,
+            GuideStep::AccessPolicy,
             "App Connectors"
         ),
     ]
@@ -272,14 +272,14 @@ row!(
             "login.microsoft.com:80 http redirect (ipv4)",
             Fail,
             Http,
-            guide::ACCESS_POLICY,
+            GuideStep::AccessPolicy,
             "ZIA Service Edge"
         ),
         expect(
             "login.microsoft.com:80 egress anchored (ipv4)",
             Error,
             Egress,
-            guide::ACCESS_POLICY,
+            GuideStep::AccessPolicy,
             "ZIA Service Edge"
         ),
     ]
@@ -294,21 +294,21 @@ row!(
             "login.windows.net:443 connect (proxy)",
             Fail,
             Connect,
-            guide::PROXY_AUTH,
+            GuideStep::ProxyAuth,
             "authentication"
         ),
         expect(
             "login.windows.net:80 http redirect (proxy)",
             Fail,
             Http,
-            guide::PROXY_AUTH,
+            GuideStep::ProxyAuth,
             "authentication"
         ),
         expect(
             "control.sipa-lab.test:443 egress not anchored (proxy)",
             Error,
             Egress,
-            guide::OBSERVERS,
+            GuideStep::Observers,
             "control"
         ),
     ]
@@ -322,7 +322,7 @@ row!(
         "login.windows.net resolve (ipv4)",
         Fail,
         Resolve,
-        guide::DNS,
+        GuideStep::Dns,
         "does not resolve"
     ),]
 );
@@ -335,7 +335,7 @@ row!(
         "login.windows.net resolve (ipv4)",
         Fail,
         Resolve,
-        guide::DNS,
+        GuideStep::Dns,
         "does not resolve"
     ),]
 );
@@ -349,14 +349,14 @@ row!(
             "login.windows.net:443 connect (ipv4)",
             Error,
             Connect,
-            guide::ACCESS_POLICY,
+            GuideStep::AccessPolicy,
             "no answer in time"
         ),
         expect(
             "canary.sipa-lab.test:80 egress anchored (ipv4)",
             Error,
             Egress,
-            guide::ACCESS_POLICY,
+            GuideStep::AccessPolicy,
             "App Connectors"
         ),
     ]
@@ -370,7 +370,7 @@ row!(
         "login.windows.net:443 tls (ipv4)",
         Error,
         Tls,
-        guide::ACCESS_POLICY,
+        GuideStep::AccessPolicy,
         "no answer in time"
     ),]
 );
@@ -384,14 +384,14 @@ row!(
             "login.windows.net:443 tls (ipv4)",
             Fail,
             Tls,
-            guide::SSL_INSPECTION,
+            GuideStep::SslInspection,
             "SSL inspection"
         ),
         expect(
             "login.windows.net:443 egress anchored (ipv4)",
             Error,
             Egress,
-            guide::SSL_INSPECTION,
+            GuideStep::SslInspection,
             "SSL inspection"
         ),
     ]
@@ -406,14 +406,14 @@ row!(
             "canary.sipa-lab.test:443 egress anchored (ipv4)",
             Error,
             Egress,
-            guide::OBSERVERS,
+            GuideStep::Observers,
             "not one IP address"
         ),
         expect(
             "control.sipa-lab.test:80 egress not anchored (ipv4)",
             Error,
             Egress,
-            guide::OBSERVERS,
+            GuideStep::Observers,
             "control"
         ),
     ]
@@ -427,7 +427,7 @@ row!(
         "* egress anchored (ipv4)",
         Fail,
         Egress,
-        guide::FORWARDING_RULE,
+        GuideStep::ForwardingRule,
         "intermittent"
     ),]
 );
@@ -441,14 +441,14 @@ row!(
             "login.windows.net:443 egress anchored (ipv6)",
             Fail,
             Egress,
-            guide::IPV6,
+            GuideStep::Ipv6,
             "bypasses the tunnel"
         ),
         expect(
             "login.windows.net:80 egress anchored (ipv6)",
             Fail,
             Egress,
-            guide::IPV6,
+            GuideStep::Ipv6,
             "bypasses the tunnel"
         ),
     ]
@@ -462,7 +462,7 @@ row!(
         "login.windows.net:443 tls (ipv4)",
         Error,
         Tls,
-        guide::ACCESS_POLICY,
+        GuideStep::AccessPolicy,
         "slow path"
     ),]
 );
@@ -476,14 +476,14 @@ row!(
             "login.windows.net:443 egress anchored (ipv4)",
             Fail,
             Egress,
-            guide::SEGMENT_DOMAINS,
+            GuideStep::SegmentDomains,
             "lacks login.windows.net"
         ),
         expect(
             "login.microsoftonline.com:80 egress anchored (ipv4)",
             Fail,
             Egress,
-            guide::SEGMENT_PORTS,
+            GuideStep::SegmentPorts,
             "lack 80"
         ),
     ]
@@ -498,14 +498,14 @@ row!(
             "login.windows.net:443 tls (ipv4)",
             Fail,
             Tls,
-            guide::SSL_INSPECTION,
+            GuideStep::SslInspection,
             "SSL inspection"
         ),
         expect(
             "*:80 egress anchored (ipv4)",
             Fail,
             Egress,
-            guide::FORWARDING_RULE,
+            GuideStep::ForwardingRule,
             "intermittent"
         ),
     ]
@@ -520,14 +520,14 @@ row!(
             "login.windows.net resolve (ipv4)",
             Fail,
             Resolve,
-            guide::DNS,
+            GuideStep::Dns,
             "does not resolve"
         ),
         expect(
             "login.microsoft.com:80 http redirect (ipv4)",
             Fail,
             Http,
-            guide::ACCESS_POLICY,
+            GuideStep::AccessPolicy,
             "refused or reset"
         ),
     ]
@@ -541,7 +541,7 @@ row!(
         "canary.sipa-lab.test:80 egress anchored (ipv4)",
         Error,
         Egress,
-        guide::OBSERVERS,
+        GuideStep::Observers,
         "not one IP address"
     ),]
 );
@@ -554,7 +554,7 @@ row!(
         "login.microsoft.com:80 connect (ipv4)",
         Error,
         Connect,
-        guide::ACCESS_POLICY,
+        GuideStep::AccessPolicy,
         "no answer in time"
     ),]
 );
@@ -568,14 +568,14 @@ row!(
             "login.windows.net:443 egress anchored (ipv4)",
             Fail,
             Egress,
-            guide::SEGMENT_DOMAINS,
+            GuideStep::SegmentDomains,
             "lacks login.windows.net"
         ),
         expect(
             "login.microsoft.com:443 tls (ipv4)",
             Error,
             Tls,
-            guide::ACCESS_POLICY,
+            GuideStep::AccessPolicy,
             "slow path"
         ),
     ]
@@ -590,14 +590,14 @@ row!(
             "login.windows.net:443 egress anchored (ipv4)",
             Fail,
             Egress,
-            guide::SERVER_GROUP,
+            GuideStep::ServerGroup,
             "127.0.0.4"
         ),
         expect(
             "login.windows.net:443 egress anchored (ipv6)",
             Fail,
             Egress,
-            guide::SERVER_GROUP,
+            GuideStep::ServerGroup,
             "::1"
         ),
     ]

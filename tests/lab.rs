@@ -3,8 +3,8 @@
 mod common;
 
 use sipa_check::lab::Fault;
-use sipa_check::outcome::{Outcome, ScenarioRun, Stage, Status};
-use sipa_check::verdict::guide;
+use sipa_check::outcome::{Outcome, Route, ScenarioRun, Stage, Status};
+use sipa_check::verdict::guide::GuideStep;
 
 async fn run_lab(faults: &[Fault], via_proxy: bool) -> ScenarioRun {
     common::run_lab(faults, via_proxy, Default::default()).await
@@ -51,13 +51,13 @@ async fn the_healthy_lab_passes_through_the_explicit_proxy() {
     assert!(
         run.checks
             .iter()
-            .all(|o| o.route == "proxy" || o.stage == Stage::Resolve)
+            .all(|o| o.route == Some(Route::Proxy) || o.stage == Stage::Resolve)
     );
     assert!(run.vantage.proxy.is_some());
 }
 
 /// Every failing check is an anchored egress check of `hosts` × `ports`, with `step` as its guide step.
-fn assert_anchoring_failures(run: &ScenarioRun, expected: &[&str], step: &str, cause: &str) {
+fn assert_anchoring_failures(run: &ScenarioRun, expected: &[&str], step: GuideStep, cause: &str) {
     let failed = with_status(run, Status::Fail);
     let mut want: Vec<String> = expected.iter().map(|s| s.to_string()).collect();
     want.sort();
@@ -102,7 +102,7 @@ async fn one_domain_unanchored_names_the_domain() {
     assert_anchoring_failures(
         &run,
         &ANCHORED[2..4],
-        guide::SEGMENT_DOMAINS,
+        GuideStep::SegmentDomains,
         "the application segment probably lacks login.windows.net",
     );
     let f = with_status(&run, Status::Fail)[0];
@@ -125,7 +125,7 @@ async fn port80_unanchored_names_the_port_ranges() {
     assert_anchoring_failures(
         &run,
         &port80,
-        guide::SEGMENT_PORTS,
+        GuideStep::SegmentPorts,
         "TCP port ranges probably lack 80",
     );
 }
@@ -136,7 +136,7 @@ async fn nothing_anchored_names_the_forwarding_rule() {
     assert_anchoring_failures(
         &run,
         &ANCHORED,
-        guide::FORWARDING_RULE,
+        GuideStep::ForwardingRule,
         "nothing is anchored",
     );
 }
@@ -147,7 +147,7 @@ async fn wrong_connector_names_the_server_group() {
     assert_anchoring_failures(
         &run,
         &ANCHORED,
-        guide::SERVER_GROUP,
+        GuideStep::ServerGroup,
         "outside the expected App Connector IPs",
     );
     assert!(
@@ -169,7 +169,10 @@ async fn over_anchoring_fails_the_controls() {
         ]
     );
     for f in failed {
-        assert_eq!(f.diagnosis.as_ref().unwrap().guide_step, guide::TOO_BROAD);
+        assert_eq!(
+            f.diagnosis.as_ref().unwrap().guide_step,
+            GuideStep::TooBroad
+        );
         assert!(
             f.reason.contains("127.0.0.2, inside the anchor set"),
             "{}",

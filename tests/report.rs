@@ -10,10 +10,11 @@ use sipa_check::observation::{
     DnsOutcome, EgressObservation, EgressSample, NotRun, Observation, SampleOutcome,
 };
 use sipa_check::outcome::{
-    Diagnosis, Outcome, RunReport, ScenarioRun, Stage, Status, Tally, VantageFacts,
+    Diagnosis, Outcome, Route, RunReport, ScenarioRun, Stage, Status, Tally, VantageFacts,
 };
 use sipa_check::report::{self, human, human::HumanStyle, json, junit};
-use sipa_check::scenario::model::ObserverRole;
+use sipa_check::scenario::model::{Family, ObserverRole};
+use sipa_check::verdict::guide::GuideStep;
 
 const HOST: &str = "login.windows.net";
 const OTHER: &str = "login.microsoftonline.com";
@@ -43,7 +44,7 @@ fn outcome(
         target,
         host: host.to_string(),
         port,
-        route: "ipv4".to_string(),
+        route: Some(Route::Direct(Family::V4)),
         status,
         reason: reason.to_string(),
         expected: String::new(),
@@ -112,9 +113,7 @@ fn canned_run() -> ScenarioRun {
     ];
     egress443.diagnosis = Some(Diagnosis {
         likely_cause: "the application segment probably lacks login.windows.net".to_string(),
-        guide_step: "ZPA application segment, Applications: list login.windows.net and \
-                     login.microsoftonline.com with TCP ports 80 and 443"
-            .to_string(),
+        guide_step: GuideStep::SegmentDomains,
     });
     checks.push(egress443);
 
@@ -186,7 +185,7 @@ fn canned_run() -> ScenarioRun {
     timeout.observed = "no answer within 5s".to_string();
     timeout.diagnosis = Some(Diagnosis {
         likely_cause: "a blackhole on the anchored path (App Connectors unreachable)".to_string(),
-        guide_step: "ZPA App Connectors: check the connector group's status".to_string(),
+        guide_step: GuideStep::AccessPolicy,
     });
     checks.push(timeout);
     let mut skipped = outcome(

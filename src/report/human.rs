@@ -192,7 +192,7 @@ fn display_order(run: &ScenarioRun) -> Vec<&Outcome> {
     let mut ordered = Vec::with_capacity(run.checks.len());
     for host in hosts {
         let mut group: Vec<&Outcome> = run.checks.iter().filter(|o| o.host == host).collect();
-        group.sort_by(|a, b| (a.port, a.stage, &a.route).cmp(&(b.port, b.stage, &b.route)));
+        group.sort_by_key(|o| (o.port, o.stage, o.route));
         ordered.extend(group);
     }
     ordered

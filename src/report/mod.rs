@@ -95,7 +95,7 @@ pub(crate) fn evidence(o: &Outcome) -> Vec<(&'static str, String)> {
     rows.extend(o.causes.iter().map(|c| ("cause", c.clone())));
     if let Some(d) = &o.diagnosis {
         rows.push(("diagnosis", d.likely_cause.clone()));
-        rows.push(("guide step", d.guide_step.clone()));
+        rows.push(("guide step", d.guide_step.to_string()));
     }
     rows.extend(o.warnings.iter().map(|w| ("warning", w.clone())));
     rows

@@ -1,0 +1,442 @@
+//! The cross-check diagnosis: which guide step most likely explains each failure.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+
+use super::guide::GuideStep;
+use super::judge::{Block, tally_ips};
+use super::{Expectation, diagnosis};
+use crate::observation::{
+    ChainTrust, ConnectOutcome, HttpObservation, HttpOutcome, NotRun, Observation, SampleOutcome,
+    TlsObservation, TlsOutcome,
+};
+use crate::outcome::{Diagnosis, Outcome, Route, Status};
+use crate::plan::{Check, CheckKind, Plan};
+use crate::scenario::model::{Family, ObserverRole, Port};
+
+/// How one anchored egress check turned out, for the cross-check diagnosis.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Anchoring {
+    Anchored,
+    NotAnchored,
+    Partly,
+    Unknown,
+}
+
+fn anchoring(o: &Outcome, exp: &Expectation) -> Anchoring {
+    let Observation::Egress(e) = &o.observation else {
+        return Anchoring::Unknown;
+    };
+    let ips = e.ips();
+    let inside = ips.iter().filter(|ip| exp.anchors.contains(**ip)).count();
+    match (inside, ips.len()) {
+        (_, 0) => Anchoring::Unknown,
+        (0, _) => Anchoring::NotAnchored,
+        (i, n) if i == n => Anchoring::Anchored,
+        _ => Anchoring::Partly,
+    }
+}
+
+/// Adds the diagnosis row that fits each failure, looking across all outcomes.
+pub(super) fn diagnose(plan: &Plan, outcomes: &mut [Outcome], exp: &Expectation) {
+    let checks = &plan.checks;
+    let anchored_idx: Vec<usize> = (0..checks.len())
+        .filter(|&i| matches!(&checks[i].kind, CheckKind::Egress(o) if o.role == ObserverRole::Anchored))
+        .collect();
+    let state: BTreeMap<usize, Anchoring> = anchored_idx
+        .iter()
+        .map(|&i| (i, anchoring(&outcomes[i], exp)))
+        .collect();
+    // What the ZIA edge looks like: control observers' addresses outside the anchor set.
+    let edge: BTreeSet<IpAddr> = checks
+        .iter()
+        .zip(outcomes.iter())
+        .filter(|(c, _)| matches!(&c.kind, CheckKind::Egress(o) if o.role == ObserverRole::Control))
+        .filter_map(|(_, o)| match &o.observation {
+            Observation::Egress(e) => Some(e.ips()),
+            _ => None,
+        })
+        .flatten()
+        .filter(|ip| !exp.anchors.contains(*ip))
+        .collect();
+    let control_reachable = !edge.is_empty();
+
+    for i in 0..outcomes.len().min(checks.len()) {
+        if !matches!(outcomes[i].status, Status::Fail | Status::Error)
+            || outcomes[i].diagnosis.is_some()
+        {
+            continue;
+        }
+        let check = &checks[i];
+        let found = match &outcomes[i].observation {
+            // Checks that never ran say why themselves; only a timeout or a cut speaks of the path.
+            Observation::NotRun(NotRun::NoAddress { host, family }) => diagnosis(
+                format!(
+                    "--connect-to sends {} to {host}, which has no {family} address from this vantage",
+                    check.target()
+                ),
+                GuideStep::ConnectTo,
+            ),
+            Observation::NotRun(NotRun::NoObserver) => diagnosis(
+                "the scenario has no observer for this, so it cannot be verified",
+                GuideStep::Observers,
+            ),
+            // A crash of the harness is a bug: no guide step explains it.
+            Observation::NotRun(NotRun::Panicked { .. }) => None,
+            _ => match &check.kind {
+                CheckKind::Egress(observer) => {
+                    if observer.role == ObserverRole::Control {
+                        egress_control_diagnosis(&outcomes[i])
+                    } else if !exp.expect_anchored {
+                        diagnosis(
+                            "login traffic is anchored from a vantage outside the trusted locations",
+                            GuideStep::TrustCriteria,
+                        )
+                    } else {
+                        anchored_diagnosis(i, checks, outcomes, &state, &edge)
+                    }
+                }
+                CheckKind::Resolve => diagnosis(
+                    format!("{} does not resolve from this vantage", check.host),
+                    GuideStep::Dns,
+                ),
+                CheckKind::Tls => tls_diagnosis(&outcomes[i], check, control_reachable),
+                CheckKind::Connect | CheckKind::Http(_) => {
+                    path_diagnosis(&outcomes[i], check, control_reachable)
+                }
+            },
+        };
+        outcomes[i].diagnosis = found;
+    }
+}
+
+fn egress_control_diagnosis(o: &Outcome) -> Option<Diagnosis> {
+    match o.status {
+        Status::Fail => diagnosis(
+            format!(
+                "non-login traffic to {} is anchored too: the segment or the forwarding rule is too broad",
+                o.target
+            ),
+            GuideStep::TooBroad,
+        ),
+        _ => diagnosis(
+            format!("the control observer {} gave no usable answer", o.target),
+            GuideStep::Observers,
+        ),
+    }
+}
+
+fn anchored_diagnosis(
+    i: usize,
+    checks: &[Check],
+    outcomes: &[Outcome],
+    state: &BTreeMap<usize, Anchoring>,
+    edge: &BTreeSet<IpAddr>,
+) -> Option<Diagnosis> {
+    let check = &checks[i];
+    let me = state.get(&i).copied().unwrap_or(Anchoring::Unknown);
+    let host = check.host.as_str();
+    let port = check.port.unwrap_or(Port(0));
+    match me {
+        Anchoring::Unknown => {
+            return unknown_egress_diagnosis(i, checks, outcomes, !edge.is_empty());
+        }
+        Anchoring::Partly => {
+            return diagnosis(
+                format!(
+                    "anchoring of {} is intermittent: some connections leave from outside the anchor set (a second matching forwarding rule, or App Connectors failing over)",
+                    check.target()
+                ),
+                GuideStep::ForwardingRule,
+            );
+        }
+        Anchoring::Anchored => return None,
+        Anchoring::NotAnchored => {}
+    }
+    // IPv6 leaves unanchored while IPv4 to the same place is anchored.
+    if check.route == Route::Direct(Family::V6) {
+        let v4_ok = state.iter().any(|(j, s)| {
+            checks[*j].route == Route::Direct(Family::V4)
+                && checks[*j].host == check.host
+                && checks[*j].port == check.port
+                && *s == Anchoring::Anchored
+        });
+        if v4_ok {
+            return diagnosis(
+                format!(
+                    "IPv6 to {} bypasses the tunnel while IPv4 is anchored",
+                    check.target()
+                ),
+                GuideStep::Ipv6,
+            );
+        }
+    }
+    // Left from somewhere that is neither the anchor set nor the ZIA edge: anchored, but through
+    // other connectors.
+    if let Observation::Egress(e) = &outcomes[i].observation {
+        let ips = e.ips();
+        if !edge.is_empty() && ips.iter().all(|ip| !edge.contains(ip)) {
+            return diagnosis(
+                format!(
+                    "{} is anchored, but from {} outside the expected App Connector IPs: the server group is probably associated with another connector group",
+                    check.target(),
+                    tally_ips(&ips)
+                ),
+                GuideStep::ServerGroup,
+            );
+        }
+    }
+    let same_route = |j: &usize| checks[*j].route == check.route;
+    let peers: Vec<(usize, Anchoring)> = state
+        .iter()
+        .filter(|(j, _)| same_route(j))
+        .map(|(j, s)| (*j, *s))
+        .collect();
+    let known: Vec<&(usize, Anchoring)> = peers
+        .iter()
+        .filter(|(_, s)| *s != Anchoring::Unknown)
+        .collect();
+    let all_not = known.iter().all(|(_, s)| *s == Anchoring::NotAnchored);
+    let every_peer_known = known.len() == peers.len();
+    if all_not && every_peer_known && known.len() > 1 {
+        return diagnosis(
+            "nothing is anchored: the ZIA forwarding rule (method ZPA, trust criteria, order) or the ZPA gateway does not send login traffic to ZPA",
+            GuideStep::ForwardingRule,
+        );
+    }
+    let on_port: Vec<&(usize, Anchoring)> = known
+        .iter()
+        .copied()
+        .filter(|(j, _)| checks[*j].port == Some(port))
+        .collect();
+    let other_ports_ok = known
+        .iter()
+        .any(|(j, s)| checks[*j].port != Some(port) && *s == Anchoring::Anchored);
+    let port_all_not = on_port.iter().all(|(_, s)| *s == Anchoring::NotAnchored);
+    let on_host: Vec<&(usize, Anchoring)> = known
+        .iter()
+        .copied()
+        .filter(|(j, _)| checks[*j].host == host)
+        .collect();
+    let host_all_not = on_host.iter().all(|(_, s)| *s == Anchoring::NotAnchored);
+    let other_hosts_ok = known
+        .iter()
+        .any(|(j, s)| checks[*j].host != host && *s == Anchoring::Anchored);
+    let hosts_on_port: BTreeSet<&str> = on_port
+        .iter()
+        .map(|(j, _)| checks[*j].host.as_str())
+        .collect();
+    if port_all_not && other_ports_ok && hosts_on_port.len() > 1 {
+        return diagnosis(
+            format!(
+                "port {port} is not anchored while other ports are: the application segment's TCP port ranges probably lack {port}"
+            ),
+            GuideStep::SegmentPorts,
+        );
+    }
+    // Every port of this host left unanchored, and no other host is seen unanchored.
+    let only_this_host = on_host.len() > 1
+        && !known
+            .iter()
+            .any(|(j, s)| checks[*j].host != host && *s == Anchoring::NotAnchored);
+    if host_all_not && (other_hosts_ok || only_this_host) {
+        return diagnosis(
+            format!("the application segment probably lacks {host}"),
+            GuideStep::SegmentDomains,
+        );
+    }
+    diagnosis(
+        format!(
+            "{} is not anchored: the application segment probably lacks {host} or port {port}",
+            check.target()
+        ),
+        GuideStep::SegmentDomains,
+    )
+}
+
+/// An anchored echo gave no address. If the login path to the same place failed, that failure
+/// explains it; if its connections fail while the control gets through, the anchored path is
+/// broken; if it answered something else, the observer is at fault.
+fn unknown_egress_diagnosis(
+    i: usize,
+    checks: &[Check],
+    outcomes: &[Outcome],
+    control_reachable: bool,
+) -> Option<Diagnosis> {
+    let check = &checks[i];
+    let path_failure = checks.iter().zip(outcomes).find(|(c, o)| {
+        c.host == check.host
+            && c.port == check.port
+            && c.route == check.route
+            && !matches!(c.kind, CheckKind::Egress(_))
+            && matches!(o.status, Status::Fail | Status::Error)
+            && o.diagnosis.is_some()
+    });
+    if let Some((_, o)) = path_failure {
+        return o.diagnosis.clone();
+    }
+    let Observation::Egress(e) = &outcomes[i].observation else {
+        return None;
+    };
+    let all = |f: fn(&SampleOutcome) -> bool| e.samples.iter().all(|s| f(&s.outcome));
+    if all(|o| matches!(o, SampleOutcome::Timeout)) {
+        return diagnosis(
+            format!(
+                "{} gave no answer in time: a blackhole on the anchored path (App Connectors unreachable) or a very slow path",
+                check.target()
+            ),
+            GuideStep::AccessPolicy,
+        );
+    }
+    if all(|o| matches!(o, SampleOutcome::Status { status: 407, .. })) {
+        return diagnosis("the proxy demands authentication", GuideStep::ProxyAuth);
+    }
+    let refused = |o: &SampleOutcome| {
+        matches!(
+            o,
+            SampleOutcome::Failed { .. }
+                | SampleOutcome::Timeout
+                | SampleOutcome::Status { status: 403, .. }
+        )
+    };
+    if all(refused) && control_reachable {
+        return diagnosis(
+            format!(
+                "anchored connections to {} fail while non-login traffic gets through: the access policy (client type ZIA Service Edge) or the App Connectors",
+                check.target()
+            ),
+            GuideStep::AccessPolicy,
+        );
+    }
+    if all(refused) {
+        return diagnosis(
+            format!(
+                "connections to {} fail, and non-login traffic does not get through either: this vantage's path to ZIA",
+                check.target()
+            ),
+            GuideStep::PathToZia,
+        );
+    }
+    diagnosis(
+        format!(
+            "the echo at {} gave no usable address: it is down, blocked, or answers something that is not one IP address",
+            check.target()
+        ),
+        GuideStep::Observers,
+    )
+}
+
+fn tls_diagnosis(o: &Outcome, check: &Check, control_reachable: bool) -> Option<Diagnosis> {
+    match &o.observation {
+        Observation::Tls(TlsObservation {
+            outcome:
+                TlsOutcome::Established {
+                    trust: ChainTrust::Untrusted { .. },
+                    ..
+                },
+            ..
+        }) => diagnosis(
+            "TLS is intercepted by a CA this vantage does not trust: SSL inspection without the matching trust anchor",
+            GuideStep::SslInspection,
+        ),
+        _ => match path_refusal(&o.observation) {
+            Some(_) => path_diagnosis(o, check, control_reachable),
+            None => unreachable_diagnosis(o, control_reachable),
+        },
+    }
+}
+
+fn path_diagnosis(o: &Outcome, check: &Check, control_reachable: bool) -> Option<Diagnosis> {
+    match path_refusal(&o.observation) {
+        Some(Refusal::Block(block)) => block_diagnosis(block, &check.target()),
+        Some(Refusal::Tunnel { status, reason }) => diagnosis(
+            format!(
+                "the proxy refused the tunnel to {} ({status} {reason}): the access policy (client type ZIA Service Edge) or the App Connectors behind it",
+                check.target()
+            ),
+            GuideStep::AccessPolicy,
+        ),
+        None => unreachable_diagnosis(o, control_reachable),
+    }
+}
+
+/// How a proxy or gateway turned a path check away, read from its observation.
+enum Refusal<'a> {
+    /// A block with a status of its own meaning (407, 403, block page, 451).
+    Block(Block),
+    /// The proxy refused the CONNECT for another reason.
+    Tunnel { status: u16, reason: &'a str },
+}
+
+fn path_refusal(obs: &Observation) -> Option<Refusal<'_>> {
+    match obs {
+        Observation::Http(HttpObservation {
+            outcome: HttpOutcome::Answered(answer),
+            ..
+        }) => Block::of_answer(answer).map(Refusal::Block),
+        // As the connect check's verdict: decided by the first attempt when none connected.
+        Observation::Connect(c)
+            if !c
+                .attempts
+                .iter()
+                .any(|a| matches!(a.outcome, ConnectOutcome::Connected { .. })) =>
+        {
+            c.attempts.first().and_then(|a| tunnel_refusal(&a.outcome))
+        }
+        Observation::Tls(TlsObservation {
+            outcome: TlsOutcome::NoTransport { outcome },
+            ..
+        }) => tunnel_refusal(outcome),
+        _ => None,
+    }
+}
+
+/// A proxy's refusal of a CONNECT, if that is how the connection ended.
+fn tunnel_refusal(outcome: &ConnectOutcome) -> Option<Refusal<'_>> {
+    match outcome {
+        ConnectOutcome::ProxyRefused { status, reason } => Some(Block::of_status(*status).map_or(
+            Refusal::Tunnel {
+                status: *status,
+                reason,
+            },
+            Refusal::Block,
+        )),
+        _ => None,
+    }
+}
+
+fn block_diagnosis(block: Block, target: &str) -> Option<Diagnosis> {
+    match block {
+        Block::ProxyAuth => diagnosis("the proxy demands authentication", GuideStep::ProxyAuth),
+        Block::Denied { .. } | Block::Page { .. } | Block::Legal => diagnosis(
+            format!(
+                "access to {target} is denied on the anchored path: the access policy probably does not allow client type ZIA Service Edge"
+            ),
+            GuideStep::AccessPolicy,
+        ),
+    }
+}
+
+fn unreachable_diagnosis(o: &Outcome, control_reachable: bool) -> Option<Diagnosis> {
+    if o.status == Status::Error {
+        return diagnosis(
+            format!(
+                "{} gave no answer in time: a blackhole on the anchored path (App Connectors unreachable) or a very slow path",
+                o.target
+            ),
+            GuideStep::AccessPolicy,
+        );
+    }
+    let when = if control_reachable {
+        " while non-login traffic gets through"
+    } else {
+        ""
+    };
+    diagnosis(
+        format!(
+            "{} is refused or reset{when}: the access policy (client type ZIA Service Edge) or the App Connectors are down",
+            o.target
+        ),
+        GuideStep::AccessPolicy,
+    )
+}

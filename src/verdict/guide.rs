@@ -1,0 +1,137 @@
+//! The guide steps a diagnosis can point at (zscaler-sipa-office365-guide.txt), each with its
+//! text in one place.
+
+use serde::Serialize;
+
+/// A step of the configuration guide (or, where the guide has none, the thing outside it) that
+/// most likely explains a failure. Reports show it as [`GuideStep::text`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum GuideStep {
+    /// The application segment's list of login domains.
+    SegmentDomains,
+    /// The application segment's TCP port ranges.
+    SegmentPorts,
+    /// The ZIA forwarding rule (method ZPA, trust criteria, order) and the ZPA gateway.
+    ForwardingRule,
+    /// Server group ↔ App Connector group association.
+    ServerGroup,
+    /// The ZPA access policy's client type, and the App Connectors' health.
+    AccessPolicy,
+    /// A segment or forwarding rule that matches more than the login hosts.
+    TooBroad,
+    /// The forwarding rule's trust criteria match a vantage they should not.
+    TrustCriteria,
+    /// IPv6 going around the tunnel.
+    Ipv6,
+    /// SSL inspection without the matching trust anchor.
+    SslInspection,
+    /// This vantage's DNS.
+    Dns,
+    /// This vantage's proxy credentials.
+    ProxyAuth,
+    /// This vantage's path to ZIA.
+    PathToZia,
+    /// The scenario's observers.
+    Observers,
+    /// This run's `--connect-to` rules.
+    ConnectTo,
+}
+
+impl GuideStep {
+    /// Every step, for tests and documentation.
+    pub const ALL: [GuideStep; 14] = [
+        GuideStep::SegmentDomains,
+        GuideStep::SegmentPorts,
+        GuideStep::ForwardingRule,
+        GuideStep::ServerGroup,
+        GuideStep::AccessPolicy,
+        GuideStep::TooBroad,
+        GuideStep::TrustCriteria,
+        GuideStep::Ipv6,
+        GuideStep::SslInspection,
+        GuideStep::Dns,
+        GuideStep::ProxyAuth,
+        GuideStep::PathToZia,
+        GuideStep::Observers,
+        GuideStep::ConnectTo,
+    ];
+
+    /// What the admin reads: the guide's step, in its words.
+    pub fn text(self) -> &'static str {
+        match self {
+            GuideStep::SegmentDomains => {
+                "ZPA application segment, Applications: list login.microsoftonline.com, login.windows.net and login.microsoft.com"
+            }
+            GuideStep::SegmentPorts => "ZPA application segment, TCP Port Ranges: add 80 and 443",
+            GuideStep::ForwardingRule => {
+                "ZIA forwarding rule: Forwarding Method ZPA, trust criteria, Application Segment and ZPA gateway (and rule order); ZIA ZPA gateway with the segment's server group"
+            }
+            GuideStep::ServerGroup => {
+                "ZPA segment group and server group: the server group must be associated with the App Connector group whose public IPs are expected"
+            }
+            GuideStep::AccessPolicy => {
+                "ZPA access policy: allow the segment for client type ZIA Service Edge only; App Connectors up and enrolled"
+            }
+            GuideStep::TooBroad => {
+                "ZPA application segment (only the three login hosts) and the ZIA forwarding rule's destinations"
+            }
+            GuideStep::TrustCriteria => {
+                "ZIA forwarding rule, General tab: trust criteria (locations, users) must not match this vantage"
+            }
+            GuideStep::Ipv6 => {
+                "outside the guide: IPv6 traffic to the login hosts must also reach ZIA (tunnel it or disable IPv6 for these hosts)"
+            }
+            GuideStep::SslInspection => {
+                "ZIA SSL inspection: exempt the login hosts, or pass the inspecting root with --ca-file"
+            }
+            GuideStep::Dns => {
+                "not a guide step: this vantage's DNS (resolvers, split-horizon zones, DNS filtering)"
+            }
+            GuideStep::ProxyAuth => {
+                "not a guide step: this vantage's proxy credentials (user in the proxy URL, password in SIPA_CHECK_PROXY_PASSWORD)"
+            }
+            GuideStep::PathToZia => {
+                "not a guide step: this vantage's path to ZIA (tunnel, PAC file or proxy settings, firewall)"
+            }
+            GuideStep::Observers => {
+                "scenario: add [[observer]] entries (an anchored canary in the SIPA segment on each login port, and a control)"
+            }
+            GuideStep::ConnectTo => {
+                "not a guide step: this run's --connect-to rules (each target must be an address, or a name that resolves from this vantage)"
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for GuideStep {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.text())
+    }
+}
+
+/// Reports carry the step's text, as they did when it was a string.
+impl Serialize for GuideStep {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.text())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_step_has_its_own_text() {
+        let texts: std::collections::BTreeSet<&str> =
+            GuideStep::ALL.iter().map(|s| s.text()).collect();
+        assert_eq!(texts.len(), GuideStep::ALL.len());
+        assert_eq!(
+            serde_json::to_value(GuideStep::SegmentPorts).unwrap(),
+            serde_json::json!("ZPA application segment, TCP Port Ranges: add 80 and 443")
+        );
+        assert_eq!(
+            GuideStep::Dns.to_string(),
+            "not a guide step: this vantage's DNS (resolvers, split-horizon zones, DNS filtering)"
+        );
+    }
+}

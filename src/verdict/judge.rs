@@ -1,0 +1,671 @@
+//! Each check on its own: its observation against what its kind expects.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+use std::time::Duration;
+
+use super::Expectation;
+use crate::observation::{
+    ChainTrust, ConnectOutcome, Cut, DnsObservation, DnsOutcome, EgressObservation, HttpAnswer,
+    HttpObservation, HttpOutcome, NoFamilyPath, NotRun, Observation, SampleOutcome, TlsObservation,
+    TlsOutcome,
+};
+use crate::outcome::{Outcome, Status};
+use crate::plan::{Check, CheckKind, HttpExpect};
+use crate::report::show_duration;
+use crate::scenario::model::{Family, ObserverRole};
+
+/// A blank outcome for a check, filled in by the judging functions.
+fn outcome(check: &Check, obs: &Observation, status: Status, reason: String) -> Outcome {
+    Outcome {
+        name: check.name.clone(),
+        stage: check.stage,
+        target: check.target(),
+        host: check.host.clone(),
+        port: check.port.map(|p| p.0),
+        route: Some(check.route),
+        status,
+        reason,
+        expected: String::new(),
+        observed: String::new(),
+        causes: Vec::new(),
+        diagnosis: None,
+        warnings: Vec::new(),
+        elapsed: elapsed(obs),
+        observation: obs.clone(),
+    }
+}
+
+fn elapsed(obs: &Observation) -> Duration {
+    match obs {
+        Observation::Resolve(o) => o.elapsed,
+        Observation::Connect(o) => o
+            .attempts
+            .iter()
+            .map(|a| a.elapsed)
+            .max()
+            .unwrap_or_default(),
+        Observation::Tls(o) => o.elapsed,
+        Observation::Http(o) => o.elapsed,
+        Observation::Egress(o) => o
+            .samples
+            .iter()
+            .map(|s| s.elapsed)
+            .max()
+            .unwrap_or_default(),
+        Observation::NotRun(NotRun::Timeout { after }) => *after,
+        Observation::NotRun(_) => Duration::ZERO,
+    }
+}
+
+/// One check on its own. The runner uses this to decide whether dependants may run.
+pub fn judge_check(check: &Check, obs: &Observation, exp: &Expectation) -> Outcome {
+    match (obs, &check.kind) {
+        (Observation::NotRun(not_run), _) => judge_not_run(check, obs, not_run),
+        (Observation::Resolve(dns), _) => judge_resolve(check, obs, dns, exp),
+        (Observation::Connect(c), _) => judge_connect(check, obs, &c.attempts),
+        (Observation::Tls(tls), _) => judge_tls(check, obs, tls),
+        (Observation::Http(http), CheckKind::Http(expect)) => judge_http(check, obs, http, expect),
+        (Observation::Egress(egress), _) => judge_egress(check, obs, egress, exp),
+        (Observation::Http(_), _) => outcome(
+            check,
+            obs,
+            Status::Error,
+            "internal: HTTP observation for a non-HTTP check".into(),
+        ),
+    }
+}
+
+fn judge_not_run(check: &Check, obs: &Observation, not_run: &NotRun) -> Outcome {
+    let (status, reason) = match not_run {
+        NotRun::Timeout { after } => (
+            Status::Error,
+            format!("no answer within {}", show_duration(*after)),
+        ),
+        NotRun::Cut { by, ran } => (
+            Status::Error,
+            format!(
+                "not finished after {}: {}",
+                show_duration(*ran),
+                describe_cut(by)
+            ),
+        ),
+        NotRun::Blocked { on } => (Status::Skip, format!("not run: {on} did not pass")),
+        NotRun::NothingToVerify { family, why } => (
+            Status::Skip,
+            match why {
+                NoFamilyPath::NoRecords => {
+                    format!("nothing to verify: {} has no {family} address", check.host)
+                }
+                NoFamilyPath::NoRoute => {
+                    format!("nothing to verify: this vantage has no {family} route")
+                }
+            },
+        ),
+        NotRun::NoAddress { host, family } => (
+            Status::Error,
+            format!("{host} has no {family} address to connect to"),
+        ),
+        NotRun::Panicked { message } => (
+            Status::Error,
+            format!("the probe crashed (a bug in sipa-check): {message}"),
+        ),
+        NotRun::NoObserver => (
+            Status::Error,
+            "no observer in the scenario can decide this".to_string(),
+        ),
+    };
+    let mut o = outcome(check, obs, status, reason.clone());
+    o.expected = expected_for(check);
+    o.observed = reason;
+    o
+}
+
+/// What stopped a run, as people read it.
+pub fn describe_cut(cut: &Cut) -> String {
+    match cut {
+        Cut::Deadline { deadline } => {
+            format!("the run's deadline of {} passed", show_duration(*deadline))
+        }
+        Cut::Interrupted => "interrupted".into(),
+        Cut::Terminated => "terminated (SIGTERM)".into(),
+    }
+}
+
+fn expected_for(check: &Check) -> String {
+    match &check.kind {
+        CheckKind::Resolve => format!("{} records", record_type(check)),
+        CheckKind::Connect => "a TCP connection".into(),
+        CheckKind::Tls => "a TLS handshake with a trusted chain".into(),
+        CheckKind::Http(HttpExpect::RedirectToHttps) => "a redirect to https://".into(),
+        CheckKind::Http(HttpExpect::OpenIdConfiguration { .. }) => {
+            "200 with an OpenID configuration (JSON with `issuer`)".into()
+        }
+        CheckKind::Egress(o) => match o.role {
+            ObserverRole::Anchored => "an egress IP in the anchor set".into(),
+            ObserverRole::Control => "an egress IP outside the anchor set".into(),
+        },
+    }
+}
+
+fn record_type(check: &Check) -> &'static str {
+    match check.family() {
+        Some(Family::V6) => "AAAA",
+        _ => "A",
+    }
+}
+
+fn judge_resolve(
+    check: &Check,
+    obs: &Observation,
+    dns: &DnsObservation,
+    exp: &Expectation,
+) -> Outcome {
+    let rtype = dns.record_type;
+    let resolvers = if dns.resolvers.is_empty() {
+        "the system resolvers".to_string()
+    } else {
+        dns.resolvers.join(", ")
+    };
+    let (status, reason, observed) = match &dns.outcome {
+        DnsOutcome::Answers { answers } => {
+            let shown: Vec<String> = answers
+                .iter()
+                .map(|a| format!("{} ({}, ttl {})", a.addr, a.class, a.ttl))
+                .collect();
+            (
+                Status::Pass,
+                format!("{rtype} {}", shown.join(", ")),
+                shown.join(", "),
+            )
+        }
+        DnsOutcome::NoRecords if check.family() == Some(Family::V6) => (
+            Status::Skip,
+            "no AAAA records: nothing to probe over IPv6".into(),
+            "no AAAA records".into(),
+        ),
+        DnsOutcome::NoRecords => (
+            Status::Fail,
+            format!("{} has no {rtype} records", dns.host),
+            format!("NOERROR, no {rtype} records"),
+        ),
+        DnsOutcome::NxDomain => (
+            Status::Fail,
+            format!("{} does not exist (NXDOMAIN)", dns.host),
+            "NXDOMAIN".into(),
+        ),
+        DnsOutcome::ErrorCode { code } => (
+            Status::Fail,
+            format!("the resolver answered {code}"),
+            code.clone(),
+        ),
+        DnsOutcome::Timeout => (
+            Status::Error,
+            format!("no DNS answer from {resolvers}"),
+            "timeout".into(),
+        ),
+        DnsOutcome::Failed { causes } => (
+            Status::Error,
+            format!("DNS lookup failed: {}", causes.join(": ")),
+            causes.join(": "),
+        ),
+    };
+    let mut o = outcome(check, obs, status, reason);
+    o.expected = format!("{rtype} records from {resolvers}");
+    o.observed = observed;
+    if let DnsOutcome::Failed { causes } = &dns.outcome {
+        o.causes = causes.clone();
+    }
+    if let DnsOutcome::Answers { answers } = &dns.outcome {
+        for a in answers {
+            use crate::observation::AddressClass::*;
+            match a.class {
+                ZpaPool => o.warnings.push(format!(
+                    "{} is in the ZPA IP pool: Client Connector's ZPA captures {}, so this traffic may not reach ZIA",
+                    a.addr, dns.host
+                )),
+                Bogon => o.warnings.push(format!("{} is a bogon address: the answer cannot be a real front end", a.addr)),
+                _ => {}
+            }
+        }
+    }
+    if exp.proxied && matches!(o.status, Status::Fail | Status::Error) {
+        o.warnings.push(format!(
+            "local resolution failed ({}); the proxy resolves names itself",
+            o.observed
+        ));
+        o.reason = "local resolution failed; through the proxy this does not decide".into();
+        o.status = Status::Skip;
+    }
+    o
+}
+
+fn judge_connect(
+    check: &Check,
+    obs: &Observation,
+    attempts: &[crate::observation::ConnectAttempt],
+) -> Outcome {
+    let shown = |a: &crate::observation::ConnectAttempt| -> String {
+        let what = match &a.outcome {
+            ConnectOutcome::Connected { local } => format!("connected from {local}"),
+            other => connect_failure(other),
+        };
+        match &a.tunnel {
+            Some(t) => format!("{} (CONNECT {t}): {what}", a.addr),
+            None => format!("{}: {what}", a.addr),
+        }
+    };
+    let ok = attempts
+        .iter()
+        .filter(|a| matches!(a.outcome, ConnectOutcome::Connected { .. }))
+        .count();
+    let observed: Vec<String> = attempts.iter().map(shown).collect();
+    let (status, reason) = if attempts.is_empty() {
+        (Status::Error, "no address was tried".to_string())
+    } else if attempts.len() == 1 && ok == 1 {
+        (Status::Pass, shown(&attempts[0]))
+    } else if ok > 0 {
+        (
+            Status::Pass,
+            format!("{ok} of {} addresses connected", attempts.len()),
+        )
+    } else {
+        let first = &attempts[0].outcome;
+        let status = match first {
+            ConnectOutcome::Timeout => Status::Error,
+            ConnectOutcome::Unreachable { .. } if check.family() == Some(Family::V6) => {
+                Status::Skip
+            }
+            ConnectOutcome::Failed { .. } => Status::Error,
+            _ => Status::Fail,
+        };
+        (status, connect_failure(first))
+    };
+    let mut o = outcome(check, obs, status, reason);
+    o.expected = expected_for(check);
+    o.observed = observed.join("; ");
+    if ok > 0 && ok < attempts.len() {
+        o.warnings.push(format!(
+            "{} of {} addresses did not connect",
+            attempts.len() - ok,
+            attempts.len()
+        ));
+    }
+    if o.status == Status::Skip {
+        o.warnings
+            .push("no IPv6 route from this vantage: IPv6 cannot bypass the tunnel here".into());
+    }
+    if ok == 0
+        && let Some(a) = attempts.first()
+    {
+        o.causes = match &a.outcome {
+            ConnectOutcome::Unreachable { causes } | ConnectOutcome::Failed { causes } => {
+                causes.clone()
+            }
+            _ => Vec::new(),
+        };
+    }
+    o
+}
+
+fn connect_failure(outcome: &ConnectOutcome) -> String {
+    match outcome {
+        ConnectOutcome::Connected { .. } => "connected".into(),
+        ConnectOutcome::Refused => "connection refused".into(),
+        ConnectOutcome::Reset => "connection reset".into(),
+        ConnectOutcome::Timeout => "no answer to the connection attempt (timeout)".into(),
+        ConnectOutcome::Unreachable { causes } => format!("unreachable: {}", causes.join(": ")),
+        ConnectOutcome::ProxyRefused { status, reason } => {
+            format!("the proxy refused the tunnel: {status} {reason}")
+        }
+        ConnectOutcome::Failed { causes } => causes.join(": "),
+    }
+}
+
+fn judge_tls(check: &Check, obs: &Observation, tls: &TlsObservation) -> Outcome {
+    let (status, reason, observed, causes) = match &tls.outcome {
+        TlsOutcome::Established {
+            version,
+            chain,
+            trust,
+            ..
+        } => {
+            let issuer = chain.last().map(|c| c.issuer.clone()).unwrap_or_default();
+            let leaf = chain.first().map(|c| c.subject.clone()).unwrap_or_default();
+            let observed = format!("{version}, {leaf}, issued by {issuer}");
+            match trust {
+                ChainTrust::PublicRoot => (
+                    Status::Pass,
+                    "chain ends at a public root".to_string(),
+                    observed,
+                    vec![],
+                ),
+                ChainTrust::DeclaredAnchor => (
+                    Status::Pass,
+                    "chain ends at a declared trust anchor (--ca-file)".to_string(),
+                    observed,
+                    vec![],
+                ),
+                ChainTrust::OsStoreOnly => (
+                    Status::Pass,
+                    "chain ends at a root only this machine trusts".to_string(),
+                    observed,
+                    vec![],
+                ),
+                ChainTrust::Untrusted { error } => (
+                    Status::Fail,
+                    format!("chain from an unexpected CA ({issuer})"),
+                    observed,
+                    vec![error.clone()],
+                ),
+            }
+        }
+        TlsOutcome::Failed { causes } => (
+            Status::Fail,
+            format!("TLS handshake failed: {}", causes.join(": ")),
+            causes.join(": "),
+            causes.clone(),
+        ),
+        TlsOutcome::Timeout { after } => {
+            let why = format!("no TLS handshake within {}", show_duration(*after));
+            (Status::Error, why.clone(), why, vec![])
+        }
+        TlsOutcome::NoTransport { outcome } => {
+            let status = match outcome {
+                ConnectOutcome::Timeout | ConnectOutcome::Failed { .. } => Status::Error,
+                _ => Status::Fail,
+            };
+            let why = connect_failure(outcome);
+            (status, format!("no transport for TLS: {why}"), why, vec![])
+        }
+    };
+    let mut o = outcome(check, obs, status, reason);
+    o.expected = format!(
+        "a TLS handshake for {} with a trusted chain",
+        tls.server_name
+    );
+    o.observed = format!("{}: {observed}", tls.addr);
+    o.causes = causes;
+    if let TlsOutcome::Established {
+        trust: ChainTrust::OsStoreOnly,
+        chain,
+        ..
+    } = &tls.outcome
+    {
+        let issuer = chain.last().map(|c| c.issuer.as_str()).unwrap_or("?");
+        o.warnings.push(format!(
+            "TLS to {} is intercepted: the chain ends at {issuer}, trusted only by this machine's store",
+            tls.server_name
+        ));
+    }
+    o
+}
+
+fn judge_http(
+    check: &Check,
+    obs: &Observation,
+    http: &HttpObservation,
+    expect: &HttpExpect,
+) -> Outcome {
+    let mut warnings = Vec::new();
+    let (status, reason, observed, causes) = match &http.outcome {
+        HttpOutcome::Failed { causes } => (
+            Status::Fail,
+            format!("no HTTP answer: {}", causes.join(": ")),
+            causes.join(": "),
+            causes.clone(),
+        ),
+        HttpOutcome::Timeout { after } => {
+            let why = format!("no complete answer within {}", show_duration(*after));
+            (Status::Error, why.clone(), why, vec![])
+        }
+        HttpOutcome::Answered(answer) => {
+            let observed = show_answer(answer);
+            let (status, reason) = match Block::of_answer(answer) {
+                Some(block) => (Status::Fail, block.reason()),
+                None => match expect {
+                    HttpExpect::RedirectToHttps => {
+                        let to_https = answer
+                            .location
+                            .as_deref()
+                            .is_some_and(|l| l.to_ascii_lowercase().starts_with("https://"));
+                        if (300..400).contains(&answer.status) && to_https {
+                            (Status::Pass, format!("{} redirect to https", answer.status))
+                        } else if (300..400).contains(&answer.status) {
+                            (
+                                Status::Fail,
+                                format!("{} redirect, but not to https://", answer.status),
+                            )
+                        } else {
+                            (
+                                Status::Fail,
+                                format!("expected a redirect to https://, got {}", answer.status),
+                            )
+                        }
+                    }
+                    HttpExpect::OpenIdConfiguration { .. } => {
+                        match (&answer.issuer, &answer.body_problem) {
+                            (Some(issuer), _) if answer.status == 200 => {
+                                if answer.entra_headers.is_empty() {
+                                    warnings.push("no x-ms-request-id header: the answer may not come from Entra's front end".to_string());
+                                }
+                                (
+                                    Status::Pass,
+                                    format!("OpenID configuration, issuer {issuer}"),
+                                )
+                            }
+                            (_, Some(problem)) if answer.status == 200 => (
+                                Status::Fail,
+                                format!("200, but not an OpenID configuration: {problem}"),
+                            ),
+                            _ => (
+                                Status::Fail,
+                                format!(
+                                    "expected 200 with the OpenID configuration, got {}",
+                                    answer.status
+                                ),
+                            ),
+                        }
+                    }
+                },
+            };
+            (status, reason, observed, vec![])
+        }
+    };
+    let mut o = outcome(check, obs, status, reason);
+    o.expected = expected_for(check);
+    o.observed = format!(
+        "{} via {}: {observed}",
+        http.url,
+        if http.via.is_empty() { "?" } else { &http.via }
+    );
+    o.causes = causes;
+    o.warnings = warnings;
+    o
+}
+
+/// How a proxy or gateway turned a request away: the fact behind both the check's reason and
+/// its diagnosis, so that neither is read back from the other's text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Block {
+    /// 407: the proxy wants credentials.
+    ProxyAuth,
+    /// 403 without a block page.
+    Denied { status: u16 },
+    /// A proxy's block or error page, with the status it came with.
+    Page { status: u16 },
+    /// 451.
+    Legal,
+}
+
+impl Block {
+    /// The block an HTTP answer is, if it is one.
+    pub(super) fn of_answer(answer: &HttpAnswer) -> Option<Block> {
+        match answer.status {
+            407 => Some(Block::ProxyAuth),
+            403 if answer.block_page => Some(Block::Page { status: 403 }),
+            403 => Some(Block::Denied { status: 403 }),
+            451 => Some(Block::Legal),
+            200 if answer.block_page && answer.issuer.is_none() => {
+                Some(Block::Page { status: 200 })
+            }
+            _ => None,
+        }
+    }
+
+    /// The block a status alone is: a proxy's answer to CONNECT, or an echo's answer.
+    pub(super) fn of_status(status: u16) -> Option<Block> {
+        match status {
+            407 => Some(Block::ProxyAuth),
+            403 => Some(Block::Denied { status }),
+            451 => Some(Block::Legal),
+            _ => None,
+        }
+    }
+
+    /// One line for the check's reason.
+    fn reason(self) -> String {
+        match self {
+            Block::ProxyAuth => "the proxy demands authentication (407)".into(),
+            Block::Denied { status } => format!("forbidden ({status})"),
+            Block::Page { status: 200 } => {
+                "a proxy block page instead of the login front end".into()
+            }
+            Block::Page { status } => format!("blocked: {status} block page"),
+            Block::Legal => "blocked for legal reasons (451)".into(),
+        }
+    }
+}
+
+fn show_answer(answer: &HttpAnswer) -> String {
+    let mut s = answer.status.to_string();
+    if let Some(location) = &answer.location {
+        s.push_str(&format!(" → {location}"));
+    }
+    if let Some(issuer) = &answer.issuer {
+        s.push_str(&format!(", issuer {issuer}"));
+    }
+    if let Some(problem) = &answer.body_problem {
+        s.push_str(&format!(", {problem}"));
+    }
+    if answer.issuer.is_none() && !answer.body_excerpt.is_empty() && answer.location.is_none() {
+        s.push_str(&format!(", body: {}", answer.body_excerpt));
+    }
+    s
+}
+
+/// Counts of addresses, in first-seen order: `127.0.0.2 ×2, 127.0.0.3 ×1`.
+pub(super) fn tally_ips(ips: &[IpAddr]) -> String {
+    let mut order: Vec<IpAddr> = Vec::new();
+    let mut counts: BTreeMap<IpAddr, usize> = BTreeMap::new();
+    for ip in ips {
+        if !counts.contains_key(ip) {
+            order.push(*ip);
+        }
+        *counts.entry(*ip).or_default() += 1;
+    }
+    order
+        .iter()
+        .map(|ip| format!("{ip} ×{}", counts[ip]))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn judge_egress(
+    check: &Check,
+    obs: &Observation,
+    egress: &EgressObservation,
+    exp: &Expectation,
+) -> Outcome {
+    let ips = egress.ips();
+    let total = egress.samples.len();
+    let must_be_in = egress.role == ObserverRole::Anchored && exp.expect_anchored;
+    let wrong: Vec<IpAddr> = ips
+        .iter()
+        .copied()
+        .filter(|ip| exp.anchors.contains(*ip) != must_be_in)
+        .collect();
+    let bad: Vec<&SampleOutcome> = egress
+        .samples
+        .iter()
+        .map(|s| &s.outcome)
+        .filter(|o| !matches!(o, SampleOutcome::Ip { .. }))
+        .collect();
+    let target = check.target();
+    let relation = if must_be_in { "in" } else { "outside" };
+    let expected = format!("an egress IP {relation} the anchor set {}", exp.anchors);
+    let mut observed = tally_ips(&ips);
+    if !bad.is_empty() {
+        let problems: BTreeSet<String> = bad.iter().map(|o| sample_problem(o)).collect();
+        let problems: Vec<String> = problems.into_iter().collect();
+        let text = format!(
+            "{} of {total} samples unreadable: {}",
+            bad.len(),
+            problems.join("; ")
+        );
+        observed = if observed.is_empty() {
+            text
+        } else {
+            format!("{observed}; {text}")
+        };
+    }
+    let (status, reason) = if !wrong.is_empty() {
+        let shown: BTreeSet<String> = wrong.iter().map(|ip| ip.to_string()).collect();
+        let shown: Vec<String> = shown.into_iter().collect();
+        let side = if must_be_in { "outside" } else { "inside" };
+        (
+            Status::Fail,
+            format!(
+                "{target} left from {}, {side} the anchor set ({} of {total} samples)",
+                shown.join(" and "),
+                wrong.len()
+            ),
+        )
+    } else if !bad.is_empty() {
+        (
+            Status::Error,
+            format!(
+                "{target}: {} of {total} samples gave no usable address",
+                bad.len()
+            ),
+        )
+    } else if ips.is_empty() {
+        (Status::Error, format!("{target}: no samples"))
+    } else {
+        (
+            Status::Pass,
+            format!("left from {} ({relation} the anchor set)", tally_ips(&ips)),
+        )
+    };
+    let mut o = outcome(check, obs, status, reason);
+    o.expected = expected;
+    o.observed = format!(
+        "{observed} (via {})",
+        if egress.via.is_empty() {
+            "?"
+        } else {
+            &egress.via
+        }
+    );
+    o.causes = bad
+        .iter()
+        .filter_map(|b| match b {
+            SampleOutcome::Failed { causes } => Some(causes.join(": ")),
+            _ => None,
+        })
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    o
+}
+
+fn sample_problem(sample: &SampleOutcome) -> String {
+    match sample {
+        SampleOutcome::Ip { ip } => ip.to_string(),
+        SampleOutcome::Unreadable { why, excerpt } if excerpt.is_empty() => why.clone(),
+        SampleOutcome::Unreadable { why, excerpt } => format!("{why} (answer: {excerpt})"),
+        SampleOutcome::Status { status, .. } => format!("the echo answered {status}"),
+        SampleOutcome::Failed { causes } => causes.first().cloned().unwrap_or_default(),
+        SampleOutcome::Timeout => "no answer in time".into(),
+    }
+}
