@@ -5,7 +5,7 @@ mod common;
 
 use sipa_check::lab::Fault;
 use sipa_check::outcome::{Outcome, ScenarioRun, Stage, Status};
-use sipa_check::probe::ConnectTo;
+use sipa_check::address::ConnectTo;
 use sipa_check::verdict::guide::GuideStep;
 
 /// `--connect-to HOST:PORT:nowhere.invalid:` (HOST empty for any host).
