@@ -4,9 +4,9 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::guide::GuideStep;
 use crate::observation::{Observation, ms};
 use crate::scenario::model::Family;
-use crate::verdict::guide::GuideStep;
 
 /// How a check reaches its target.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -3,10 +3,10 @@
 
 mod common;
 
+use sipa_check::address::ConnectTo;
+use sipa_check::guide::GuideStep;
 use sipa_check::lab::Fault;
 use sipa_check::outcome::{Outcome, ScenarioRun, Stage, Status};
-use sipa_check::address::ConnectTo;
-use sipa_check::verdict::guide::GuideStep;
 
 /// `--connect-to HOST:PORT:nowhere.invalid:` (HOST empty for any host).
 fn nowhere(from_host: Option<&str>, port: u16) -> ConnectTo {

@@ -5,10 +5,10 @@ use std::time::Duration;
 
 mod common;
 
+use sipa_check::guide::GuideStep;
 use sipa_check::lab::Fault;
 use sipa_check::outcome::{Stage, Status};
 use sipa_check::scenario::Overrides;
-use sipa_check::verdict::guide::GuideStep;
 
 /// A check that must end this way.
 struct Expect {

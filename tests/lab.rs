@@ -2,9 +2,9 @@
 
 mod common;
 
+use sipa_check::guide::GuideStep;
 use sipa_check::lab::Fault;
 use sipa_check::outcome::{Outcome, Route, ScenarioRun, Stage, Status};
-use sipa_check::verdict::guide::GuideStep;
 
 async fn run_lab(faults: &[Fault], via_proxy: bool) -> ScenarioRun {
     common::run_lab(faults, via_proxy, Default::default()).await

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
+use sipa_check::guide::GuideStep;
 use sipa_check::observation::{
     AddressClass, ConnectAttempt, ConnectObservation, ConnectOutcome, DnsAnswer, DnsObservation,
     DnsOutcome, EgressObservation, EgressSample, NotRun, Observation, SampleOutcome,
@@ -14,7 +15,6 @@ use sipa_check::outcome::{
 };
 use sipa_check::report::{self, human, human::HumanStyle, json, junit};
 use sipa_check::scenario::model::{Family, ObserverRole};
-use sipa_check::verdict::guide::GuideStep;
 
 const HOST: &str = "login.windows.net";
 const OTHER: &str = "login.microsoftonline.com";

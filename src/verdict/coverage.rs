@@ -5,8 +5,8 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use super::guide::GuideStep;
 use super::{Expectation, diagnosis};
+use crate::guide::GuideStep;
 use crate::observation::{NotRun, Observation};
 use crate::outcome::{Diagnosis, Outcome, Stage, Status};
 use crate::plan::{Check, CheckKind, Plan};

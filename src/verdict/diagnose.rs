@@ -3,9 +3,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
-use super::guide::GuideStep;
 use super::judge::{Block, tally_ips};
 use super::{Expectation, diagnosis};
+use crate::guide::GuideStep;
 use crate::observation::{
     ChainTrust, ConnectOutcome, HttpObservation, HttpOutcome, NotRun, Observation, SampleOutcome,
     TlsObservation, TlsOutcome,

@@ -6,11 +6,9 @@
 
 mod coverage;
 mod diagnose;
-pub mod guide;
 mod judge;
 
-use guide::GuideStep;
-
+use crate::guide::GuideStep;
 use crate::observation::Observation;
 use crate::outcome::{Diagnosis, Outcome, Status};
 use crate::plan::Plan;

@@ -1,4 +1,4 @@
-//! The guide steps a diagnosis can point at (zscaler-sipa-office365-guide.txt), each with its
+//! The configuration guide's steps a diagnosis can point at (zscaler-sipa-office365-guide.txt), each with its
 //! text in one place.
 
 use serde::Serialize;
