@@ -54,24 +54,41 @@ impl fmt::Display for ConnectTo {
     }
 }
 
+/// A `--connect-to` rule that cannot be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConnectToError {
+    #[error(
+        "`{0}` is not HOST1:PORT1:HOST2:PORT2 (IPv6 addresses in brackets, empty parts allowed)"
+    )]
+    Shape(String),
+    #[error("`{rule}`: {which} `{written}` is not a port in 1-65535")]
+    Port {
+        rule: String,
+        which: &'static str,
+        written: String,
+    },
+}
+
 impl FromStr for ConnectTo {
-    type Err = String;
+    type Err = ConnectToError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let parts = split_connect_to(s).ok_or_else(|| {
-            format!("`{s}` is not HOST1:PORT1:HOST2:PORT2 (IPv6 addresses in brackets, empty parts allowed)")
-        })?;
+        let parts = split_connect_to(s).ok_or_else(|| ConnectToError::Shape(s.to_string()))?;
         let host = |h: &str| -> Option<String> {
             let h = h.trim_start_matches('[').trim_end_matches(']');
             (!h.is_empty()).then(|| h.to_ascii_lowercase())
         };
-        let port = |p: &str, which: &str| -> Result<Option<u16>, String> {
+        let port = |p: &str, which: &'static str| -> Result<Option<u16>, ConnectToError> {
             if p.is_empty() {
                 return Ok(None);
             }
             match p.parse::<u16>() {
                 Ok(n) if n > 0 => Ok(Some(n)),
-                _ => Err(format!("`{s}`: {which} `{p}` is not a port in 1-65535")),
+                _ => Err(ConnectToError::Port {
+                    rule: s.to_string(),
+                    which,
+                    written: p.to_string(),
+                }),
             }
         };
         Ok(ConnectTo {
@@ -140,12 +157,14 @@ mod tests {
             "a:80:b:0"
                 .parse::<ConnectTo>()
                 .unwrap_err()
+                .to_string()
                 .contains("PORT2 `0`")
         );
         assert!(
             "a:x:b:1"
                 .parse::<ConnectTo>()
                 .unwrap_err()
+                .to_string()
                 .contains("PORT1 `x`")
         );
         assert!("a:1:b:2:3".parse::<ConnectTo>().is_err());

@@ -127,6 +127,6 @@ pub struct LabArgs {
     pub reports: ReportFlags,
 }
 
-fn parse_connect_to(s: &str) -> Result<ConnectTo, String> {
+fn parse_connect_to(s: &str) -> Result<ConnectTo, crate::address::ConnectToError> {
     s.parse()
 }

@@ -217,7 +217,7 @@ async fn run_loaded(
         match runner::run_scenario(s, settings).await {
             Ok(run) => runs.push(run),
             Err(e) => {
-                let _ = writeln!(err, "error: {e}");
+                let _ = writeln!(err, "error: {}", with_causes(&e));
                 return Exit::Invalid;
             }
         }
@@ -347,7 +347,7 @@ pub async fn lab(
     let lab = match Lab::start(config).await {
         Ok(lab) => lab,
         Err(e) => {
-            let _ = writeln!(err, "error: cannot start the lab: {e}");
+            let _ = writeln!(err, "error: cannot start the lab: {}", with_causes(&e));
             return Exit::Invalid;
         }
     };
@@ -428,6 +428,11 @@ async fn serve(lab: &Lab, interrupt: Interrupt, out: &mut dyn Write) -> Exit {
     let _ = out.flush();
     let _ = interrupt.await;
     Exit::Passed
+}
+
+/// An error with its whole cause chain, as one line: `outer: inner: innermost`.
+fn with_causes(e: &(dyn std::error::Error + 'static)) -> String {
+    crate::observation::cause_chain(e).join(": ")
 }
 
 fn shell_words(words: &[String]) -> String {

@@ -419,8 +419,9 @@ pub fn cause_chain(err: &(dyn std::error::Error + 'static)) -> Vec<String> {
     let mut next: Option<&(dyn std::error::Error + 'static)> = Some(err);
     while let Some(e) = next {
         let text = e.to_string();
-        // Wrappers often repeat their source's text; keep each distinct message once.
-        if !out.iter().any(|seen| seen == &text) {
+        // Wrappers often repeat their source's text, whole or at their end: each message is
+        // kept once, and a cause its wrapper already shows is not shown again.
+        if !out.iter().any(|seen| seen.contains(text.as_str())) {
             out.push(text);
         }
         next = e.source();
@@ -468,5 +469,17 @@ mod tests {
             "refused",
         ));
         assert_eq!(cause_chain(&err), vec!["request failed", "refused"]);
+    }
+
+    #[test]
+    fn cause_chain_drops_a_cause_its_wrapper_already_shows() {
+        let err = crate::probe::tls::TrustError::Read {
+            path: "zscaler-root.pem".into(),
+            source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
+        };
+        assert_eq!(
+            cause_chain(&err),
+            vec!["cannot read CA file zscaler-root.pem: no such file"]
+        );
     }
 }

@@ -26,9 +26,10 @@ pub enum SetupError {
     #[error(transparent)]
     Trust(#[from] probe::tls::TrustError),
     #[error(
-        "no expected App Connector IPs: list them under [anchor] expect in {0} or pass --expect-ip"
+        "no expected App Connector IPs: list them under [anchor] expect in {} or pass --expect-ip",
+        .0.display()
     )]
-    NoAnchors(String),
+    NoAnchors(std::path::PathBuf),
 }
 
 /// Progress of a run, for a live display.
@@ -56,7 +57,7 @@ pub fn prepare(
     connect_to: Vec<ConnectTo>,
 ) -> Result<(Arc<ProbeCtx>, Expectation), SetupError> {
     if scenario.anchors.is_empty() {
-        return Err(SetupError::NoAnchors(scenario.source.display().to_string()));
+        return Err(SetupError::NoAnchors(scenario.source.clone()));
     }
     let ctx = ProbeCtx {
         dns: DnsClient::new(&scenario.vantage.dns, scenario.limits.timeout)?,
