@@ -31,7 +31,7 @@ impl ConnectTo {
         self.from_host
             .as_deref()
             .is_none_or(|h| h.eq_ignore_ascii_case(host))
-            && self.from_port.is_none_or(|p| p == port.0)
+            && self.from_port.is_none_or(|p| p == port.get())
     }
 }
 
@@ -131,13 +131,13 @@ mod tests {
         assert_eq!(c.from_port, Some(80));
         assert_eq!(c.to_host, None);
         assert_eq!(c.to_port, Some(41080));
-        assert!(c.matches("login.windows.net", Port(80)));
-        assert!(!c.matches("login.windows.net", Port(443)));
+        assert!(c.matches("login.windows.net", Port::HTTP));
+        assert!(!c.matches("login.windows.net", Port::HTTPS));
 
         let c: ConnectTo = "login.windows.net:443:[::1]:8443".parse().unwrap();
         assert_eq!(c.to_host.as_deref(), Some("::1"));
-        assert!(c.matches("LOGIN.windows.net", Port(443)));
-        assert!(!c.matches("login.microsoft.com", Port(443)));
+        assert!(c.matches("LOGIN.windows.net", Port::HTTPS));
+        assert!(!c.matches("login.microsoft.com", Port::HTTPS));
         assert_eq!(c.to_string(), "login.windows.net:443:[::1]:8443");
     }
 

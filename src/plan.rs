@@ -116,7 +116,7 @@ impl Plan {
             families: scenario.limits.family.families().to_vec(),
             connect_to,
         };
-        let login_hosts: Vec<&str> = scenario.login.hosts.iter().map(|h| h.0.as_str()).collect();
+        let login_hosts: Vec<&str> = scenario.login.hosts.iter().map(|h| h.as_str()).collect();
         for host in &login_hosts {
             for &port in &scenario.login.ports {
                 for route in b.routes() {

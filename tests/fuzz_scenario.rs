@@ -75,7 +75,7 @@ fn load(text: &str, format: Format) -> Result<Result<Scenario, ScenarioErrors>, 
 fn check_valid(s: &Scenario) -> Result<(), TestCaseError> {
     prop_assert!(!s.name.is_empty());
     prop_assert!(!s.login.hosts.is_empty());
-    prop_assert!(!s.login.ports.is_empty() && s.login.ports.iter().all(|p| p.0 != 0));
+    prop_assert!(!s.login.ports.is_empty() && s.login.ports.iter().all(|p| p.get() != 0));
     prop_assert!(s.login.openid_path.starts_with('/'));
     prop_assert!(s.limits.timeout > std::time::Duration::ZERO);
     prop_assert!(s.limits.timeout <= s.limits.deadline);

@@ -14,7 +14,7 @@ fn minimal() -> scenario::Scenario {
 #[test]
 fn defaults_fill_what_the_file_leaves_out() {
     let s = minimal();
-    assert_eq!(s.login.ports, [Port(80), Port(443)]);
+    assert_eq!(s.login.ports, [Port::HTTP, Port::HTTPS]);
     assert_eq!(
         s.login.openid_path,
         "/common/.well-known/openid-configuration"
@@ -48,7 +48,7 @@ samples = 4
 family = 6
 "#;
     let s = scenario::load_str(text, Path::new("s.toml"), Format::Toml).expect("valid");
-    assert_eq!(s.login.hosts[0].0, "login.windows.net");
+    assert_eq!(s.login.hosts[0].as_str(), "login.windows.net");
     assert_eq!(s.observers[0].samples, 4);
     assert_eq!(s.observers[0].extract, Extract::Text);
     assert_eq!(s.observers[1].samples, 7);

@@ -46,7 +46,7 @@ fn json_example_means_the_same_as_its_toml_twin() {
 fn bundled_office365_is_the_guide() {
     let s = scenario::bundled_office365();
     assert_eq!(s.name, "office365");
-    let hosts: Vec<_> = s.login.hosts.iter().map(|h| h.0.as_str()).collect();
+    let hosts: Vec<_> = s.login.hosts.iter().map(|h| h.as_str()).collect();
     assert_eq!(
         hosts,
         [
@@ -55,7 +55,7 @@ fn bundled_office365_is_the_guide() {
             "login.microsoft.com"
         ]
     );
-    assert_eq!(s.login.ports, [Port(80), Port(443)]);
+    assert_eq!(s.login.ports, [Port::HTTP, Port::HTTPS]);
     assert!(s.anchors.is_empty());
     assert!(s.observers.is_empty());
     assert_eq!(s.limits, scenario::Limits::default());
@@ -94,7 +94,10 @@ fn bundled_lab_matches_the_lab() {
                 .iter()
                 .find(|o| o.name == name)
                 .unwrap_or_else(|| panic!("{name}"));
-            assert_eq!((o.host(), o.port()), (host.0.as_str(), Port(port)));
+            assert_eq!(
+                (o.host(), o.port()),
+                (host.as_str(), Port::new(port).unwrap())
+            );
             assert_eq!(o.role, ObserverRole::Anchored);
         }
     }

@@ -150,7 +150,7 @@ fn request_path(expect: &HttpExpect) -> &str {
 pub fn login_url(host: &str, port: Port, path: &str) -> Result<url::Url, String> {
     let scheme = if port.is_tls() { "https" } else { "http" };
     let default = if scheme == "https" { 443 } else { 80 };
-    let authority = if port.0 == default {
+    let authority = if port.get() == default {
         host.to_string()
     } else {
         format!("{host}:{port}")
@@ -538,19 +538,19 @@ mod tests {
     #[test]
     fn login_urls_leave_default_ports_implicit() {
         assert_eq!(
-            login_url("login.windows.net", Port(80), "/")
+            login_url("login.windows.net", Port::HTTP, "/")
                 .unwrap()
                 .as_str(),
             "http://login.windows.net/"
         );
         assert_eq!(
-            login_url("login.windows.net", Port(443), "/x")
+            login_url("login.windows.net", Port::HTTPS, "/x")
                 .unwrap()
                 .as_str(),
             "https://login.windows.net/x"
         );
         assert_eq!(
-            login_url("login.windows.net", Port(8080), "/")
+            login_url("login.windows.net", Port::new(8080).unwrap(), "/")
                 .unwrap()
                 .as_str(),
             "http://login.windows.net:8080/"

@@ -49,7 +49,7 @@ impl ProbeCtx {
         resolved: &[IpAddr],
     ) -> Result<Vec<SocketAddr>, NotRun> {
         let rule = self.connect_to_for(host, port);
-        let to_port = rule.map_or(port.0, |r| r.to_port.unwrap_or(port.0));
+        let to_port = rule.map_or(port.get(), |r| r.to_port.unwrap_or(port.get()));
         let addrs: Vec<IpAddr> = match rule.and_then(|r| r.to_host.as_deref()) {
             Some(to_host) => match to_host.parse::<IpAddr>() {
                 Ok(ip) => vec![ip],

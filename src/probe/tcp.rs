@@ -125,7 +125,7 @@ async fn through_proxy(spec: &Spec, ctx: &ProbeCtx) -> (ConnectAttempt, Option<T
                     Ok(mut stream) if tunnel.is_some() => {
                         let asked = tokio::time::timeout(
                             ctx.timeout.saturating_sub(started.elapsed()),
-                            proxy::tunnel(&mut stream, proxy_spec, &spec.host, spec.port.0),
+                            proxy::tunnel(&mut stream, proxy_spec, &spec.host, spec.port.get()),
                         )
                         .await;
                         match asked {

@@ -12,9 +12,28 @@ use url::Url;
 /// A TCP port, 1..=65535.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(transparent)]
-pub struct Port(pub u16);
+pub struct Port(u16);
 
 impl Port {
+    /// Plain HTTP, where the login hosts redirect to https.
+    pub const HTTP: Port = Port(80);
+    /// HTTPS, the login hosts' port.
+    pub const HTTPS: Port = Port(443);
+
+    /// A port in 1-65535; `None` for 0, which no connection can reach.
+    pub const fn new(number: u16) -> Option<Port> {
+        if number == 0 {
+            None
+        } else {
+            Some(Port(number))
+        }
+    }
+
+    /// The port's number.
+    pub const fn get(self) -> u16 {
+        self.0
+    }
+
     /// Whether this port speaks TLS: 443, the login hosts' HTTPS port.
     pub fn is_tls(self) -> bool {
         self.0 == 443
@@ -30,7 +49,18 @@ impl fmt::Display for Port {
 /// A login host name such as `login.microsoftonline.com`, lower-case, without a trailing dot.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(transparent)]
-pub struct LoginHost(pub String);
+pub struct LoginHost(String);
+
+impl LoginHost {
+    /// A name already checked by the scenario's validation (`values::parse_login_host`).
+    pub(crate) fn checked(name: String) -> LoginHost {
+        LoginHost(name)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
 
 impl fmt::Display for LoginHost {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -140,6 +170,8 @@ pub struct EchoObserver {
     pub extract: Extract,
     /// Samples, each on a fresh connection.
     pub samples: u32,
+    /// The port the URL reaches, explicit or the scheme's default.
+    pub port: Port,
 }
 
 impl EchoObserver {
@@ -150,7 +182,7 @@ impl EchoObserver {
 
     /// The port the URL reaches, explicit or the scheme's default.
     pub fn port(&self) -> Port {
-        Port(self.url.port_or_known_default().unwrap_or(0))
+        self.port
     }
 }
 

@@ -14,7 +14,7 @@ use super::raw::{RawExtract, RawLimits, RawLogin, RawObserver, RawScenario, RawV
 use super::values::{self, Bound, Written};
 
 /// The ports the vendor guide puts in the application segment.
-const DEFAULT_PORTS: [u16; 2] = [80, 443];
+const DEFAULT_PORTS: [Port; 2] = [Port::HTTP, Port::HTTPS];
 /// Where Entra ID publishes the OpenID configuration for any tenant.
 const DEFAULT_OPENID_PATH: &str = "/common/.well-known/openid-configuration";
 
@@ -183,7 +183,7 @@ fn login_spec(c: &mut Checker<'_>, login: &Spanned<RawLogin>) -> Option<LoginSpe
                     ok = false;
                     continue;
                 };
-                if let Some(&first) = first_at.get(&parsed.0) {
+                if let Some(&first) = first_at.get(parsed.as_str()) {
                     let at = c.position(first);
                     c.report(
                         host.span().start,
@@ -192,7 +192,7 @@ fn login_spec(c: &mut Checker<'_>, login: &Spanned<RawLogin>) -> Option<LoginSpe
                     ok = false;
                     continue;
                 }
-                first_at.insert(parsed.0.clone(), host.span().start);
+                first_at.insert(parsed.as_str().to_string(), host.span().start);
                 hosts.push(parsed);
             }
             ok.then_some(hosts)
@@ -200,7 +200,7 @@ fn login_spec(c: &mut Checker<'_>, login: &Spanned<RawLogin>) -> Option<LoginSpe
     };
 
     let ports = match &login.ports {
-        None => Some(DEFAULT_PORTS.iter().map(|&p| Port(p)).collect()),
+        None => Some(DEFAULT_PORTS.to_vec()),
         Some(list) if list.get_ref().is_empty() => {
             c.report(
                 list.span().start,
@@ -374,12 +374,16 @@ fn observer_of(
         Some(samples) => c.int(samples, &format!("{path}.samples"), values::check_samples),
         None => Some(default_samples),
     };
+    let url = url?;
+    // The URL's scheme was checked to be http or https, so it always has a port.
+    let port = Port::new(url.port_or_known_default()?)?;
     Some(EchoObserver {
         name: name?,
         role: role?,
-        url: url?,
+        url,
         extract: extract?,
         samples: samples?,
+        port,
     })
 }
 

@@ -328,8 +328,7 @@ pub(crate) fn check_concurrency(n: i128) -> Result<usize, String> {
 pub(crate) fn check_port(n: i128) -> Result<Port, String> {
     u16::try_from(n)
         .ok()
-        .filter(|&p| p != 0)
-        .map(Port)
+        .and_then(Port::new)
         .ok_or_else(|| format!("`{n}` is out of range: a port is 1 to 65535"))
 }
 
@@ -379,7 +378,7 @@ pub(crate) fn parse_login_host(s: &str) -> Result<LoginHost, String> {
             return invalid(format!("label `{shown_label}` starts or ends with '-'"));
         }
     }
-    Ok(LoginHost(name))
+    Ok(LoginHost::checked(name))
 }
 
 pub(crate) fn check_openid_path(s: &str) -> Result<String, String> {
@@ -679,7 +678,7 @@ mod tests {
     fn login_hosts() {
         assert_eq!(
             parse_login_host("Login.Windows.NET."),
-            Ok(LoginHost("login.windows.net".into()))
+            Ok(LoginHost::checked("login.windows.net".into()))
         );
         assert!(
             parse_login_host("login_ms.com")
@@ -723,7 +722,7 @@ mod tests {
 
     #[test]
     fn ports() {
-        assert_eq!(check_port(443), Ok(Port(443)));
+        assert_eq!(check_port(443), Ok(Port::HTTPS));
         assert!(check_port(0).is_err());
         assert!(check_port(65536).is_err());
         assert!(check_port(-80).is_err());

@@ -12,7 +12,7 @@ use crate::observation::{
 };
 use crate::outcome::{Diagnosis, Outcome, Route, Status};
 use crate::plan::{Check, CheckKind, Plan};
-use crate::scenario::model::{Family, ObserverRole, Port};
+use crate::scenario::model::{Family, ObserverRole};
 
 /// How one anchored egress check turned out, for the cross-check diagnosis.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -136,7 +136,10 @@ fn anchored_diagnosis(
     let check = &checks[i];
     let me = state.get(&i).copied().unwrap_or(Anchoring::Unknown);
     let host = check.host.as_str();
-    let port = check.port.unwrap_or(Port(0));
+    // Egress checks always have a port; without one there is no port to compare.
+    let Some(port) = check.port else {
+        return unknown_egress_diagnosis(i, checks, outcomes, !edge.is_empty());
+    };
     match me {
         Anchoring::Unknown => {
             return unknown_egress_diagnosis(i, checks, outcomes, !edge.is_empty());

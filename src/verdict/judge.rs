@@ -22,7 +22,7 @@ fn outcome(check: &Check, obs: &Observation, status: Status, reason: String) -> 
         stage: check.stage,
         target: check.target(),
         host: check.host.clone(),
-        port: check.port.map(|p| p.0),
+        port: check.port.map(crate::scenario::model::Port::get),
         route: Some(check.route),
         status,
         reason,

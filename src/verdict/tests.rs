@@ -27,6 +27,13 @@ fn observer(name: &str, role: ObserverRole, url: &str) -> EchoObserver {
         url: url.parse().unwrap(),
         extract: Extract::Text,
         samples: 3,
+        port: Port::new(
+            url.parse::<url::Url>()
+                .unwrap()
+                .port_or_known_default()
+                .unwrap(),
+        )
+        .unwrap(),
     }
 }
 
@@ -61,8 +68,11 @@ fn scenario(with_observers: bool) -> Scenario {
         description: None,
         source: PathBuf::from("unit.toml"),
         login: LoginSpec {
-            hosts: HOSTS.iter().map(|h| LoginHost(h.to_string())).collect(),
-            ports: vec![Port(80), Port(443)],
+            hosts: HOSTS
+                .iter()
+                .map(|h| LoginHost::checked(h.to_string()))
+                .collect(),
+            ports: vec![Port::HTTP, Port::HTTPS],
             openid_path: "/common/.well-known/openid-configuration".into(),
         },
         anchors: AnchorSet(vec![ipnet::IpNet::from(ANCHOR.parse::<IpAddr>().unwrap())]),
@@ -251,7 +261,7 @@ fn one_unanchored_domain_names_that_domain() {
 #[test]
 fn an_unanchored_port_names_the_port_ranges() {
     let outcomes = judge_with(&scenario(true), |c, i| {
-        if c.port == Some(Port(80)) {
+        if c.port == Some(Port::HTTP) {
             ip(EDGE)
         } else {
             healthy(c, i)
@@ -552,7 +562,7 @@ fn egress_of(c: &Check, role: ObserverRole) -> bool {
 #[test]
 fn a_port_whose_anchored_checks_all_skipped_is_not_covered() {
     let outcomes = judge_tweaked(&scenario(true), |c, o| {
-        if egress_of(c, ObserverRole::Anchored) && c.port == Some(Port(80)) {
+        if egress_of(c, ObserverRole::Anchored) && c.port == Some(Port::HTTP) {
             *o = Observation::NotRun(NotRun::Blocked {
                 on: "the run, which stopped".into(),
             });
@@ -599,7 +609,7 @@ fn a_port_whose_anchored_checks_all_skipped_is_not_covered() {
 fn an_undecided_port_takes_the_diagnosis_of_its_errored_checks() {
     let outcomes = judge_tweaked(&scenario(true), |c, o| {
         if egress_of(c, ObserverRole::Anchored)
-            && c.port == Some(Port(80))
+            && c.port == Some(Port::HTTP)
             && let Observation::Egress(e) = o
         {
             for s in &mut e.samples {
@@ -719,7 +729,7 @@ fn ipv6_with_nothing_to_verify_neither_proves_nor_uncovers_a_port() {
     let outcomes = judge_tweaked(&s, |c, o| {
         nothing_v6(c, o);
         if egress_of(c, ObserverRole::Anchored)
-            && c.port == Some(Port(80))
+            && c.port == Some(Port::HTTP)
             && c.family() == Some(Family::V4)
         {
             *o = Observation::NotRun(NotRun::Blocked {
