@@ -272,10 +272,15 @@ pub enum ChainTrust {
 #[serde(tag = "result", rename_all = "snake_case")]
 pub enum TlsOutcome {
     Established {
+        /// As people name it: `TLS 1.3`.
         version: String,
         cipher: String,
         chain: Vec<CertSummary>,
         trust: ChainTrust,
+        /// The leaf's subject alternative name that matched the server name (`login.windows.net`
+        /// or a wildcard such as `*.windows.net`); none when no SAN matched.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        matched_name: Option<String>,
     },
     Failed {
         causes: Vec<String>,

@@ -400,7 +400,7 @@ async fn handshake(
     let (_, session) = tls.get_ref();
     let version = session
         .protocol_version()
-        .map(|v| format!("{v:?}"))
+        .map(show_version)
         .unwrap_or_default();
     let cipher = session
         .negotiated_cipher_suite()
@@ -413,13 +413,52 @@ async fn handshake(
             error: "the server presented no certificate".into(),
         },
     };
+    let matched_name = chain
+        .first()
+        .and_then(|leaf| matching_san(leaf, &spec.host));
     let outcome = TlsOutcome::Established {
         version,
         cipher,
         chain: chain.iter().map(summarize).collect(),
         trust,
+        matched_name,
     };
     (addr, outcome, Some(tls))
+}
+
+/// A protocol version as people name it: `TLS 1.3`.
+fn show_version(version: rustls::ProtocolVersion) -> String {
+    match version {
+        rustls::ProtocolVersion::TLSv1_3 => "TLS 1.3".into(),
+        rustls::ProtocolVersion::TLSv1_2 => "TLS 1.2".into(),
+        other => format!("{other:?}"),
+    }
+}
+
+/// The leaf's DNS subject alternative name that covers `host`: the name itself, or a wildcard
+/// standing for its first label (`*.windows.net` covers `login.windows.net`).
+fn matching_san(leaf: &CertificateDer<'_>, host: &str) -> Option<String> {
+    let (_, cert) = x509_parser::parse_x509_certificate(leaf.as_ref()).ok()?;
+    let sans = cert.subject_alternative_name().ok()??;
+    sans.value
+        .general_names
+        .iter()
+        .filter_map(|name| match name {
+            x509_parser::extensions::GeneralName::DNSName(dns) => Some(*dns),
+            _ => None,
+        })
+        .find(|dns| san_covers(dns, host))
+        .map(str::to_string)
+}
+
+fn san_covers(san: &str, host: &str) -> bool {
+    let (san, host) = (san.trim_end_matches('.'), host.trim_end_matches('.'));
+    match san.strip_prefix("*.") {
+        Some(parent) => host
+            .split_once('.')
+            .is_some_and(|(label, rest)| !label.is_empty() && rest.eq_ignore_ascii_case(parent)),
+        None => san.eq_ignore_ascii_case(host),
+    }
 }
 
 /// Subject, issuer and expiry of one certificate, or why it could not be read.
@@ -448,6 +487,37 @@ mod tests {
 
     fn panicking_store() -> rustls_native_certs::CertificateResult {
         panic!("the OS trust store is unreadable")
+    }
+
+    #[test]
+    fn a_san_covers_its_name_or_one_label_under_its_wildcard() {
+        assert!(san_covers("login.windows.net", "LOGIN.windows.net"));
+        assert!(san_covers("*.windows.net", "login.windows.net"));
+        assert!(san_covers("login.windows.net.", "login.windows.net"));
+        assert!(!san_covers("*.windows.net", "a.login.windows.net"));
+        assert!(!san_covers("*.windows.net", "windows.net"));
+        assert!(!san_covers("login.microsoft.com", "login.windows.net"));
+    }
+
+    #[test]
+    fn reads_which_san_of_a_leaf_matched() {
+        let key = rcgen::KeyPair::generate().expect("a key");
+        let params = rcgen::CertificateParams::new(vec![
+            "login.microsoftonline.com".to_string(),
+            "*.windows.net".to_string(),
+        ])
+        .expect("params");
+        let cert = params.self_signed(&key).expect("a certificate");
+        let der = cert.der().clone();
+        assert_eq!(
+            matching_san(&der, "login.windows.net").as_deref(),
+            Some("*.windows.net")
+        );
+        assert_eq!(
+            matching_san(&der, "login.microsoftonline.com").as_deref(),
+            Some("login.microsoftonline.com")
+        );
+        assert_eq!(matching_san(&der, "login.microsoft.com"), None);
     }
 
     #[tokio::test]

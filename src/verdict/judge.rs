@@ -328,11 +328,16 @@ fn judge_tls(check: &Check, obs: &Observation, tls: &TlsObservation) -> Outcome 
             version,
             chain,
             trust,
+            matched_name,
             ..
         } => {
             let issuer = chain.last().map(|c| c.issuer.clone()).unwrap_or_default();
             let leaf = chain.first().map(|c| c.subject.clone()).unwrap_or_default();
-            let observed = format!("{version}, {leaf}, issued by {issuer}");
+            let name = match matched_name {
+                Some(san) => format!("SAN {san} matched"),
+                None => format!("no SAN names {}", tls.server_name),
+            };
+            let observed = format!("{version}, {leaf} ({name}), issued by {issuer}");
             match trust {
                 ChainTrust::PublicRoot => (
                     Status::Pass,

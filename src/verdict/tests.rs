@@ -136,7 +136,7 @@ fn observe(plan: &Plan, egress: impl Fn(&Check, usize) -> SampleOutcome) -> Vec<
                 addr: addr(),
                 server_name: c.host.clone(),
                 outcome: TlsOutcome::Established {
-                    version: "TLSv1_3".into(),
+                    version: "TLS 1.3".into(),
                     cipher: "x".into(),
                     chain: vec![CertSummary {
                         subject: format!("CN={}", c.host),
@@ -144,6 +144,7 @@ fn observe(plan: &Plan, egress: impl Fn(&Check, usize) -> SampleOutcome) -> Vec<
                         not_after: String::new(),
                     }],
                     trust: ChainTrust::DeclaredAnchor,
+                    matched_name: Some(c.host.clone()),
                 },
                 elapsed: Duration::from_millis(2),
             }),
@@ -459,13 +460,14 @@ fn an_untrusted_chain_fails_with_the_inspection_diagnosis() {
         .unwrap();
     if let Observation::Tls(t) = &mut obs[i] {
         t.outcome = TlsOutcome::Established {
-            version: "TLSv1_3".into(),
+            version: "TLS 1.3".into(),
             cipher: "x".into(),
             chain: vec![CertSummary {
                 subject: "CN=login".into(),
                 issuer: "CN=Unknown Interception CA".into(),
                 not_after: String::new(),
             }],
+            matched_name: Some("login".into()),
             trust: ChainTrust::Untrusted {
                 error: "invalid peer certificate: UnknownIssuer".into(),
             },
