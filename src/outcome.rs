@@ -75,7 +75,6 @@ pub enum Stage {
     Tls,
     Http,
     Egress,
-    Audit,
 }
 
 impl std::fmt::Display for Stage {
@@ -86,7 +85,6 @@ impl std::fmt::Display for Stage {
             Stage::Tls => "tls",
             Stage::Http => "http",
             Stage::Egress => "egress",
-            Stage::Audit => "audit",
         })
     }
 }

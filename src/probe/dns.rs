@@ -167,10 +167,7 @@ pub async fn run(spec: &Spec, ctx: &ProbeCtx) -> Observation {
     let outcome = ctx.dns.lookup(&spec.host, spec.family).await;
     Observation::Resolve(DnsObservation {
         host: spec.host.clone(),
-        record_type: match spec.family {
-            Family::V4 => "A",
-            Family::V6 => "AAAA",
-        },
+        record_type: spec.family.record_type(),
         resolvers: ctx.dns.servers().to_vec(),
         outcome,
         elapsed: started.elapsed(),

@@ -293,6 +293,14 @@ pub enum Family {
 }
 
 impl Family {
+    /// The DNS record type that holds this family's addresses: `A` or `AAAA`.
+    pub fn record_type(self) -> &'static str {
+        match self {
+            Family::V4 => "A",
+            Family::V6 => "AAAA",
+        }
+    }
+
     pub fn matches(self, ip: IpAddr) -> bool {
         matches!(
             (self, ip),

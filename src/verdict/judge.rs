@@ -149,10 +149,7 @@ fn expected_for(check: &Check) -> String {
 }
 
 fn record_type(check: &Check) -> &'static str {
-    match check.family() {
-        Some(Family::V6) => "AAAA",
-        _ => "A",
-    }
+    check.family().unwrap_or(Family::V4).record_type()
 }
 
 fn judge_resolve(
