@@ -4,19 +4,12 @@
 
 use std::time::Instant;
 
-use super::{Path, ProbeCtx, http, tcp, tls};
+use super::{ProbeCtx, http, tcp, tls};
 use crate::observation::LoginPathObservation;
-use crate::plan::HttpExpect;
-use crate::scenario::model::Port;
 
-/// One login host, port and route.
-#[derive(Debug, Clone)]
-pub struct Spec {
-    pub host: String,
-    pub port: Port,
-    pub path: Path,
-    pub expect: HttpExpect,
-}
+/// One login host, port and route, and what its HTTP answer must be: the HTTP phase's spec,
+/// which the earlier phases take their target from.
+pub use super::http::Spec;
 
 /// Runs the phases in order; a phase runs only when the one before it gave it a connection it
 /// may use (a request goes over TLS only once the chain is trusted). The probe's timeout counts
@@ -29,15 +22,9 @@ pub async fn run(spec: &Spec, ctx: &ProbeCtx) -> LoginPathObservation {
         path: spec.path.clone(),
     };
     let (connect, transport) = tcp::connect(&tcp, ctx).await;
-    let request = http::Spec {
-        host: spec.host.clone(),
-        port: spec.port,
-        path: spec.path.clone(),
-        expect: spec.expect.clone(),
-    };
     if !spec.port.is_tls() {
         let http = match transport {
-            Ok((addr, stream)) => Some(http::run_on(&request, stream, addr, ctx, started).await),
+            Ok((addr, stream)) => Some(http::run_on(spec, stream, addr, ctx, started).await),
             Err(_) => None,
         };
         return LoginPathObservation {
@@ -48,14 +35,12 @@ pub async fn run(spec: &Spec, ctx: &ProbeCtx) -> LoginPathObservation {
     }
     let handshake = tls::Spec {
         host: spec.host.clone(),
-        port: spec.port,
-        path: spec.path.clone(),
     };
     let (tls, trusted) = tls::handshake_on(&handshake, transport, ctx, started).await;
     let http = match trusted {
         Some(stream) => {
             let addr = tls.addr;
-            Some(http::run_on(&request, stream, addr, ctx, started).await)
+            Some(http::run_on(spec, stream, addr, ctx, started).await)
         }
         None => None,
     };

@@ -13,15 +13,14 @@ use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme
 use tokio::sync::watch;
 use tokio_rustls::TlsConnector;
 
-use super::{Path, ProbeCtx, tcp};
+use super::{ProbeCtx, tcp};
 use crate::observation::{CertSummary, ChainTrust, TlsObservation, TlsOutcome, cause_chain};
-use crate::scenario::model::Port;
 
+/// What the handshake asks for: the host, as the server name (SNI) and the name the chain
+/// must cover.
 #[derive(Debug, Clone)]
 pub struct Spec {
     pub host: String,
-    pub port: Port,
-    pub path: Path,
 }
 
 /// The trust anchors of a run: public web PKI roots, the OS store, and the declared `--ca-file`s.
