@@ -43,7 +43,7 @@ async fn sample(spec: &Spec, ctx: &ProbeCtx, index: usize) -> (EgressSample, Str
         Path::Direct(addrs) if !addrs.is_empty() => Path::Direct(vec![addrs[index % addrs.len()]]),
         other => other.clone(),
     };
-    let (outcome, via) = match http::client(ctx, &spec.observer.url, &path).await {
+    let (outcome, via) = match http::client(ctx, &spec.observer.url, &path) {
         Err(causes) => (SampleOutcome::Failed { causes }, String::new()),
         Ok(request) => {
             let outcome =

@@ -52,10 +52,10 @@ impl OneShot {
 
 /// A client for exactly one request to `url` on a fresh connection: pinned to the probed
 /// address, or through the proxy; no redirects followed, no pooling.
-pub async fn client(ctx: &ProbeCtx, url: &url::Url, path: &Path) -> Result<OneShot, Vec<String>> {
+pub fn client(ctx: &ProbeCtx, url: &url::Url, path: &Path) -> Result<OneShot, Vec<String>> {
     let host = url.host_str().unwrap_or_default().to_string();
     let mut builder = reqwest::Client::builder()
-        .tls_backend_preconfigured(ctx.trust.http_config().await)
+        .tls_backend_preconfigured(ctx.trust.http_config())
         .redirect(reqwest::redirect::Policy::none())
         .pool_max_idle_per_host(0)
         .http1_only()

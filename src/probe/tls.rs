@@ -1,7 +1,7 @@
 //! TLS on 443: the handshake, the presented chain, and which trust anchor (if any) it ends at.
 
 use std::path::Path as FsPath;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use rustls::client::WebPkiServerVerifier;
@@ -26,20 +26,32 @@ pub struct Spec {
 /// The trust anchors of a run: public web PKI roots, the OS store, and the declared `--ca-file`s.
 pub struct TrustStore {
     /// Built once: a verifier per anchor set, shared by every TLS probe of the run.
-    public: Option<Arc<WebPkiServerVerifier>>,
-    declared: Option<Arc<WebPkiServerVerifier>>,
+    anchors: Arc<Anchors>,
     /// The TLS check's client configuration, shared by every TLS probe: it accepts any chain
     /// so that the chain can be recorded and judged, and never resumes a session, so that each
     /// handshake shows the server's certificates.
     probe: Arc<ClientConfig>,
-    /// Filled by a thread of its own: reading and parsing the OS store is the slowest step before
-    /// the first probe (milliseconds), and the resolves that come first need none of it. Probes
-    /// wait for it without blocking the runtime, and only when a chain needs it; a loader that
-    /// dies closes the channel, which ends the wait.
-    with_os: watch::Receiver<Option<Arc<WithOsStore>>>,
-    /// The echo probe's configuration when the OS store could not be read: public and declared
-    /// anchors only.
-    without_os: ClientConfig,
+    /// The echo probe's client configuration: every anchor trusted, HTTP/1.1 only. It is ready
+    /// at once: the OS store is waited for only when a chain is checked that neither the public
+    /// roots nor a declared anchor covers, so a connection (and a CONNECT) never waits for it.
+    http: ClientConfig,
+}
+
+/// The anchor sets, each with its verifier.
+struct Anchors {
+    public: Option<Arc<WebPkiServerVerifier>>,
+    declared: Option<Arc<WebPkiServerVerifier>>,
+    os: Arc<OsStore>,
+}
+
+/// The OS store, read by a thread of its own: reading and parsing it is the slowest step before
+/// the first probe (milliseconds), and most chains never need it.
+struct OsStore {
+    /// Set exactly once by the loader, `None` when loading failed: for the check inside a
+    /// handshake, which cannot await.
+    loaded: OnceLock<Option<Arc<WithOsStore>>>,
+    /// Turns true once `loaded` is set: for probes, which wait without blocking the runtime.
+    ready: watch::Receiver<bool>,
 }
 
 /// Reads the OS trust store (rustls-native-certs, or a stand-in in tests).
@@ -48,14 +60,12 @@ type NativeLoader = fn() -> rustls_native_certs::CertificateResult;
 /// What is built on the OS store.
 struct WithOsStore {
     all: Option<Arc<WebPkiServerVerifier>>,
-    http: ClientConfig,
     problems: Vec<String>,
 }
 
 impl WithOsStore {
     fn load(
         mut all: RootCertStore,
-        builder: rustls::ConfigBuilder<ClientConfig, rustls::WantsVerifier>,
         provider: &Arc<CryptoProvider>,
         native: NativeLoader,
     ) -> WithOsStore {
@@ -70,16 +80,51 @@ impl WithOsStore {
             ),
         };
         let (_, _ignored) = all.add_parsable_certificates(certs);
-        let all = Arc::new(all);
-        let mut http = builder
-            .with_root_certificates(all.clone())
-            .with_no_client_auth();
-        http.alpn_protocols = vec![b"http/1.1".to_vec()];
         WithOsStore {
-            all: verifier(&all, provider),
-            http,
+            all: verifier(&Arc::new(all), provider),
             problems,
         }
+    }
+}
+
+impl OsStore {
+    /// Starts reading the store: on a thread of its own, or here when no thread can be had.
+    /// Whatever happens while loading, `loaded` ends up set and `ready` true.
+    fn start(
+        all: RootCertStore,
+        provider: Arc<CryptoProvider>,
+        native: NativeLoader,
+    ) -> Arc<OsStore> {
+        let (filler, ready) = watch::channel(false);
+        let store = Arc::new(OsStore {
+            loaded: OnceLock::new(),
+            ready,
+        });
+        let load = {
+            let store = store.clone();
+            move || {
+                let loaded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    WithOsStore::load(all, &provider, native)
+                }));
+                let _ = store.loaded.set(loaded.ok().map(Arc::new));
+                let _ = filler.send(true);
+            }
+        };
+        let spawned = std::thread::Builder::new()
+            .name("os-trust-store".into())
+            .spawn(load.clone());
+        if spawned.is_err() {
+            load();
+        }
+        store
+    }
+
+    /// What is built on the store, once read; `None` when reading it failed.
+    async fn get(&self) -> Option<Arc<WithOsStore>> {
+        let mut ready = self.ready.clone();
+        // The loader sets `loaded` before it says so; a closed channel means it is set too.
+        let _ = ready.wait_for(|ready| *ready).await;
+        self.loaded.get().cloned().flatten()
     }
 }
 
@@ -123,110 +168,168 @@ impl TrustStore {
         let builder = ClientConfig::builder_with_provider(provider.clone())
             .with_safe_default_protocol_versions()
             .map_err(TrustError::Setup)?;
-        let public_and_declared = || {
-            let mut all = public.clone();
-            all.roots.extend(declared.roots.iter().cloned());
-            all
-        };
-        let (filler, with_os) = watch::channel(None);
-        let spawned = {
-            let (filler, all, builder, provider) = (
-                filler.clone(),
-                public_and_declared(),
-                builder.clone(),
-                provider.clone(),
-            );
-            std::thread::Builder::new()
-                .name("os-trust-store".into())
-                .spawn(move || {
-                    let loaded = WithOsStore::load(all, builder, &provider, native);
-                    let _ = filler.send(Some(Arc::new(loaded)));
-                })
-        };
-        let mut without_os = builder
+        let mut public_and_declared = public.clone();
+        public_and_declared
+            .roots
+            .extend(declared.roots.iter().cloned());
+        let anchors = Arc::new(Anchors {
+            public: verifier(&Arc::new(public), &provider),
+            declared: verifier(&Arc::new(declared), &provider),
+            os: OsStore::start(public_and_declared, provider.clone(), native),
+        });
+        let mut http = builder
             .clone()
-            .with_root_certificates(public_and_declared())
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(AllAnchors {
+                anchors: anchors.clone(),
+                provider: provider.clone(),
+            }))
             .with_no_client_auth();
-        without_os.alpn_protocols = vec![b"http/1.1".to_vec()];
+        http.alpn_protocols = vec![b"http/1.1".to_vec()];
         let mut probe = builder
-            .clone()
             .dangerous()
             .with_custom_certificate_verifier(Arc::new(AnyChain::new(provider.clone())))
             .with_no_client_auth();
         probe.resumption = rustls::client::Resumption::disabled();
         probe.alpn_protocols = vec![b"http/1.1".to_vec()];
-        if spawned.is_err() {
-            // No thread to be had: read the store right here.
-            let loaded = WithOsStore::load(public_and_declared(), builder, &provider, native);
-            let _ = filler.send(Some(Arc::new(loaded)));
-        }
         Ok(TrustStore {
+            anchors,
             probe: Arc::new(probe),
-            public: verifier(&Arc::new(public), &provider),
-            declared: verifier(&Arc::new(declared), &provider),
-            with_os,
-            without_os,
+            http,
         })
-    }
-
-    /// What is built on the OS store, once read (on the first calls of a run, a wait of the few
-    /// milliseconds the store takes to read); `None` when its loader failed.
-    async fn with_os(&self) -> Option<Arc<WithOsStore>> {
-        let mut loaded = self.with_os.clone();
-        match loaded.wait_for(Option::is_some).await {
-            Ok(store) => store.clone(),
-            Err(_) => None,
-        }
     }
 
     /// Problems met while loading the OS store, without waiting for it. A store not read by the
     /// end of the run was not needed by any check, and is no problem.
     pub fn os_store_problems(&self) -> Vec<String> {
-        match &*self.with_os.borrow() {
-            Some(loaded) => loaded.problems.clone(),
-            None if self.with_os.has_changed().is_err() => {
-                vec!["the OS trust store could not be read: its loader stopped".into()]
-            }
+        match self.anchors.os.loaded.get() {
+            Some(Some(loaded)) => loaded.problems.clone(),
+            Some(None) => vec!["the OS trust store could not be read: its loader failed".into()],
             None => Vec::new(),
         }
     }
 
     /// The client configuration for HTTP: every anchor trusted, HTTP/1.1 only.
-    pub async fn http_config(&self) -> ClientConfig {
-        match self.with_os().await {
-            Some(loaded) => loaded.http.clone(),
-            None => self.without_os.clone(),
-        }
+    pub fn http_config(&self) -> ClientConfig {
+        self.http.clone()
     }
 
     /// Which anchor the chain ends at: public root, declared anchor, OS store only, or none.
+    /// Only a chain that neither the public roots nor a declared anchor covers waits for the OS
+    /// store, without blocking the runtime.
     async fn classify(
         &self,
         end_entity: &CertificateDer<'_>,
         intermediates: &[CertificateDer<'_>],
         name: &ServerName<'_>,
     ) -> ChainTrust {
-        let now = UnixTime::now();
-        let verify = |verifier: &Option<Arc<WebPkiServerVerifier>>| -> Result<(), String> {
-            match verifier {
-                None => Err("no trust anchors".into()),
-                Some(v) => v
-                    .verify_server_cert(end_entity, intermediates, name, &[], now)
-                    .map(|_| ())
-                    .map_err(|e| e.to_string()),
-            }
+        let verify = |verifier: &Option<Arc<WebPkiServerVerifier>>| {
+            check(verifier, end_entity, intermediates, name, UnixTime::now())
         };
-        if verify(&self.public).is_ok() {
+        if verify(&self.anchors.public).is_ok() {
             return ChainTrust::PublicRoot;
         }
-        if verify(&self.declared).is_ok() {
+        if verify(&self.anchors.declared).is_ok() {
             return ChainTrust::DeclaredAnchor;
         }
-        let all = self.with_os().await.and_then(|loaded| loaded.all.clone());
+        let all = self
+            .anchors
+            .os
+            .get()
+            .await
+            .and_then(|loaded| loaded.all.clone());
         match verify(&all) {
-            Ok(()) => ChainTrust::OsStoreOnly,
-            Err(error) => ChainTrust::Untrusted { error },
+            Ok(_) => ChainTrust::OsStoreOnly,
+            Err(error) => ChainTrust::Untrusted {
+                error: error.to_string(),
+            },
         }
+    }
+}
+
+/// Checks a chain against one anchor set's verifier (none: no anchors at all).
+fn check(
+    verifier: &Option<Arc<WebPkiServerVerifier>>,
+    end_entity: &CertificateDer<'_>,
+    intermediates: &[CertificateDer<'_>],
+    name: &ServerName<'_>,
+    now: UnixTime,
+) -> Result<ServerCertVerified, rustls::Error> {
+    match verifier {
+        Some(v) => v.verify_server_cert(end_entity, intermediates, name, &[], now),
+        None => Err(rustls::Error::General("no trust anchors".into())),
+    }
+}
+
+/// The echo probe's verifier: the public roots, the declared anchors, then the OS store. Only a
+/// chain neither of the first two covers waits for the store, inside the handshake (which cannot
+/// await): by then it has had a round trip or more to load, and the loader always finishes.
+#[derive(Debug)]
+struct AllAnchors {
+    anchors: Arc<Anchors>,
+    provider: Arc<CryptoProvider>,
+}
+
+impl std::fmt::Debug for Anchors {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Anchors")
+            .field("os_store_loaded", &self.os.loaded.get().is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl ServerCertVerifier for AllAnchors {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        let verify = |verifier: &Option<Arc<WebPkiServerVerifier>>| {
+            check(verifier, end_entity, intermediates, server_name, now)
+        };
+        verify(&self.anchors.public)
+            .or_else(|_| verify(&self.anchors.declared))
+            .or_else(|first| match self.anchors.os.loaded.wait() {
+                Some(loaded) => verify(&loaded.all),
+                None => Err(first),
+            })
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
     }
 }
 
@@ -519,35 +622,71 @@ mod tests {
         assert_eq!(matching_san(&der, "login.microsoft.com"), None);
     }
 
+    /// A self-signed leaf for `host`, its chain in DER.
+    fn unknown_chain(host: &str) -> CertificateDer<'static> {
+        let key = rcgen::KeyPair::generate().expect("a key");
+        let params = rcgen::CertificateParams::new(vec![host.to_string()]).expect("params");
+        params
+            .self_signed(&key)
+            .expect("a certificate")
+            .der()
+            .clone()
+    }
+
     #[tokio::test]
     async fn a_failing_os_store_never_holds_up_a_run() {
         let store = TrustStore::load_with(&[], panicking_store).expect("the store loads");
-        let config = tokio::time::timeout(std::time::Duration::from_secs(5), store.http_config())
-            .await
-            .expect("the HTTP configuration is there without the OS store");
-        assert_eq!(config.alpn_protocols, vec![b"http/1.1".to_vec()]);
+        let leaf = unknown_chain("login.windows.net");
+        let name = ServerName::try_from("login.windows.net").expect("a name");
+        let trust = tokio::time::timeout(
+            std::time::Duration::from_secs(5),
+            store.classify(&leaf, &[], &name),
+        )
+        .await
+        .expect("a chain is judged without the OS store");
+        assert!(matches!(trust, ChainTrust::Untrusted { .. }), "{trust:?}");
         assert_eq!(
             store.os_store_problems(),
             vec!["reading the OS trust store panicked".to_string()]
         );
+        // The echo probe's verifier ends too, refusing the unknown chain.
+        let verifier = AllAnchors {
+            anchors: store.anchors.clone(),
+            provider: Arc::new(rustls::crypto::ring::default_provider()),
+        };
+        let refused = tokio::task::spawn_blocking(move || {
+            verifier
+                .verify_server_cert(&leaf, &[], &name, &[], UnixTime::now())
+                .is_err()
+        });
+        let refused = tokio::time::timeout(std::time::Duration::from_secs(5), refused)
+            .await
+            .expect("the verifier does not hang")
+            .expect("the verifier does not panic");
+        assert!(refused, "an unknown chain is refused");
     }
 
-    #[tokio::test]
-    async fn a_store_nothing_waited_for_is_no_problem() {
-        let (filler, with_os) = watch::channel(None);
+    #[test]
+    fn a_store_nothing_waited_for_is_no_problem() {
+        let (_filler, ready) = watch::channel(false);
+        let os = OsStore {
+            loaded: OnceLock::new(),
+            ready,
+        };
+        let store = TrustStore::load_with(&[], panicking_store).expect("the store loads");
         let store = TrustStore {
-            with_os,
-            ..TrustStore::load_with(&[], panicking_store).expect("the store loads")
+            anchors: Arc::new(Anchors {
+                public: store.anchors.public.clone(),
+                declared: None,
+                os: Arc::new(os),
+            }),
+            ..store
         };
         assert!(store.os_store_problems().is_empty(), "still being read");
-        drop(filler);
+        let _ = store.anchors.os.loaded.set(None);
         assert_eq!(
             store.os_store_problems(),
-            vec!["the OS trust store could not be read: its loader stopped".to_string()]
+            vec!["the OS trust store could not be read: its loader failed".to_string()]
         );
-        let config = tokio::time::timeout(std::time::Duration::from_secs(5), store.http_config())
-            .await
-            .expect("a loader that stopped ends the wait");
-        assert_eq!(config.alpn_protocols, vec![b"http/1.1".to_vec()]);
     }
 }
