@@ -110,11 +110,25 @@ fn main() -> anyhow::Result<()> {
     let scale_limit = physical_limit(&scale_default, &connect_to)?;
     let scale_raised_limit = physical_limit(&scale_raised, &connect_to)?;
 
-    // The three scenarios take turns, round after round, so that a slow spell of a shared
-    // machine weighs on each of them alike rather than on one whole series.
     // Through the explicit proxy: the same scenario, curl --parallel making the same requests
-    // through the same proxy, and one echo fetch by each.
+    // through the same proxy, and one echo fetch by each; then all of it again through a relay
+    // that holds every chunk 25 ms each way between client and proxy, as a real network would,
+    // so that every round trip a tool makes to the proxy costs 50 ms.
     let curl = missing_curl().is_none();
+    let relay_url = format!(
+        "http://{}",
+        runtime.block_on(wan_relay(lab.proxy_addr(), LATENCY))?
+    );
+    let relay_flags: Vec<String> = proxy_flags
+        .iter()
+        .map(|f| {
+            if *f == proxy_url {
+                relay_url.clone()
+            } else {
+                f.clone()
+            }
+        })
+        .collect();
     let proxied = Proxied {
         binary: &binary,
         flags: &proxy_flags,
@@ -128,21 +142,35 @@ fn main() -> anyhow::Result<()> {
         json: tmp.path().join("echo-once.json"),
         curl,
     };
+    let relayed = Proxied {
+        flags: &relay_flags,
+        proxy: &relay_url,
+        ca_file: proxied.ca_file.clone(),
+        requests: proxied.requests.clone(),
+        once_requests: proxied.once_requests.clone(),
+        json: proxied.json.clone(),
+        ..proxied
+    };
     let proxy_limit = physical_limit_via(&scenario_path, &[], Some(&proxy_url))?;
     let once_limit = physical_limit_via(Path::new(ECHO_ONCE), &[], Some(&proxy_url))?;
 
+    // The scenarios take turns, round after round, so that a slow spell of a shared machine
+    // weighs on each of them alike rather than on one whole series.
     let scenarios = [&scenario_path, &scale_default, &scale_raised];
     for path in scenarios {
         run(path)?; // warm-up: page cache, lab's first connections
     }
     proxied.turn()?;
+    relayed.turn()?;
     let mut series: [Vec<Sample>; 3] = Default::default();
     let mut proxy_turns = Vec::with_capacity(RUNS);
+    let mut relay_turns = Vec::with_capacity(RUNS);
     for _ in 0..RUNS {
         for (path, samples) in scenarios.iter().zip(series.iter_mut()) {
             samples.push(run(path)?);
         }
         proxy_turns.push(proxied.turn()?);
+        relay_turns.push(relayed.turn()?);
     }
     let [office, scale, raised] = series;
     let office_wall = Stats::of(office.iter().map(|s| s.wall));
@@ -246,6 +274,7 @@ fn main() -> anyhow::Result<()> {
         &once_limit,
         proxied.requests.len(),
     )?;
+    relay_report(&mut report, &proxy_turns, &relay_turns)?;
     writeln!(
         report,
         "100 hosts × 2 ports ({} checks), concurrency {DEFAULT_CONCURRENCY} (default): median {:.0} ms = {:.2} × the 3-host run; its limit {:.0} ms ({})",
@@ -755,6 +784,117 @@ fn machine() -> String {
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     let load = load.split_whitespace().next().unwrap_or("?").to_string();
     format!("{cores} cores, {model}, {mem_gib:.0} GiB RAM, load average {load} at start")
+}
+
+/// A relay on loopback in front of `target` that holds every chunk it reads for `one_way`
+/// before passing it on, in each direction: a round trip through it costs twice that, as on a
+/// real network (the TCP handshake with the relay itself is not delayed, for either tool).
+/// Returns its address; it runs until the runtime stops.
+async fn wan_relay(
+    target: std::net::SocketAddr,
+    one_way: Duration,
+) -> io::Result<std::net::SocketAddr> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    // Holds each chunk for `one_way` from when it was read, in order; EOF passes on the same way.
+    async fn carry(
+        mut from: tokio::net::tcp::OwnedReadHalf,
+        mut to: tokio::net::tcp::OwnedWriteHalf,
+        one_way: Duration,
+    ) {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(Instant, Vec<u8>)>();
+        let reader = tokio::spawn(async move {
+            let mut buf = vec![0u8; 16 * 1024];
+            loop {
+                let n = from.read(&mut buf).await.unwrap_or(0);
+                if tx.send((Instant::now(), buf[..n].to_vec())).is_err() || n == 0 {
+                    break;
+                }
+            }
+        });
+        while let Some((read_at, chunk)) = rx.recv().await {
+            tokio::time::sleep_until((read_at + one_way).into()).await;
+            if chunk.is_empty() {
+                let _ = to.shutdown().await;
+                break;
+            }
+            if to.write_all(&chunk).await.is_err() {
+                break;
+            }
+        }
+        reader.abort();
+    }
+    tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let Ok(upstream) = tokio::net::TcpStream::connect(target).await else {
+                    return;
+                };
+                let _ = (client.set_nodelay(true), upstream.set_nodelay(true));
+                let (client_read, client_write) = client.into_split();
+                let (upstream_read, upstream_write) = upstream.into_split();
+                tokio::join!(
+                    carry(client_read, upstream_write, one_way),
+                    carry(upstream_read, client_write, one_way)
+                );
+            });
+        }
+    });
+    Ok(addr)
+}
+
+/// Through the relay against straight to the proxy: the extra time of the one-fetch request,
+/// in round trips of the relay, says how many times each tool waits on the proxy.
+fn relay_report(
+    report: &mut String,
+    direct: &[ProxyTurn],
+    relayed: &[ProxyTurn],
+) -> anyhow::Result<()> {
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    let rtt = ms(LATENCY * 2);
+    let median = |turns: &[ProxyTurn], f: &dyn Fn(&ProxyTurn) -> Option<Duration>| {
+        let values: Vec<Duration> = turns.iter().filter_map(f).collect();
+        (!values.is_empty()).then(|| Stats::of(values.into_iter()).median)
+    };
+    writeln!(
+        report,
+        "through a relay that holds each chunk {} ms each way between client and proxy (round trip {rtt:.0} ms):",
+        LATENCY.as_millis()
+    )?;
+    let rows: [(&str, &dyn Fn(&ProxyTurn) -> Option<Duration>); 5] = [
+        ("sipa-check run (whole scenario)", &|t| Some(t.sipa.wall)),
+        ("curl --parallel (same requests)", &|t| {
+            t.curl.as_ref().map(|s| s.wall)
+        }),
+        ("sipa-check one-fetch process", &|t| Some(t.once.wall)),
+        ("sipa-check one echo sample", &|t| Some(t.once_sample)),
+        ("curl one fetch (transfer)", &|t| {
+            t.once_curl.as_ref().map(|(_, c)| c.total)
+        }),
+    ];
+    for (what, f) in rows {
+        if let (Some(d), Some(r)) = (median(direct, f), median(relayed, f)) {
+            writeln!(
+                report,
+                "  {what}: median {:.0} ms (straight to the proxy {:.0} ms): +{:.0} ms = {:.1} round trips",
+                ms(r),
+                ms(d),
+                ms(r.saturating_sub(d)),
+                ms(r.saturating_sub(d)) / rtt
+            )?;
+        }
+    }
+    let sipa = median(relayed, &|t| Some(t.sipa.wall));
+    let curl = median(relayed, &|t| t.curl.as_ref().map(|s| s.wall));
+    if let (Some(s), Some(c)) = (sipa, curl) {
+        writeln!(
+            report,
+            "  sipa-check / curl through the relay = {:.2} (medians)",
+            s.as_secs_f64() / c.as_secs_f64()
+        )?;
+    }
+    Ok(())
 }
 
 /// The proxied series: sipa-check through the lab's explicit proxy, and curl making the same
