@@ -844,6 +844,9 @@ async fn wan_relay(
     Ok(addr)
 }
 
+/// One figure of a proxied turn, if the turn has it (curl's only when curl ran).
+type Figure = dyn Fn(&ProxyTurn) -> Option<Duration>;
+
 /// Through the relay against straight to the proxy: the extra time of the one-fetch request,
 /// in round trips of the relay, says how many times each tool waits on the proxy.
 fn relay_report(
@@ -853,7 +856,7 @@ fn relay_report(
 ) -> anyhow::Result<()> {
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
     let rtt = ms(LATENCY * 2);
-    let median = |turns: &[ProxyTurn], f: &dyn Fn(&ProxyTurn) -> Option<Duration>| {
+    let median = |turns: &[ProxyTurn], f: &Figure| {
         let values: Vec<Duration> = turns.iter().filter_map(f).collect();
         (!values.is_empty()).then(|| Stats::of(values.into_iter()).median)
     };
@@ -862,7 +865,7 @@ fn relay_report(
         "through a relay that holds each chunk {} ms each way between client and proxy (round trip {rtt:.0} ms):",
         LATENCY.as_millis()
     )?;
-    let rows: [(&str, &dyn Fn(&ProxyTurn) -> Option<Duration>); 5] = [
+    let rows: [(&str, &Figure); 5] = [
         ("sipa-check run (whole scenario)", &|t| Some(t.sipa.wall)),
         ("curl --parallel (same requests)", &|t| {
             t.curl.as_ref().map(|s| s.wall)
