@@ -12,7 +12,9 @@
 //! - the same scenario through the lab's explicit proxy (`--proxy`), beside `curl --parallel`
 //!   making the same requests (every login host × port's URL, every echo sample) through the same
 //!   proxy, and one HTTPS echo fetch (`scenarios/bench/echo-once.toml`) beside one curl fetch,
-//!   taking turns with the runs above (curl missing: skipped with a note);
+//!   taking turns with the runs above (curl missing: skipped with a note); then all of that again
+//!   through a relay on loopback that holds every chunk 25 ms each way between client and proxy,
+//!   to count the round trips each tool makes to the proxy;
 //! - `sipa-check --version`;
 //! - a 1,008-check run under the usual descriptor limit of 1,024, to show the default concurrency bounds
 //!   the sockets in flight.
