@@ -9,6 +9,12 @@
 //! - a generated 100-host scenario (`scale-NNN.sipa-lab.test` names act as login hosts), at the
 //!   default concurrency (512) and with the scenario raising it to the most allowed (1,024),
 //!   9 runs each, taking turns with the runs above so that a slow spell weighs on all alike;
+//! - the same scenario through the lab's explicit proxy (`--proxy`), beside `curl --parallel`
+//!   making the same requests (every login host × port's URL, every echo sample) through the same
+//!   proxy, and one HTTPS echo fetch (`scenarios/bench/echo-once.toml`) beside one curl fetch,
+//!   taking turns with the runs above (curl missing: skipped with a note); then all of that again
+//!   through a relay on loopback that holds every chunk 25 ms each way between client and proxy,
+//!   to count the round trips each tool makes to the proxy;
 //! - `sipa-check --version`;
 //! - a 1,008-check run under the usual descriptor limit of 1,024, to show the default concurrency bounds
 //!   the sockets in flight.
@@ -26,11 +32,15 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use sipa_check::address::ConnectTo;
 use sipa_check::lab::{Lab, LabConfig};
-use sipa_check::plan::{CheckKind, Plan};
+use sipa_check::outcome::Route;
+use sipa_check::plan::{Check, CheckKind, Plan};
 use sipa_check::scenario;
 
 const LATENCY: Duration = Duration::from_millis(25);
 const SCENARIO: &str = "scenarios/bench/office365-lab.toml";
+/// One HTTPS echo sample (and the plain-HTTP login check a scenario must have), run through
+/// the proxy beside one curl fetch of the same URL.
+const ECHO_ONCE: &str = "scenarios/bench/echo-once.toml";
 const SCRIPT: &str = "ci/sequential-check.sh";
 const RUNS: usize = 9;
 const SCRIPT_RUNS: usize = 3;
@@ -61,6 +71,8 @@ fn main() -> anyhow::Result<()> {
         ..LabConfig::default()
     }))?;
     let flags = lab.run_flags();
+    let proxy_url = format!("http://{}", lab.proxy_addr());
+    let proxy_flags = lab.proxy_run_flags();
     let connect_to = [
         (80, lab.transparent_http_addr().port()),
         (443, lab.transparent_https_addr().port()),
@@ -101,17 +113,67 @@ fn main() -> anyhow::Result<()> {
     let scale_limit = physical_limit(&scale_default, &connect_to)?;
     let scale_raised_limit = physical_limit(&scale_raised, &connect_to)?;
 
-    // The three scenarios take turns, round after round, so that a slow spell of a shared
-    // machine weighs on each of them alike rather than on one whole series.
+    // Through the explicit proxy: the same scenario, curl --parallel making the same requests
+    // through the same proxy, and one echo fetch by each; then all of it again through a relay
+    // that holds every chunk 25 ms each way between client and proxy, as a real network would,
+    // so that every round trip a tool makes to the proxy costs 50 ms.
+    let curl = missing_curl().is_none();
+    let relay_url = format!(
+        "http://{}",
+        runtime.block_on(wan_relay(lab.proxy_addr(), LATENCY))?
+    );
+    let relay_flags: Vec<String> = proxy_flags
+        .iter()
+        .map(|f| {
+            if *f == proxy_url {
+                relay_url.clone()
+            } else {
+                f.clone()
+            }
+        })
+        .collect();
+    let proxied = Proxied {
+        binary: &binary,
+        flags: &proxy_flags,
+        proxy: &proxy_url,
+        ca_file: lab.ca_file().to_path_buf(),
+        requests: curl_requests(&scenario_path)?,
+        once_requests: curl_requests(Path::new(ECHO_ONCE))?
+            .into_iter()
+            .filter(|r| r.echo)
+            .collect(),
+        json: tmp.path().join("echo-once.json"),
+        curl,
+    };
+    let relayed = Proxied {
+        flags: &relay_flags,
+        proxy: &relay_url,
+        ca_file: proxied.ca_file.clone(),
+        requests: proxied.requests.clone(),
+        once_requests: proxied.once_requests.clone(),
+        json: proxied.json.clone(),
+        ..proxied
+    };
+    let proxy_limit = physical_limit_via(&scenario_path, &[], Some(&proxy_url))?;
+    let once_limit = physical_limit_via(Path::new(ECHO_ONCE), &[], Some(&proxy_url))?;
+
+    // The scenarios take turns, round after round, so that a slow spell of a shared machine
+    // weighs on each of them alike rather than on one whole series.
     let scenarios = [&scenario_path, &scale_default, &scale_raised];
     for path in scenarios {
         run(path)?; // warm-up: page cache, lab's first connections
     }
+    proxied.turn()?;
+    relayed.turn()?;
     let mut series: [Vec<Sample>; 3] = Default::default();
+    let mut proxy_turns = Vec::with_capacity(RUNS);
+    let mut relay_turns = Vec::with_capacity(RUNS);
     for _ in 0..RUNS {
         for (path, samples) in scenarios.iter().zip(series.iter_mut()) {
             samples.push(run(path)?);
         }
+        proxy_turns.push(proxied.turn()?);
+        relay_turns.push(relayed.turn()?);
     }
     let [office, scale, raised] = series;
     let office_wall = Stats::of(office.iter().map(|s| s.wall));
@@ -208,6 +270,14 @@ fn main() -> anyhow::Result<()> {
             script.median.as_secs_f64() / office_wall.median.as_secs_f64()
         )?;
     }
+    proxy_report(
+        &mut report,
+        &proxy_turns,
+        &proxy_limit,
+        &once_limit,
+        proxied.requests.len(),
+    )?;
+    relay_report(&mut report, &proxy_turns, &relay_turns)?;
     writeln!(
         report,
         "100 hosts × 2 ports ({} checks), concurrency {DEFAULT_CONCURRENCY} (default): median {:.0} ms = {:.2} × the 3-host run; its limit {:.0} ms ({})",
@@ -349,15 +419,21 @@ struct Sample {
 /// Runs `cmd` (spawned as plainly as std can, posix_spawn), its output kept for a failure
 /// report; fails unless it exits 0.
 fn measure(cmd: Command, what: &str) -> anyhow::Result<Sample> {
+    Ok(measure_output(cmd, what, &[0])?.0)
+}
+
+/// As [`measure`], also returning what the child wrote to stdout and stderr; any exit code in
+/// `accept` is a success.
+fn measure_output(cmd: Command, what: &str, accept: &[i32]) -> anyhow::Result<(Sample, String)> {
     let lab_before = own_cpu();
     let started = Instant::now();
     let (child, output) = spawn(cmd, None)?;
     let rss = PeakRss::watch(child.id());
     let (status, usage) = wait4(child.id(), 0)?.context("wait4 returned no child")?;
     let wall = started.elapsed();
-    finish(status, &output, what)?;
+    let text = finish(status, &output, what, accept)?;
     let lab_cpu = own_cpu().saturating_sub(lab_before);
-    Ok(sample(wall, &usage, rss.peak_kib(), lab_cpu))
+    Ok((sample(wall, &usage, rss.peak_kib(), lab_cpu), text))
 }
 
 /// The peak RSS of a child's own address space (VmHWM), read every millisecond until it exits.
@@ -408,7 +484,7 @@ fn measure_fds(cmd: Command, nofile: u64) -> anyhow::Result<(Sample, usize)> {
     loop {
         if let Some((status, usage)) = wait4(child.id(), libc::WNOHANG)? {
             let wall = started.elapsed();
-            finish(status, &output, "the descriptor check")?;
+            finish(status, &output, "the descriptor check", &[0])?;
             let lab_cpu = own_cpu().saturating_sub(lab_before);
             return Ok((sample(wall, &usage, rss.peak_kib(), lab_cpu), peak));
         }
@@ -460,15 +536,15 @@ fn wait4(pid: u32, options: i32) -> anyhow::Result<Option<(ExitStatus, libc::rus
     }
 }
 
-fn finish(status: ExitStatus, output: &Path, what: &str) -> anyhow::Result<()> {
+fn finish(status: ExitStatus, output: &Path, what: &str, accept: &[i32]) -> anyhow::Result<String> {
     let text = std::fs::read_to_string(output).unwrap_or_default();
     let _ = std::fs::remove_file(output);
-    if !status.success() {
+    if !status.code().is_some_and(|code| accept.contains(&code)) {
         let tail: Vec<&str> = text.lines().rev().take(30).collect();
         let tail: Vec<&str> = tail.into_iter().rev().collect();
         bail!("{what} did not pass ({status}):\n{}", tail.join("\n"));
     }
-    Ok(())
+    Ok(text)
 }
 
 fn sample(wall: Duration, usage: &libc::rusage, max_rss_kib: u64, lab_cpu: Duration) -> Sample {
@@ -537,45 +613,83 @@ impl Limit {
 /// HTTP answer, `dns::LabZone::respond` once before each DNS answer. Through the transparent
 /// gateway: TLS = gateway set-up + origin set-up (the handshake needs the origin); HTTP and
 /// each echo sample = gateway set-up + origin set-up + answer; a TCP connect = none.
-fn lab_delays(kind: &CheckKind) -> u32 {
-    match kind {
+///
+/// Through the explicit proxy (`gateway::proxy` and `gateway::tunnel`), nothing waits for a
+/// resolve, and the gateway opens the origin connection before it sleeps once more to answer
+/// CONNECT, so the origin's set-up runs meanwhile: a connect on a TLS port (the tunnel) = gateway
+/// set-up + CONNECT answer = 2, TLS = 2, HTTP and each echo sample = 3 (on port 80: gateway
+/// set-up + origin set-up + answer), a connect on port 80 = none.
+fn lab_delays(check: &Check) -> u32 {
+    let proxied = check.route == Route::Proxy;
+    match &check.kind {
         CheckKind::Resolve => 1,
+        CheckKind::Connect
+            if proxied
+                && check
+                    .port
+                    .is_some_and(|p| p != sipa_check::scenario::Port::HTTP) =>
+        {
+            2
+        }
         CheckKind::Connect => 0,
         CheckKind::Tls => 2,
         CheckKind::Http(_) | CheckKind::Egress(_) => 3,
     }
 }
 
-fn load_plan(path: &Path, connect_to: &[ConnectTo]) -> anyhow::Result<(Plan, usize)> {
-    let s = scenario::load(path).map_err(|e| anyhow::anyhow!("{e}"))?;
+/// The scenario at `path` as the bench runs it: with `connect_to` rules, or through `proxy`.
+fn load_plan(
+    path: &Path,
+    connect_to: &[ConnectTo],
+    proxy: Option<&str>,
+) -> anyhow::Result<(Plan, usize)> {
+    let mut s = scenario::load(path).map_err(|e| anyhow::anyhow!("{e}"))?;
+    if let Some(proxy) = proxy {
+        s.vantage.proxy = Some(scenario::parse_proxy(proxy).map_err(|e| anyhow::anyhow!("{e}"))?);
+    }
     Ok((Plan::build(&s, connect_to), s.limits.concurrency))
 }
 
 fn plan_len(path: &Path, connect_to: &[ConnectTo]) -> anyhow::Result<usize> {
-    Ok(load_plan(path, connect_to)?.0.checks.len())
+    Ok(load_plan(path, connect_to, None)?.0.checks.len())
 }
 
 fn physical_limit(path: &Path, connect_to: &[ConnectTo]) -> anyhow::Result<Limit> {
-    let (plan, concurrency) = load_plan(path, connect_to)?;
+    physical_limit_via(path, connect_to, None)
+}
+
+/// As [`physical_limit`], through the explicit proxy at `proxy` when given.
+fn physical_limit_via(
+    path: &Path,
+    connect_to: &[ConnectTo],
+    proxy: Option<&str>,
+) -> anyhow::Result<Limit> {
+    let (plan, concurrency) = load_plan(path, connect_to, proxy)?;
     // Dependencies always come earlier in the plan.
     let mut chain: Vec<u32> = Vec::with_capacity(plan.checks.len());
     let mut work = 0u64;
     for check in &plan.checks {
         let before = check.waits_for.iter().map(|&d| chain[d]).max().unwrap_or(0);
-        chain.push(before + lab_delays(&check.kind));
+        chain.push(before + lab_delays(check));
         let weight = match &check.kind {
             CheckKind::Egress(o) => u64::from(o.samples.max(1)),
             _ => 1,
         };
-        work += u64::from(lab_delays(&check.kind)) * weight;
+        work += u64::from(lab_delays(check)) * weight;
     }
     let longest = chain.iter().copied().max().unwrap_or(0);
     let work_bound = work as f64 / concurrency.max(1) as f64;
-    let derivation = "longest chain: resolve (1 DNS answer) → HTTP or echo sample through the \
+    let derivation = if proxy.is_some() {
+        "longest chain: an HTTP check or echo sample through the explicit proxy (gateway \
+         set-up + origin set-up or CONNECT answer, which overlap + HTTP answer = 3); nothing \
+         waits for a resolve, as the proxy resolves"
+    } else {
+        "longest chain: resolve (1 DNS answer) → HTTP or echo sample through the \
          transparent gateway (gateway set-up + origin set-up + HTTP answer = 3); \
          TLS = 2 (gateway + origin set-up), TCP connect = 0 (the kernel completes the \
          handshake; the lab delays the server side)"
-        .to_string();
+    }
+    .to_string();
     let bound = if work_bound > f64::from(longest) {
         "bound by concurrency: lab delays × connections / probes in flight"
     } else {
@@ -680,4 +794,436 @@ fn machine() -> String {
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     let load = load.split_whitespace().next().unwrap_or("?").to_string();
     format!("{cores} cores, {model}, {mem_gib:.0} GiB RAM, load average {load} at start")
+}
+
+/// A relay on loopback in front of `target` that holds every chunk it reads for `one_way`
+/// before passing it on, in each direction: a round trip through it costs twice that, as on a
+/// real network (the TCP handshake with the relay itself is not delayed, for either tool).
+/// Returns its address; it runs until the runtime stops.
+async fn wan_relay(
+    target: std::net::SocketAddr,
+    one_way: Duration,
+) -> io::Result<std::net::SocketAddr> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    // Holds each chunk for `one_way` from when it was read, in order; EOF passes on the same way.
+    async fn carry(
+        mut from: tokio::net::tcp::OwnedReadHalf,
+        mut to: tokio::net::tcp::OwnedWriteHalf,
+        one_way: Duration,
+    ) {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(Instant, Vec<u8>)>();
+        let reader = tokio::spawn(async move {
+            let mut buf = vec![0u8; 16 * 1024];
+            loop {
+                let n = from.read(&mut buf).await.unwrap_or(0);
+                if tx.send((Instant::now(), buf[..n].to_vec())).is_err() || n == 0 {
+                    break;
+                }
+            }
+        });
+        while let Some((read_at, chunk)) = rx.recv().await {
+            tokio::time::sleep_until((read_at + one_way).into()).await;
+            if chunk.is_empty() {
+                let _ = to.shutdown().await;
+                break;
+            }
+            if to.write_all(&chunk).await.is_err() {
+                break;
+            }
+        }
+        reader.abort();
+    }
+    tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let Ok(upstream) = tokio::net::TcpStream::connect(target).await else {
+                    return;
+                };
+                let _ = (client.set_nodelay(true), upstream.set_nodelay(true));
+                let (client_read, client_write) = client.into_split();
+                let (upstream_read, upstream_write) = upstream.into_split();
+                tokio::join!(
+                    carry(client_read, upstream_write, one_way),
+                    carry(upstream_read, client_write, one_way)
+                );
+            });
+        }
+    });
+    Ok(addr)
+}
+
+/// One figure of a proxied turn, if the turn has it (curl's only when curl ran).
+type Figure = dyn Fn(&ProxyTurn) -> Option<Duration>;
+
+/// Through the relay against straight to the proxy: the extra time of the one-fetch request,
+/// in round trips of the relay, says how many times each tool waits on the proxy.
+fn relay_report(
+    report: &mut String,
+    direct: &[ProxyTurn],
+    relayed: &[ProxyTurn],
+) -> anyhow::Result<()> {
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    let rtt = ms(LATENCY * 2);
+    let median = |turns: &[ProxyTurn], f: &Figure| {
+        let values: Vec<Duration> = turns.iter().filter_map(f).collect();
+        (!values.is_empty()).then(|| Stats::of(values.into_iter()).median)
+    };
+    writeln!(
+        report,
+        "through a relay that holds each chunk {} ms each way between client and proxy (round trip {rtt:.0} ms):",
+        LATENCY.as_millis()
+    )?;
+    let rows: [(&str, &Figure); 5] = [
+        ("sipa-check run (whole scenario)", &|t| Some(t.sipa.wall)),
+        ("curl --parallel (same requests)", &|t| {
+            t.curl.as_ref().map(|s| s.wall)
+        }),
+        ("sipa-check one-fetch process", &|t| Some(t.once.wall)),
+        ("sipa-check one echo sample", &|t| Some(t.once_sample)),
+        ("curl one fetch (transfer)", &|t| {
+            t.once_curl.as_ref().map(|(_, c)| c.total)
+        }),
+    ];
+    for (what, f) in rows {
+        if let (Some(d), Some(r)) = (median(direct, f), median(relayed, f)) {
+            writeln!(
+                report,
+                "  {what}: median {:.0} ms (straight to the proxy {:.0} ms): +{:.0} ms = {:.1} round trips",
+                ms(r),
+                ms(d),
+                ms(r.saturating_sub(d)),
+                ms(r.saturating_sub(d)) / rtt
+            )?;
+        }
+    }
+    let sipa = median(relayed, &|t| Some(t.sipa.wall));
+    let curl = median(relayed, &|t| t.curl.as_ref().map(|s| s.wall));
+    if let (Some(s), Some(c)) = (sipa, curl) {
+        writeln!(
+            report,
+            "  sipa-check / curl through the relay = {:.2} (medians)",
+            s.as_secs_f64() / c.as_secs_f64()
+        )?;
+    }
+    Ok(())
+}
+
+/// The proxied series: sipa-check through the lab's explicit proxy, and curl making the same
+/// requests through the same proxy.
+struct Proxied<'a> {
+    binary: &'a Path,
+    /// `sipa-check run` flags that reach the lab through its proxy.
+    flags: &'a [String],
+    proxy: &'a str,
+    ca_file: PathBuf,
+    /// The bench scenario's requests: every login host × port, every echo sample.
+    requests: Vec<CurlRequest>,
+    /// The one echo fetch of [`ECHO_ONCE`].
+    once_requests: Vec<CurlRequest>,
+    /// Where the one-fetch run writes its JSON report.
+    json: PathBuf,
+    /// Whether curl is on PATH.
+    curl: bool,
+}
+
+/// One turn of the proxied series.
+struct ProxyTurn {
+    sipa: Sample,
+    curl: Option<Sample>,
+    once: Sample,
+    /// The one-fetch run's own time, as its JSON report gives it (no process start or exit).
+    once_run: Duration,
+    /// The echo sample's time, from its client's creation to the answer read.
+    once_sample: Duration,
+    /// curl's one fetch: the process, and curl's own timings of the transfer.
+    once_curl: Option<(Sample, CurlTimes)>,
+}
+
+/// A URL curl fetches, with the status the lab must answer.
+#[derive(Clone)]
+struct CurlRequest {
+    url: String,
+    status: u16,
+    echo: bool,
+}
+
+/// curl's `--write-out` timings of one transfer, from its start.
+#[derive(Clone, Copy)]
+struct CurlTimes {
+    connect: Duration,
+    appconnect: Duration,
+    starttransfer: Duration,
+    total: Duration,
+}
+
+impl Proxied<'_> {
+    fn turn(&self) -> anyhow::Result<ProxyTurn> {
+        let mut cmd = Command::new(self.binary);
+        cmd.arg("run").arg(SCENARIO).args(self.flags);
+        let sipa = measure(cmd, &format!("sipa-check run {SCENARIO} --proxy"))?;
+        let curl = if self.curl {
+            Some(self.curl_run(&self.requests, "curl --parallel")?.0)
+        } else {
+            None
+        };
+        let mut cmd = Command::new(self.binary);
+        cmd.arg("run")
+            .arg(ECHO_ONCE)
+            .args(self.flags)
+            .arg("--json")
+            .arg(&self.json);
+        // Exit 3: a single observer leaves port 80 and the control unverified, which the
+        // report says; the sample itself must pass (checked in its JSON).
+        let (once, _) = measure_output(cmd, &format!("sipa-check run {ECHO_ONCE} --proxy"), &[3])?;
+        let (once_run, once_sample) = echo_once_times(&std::fs::read_to_string(&self.json)?)?;
+        let once_curl = if self.curl {
+            let (sample, times) = self.curl_run(&self.once_requests, "curl (one fetch)")?;
+            Some((sample, times[0]))
+        } else {
+            None
+        };
+        Ok(ProxyTurn {
+            sipa,
+            curl,
+            once,
+            once_run,
+            once_sample,
+            once_curl,
+        })
+    }
+
+    /// curl fetching `requests` through the proxy, all at once, each on a connection of its own
+    /// (`Connection: close`, as sipa-check's samples), the chain checked against the lab CA.
+    /// Fails unless every answer has its expected status.
+    fn curl_run(
+        &self,
+        requests: &[CurlRequest],
+        what: &str,
+    ) -> anyhow::Result<(Sample, Vec<CurlTimes>)> {
+        let mut cmd = Command::new("curl");
+        // -q first: no ~/.curlrc. --proxy overrides any proxy from the environment, so every
+        // connection goes to the lab's proxy on loopback, which resolves the lab names itself.
+        cmd.args(["-q", "--silent", "--show-error", "--no-progress-meter"])
+            .arg("--proxy")
+            .arg(self.proxy)
+            .arg("--cacert")
+            .arg(&self.ca_file)
+            .args(["--header", "Connection: close"])
+            .args([
+                "--write-out",
+                "%{http_code} %{time_connect} %{time_appconnect} %{time_starttransfer} %{time_total} %{url}\\n",
+            ]);
+        if requests.len() > 1 {
+            cmd.args(["--parallel", "--parallel-immediate", "--parallel-max"])
+                .arg(requests.len().to_string());
+        }
+        for request in requests {
+            cmd.args(["--output", "/dev/null", &request.url]);
+        }
+        let (sample, text) = measure_output(cmd, what, &[0])?;
+        let mut times = Vec::with_capacity(requests.len());
+        let mut left: Vec<&CurlRequest> = requests.iter().collect();
+        for line in text.lines() {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let [status, connect, appconnect, starttransfer, total, url] = fields[..] else {
+                bail!("{what}: unexpected output line {line:?}");
+            };
+            let Some(at) = left.iter().position(|r| r.url == url) else {
+                bail!("{what}: an answer for {url} that was not asked for, or twice");
+            };
+            let request = left.swap_remove(at);
+            if status != request.status.to_string() {
+                bail!("{what}: {url} answered {status}, not {}", request.status);
+            }
+            let secs = |s: &str| -> anyhow::Result<Duration> {
+                Ok(Duration::from_secs_f64(s.parse::<f64>()?))
+            };
+            times.push(CurlTimes {
+                connect: secs(connect)?,
+                appconnect: secs(appconnect)?,
+                starttransfer: secs(starttransfer)?,
+                total: secs(total)?,
+            });
+        }
+        if let Some(missing) = left.first() {
+            bail!("{what}: no answer for {}", missing.url);
+        }
+        Ok((sample, times))
+    }
+}
+
+/// The requests sipa-check makes for the scenario at `path`: each login host × port's URL (a
+/// redirect on 80, the OpenID configuration on 443) and each echo sample.
+fn curl_requests(path: &Path) -> anyhow::Result<Vec<CurlRequest>> {
+    let s = scenario::load(path).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut requests = Vec::new();
+    for host in &s.login.hosts {
+        for &port in &s.login.ports {
+            let tls = port.is_tls();
+            let path = if tls {
+                s.login.openid_path.as_str()
+            } else {
+                "/"
+            };
+            let url = sipa_check::probe::http::login_url(host.as_str(), port, path)
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            requests.push(CurlRequest {
+                url: url.to_string(),
+                status: if tls { 200 } else { 301 },
+                echo: false,
+            });
+        }
+    }
+    for observer in &s.observers {
+        for _ in 0..observer.samples.max(1) {
+            requests.push(CurlRequest {
+                url: observer.url.to_string(),
+                status: 200,
+                echo: true,
+            });
+        }
+    }
+    Ok(requests)
+}
+
+/// The one-fetch run's time and its echo sample's, from its JSON report.
+fn echo_once_times(json: &str) -> anyhow::Result<(Duration, Duration)> {
+    let doc: serde_json::Value = serde_json::from_str(json)?;
+    fn find<'v>(
+        v: &'v serde_json::Value,
+        hit: &dyn Fn(&serde_json::Map<String, serde_json::Value>) -> bool,
+    ) -> Option<&'v serde_json::Map<String, serde_json::Value>> {
+        match v {
+            serde_json::Value::Object(map) if hit(map) => Some(map),
+            serde_json::Value::Object(map) => map.values().find_map(|v| find(v, hit)),
+            serde_json::Value::Array(items) => items.iter().find_map(|v| find(v, hit)),
+            _ => None,
+        }
+    }
+    let ms = |map: &serde_json::Map<String, serde_json::Value>| {
+        map.get("elapsed_ms")
+            .and_then(serde_json::Value::as_f64)
+            .map(|ms| Duration::from_secs_f64(ms / 1000.0))
+    };
+    let run = find(&doc, &|m| {
+        m.contains_key("checks") && m.contains_key("elapsed_ms")
+    })
+    .and_then(ms)
+    .context("the JSON report has no run time")?;
+    let echo = find(&doc, &|m| {
+        m.get("stage").and_then(|s| s.as_str()) == Some("egress") && m.contains_key("observation")
+    })
+    .context("the JSON report has no echo check")?;
+    if echo.get("status").and_then(|s| s.as_str()) != Some("pass") {
+        bail!(
+            "the echo check of {ECHO_ONCE} did not pass: {}",
+            echo["reason"]
+        );
+    }
+    let samples = echo["observation"]["samples"]
+        .as_array()
+        .context("the JSON report has no echo samples")?;
+    let sample = samples
+        .first()
+        .and_then(|s| s.as_object())
+        .and_then(ms)
+        .context("the echo sample has no time")?;
+    Ok((run, sample))
+}
+
+/// curl, looked up on PATH without running it.
+fn missing_curl() -> Option<&'static str> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    (!std::env::split_paths(&path).any(|dir| dir.join("curl").is_file())).then_some("curl")
+}
+
+fn proxy_report(
+    report: &mut String,
+    turns: &[ProxyTurn],
+    limit: &Limit,
+    once_limit: &Limit,
+    requests: usize,
+) -> anyhow::Result<()> {
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    let ratio = |a: Duration, b: Duration| a.as_secs_f64() / b.as_secs_f64();
+    let sipa = Stats::of(turns.iter().map(|t| t.sipa.wall));
+    writeln!(
+        report,
+        "through the lab's explicit proxy (--proxy): physical limit {} lab delays × {} ms = {:.0} ms",
+        limit.chain,
+        LATENCY.as_millis(),
+        ms(limit.duration())
+    )?;
+    writeln!(report, "  {}", limit.derivation)?;
+    writeln!(
+        report,
+        "  sipa-check ({} checks, {} runs): median {:.0} ms, min {:.0} ms = {:.2} × the limit (median)",
+        limit.checks,
+        turns.len(),
+        ms(sipa.median),
+        ms(sipa.min),
+        ratio(sipa.median, limit.duration())
+    )?;
+    let once = Stats::of(turns.iter().map(|t| t.once.wall));
+    let once_run = Stats::of(turns.iter().map(|t| t.once_run));
+    let once_sample = Stats::of(turns.iter().map(|t| t.once_sample));
+    let curls: Vec<&Sample> = turns.iter().filter_map(|t| t.curl.as_ref()).collect();
+    if curls.is_empty() {
+        writeln!(
+            report,
+            "  curl --parallel through the same proxy: SKIPPED, curl missing (apt-get install curl)"
+        )?;
+    } else {
+        let curl = Stats::of(curls.iter().map(|s| s.wall));
+        writeln!(
+            report,
+            "  curl --parallel --parallel-max {requests}, the same {requests} requests (every login host × port, every echo sample) through the same proxy: median {:.0} ms, min {:.0} ms",
+            ms(curl.median),
+            ms(curl.min)
+        )?;
+        writeln!(
+            report,
+            "  sipa-check / curl = {:.2} (medians; min {:.2})",
+            ratio(sipa.median, curl.median),
+            ratio(sipa.min, curl.min)
+        )?;
+    }
+    writeln!(
+        report,
+        "  one HTTPS echo fetch ({ECHO_ONCE}, limit {:.0} ms): sipa-check process median {:.0} ms (its run {:.0} ms, the sample {:.0} ms)",
+        ms(once_limit.duration()),
+        ms(once.median),
+        ms(once_run.median),
+        ms(once_sample.median)
+    )?;
+    let once_curls: Vec<&(Sample, CurlTimes)> =
+        turns.iter().filter_map(|t| t.once_curl.as_ref()).collect();
+    if !once_curls.is_empty() {
+        let process = Stats::of(once_curls.iter().map(|(s, _)| s.wall));
+        let pick = |f: fn(&CurlTimes) -> Duration| Stats::of(once_curls.iter().map(|(_, t)| f(t)));
+        let total = pick(|t| t.total);
+        writeln!(
+            report,
+            "  one curl fetch of the same URL: process median {:.0} ms (the transfer {:.0} ms: proxy connected {:.1} ms, TLS done {:.0} ms, first byte {:.0} ms)",
+            ms(process.median),
+            ms(total.median),
+            ms(pick(|t| t.connect).median),
+            ms(pick(|t| t.appconnect).median),
+            ms(pick(|t| t.starttransfer).median),
+        )?;
+        writeln!(
+            report,
+            "  one fetch, sipa-check / curl: process {:.2}, request {:.2} (medians)",
+            ratio(once.median, process.median),
+            ratio(once_sample.median, total.median)
+        )?;
+    }
+    writeln!(
+        report,
+        "  the whole proxied run / one sipa-check fetch = {:.2} (medians)",
+        ratio(sipa.median, once.median)
+    )?;
+    Ok(())
 }
