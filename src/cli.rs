@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 use ipnet::IpNet;
 
 use crate::address::ConnectTo;
@@ -14,12 +14,56 @@ use crate::scenario::{
     parse_timeout,
 };
 
+/// The exit codes, as `--help` and the man page list them (DESIGN.md: a promise).
+pub const EXIT_CODES_HELP: &str = "\
+Exit codes:
+  0  every check passed
+  1  a check failed: the network answered and anchoring (or the path) is wrong
+  2  invalid command line or scenario: nothing was run
+  3  no failure, but some checks were inconclusive (timeouts, missing observers, deadline,
+     Ctrl-C or SIGTERM)";
+
 /// Proves that Zscaler Source IP Anchoring for Office 365 Conditional Access works, from here.
 #[derive(Debug, Parser)]
-#[command(name = "sipa-check", version, about, long_about = None, propagate_version = true)]
+#[command(
+    name = "sipa-check",
+    version,
+    about,
+    long_about = None,
+    propagate_version = true,
+    after_help = EXIT_CODES_HELP
+)]
 pub struct Cli {
+    #[command(flatten)]
+    pub output: OutputFlags,
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// When to colour the terminal report.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    /// On a terminal, unless NO_COLOR is set.
+    #[default]
+    Auto,
+    /// Always, even into a pipe or a file.
+    Always,
+    /// Never.
+    Never,
+}
+
+/// How much the terminal report says; global, so it may follow the subcommand.
+#[derive(Debug, Clone, Copy, Default, Args)]
+pub struct OutputFlags {
+    /// Colour the report: auto (a terminal without NO_COLOR), always or never.
+    #[arg(long, value_name = "WHEN", value_enum, default_value_t = ColorChoice::Auto, global = true)]
+    pub color: ColorChoice,
+    /// Print only the verdict line (report files are still written in full).
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// Print every check's evidence, passes included.
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -30,6 +74,12 @@ pub enum Command {
     Validate(ValidateArgs),
     /// Start the embedded lab and run the bundled lab scenario against it.
     Lab(LabArgs),
+    /// Write the documented Office 365 scenario template, to fill in and run.
+    Init(InitArgs),
+    /// Print a shell completion script to standard output.
+    Completions(CompletionsArgs),
+    /// Print the man page (roff) to standard output.
+    Man,
 }
 
 /// Flags that override the scenario.
@@ -51,12 +101,19 @@ pub struct ScenarioFlags {
     /// Checked by the command, not by clap, whose errors would echo a password.
     #[arg(long, value_name = "URL")]
     pub proxy: Option<String>,
-    /// Extra trust anchor in PEM, such as the Zscaler root for SSL inspection (repeatable).
-    #[arg(long = "ca-file", value_name = "PEM")]
+    /// Extra trust anchor in PEM, such as the Zscaler root for SSL inspection (repeatable;
+    /// curl's --cacert is accepted too).
+    #[arg(long = "ca-file", visible_alias = "cacert", value_name = "PEM")]
     pub ca_file: Vec<PathBuf>,
     /// IP families to probe.
     #[arg(long, value_name = "4|6|both", value_parser = parse_family)]
     pub family: Option<FamilySelection>,
+    /// IPv4 only, as curl's -4 (the same as --family 4).
+    #[arg(short = '4', action = ArgAction::SetTrue, conflicts_with_all = ["family", "ipv6"])]
+    pub ipv4: bool,
+    /// IPv6 only, as curl's -6 (the same as --family 6).
+    #[arg(short = '6', action = ArgAction::SetTrue, conflicts_with = "family")]
+    pub ipv6: bool,
     /// Samples per echo observer, each on a fresh connection.
     #[arg(long, value_name = "N", value_parser = parse_samples)]
     pub samples: Option<u32>,
@@ -108,8 +165,9 @@ pub struct LabArgs {
     /// List the faults and exit.
     #[arg(long)]
     pub list_faults: bool,
-    /// Keep the lab up and print the `run` flags that reach it.
-    #[arg(long)]
+    /// Keep the lab up and print the `run` flags that reach it. It runs no checks itself, so
+    /// the flags that shape a run are refused with it.
+    #[arg(long, conflicts_with_all = ["timeout", "deadline", "via_proxy", "junit", "json"])]
     pub serve: bool,
     /// Delay added to every connection set-up and answer of the lab, such as 25ms.
     #[arg(long, value_name = "DUR", value_parser = parse_duration)]
@@ -125,6 +183,36 @@ pub struct LabArgs {
     pub via_proxy: bool,
     #[command(flatten)]
     pub reports: ReportFlags,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct InitArgs {
+    /// Where to write the template (`-` for standard output).
+    #[arg(value_name = "FILE", default_value = "sipa-check.toml")]
+    pub file: PathBuf,
+    /// Overwrite FILE if it exists.
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_name = "SHELL", value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+impl ScenarioFlags {
+    /// `--family`, or what `-4` / `-6` mean.
+    pub fn family(&self) -> Option<FamilySelection> {
+        if self.ipv4 {
+            Some(FamilySelection::V4)
+        } else if self.ipv6 {
+            Some(FamilySelection::V6)
+        } else {
+            self.family
+        }
+    }
 }
 
 fn parse_connect_to(s: &str) -> Result<ConnectTo, crate::address::ConnectToError> {

@@ -1,21 +1,24 @@
 //! The subcommands, as library functions: they take validated arguments and the few facts
 //! `main` reads from the environment, and return the exit status.
 
-use std::io::Write;
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use futures::future::{BoxFuture, FutureExt, Shared};
 
 use crate::address::ConnectTo;
-use crate::cli::{LabArgs, ReportFlags, RunArgs, ScenarioFlags, ValidateArgs};
+use crate::cli::{
+    Cli, CompletionsArgs, InitArgs, LabArgs, ReportFlags, RunArgs, ScenarioFlags, ValidateArgs,
+};
 use crate::lab::{Fault, Lab, LabConfig};
 use crate::observation::Cut;
 use crate::outcome::{RunReport, Status};
-use crate::plan::{Plan, Probe};
+use crate::plan::{CheckKind, Plan, Probe};
 use crate::report::{self, human::HumanStyle};
 use crate::runner::{self, Progress, Quiet, RunSettings};
-use crate::scenario::model::{Scenario, Secret};
+use crate::scenario::model::{ObserverRole, Scenario, Secret};
 use crate::scenario::{self, Overrides};
 
 /// The process's exit status, as DESIGN.md names them.
@@ -47,10 +50,24 @@ impl Exit {
     }
 }
 
+/// How much the terminal report says (`-q`, default, `-v`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Detail {
+    /// Only the verdict line.
+    Verdict,
+    /// The report: every check on a line, evidence for failures and errors.
+    #[default]
+    Report,
+    /// The report, then every check's evidence, passes included.
+    Evidence,
+}
+
 /// What `main` found in the environment.
 pub struct Env {
-    /// Colour on the human report (a terminal, and NO_COLOR unset).
+    /// Colour on the human report (`--color`, or for `auto` a terminal and NO_COLOR unset).
     pub color: bool,
+    /// `-q` / `-v`.
+    pub detail: Detail,
     /// Live progress on stderr (stderr is a terminal).
     pub progress: bool,
     /// SIPA_CHECK_PROXY_PASSWORD.
@@ -127,6 +144,18 @@ fn scenarios(
         {
             proxy.password = env.proxy_password.clone();
         }
+        if let Some(proxy) = &s.vantage.proxy
+            && let Some(user) = &proxy.username
+            && proxy.password.is_none()
+        {
+            let _ = writeln!(
+                err,
+                "warning: {}: the proxy user `{user}` has no password: set {} (the proxy will \
+                 likely answer 407)",
+                s.source.display(),
+                scenario::PROXY_PASSWORD_ENV
+            );
+        }
     }
     Ok(loaded)
 }
@@ -145,7 +174,7 @@ fn overrides(flags: &ScenarioFlags, env: &Env) -> Result<Overrides, String> {
         dns: flags.dns.clone(),
         proxy,
         ca_files: flags.ca_file.clone(),
-        family: flags.family,
+        family: flags.family(),
         samples: flags.samples,
         timeout: flags.timeout,
         deadline: flags.deadline,
@@ -168,21 +197,63 @@ pub async fn run(
         fit_descriptors(s, env, 1, err);
     }
     if args.dry_run {
-        for s in &loaded {
+        // Everything `run` would refuse, refused the same way, without touching the network.
+        if let Err(e) = ReportFiles::check(&args.reports) {
+            let _ = writeln!(err, "error: {e}");
+            return Exit::Invalid;
+        }
+        if let Err(exit) = prepare_all(&loaded, &args.flags.connect_to, err) {
+            return exit;
+        }
+        for (i, s) in loaded.iter().enumerate() {
+            if i > 0 {
+                let _ = writeln!(out);
+            }
             print_plan(s, &args.flags.connect_to, out);
         }
         return Exit::Passed;
     }
+    let files = match ReportFiles::open(&args.reports) {
+        Ok(f) => f,
+        Err(e) => {
+            let _ = writeln!(err, "error: {e}");
+            return Exit::Invalid;
+        }
+    };
+    // The first scenario's set-up is checked by its run, before any probe; the others' must be
+    // checked now, or a bad second scenario would make exit 2 after the first one ran.
+    if let Err(exit) = prepare_all(
+        loaded.get(1..).unwrap_or_default(),
+        &args.flags.connect_to,
+        err,
+    ) {
+        return exit;
+    }
     run_loaded(
         &loaded,
         &args.flags.connect_to,
-        &args.reports,
+        files,
         env,
         interrupt,
         out,
         err,
     )
     .await
+}
+
+/// Sets up each scenario as its run would (anchors, resolvers, trust anchors), without a probe.
+fn prepare_all(
+    loaded: &[Scenario],
+    connect_to: &[ConnectTo],
+    err: &mut dyn Write,
+) -> Result<(), Exit> {
+    for s in loaded {
+        if let Err(e) = runner::prepare(s, connect_to.to_vec()) {
+            let _ = writeln!(err, "error: {}", with_causes(&e));
+            return Err(Exit::Invalid);
+        }
+    }
+    Ok(())
 }
 
 /// Lowers the scenario's concurrency to what the descriptor limit allows, and says so.
@@ -199,7 +270,7 @@ fn fit_descriptors(s: &mut Scenario, env: &Env, descriptors_per_probe: u64, err:
 async fn run_loaded(
     loaded: &[Scenario],
     connect_to: &[ConnectTo],
-    reports: &ReportFlags,
+    files: ReportFiles,
     env: &Env,
     interrupt: Interrupt,
     out: &mut dyn Write,
@@ -224,52 +295,251 @@ async fn run_loaded(
     }
     live.finish();
     let report = RunReport::new(runs);
-    if let Err(exit) = write_reports(&report, reports, env, out, err) {
-        return exit;
-    }
+    write_reports(&report, files, env, out, err);
     Exit::of(report.overall)
 }
 
-/// The human report on stdout (stderr when the JSON takes stdout), then JSON and JUnit files.
+/// A report's destination, opened before any probe runs.
+enum Destination {
+    Stdout,
+    File { path: PathBuf, file: File },
+}
+
+/// The `--json` and `--junit` destinations, opened (and so proven writable) before anything
+/// runs: a bad path is a command-line error, and costs no probe.
+pub struct ReportFiles {
+    json: Option<Destination>,
+    junit: Option<Destination>,
+}
+
+impl ReportFiles {
+    /// Opens every report path for writing, creating missing files; an existing file is only
+    /// truncated when its report is written.
+    pub fn open(flags: &ReportFlags) -> Result<ReportFiles, String> {
+        Self::validate(flags)?;
+        let open = |path: &Option<PathBuf>| -> Result<Option<Destination>, String> {
+            match path {
+                None => Ok(None),
+                Some(p) if is_stdout(p) => Ok(Some(Destination::Stdout)),
+                Some(p) => open_for_report(p).map(|file| {
+                    Some(Destination::File {
+                        path: p.clone(),
+                        file,
+                    })
+                }),
+            }
+        };
+        let files = ReportFiles {
+            json: open(&flags.json)?,
+            junit: open(&flags.junit)?,
+        };
+        if let (
+            Some(Destination::File { file: a, path, .. }),
+            Some(Destination::File { file: b, .. }),
+        ) = (&files.json, &files.junit)
+            && same_file(a, b)
+        {
+            return Err(format!(
+                "--json and --junit both name {}: give each report a file of its own",
+                path.display()
+            ));
+        }
+        Ok(files)
+    }
+
+    /// As [`ReportFiles::open`], for `--dry-run`: proves every path writable, and leaves no file
+    /// behind that was not there before.
+    pub fn check(flags: &ReportFlags) -> Result<(), String> {
+        let existed: Vec<PathBuf> = [&flags.json, &flags.junit]
+            .into_iter()
+            .flatten()
+            .filter(|p| !is_stdout(p) && p.exists())
+            .cloned()
+            .collect();
+        let files = Self::open(flags)?;
+        for dest in [files.json, files.junit].into_iter().flatten() {
+            if let Destination::File { path, file } = dest {
+                drop(file);
+                if !existed.contains(&path) {
+                    let _ = std::fs::remove_file(&path);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn validate(flags: &ReportFlags) -> Result<(), String> {
+        let to_stdout = |p: &Option<PathBuf>| p.as_deref().is_some_and(is_stdout);
+        if to_stdout(&flags.json) && to_stdout(&flags.junit) {
+            return Err(
+                "--json - and --junit - would both write to standard output: give one a file"
+                    .into(),
+            );
+        }
+        Ok(())
+    }
+
+    fn to_stdout(&self) -> bool {
+        matches!(self.json, Some(Destination::Stdout))
+            || matches!(self.junit, Some(Destination::Stdout))
+    }
+}
+
+fn is_stdout(path: &Path) -> bool {
+    path.as_os_str() == "-"
+}
+
+fn open_for_report(path: &Path) -> Result<File, String> {
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    match file.metadata() {
+        Ok(m) if m.is_dir() => Err(format!(
+            "cannot write {}: it is a directory",
+            path.display()
+        )),
+        _ => Ok(file),
+    }
+}
+
+#[cfg(unix)]
+fn same_file(a: &File, b: &File) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (a.metadata(), b.metadata()) {
+        (Ok(a), Ok(b)) => a.is_file() && a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
+    }
+}
+
+#[cfg(not(unix))]
+fn same_file(_: &File, _: &File) -> bool {
+    false
+}
+
+/// The human report on stdout (stderr when a report takes stdout), then the JSON and JUnit
+/// reports. A failed write is said on stderr but never changes the verdict's exit code: the
+/// checks ran, and a closed stdout (`| head -1`) is no error at all.
 fn write_reports(
     report: &RunReport,
-    flags: &ReportFlags,
+    files: ReportFiles,
     env: &Env,
     out: &mut dyn Write,
     err: &mut dyn Write,
-) -> Result<(), Exit> {
+) {
     let style = HumanStyle {
         color: env.color,
         mask_timings: false,
     };
-    let json_to_stdout = flags.json.as_deref() == Some(Path::new("-"));
-    let human_to: &mut dyn Write = if json_to_stdout { &mut *err } else { &mut *out };
-    if let Err(e) = report::human::write(report, &mut *human_to, style) {
+    let human_to: &mut dyn Write = if files.to_stdout() {
+        &mut *err
+    } else {
+        &mut *out
+    };
+    let shown = match env.detail {
+        Detail::Verdict => report::human::write_verdict(report, &mut *human_to, style),
+        Detail::Report => report::human::write(report, &mut *human_to, style),
+        Detail::Evidence => report::human::write(report, &mut *human_to, style)
+            .and_then(|()| report::human::write_evidence(report, &mut *human_to, style)),
+    };
+    if let Err(e) = shown
+        && e.kind() != io::ErrorKind::BrokenPipe
+    {
         let _ = writeln!(err, "error: cannot write the report: {e}");
-        return Err(Exit::Invalid);
     }
-    let mut failed = false;
-    if let Some(path) = &flags.json {
-        let written = if json_to_stdout {
-            report::json::write(report, &mut *out).map_err(report::ReportError::from)
-        } else {
-            report::write_to(path, |w| report::json::write(report, w).map_err(Into::into))
+    let render_json = |w: &mut dyn Write| -> Result<(), report::ReportError> {
+        report::json::write(report, w).map_err(Into::into)
+    };
+    let render_junit = |w: &mut dyn Write| report::junit::write(report, w);
+    for (dest, render) in [
+        (
+            files.json,
+            &render_json as &dyn Fn(&mut dyn Write) -> Result<(), report::ReportError>,
+        ),
+        (files.junit, &render_junit),
+    ] {
+        let written = match dest {
+            None => continue,
+            Some(Destination::Stdout) => render(&mut *out)
+                .and_then(|()| out.flush().map_err(Into::into))
+                .map_err(|e| ("standard output".to_string(), e)),
+            Some(Destination::File { path, file }) => {
+                write_file(file, render).map_err(|e| (path.display().to_string(), e))
+            }
         };
-        if let Err(e) = written {
-            let _ = writeln!(err, "error: {e}");
-            failed = true;
+        match written {
+            Err((_, report::ReportError::Io(e))) if e.kind() == io::ErrorKind::BrokenPipe => {}
+            Err((path, e)) => {
+                let _ = writeln!(err, "error: cannot write {path}: {}", with_causes(&e));
+            }
+            Ok(()) => {}
         }
     }
-    if let Some(path) = &flags.junit
-        && let Err(e) = report::write_to(path, |w| report::junit::write(report, w))
-    {
-        let _ = writeln!(err, "error: {e}");
-        failed = true;
-    }
-    if failed { Err(Exit::Invalid) } else { Ok(()) }
 }
 
-/// `--dry-run`: the expanded plan, one check a line, with what each waits for.
+/// Truncates the pre-opened file (a regular one: `/dev/stderr` cannot be) and renders into it.
+fn write_file(
+    file: File,
+    render: &dyn Fn(&mut dyn Write) -> Result<(), report::ReportError>,
+) -> Result<(), report::ReportError> {
+    if file.metadata().is_ok_and(|m| m.is_file()) {
+        file.set_len(0)?;
+    }
+    let mut w = BufWriter::new(file);
+    render(&mut w)?;
+    w.flush()?;
+    Ok(())
+}
+
+/// A writer for standard output that treats a closed pipe (`| head -1`, `| true`) as "stop
+/// writing": later writes are dropped, and the run ends with its verdict's code, silently, as
+/// ripgrep does. Rust ignores SIGPIPE, so a closed pipe shows up as `BrokenPipe`.
+pub struct ClosedPipeOk<W> {
+    inner: W,
+    closed: bool,
+}
+
+impl<W: Write> ClosedPipeOk<W> {
+    pub fn new(inner: W) -> Self {
+        ClosedPipeOk {
+            inner,
+            closed: false,
+        }
+    }
+}
+
+impl<W: Write> Write for ClosedPipeOk<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if self.closed {
+            return Ok(buf.len());
+        }
+        match self.inner.write(buf) {
+            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {
+                self.closed = true;
+                Ok(buf.len())
+            }
+            other => other,
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        if self.closed {
+            return Ok(());
+        }
+        match self.inner.flush() {
+            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {
+                self.closed = true;
+                Ok(())
+            }
+            other => other,
+        }
+    }
+}
+
+/// `--dry-run`: the expanded plan, one check a line, with what each waits for; then the
+/// coverage checks the verdict adds, and the evidence each login host will get.
 fn print_plan(s: &Scenario, connect_to: &[ConnectTo], out: &mut dyn Write) {
     let plan = Plan::build(s, connect_to);
     let _ = writeln!(
@@ -283,17 +553,77 @@ fn print_plan(s: &Scenario, connect_to: &[ConnectTo], out: &mut dyn Write) {
     let _ = writeln!(out, "  anchor set {}", s.anchors);
     let _ = writeln!(
         out,
+        "  expects anchoring: {}",
+        if s.vantage.expect_anchored {
+            "yes"
+        } else {
+            "no"
+        }
+    );
+    let _ = writeln!(
+        out,
         "  timeout {}, deadline {}, concurrency {}",
         crate::report::show_duration(s.limits.timeout),
         crate::report::show_duration(s.limits.deadline),
         s.limits.concurrency
     );
-    if let Some(p) = &s.vantage.proxy {
-        let _ = writeln!(out, "  proxy {}", p.display_url());
+    let resolvers = if s.vantage.dns.is_empty() {
+        "system".to_string()
+    } else {
+        s.vantage
+            .dns
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let _ = writeln!(out, "  resolvers {resolvers}");
+    match &s.vantage.proxy {
+        Some(p) => {
+            let _ = writeln!(out, "  proxy {}", p.display_url());
+        }
+        None => {
+            let _ = writeln!(out, "  proxy none");
+        }
+    }
+    for ca in &s.vantage.ca_files {
+        let _ = writeln!(out, "  ca-file {}", ca.display());
     }
     for rule in connect_to {
         let _ = writeln!(out, "  connect-to {rule}");
     }
+    if s.observers.is_empty() {
+        let _ = writeln!(out, "  observers: none");
+    } else {
+        let _ = writeln!(out, "  observers:");
+        for o in &s.observers {
+            let samples = if o.samples == 1 { "sample" } else { "samples" };
+            let _ = writeln!(
+                out,
+                "    {} ({}) {} port {}, {} {samples}",
+                o.name, o.role, o.url, o.port, o.samples
+            );
+        }
+    }
+    let _ = writeln!(out, "  evidence per login host:");
+    for host in &s.login.hosts {
+        let host = host.to_string();
+        let echo: Vec<String> = s
+            .observers
+            .iter()
+            .filter(|o| o.host().eq_ignore_ascii_case(&host))
+            .map(|o| format!("{}:{}", o.name, o.port))
+            .collect();
+        if echo.is_empty() {
+            let _ = writeln!(
+                out,
+                "    {host}: path only (a canary proves the shared path, not this host)"
+            );
+        } else {
+            let _ = writeln!(out, "    {host}: echo ({})", echo.join(", "));
+        }
+    }
+    let _ = writeln!(out, "  checks:");
     for c in &plan.checks {
         let mut notes: Vec<String> = Vec::new();
         if let Some(resolve) = c.waits_for {
@@ -313,6 +643,59 @@ fn print_plan(s: &Scenario, connect_to: &[ConnectTo], out: &mut dyn Write) {
             let _ = writeln!(out, "  {:>3}  {}  ({})", c.id + 1, c.name, notes.join("; "));
         }
     }
+    let _ = writeln!(out, "  coverage checks the verdict adds:");
+    for line in coverage_lines(s, &plan) {
+        let _ = writeln!(out, "    {line}");
+    }
+}
+
+/// The coverage rules of `verdict::coverage`, as planned: each with the checks that can satisfy
+/// it, or why the run can then only be inconclusive.
+fn coverage_lines(s: &Scenario, plan: &Plan) -> Vec<String> {
+    let egress = |keep: &dyn Fn(&crate::plan::Check, ObserverRole) -> bool| -> usize {
+        plan.checks
+            .iter()
+            .filter(|c| matches!(&c.kind, CheckKind::Egress(o) if keep(c, o.role)))
+            .count()
+    };
+    let mut lines = Vec::new();
+    let mut rule = |name: String, satisfied_by: usize, missing: &str| {
+        lines.push(if satisfied_by == 0 {
+            format!("{name}: INCONCLUSIVE at best: {missing}")
+        } else {
+            let checks = if satisfied_by == 1 { "check" } else { "checks" };
+            format!("{name}: needs one of {satisfied_by} egress {checks} decided")
+        });
+    };
+    for &port in &s.login.ports {
+        rule(
+            format!("port {port} egress anchored (coverage)"),
+            egress(&|c, role| role == ObserverRole::Anchored && c.port == Some(port)),
+            &format!("no anchored observer on port {port}"),
+        );
+    }
+    let mut hosts: Vec<&str> = Vec::new();
+    for c in &plan.checks {
+        if c.login_host
+            && matches!(c.kind, CheckKind::Egress(_))
+            && !hosts.contains(&c.host.as_str())
+        {
+            hosts.push(&c.host);
+        }
+    }
+    for host in hosts {
+        rule(
+            format!("{host} egress (coverage)"),
+            egress(&|c, _| c.login_host && c.host == host),
+            "",
+        );
+    }
+    rule(
+        "non-login egress not anchored (coverage)".to_string(),
+        egress(&|_, role| role == ObserverRole::Control),
+        "no control observer",
+    );
+    lines
 }
 
 /// `sipa-check lab`: the embedded lab, with the bundled lab scenario run against it.
@@ -339,6 +722,18 @@ pub async fn lab(
             }
         }
     }
+    // Report paths are proven writable before the lab starts: a bad path runs nothing.
+    let files = if args.serve {
+        None
+    } else {
+        match ReportFiles::open(&args.reports) {
+            Ok(f) => Some(f),
+            Err(e) => {
+                let _ = writeln!(err, "error: {e}");
+                return Exit::Invalid;
+            }
+        }
+    };
     let config_faults = faults.clone();
     let config = LabConfig {
         faults,
@@ -351,9 +746,12 @@ pub async fn lab(
             return Exit::Invalid;
         }
     };
-    if args.serve {
-        return serve(&lab, interrupt, out).await;
-    }
+    let Some(files) = files else {
+        let exit = serve(&lab, &config_faults, interrupt, out, err).await;
+        // Stops the lab and removes its temporary directory, on Ctrl-C and SIGTERM alike.
+        lab.shutdown().await;
+        return exit;
+    };
     let mut s = scenario::bundled_lab();
     let (mut overrides, connect_to) = lab_overrides(&lab, &config_faults, args.via_proxy);
     overrides.timeout = args.timeout;
@@ -365,7 +763,7 @@ pub async fn lab(
     // The lab serves each probe's connection in this same process: its gateway and origin hold
     // three more descriptors for every one the probe opens.
     fit_descriptors(&mut s, env, 4, err);
-    let exit = run_loaded(&[s], &connect_to, &args.reports, env, interrupt, out, err).await;
+    let exit = run_loaded(&[s], &connect_to, files, env, interrupt, out, err).await;
     lab.shutdown().await;
     exit
 }
@@ -403,31 +801,162 @@ pub fn lab_overrides(lab: &Lab, faults: &[Fault], via_proxy: bool) -> (Overrides
     (overrides, connect_to)
 }
 
-async fn serve(lab: &Lab, interrupt: Interrupt, out: &mut dyn Write) -> Exit {
+async fn serve(
+    lab: &Lab,
+    faults: &[Fault],
+    interrupt: Interrupt,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> Exit {
+    // The lab scenario goes beside the lab CA, so the printed command works from any directory
+    // and with only the binary; both go when the lab stops.
+    let dir = lab.ca_file().parent().unwrap_or(Path::new("."));
+    let scenario_file = absolute(&dir.join("lab.toml"));
+    if let Err(e) = std::fs::write(&scenario_file, scenario::LAB_TOML) {
+        let _ = writeln!(
+            err,
+            "error: cannot write the lab scenario to {}: {e}",
+            scenario_file.display()
+        );
+        return Exit::Invalid;
+    }
+    let absolute_flags = |flags: Vec<String>| -> Vec<String> {
+        let ca = lab.ca_file().display().to_string();
+        let ca_abs = absolute(lab.ca_file()).display().to_string();
+        flags
+            .into_iter()
+            .map(|f| if f == ca { ca_abs.clone() } else { f })
+            .collect()
+    };
+    let scenario_arg = shell_words(&[scenario_file.display().to_string()]);
+    let faults = if faults.is_empty() {
+        "none".to_string()
+    } else {
+        faults
+            .iter()
+            .map(|f| f.name())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     let _ = writeln!(
         out,
-        "sipa-check lab is up on loopback. In another shell, run for example:\n"
+        "sipa-check lab is up on loopback (faults: {faults}). In another shell, run for example:\n"
     );
     let _ = writeln!(
         out,
-        "  sipa-check run scenarios/lab.toml {}\n",
-        shell_words(&lab.run_flags())
+        "  sipa-check run {scenario_arg} {}\n",
+        shell_words(&absolute_flags(lab.run_flags()))
     );
     let _ = writeln!(out, "or through its explicit proxy:\n");
     let _ = writeln!(
         out,
-        "  sipa-check run scenarios/lab.toml {}\n",
-        shell_words(&lab.proxy_run_flags())
+        "  sipa-check run {scenario_arg} {}\n",
+        shell_words(&absolute_flags(lab.proxy_run_flags()))
     );
     let _ = writeln!(
         out,
-        "Anchored traffic leaves from {}, the rest from {}. Ctrl-C stops the lab.",
+        "Anchored traffic leaves from {}, the rest from {}. Ctrl-C (or SIGTERM) stops the lab \
+         and removes {}.",
         lab.anchor_ip(),
-        lab.edge_ip()
+        lab.edge_ip(),
+        absolute(dir).display()
     );
     let _ = out.flush();
     let _ = interrupt.await;
     Exit::Passed
+}
+
+/// `path` made absolute against the working directory (without resolving links).
+fn absolute(path: &Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
+}
+
+/// The bundled Office 365 scenario, as `sipa-check init` writes it.
+pub const INIT_TEMPLATE: &str = scenario::OFFICE365_TOML;
+
+/// `sipa-check init [FILE]`: the documented Office 365 template, to fill in and run.
+pub fn init(args: &InitArgs, out: &mut dyn Write, err: &mut dyn Write) -> Exit {
+    if is_stdout(&args.file) {
+        return match out
+            .write_all(INIT_TEMPLATE.as_bytes())
+            .and_then(|()| out.flush())
+        {
+            Ok(()) => Exit::Passed,
+            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Exit::Passed,
+            Err(e) => {
+                let _ = writeln!(err, "error: cannot write standard output: {e}");
+                Exit::Invalid
+            }
+        };
+    }
+    let path = &args.file;
+    if path.is_dir() {
+        let _ = writeln!(
+            err,
+            "error: {} is a directory: name a file, such as {}",
+            path.display(),
+            path.join("sipa-check.toml").display()
+        );
+        return Exit::Invalid;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true);
+    if args.force {
+        options.create(true).truncate(true);
+    } else {
+        options.create_new(true);
+    }
+    let written = options
+        .open(path)
+        .and_then(|mut f| f.write_all(INIT_TEMPLATE.as_bytes()));
+    match written {
+        Ok(()) => {
+            let shown = shell_words(&[path.display().to_string()]);
+            let _ = writeln!(
+                out,
+                "wrote {}: fill in [anchor] expect and your observers' URLs, then:\n\n  \
+                 sipa-check validate {shown}\n  sipa-check run {shown}",
+                path.display()
+            );
+            Exit::Passed
+        }
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+            let _ = writeln!(
+                err,
+                "error: {} already exists: pass --force to overwrite it, or name another file",
+                path.display()
+            );
+            Exit::Invalid
+        }
+        Err(e) => {
+            let _ = writeln!(err, "error: cannot write {}: {e}", path.display());
+            Exit::Invalid
+        }
+    }
+}
+
+/// `sipa-check completions SHELL`: the completion script on `out`.
+pub fn completions(args: &CompletionsArgs, out: &mut dyn Write) -> Exit {
+    let mut cmd = <Cli as clap::CommandFactory>::command();
+    clap_complete::generate(args.shell, &mut cmd, "sipa-check", out);
+    let _ = out.flush();
+    Exit::Passed
+}
+
+/// `sipa-check man`: the man page (roff) on `out`, the exit codes included.
+pub fn man(out: &mut dyn Write, err: &mut dyn Write) -> Exit {
+    let cmd = <Cli as clap::CommandFactory>::command();
+    match clap_mangen::Man::new(cmd)
+        .render(out)
+        .and_then(|()| out.flush())
+    {
+        Ok(()) => Exit::Passed,
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Exit::Passed,
+        Err(e) => {
+            let _ = writeln!(err, "error: cannot write the man page: {e}");
+            Exit::Invalid
+        }
+    }
 }
 
 /// An error with its whole cause chain, as one line: `outer: inner: innermost`.
@@ -449,4 +978,55 @@ fn shell_words(words: &[String]) -> String {
         })
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A writer that takes `room` bytes, then fails with `kind`.
+    struct Failing {
+        room: usize,
+        kind: io::ErrorKind,
+        written: Vec<u8>,
+    }
+
+    impl Write for Failing {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            if self.room == 0 {
+                return Err(io::Error::from(self.kind));
+            }
+            let n = buf.len().min(self.room);
+            self.room -= n;
+            self.written.extend_from_slice(&buf[..n]);
+            Ok(n)
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_closed_pipe_stops_the_writing_without_an_error() {
+        let mut out = ClosedPipeOk::new(Failing {
+            room: 3,
+            kind: io::ErrorKind::BrokenPipe,
+            written: Vec::new(),
+        });
+        out.write_all(b"abcdef").unwrap();
+        writeln!(out, "more").unwrap();
+        out.flush().unwrap();
+        assert_eq!(out.inner.written, b"abc");
+    }
+
+    #[test]
+    fn other_write_errors_still_surface() {
+        let mut out = ClosedPipeOk::new(Failing {
+            room: 0,
+            kind: io::ErrorKind::StorageFull,
+            written: Vec::new(),
+        });
+        let e = out.write_all(b"x").unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::StorageFull);
+    }
 }

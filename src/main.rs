@@ -5,8 +5,8 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use futures::FutureExt;
-use sipa_check::cli::{Cli, Command};
-use sipa_check::command::{self, Env, Exit};
+use sipa_check::cli::{Cli, ColorChoice, Command};
+use sipa_check::command::{self, ClosedPipeOk, Detail, Env, Exit};
 use sipa_check::observation::Cut;
 use sipa_check::scenario::model::Secret;
 
@@ -17,8 +17,21 @@ fn main() -> ExitCode {
     // harmless; where it stays low, the run lowers its concurrency to fit.
     let open_files = rlimit::increase_nofile_limit(4096).ok();
     let env = Env {
-        color: std::io::stdout().is_terminal()
-            && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
+        color: match cli.output.color {
+            ColorChoice::Always => true,
+            ColorChoice::Never => false,
+            ColorChoice::Auto => {
+                std::io::stdout().is_terminal()
+                    && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+            }
+        },
+        detail: if cli.output.quiet {
+            Detail::Verdict
+        } else if cli.output.verbose {
+            Detail::Evidence
+        } else {
+            Detail::Report
+        },
         progress: std::io::stderr().is_terminal(),
         proxy_password: std::env::var(sipa_check::scenario::PROXY_PASSWORD_ENV)
             .ok()
@@ -26,10 +39,16 @@ fn main() -> ExitCode {
             .map(Secret::new),
         open_files,
     };
-    let mut out = std::io::stdout().lock();
+    // A closed stdout (`| head -1`) only stops the writing: the run goes on and exits with its
+    // verdict's code.
+    let mut out = ClosedPipeOk::new(std::io::stdout().lock());
     let mut err = std::io::stderr();
-    if let Command::Validate(args) = &cli.command {
-        return command::validate(args, &mut out, &mut err).into();
+    match &cli.command {
+        Command::Validate(args) => return command::validate(args, &mut out, &mut err).into(),
+        Command::Init(args) => return command::init(args, &mut out, &mut err).into(),
+        Command::Completions(args) => return command::completions(args, &mut out).into(),
+        Command::Man => return command::man(&mut out, &mut err).into(),
+        Command::Run(_) | Command::Lab(_) => {}
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -68,7 +87,9 @@ fn main() -> ExitCode {
         let exit = match &cli.command {
             Command::Run(args) => command::run(args, &env, interrupt, &mut out, &mut err).await,
             Command::Lab(args) => command::lab(args, &env, interrupt, &mut out, &mut err).await,
-            Command::Validate(_) => Exit::Invalid,
+            Command::Validate(_) | Command::Init(_) | Command::Completions(_) | Command::Man => {
+                Exit::Invalid
+            }
         };
         exit.into()
     })

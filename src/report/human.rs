@@ -64,6 +64,61 @@ pub fn write(report: &RunReport, mut out: impl Write, style: HumanStyle) -> io::
     out.flush()
 }
 
+/// Writes only the verdict: each run's summary line (and why it was cut short), then the overall
+/// line when there are several runs. What `-q` prints.
+pub fn write_verdict(report: &RunReport, mut out: impl Write, style: HumanStyle) -> io::Result<()> {
+    let painter = Painter { color: style.color };
+    for run in &report.runs {
+        let line = summary(
+            &run.tally,
+            run.tally.overall(),
+            "",
+            run.elapsed,
+            style,
+            &painter,
+        );
+        writeln!(out, "{line}")?;
+        if let Some(why) = &run.cut_short {
+            let text = format!("run cut short: {}", clean(why));
+            writeln!(out, "{}", painter.paint(&text, status_style(Status::Error)))?;
+        }
+    }
+    if report.runs.len() != 1 {
+        let elapsed = report.runs.iter().map(|r| r.elapsed).sum();
+        let scope = format!(" (all {} runs)", report.runs.len());
+        let line = summary(
+            &report.tally,
+            report.overall,
+            &scope,
+            elapsed,
+            style,
+            &painter,
+        );
+        writeln!(out, "{line}")?;
+    }
+    out.flush()
+}
+
+/// Writes every check's evidence, passes and skips included, in the "Problems" blocks' shape,
+/// under an "Evidence" heading per run. What `-v` adds after the report.
+pub fn write_evidence(
+    report: &RunReport,
+    mut out: impl Write,
+    style: HumanStyle,
+) -> io::Result<()> {
+    let painter = Painter { color: style.color };
+    for run in &report.runs {
+        writeln!(out)?;
+        let heading = format!("Evidence ({})", clean(&run.scenario));
+        writeln!(out, "{}", painter.paint(&heading, Style::new().bold()))?;
+        for o in display_order(run) {
+            writeln!(out)?;
+            write_problem(&mut out, o, style, &painter)?;
+        }
+    }
+    out.flush()
+}
+
 fn write_run(
     out: &mut impl Write,
     run: &ScenarioRun,

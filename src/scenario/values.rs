@@ -59,6 +59,20 @@ pub fn parse_anchor(s: &str) -> Result<IpNet, String> {
 /// `[::1]` or `[::1]:53`. The port defaults to 53.
 pub fn parse_dns_server(s: &str) -> Result<SocketAddr, String> {
     let shown = shorten(s);
+    // `::1:53` is both the address ::1:53 and port 53 of ::1: refuse to guess, as a wrong
+    // guess sends every query to a server that does not exist.
+    if let Ok(IpAddr::V6(_)) = IpAddr::from_str(s)
+        && let Some((head, tail)) = s.rsplit_once(':')
+        && !tail.is_empty()
+        && tail.bytes().all(|b| b.is_ascii_digit())
+        && tail.parse::<u16>().is_ok_and(|p| p > 0)
+        && IpAddr::from_str(head).is_ok()
+    {
+        return Err(format!(
+            "`{shown}` is ambiguous: write `[{head}]:{tail}` for port {tail} of {head}, \
+             or `[{shown}]` for the address {shown} on port 53"
+        ));
+    }
     let addr = SocketAddr::from_str(s)
         .ok()
         .or_else(|| IpAddr::from_str(s).ok().map(|ip| SocketAddr::new(ip, 53)))
@@ -573,6 +587,33 @@ mod tests {
                 .contains("has port 0")
         );
         assert!(parse_dns_server("10.0.0.53:65536").is_err());
+    }
+
+    #[test]
+    fn a_bare_ipv6_address_ending_like_a_port_is_ambiguous() {
+        assert_eq!(
+            parse_dns_server("::1:53"),
+            Err(
+                "`::1:53` is ambiguous: write `[::1]:53` for port 53 of ::1, \
+                 or `[::1:53]` for the address ::1:53 on port 53"
+                    .to_string()
+            )
+        );
+        assert!(
+            parse_dns_server("fe80::1:5353")
+                .unwrap_err()
+                .contains("`[fe80::1]:5353`")
+        );
+        // Unambiguous forms keep working.
+        assert_eq!(
+            parse_dns_server("[::1:53]"),
+            Ok("[::1:53]:53".parse().unwrap())
+        );
+        assert_eq!(
+            parse_dns_server("2001:db8::53"),
+            Ok("[2001:db8::53]:53".parse().unwrap())
+        );
+        assert_eq!(parse_dns_server("::1"), Ok("[::1]:53".parse().unwrap()));
     }
 
     #[test]

@@ -1,0 +1,761 @@
+//! The command line's contract as pipelines and people lean on it (issue 9): exit codes that
+//! keep their promise, reports written on SIGTERM, `init`, completions and the man page,
+//! `--color`, `-q`/`-v`, curl's flag names, and a `--dry-run` that agrees with `run`.
+//! Everything it reaches is on loopback: the embedded lab, or sockets the test binds itself.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read};
+use std::net::{TcpListener, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use sipa_check::lab::Fault;
+
+fn sipa() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_sipa-check"));
+    c.current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("NO_COLOR", "1")
+        .env_remove("SIPA_CHECK_PROXY_PASSWORD")
+        .stdin(Stdio::null());
+    c
+}
+
+fn run(args: &[&str]) -> Output {
+    sipa().args(args).output().expect("sipa-check runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir =
+        std::env::temp_dir().join(format!("sipa-check-contract-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    dir
+}
+
+fn xmllint(path: &Path) {
+    let xsd = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/junit-10.xsd");
+    let out = Command::new("xmllint")
+        .args(["--noout", "--schema", xsd])
+        .arg(path)
+        .output()
+        .expect("xmllint is installed (Debian package libxml2-utils)");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+}
+
+fn signal(child: &Child, name: &str) {
+    let sent = Command::new("kill")
+        .args([&format!("-{name}"), &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+}
+
+/// A DNS server and a connect-to target that only record whether anything reached them: a run
+/// refused before any probe leaves both untouched.
+struct Tripwire {
+    dns: UdpSocket,
+    tcp: TcpListener,
+}
+
+impl Tripwire {
+    fn new() -> Tripwire {
+        let dns = UdpSocket::bind("127.0.0.1:0").unwrap();
+        dns.set_nonblocking(true).unwrap();
+        let tcp = TcpListener::bind("127.0.0.1:0").unwrap();
+        tcp.set_nonblocking(true).unwrap();
+        Tripwire { dns, tcp }
+    }
+
+    fn flags(&self) -> Vec<String> {
+        let port = self.tcp.local_addr().unwrap().port();
+        vec![
+            "--dns".into(),
+            self.dns.local_addr().unwrap().to_string(),
+            "--connect-to".into(),
+            format!(":80:127.0.0.1:{port}"),
+            "--connect-to".into(),
+            format!(":443:127.0.0.1:{port}"),
+            "--timeout".into(),
+            "1s".into(),
+        ]
+    }
+
+    /// Whether a DNS query or a connection arrived, waiting a moment for stragglers.
+    fn tripped(&self) -> bool {
+        std::thread::sleep(Duration::from_millis(200));
+        let mut buf = [0u8; 512];
+        self.dns.recv_from(&mut buf).is_ok() || self.tcp.accept().is_ok()
+    }
+}
+
+// ---- item 1: exit codes keep their promise ----
+
+#[test]
+fn a_bad_report_path_is_exit_2_before_any_probe() {
+    for flag in ["--json", "--junit"] {
+        let wire = Tripwire::new();
+        let out = sipa()
+            .args(["run", "scenarios/lab.toml"])
+            .args(wire.flags())
+            .args([flag, "/nonexistent-dir/report.out"])
+            .output()
+            .unwrap();
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{flag}: {err}");
+        assert!(
+            err.contains("cannot write /nonexistent-dir/report.out"),
+            "{flag}: {err}"
+        );
+        assert_eq!(text(&out.stdout), "", "{flag}: a report was printed");
+        assert!(
+            !wire.tripped(),
+            "{flag}: a probe ran before the path was checked"
+        );
+    }
+}
+
+#[test]
+fn a_directory_as_report_path_is_exit_2() {
+    let dir = scratch("dir-report");
+    let wire = Tripwire::new();
+    let out = sipa()
+        .args(["run", "scenarios/lab.toml"])
+        .args(wire.flags())
+        .arg("--junit")
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains(&format!("cannot write {}", dir.display())),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(!wire.tripped());
+}
+
+#[test]
+fn the_lab_checks_report_paths_before_it_starts() {
+    let out = run(&["lab", "--json", "/nonexistent-dir/r.json"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        text(&out.stdout),
+        "",
+        "the lab ran before the path was checked"
+    );
+}
+
+#[test]
+fn json_and_junit_may_not_share_a_file_or_stdout() {
+    let dir = scratch("same-file");
+    let path = dir.join("r.out");
+    let out = sipa()
+        .args(["run", "scenarios/lab.toml", "--dry-run", "--json"])
+        .arg(&path)
+        .arg("--junit")
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("--json and --junit both name"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = run(&[
+        "run",
+        "scenarios/lab.toml",
+        "--dry-run",
+        "--json",
+        "-",
+        "--junit",
+        "-",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("both write to standard output"));
+}
+
+#[test]
+fn dry_run_checks_report_paths_and_leaves_no_file_behind() {
+    let out = run(&[
+        "run",
+        "scenarios/lab.toml",
+        "--dry-run",
+        "--junit",
+        "/nonexistent-dir/r.xml",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stdout));
+    assert!(text(&out.stderr).contains("cannot write /nonexistent-dir/r.xml"));
+
+    let dir = scratch("dry-run-paths");
+    let (fresh, existing) = (dir.join("new.json"), dir.join("old.xml"));
+    std::fs::write(&existing, "keep me").unwrap();
+    let out = sipa()
+        .args(["run", "scenarios/lab.toml", "--dry-run", "--json"])
+        .arg(&fresh)
+        .arg("--junit")
+        .arg(&existing)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(!fresh.exists(), "a dry run left a report file behind");
+    assert_eq!(std::fs::read_to_string(&existing).unwrap(), "keep me");
+}
+
+#[test]
+fn a_closed_stdout_keeps_the_verdicts_code_and_the_report_files() {
+    let dir = scratch("closed-stdout");
+    let (json, junit) = (dir.join("r.json"), dir.join("r.xml"));
+    let mut child = sipa()
+        .args(["lab", "--fault", "one-domain-unanchored", "--json"])
+        .arg(&json)
+        .arg("--junit")
+        .arg(&junit)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // `| true`: the reader goes away before the first byte.
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert_eq!(err, "", "a closed stdout is not an error");
+    let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    assert_eq!(doc["overall"], "fail");
+    xmllint(&junit);
+}
+
+#[test]
+fn head_1_sees_the_first_line_and_the_run_keeps_its_code() {
+    // `sipa-check lab | head -1`, through a real shell pipeline; PIPESTATUS gives our code.
+    let bin = env!("CARGO_BIN_EXE_sipa-check");
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "'{bin}' lab --fault over-anchored | head -1; echo \"exit=${{PIPESTATUS[0]}}\""
+        ))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let stdout = text(&out.stdout);
+    assert!(stdout.starts_with("sipa-check "), "{stdout}");
+    assert!(stdout.ends_with("exit=1\n"), "{stdout}");
+    assert_eq!(text(&out.stderr), "");
+}
+
+#[test]
+fn help_lists_the_exit_codes() {
+    let out = run(&["--help"]);
+    assert!(out.status.success());
+    let help = text(&out.stdout);
+    for line in [
+        "Exit codes:",
+        "  0  every check passed",
+        "  1  a check failed",
+        "  2  invalid command line or scenario: nothing was run",
+        "  3  no failure, but some checks were inconclusive",
+    ] {
+        assert!(help.contains(line), "{line}\n{help}");
+    }
+}
+
+#[test]
+fn a_bad_second_scenario_is_refused_before_the_first_runs() {
+    // The bundled Office 365 template has no anchors: `run` must refuse before any probe.
+    let wire = Tripwire::new();
+    let out = sipa()
+        .args(["run", "scenarios/lab.toml", "scenarios/office365.toml"])
+        .args(wire.flags())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stdout));
+    assert!(text(&out.stderr).contains("no expected App Connector IPs"));
+    assert!(
+        !wire.tripped(),
+        "the first scenario ran before the second was refused"
+    );
+}
+
+// ---- item 2: SIGTERM through `run`, and `lab --serve` ----
+
+#[test]
+fn sigterm_ends_a_run_against_the_lab_with_every_report() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let lab = runtime.block_on(async { common::start_lab(&[Fault::BlackholeTls], false).await.0 });
+    let dir = scratch("sigterm");
+    let (json, junit) = (dir.join("r.json"), dir.join("r.xml"));
+    let child = sipa()
+        .args(["run", "scenarios/lab.toml"])
+        .args(lab.run_flags())
+        .args(["--timeout", "30s", "--deadline", "60s", "--json"])
+        .arg(&json)
+        .arg("--junit")
+        .arg(&junit)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    let started = Instant::now();
+    signal(&child, "TERM");
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "took {:?} after SIGTERM",
+        started.elapsed()
+    );
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(3), "{stdout}{}", text(&out.stderr));
+    assert!(
+        stdout.contains("run cut short: terminated (SIGTERM)"),
+        "{stdout}"
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    assert_eq!(doc["runs"][0]["cut_short"], "terminated (SIGTERM)");
+    assert_eq!(doc["overall"], "error");
+    xmllint(&junit);
+    runtime.block_on(lab.shutdown());
+}
+
+/// Starts `lab --serve` and reads its banner up to the last line.
+fn serve(args: &[&str]) -> (Child, Vec<String>) {
+    let mut child = sipa()
+        .args(["lab", "--serve"])
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = Vec::new();
+    let mut reader = BufReader::new(child.stdout.take().unwrap());
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap() == 0 {
+            let mut err = String::new();
+            let _ = child.stderr.take().unwrap().read_to_string(&mut err);
+            panic!("lab --serve ended early: {lines:?} {err}");
+        }
+        let done = line.contains("stops the lab");
+        lines.push(line.trim_end().to_string());
+        if done {
+            break;
+        }
+    }
+    (child, lines)
+}
+
+#[test]
+fn lab_serve_prints_absolute_paths_and_faults_and_cleans_up_on_sigterm() {
+    let (child, lines) = serve(&["--fault", "port80-unanchored"]);
+    let banner = lines.join("\n");
+    assert!(lines[0].contains("(faults: port80-unanchored)"), "{banner}");
+    let commands: Vec<&String> = lines
+        .iter()
+        .filter(|l| l.trim_start().starts_with("sipa-check run "))
+        .collect();
+    assert_eq!(commands.len(), 2, "{banner}");
+    let mut files = Vec::new();
+    for c in &commands {
+        let words: Vec<&str> = c.split_whitespace().collect();
+        let scenario = Path::new(words[2]);
+        assert!(scenario.is_absolute(), "{banner}");
+        assert!(scenario.is_file(), "{banner}");
+        let ca = words
+            .iter()
+            .position(|w| *w == "--ca-file")
+            .map(|i| Path::new(words[i + 1]))
+            .unwrap();
+        assert!(ca.is_absolute() && ca.is_file(), "{banner}");
+        files.push(scenario.to_path_buf());
+        files.push(ca.to_path_buf());
+    }
+    // The printed command works from anywhere, as printed.
+    let words: Vec<&str> = commands[0].split_whitespace().skip(1).collect();
+    let out = Command::new(env!("CARGO_BIN_EXE_sipa-check"))
+        .args(&words)
+        .current_dir(std::env::temp_dir())
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
+    assert!(text(&out.stdout).contains(":80 egress anchored"));
+
+    signal(&child, "TERM");
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    for f in &files {
+        assert!(!f.exists(), "{} is left behind", f.display());
+        assert!(
+            !f.parent().unwrap().exists(),
+            "{} is left behind",
+            f.display()
+        );
+    }
+}
+
+#[test]
+fn lab_serve_refuses_the_flags_it_would_ignore() {
+    for flag in [
+        vec!["--junit", "r.xml"],
+        vec!["--json", "-"],
+        vec!["--timeout", "5s"],
+        vec!["--deadline", "5s"],
+        vec!["--via-proxy"],
+    ] {
+        let mut args = vec!["lab", "--serve"];
+        args.extend(&flag);
+        let out = run(&args);
+        assert_eq!(out.status.code(), Some(2), "{flag:?}");
+        assert!(
+            text(&out.stderr).contains("cannot be used with"),
+            "{flag:?}: {}",
+            text(&out.stderr)
+        );
+        assert_eq!(text(&out.stdout), "", "{flag:?}: the lab started");
+    }
+}
+
+#[test]
+fn lab_applies_runs_rule_that_the_deadline_is_at_least_the_timeout() {
+    for args in [
+        vec!["lab", "--timeout", "5s", "--deadline", "1s"],
+        vec!["lab", "--timeout", "30s"],
+    ] {
+        let out = run(&args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(
+            text(&out.stderr).contains("is shorter than the per-probe timeout"),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+        assert_eq!(text(&out.stdout), "");
+    }
+}
+
+// ---- item 9: init, completions, man, --color, -q, -v, curl's names ----
+
+#[test]
+fn init_writes_the_office365_template_and_never_overwrites_silently() {
+    let dir = scratch("init");
+    let bin = env!("CARGO_BIN_EXE_sipa-check");
+    let template = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/scenarios/office365.toml"
+    ))
+    .unwrap();
+    let init = |args: &[&str]| {
+        Command::new(bin)
+            .arg("init")
+            .args(args)
+            .current_dir(&dir)
+            .output()
+            .unwrap()
+    };
+    let out = init(&[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let written = dir.join("sipa-check.toml");
+    assert_eq!(std::fs::read_to_string(&written).unwrap(), template);
+    assert!(text(&out.stdout).contains("sipa-check run sipa-check.toml"));
+    // The template validates as written.
+    let out = Command::new(bin)
+        .args(["validate", "sipa-check.toml"])
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+
+    std::fs::write(&written, "mine").unwrap();
+    let out = init(&[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("sipa-check.toml already exists: pass --force"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(std::fs::read_to_string(&written).unwrap(), "mine");
+    let out = init(&["--force"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(std::fs::read_to_string(&written).unwrap(), template);
+
+    let out = init(&["branch.toml"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(
+        std::fs::read_to_string(dir.join("branch.toml")).unwrap(),
+        template
+    );
+    let out = init(&["-"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(text(&out.stdout), template);
+    let out = init(&["."]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("error: . is a directory: name a file"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = init(&["/nonexistent-dir/x.toml"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("cannot write /nonexistent-dir/x.toml"));
+}
+
+#[test]
+fn completions_and_man_page_are_generated() {
+    for shell in ["bash", "zsh", "fish", "powershell", "elvish"] {
+        let out = run(&["completions", shell]);
+        assert_eq!(out.status.code(), Some(0), "{shell}");
+        let script = text(&out.stdout);
+        assert!(script.contains("sipa-check"), "{shell}");
+        assert!(script.contains("expect-ip"), "{shell}: {script}");
+    }
+    let out = run(&["completions", "tcsh"]);
+    assert_eq!(out.status.code(), Some(2));
+
+    let out = run(&["man"]);
+    assert_eq!(out.status.code(), Some(0));
+    let page = text(&out.stdout);
+    assert!(
+        page.starts_with(".ie") || page.contains(".TH sipa-check"),
+        "{page}"
+    );
+    assert!(page.contains("Exit codes:"), "{page}");
+    assert!(page.contains("completions"), "{page}");
+}
+
+#[test]
+fn color_is_chosen_by_the_flag_and_no_color_holds_for_auto() {
+    let ansi = |args: &[&str], no_color: bool| {
+        let mut c = sipa();
+        if !no_color {
+            c.env_remove("NO_COLOR");
+        }
+        let out = c.args(args).output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{args:?}");
+        text(&out.stdout).contains('\x1b')
+    };
+    assert!(ansi(&["lab", "--color", "always"], true));
+    assert!(ansi(&["--color=always", "lab"], false));
+    assert!(!ansi(&["lab", "--color", "never"], false));
+    // auto into a pipe: none, NO_COLOR or not.
+    assert!(!ansi(&["lab", "--color", "auto"], false));
+    assert!(!ansi(&["lab"], true));
+    let bad = run(&["lab", "--color", "sometimes"]);
+    assert_eq!(bad.status.code(), Some(2));
+}
+
+#[test]
+fn quiet_prints_only_the_verdict_line() {
+    let dir = scratch("quiet");
+    let json = dir.join("r.json");
+    let out = sipa()
+        .args(["lab", "-q", "--fault", "one-domain-unanchored", "--json"])
+        .arg(&json)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = text(&out.stdout);
+    assert_eq!(stdout.lines().count(), 1, "{stdout}");
+    assert!(stdout.starts_with("FAIL: "), "{stdout}");
+    // The report files stay whole.
+    let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    assert_eq!(doc["runs"][0]["checks"].as_array().unwrap().len(), 30);
+
+    let out = run(&["lab", "-q", "-v"]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn verbose_shows_every_checks_evidence_passes_included() {
+    let plain = run(&["lab"]);
+    let out = run(&["lab", "-v"]);
+    assert_eq!(out.status.code(), Some(0));
+    let stdout = text(&out.stdout);
+    assert!(stdout.starts_with(&text(&plain.stdout)[..40]));
+    assert!(stdout.contains("\nEvidence (lab)\n"), "{stdout}");
+    assert!(
+        stdout.contains("PASS login.windows.net:443 tls (ipv4)\n  reason"),
+        "{stdout}"
+    );
+    let blocks = stdout.matches("\n  observed ").count();
+    assert!(blocks >= 30, "{blocks} evidence blocks:\n{stdout}");
+    assert!(!text(&plain.stdout).contains("Evidence"));
+}
+
+#[test]
+fn curls_flag_names_are_accepted() {
+    let plan = |args: &[&str]| {
+        let mut all = vec!["run", "scenarios/lab.toml", "--dry-run"];
+        all.extend(args);
+        run(&all)
+    };
+    let out = plan(&["-6"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("resolve (ipv6)") && !stdout.contains("(ipv4)"),
+        "{stdout}"
+    );
+    let out = plan(&["-4"]);
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("resolve (ipv4)") && !stdout.contains("(ipv6)"),
+        "{stdout}"
+    );
+    for clash in [vec!["-4", "-6"], vec!["-4", "--family", "both"]] {
+        let out = plan(&clash);
+        assert_eq!(out.status.code(), Some(2), "{clash:?}");
+    }
+    // --cacert is --ca-file: the dry run reads it as the run would.
+    let out = plan(&["--cacert", "/nonexistent-dir/zscaler-root.pem"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stderr).contains("/nonexistent-dir/zscaler-root.pem"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+// ---- item 10: --dry-run agrees with run ----
+
+#[test]
+fn dry_run_refuses_what_run_refuses_with_the_same_code() {
+    for args in [
+        vec!["run"],
+        vec![
+            "run",
+            "scenarios/lab.toml",
+            "--ca-file",
+            "/nonexistent-dir/ca.pem",
+        ],
+        vec!["run", "scenarios/lab.toml", "scenarios/office365.toml"],
+    ] {
+        let wire = Tripwire::new();
+        let real = sipa().args(&args).args(wire.flags()).output().unwrap();
+        let mut dry_args = args.clone();
+        dry_args.push("--dry-run");
+        let dry = run(&dry_args);
+        assert_eq!(real.status.code(), Some(2), "{args:?}");
+        assert_eq!(dry.status.code(), real.status.code(), "{args:?}");
+        assert_eq!(text(&dry.stderr), text(&real.stderr), "{args:?}");
+        assert_eq!(text(&dry.stdout), "", "{args:?}");
+        assert!(!wire.tripped());
+    }
+}
+
+#[test]
+fn dry_run_shows_observers_resolvers_proxy_evidence_and_coverage() {
+    let out = run(&[
+        "run",
+        "--dry-run",
+        "--expect-ip",
+        "127.0.0.2",
+        "--dns",
+        "127.0.0.1:5353",
+        "--proxy",
+        "http://127.0.0.1:3128",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    for needle in [
+        "  resolvers 127.0.0.1:5353\n",
+        "  proxy http://127.0.0.1:3128/\n",
+        "    login.windows.net: path only",
+        "  observers: none\n",
+        "  coverage checks the verdict adds:\n",
+        "    port 443 egress anchored (coverage): INCONCLUSIVE at best: no anchored observer on port 443\n",
+        "    non-login egress not anchored (coverage): INCONCLUSIVE at best: no control observer\n",
+    ] {
+        assert!(stdout.contains(needle), "{needle}\n{stdout}");
+    }
+
+    let out = run(&["run", "scenarios/lab.toml", "--dry-run", "--samples", "2"]);
+    let stdout = text(&out.stdout);
+    for needle in [
+        "  resolvers system\n",
+        "  proxy none\n",
+        "    control.sipa-lab.test-443 (control) https://control.sipa-lab.test/echo/ip port 443, 2 samples\n",
+        "    login.windows.net: echo (login.windows.net-80:80, login.windows.net-443:443)\n",
+        "    port 80 egress anchored (coverage): needs one of 4 egress checks decided\n",
+        "    non-login egress not anchored (coverage): needs one of 2 egress checks decided\n",
+    ] {
+        assert!(stdout.contains(needle), "{needle}\n{stdout}");
+    }
+
+    // A scenario that can only be inconclusive says so before anything runs.
+    let out = run(&[
+        "run",
+        "scenarios/examples/outside-trusted-location.toml",
+        "--dry-run",
+    ]);
+    let stdout = text(&out.stdout);
+    let has_port80 = stdout.contains("port 80 egress anchored (coverage): needs");
+    let has_control = stdout.contains("non-login egress not anchored (coverage): needs");
+    assert!(
+        (has_port80
+            || stdout.contains(
+                "port 80 egress anchored (coverage): INCONCLUSIVE at best: no anchored observer on port 80"
+            ))
+            && (has_control
+                || stdout.contains(
+                    "non-login egress not anchored (coverage): INCONCLUSIVE at best: no control observer"
+                )),
+        "{stdout}"
+    );
+}
+
+// ---- item 11: --dns ambiguity, a proxy user without a password ----
+
+#[test]
+fn an_ambiguous_ipv6_dns_server_is_refused() {
+    let out = run(&["run", "scenarios/lab.toml", "--dry-run", "--dns", "::1:53"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("`::1:53` is ambiguous: write `[::1]:53`"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = run(&[
+        "run",
+        "scenarios/lab.toml",
+        "--dry-run",
+        "--dns",
+        "[::1]:53",
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(text(&out.stdout).contains("  resolvers [::1]:53\n"));
+}
+
+#[test]
+fn a_proxy_user_without_a_password_is_warned_about() {
+    let args = [
+        "run",
+        "scenarios/lab.toml",
+        "--dry-run",
+        "--proxy",
+        "http://jdoe@127.0.0.1:3128",
+    ];
+    let out = run(&args);
+    assert_eq!(out.status.code(), Some(0));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains(
+            "warning: scenarios/lab.toml: the proxy user `jdoe` has no password: set SIPA_CHECK_PROXY_PASSWORD"
+        ),
+        "{err}"
+    );
+    let out = sipa()
+        .args(args)
+        .env("SIPA_CHECK_PROXY_PASSWORD", "hunter2")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(text(&out.stderr), "");
+    assert!(!text(&out.stdout).contains("hunter2"));
+}
