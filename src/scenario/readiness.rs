@@ -115,9 +115,9 @@ mod tests {
             one.summary().to_string(),
             "1 login host, 1 port, 1 observer"
         );
-        let none = scenario(&format!(
-            "name = \"t\"\n[login]\nhosts = [\"login.microsoftonline.com\", \"login.windows.net\"]\n"
-        ));
+        let none = scenario(
+            "name = \"t\"\n[login]\nhosts = [\"login.microsoftonline.com\", \"login.windows.net\"]\n",
+        );
         assert_eq!(
             none.summary().to_string(),
             "2 login hosts, 2 ports, 0 observers"
