@@ -79,20 +79,35 @@ pub struct Env {
 /// An interrupt (Ctrl-C or SIGTERM) that several runs can wait on; it says which.
 pub type Interrupt = Shared<BoxFuture<'static, Cut>>;
 
-/// `sipa-check validate`: every error of every file, `FILE:LINE:COL: message`.
+/// `sipa-check validate`: checks each scenario (`-` is standard input) and prints its errors,
+/// or `ok` with its counts when a run of it can pass. A valid scenario that can only be
+/// inconclusive (no anchors, a login port without an anchored observer, no control) prints
+/// `valid, but cannot pass as written` and a warning per shortfall on `err`; it still exits 0, as it is valid.
 pub fn validate(args: &ValidateArgs, out: &mut dyn Write, err: &mut dyn Write) -> Exit {
     let mut ok = true;
     for path in &args.scenarios {
-        match scenario::load(path) {
+        let (name, loaded) = if path.as_os_str() == scenario::STDIN_ARG {
+            let loaded = scenario::load_reader(&mut std::io::stdin().lock());
+            (Path::new(scenario::STDIN_NAME), loaded)
+        } else {
+            (path.as_path(), scenario::load(path))
+        };
+        match loaded {
             Ok(s) => {
-                let _ = writeln!(
-                    out,
-                    "{}: ok ({} login hosts, {} ports, {} observers)",
-                    path.display(),
-                    s.login.hosts.len(),
-                    s.login.ports.len(),
-                    s.observers.len()
-                );
+                let shortfalls = s.shortfalls();
+                let summary = s.summary();
+                if shortfalls.is_empty() {
+                    let _ = writeln!(out, "{}: ok ({summary})", name.display());
+                } else {
+                    let _ = writeln!(
+                        out,
+                        "{}: valid, but cannot pass as written ({summary})",
+                        name.display()
+                    );
+                    for shortfall in shortfalls {
+                        let _ = writeln!(err, "{}: warning: {shortfall}", name.display());
+                    }
+                }
             }
             Err(errors) => {
                 ok = false;

@@ -49,16 +49,21 @@ fn load(text: &str, format: Format) -> Result<Result<Scenario, ScenarioErrors>, 
             let mut last = (0, 0);
             for e in errors.iter() {
                 prop_assert!(!e.message.trim().is_empty(), "an empty message");
-                prop_assert!(e.line >= 1 && e.col >= 1, "{e}");
-                let line = lines.get(e.line as usize - 1);
+                let Some(at) = e.at else {
+                    return Err(TestCaseError::fail(format!(
+                        "an error in the text without a position: {e}"
+                    )));
+                };
+                prop_assert!(at.line >= 1 && at.col >= 1, "{e}");
+                let line = lines.get(at.line as usize - 1);
                 prop_assert!(line.is_some(), "line past the end: {e}");
                 let width = line.map_or(0, |l| l.chars().count()) as u32;
-                prop_assert!(e.col <= width + 1, "column past the line's end: {e}");
+                prop_assert!(at.col <= width + 1, "column past the line's end: {e}");
                 prop_assert!(
-                    (e.line, e.col) >= last,
+                    (at.line, at.col) >= last,
                     "errors out of file order: {errors}"
                 );
-                last = (e.line, e.col);
+                last = (at.line, at.col);
                 prop_assert!(
                     !shows_planted_password(&e.message),
                     "an error repeats the planted password: {e}"

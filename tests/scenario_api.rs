@@ -188,7 +188,7 @@ fn errors_display_one_per_line_in_file_order() {
     assert_eq!(errors.len(), 3);
     let lines: Vec<String> = errors
         .iter()
-        .map(|e| format!("{}:{}", e.line, e.col))
+        .map(|e| e.at.expect("a position in the text").to_string())
         .collect();
     assert_eq!(lines, ["1:8", "3:10", "4:10"]);
     assert_eq!(errors.to_string().lines().count(), 3);

@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use sipa_check::scenario::{self, FamilySelection, ObserverRole, Port};
+use sipa_check::scenario::{self, FamilySelection, ObserverRole, Port, Shortfall};
 
 const MAIN: &str = env!("CARGO_MANIFEST_DIR");
 
@@ -109,4 +109,40 @@ fn bundled_text_is_the_file_on_disk() {
     let on_disk =
         std::fs::read_to_string(Path::new(MAIN).join("scenarios/office365.toml")).expect("read");
     assert_eq!(scenario::OFFICE365_TOML, on_disk);
+}
+
+/// "ok" from `validate` means a run can pass: every shipped example and the lab scenario have
+/// anchors, an anchored observer on each login port and a control.
+#[test]
+fn every_shipped_example_and_the_lab_scenario_can_pass() {
+    let root = Path::new(MAIN);
+    let mut files = scenario_files(&root.join("scenarios/examples"));
+    files.push(root.join("scenarios/lab.toml"));
+    files.push(root.join("scenarios/bench/office365-lab.toml"));
+    assert!(files.len() >= 6, "{files:?}");
+    for file in files {
+        let s = scenario::load(&file).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            s.shortfalls(),
+            [],
+            "{} can only be inconclusive",
+            file.display()
+        );
+    }
+}
+
+/// The bundled Office 365 scenario is the template a technician fills in: as shipped, it lacks
+/// the site's anchors and observers, and `validate` says so rather than "ok".
+#[test]
+fn the_office365_template_names_what_it_still_lacks() {
+    let s = scenario::bundled_office365();
+    assert_eq!(
+        s.shortfalls(),
+        [
+            Shortfall::NoAnchors,
+            Shortfall::NoAnchoredObserver { port: Port::HTTP },
+            Shortfall::NoAnchoredObserver { port: Port::HTTPS },
+            Shortfall::NoControl,
+        ]
+    );
 }

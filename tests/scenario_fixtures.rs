@@ -79,22 +79,52 @@ fn every_expected_file_has_a_fixture() {
 }
 
 #[test]
-fn an_unreadable_file_is_one_error_at_its_start() {
+fn a_missing_file_is_one_error_without_a_position() {
     let path = Path::new(DIR).join("does-not-exist.toml");
     let errors = scenario::load(&path).expect_err("missing file");
     assert_eq!(errors.len(), 1);
-    let line = errors.to_string();
-    assert!(
-        line.starts_with("tests/fixtures/invalid/does-not-exist.toml:1:1: cannot read scenario: "),
-        "{line}"
+    assert_eq!(errors.0[0].at, None);
+    assert_eq!(
+        errors.to_string(),
+        "tests/fixtures/invalid/does-not-exist.toml: cannot read scenario: no such file (check the path, or create one from the template with `sipa-check init FILE`)"
+    );
+}
+
+#[test]
+fn a_directory_is_one_error_without_a_position() {
+    let errors = scenario::load(Path::new("scenarios/examples/")).expect_err("a directory");
+    assert_eq!(errors.len(), 1);
+    assert_eq!(errors.0[0].at, None);
+    assert_eq!(
+        errors.to_string(),
+        "scenarios/examples/: is a directory: name the scenario files in it, e.g. scenarios/examples/*.toml"
     );
 }
 
 #[test]
 fn an_unknown_extension_is_refused_before_reading() {
-    let errors = scenario::load(Path::new("scenarios/office365.yaml")).expect_err("yaml");
+    let errors = scenario::load(Path::new("Cargo.lock")).expect_err("not a scenario");
     assert_eq!(
         errors.to_string(),
-        "scenarios/office365.yaml:1:1: unknown scenario format: name the file *.toml or *.json"
+        "Cargo.lock: unknown scenario format: name the file *.toml or *.json"
+    );
+}
+
+#[test]
+fn standard_input_is_read_as_toml_or_json() {
+    let toml = std::fs::read("scenarios/lab.toml").expect("lab.toml");
+    let from_toml = scenario::load_reader(&mut toml.as_slice()).expect("TOML from stdin");
+    assert_eq!(from_toml.name, "lab");
+    assert_eq!(from_toml.source, Path::new("<stdin>"));
+    let json = std::fs::read("scenarios/examples/branch-explicit-proxy.json").expect("json");
+    let from_json = scenario::load_reader(&mut json.as_slice()).expect("JSON from stdin");
+    assert_eq!(from_json.name, "branch-lyon");
+    let errors = scenario::load_reader(
+        &mut "name = 1\n[login]\nhosts = [\"login.windows.net\"]\n".as_bytes(),
+    )
+    .expect_err("bad");
+    assert_eq!(
+        errors.to_string(),
+        "<stdin>:1:8: name: expected a string, found the integer `1`"
     );
 }

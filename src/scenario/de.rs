@@ -1,6 +1,6 @@
 //! A serde `Deserializer` over the document tree: feeds the raw structs, knows the key path and
-//! source position of every value (including `Spanned` ones), and reports every unknown key,
-//! not just the first.
+//! source position of every value (including `Spanned` ones), and reports every unknown key and
+//! every value of the wrong type (read through `raw::Checked`), not just the first.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -386,7 +386,58 @@ impl<'de> de::Deserializer<'de> for NodeDe<'_> {
 
     forward_to_deserialize_any! {
         i8 i16 i32 u8 u16 u32 u64 u128 f32 f64 char bytes byte_buf unit unit_struct
-        newtype_struct tuple tuple_struct identifier
+        tuple tuple_struct identifier
+    }
+
+    fn deserialize_newtype_struct<V: Visitor<'de>>(
+        self,
+        name: &'static str,
+        visitor: V,
+    ) -> Result<V::Value, DeError> {
+        if name == CHECKED {
+            return visitor.visit_seq(ReportingAccess { value: Some(self) });
+        }
+        self.deserialize_any(visitor)
+    }
+}
+
+/// The name by which `Checked` asks this deserializer to report a bad value and go on.
+pub(crate) const CHECKED: &str = "$__sipa_check_checked";
+
+/// One value, handed to `Checked` as a one-element sequence: if it cannot be read, the error
+/// is reported to the context here (with its position and key path), and `Checked` records the
+/// value as invalid instead of stopping, so the rest of the file is still read.
+struct ReportingAccess<'a> {
+    value: Option<NodeDe<'a>>,
+}
+
+impl<'de> de::SeqAccess<'de> for ReportingAccess<'_> {
+    type Error = DeError;
+
+    fn next_element_seed<T: DeserializeSeed<'de>>(
+        &mut self,
+        seed: T,
+    ) -> Result<Option<T::Value>, DeError> {
+        let Some(value) = self.value.take() else {
+            return Ok(None);
+        };
+        let ctx = value.ctx;
+        let located = value.clone();
+        match located.locate(seed.deserialize(value)) {
+            Ok(v) => Ok(Some(v)),
+            Err(e) => {
+                let offset = e.offset.unwrap_or(located.node.span.start);
+                ctx.report(offset, e.message);
+                Err(DeError {
+                    offset: Some(offset),
+                    message: "reported".into(),
+                })
+            }
+        }
+    }
+
+    fn size_hint(&self) -> Option<usize> {
+        Some(usize::from(self.value.is_some()))
     }
 }
 

@@ -3,7 +3,10 @@
 use std::fmt;
 use std::path::PathBuf;
 
-/// One problem in a scenario file, printed as `FILE:LINE:COL: message`.
+pub use super::position::LineCol;
+
+/// One problem in a scenario file, printed as `FILE:LINE:COL: message`, or `FILE: message` when
+/// it is about the file as a whole (missing, a directory, an unknown format).
 ///
 /// Lines and columns are 1-based; the column counts characters, not bytes, so it matches
 /// what an editor shows.
@@ -11,22 +14,18 @@ use std::path::PathBuf;
 pub struct ScenarioError {
     /// The file as it was named (not canonicalised), so the message can be pasted back.
     pub file: PathBuf,
-    pub line: u32,
-    pub col: u32,
+    /// Where in the text; `None` when the problem is the file itself, never a made-up 1:1.
+    pub at: Option<LineCol>,
     /// A lower-case sentence naming the key path, the bad value and what would be right.
     pub message: String,
 }
 
 impl fmt::Display for ScenarioError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}:{}:{}: {}",
-            self.file.display(),
-            self.line,
-            self.col,
-            self.message
-        )
+        match self.at {
+            Some(at) => write!(f, "{}:{at}: {}", self.file.display(), self.message),
+            None => write!(f, "{}: {}", self.file.display(), self.message),
+        }
     }
 }
 

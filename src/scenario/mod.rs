@@ -8,6 +8,7 @@ pub mod model;
 mod overrides;
 mod position;
 mod raw;
+mod readiness;
 mod validate;
 mod values;
 
@@ -15,12 +16,13 @@ use std::path::Path;
 
 use serde::Deserialize as _;
 
-pub use error::{ScenarioError, ScenarioErrors};
+pub use error::{LineCol, ScenarioError, ScenarioErrors};
 pub use model::{
     AnchorSet, EchoObserver, Extract, Family, FamilySelection, Limits, LoginHost, LoginSpec,
     ObserverRole, Port, ProxySpec, Scenario, Secret, Vantage,
 };
 pub use overrides::Overrides;
+pub use readiness::{Shortfall, Summary};
 pub use values::{
     PROXY_PASSWORD_ENV, parse_anchor, parse_deadline, parse_dns_server, parse_duration,
     parse_family, parse_proxy, parse_samples, parse_timeout, shorten,
@@ -52,37 +54,90 @@ impl Format {
             _ => None,
         }
     }
+
+    /// The format of text with no file name (standard input): JSON if it starts with `{`,
+    /// TOML otherwise.
+    pub fn sniff(bytes: &[u8]) -> Format {
+        let text = bytes.strip_prefix("\u{feff}".as_bytes()).unwrap_or(bytes);
+        match text.iter().find(|b| !b.is_ascii_whitespace()) {
+            Some(b'{') => Format::Json,
+            _ => Format::Toml,
+        }
+    }
 }
 
+/// The command-line name of standard input as a scenario: `sipa-check validate -`.
+pub const STDIN_ARG: &str = "-";
+/// How a scenario read from standard input is named in errors.
+pub const STDIN_NAME: &str = "<stdin>";
+
 /// Reads, parses and validates a scenario file; the format comes from the extension.
+///
+/// A problem with the file itself (missing, a directory, an unknown extension) is one error
+/// without a position: there is no line to point at.
 pub fn load(path: &Path) -> Result<Scenario, ScenarioErrors> {
-    let at_start = |message: String| {
+    let whole_file = |message: String| {
         ScenarioErrors(vec![ScenarioError {
             file: path.to_path_buf(),
-            line: 1,
-            col: 1,
+            at: None,
             message,
         }])
     };
+    match std::fs::metadata(path) {
+        Ok(meta) if meta.is_dir() => {
+            let dir = path.display().to_string();
+            return Err(whole_file(format!(
+                "is a directory: name the scenario files in it, e.g. {}/*.toml",
+                dir.trim_end_matches('/')
+            )));
+        }
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(whole_file(
+                "cannot read scenario: no such file (check the path, or create one from the template with `sipa-check init FILE`)".into(),
+            ));
+        }
+        Err(e) => return Err(whole_file(format!("cannot read scenario: {e}"))),
+    }
     let Some(format) = Format::from_path(path) else {
-        return Err(at_start(
+        return Err(whole_file(
             "unknown scenario format: name the file *.toml or *.json".into(),
         ));
     };
-    let bytes = std::fs::read(path).map_err(|e| at_start(format!("cannot read scenario: {e}")))?;
-    match std::str::from_utf8(&bytes) {
-        Ok(text) => load_str(text, path, format),
+    let bytes =
+        std::fs::read(path).map_err(|e| whole_file(format!("cannot read scenario: {e}")))?;
+    load_bytes(&bytes, path, format)
+}
+
+/// Reads a scenario from standard input (or any reader), named `<stdin>` in errors; the format
+/// is TOML unless the text starts with `{` (JSON). Relative paths in it (`ca_files`) are taken
+/// from the working directory.
+pub fn load_reader(input: &mut dyn std::io::Read) -> Result<Scenario, ScenarioErrors> {
+    let source = Path::new(STDIN_NAME);
+    let mut bytes = Vec::new();
+    if let Err(e) = input.read_to_end(&mut bytes) {
+        return Err(ScenarioErrors(vec![ScenarioError {
+            file: source.to_path_buf(),
+            at: None,
+            message: format!("cannot read scenario: {e}"),
+        }]));
+    }
+    load_bytes(&bytes, source, Format::sniff(&bytes))
+}
+
+/// Parses and validates scenario bytes: they must be UTF-8. `source` names them in errors.
+pub fn load_bytes(bytes: &[u8], source: &Path, format: Format) -> Result<Scenario, ScenarioErrors> {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => load_str(text, source, format),
         Err(e) => {
             // The valid prefix tells where the bad byte is.
             let valid = bytes
                 .get(..e.valid_up_to())
                 .and_then(|b| std::str::from_utf8(b).ok())
                 .unwrap_or("");
-            let at = LineIndex::new(valid).line_col(valid.len());
             Err(ScenarioErrors(vec![ScenarioError {
-                file: path.to_path_buf(),
-                line: at.line,
-                col: at.col,
+                file: source.to_path_buf(),
+                at: Some(LineIndex::new(valid).line_col(valid.len())),
                 message: "the scenario is not valid UTF-8: save it as UTF-8".into(),
             }]))
         }
@@ -131,14 +186,10 @@ fn to_errors(mut diags: Vec<Diag>, source: &Path, index: &LineIndex<'_>) -> Scen
     ScenarioErrors(
         diags
             .into_iter()
-            .map(|d| {
-                let at = index.line_col(d.offset);
-                ScenarioError {
-                    file: source.to_path_buf(),
-                    line: at.line,
-                    col: at.col,
-                    message: d.message,
-                }
+            .map(|d| ScenarioError {
+                file: source.to_path_buf(),
+                at: Some(index.line_col(d.offset)),
+                message: d.message,
             })
             .collect(),
     )

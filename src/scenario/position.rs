@@ -7,9 +7,9 @@ pub(crate) struct LineIndex<'t> {
     starts: Vec<usize>,
 }
 
-/// A 1-based line and character column.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct LineCol {
+/// A 1-based line and character column, shown as `LINE:COL`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct LineCol {
     pub line: u32,
     pub col: u32,
 }

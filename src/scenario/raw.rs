@@ -8,6 +8,59 @@ use serde_spanned::Spanned;
 /// A value and the byte span it came from.
 pub(crate) type At<T> = Spanned<T>;
 
+/// A key's value as written, set aside when it has the wrong type: the deserializer has already
+/// reported why, and reading goes on, so that one pass finds every problem in the file.
+/// Only the scenario deserializer (`de::NodeDe`) knows how to read it.
+#[derive(Debug)]
+pub(crate) enum Checked<T> {
+    Valid(T),
+    /// The value had the wrong type (already reported).
+    Invalid,
+}
+
+impl<T> Checked<T> {
+    /// The value, if it could be read.
+    pub fn valid(&self) -> Option<&T> {
+        match self {
+            Checked::Valid(v) => Some(v),
+            Checked::Invalid => None,
+        }
+    }
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Checked<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct CheckedVisitor<T>(std::marker::PhantomData<T>);
+
+        impl<'de, T: Deserialize<'de>> serde::de::Visitor<'de> for CheckedVisitor<T> {
+            type Value = Checked<T>;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a scenario value")
+            }
+
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Checked<T>, A::Error> {
+                // The deserializer reported the error with its position: keep reading.
+                match seq.next_element::<T>() {
+                    Ok(Some(v)) => Ok(Checked::Valid(v)),
+                    Ok(None) | Err(_) => Ok(Checked::Invalid),
+                }
+            }
+        }
+
+        d.deserialize_newtype_struct(super::de::CHECKED, CheckedVisitor(std::marker::PhantomData))
+    }
+}
+
+/// An optional key: absent, of the wrong type (reported), or a value with its span.
+pub(crate) type Field<T> = Option<Checked<At<T>>>;
+
+/// A list whose every element is read on its own, so each bad element is reported.
+pub(crate) type List<T> = Vec<Checked<At<T>>>;
+
 /// Integers are read wide so that validation, not the reader, says what range is allowed.
 pub(crate) type Int = i128;
 
@@ -15,40 +68,40 @@ pub(crate) type Int = i128;
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawScenario {
-    pub name: Option<At<String>>,
-    pub description: Option<At<String>>,
-    pub login: Option<At<RawLogin>>,
-    pub anchor: Option<At<RawAnchor>>,
-    pub observer: Option<At<Vec<At<RawObserver>>>>,
-    pub vantage: Option<At<RawVantage>>,
-    pub limits: Option<At<RawLimits>>,
+    pub name: Field<String>,
+    pub description: Field<String>,
+    pub login: Field<RawLogin>,
+    pub anchor: Field<RawAnchor>,
+    pub observer: Field<List<RawObserver>>,
+    pub vantage: Field<RawVantage>,
+    pub limits: Field<RawLimits>,
 }
 
 /// `[login]`
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawLogin {
-    pub hosts: Option<At<Vec<At<String>>>>,
-    pub ports: Option<At<Vec<At<Int>>>>,
-    pub openid_path: Option<At<String>>,
+    pub hosts: Field<List<String>>,
+    pub ports: Field<List<Int>>,
+    pub openid_path: Field<String>,
 }
 
 /// `[anchor]`
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawAnchor {
-    pub expect: Option<At<Vec<At<String>>>>,
+    pub expect: Field<List<String>>,
 }
 
 /// One `[[observer]]`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawObserver {
-    pub name: Option<At<String>>,
-    pub role: Option<At<String>>,
-    pub url: Option<At<String>>,
-    pub extract: Option<At<RawExtract>>,
-    pub samples: Option<At<Int>>,
+    pub name: Field<String>,
+    pub role: Field<String>,
+    pub url: Field<String>,
+    pub extract: Field<RawExtract>,
+    pub samples: Field<Int>,
 }
 
 /// `extract = "text"` or `extract = { json = "/ip" }` (or `header`, `regex`).
@@ -65,22 +118,22 @@ pub(crate) enum RawExtract {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawVantage {
-    pub name: Option<At<String>>,
-    pub dns: Option<At<Vec<At<String>>>>,
-    pub proxy: Option<At<String>>,
-    pub ca_files: Option<At<Vec<At<String>>>>,
-    pub expect_anchored: Option<At<bool>>,
+    pub name: Field<String>,
+    pub dns: Field<List<String>>,
+    pub proxy: Field<String>,
+    pub ca_files: Field<List<String>>,
+    pub expect_anchored: Field<bool>,
 }
 
 /// `[limits]`
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawLimits {
-    pub timeout: Option<At<RawDuration>>,
-    pub deadline: Option<At<RawDuration>>,
-    pub samples: Option<At<Int>>,
-    pub family: Option<At<RawFamily>>,
-    pub concurrency: Option<At<Int>>,
+    pub timeout: Field<RawDuration>,
+    pub deadline: Field<RawDuration>,
+    pub samples: Field<Int>,
+    pub family: Field<RawFamily>,
+    pub concurrency: Field<Int>,
 }
 
 /// `family = "4"`; a bare `4` or `6` is what people type, so it is read as the same text.

@@ -10,7 +10,9 @@ use serde_spanned::Spanned;
 use super::de::Diag;
 use super::model::{AnchorSet, EchoObserver, Extract, Limits, LoginSpec, Port, Scenario, Vantage};
 use super::position::LineIndex;
-use super::raw::{RawExtract, RawLimits, RawLogin, RawObserver, RawScenario, RawVantage};
+use super::raw::{
+    Checked, Field, RawExtract, RawLimits, RawLogin, RawObserver, RawScenario, RawVantage,
+};
 use super::values::{self, Bound, Written};
 
 /// The ports the vendor guide puts in the application segment.
@@ -85,6 +87,16 @@ impl Checker<'_> {
     }
 }
 
+/// A key's value, if it is there and of the right type.
+fn value<T>(field: &Field<T>) -> Option<&Spanned<T>> {
+    field.as_ref().and_then(Checked::valid)
+}
+
+/// Whether a key was given with the wrong type (already reported).
+fn is_invalid<T>(field: &Field<T>) -> bool {
+    matches!(field, Some(Checked::Invalid))
+}
+
 /// Validates a raw scenario. `root` is where the document starts (for keys missing at the top).
 pub(crate) fn validate(
     raw: RawScenario,
@@ -98,15 +110,17 @@ pub(crate) fn validate(
     };
 
     let name = match &raw.name {
-        Some(name) => c.non_empty(name, "name"),
+        Some(Checked::Valid(name)) => c.non_empty(name, "name"),
+        Some(Checked::Invalid) => None,
         None => {
             c.missing(root, "name", "give the scenario a name, e.g. \"office365\"");
             None
         }
     };
-    let description = raw.description.as_ref().map(|d| d.get_ref().clone());
+    let description = value(&raw.description).map(|d| d.get_ref().clone());
     let login = match &raw.login {
-        Some(login) => login_spec(&mut c, login),
+        Some(Checked::Valid(login)) => login_spec(&mut c, login),
+        Some(Checked::Invalid) => None,
         None => {
             c.missing(root, "login", "add a [login] table listing the login hosts");
             None
@@ -114,7 +128,8 @@ pub(crate) fn validate(
     };
     let anchors = anchor_set(&mut c, &raw);
     let limits = match &raw.limits {
-        Some(limits) => limits_of(&mut c, limits),
+        Some(Checked::Valid(limits)) => limits_of(&mut c, limits),
+        Some(Checked::Invalid) => None,
         None => Some(Limits::default()),
     };
     // Observers default to the scenario's samples; if those are invalid, to the built-in one,
@@ -124,7 +139,8 @@ pub(crate) fn validate(
         .map_or(Limits::default().samples, |l| l.samples);
     let observers = observers(&mut c, &raw, default_samples);
     let vantage = match &raw.vantage {
-        Some(vantage) => vantage_of(&mut c, vantage, source),
+        Some(Checked::Valid(vantage)) => vantage_of(&mut c, vantage, source),
+        Some(Checked::Invalid) => None,
         None => Some(Vantage {
             name: "default".into(),
             dns: Vec::new(),
@@ -158,6 +174,7 @@ fn login_spec(c: &mut Checker<'_>, login: &Spanned<RawLogin>) -> Option<LoginSpe
     let login = login.get_ref();
 
     let hosts = match &login.hosts {
+        Some(Checked::Invalid) => None,
         None => {
             c.missing(
                 table,
@@ -166,18 +183,22 @@ fn login_spec(c: &mut Checker<'_>, login: &Spanned<RawLogin>) -> Option<LoginSpe
             );
             None
         }
-        Some(list) if list.get_ref().is_empty() => {
+        Some(Checked::Valid(list)) if list.get_ref().is_empty() => {
             c.report(
                 list.span().start,
                 "login.hosts: must list at least one login host, e.g. [\"login.microsoftonline.com\"]".into(),
             );
             None
         }
-        Some(list) => {
+        Some(Checked::Valid(list)) => {
             let mut ok = true;
             let mut hosts = Vec::new();
             let mut first_at: HashMap<String, usize> = HashMap::new();
             for (i, host) in list.get_ref().iter().enumerate() {
+                let Checked::Valid(host) = host else {
+                    ok = false;
+                    continue;
+                };
                 let path = format!("login.hosts[{i}]");
                 let Some(parsed) = c.check(host, &path, values::parse_login_host) else {
                     ok = false;
@@ -201,18 +222,23 @@ fn login_spec(c: &mut Checker<'_>, login: &Spanned<RawLogin>) -> Option<LoginSpe
 
     let ports = match &login.ports {
         None => Some(DEFAULT_PORTS.to_vec()),
-        Some(list) if list.get_ref().is_empty() => {
+        Some(Checked::Invalid) => None,
+        Some(Checked::Valid(list)) if list.get_ref().is_empty() => {
             c.report(
                 list.span().start,
                 "login.ports: must list at least one port, e.g. [80, 443]".into(),
             );
             None
         }
-        Some(list) => {
+        Some(Checked::Valid(list)) => {
             let mut ok = true;
             let mut ports: Vec<Port> = Vec::new();
             let mut first_at: HashMap<Port, usize> = HashMap::new();
             for (i, port) in list.get_ref().iter().enumerate() {
+                let Checked::Valid(port) = port else {
+                    ok = false;
+                    continue;
+                };
                 let path = format!("login.ports[{i}]");
                 let Some(parsed) = c.int(port, &path, values::check_port) else {
                     ok = false;
@@ -236,7 +262,8 @@ fn login_spec(c: &mut Checker<'_>, login: &Spanned<RawLogin>) -> Option<LoginSpe
 
     let openid_path = match &login.openid_path {
         None => Some(DEFAULT_OPENID_PATH.to_owned()),
-        Some(path) => c.check(path, "login.openid_path", values::check_openid_path),
+        Some(Checked::Invalid) => None,
+        Some(Checked::Valid(path)) => c.check(path, "login.openid_path", values::check_openid_path),
     };
 
     Some(LoginSpec {
@@ -247,16 +274,22 @@ fn login_spec(c: &mut Checker<'_>, login: &Spanned<RawLogin>) -> Option<LoginSpe
 }
 
 fn anchor_set(c: &mut Checker<'_>, raw: &RawScenario) -> Option<AnchorSet> {
-    let Some(expect) = raw
-        .anchor
-        .as_ref()
-        .and_then(|a| a.get_ref().expect.as_ref())
-    else {
-        return Some(AnchorSet::default());
+    let expect = match &raw.anchor {
+        None => return Some(AnchorSet::default()),
+        Some(Checked::Invalid) => return None,
+        Some(Checked::Valid(anchor)) => match &anchor.get_ref().expect {
+            None => return Some(AnchorSet::default()),
+            Some(Checked::Invalid) => return None,
+            Some(Checked::Valid(expect)) => expect,
+        },
     };
     let mut ok = true;
     let mut nets = Vec::new();
     for (i, entry) in expect.get_ref().iter().enumerate() {
+        let Checked::Valid(entry) = entry else {
+            ok = false;
+            continue;
+        };
         match c.check(entry, &format!("anchor.expect[{i}]"), values::parse_anchor) {
             Some(net) => nets.push(net),
             None => ok = false,
@@ -270,17 +303,23 @@ fn observers(
     raw: &RawScenario,
     default_samples: u32,
 ) -> Option<Vec<EchoObserver>> {
-    let Some(list) = &raw.observer else {
-        return Some(Vec::new());
+    let list = match &raw.observer {
+        None => return Some(Vec::new()),
+        Some(Checked::Invalid) => return None,
+        Some(Checked::Valid(list)) => list,
     };
     let mut ok = true;
     let mut observers = Vec::new();
     let mut first_at: HashMap<String, usize> = HashMap::new();
     for (i, observer) in list.get_ref().iter().enumerate() {
+        let Checked::Valid(observer) = observer else {
+            ok = false;
+            continue;
+        };
         let path = format!("observer[{i}]");
         let table = observer.span().start;
         let observer_ref = observer.get_ref();
-        if let Some(name) = &observer_ref.name
+        if let Some(name) = value(&observer_ref.name)
             && !name.get_ref().is_empty()
         {
             let name_text = name.get_ref();
@@ -314,7 +353,8 @@ fn observer_of(
     default_samples: u32,
 ) -> Option<EchoObserver> {
     let name = match &raw.name {
-        Some(name) => c.non_empty(name, &format!("{path}.name")),
+        Some(Checked::Valid(name)) => c.non_empty(name, &format!("{path}.name")),
+        Some(Checked::Invalid) => None,
         None => {
             c.missing(
                 table,
@@ -325,7 +365,8 @@ fn observer_of(
         }
     };
     let role = match &raw.role {
-        Some(role) => c.check(role, &format!("{path}.role"), values::parse_role),
+        Some(Checked::Invalid) => None,
+        Some(Checked::Valid(role)) => c.check(role, &format!("{path}.role"), values::parse_role),
         None => {
             c.missing(
                 table,
@@ -336,7 +377,10 @@ fn observer_of(
         }
     };
     let url = match &raw.url {
-        Some(url) => c.check(url, &format!("{path}.url"), values::parse_observer_url),
+        Some(Checked::Invalid) => None,
+        Some(Checked::Valid(url)) => {
+            c.check(url, &format!("{path}.url"), values::parse_observer_url)
+        }
         None => {
             c.missing(
                 table,
@@ -346,23 +390,28 @@ fn observer_of(
             None
         }
     };
-    let extract = match raw.extract.as_ref().map(Spanned::get_ref) {
-        None | Some(RawExtract::Text) => Some(Extract::Text),
-        Some(RawExtract::Json(pointer)) => c
+    let extract = match raw
+        .extract
+        .as_ref()
+        .map(|e| e.valid().map(Spanned::get_ref))
+    {
+        Some(None) => None,
+        None | Some(Some(RawExtract::Text)) => Some(Extract::Text),
+        Some(Some(RawExtract::Json(pointer))) => c
             .check(
                 pointer,
                 &format!("{path}.extract.json"),
                 values::check_json_pointer,
             )
             .map(Extract::JsonPointer),
-        Some(RawExtract::Header(name)) => c
+        Some(Some(RawExtract::Header(name))) => c
             .check(
                 name,
                 &format!("{path}.extract.header"),
                 values::check_header_name,
             )
             .map(Extract::Header),
-        Some(RawExtract::Regex(re)) => c
+        Some(Some(RawExtract::Regex(re))) => c
             .check(
                 re,
                 &format!("{path}.extract.regex"),
@@ -371,7 +420,10 @@ fn observer_of(
             .map(Extract::Regex),
     };
     let samples = match &raw.samples {
-        Some(samples) => c.int(samples, &format!("{path}.samples"), values::check_samples),
+        Some(Checked::Valid(samples)) => {
+            c.int(samples, &format!("{path}.samples"), values::check_samples)
+        }
+        Some(Checked::Invalid) => None,
         None => Some(default_samples),
     };
     let url = url?;
@@ -394,18 +446,24 @@ fn vantage_of(
 ) -> Option<Vantage> {
     let vantage = vantage.get_ref();
     let name = match &vantage.name {
-        Some(name) => c.non_empty(name, "vantage.name"),
+        Some(Checked::Valid(name)) => c.non_empty(name, "vantage.name"),
+        Some(Checked::Invalid) => None,
         None => Some("default".to_owned()),
     };
 
-    let mut ok = true;
+    let mut ok = !is_invalid(&vantage.dns)
+        && !is_invalid(&vantage.ca_files)
+        && !is_invalid(&vantage.expect_anchored);
     let mut dns = Vec::new();
-    for (i, server) in vantage
-        .dns
-        .iter()
+    for (i, server) in value(&vantage.dns)
+        .into_iter()
         .flat_map(|l| l.get_ref().iter())
         .enumerate()
     {
+        let Checked::Valid(server) = server else {
+            ok = false;
+            continue;
+        };
         match c.check(
             server,
             &format!("vantage.dns[{i}]"),
@@ -417,7 +475,11 @@ fn vantage_of(
     }
 
     let proxy = match &vantage.proxy {
-        Some(proxy) => match c.check(proxy, "vantage.proxy", |s: &str| {
+        Some(Checked::Invalid) => {
+            ok = false;
+            None
+        }
+        Some(Checked::Valid(proxy)) => match c.check(proxy, "vantage.proxy", |s: &str| {
             values::parse_proxy_written(s, Written::Scenario)
         }) {
             Some(p) => Some(p),
@@ -432,22 +494,22 @@ fn vantage_of(
     // Relative trust anchors live next to the scenario, wherever it is run from.
     let base = source.parent().unwrap_or(Path::new(""));
     let mut ca_files: Vec<PathBuf> = Vec::new();
-    for (i, file) in vantage
-        .ca_files
-        .iter()
+    for (i, file) in value(&vantage.ca_files)
+        .into_iter()
         .flat_map(|l| l.get_ref().iter())
         .enumerate()
     {
+        let Checked::Valid(file) = file else {
+            ok = false;
+            continue;
+        };
         match c.non_empty(file, &format!("vantage.ca_files[{i}]")) {
             Some(file) => ca_files.push(base.join(file)),
             None => ok = false,
         }
     }
 
-    let expect_anchored = vantage
-        .expect_anchored
-        .as_ref()
-        .is_none_or(|b| *b.get_ref());
+    let expect_anchored = value(&vantage.expect_anchored).is_none_or(|b| *b.get_ref());
     if !ok {
         return None;
     }
@@ -465,7 +527,8 @@ fn limits_of(c: &mut Checker<'_>, limits: &Spanned<RawLimits>) -> Option<Limits>
     let defaults = Limits::default();
 
     let timeout = match &limits.timeout {
-        Some(t) => c
+        Some(Checked::Invalid) => None,
+        Some(Checked::Valid(t)) => c
             .check(t, "limits.timeout", values::parse_duration)
             .and_then(|d| {
                 c.check(t, "limits.timeout", |s: &str| {
@@ -475,7 +538,8 @@ fn limits_of(c: &mut Checker<'_>, limits: &Spanned<RawLimits>) -> Option<Limits>
         None => Some(defaults.timeout),
     };
     let deadline = match &limits.deadline {
-        Some(t) => c
+        Some(Checked::Invalid) => None,
+        Some(Checked::Valid(t)) => c
             .check(t, "limits.deadline", values::parse_duration)
             .and_then(|d| {
                 c.check(t, "limits.deadline", |s: &str| {
@@ -492,15 +556,18 @@ fn limits_of(c: &mut Checker<'_>, limits: &Spanned<RawLimits>) -> Option<Limits>
         _ => Some(()),
     };
     let samples = match &limits.samples {
-        Some(n) => c.int(n, "limits.samples", values::check_samples),
+        Some(Checked::Invalid) => None,
+        Some(Checked::Valid(n)) => c.int(n, "limits.samples", values::check_samples),
         None => Some(defaults.samples),
     };
     let family = match &limits.family {
-        Some(f) => c.check(f, "limits.family", values::parse_family),
+        Some(Checked::Invalid) => None,
+        Some(Checked::Valid(f)) => c.check(f, "limits.family", values::parse_family),
         None => Some(defaults.family),
     };
     let concurrency = match &limits.concurrency {
-        Some(n) => c.int(n, "limits.concurrency", values::check_concurrency),
+        Some(Checked::Invalid) => None,
+        Some(Checked::Valid(n)) => c.int(n, "limits.concurrency", values::check_concurrency),
         None => Some(defaults.concurrency),
     };
     ordered?;
@@ -521,7 +588,7 @@ fn report_deadline_before_timeout(
     deadline: Duration,
 ) {
     let (timeout_text, deadline_text) = (values::as_written(timeout), values::as_written(deadline));
-    match (&limits.deadline, &limits.timeout) {
+    match (value(&limits.deadline), value(&limits.timeout)) {
         (Some(d), _) => {
             let timeout_origin = if limits.timeout.is_some() { "" } else { ", the default" };
             c.report(

@@ -1,0 +1,256 @@
+//! The pipelines in ci/ work as written: every `sipa-check ...` command line of the three
+//! examples runs, through `sh` as a CI runner would, in a checkout holding the user's own
+//! scenario (`sipa-check.toml`, here the lab scenario), against the embedded lab on loopback
+//! (the lab's `run` flags are appended to `run` lines: DNS, routes, CA, anchor). Each must exit 0
+//! and leave the reports it names, valid. The examples must also keep what the issue asked of
+//! them: the scenario created with `sipa-check init`, exit 3 told apart from 1, and no rebuild of
+//! sipa-check on every run.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use sipa_check::lab::{Lab, LabConfig};
+
+const EXAMPLES: [&str; 3] = [
+    "ci/github-actions.yml",
+    "ci/gitlab-ci.yml",
+    "ci/Jenkinsfile",
+];
+/// The user's scenario, as the examples name it.
+const USER_SCENARIO: &str = "sipa-check.toml";
+/// The runner name every CI variable stands for; a space proves the examples quote it.
+const RUNNER: &str = "ci example runner";
+
+fn read(path: &str) -> String {
+    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(path))
+        .unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// The `sipa-check ...` command lines of an example: lines that start with `sipa-check `
+/// once indentation and a YAML list marker are set aside; comments are not commands.
+fn command_lines(text: &str) -> Vec<String> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.starts_with('#') && !l.starts_with("//"))
+        .map(|l| l.strip_prefix("- ").unwrap_or(l))
+        .filter(|l| l.starts_with("sipa-check "))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The value after `flag` in a command line (the examples' report paths have no spaces).
+fn flag_value<'a>(line: &'a str, flag: &str) -> Option<&'a str> {
+    let mut words = line.split_whitespace();
+    words.find(|w| *w == flag)?;
+    words.next()
+}
+
+fn shell_quote(word: &str) -> String {
+    format!("'{}'", word.replace('\'', r"'\''"))
+}
+
+fn checkout(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("sipa-check-ci-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("checkout dir");
+    std::fs::write(dir.join(USER_SCENARIO), read("scenarios/lab.toml")).expect("user scenario");
+    dir
+}
+
+fn xmllint(path: &Path) {
+    let xsd = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/junit-10.xsd");
+    let out = Command::new("xmllint")
+        .args(["--noout", "--schema", xsd])
+        .arg(path)
+        .output()
+        .expect("xmllint is installed (Debian package libxml2-utils)");
+    assert!(
+        out.status.success(),
+        "{}: {}",
+        path.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn every_example_has_its_sipa_check_commands() {
+    for example in EXAMPLES {
+        let lines = command_lines(&read(example));
+        let runs: Vec<_> = lines
+            .iter()
+            .filter(|l| l.starts_with("sipa-check run "))
+            .collect();
+        assert_eq!(runs.len(), 1, "{example}: {lines:?}");
+        let run = runs[0];
+        assert!(
+            run.contains(&format!("run {USER_SCENARIO} ")),
+            "{example}: {run}"
+        );
+        assert!(flag_value(run, "--junit").is_some(), "{example}: {run}");
+        assert!(flag_value(run, "--json").is_some(), "{example}: {run}");
+        assert!(
+            lines.contains(&format!("sipa-check validate {USER_SCENARIO}")),
+            "{example} validates the scenario before running it: {lines:?}"
+        );
+    }
+}
+
+#[test]
+fn every_example_starts_from_init_tells_3_from_1_and_installs_once() {
+    let init = format!("sipa-check init {USER_SCENARIO}");
+    for example in EXAMPLES {
+        let text = read(example);
+        assert!(
+            text.contains(&init),
+            "{example} says how to create the scenario"
+        );
+        assert!(
+            text.contains("--tag \"$SIPA_CHECK_VERSION\""),
+            "{example} installs a pinned version"
+        );
+    }
+    let gitlab = read("ci/gitlab-ci.yml");
+    assert!(
+        gitlab.contains("allow_failure:\n    exit_codes: [3]"),
+        "{gitlab}"
+    );
+    assert!(gitlab.contains("key: \"sipa-check-$SIPA_CHECK_VERSION\""));
+    assert!(gitlab.contains("test -x \"$SIPA_CHECK_HOME/bin/sipa-check\" || cargo install"));
+
+    let github = read("ci/github-actions.yml");
+    assert!(github.contains("uses: actions/cache@v4"));
+    assert!(github.contains("${{ vars.SIPA_CHECK_VERSION }}\n"));
+    assert!(github.contains("if: steps.install-cache.outputs.cache-hit != 'true'"));
+    assert!(github.contains("3) echo \"::warning"));
+    assert!(github.contains("*) exit \"$code\" ;;"));
+
+    let jenkins = read("ci/Jenkinsfile");
+    assert!(jenkins.contains("sh(returnStatus: true"));
+    assert!(jenkins.contains("if (code == 3) {\n                unstable("));
+    assert!(jenkins.contains("} else if (code != 0) {\n                error("));
+    assert!(jenkins.contains("test -x \"$SIPA_CHECK_HOME/bin/sipa-check\" || cargo install"));
+}
+
+/// What a shell exit-code branch of the GitHub example does with each code: run the step's
+/// script with `sipa-check` replaced by a stub that exits with that code.
+#[test]
+fn the_github_step_passes_3_with_a_warning_and_fails_on_1_and_2() {
+    let text = read("ci/github-actions.yml");
+    let start = text
+        .find("          set +e\n")
+        .expect("the run step's script");
+    let end = text[start..].find("        env:").expect("end of script") + start;
+    let script: String = text[start..end]
+        .lines()
+        .map(|l| l.strip_prefix("          ").unwrap_or(l))
+        .collect::<Vec<_>>()
+        .join("\n");
+    for (code, expected, warned) in [(0, 0, false), (1, 1, false), (2, 2, false), (3, 0, true)] {
+        let dir = checkout(&format!("github-step-{code}"));
+        let stub = dir.join("bin");
+        std::fs::create_dir_all(&stub).unwrap();
+        let exe = stub.join("sipa-check");
+        std::fs::write(&exe, format!("#!/bin/sh\nexit {code}\n")).unwrap();
+        let mut perms = std::fs::metadata(&exe).unwrap().permissions();
+        std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
+        std::fs::set_permissions(&exe, perms).unwrap();
+        let output = dir.join("github-output");
+        let path = format!(
+            "{}:{}",
+            stub.display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        let out = Command::new("bash")
+            .arg("-e")
+            .arg("-c")
+            .arg(&script)
+            .current_dir(&dir)
+            .env("PATH", path)
+            .env("GITHUB_OUTPUT", &output)
+            .env("RUNNER_NAME", RUNNER)
+            .output()
+            .expect("bash runs");
+        assert_eq!(out.status.code(), Some(expected), "sipa-check exit {code}");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(stdout.contains("::warning"), warned, "{stdout}");
+        assert_eq!(
+            std::fs::read_to_string(&output).unwrap(),
+            format!("exit-code={code}\n")
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_examples_command_lines_pass_against_the_lab() {
+    let lab = Lab::start(LabConfig::default())
+        .await
+        .expect("the lab starts");
+    let lab_flags: Vec<String> = lab.run_flags().iter().map(|f| shell_quote(f)).collect();
+    let bin_dir = Path::new(env!("CARGO_BIN_EXE_sipa-check"))
+        .parent()
+        .expect("the binary's directory")
+        .to_path_buf();
+    let path = format!(
+        "{}:{}",
+        bin_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let mut failures = Vec::new();
+    for example in EXAMPLES {
+        let name = Path::new(example)
+            .file_name()
+            .and_then(|n| n.to_str())
+            .expect("file name");
+        let dir = checkout(name);
+        for line in command_lines(&read(example)) {
+            let script = if line.starts_with("sipa-check run ") {
+                format!("{line} {}", lab_flags.join(" "))
+            } else {
+                line.clone()
+            };
+            let mut command = Command::new("sh");
+            command
+                .arg("-c")
+                .arg(&script)
+                .current_dir(&dir)
+                .env("PATH", &path)
+                .env("NO_COLOR", "1")
+                .env("RUNNER_NAME", RUNNER)
+                .env("CI_RUNNER_DESCRIPTION", RUNNER)
+                .env("NODE_NAME", RUNNER)
+                .env_remove("SIPA_CHECK_PROXY_PASSWORD");
+            let out = tokio::task::spawn_blocking(move || command.output())
+                .await
+                .expect("the command's thread")
+                .expect("sh runs");
+            if out.status.code() != Some(0) {
+                failures.push(format!(
+                    "{example}: `{line}` exited {:?}\n{}{}",
+                    out.status.code(),
+                    String::from_utf8_lossy(&out.stdout),
+                    String::from_utf8_lossy(&out.stderr)
+                ));
+                continue;
+            }
+            if let Some(junit) = flag_value(&line, "--junit") {
+                xmllint(&dir.join(junit));
+            }
+            if let Some(json) = flag_value(&line, "--json") {
+                let text = std::fs::read_to_string(dir.join(json))
+                    .unwrap_or_else(|e| panic!("{example}: {json}: {e}"));
+                let doc: serde_json::Value = serde_json::from_str(&text)
+                    .unwrap_or_else(|e| panic!("{example}: {json}: {e}"));
+                assert_eq!(doc["overall"], "pass", "{example}: {json}");
+                assert_eq!(
+                    doc["runs"][0]["vantage"]["name"], RUNNER,
+                    "{example}: {json}"
+                );
+                assert_eq!(doc["runs"][0]["scenario"], "lab", "{example}: {json}");
+            }
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    lab.shutdown().await;
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
