@@ -52,6 +52,7 @@ fn outcome(
         causes: Vec::new(),
         diagnosis: None,
         warnings: Vec::new(),
+        blocked_by: None,
         elapsed: Duration::from_millis(ms),
         observation,
     }

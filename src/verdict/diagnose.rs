@@ -110,20 +110,72 @@ pub(super) fn diagnose(plan: &Plan, outcomes: &mut [Outcome], exp: &Expectation)
     }
 }
 
+/// A control that failed is over-anchoring; one that gave no address is explained by what its
+/// connections met (a 407, timeouts, refusals), and only an answer that is not an address
+/// points at the observer itself: the scenario has a control, so never "add a control".
 fn egress_control_diagnosis(o: &Outcome) -> Option<Diagnosis> {
-    match o.status {
-        Status::Fail => diagnosis(
+    if o.status == Status::Fail {
+        return diagnosis(
             format!(
                 "non-login traffic to {} is anchored too: the segment or the forwarding rule is too broad",
                 o.target
             ),
             GuideStep::TooBroad,
-        ),
-        _ => diagnosis(
-            format!("the control observer {} gave no usable answer", o.target),
-            GuideStep::Observers,
-        ),
+        );
     }
+    let slow = || {
+        diagnosis(
+            format!(
+                "the control observer {} gave no answer in time: this vantage's path to ZIA is broken or very slow",
+                o.target
+            ),
+            GuideStep::PathToZia,
+        )
+    };
+    let e = match &o.observation {
+        Observation::Egress(e) if !e.samples.is_empty() => e,
+        Observation::NotRun(NotRun::Timeout { .. }) => return slow(),
+        Observation::NotRun(NotRun::Cut { by, ran }) => {
+            return diagnosis(
+                format!(
+                    "the control observer {} had not answered after {} when the run was {}: a slow path to ZIA, or a deadline too short for it",
+                    o.target,
+                    crate::report::show_duration(*ran),
+                    super::describe_cut(by)
+                ),
+                GuideStep::PathToZia,
+            );
+        }
+        _ => {
+            return diagnosis(
+                format!("the control observer {} gave no usable answer", o.target),
+                GuideStep::Observers,
+            );
+        }
+    };
+    let all = |f: fn(&SampleOutcome) -> bool| e.samples.iter().all(|s| f(&s.outcome));
+    if all(|s| matches!(s, SampleOutcome::Status { status: 407, .. })) {
+        return diagnosis("the proxy demands authentication", GuideStep::ProxyAuth);
+    }
+    if all(|s| matches!(s, SampleOutcome::Timeout)) {
+        return slow();
+    }
+    if all(|s| matches!(s, SampleOutcome::Failed { .. } | SampleOutcome::Timeout)) {
+        return diagnosis(
+            format!(
+                "connections to the control observer {} fail: this vantage's path to ZIA",
+                o.target
+            ),
+            GuideStep::PathToZia,
+        );
+    }
+    diagnosis(
+        format!(
+            "the control observer {} gave no usable address: it is down, blocked, or answers something that is not one IP address",
+            o.target
+        ),
+        GuideStep::Observers,
+    )
 }
 
 fn anchored_diagnosis(

@@ -621,9 +621,7 @@ fn an_undecided_port_takes_the_diagnosis_of_its_errored_checks() {
     assert_eq!(port80.status, Status::Error);
     assert_eq!(
         port80.reason,
-        "port 80: no anchored egress check was decided (3 errored: \
-         login.microsoftonline.com:80: 3 of 3 samples gave no usable address; \
-         login.windows.net:80: 3 of 3 samples gave no usable address; and 1 more)"
+        "port 80: no anchored egress check was decided (3 errored: the echo gave no usable address)"
     );
     let errored = named(
         &outcomes,
@@ -1053,4 +1051,173 @@ fn a_connect_to_target_without_an_address_points_at_the_rule() {
         d.likely_cause,
         "--connect-to sends login.windows.net:443 to nowhere.invalid, which has no ipv4 address from this vantage"
     );
+}
+
+/// Every sample of the checks `pick` selects gets `sample`.
+fn samples_all(
+    s: &Scenario,
+    pick: impl Fn(&Check) -> bool,
+    sample: SampleOutcome,
+) -> Vec<Outcome> {
+    judge_tweaked(s, |c, o| {
+        if pick(c)
+            && let Observation::Egress(e) = o
+        {
+            for x in &mut e.samples {
+                x.outcome = sample.clone();
+            }
+        }
+    })
+}
+
+#[test]
+fn a_control_cut_off_by_a_407_or_a_timeout_is_diagnosed_by_that_not_by_a_missing_control() {
+    let s = scenario(true);
+    let control = "control.sipa-lab.test:443 egress not anchored (ipv4)";
+    let proxy = samples_all(
+        &s,
+        |c| egress_of(c, ObserverRole::Control),
+        SampleOutcome::Status {
+            status: 407,
+            excerpt: String::new(),
+        },
+    );
+    let (o, d) = diagnosed(&proxy, control);
+    assert_eq!(o.status, Status::Error);
+    assert_eq!(d.guide_step, GuideStep::ProxyAuth, "{}", d.likely_cause);
+    let timeouts = samples_all(
+        &s,
+        |c| egress_of(c, ObserverRole::Control),
+        SampleOutcome::Timeout,
+    );
+    let (_, d) = diagnosed(&timeouts, control);
+    assert_eq!(d.guide_step, GuideStep::PathToZia, "{}", d.likely_cause);
+    assert!(d.likely_cause.contains("no answer in time"), "{}", d.likely_cause);
+    let never = judge_tweaked(&s, |c, o| {
+        if egress_of(c, ObserverRole::Control) {
+            *o = Observation::NotRun(NotRun::Timeout {
+                after: Duration::from_secs(5),
+            });
+        }
+    });
+    let (_, d) = diagnosed(&never, control);
+    assert_eq!(d.guide_step, GuideStep::PathToZia, "{}", d.likely_cause);
+    // Only an answer that is not an address points at the observer.
+    let garbage = samples_all(
+        &s,
+        |c| egress_of(c, ObserverRole::Control),
+        SampleOutcome::Unreadable {
+            why: "not an IP address".into(),
+            excerpt: "hello".into(),
+        },
+    );
+    let (_, d) = diagnosed(&garbage, control);
+    assert_eq!(d.guide_step, GuideStep::Observers);
+}
+
+#[test]
+fn a_check_cut_by_the_deadline_says_how_long_it_ran_and_what_it_expected() {
+    let s = scenario(true);
+    let echo = "login.windows.net:443 egress anchored (ipv4)";
+    let cut = Observation::NotRun(NotRun::Cut {
+        by: Cut::Deadline {
+            deadline: Duration::from_secs(10),
+        },
+        ran: Duration::from_millis(2500),
+    });
+    let outcomes = with_one(&s, echo, cut);
+    let o = named(&outcomes, echo);
+    assert_eq!(o.status, Status::Error);
+    assert_eq!(o.expected, "an egress IP in the anchor set {127.0.0.2}");
+    assert_eq!(o.elapsed, Duration::from_millis(2500));
+    assert!(o.reason.contains("2.5s"), "{}", o.reason);
+    assert!(o.observed.contains("2.5s"), "{}", o.observed);
+    assert_ne!(o.reason, o.observed);
+}
+
+#[test]
+fn an_echo_behind_a_failed_tls_check_is_a_knock_on_skip_never_a_pass() {
+    let s = scenario(true);
+    let tls = "login.windows.net:443 tls (ipv4)";
+    let echo = "login.windows.net:443 egress anchored (ipv4)";
+    let outcomes = judge_tweaked(&s, |c, o| {
+        if c.name == tls
+            && let Observation::Tls(t) = o
+        {
+            t.outcome = TlsOutcome::Established {
+                version: "TLSv1_3".into(),
+                cipher: "x".into(),
+                chain: vec![],
+                trust: ChainTrust::Untrusted {
+                    error: "invalid peer certificate: UnknownIssuer".into(),
+                },
+            };
+        }
+        if c.name == echo
+            && let Observation::Egress(e) = o
+        {
+            for x in &mut e.samples {
+                x.outcome = SampleOutcome::Failed {
+                    causes: vec![
+                        "the TLS handshake failed: invalid peer certificate: UnknownIssuer".into(),
+                        "client error (Connect)".into(),
+                        "invalid peer certificate: UnknownIssuer".into(),
+                    ],
+                };
+            }
+        }
+    });
+    let o = named(&outcomes, echo);
+    assert_eq!(o.status, Status::Skip);
+    assert_eq!(o.reason, format!("not judged: {tls} failed"));
+    assert_eq!(o.blocked_by.as_deref(), Some(tls));
+    assert_eq!(
+        o.diagnosis.as_ref().unwrap().guide_step,
+        GuideStep::SslInspection
+    );
+    // The chain keeps each link once.
+    assert_eq!(
+        o.causes,
+        ["the TLS handshake failed: invalid peer certificate: UnknownIssuer: client error (Connect)"]
+    );
+    assert_eq!(Tally::of(&outcomes).overall(), Status::Fail);
+    // An echo that saw an address is judged on it, knock-on or not.
+    let seen = judge_tweaked(&s, |c, o| {
+        if c.name == tls {
+            *o = Observation::NotRun(NotRun::Timeout {
+                after: Duration::from_secs(1),
+            });
+        }
+    });
+    assert_eq!(named(&seen, echo).status, Status::Pass);
+}
+
+#[test]
+fn every_anchored_echo_skipped_leaves_the_port_inconclusive_with_the_blockers_diagnosis() {
+    let s = scenario(true);
+    let outcomes = judge_tweaked(&s, |c, o| {
+        if c.kind == CheckKind::Connect && c.port == Some(Port::HTTPS) {
+            *o = connect_ended(ConnectOutcome::ProxyRefused {
+                status: 407,
+                reason: "Proxy Authentication Required".into(),
+            });
+        }
+        if egress_of(c, ObserverRole::Anchored)
+            && c.port == Some(Port::HTTPS)
+            && let Observation::Egress(e) = o
+        {
+            for x in &mut e.samples {
+                x.outcome = SampleOutcome::Failed {
+                    causes: vec!["tunnel error: proxy authorization required".into()],
+                };
+            }
+        }
+    });
+    let port443 = named(&outcomes, "port 443 egress anchored (coverage)");
+    assert_eq!(port443.status, Status::Error);
+    assert_eq!(
+        port443.diagnosis.as_ref().unwrap().guide_step,
+        GuideStep::ProxyAuth
+    );
+    assert_eq!(Tally::of(&outcomes).overall(), Status::Fail);
 }
