@@ -57,6 +57,8 @@ pub struct Env {
     pub proxy_password: Option<Secret>,
     /// How many files this process may open (the soft RLIMIT_NOFILE), where it is known.
     pub open_files: Option<u64>,
+    /// The terminal's width when stdout is a terminal; `None` (piped) never wraps.
+    pub columns: Option<usize>,
 }
 
 /// An interrupt (Ctrl-C or SIGTERM) that several runs can wait on; it says which.
@@ -240,7 +242,8 @@ fn write_reports(
 ) -> Result<(), Exit> {
     let style = HumanStyle {
         color: env.color,
-        mask_timings: false,
+        width: env.columns,
+        ..HumanStyle::default()
     };
     let json_to_stdout = flags.json.as_deref() == Some(Path::new("-"));
     let human_to: &mut dyn Write = if json_to_stdout { &mut *err } else { &mut *out };

@@ -25,6 +25,15 @@ fn main() -> ExitCode {
             .filter(|p| !p.is_empty())
             .map(Secret::new),
         open_files,
+        // On a terminal, wrap to its width (COLUMNS, as shells set it; 100 when unknown);
+        // piped output is never hard-wrapped.
+        columns: std::io::stdout().is_terminal().then(|| {
+            std::env::var("COLUMNS")
+                .ok()
+                .and_then(|c| c.trim().parse::<usize>().ok())
+                .filter(|&c| c > 0)
+                .unwrap_or(100)
+        }),
     };
     let mut out = std::io::stdout().lock();
     let mut err = std::io::stderr();

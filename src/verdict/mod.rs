@@ -71,7 +71,12 @@ pub fn judge(plan: &Plan, observations: &[Observation], exp: &Expectation) -> Ve
 /// coverage then borrows). Only an errored check is skipped: one that saw an address is judged
 /// on it, and the blocker is a failure, so the run fails either way: never a false pass.
 fn knock_on_egress(plan: &Plan, outcomes: &mut [Outcome]) {
-    let is_path = |c: &Check| matches!(c.kind, CheckKind::Connect | CheckKind::Tls | CheckKind::Http(_));
+    let is_path = |c: &Check| {
+        matches!(
+            c.kind,
+            CheckKind::Connect | CheckKind::Tls | CheckKind::Http(_)
+        )
+    };
     for check in &plan.checks {
         if !matches!(check.kind, CheckKind::Egress(_)) || outcomes[check.id].status != Status::Error
         {
@@ -81,14 +86,18 @@ fn knock_on_egress(plan: &Plan, outcomes: &mut [Outcome]) {
             continue;
         };
         if e.samples.is_empty()
-            || e.samples.iter().any(|s| matches!(s.outcome, SampleOutcome::Ip { .. }))
+            || e.samples
+                .iter()
+                .any(|s| matches!(s.outcome, SampleOutcome::Ip { .. }))
         {
             continue;
         }
         let failed = |c: &&Check| is_path(c) && outcomes[c.id].status == Status::Fail;
-        let same_path = plan.checks.iter().filter(failed).find(|c| {
-            c.host == check.host && c.port == check.port && c.route == check.route
-        });
+        let same_path = plan
+            .checks
+            .iter()
+            .filter(failed)
+            .find(|c| c.host == check.host && c.port == check.port && c.route == check.route);
         // Through the proxy, a refused tunnel or a 407 to every sample is the proxy's demand.
         let refused_by_proxy = check.route == Route::Proxy
             && e.samples.iter().all(|s| {

@@ -1054,11 +1054,7 @@ fn a_connect_to_target_without_an_address_points_at_the_rule() {
 }
 
 /// Every sample of the checks `pick` selects gets `sample`.
-fn samples_all(
-    s: &Scenario,
-    pick: impl Fn(&Check) -> bool,
-    sample: SampleOutcome,
-) -> Vec<Outcome> {
+fn samples_all(s: &Scenario, pick: impl Fn(&Check) -> bool, sample: SampleOutcome) -> Vec<Outcome> {
     judge_tweaked(s, |c, o| {
         if pick(c)
             && let Observation::Egress(e) = o
@@ -1092,7 +1088,11 @@ fn a_control_cut_off_by_a_407_or_a_timeout_is_diagnosed_by_that_not_by_a_missing
     );
     let (_, d) = diagnosed(&timeouts, control);
     assert_eq!(d.guide_step, GuideStep::PathToZia, "{}", d.likely_cause);
-    assert!(d.likely_cause.contains("no answer in time"), "{}", d.likely_cause);
+    assert!(
+        d.likely_cause.contains("no answer in time"),
+        "{}",
+        d.likely_cause
+    );
     let never = judge_tweaked(&s, |c, o| {
         if egress_of(c, ObserverRole::Control) {
             *o = Observation::NotRun(NotRun::Timeout {
@@ -1178,7 +1178,9 @@ fn an_echo_behind_a_failed_tls_check_is_a_knock_on_skip_never_a_pass() {
     // The chain keeps each link once.
     assert_eq!(
         o.causes,
-        ["the TLS handshake failed: invalid peer certificate: UnknownIssuer: client error (Connect)"]
+        [
+            "the TLS handshake failed: invalid peer certificate: UnknownIssuer: client error (Connect)"
+        ]
     );
     assert_eq!(Tally::of(&outcomes).overall(), Status::Fail);
     // An echo that saw an address is judged on it, knock-on or not.
