@@ -517,12 +517,46 @@ fn junit_counts_and_attributes_match_the_report() {
     assert!(xml.contains(r#"classname="sipa-check.office365-login.egress""#));
     assert!(xml.contains(
         "<failure type=\"egress\" message=\"egress 127.0.0.3 is not in the anchor set \
-         — the application segment probably lacks login.windows.net\"/>"
+         — the application segment probably lacks login.windows.net\"><![CDATA[status      FAIL\n"
     ));
     assert!(xml.contains("cause       connector 127.0.0.3 is not in server group sg-login"));
     assert!(xml.contains("observation {\"kind\":\"egress\""));
+    // The suite's time is the run's wall time (1.234s), not the sum of its checks.
+    assert!(
+        xml.contains(r#"timestamp="2025-03-04T05:06:07Z" time="1.234""#),
+        "{xml}"
+    );
     assert!(xml.contains("expect_anchored: true"));
     assert!(xml.ends_with("</testsuites>\n"));
+}
+
+/// Each failure and error carries its evidence in its body, once (no copy in system-out);
+/// observers are named.
+#[test]
+fn junit_failures_carry_their_evidence_once_in_the_body() {
+    let xml = junit_text(&canned());
+    assert_valid_junit(&xml);
+    for evidence in [
+        "observed    127.0.0.3 ×3 (via 127.0.0.1:40443)",
+        "diagnosis   the application segment probably lacks login.windows.net",
+        "reason      egress 127.0.0.3 is not in the anchor set",
+    ] {
+        assert_eq!(xml.matches(evidence).count(), 1, "{evidence}:\n{xml}");
+    }
+    let failure = &xml[xml.find("<failure ").unwrap()..xml.find("</failure>").unwrap()];
+    assert!(failure.contains("observed    127.0.0.3 ×3"), "{failure}");
+    assert!(failure.contains("expected    an egress IP in the anchor set {127.0.0.2}"));
+    let error = &xml[xml.find("<error ").unwrap()..xml.find("</error>").unwrap()];
+    assert!(error.contains("observed    no answer within 5s"), "{error}");
+    let case = &xml[xml
+        .find("<testcase name=\"login.windows.net:443 egress anchored (ipv4)\"")
+        .unwrap()..];
+    let case = &case[..case.find("</testcase>").unwrap()];
+    assert!(!case.contains("<system-out>"), "{case}");
+    assert!(
+        xml.contains("observer    canary (http://login.windows.net:80/ip)"),
+        "{xml}"
+    );
 }
 
 #[test]

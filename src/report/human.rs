@@ -460,7 +460,7 @@ fn write_entry(
     } else {
         evidence(o)
             .into_iter()
-            .filter(|(k, _)| matches!(*k, "expected" | "observed" | "warning"))
+            .filter(|(k, _)| matches!(*k, "observer" | "expected" | "observed" | "warning"))
             .collect()
     };
     if !time_fits {
