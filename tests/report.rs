@@ -622,3 +622,28 @@ fn trust_store_problems_reach_every_report() {
             .is_none()
     );
 }
+
+/// Every warning shown is counted, and each is shown once, with -v too.
+#[test]
+fn each_warning_is_shown_once_and_counted() {
+    let mut run = canned_run();
+    run.checks[0].warnings = vec!["a warning on a failure".to_string()];
+    let report = RunReport::new(vec![run]);
+    assert_eq!(report.tally.warnings, 2);
+    for verbose in [false, true] {
+        let text = human_styled(
+            &report,
+            HumanStyle {
+                verbose,
+                ..HumanStyle::default()
+            },
+        );
+        assert_eq!(text.matches("a warning on a failure").count(), 1, "{text}");
+        assert_eq!(
+            text.matches("1 of 2 addresses did not connect").count(),
+            1,
+            "{text}"
+        );
+        assert!(text.contains(", 2 warnings ("), "{text}");
+    }
+}

@@ -199,7 +199,9 @@ fn write_run(
             };
             writeln!(out, "{}", painter.paint(&heading, Style::new().bold()))?;
         }
-        write_check_line(out, o, name_width, style, layout, painter)?;
+        // With -v a problem's warnings are shown in its block; once is enough.
+        let in_block = blocks.iter().any(|b| b.contains(o));
+        write_check_line(out, o, name_width, !in_block, style, layout, painter)?;
     }
     if ordered.is_empty() {
         writeln!(out)?;
@@ -553,6 +555,7 @@ fn write_check_line(
     out: &mut impl Write,
     o: &Outcome,
     name_width: usize,
+    with_warnings: bool,
     style: HumanStyle,
     layout: Layout,
     painter: &Painter,
@@ -581,8 +584,10 @@ fn write_check_line(
     for line in lines.iter().skip(1) {
         writeln!(out, "{:reason_col$}{line}", "")?;
     }
-    for warning in &o.warnings {
-        write_warning(out, NAME_COL, warning, layout, painter)?;
+    if with_warnings {
+        for warning in &o.warnings {
+            write_warning(out, NAME_COL, warning, layout, painter)?;
+        }
     }
     Ok(())
 }

@@ -278,7 +278,8 @@ fn judge_connect(
     let (status, reason) = if attempts.is_empty() {
         (Status::Error, "no address was tried".to_string())
     } else if attempts.len() == 1 && ok == 1 {
-        (Status::Pass, shown(&attempts[0]))
+        // Where it connected from is in `observed`; the reason does not repeat it.
+        (Status::Pass, format!("connected to {}", attempts[0].addr))
     } else if ok > 0 {
         (
             Status::Pass,

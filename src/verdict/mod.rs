@@ -60,6 +60,9 @@ pub fn judge(plan: &Plan, observations: &[Observation], exp: &Expectation) -> Ve
     }
     diagnose::diagnose(plan, &mut outcomes, exp);
     knock_on_egress(plan, &mut outcomes);
+    for o in &mut outcomes {
+        o.causes = distinct_links(std::mem::take(&mut o.causes));
+    }
     let uncovered = coverage::coverage(plan, &outcomes, exp);
     outcomes.extend(uncovered);
     outcomes
@@ -128,6 +131,18 @@ fn knock_on_egress(plan: &Plan, outcomes: &mut [Outcome]) {
             }
         }
     }
+}
+
+/// A cause chain without the links that an earlier link already says (HTTP and TLS stacks
+/// wrap the same error several times).
+fn distinct_links(causes: Vec<String>) -> Vec<String> {
+    let mut kept: Vec<String> = Vec::new();
+    for c in causes {
+        if !c.trim().is_empty() && !kept.iter().any(|k| k.contains(c.trim())) {
+            kept.push(c);
+        }
+    }
+    kept
 }
 
 #[cfg(test)]

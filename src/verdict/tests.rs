@@ -1223,3 +1223,26 @@ fn every_anchored_echo_skipped_leaves_the_port_inconclusive_with_the_blockers_di
     );
     assert_eq!(Tally::of(&outcomes).overall(), Status::Fail);
 }
+
+#[test]
+fn cause_chains_drop_repeated_links_and_reasons_do_not_repeat_observed() {
+    assert_eq!(
+        distinct_links(vec![
+            "tunnel error: proxy authorization required".into(),
+            "client error (Connect)".into(),
+            "proxy authorization required".into(),
+            "client error (Connect)".into(),
+        ]),
+        [
+            "tunnel error: proxy authorization required",
+            "client error (Connect)"
+        ]
+    );
+    let outcomes = judge_with(&scenario(true), healthy);
+    let connect = named(&outcomes, "login.windows.net:443 connect (ipv4)");
+    assert_eq!(connect.reason, "connected to 127.0.0.1:443");
+    assert_eq!(
+        connect.observed,
+        "127.0.0.1:443: connected from 127.0.0.1:50000"
+    );
+}
