@@ -91,3 +91,33 @@ async fn a_proxy_demanding_authentication_fits_a_screen() {
     fits_a_screen_and_loses_nothing(Fault::ProxyAuthRequired, "the proxy demands authentication")
         .await;
 }
+
+/// A cause that strikes every login host reads once: diagnoses name no target, the block's
+/// entries do.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_blackhole_on_every_host_is_one_block() {
+    let report = lab_report(Fault::BlackholeConnect).await;
+    let text = human_at(&report, None);
+    let headers: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("ERROR  ") || l.starts_with("FAIL   "))
+        .collect();
+    assert_eq!(
+        headers
+            .iter()
+            .filter(|l| l.contains("a blackhole on the anchored path"))
+            .count(),
+        1,
+        "{text}"
+    );
+    for host in [
+        "login.microsoftonline.com",
+        "login.windows.net",
+        "login.microsoft.com",
+    ] {
+        assert!(
+            text.contains(&format!("ERROR {host}:443 connect (ipv4)")),
+            "{text}"
+        );
+    }
+}

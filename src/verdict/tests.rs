@@ -828,7 +828,7 @@ fn a_403_or_a_block_page_points_at_the_access_policy() {
         assert_eq!(d.guide_step, GuideStep::AccessPolicy, "{reason}");
         assert_eq!(
             d.likely_cause,
-            "access to login.windows.net:443 is denied on the anchored path: the access policy probably does not allow client type ZIA Service Edge"
+            "access is denied on the anchored path: the access policy probably does not allow client type ZIA Service Edge"
         );
     }
 }
@@ -898,7 +898,7 @@ fn a_tunnel_the_proxy_refused_points_at_what_is_behind_it() {
     assert_eq!(d.guide_step, GuideStep::AccessPolicy);
     assert!(
         d.likely_cause
-            .starts_with("the proxy refused the tunnel to login.windows.net:443 (502 Bad Gateway)"),
+            .starts_with("the proxy refused the tunnel (502 Bad Gateway)"),
         "{}",
         d.likely_cause
     );
@@ -925,9 +925,8 @@ fn tls_without_transport_is_diagnosed_by_the_transport() {
     assert_eq!(o.reason, "no transport for TLS: connection reset");
     assert_eq!(d.guide_step, GuideStep::AccessPolicy);
     assert!(
-        d.likely_cause.starts_with(
-            "login.windows.net:443 is refused or reset while non-login traffic gets through"
-        ),
+        d.likely_cause
+            .starts_with("connections are refused or reset while non-login traffic gets through"),
         "{}",
         d.likely_cause
     );
@@ -956,7 +955,7 @@ fn timeouts_point_at_a_blackhole_or_a_slow_path() {
         assert_eq!(d.guide_step, GuideStep::AccessPolicy, "{name}");
         assert_eq!(
             d.likely_cause,
-            "login.windows.net:443 gave no answer in time: a blackhole on the anchored path (App Connectors unreachable) or a very slow path"
+            "connections get no answer in time: a blackhole on the anchored path (App Connectors unreachable) or a very slow path"
         );
     }
     // An echo whose every sample timed out, with the login path itself fine.
@@ -992,12 +991,10 @@ fn ipv6_leaving_unanchored_while_ipv4_is_anchored_is_a_bypass() {
         assert_eq!(f.route, Some(Route::Direct(Family::V6)));
         let d = f.diagnosis.as_ref().unwrap();
         assert_eq!(d.guide_step, GuideStep::Ipv6, "{}", f.name);
+        // One cause for all six: the report shows it as one block listing each.
         assert_eq!(
             d.likely_cause,
-            format!(
-                "IPv6 to {} bypasses the tunnel while IPv4 is anchored",
-                f.target
-            )
+            "IPv6 bypasses the tunnel while IPv4 is anchored"
         );
     }
 }
@@ -1012,7 +1009,7 @@ fn when_nothing_gets_through_not_even_the_control_the_path_to_zia_is_at_fault() 
     assert_eq!(d.guide_step, GuideStep::PathToZia);
     assert_eq!(
         d.likely_cause,
-        "connections to login.windows.net:443 fail, and non-login traffic does not get through either: this vantage's path to ZIA"
+        "connections fail, and non-login traffic does not get through either: this vantage's path to ZIA"
     );
     // With the control through, the anchored path is what fails.
     let outcomes = judge_with(&scenario(true), |c, i| {
