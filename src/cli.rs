@@ -128,8 +128,9 @@ pub struct ScenarioFlags {
 /// Where reports go besides the terminal.
 #[derive(Debug, Clone, Default, Args)]
 pub struct ReportFlags {
-    /// Write a JUnit XML report to PATH.
-    #[arg(long, value_name = "PATH")]
+    /// Write a JUnit XML report to PATH (a file: `-` is refused, stdout carries the human
+    /// report).
+    #[arg(long, value_name = "PATH", value_parser = parse_junit_path)]
     pub junit: Option<PathBuf>,
     /// Write the JSON report to PATH (`-` for stdout; the human report then goes to stderr).
     #[arg(long, value_name = "PATH")]
@@ -213,6 +214,18 @@ impl ScenarioFlags {
             self.family
         }
     }
+}
+
+/// A JUnit destination: any path but `-`, as standard output already carries the human report
+/// (or the JSON one) and a CI reads JUnit from a file.
+fn parse_junit_path(s: &str) -> Result<PathBuf, String> {
+    if s == "-" {
+        return Err(
+            "JUnit XML is written to a file, not to standard output: give a path such as sipa-check.xml"
+                .to_string(),
+        );
+    }
+    Ok(PathBuf::from(s))
 }
 
 fn parse_connect_to(s: &str) -> Result<ConnectTo, crate::address::ConnectToError> {

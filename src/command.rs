@@ -74,6 +74,8 @@ pub struct Env {
     pub proxy_password: Option<Secret>,
     /// How many files this process may open (the soft RLIMIT_NOFILE), where it is known.
     pub open_files: Option<u64>,
+    /// The terminal's width when stdout is a terminal; `None` (piped) never wraps.
+    pub columns: Option<usize>,
 }
 
 /// An interrupt (Ctrl-C or SIGTERM) that several runs can wait on; it says which.
@@ -446,7 +448,9 @@ fn write_reports(
 ) {
     let style = HumanStyle {
         color: env.color,
-        mask_timings: false,
+        width: env.columns,
+        verbose: env.detail == Detail::Evidence,
+        ..HumanStyle::default()
     };
     let human_to: &mut dyn Write = if files.to_stdout() {
         &mut *err

@@ -101,6 +101,7 @@ fn judge_rule(rule: Rule, outcomes: &[Outcome]) -> Option<Outcome> {
         causes: Vec::new(),
         diagnosis,
         warnings: Vec::new(),
+        blocked_by: None,
         elapsed: Duration::ZERO,
         observation,
     };
