@@ -15,10 +15,10 @@ use crate::cli::{
 use crate::lab::{Fault, Lab, LabConfig};
 use crate::observation::Cut;
 use crate::outcome::{RunReport, Status};
-use crate::plan::{CheckKind, Plan, Probe};
+use crate::plan::{Plan, Probe};
 use crate::report::{self, human::HumanStyle};
 use crate::runner::{self, Progress, Quiet, RunSettings};
-use crate::scenario::model::{ObserverRole, Scenario, Secret};
+use crate::scenario::model::{Scenario, Secret};
 use crate::scenario::{self, Overrides};
 
 /// The process's exit status, as DESIGN.md names them.
@@ -668,53 +668,21 @@ fn print_plan(s: &Scenario, connect_to: &[ConnectTo], out: &mut dyn Write) {
     }
 }
 
-/// The coverage rules of `verdict::coverage`, as planned: each with the checks that can satisfy
-/// it, or why the run can then only be inconclusive.
+/// The verdict's coverage rules, as planned: each with the checks that can satisfy it, or why
+/// the run can then only be inconclusive.
 fn coverage_lines(s: &Scenario, plan: &Plan) -> Vec<String> {
-    let egress = |keep: &dyn Fn(&crate::plan::Check, ObserverRole) -> bool| -> usize {
-        plan.checks
-            .iter()
-            .filter(|c| matches!(&c.kind, CheckKind::Egress(o) if keep(c, o.role)))
-            .count()
-    };
-    let mut lines = Vec::new();
-    let mut rule = |name: String, satisfied_by: usize, missing: &str| {
-        lines.push(if satisfied_by == 0 {
-            format!("{name}: INCONCLUSIVE at best: {missing}")
-        } else {
-            let checks = if satisfied_by == 1 { "check" } else { "checks" };
-            format!("{name}: needs one of {satisfied_by} egress {checks} decided")
-        });
-    };
-    for &port in &s.login.ports {
-        rule(
-            format!("port {port} egress anchored (coverage)"),
-            egress(&|c, role| role == ObserverRole::Anchored && c.port == Some(port)),
-            &format!("no anchored observer on port {port}"),
-        );
-    }
-    let mut hosts: Vec<&str> = Vec::new();
-    for c in &plan.checks {
-        if c.login_host
-            && matches!(c.kind, CheckKind::Egress(_))
-            && !hosts.contains(&c.host.as_str())
-        {
-            hosts.push(&c.host);
-        }
-    }
-    for host in hosts {
-        rule(
-            format!("{host} egress (coverage)"),
-            egress(&|c, _| c.login_host && c.host == host),
-            "",
-        );
-    }
-    rule(
-        "non-login egress not anchored (coverage)".to_string(),
-        egress(&|_, role| role == ObserverRole::Control),
-        "no control observer",
-    );
-    lines
+    crate::verdict::coverage_rules(plan, &s.login.ports)
+        .into_iter()
+        .map(|rule| match (rule.checks.len(), &rule.unobserved) {
+            (0, Some(missing)) => format!("{}: INCONCLUSIVE at best: {missing}", rule.name),
+            (0, None) => format!("{}: nothing to decide", rule.name),
+            (n, _) => format!(
+                "{}: needs one of {n} egress {} decided",
+                rule.name,
+                if n == 1 { "check" } else { "checks" }
+            ),
+        })
+        .collect()
 }
 
 /// `sipa-check lab`: the embedded lab, with the bundled lab scenario run against it.

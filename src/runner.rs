@@ -240,6 +240,7 @@ pub async fn execute(
 /// resolve check's own verdict explains.
 fn usable_addresses(resolve: &Check, seen: &Observation) -> Result<Vec<IpAddr>, NotRun> {
     let blocked = || NotRun::Blocked {
+        check: resolve.id,
         on: resolve.name.clone(),
     };
     match seen {

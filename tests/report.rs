@@ -198,6 +198,7 @@ fn canned_run() -> ScenarioRun {
         "not run: login.microsoftonline.com:443 connect (ipv4) did not pass",
         0,
         Observation::NotRun(NotRun::Blocked {
+            check: 3,
             on: "login.microsoftonline.com:443 connect (ipv4)".to_string(),
         }),
     );

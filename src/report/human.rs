@@ -422,8 +422,12 @@ fn write_block(
     if let Some(step) = step {
         write_rows(out, 7, &[("guide step", step)], layout)?;
     }
-    let is_coverage =
-        |o: &&&Outcome| matches!(o.observation, Observation::NotRun(NotRun::Blocked { .. }));
+    let is_coverage = |o: &&&Outcome| {
+        matches!(
+            o.observation,
+            Observation::NotRun(NotRun::Undecided { .. } | NotRun::NoObserver)
+        )
+    };
     for o in block
         .checks
         .iter()

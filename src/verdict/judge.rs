@@ -91,7 +91,11 @@ fn judge_not_run(check: &Check, obs: &Observation, not_run: &NotRun, exp: &Expec
                 describe_cut(by)
             ),
         ),
-        NotRun::Blocked { on } => (Status::Skip, format!("not run: {on} did not pass")),
+        NotRun::Blocked { on, .. } => (Status::Skip, format!("not run: {on} did not pass")),
+        NotRun::Undecided { checks } => (
+            Status::Error,
+            format!("not decided by any of: {}", checks.join(", ")),
+        ),
         NotRun::NothingToVerify { family, why } => (
             Status::Skip,
             match why {

@@ -526,7 +526,10 @@ fn timeouts_are_errors_and_blocked_checks_skip() {
     );
     let b = judge_check(
         check,
-        &Observation::NotRun(NotRun::Blocked { on: "x".into() }),
+        &Observation::NotRun(NotRun::Blocked {
+            check: 0,
+            on: "x".into(),
+        }),
         &exp,
     );
     assert_eq!(b.status, Status::Skip);
@@ -566,6 +569,7 @@ fn a_port_whose_anchored_checks_all_skipped_is_not_covered() {
     let outcomes = judge_tweaked(&scenario(true), |c, o| {
         if egress_of(c, ObserverRole::Anchored) && c.port == Some(Port::HTTP) {
             *o = Observation::NotRun(NotRun::Blocked {
+                check: 0,
                 on: "the run, which stopped".into(),
             });
         }
@@ -656,6 +660,7 @@ fn a_login_host_whose_observers_never_ran_is_not_covered() {
             }
             CheckKind::Egress(_) => {
                 *o = Observation::NotRun(NotRun::Blocked {
+                    check: c.waits_for.unwrap_or_default(),
                     on: "login.windows.net resolve (ipv4)".into(),
                 })
             }
@@ -733,6 +738,7 @@ fn ipv6_with_nothing_to_verify_neither_proves_nor_uncovers_a_port() {
             && c.family() == Some(Family::V4)
         {
             *o = Observation::NotRun(NotRun::Blocked {
+                check: 0,
                 on: "the run, which stopped".into(),
             });
         }
