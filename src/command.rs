@@ -333,7 +333,6 @@ impl ReportFiles {
     /// Opens every report path for writing, creating missing files; an existing file is only
     /// truncated when its report is written.
     pub fn open(flags: &ReportFlags) -> Result<ReportFiles, String> {
-        Self::validate(flags)?;
         let open = |path: &Option<PathBuf>| -> Result<Option<Destination>, String> {
             match path {
                 None => Ok(None),
@@ -385,20 +384,10 @@ impl ReportFiles {
         Ok(())
     }
 
-    fn validate(flags: &ReportFlags) -> Result<(), String> {
-        let to_stdout = |p: &Option<PathBuf>| p.as_deref().is_some_and(is_stdout);
-        if to_stdout(&flags.json) && to_stdout(&flags.junit) {
-            return Err(
-                "--json - and --junit - would both write to standard output: give one a file"
-                    .into(),
-            );
-        }
-        Ok(())
-    }
-
+    /// Whether a report takes standard output (`--json -`; JUnit never does), moving the
+    /// terminal report to stderr.
     fn to_stdout(&self) -> bool {
         matches!(self.json, Some(Destination::Stdout))
-            || matches!(self.junit, Some(Destination::Stdout))
     }
 }
 
