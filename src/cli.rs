@@ -8,10 +8,10 @@ use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 use ipnet::IpNet;
 
 use crate::address::ConnectTo;
-use crate::scenario::model::FamilySelection;
+use crate::scenario::model::{FamilySelection, Require};
 use crate::scenario::{
-    parse_anchor, parse_deadline, parse_dns_server, parse_duration, parse_family, parse_samples,
-    parse_timeout,
+    parse_anchor, parse_deadline, parse_dns_server, parse_duration, parse_family, parse_require,
+    parse_samples, parse_timeout,
 };
 
 /// The exit codes, as `--help` and the man page list them (DESIGN.md: a promise).
@@ -114,6 +114,11 @@ pub struct ScenarioFlags {
     /// IPv6 only, as curl's -6 (the same as --family 6).
     #[arg(short = '6', action = ArgAction::SetTrue, conflicts_with = "family")]
     pub ipv6: bool,
+    /// What each login host's evidence must be: `path` (a canary's shared path is enough; hosts
+    /// proven by nothing else are shown as path only) or `per-host` (a path-only host on its TLS
+    /// port is inconclusive).
+    #[arg(long, value_name = "path|per-host", value_parser = parse_require)]
+    pub require: Option<Require>,
     /// Samples per echo observer, each on a fresh connection.
     #[arg(long, value_name = "N", value_parser = parse_samples)]
     pub samples: Option<u32>,

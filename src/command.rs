@@ -192,6 +192,7 @@ fn overrides(flags: &ScenarioFlags, env: &Env) -> Result<Overrides, String> {
         proxy,
         ca_files: flags.ca_file.clone(),
         family: flags.family(),
+        require: flags.require,
         samples: flags.samples,
         timeout: flags.timeout,
         deadline: flags.deadline,
