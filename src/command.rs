@@ -98,14 +98,17 @@ pub fn validate(args: &ValidateArgs, out: &mut dyn Write, err: &mut dyn Write) -
             Ok(s) => {
                 let shortfalls = s.shortfalls();
                 let summary = s.summary();
+                let evidence = crate::verdict::planned_evidence(&Plan::build(&s, &[]));
                 if shortfalls.is_empty() {
                     let _ = writeln!(out, "{}: ok ({summary})", name.display());
+                    write_evidence_rows(&evidence, "  ", out);
                 } else {
                     let _ = writeln!(
                         out,
                         "{}: valid, but cannot pass as written ({summary})",
                         name.display()
                     );
+                    write_evidence_rows(&evidence, "  ", out);
                     for shortfall in shortfalls {
                         let _ = writeln!(err, "{}: warning: {shortfall}", name.display());
                     }
@@ -118,6 +121,23 @@ pub fn validate(args: &ValidateArgs, out: &mut dyn Write, err: &mut dyn Write) -
         }
     }
     if ok { Exit::Passed } else { Exit::Invalid }
+}
+
+/// The evidence each login host will get, a line per host and route.
+fn write_evidence_rows(
+    evidence: &[crate::outcome::HostEvidence],
+    indent: &str,
+    out: &mut dyn Write,
+) {
+    let rows = report::evidence_rows(evidence);
+    let pad = rows
+        .iter()
+        .map(|(w, _)| w.chars().count())
+        .max()
+        .unwrap_or(0);
+    for (who, ports) in rows {
+        let _ = writeln!(out, "{indent}{who:<pad$}  {ports}");
+    }
 }
 
 /// Loads the named scenarios (or the bundled Office 365 one) and applies the flags.
@@ -614,24 +634,11 @@ fn print_plan(s: &Scenario, connect_to: &[ConnectTo], out: &mut dyn Write) {
             );
         }
     }
-    let _ = writeln!(out, "  evidence per login host:");
-    for host in &s.login.hosts {
-        let host = host.to_string();
-        let echo: Vec<String> = s
-            .observers
-            .iter()
-            .filter(|o| o.host().eq_ignore_ascii_case(&host))
-            .map(|o| format!("{}:{}", o.name, o.port))
-            .collect();
-        if echo.is_empty() {
-            let _ = writeln!(
-                out,
-                "    {host}: path only (a canary proves the shared path, not this host)"
-            );
-        } else {
-            let _ = writeln!(out, "    {host}: echo ({})", echo.join(", "));
-        }
-    }
+    let _ = writeln!(
+        out,
+        "  evidence per login host (path only: a canary proves the shared path, not the host):"
+    );
+    write_evidence_rows(&crate::verdict::planned_evidence(&plan), "    ", out);
     let _ = writeln!(out, "  checks:");
     for c in &plan.checks {
         let mut notes: Vec<String> = Vec::new();

@@ -216,6 +216,48 @@ pub struct VantageFacts {
     pub started_at: String,
 }
 
+/// How a login host's anchoring was proven, on one port and route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Proof {
+    /// An echo observer on that very host answered (pass or fail).
+    Echo,
+    /// Entra's sign-in log named the IP it saw for a sign-in through that host.
+    EntraLog,
+    /// Conditional Access judged a token request through that host.
+    EntraCa,
+    /// Only a canary on the shared path: the forwarding rule, the gateway and the connectors are
+    /// proven, not that this host is in the segment on this port.
+    PathOnly,
+}
+
+impl std::fmt::Display for Proof {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Proof::Echo => "echo",
+            Proof::EntraLog => "entra-log",
+            Proof::EntraCa => "entra-ca",
+            Proof::PathOnly => "path only",
+        })
+    }
+}
+
+/// One login host's evidence on one port and route.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HostEvidence {
+    pub host: String,
+    pub port: u16,
+    pub route: Route,
+    pub proof: Proof,
+}
+
+impl HostEvidence {
+    /// `login.windows.net:443 (ipv4)`.
+    pub fn target(&self) -> String {
+        format!("{}:{} ({})", self.host, self.port, self.route)
+    }
+}
+
 /// One scenario run from one vantage point.
 #[derive(Debug, Clone, Serialize)]
 pub struct ScenarioRun {
@@ -230,6 +272,8 @@ pub struct ScenarioRun {
     pub cut_short: Option<String>,
     pub tally: Tally,
     pub checks: Vec<Outcome>,
+    /// How each login host was proven, per port and route.
+    pub evidence: Vec<HostEvidence>,
 }
 
 /// Everything one invocation found: the document `--json` writes.

@@ -671,7 +671,7 @@ fn dry_run_shows_observers_resolvers_proxy_evidence_and_coverage() {
     for needle in [
         "  resolvers 127.0.0.1:5353\n",
         "  proxy http://127.0.0.1:3128/\n",
-        "    login.windows.net: path only",
+        "    login.windows.net (proxy)          80 path only · 443 path only\n",
         "  observers: none\n",
         "  coverage checks the verdict adds:\n",
         "    port 443 egress anchored (coverage): INCONCLUSIVE at best: no anchored observer on port 443\n",
@@ -686,7 +686,7 @@ fn dry_run_shows_observers_resolvers_proxy_evidence_and_coverage() {
         "  resolvers system\n",
         "  proxy none\n",
         "    control.sipa-lab.test-443 (control) https://control.sipa-lab.test/echo/ip port 443, 2 samples\n",
-        "    login.windows.net: echo (login.windows.net-80:80, login.windows.net-443:443)\n",
+        "    login.windows.net (ipv4)          80 echo · 443 echo\n",
         "    port 80 egress anchored (coverage): needs one of 4 egress checks decided\n",
         "    non-login egress not anchored (coverage): needs one of 2 egress checks decided\n",
     ] {

@@ -11,7 +11,8 @@ use sipa_check::observation::{
     DnsOutcome, EgressObservation, EgressSample, NotRun, Observation, SampleOutcome,
 };
 use sipa_check::outcome::{
-    Diagnosis, Outcome, Route, RunReport, ScenarioRun, Stage, Status, Tally, VantageFacts,
+    Diagnosis, HostEvidence, Outcome, Proof, Route, RunReport, ScenarioRun, Stage, Status, Tally,
+    VantageFacts,
 };
 use sipa_check::report::{self, human, human::HumanStyle, json, junit};
 use sipa_check::scenario::model::{Family, ObserverRole};
@@ -226,6 +227,20 @@ fn canned_run() -> ScenarioRun {
         cut_short: Some("deadline of 30s reached".to_string()),
         tally: Tally::of(&checks),
         checks,
+        evidence: vec![
+            HostEvidence {
+                host: "login.microsoftonline.com".to_string(),
+                port: 443,
+                route: Route::Direct(Family::V4),
+                proof: Proof::Echo,
+            },
+            HostEvidence {
+                host: "login.windows.net".to_string(),
+                port: 443,
+                route: Route::Direct(Family::V4),
+                proof: Proof::Echo,
+            },
+        ],
     }
 }
 
@@ -647,4 +662,61 @@ fn each_warning_is_shown_once_and_counted() {
         );
         assert!(text.contains(", 2 warnings ("), "{text}");
     }
+}
+
+#[test]
+fn path_only_hosts_are_said_in_every_report() {
+    let mut run = canned_run();
+    run.evidence[1].proof = Proof::PathOnly;
+    // A run that passes shows a section per host; one that fails puts its problems first and
+    // only counts the unproven in its summary.
+    let mut passing = run.clone();
+    passing.checks.retain(|o| o.status == Status::Pass);
+    passing.tally = Tally::of(&passing.checks);
+    let text = human_text(&RunReport::new(vec![passing]), false, true);
+    assert!(text.contains("\nEvidence per login host\n"), "{text}");
+    assert!(
+        text.contains("login.windows.net (ipv4)          443 path only"),
+        "{text}"
+    );
+    let report = RunReport::new(vec![run]);
+    let text = human_text(&report, false, true);
+    assert!(!text.contains("\nEvidence per login host\n"), "{text}");
+    // The summary line, its wrapped continuation joined back.
+    let unwrapped = text.replace("\n  ", " ");
+    let summary = unwrapped
+        .lines()
+        .find(|l| l.starts_with("FAIL:"))
+        .expect("a summary line");
+    assert!(
+        summary.contains(", 1 of 2 login host ports path only"),
+        "{summary}"
+    );
+
+    let json = serde_json::to_value(&report).unwrap();
+    assert_eq!(json["runs"][0]["evidence"][1]["proof"], "path-only");
+    assert_eq!(json["runs"][0]["evidence"][0]["proof"], "echo");
+    assert_eq!(json["runs"][0]["evidence"][1]["route"], "ipv4");
+
+    let mut xml = Vec::new();
+    junit::write(&report, &mut xml).unwrap();
+    assert!(
+        !String::from_utf8_lossy(&xml).contains("per-host evidence"),
+        "a failed run's JUnit leaves the evidence cases to its JSON"
+    );
+    let mut passing = report.runs[0].clone();
+    passing.checks.retain(|o| o.status == Status::Pass);
+    passing.tally = Tally::of(&passing.checks);
+    let mut xml = Vec::new();
+    junit::write(&RunReport::new(vec![passing]), &mut xml).unwrap();
+    let xml = String::from_utf8(xml).unwrap();
+    assert!(
+        xml.contains("login.windows.net:443 per-host evidence (ipv4)"),
+        "{xml}"
+    );
+    assert!(
+        !xml.contains("login.microsoftonline.com:443 per-host evidence"),
+        "an echoed host has no evidence case: {xml}"
+    );
+    assert_valid_junit(&xml);
 }

@@ -10,7 +10,7 @@ use anstyle::{AnsiColor, Effects, Style};
 
 use super::{evidence, overall_word, show_timing};
 use crate::observation::{NotRun, Observation};
-use crate::outcome::{Outcome, RunReport, ScenarioRun, Status, Tally};
+use crate::outcome::{HostEvidence, Outcome, Proof, RunReport, ScenarioRun, Status, Tally};
 
 /// How to render: the caller decides about colour and width (this module never probes the
 /// terminal).
@@ -109,8 +109,8 @@ pub fn write(report: &RunReport, mut out: impl Write, style: HumanStyle) -> io::
             &report.tally,
             report.overall,
             &scope,
-            elapsed,
-            style,
+            &path_only_note(&all_evidence(report)),
+            &show_timing(elapsed, style.mask_timings),
             layout,
             &painter,
         );
@@ -129,8 +129,8 @@ pub fn write_verdict(report: &RunReport, mut out: impl Write, style: HumanStyle)
             &run.tally,
             run.tally.overall(),
             "",
-            run.elapsed,
-            style,
+            &path_only_note(&run.evidence),
+            &show_timing(run.elapsed, style.mask_timings),
             layout,
             &painter,
         );
@@ -147,8 +147,8 @@ pub fn write_verdict(report: &RunReport, mut out: impl Write, style: HumanStyle)
             &report.tally,
             report.overall,
             &scope,
-            elapsed,
-            style,
+            &path_only_note(&all_evidence(report)),
+            &show_timing(elapsed, style.mask_timings),
             layout,
             &painter,
         );
@@ -270,6 +270,8 @@ fn write_run(
         writeln!(out, "no check passed")?;
     }
 
+    write_path_only(out, run, layout, painter)?;
+
     if !blocks.is_empty() {
         writeln!(out)?;
         writeln!(out, "{}", painter.paint("Problems", Style::new().bold()))?;
@@ -284,8 +286,8 @@ fn write_run(
         &run.tally,
         run.tally.overall(),
         "",
-        run.elapsed,
-        style,
+        &path_only_note(&run.evidence),
+        &show_timing(run.elapsed, style.mask_timings),
         layout,
         painter,
     );
@@ -295,6 +297,68 @@ fn write_run(
         writeln!(out, "{}", painter.paint(&text, status_style(Status::Error)))?;
     }
     Ok(())
+}
+
+/// Where a login host is proven only by the shared path, a section per host and route with each
+/// port's evidence, and what would prove it; nothing when every host has its own evidence, or
+/// when the run failed (its problems matter first; the summary line still counts them).
+fn write_path_only(
+    out: &mut impl Write,
+    run: &ScenarioRun,
+    layout: Layout,
+    painter: &Painter,
+) -> io::Result<()> {
+    // With a failure the problems come first; the summary line still counts the unproven.
+    if run.tally.failed > 0 || !run.evidence.iter().any(|e| e.proof == Proof::PathOnly) {
+        return Ok(());
+    }
+    writeln!(out)?;
+    writeln!(
+        out,
+        "{}",
+        painter.paint("Evidence per login host", Style::new().bold())
+    )?;
+    let rows = super::evidence_rows(&run.evidence);
+    let pad = rows
+        .iter()
+        .map(|(w, _)| width(&clean(w)))
+        .max()
+        .unwrap_or(0);
+    for (who, ports) in rows {
+        writeln!(out, "  {:<pad$}  {ports}", clean(&who))?;
+    }
+    let note = "path only: a canary proves the shared path (forwarding rule, gateway, connectors), \
+                not that this host is in the segment; an echo on the host or Entra's sign-in log \
+                proves it, and --require per-host makes path only an error";
+    for line in layout.wrap(note, 2) {
+        writeln!(out, "  {line}")?;
+    }
+    Ok(())
+}
+
+/// The evidence of every run, for the overall line.
+fn all_evidence(report: &RunReport) -> Vec<HostEvidence> {
+    report
+        .runs
+        .iter()
+        .flat_map(|r| r.evidence.iter().cloned())
+        .collect()
+}
+
+/// `, 6 of 6 login host ports path only` when some are, for the summary line.
+fn path_only_note(evidence: &[HostEvidence]) -> String {
+    let path_only = evidence
+        .iter()
+        .filter(|e| e.proof == Proof::PathOnly)
+        .count();
+    if path_only == 0 {
+        String::new()
+    } else {
+        format!(
+            ", {path_only} of {} login host ports path only",
+            evidence.len()
+        )
+    }
 }
 
 /// Fields joined by ` · `, starting a new line (indented) where the next would pass the width.
@@ -660,21 +724,20 @@ fn summary(
     tally: &Tally,
     overall: Status,
     scope: &str,
-    elapsed: std::time::Duration,
-    style: HumanStyle,
+    note: &str,
+    time: &str,
     layout: Layout,
     painter: &Painter,
 ) -> String {
     let word = overall_word(overall);
     let plain = format!(
-        "{word}{scope}: {}, {} passed, {} failed, {}, {} skipped, {} ({})",
+        "{word}{scope}: {}, {} passed, {} failed, {}, {} skipped, {}{note} ({time})",
         count(tally.total, "check"),
         tally.passed,
         tally.failed,
         count(tally.errors, "error"),
         tally.skipped,
         count(tally.warnings, "warning"),
-        show_timing(elapsed, style.mask_timings),
     );
     let text = layout.wrap(&plain, 2).join("\n  ");
     // Only the verdict word is painted.

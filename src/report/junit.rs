@@ -21,7 +21,7 @@ use junit_report::{OffsetDateTime, Report, TestCase, TestResult, TestSuite};
 use time::format_description::well_known::Rfc3339;
 
 use super::{ReportError, evidence};
-use crate::outcome::{Outcome, RunReport, ScenarioRun, Status};
+use crate::outcome::{HostEvidence, Outcome, Proof, RunReport, ScenarioRun, Status};
 
 /// Writes `report` as JUnit XML (with a trailing newline).
 pub fn write(report: &RunReport, mut out: impl Write) -> Result<(), ReportError> {
@@ -119,7 +119,33 @@ fn suite(run: &ScenarioRun) -> Result<TestSuite, ReportError> {
     for o in &run.checks {
         suite.add_testcase(case(run, o)?);
     }
+    // A failed run's problems speak first, as on the terminal; the JSON keeps the evidence.
+    if run.tally.failed == 0 {
+        for e in &run.evidence {
+            if let Some(unproven) = path_only_case(run, e) {
+                suite.add_testcase(unproven);
+            }
+        }
+    }
     Ok(suite)
+}
+
+/// A login host proven only by the shared path, in a run without failures: a skipped case that
+/// says so, which CI shows as a warning. None when the run already made it an error (`--require
+/// per-host`) or it is proven.
+fn path_only_case(run: &ScenarioRun, e: &HostEvidence) -> Option<TestCase> {
+    let name = format!("{}:{} per-host evidence ({})", e.host, e.port, e.route);
+    if e.proof != Proof::PathOnly || run.checks.iter().any(|o| o.name == name) {
+        return None;
+    }
+    let why = format!(
+        "path only: a canary proves the shared path, not that {} is in the segment on port {}; \
+         an echo on the host or Entra's sign-in log would prove it",
+        e.host, e.port
+    );
+    let mut case = TestCase::skipped_with_cause(&attr(&name), "evidence", &attr(&why));
+    case.set_classname(&attr(&format!("sipa-check.{}.evidence", run.scenario)));
+    Some(case)
 }
 
 fn case(run: &ScenarioRun, o: &Outcome) -> Result<TestCase, ReportError> {

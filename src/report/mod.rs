@@ -109,6 +109,23 @@ pub(crate) fn evidence(o: &Outcome) -> Vec<(&'static str, String)> {
     rows
 }
 
+/// Evidence per login host as rows for people: `login.windows.net (ipv4)` and `80 echo · 443
+/// path only`, one row per host and route, in the order first seen.
+pub fn evidence_rows(evidence: &[crate::outcome::HostEvidence]) -> Vec<(String, String)> {
+    let mut rows: Vec<(String, Vec<String>)> = Vec::new();
+    for e in evidence {
+        let who = format!("{} ({})", e.host, e.route);
+        let port = format!("{} {}", e.port, e.proof);
+        match rows.iter_mut().find(|(w, _)| *w == who) {
+            Some((_, ports)) => ports.push(port),
+            None => rows.push((who, vec![port])),
+        }
+    }
+    rows.into_iter()
+        .map(|(who, ports)| (who, ports.join(" · ")))
+        .collect()
+}
+
 /// A duration as people read it: `<1ms`, `12ms`, `1.2s`.
 pub fn show_duration(d: Duration) -> String {
     if d.is_zero() {

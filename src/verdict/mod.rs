@@ -7,13 +7,15 @@
 mod coverage;
 pub use coverage::{Rule as CoverageRule, rules as coverage_rules};
 mod diagnose;
+mod evidence;
+pub use evidence::{planned as planned_evidence, proven as proven_evidence};
 mod judge;
 
 use crate::guide::GuideStep;
 use crate::observation::{Observation, SampleOutcome};
 use crate::outcome::{Diagnosis, Outcome, Route, Status};
 use crate::plan::{Check, CheckKind, Plan};
-use crate::scenario::model::{AnchorSet, Port};
+use crate::scenario::model::{AnchorSet, Port, Require};
 
 pub use judge::{describe_cut, judge_check};
 
@@ -26,6 +28,8 @@ pub struct Expectation {
     /// An explicit proxy resolves names, so local DNS only informs.
     pub proxied: bool,
     pub login_ports: Vec<Port>,
+    /// What each login host's evidence must be.
+    pub require: Require,
 }
 
 fn diagnosis(likely_cause: impl Into<String>, guide_step: GuideStep) -> Option<Diagnosis> {
@@ -65,7 +69,9 @@ pub fn judge(plan: &Plan, observations: &[Observation], exp: &Expectation) -> Ve
         o.causes = distinct_links(std::mem::take(&mut o.causes));
     }
     let uncovered = coverage::coverage(plan, &outcomes, exp);
+    let unproven = evidence::required(plan, &outcomes, exp);
     outcomes.extend(uncovered);
+    outcomes.extend(unproven);
     outcomes
 }
 

@@ -97,6 +97,7 @@ fn expectation(s: &Scenario) -> Expectation {
         expect_anchored: s.vantage.expect_anchored,
         proxied: s.vantage.proxy.is_some(),
         login_ports: s.login.ports.clone(),
+        require: s.limits.require,
     }
 }
 
@@ -1250,5 +1251,60 @@ fn cause_chains_drop_repeated_links_and_reasons_do_not_repeat_observed() {
     assert_eq!(
         connect.observed,
         "127.0.0.1:443: connected from 127.0.0.1:50000"
+    );
+}
+
+#[test]
+fn an_echo_that_never_answered_leaves_its_host_path_only() {
+    let s = scenario(true);
+    let plan = Plan::build(&s, &[]);
+    let planned = crate::verdict::planned_evidence(&plan);
+    assert!(
+        planned
+            .iter()
+            .all(|e| e.proof == crate::outcome::Proof::Echo),
+        "{planned:?}"
+    );
+    // login.windows.net's echo on 443 times out: planned, but it proves nothing.
+    let outcomes = judge_tweaked(&s, |c, o| {
+        if egress_of(c, ObserverRole::Anchored)
+            && c.host == "login.windows.net"
+            && c.port == Some(Port::HTTPS)
+        {
+            *o = Observation::NotRun(NotRun::Timeout {
+                after: Duration::from_secs(3),
+            });
+        }
+    });
+    let proven = crate::verdict::proven_evidence(&plan, &outcomes);
+    for e in &proven {
+        let unproven = e.host == "login.windows.net" && e.port == 443;
+        let expected = if unproven {
+            crate::outcome::Proof::PathOnly
+        } else {
+            crate::outcome::Proof::Echo
+        };
+        assert_eq!(e.proof, expected, "{e:?}");
+    }
+}
+
+#[test]
+fn per_host_requirement_errors_only_on_path_only_tls_ports() {
+    let mut s = scenario(false);
+    s.limits.require = Require::PerHost;
+    let outcomes = judge_with(&s, healthy);
+    let unproven: Vec<&str> = outcomes
+        .iter()
+        .filter(|o| o.name.contains("per-host evidence"))
+        .map(|o| o.name.as_str())
+        .collect();
+    assert_eq!(unproven.len(), HOSTS.len(), "{unproven:?}");
+    assert!(unproven.iter().all(|n| n.contains(":443 ")), "{unproven:?}");
+    // With the default requirement the same run has no such errors.
+    let outcomes = judge_with(&scenario(false), healthy);
+    assert!(
+        !outcomes
+            .iter()
+            .any(|o| o.name.contains("per-host evidence"))
     );
 }
