@@ -181,18 +181,6 @@ fn scenarios(
         {
             proxy.password = env.proxy_password.clone();
         }
-        if let Some(proxy) = &s.vantage.proxy
-            && let Some(user) = &proxy.username
-            && proxy.password.is_none()
-        {
-            let _ = writeln!(
-                err,
-                "warning: {}: the proxy user `{user}` has no password: set {} (the proxy will \
-                 likely answer 407)",
-                s.source.display(),
-                scenario::PROXY_PASSWORD_ENV
-            );
-        }
     }
     Ok(loaded)
 }
@@ -246,6 +234,10 @@ pub async fn run(
         for (i, s) in loaded.iter().enumerate() {
             if i > 0 {
                 let _ = writeln!(out);
+            }
+            // A run shows these in its report; a dry run has none.
+            for warning in s.vantage_warnings() {
+                let _ = writeln!(err, "warning: {}: {warning}", s.source.display());
             }
             print_plan(s, &args.flags.connect_to, out);
         }

@@ -167,7 +167,7 @@ impl Tally {
     /// (such as OS trust store problems), which reports show too and so must count.
     pub fn of_run(run: &ScenarioRun) -> Tally {
         let mut t = Tally::of(&run.checks);
-        t.warnings += run.vantage.trust_store_problems.len();
+        t.warnings += run.vantage.trust_store_problems.len() + run.vantage.warnings.len();
         t
     }
 
@@ -211,6 +211,10 @@ pub struct VantageFacts {
     /// chain that only a missing root would have anchored shows as untrusted.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub trust_store_problems: Vec<String>,
+    /// What may go wrong at this vantage before any probe, such as a proxy user without a
+    /// password.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
     pub expect_anchored: bool,
     /// RFC 3339, UTC.
     pub started_at: String,

@@ -104,6 +104,7 @@ pub async fn run_scenario(
         proxy: scenario.vantage.proxy.as_ref().map(|p| p.display_url()),
         local_addresses: local_addresses(&observations),
         trust_store_problems: ctx.trust.os_store_problems(),
+        warnings: scenario.vantage_warnings(),
         expect_anchored: scenario.vantage.expect_anchored,
         started_at,
     };

@@ -220,6 +220,7 @@ fn canned_run() -> ScenarioRun {
             proxy: Some("http://proxy.example:8080 (user REDACTED)".to_string()),
             local_addresses: vec!["127.0.0.1".to_string()],
             trust_store_problems: Vec::new(),
+            warnings: Vec::new(),
             expect_anchored: true,
             started_at: "2025-03-04T05:06:07Z".to_string(),
         },
@@ -719,4 +720,29 @@ fn path_only_hosts_are_said_in_every_report() {
         "an echoed host has no evidence case: {xml}"
     );
     assert_valid_junit(&xml);
+}
+
+#[test]
+fn vantage_warnings_are_shown_and_counted() {
+    let mut run = canned_run();
+    let before = RunReport::new(vec![run.clone()]).tally.warnings;
+    run.vantage.warnings = vec![
+        "the proxy user `jdoe` has no password: set SIPA_CHECK_PROXY_PASSWORD (the proxy will likely answer 407)"
+            .to_string(),
+    ];
+    let report = RunReport::new(vec![run]);
+    assert_eq!(report.tally.warnings, before + 1);
+    let text = human_text(&report, false, true).replace("\n  ", " ");
+    assert!(text.contains("the proxy user `jdoe` has no password"), "{text}");
+    assert!(
+        text.contains(&format!("{} warnings", before + 1)),
+        "the summary counts it: {text}"
+    );
+    let json = serde_json::to_value(&report).unwrap();
+    assert_eq!(
+        json["runs"][0]["vantage"]["warnings"][0]
+            .as_str()
+            .map(|w| w.starts_with("the proxy user")),
+        Some(true)
+    );
 }

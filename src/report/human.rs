@@ -231,6 +231,9 @@ fn write_run(
             painter,
         )?;
     }
+    for warning in &v.warnings {
+        write_warning(out, 0, warning, layout, painter)?;
+    }
 
     let ordered = display_order(run);
     let blocks = problem_blocks(run);

@@ -105,6 +105,7 @@ fn suite(run: &ScenarioRun) -> Result<TestSuite, ReportError> {
         ("proxy", v.proxy.clone().unwrap_or_else(none)),
         ("local addresses", list(&v.local_addresses)),
         ("trust store problems", list(&v.trust_store_problems)),
+        ("vantage warnings", list(&v.warnings)),
         ("expect_anchored", v.expect_anchored.to_string()),
         ("anchors", list(&run.anchors)),
         ("started_at", v.started_at.clone()),

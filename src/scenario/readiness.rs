@@ -62,6 +62,24 @@ impl Scenario {
         found
     }
 
+    /// What may go wrong at this vantage before any probe runs, as warnings: a proxy user
+    /// without a password (the proxy will likely answer 407).
+    pub fn vantage_warnings(&self) -> Vec<String> {
+        match &self.vantage.proxy {
+            Some(proxy) if proxy.password.is_none() => proxy
+                .username
+                .iter()
+                .map(|user| {
+                    format!(
+                        "the proxy user `{user}` has no password: set {} (the proxy will likely answer 407)",
+                        super::PROXY_PASSWORD_ENV
+                    )
+                })
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
     /// What the scenario holds, counted in words: `3 login hosts, 2 ports, 1 observer`.
     pub fn summary(&self) -> Summary<'_> {
         Summary(self)
