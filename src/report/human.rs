@@ -109,7 +109,7 @@ pub fn write(report: &RunReport, mut out: impl Write, style: HumanStyle) -> io::
             &report.tally,
             report.overall,
             &scope,
-            &path_only_note(&all_evidence(report)),
+            &path_only_note(&report.tally, &all_evidence(report)),
             &show_timing(elapsed, style.mask_timings),
             layout,
             &painter,
@@ -129,7 +129,7 @@ pub fn write_verdict(report: &RunReport, mut out: impl Write, style: HumanStyle)
             &run.tally,
             run.tally.overall(),
             "",
-            &path_only_note(&run.evidence),
+            &path_only_note(&run.tally, &run.evidence),
             &show_timing(run.elapsed, style.mask_timings),
             layout,
             &painter,
@@ -147,7 +147,7 @@ pub fn write_verdict(report: &RunReport, mut out: impl Write, style: HumanStyle)
             &report.tally,
             report.overall,
             &scope,
-            &path_only_note(&all_evidence(report)),
+            &path_only_note(&report.tally, &all_evidence(report)),
             &show_timing(elapsed, style.mask_timings),
             layout,
             &painter,
@@ -289,7 +289,7 @@ fn write_run(
         &run.tally,
         run.tally.overall(),
         "",
-        &path_only_note(&run.evidence),
+        &path_only_note(&run.tally, &run.evidence),
         &show_timing(run.elapsed, style.mask_timings),
         layout,
         painter,
@@ -348,8 +348,12 @@ fn all_evidence(report: &RunReport) -> Vec<HostEvidence> {
         .collect()
 }
 
-/// `, 6 of 6 login host ports path only` when some are, for the summary line.
-fn path_only_note(evidence: &[HostEvidence]) -> String {
+/// `, 6 of 6 login host ports path only` when some are, for the summary line of a run without
+/// failures (in a failed run the problems speak first, and its JSON keeps the evidence).
+fn path_only_note(tally: &Tally, evidence: &[HostEvidence]) -> String {
+    if tally.failed > 0 {
+        return String::new();
+    }
     let path_only = evidence
         .iter()
         .filter(|e| e.proof == Proof::PathOnly)
