@@ -669,8 +669,16 @@ fn each_warning_is_shown_once_and_counted() {
 fn path_only_hosts_are_said_in_every_report() {
     let mut run = canned_run();
     run.evidence[1].proof = Proof::PathOnly;
-    // A run that passes shows a section per host; one that fails puts its problems first and
-    // only counts the unproven in its summary.
+    // A run without failures shows a section per host and counts them in its summary; one that
+    // fails puts its problems first, and its JSON keeps the evidence.
+    let summary_of = |text: &str, word: &str| -> String {
+        // The summary line, its wrapped continuation joined back.
+        text.replace("\n  ", " ")
+            .lines()
+            .find(|l| l.starts_with(word))
+            .expect("a summary line")
+            .to_string()
+    };
     let mut passing = run.clone();
     passing.checks.retain(|o| o.status == Status::Pass);
     passing.tally = Tally::of(&passing.checks);
@@ -680,19 +688,15 @@ fn path_only_hosts_are_said_in_every_report() {
         text.contains("login.windows.net (ipv4)          443 path only"),
         "{text}"
     );
-    let report = RunReport::new(vec![run]);
-    let text = human_text(&report, false, true);
-    assert!(!text.contains("\nEvidence per login host\n"), "{text}");
-    // The summary line, its wrapped continuation joined back.
-    let unwrapped = text.replace("\n  ", " ");
-    let summary = unwrapped
-        .lines()
-        .find(|l| l.starts_with("FAIL:"))
-        .expect("a summary line");
+    let summary = summary_of(&text, "PASS:");
     assert!(
         summary.contains(", 1 of 2 login host ports path only"),
         "{summary}"
     );
+    let report = RunReport::new(vec![run]);
+    let text = human_text(&report, false, true);
+    assert!(!text.contains("\nEvidence per login host\n"), "{text}");
+    assert!(!summary_of(&text, "FAIL:").contains("path only"), "{text}");
 
     let json = serde_json::to_value(&report).unwrap();
     assert_eq!(json["runs"][0]["evidence"][1]["proof"], "path-only");
@@ -733,7 +737,10 @@ fn vantage_warnings_are_shown_and_counted() {
     let report = RunReport::new(vec![run]);
     assert_eq!(report.tally.warnings, before + 1);
     let text = human_text(&report, false, true).replace("\n  ", " ");
-    assert!(text.contains("the proxy user `jdoe` has no password"), "{text}");
+    assert!(
+        text.contains("the proxy user `jdoe` has no password"),
+        "{text}"
+    );
     assert!(
         text.contains(&format!("{} warnings", before + 1)),
         "the summary counts it: {text}"
