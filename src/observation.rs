@@ -481,10 +481,23 @@ mod tests {
 
     #[test]
     fn cause_chain_drops_a_cause_its_wrapper_already_shows() {
-        let err = crate::probe::tls::TrustError::Read {
-            path: "zscaler-root.pem".into(),
-            source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
-        };
+        /// A wrapper that repeats its source at its end, as `#[error("…: {source}")]` does.
+        #[derive(Debug)]
+        struct Read(std::io::Error);
+        impl std::fmt::Display for Read {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(f, "cannot read CA file zscaler-root.pem: {}", self.0)
+            }
+        }
+        impl std::error::Error for Read {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                Some(&self.0)
+            }
+        }
+        let err = Read(std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            "no such file",
+        ));
         assert_eq!(
             cause_chain(&err),
             vec!["cannot read CA file zscaler-root.pem: no such file"]

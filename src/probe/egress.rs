@@ -1,7 +1,7 @@
 //! Egress: ask an echo observer, on fresh connections, which address it saw us come from.
 
 use std::net::IpAddr;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use futures::future::join_all;
 use reqwest::header::HeaderMap;
@@ -47,9 +47,7 @@ async fn sample(spec: &Spec, ctx: &ProbeCtx, index: usize) -> (EgressSample, Str
         Err(causes) => (SampleOutcome::Failed { causes }, String::new()),
         Ok(request) => {
             let outcome =
-                match tokio::time::timeout(ctx.timeout, ask(&request, &spec.observer, ctx.timeout))
-                    .await
-                {
+                match tokio::time::timeout(ctx.timeout, ask(&request, &spec.observer)).await {
                     Ok(outcome) => outcome,
                     Err(_) => SampleOutcome::Timeout,
                 };
@@ -63,13 +61,13 @@ async fn sample(spec: &Spec, ctx: &ProbeCtx, index: usize) -> (EgressSample, Str
     (sample, via)
 }
 
-async fn ask(request: &http::OneShot, observer: &EchoObserver, timeout: Duration) -> SampleOutcome {
+async fn ask(request: &http::OneShot, observer: &EchoObserver) -> SampleOutcome {
     let mut response = match request.send().await {
         Ok(r) => r,
         Err(e) if e.is_timeout() => return SampleOutcome::Timeout,
         Err(e) => {
             return SampleOutcome::Failed {
-                causes: http::failure(&e, "sending the request", timeout),
+                causes: http::failure(&e, "sending the request"),
             };
         }
     };
@@ -81,7 +79,7 @@ async fn ask(request: &http::OneShot, observer: &EchoObserver, timeout: Duration
         Err(e) => {
             let doing = format!("reading the body of a {status} answer");
             return SampleOutcome::Failed {
-                causes: http::failure(&e, &doing, timeout),
+                causes: http::failure(&e, &doing),
             };
         }
     };

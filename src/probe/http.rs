@@ -160,10 +160,11 @@ pub fn login_url(host: &str, port: Port, path: &str) -> Result<url::Url, String>
 }
 
 /// What went wrong with a request, in words, then the whole cause chain: reqwest's own
-/// messages ("error sending request for url …") do not say what the peer did.
-pub fn failure(err: &reqwest::Error, doing: &str, timeout: std::time::Duration) -> Vec<String> {
+/// messages ("error sending request for url …") do not say what the peer did. Callers record a
+/// timeout as a variant of its own; one that reaches here is still named as such.
+pub fn failure(err: &reqwest::Error, doing: &str) -> Vec<String> {
     let what = if err.is_timeout() {
-        Some(no_answer_within(timeout))
+        Some("no complete answer in time".to_string())
     } else {
         peer_misbehaviour(err, err.is_connect())
     };
@@ -187,13 +188,6 @@ fn explain(
     };
     causes.extend(chain);
     causes
-}
-
-fn no_answer_within(timeout: std::time::Duration) -> String {
-    format!(
-        "no complete answer within {}",
-        crate::report::show_duration(timeout)
-    )
 }
 
 /// What the peer did, read from an error's chain; `connecting` while the connection was still
