@@ -10,6 +10,7 @@ pub mod login_path;
 pub mod proxy;
 pub mod tcp;
 pub mod tls;
+pub mod token;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
