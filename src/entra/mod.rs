@@ -8,7 +8,12 @@ pub mod graph;
 pub use credentials::{
     AZURE_AUTHORITY_HOST, AZURE_CLIENT_CERTIFICATE_PATH, AZURE_CLIENT_ID, AZURE_CLIENT_SECRET,
     AZURE_GRAPH_HOST, AZURE_TENANT_ID, ClientAuth, ClientCertificate, CredentialsError,
-    EntraCredentials,
+    EntraCredentials, Secret,
+};
+pub use graph::{
+    AnchorCoverage, AppliedPolicy, GraphClient, GraphError, GraphSettings, NamedLocation,
+    NetworkLocationDetail, PendingSignIn, SignInLookup, SignInRecord, WhatIfPolicy, WhatIfSubject,
+    check_anchors,
 };
 
 use serde::Serialize;

@@ -53,7 +53,7 @@ const MAX_BODY: usize = 64 * 1024;
 pub struct EntraLabConfig {
     /// How long a sign-in takes to show in `/auditLogs/signIns`.
     pub ingestion_delay: Duration,
-    /// Records per page when the client asks for no `$top`.
+    /// The most records per page, whatever `$top` asks.
     pub page_size: usize,
     /// A misbehaviour of the service, for the client's error paths.
     pub quirk: Option<GraphQuirk>,
@@ -381,9 +381,11 @@ fn sign_ins(state: &GraphState, authority: &str, query: &[(String, String)]) -> 
             .map(|(_, v)| v.as_str())
     };
     let (correlation_ids, ids) = filter_terms(get("$filter").unwrap_or(""));
+    // As Graph caps `$top`, the lab caps it at its page size.
     let top = get("$top")
         .and_then(|t| t.parse::<usize>().ok())
         .unwrap_or(state.config.page_size)
+        .min(state.config.page_size)
         .max(1);
     let skip = get("$skiptoken")
         .and_then(|t| t.parse::<usize>().ok())
