@@ -1282,7 +1282,7 @@ mod tests {
                 &url,
                 answer(200, "application/json", "{\"value\": [{\"id\"")
             ),
-            Err(GraphError::TruncatedJson { bytes: 17, .. })
+            Err(GraphError::TruncatedJson { bytes: 16, .. })
         ));
         assert!(matches!(
             json_of(&url, answer(200, "application/json", "{\"value\": nope}")),
