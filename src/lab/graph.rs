@@ -351,7 +351,7 @@ pub(crate) fn filter_terms(filter: &str) -> (Vec<String>, Vec<String>) {
     let mut rest = filter;
     while let Some(at) = rest.find(" eq '") {
         let field_start = rest[..at]
-            .rfind(|c: char| c == '(' || c == ' ')
+            .rfind(['(', ' '])
             .map_or(0, |i| i + 1);
         let field = &rest[field_start..at];
         let value_start = at + " eq '".len();
