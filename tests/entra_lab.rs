@@ -519,3 +519,107 @@ async fn a_refused_connection_is_data() {
         "{seen:?}"
     );
 }
+
+#[tokio::test]
+async fn the_token_request_goes_through_the_explicit_proxy_too() {
+    let lab = lab(&[Fault::OneDomainUnanchored], EntraLabConfig::default()).await;
+    let mut ctx = ctx(&lab);
+    ctx.proxy = Some(sipa_check::scenario::ProxySpec {
+        url: url::Url::parse(&format!("http://{}", lab.proxy_addr())).unwrap(),
+        username: None,
+        password: None,
+    });
+    let mut seen = Vec::new();
+    for host in ["login.microsoft.com", "login.windows.net"] {
+        let spec = token::Spec {
+            host: host.into(),
+            path: Path::Proxy,
+            credentials: credentials(LAB_CLIENT_SECRET),
+        };
+        let observed = token::run(&spec, &ctx).await;
+        assert_eq!(observed.outcome, TokenOutcome::Issued, "{observed:?}");
+        assert!(observed.via.starts_with("proxy "), "{}", observed.via);
+        assert_eq!(
+            observed.connect.attempts[0].tunnel.as_deref(),
+            Some(format!("{host}:443").as_str())
+        );
+        seen.push(observed);
+    }
+    let logged = lab.sign_ins();
+    assert_eq!(logged[0].ip_address, IpAddr::V4(ANCHOR_IP));
+    assert_eq!(logged[1].ip_address, IpAddr::V4(EDGE_IP));
+}
+
+#[tokio::test]
+async fn a_sign_in_missing_by_correlation_id_is_found_by_its_request_id() {
+    let lab = lab(&[], EntraLabConfig::default()).await;
+    let seen = token_request(&lab, LOGIN_HOSTS[0], LAB_CLIENT_SECRET).await;
+    // As if Entra had logged another correlation id than the one sent.
+    let stray = PendingSignIn {
+        correlation_id: uuid::Uuid::new_v4().to_string(),
+        request_id: seen.request_id.clone(),
+    };
+    let results = graph(&lab).find_sign_ins(&[stray], Duration::ZERO).await;
+    match &results[0].1 {
+        SignInLookup::Found(record) => {
+            assert_eq!(Some(&record.id), seen.request_id.as_ref());
+            assert_eq!(record.correlation_id, seen.correlation_id);
+            assert_eq!(record.ip_address, IpAddr::V4(ANCHOR_IP));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(lab.graph_traffic().sign_in_queries, 2);
+}
+
+#[tokio::test]
+async fn a_registered_certificate_gets_a_token_and_another_does_not() {
+    let make = || {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = rcgen::CertificateParams::new(vec!["sipa-check-app".into()])
+            .unwrap()
+            .self_signed(&key)
+            .unwrap();
+        (cert.pem(), format!("{}{}", cert.pem(), key.serialize_pem()))
+    };
+    let (registered_cert, registered) = make();
+    let (_, stranger) = make();
+    let lab = lab(
+        &[],
+        EntraLabConfig {
+            client_certificates: vec![registered_cert],
+            ..EntraLabConfig::default()
+        },
+    )
+    .await;
+    let with = |pem: &str| {
+        Arc::new(EntraCredentials {
+            tenant_id: TENANT.into(),
+            client_id: LAB_CLIENT_ID.into(),
+            auth: ClientAuth::Certificate(
+                sipa_check::entra::ClientCertificate::from_pem(pem.as_bytes()).unwrap(),
+            ),
+            cloud: Cloud::public(),
+        })
+    };
+    for (pem, expected) in [
+        (registered.as_str(), None),
+        (
+            stranger.as_str(),
+            Some(Rejection::BadClientAssertionSignature),
+        ),
+    ] {
+        let spec = token::Spec {
+            host: LOGIN_HOSTS[1].into(),
+            path: Path::Direct(vec![lab.transparent_https_addr()]),
+            credentials: with(pem),
+        };
+        let seen = token::run(&spec, &ctx(&lab)).await;
+        match expected {
+            None => assert_eq!(seen.outcome, TokenOutcome::Issued),
+            Some(rejection) => assert!(
+                matches!(seen.outcome, TokenOutcome::Rejected { known: Some(k), .. } if k == rejection),
+                "{seen:?}"
+            ),
+        }
+    }
+}

@@ -96,7 +96,11 @@ async fn a_planted_client_secret_reaches_the_login_host_and_no_output() {
         }
     ));
     assert_clean("observation", &format!("{seen:?}"), &[]);
-    assert_clean("observation JSON", &serde_json::to_string(&seen).unwrap(), &[]);
+    assert_clean(
+        "observation JSON",
+        &serde_json::to_string(&seen).unwrap(),
+        &[],
+    );
 
     // The lab secret is accepted: a token is issued, and shown nowhere.
     let good = Arc::new(EntraCredentials::from_env(env(Some(LAB_CLIENT_SECRET), None)).unwrap());
@@ -143,8 +147,7 @@ async fn a_certificate_key_and_its_assertions_reach_no_output() {
     let path = dir.path().join("app.pem");
     std::fs::write(&path, format!("{}{key_pem}", cert.pem())).unwrap();
     let path_text = path.display().to_string();
-    let credentials =
-        Arc::new(EntraCredentials::from_env(env(None, Some(&path_text))).unwrap());
+    let credentials = Arc::new(EntraCredentials::from_env(env(None, Some(&path_text))).unwrap());
     // A line from the middle of the key's base64.
     let key_line = key_pem.lines().nth(2).unwrap().to_owned();
     assert_clean("credentials", &format!("{credentials:?}"), &[&key_line]);
@@ -170,8 +173,15 @@ async fn a_certificate_key_and_its_assertions_reach_no_output() {
     let shown = format!("{seen:?} {}", serde_json::to_string(&seen).unwrap());
     assert_clean("observation", &shown, &[&key_line]);
     let form = credentials
-        .token_form("https://login.microsoft.com/contoso/oauth2/v2.0/token", "s", "c")
+        .token_form(
+            "https://login.microsoft.com/contoso/oauth2/v2.0/token",
+            "s",
+            "c",
+        )
         .unwrap();
-    assert!(form.expose().contains(JWS_START), "the form does carry the assertion");
+    assert!(
+        form.expose().contains(JWS_START),
+        "the form does carry the assertion"
+    );
     assert_clean("token form", &format!("{form:?} {form}"), &[&key_line]);
 }

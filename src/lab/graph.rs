@@ -59,6 +59,9 @@ pub struct EntraLabConfig {
     pub quirk: Option<GraphQuirk>,
     /// Which What If request shape the service understands.
     pub what_if: WhatIfShape,
+    /// Certificates (PEM) registered for the lab app: a client assertion signed by one of
+    /// their keys, for the token endpoint it is sent to, is as good as the lab secret.
+    pub client_certificates: Vec<String>,
 }
 
 impl Default for EntraLabConfig {
@@ -68,6 +71,7 @@ impl Default for EntraLabConfig {
             page_size: 100,
             quirk: None,
             what_if: WhatIfShape::Newer,
+            client_certificates: Vec::new(),
         }
     }
 }
@@ -350,9 +354,7 @@ pub(crate) fn filter_terms(filter: &str) -> (Vec<String>, Vec<String>) {
     let mut ids = Vec::new();
     let mut rest = filter;
     while let Some(at) = rest.find(" eq '") {
-        let field_start = rest[..at]
-            .rfind(['(', ' '])
-            .map_or(0, |i| i + 1);
+        let field_start = rest[..at].rfind(['(', ' ']).map_or(0, |i| i + 1);
         let field = &rest[field_start..at];
         let value_start = at + " eq '".len();
         let Some(len) = rest[value_start..].find('\'') else {
@@ -565,6 +567,66 @@ fn what_if(state: &GraphState, body: &[u8]) -> Answer {
         "analysisReasons": if trusted { "location" } else { "none" },
     });
     json(StatusCode::OK, &serde_json::json!({"value": [policy]}))
+}
+
+/// Whether `assertion` is a client assertion for `client_id` at `endpoint`, signed by the key
+/// of one of `certificates` (DER) named by its `x5t#S256` header, and valid now.
+pub(crate) fn assertion_is_valid(
+    assertion: &str,
+    client_id: Option<&str>,
+    endpoint: &str,
+    certificates: &[Vec<u8>],
+) -> bool {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let parts: Vec<&str> = assertion.split('.').collect();
+    let [header, claims, signature] = parts.as_slice() else {
+        return false;
+    };
+    let decode = |part: &str| -> Option<serde_json::Value> {
+        serde_json::from_slice(&b64.decode(part).ok()?).ok()
+    };
+    let (Some(head), Some(body), Ok(signature)) =
+        (decode(header), decode(claims), b64.decode(signature))
+    else {
+        return false;
+    };
+    let Some(certificate) = certificates.iter().find(|der| {
+        let digest = ring::digest::digest(&ring::digest::SHA256, der);
+        head["x5t#S256"].as_str() == Some(b64.encode(digest.as_ref()).as_str())
+    }) else {
+        return false;
+    };
+    let algorithm: &dyn ring::signature::VerificationAlgorithm = match head["alg"].as_str() {
+        Some("RS256") => &ring::signature::RSA_PKCS1_2048_8192_SHA256,
+        Some("ES256") => &ring::signature::ECDSA_P256_SHA256_FIXED,
+        _ => return false,
+    };
+    let Ok((_, parsed)) = x509_parser::parse_x509_certificate(certificate) else {
+        return false;
+    };
+    let public = parsed
+        .tbs_certificate
+        .subject_pki
+        .subject_public_key
+        .data
+        .as_ref();
+    let signed = format!("{header}.{claims}");
+    if ring::signature::UnparsedPublicKey::new(algorithm, public)
+        .verify(signed.as_bytes(), &signature)
+        .is_err()
+    {
+        return false;
+    }
+    let now = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    body["aud"].as_str() == Some(endpoint)
+        && body["iss"].as_str().is_some()
+        && body["iss"].as_str() == client_id
+        && body["sub"].as_str() == client_id
+        && body["nbf"].as_u64().is_some_and(|nbf| nbf <= now + 60)
+        && body["exp"].as_u64().is_some_and(|exp| exp > now)
 }
 
 #[cfg(test)]

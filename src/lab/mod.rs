@@ -20,6 +20,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
+use rustls::pki_types::pem::PemObject as _;
 use tokio::task::JoinHandle;
 use tokio_rustls::{TlsAcceptor, TlsConnector};
 
@@ -274,6 +275,15 @@ impl Lab {
             sign_ins: lab.sign_ins.clone(),
             traffic: lab.traffic.clone(),
             conditional_access: has(Fault::CaBlocks),
+            client_certificates: entra
+                .client_certificates
+                .iter()
+                .flat_map(|pem| {
+                    rustls::pki_types::CertificateDer::pem_slice_iter(pem.as_bytes())
+                        .filter_map(Result::ok)
+                        .map(|der| der.to_vec())
+                })
+                .collect(),
         });
         let origin_acceptor = TlsAcceptor::from(origin_tls);
 

@@ -23,7 +23,7 @@ use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 
 use super::conn::{HANDSHAKE_TIMEOUT, spawn_accept_loop, wan_delay};
-use super::graph::{LAB_CA_POLICY_ID, LAB_CLIENT_SECRET};
+use super::graph::{LAB_CA_POLICY_ID, LAB_CLIENT_SECRET, assertion_is_valid};
 use super::{ANCHOR_IP, CaStatus, OriginTraffic, SignIn, is_lab_host, is_login_like};
 
 /// The path where every lab site reveals the caller's address, as an IP echo site would.
@@ -46,6 +46,8 @@ pub(crate) struct OriginState {
     /// The workload-identity Conditional Access emulation (`ca-blocks`): a valid client
     /// outside the trusted location (the anchor set) is refused a token with AADSTS53003.
     pub(crate) conditional_access: bool,
+    /// Certificates (DER) registered for the lab app, for client assertions.
+    pub(crate) client_certificates: Vec<Vec<u8>>,
 }
 
 /// What the origin servers have seen, counted as it happens.
@@ -339,8 +341,9 @@ fn openid_configuration(host: &str, tenant: &str, v2: bool) -> serde_json::Value
     })
 }
 
-/// The token endpoint, in Entra's shapes: the lab secret gets a token, any other secret
-/// AADSTS7000215, a client assertion AADSTS700027 (the lab registers no certificate); under
+/// The token endpoint, in Entra's shapes: the lab secret, or a valid client assertion signed
+/// by a registered certificate's key, gets a token; any other secret AADSTS7000215, any other
+/// assertion AADSTS700027; under
 /// `ca-blocks` a valid client from outside the anchor set gets AADSTS53003 naming the policy.
 /// Every request is recorded as a sign-in with the address the login host saw, as Entra logs
 /// failed sign-ins too.
@@ -373,13 +376,13 @@ async fn token_request(
     let mut form_correlation = None;
     let mut client_id = None;
     let mut secret_ok = false;
-    let mut assertion = false;
+    let mut assertion = None;
     for (key, value) in url::form_urlencoded::parse(&body) {
         match key.as_ref() {
             "client-request-id" => form_correlation = Some(value.into_owned()),
             "client_id" => client_id = Some(value.into_owned()),
             "client_secret" => secret_ok = value == LAB_CLIENT_SECRET,
-            "client_assertion" => assertion = true,
+            "client_assertion" => assertion = Some(value.into_owned()),
             _ => {}
         }
     }
@@ -387,8 +390,17 @@ async fn token_request(
     let correlation_id = header_correlation
         .or(form_correlation)
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let endpoint = format!("https://{host}/{tenant}/oauth2/v2.0/token");
+    let assertion_ok = assertion.as_deref().is_some_and(|jwt| {
+        assertion_is_valid(
+            jwt,
+            client_id.as_deref(),
+            &endpoint,
+            &state.client_certificates,
+        )
+    });
     let blocked = state.conditional_access && caller.ip != IpAddr::V4(ANCHOR_IP);
-    let (error_code, conditional_access) = match (secret_ok, assertion) {
+    let (error_code, conditional_access) = match (secret_ok || assertion_ok, assertion.is_some()) {
         (true, _) if blocked => (53003, CaStatus::Failure),
         (true, _) => (
             0,
