@@ -860,12 +860,22 @@ impl GraphClient {
         let host = url.host_str().unwrap_or_default().to_owned();
         let port = url.port_or_known_default().unwrap_or(443);
         let origin = format!("{host}:{port}");
-        let mut sender = match self.idle_sender(&origin) {
-            Some(sender) => sender,
-            None => self
-                .open(&host, port)
-                .await
-                .map_err(|(doing, causes)| transport(&doing, causes))?,
+        let mut sender = loop {
+            match self.idle_sender(&origin) {
+                // A connection whose last answer was read whole turns ready once hyper has
+                // seen the end of it; one the peer closed fails here and is let go.
+                Some(mut sender) => {
+                    if sender.ready().await.is_ok() {
+                        break sender;
+                    }
+                }
+                None => {
+                    break self
+                        .open(&host, port)
+                        .await
+                        .map_err(|(doing, causes)| transport(&doing, causes))?;
+                }
+            }
         };
         let target = match url.query() {
             Some(query) => format!("{}?{query}", url.path()),
@@ -941,13 +951,14 @@ impl GraphClient {
         })
     }
 
-    /// An idle connection to `origin` that can still carry a request. Taken with a permit
-    /// held, so connections open = requests in flight + idle ones never exceeds the limit.
+    /// An idle connection to `origin` that is not closed. Taken with a permit held, so that
+    /// connections open (requests in flight + idle ones) never exceed the limit: a new one is
+    /// opened only when no idle one is left.
     fn idle_sender(&self, origin: &str) -> Option<Sender> {
         let mut idle = self.inner.idle.lock().unwrap_or_else(|p| p.into_inner());
         let list = idle.get_mut(origin)?;
         while let Some(sender) = list.pop() {
-            if !sender.is_closed() && sender.is_ready() {
+            if !sender.is_closed() {
                 return Some(sender);
             }
         }
