@@ -8,10 +8,10 @@ use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 use ipnet::IpNet;
 
 use crate::address::ConnectTo;
-use crate::scenario::model::FamilySelection;
+use crate::scenario::model::{FamilySelection, Require};
 use crate::scenario::{
-    parse_anchor, parse_deadline, parse_dns_server, parse_duration, parse_family, parse_samples,
-    parse_timeout,
+    parse_anchor, parse_deadline, parse_dns_server, parse_duration, parse_family, parse_require,
+    parse_samples, parse_timeout,
 };
 
 /// The exit codes, as `--help` and the man page list them (DESIGN.md: a promise).
@@ -114,6 +114,11 @@ pub struct ScenarioFlags {
     /// IPv6 only, as curl's -6 (the same as --family 6).
     #[arg(short = '6', action = ArgAction::SetTrue, conflicts_with = "family")]
     pub ipv6: bool,
+    /// What each login host's evidence must be: `path` (a canary's shared path is enough; hosts
+    /// proven by nothing else are shown as path only) or `per-host` (a path-only host on its TLS
+    /// port is inconclusive).
+    #[arg(long, value_name = "path|per-host", value_parser = parse_require)]
+    pub require: Option<Require>,
     /// Samples per echo observer, each on a fresh connection.
     #[arg(long, value_name = "N", value_parser = parse_samples)]
     pub samples: Option<u32>,
@@ -128,8 +133,9 @@ pub struct ScenarioFlags {
 /// Where reports go besides the terminal.
 #[derive(Debug, Clone, Default, Args)]
 pub struct ReportFlags {
-    /// Write a JUnit XML report to PATH.
-    #[arg(long, value_name = "PATH")]
+    /// Write a JUnit XML report to PATH (a file: `-` is refused, stdout carries the human
+    /// report).
+    #[arg(long, value_name = "PATH", value_parser = parse_junit_path)]
     pub junit: Option<PathBuf>,
     /// Write the JSON report to PATH (`-` for stdout; the human report then goes to stderr).
     #[arg(long, value_name = "PATH")]
@@ -213,6 +219,18 @@ impl ScenarioFlags {
             self.family
         }
     }
+}
+
+/// A JUnit destination: any path but `-`, as standard output already carries the human report
+/// (or the JSON one) and a CI reads JUnit from a file.
+fn parse_junit_path(s: &str) -> Result<PathBuf, String> {
+    if s == "-" {
+        return Err(
+            "JUnit XML is written to a file, not to standard output: give a path such as sipa-check.xml"
+                .to_string(),
+        );
+    }
+    Ok(PathBuf::from(s))
 }
 
 fn parse_connect_to(s: &str) -> Result<ConnectTo, crate::address::ConnectToError> {

@@ -15,10 +15,10 @@ use crate::cli::{
 use crate::lab::{Fault, Lab, LabConfig};
 use crate::observation::Cut;
 use crate::outcome::{RunReport, Status};
-use crate::plan::{CheckKind, Plan, Probe};
+use crate::plan::{Plan, Probe};
 use crate::report::{self, human::HumanStyle};
 use crate::runner::{self, Progress, Quiet, RunSettings};
-use crate::scenario::model::{ObserverRole, Scenario, Secret};
+use crate::scenario::model::{Scenario, Secret};
 use crate::scenario::{self, Overrides};
 
 /// The process's exit status, as DESIGN.md names them.
@@ -74,6 +74,8 @@ pub struct Env {
     pub proxy_password: Option<Secret>,
     /// How many files this process may open (the soft RLIMIT_NOFILE), where it is known.
     pub open_files: Option<u64>,
+    /// The terminal's width when stdout is a terminal; `None` (piped) never wraps.
+    pub columns: Option<usize>,
 }
 
 /// An interrupt (Ctrl-C or SIGTERM) that several runs can wait on; it says which.
@@ -96,14 +98,17 @@ pub fn validate(args: &ValidateArgs, out: &mut dyn Write, err: &mut dyn Write) -
             Ok(s) => {
                 let shortfalls = s.shortfalls();
                 let summary = s.summary();
+                let evidence = crate::verdict::planned_evidence(&Plan::build(&s, &[]));
                 if shortfalls.is_empty() {
                     let _ = writeln!(out, "{}: ok ({summary})", name.display());
+                    write_evidence_rows(&evidence, "  ", out);
                 } else {
                     let _ = writeln!(
                         out,
                         "{}: valid, but cannot pass as written ({summary})",
                         name.display()
                     );
+                    write_evidence_rows(&evidence, "  ", out);
                     for shortfall in shortfalls {
                         let _ = writeln!(err, "{}: warning: {shortfall}", name.display());
                     }
@@ -116,6 +121,23 @@ pub fn validate(args: &ValidateArgs, out: &mut dyn Write, err: &mut dyn Write) -
         }
     }
     if ok { Exit::Passed } else { Exit::Invalid }
+}
+
+/// The evidence each login host will get, a line per host and route.
+fn write_evidence_rows(
+    evidence: &[crate::outcome::HostEvidence],
+    indent: &str,
+    out: &mut dyn Write,
+) {
+    let rows = report::evidence_rows(evidence);
+    let pad = rows
+        .iter()
+        .map(|(w, _)| w.chars().count())
+        .max()
+        .unwrap_or(0);
+    for (who, ports) in rows {
+        let _ = writeln!(out, "{indent}{who:<pad$}  {ports}");
+    }
 }
 
 /// Loads the named scenarios (or the bundled Office 365 one) and applies the flags.
@@ -190,6 +212,7 @@ fn overrides(flags: &ScenarioFlags, env: &Env) -> Result<Overrides, String> {
         proxy,
         ca_files: flags.ca_file.clone(),
         family: flags.family(),
+        require: flags.require,
         samples: flags.samples,
         timeout: flags.timeout,
         deadline: flags.deadline,
@@ -331,7 +354,6 @@ impl ReportFiles {
     /// Opens every report path for writing, creating missing files; an existing file is only
     /// truncated when its report is written.
     pub fn open(flags: &ReportFlags) -> Result<ReportFiles, String> {
-        Self::validate(flags)?;
         let open = |path: &Option<PathBuf>| -> Result<Option<Destination>, String> {
             match path {
                 None => Ok(None),
@@ -383,20 +405,10 @@ impl ReportFiles {
         Ok(())
     }
 
-    fn validate(flags: &ReportFlags) -> Result<(), String> {
-        let to_stdout = |p: &Option<PathBuf>| p.as_deref().is_some_and(is_stdout);
-        if to_stdout(&flags.json) && to_stdout(&flags.junit) {
-            return Err(
-                "--json - and --junit - would both write to standard output: give one a file"
-                    .into(),
-            );
-        }
-        Ok(())
-    }
-
+    /// Whether a report takes standard output (`--json -`; JUnit never does), moving the
+    /// terminal report to stderr.
     fn to_stdout(&self) -> bool {
         matches!(self.json, Some(Destination::Stdout))
-            || matches!(self.junit, Some(Destination::Stdout))
     }
 }
 
@@ -446,7 +458,9 @@ fn write_reports(
 ) {
     let style = HumanStyle {
         color: env.color,
-        mask_timings: false,
+        width: env.columns,
+        verbose: env.detail == Detail::Evidence,
+        ..HumanStyle::default()
     };
     let human_to: &mut dyn Write = if files.to_stdout() {
         &mut *err
@@ -620,24 +634,11 @@ fn print_plan(s: &Scenario, connect_to: &[ConnectTo], out: &mut dyn Write) {
             );
         }
     }
-    let _ = writeln!(out, "  evidence per login host:");
-    for host in &s.login.hosts {
-        let host = host.to_string();
-        let echo: Vec<String> = s
-            .observers
-            .iter()
-            .filter(|o| o.host().eq_ignore_ascii_case(&host))
-            .map(|o| format!("{}:{}", o.name, o.port))
-            .collect();
-        if echo.is_empty() {
-            let _ = writeln!(
-                out,
-                "    {host}: path only (a canary proves the shared path, not this host)"
-            );
-        } else {
-            let _ = writeln!(out, "    {host}: echo ({})", echo.join(", "));
-        }
-    }
+    let _ = writeln!(
+        out,
+        "  evidence per login host (path only: a canary proves the shared path, not the host):"
+    );
+    write_evidence_rows(&crate::verdict::planned_evidence(&plan), "    ", out);
     let _ = writeln!(out, "  checks:");
     for c in &plan.checks {
         let mut notes: Vec<String> = Vec::new();
@@ -664,53 +665,21 @@ fn print_plan(s: &Scenario, connect_to: &[ConnectTo], out: &mut dyn Write) {
     }
 }
 
-/// The coverage rules of `verdict::coverage`, as planned: each with the checks that can satisfy
-/// it, or why the run can then only be inconclusive.
+/// The verdict's coverage rules, as planned: each with the checks that can satisfy it, or why
+/// the run can then only be inconclusive.
 fn coverage_lines(s: &Scenario, plan: &Plan) -> Vec<String> {
-    let egress = |keep: &dyn Fn(&crate::plan::Check, ObserverRole) -> bool| -> usize {
-        plan.checks
-            .iter()
-            .filter(|c| matches!(&c.kind, CheckKind::Egress(o) if keep(c, o.role)))
-            .count()
-    };
-    let mut lines = Vec::new();
-    let mut rule = |name: String, satisfied_by: usize, missing: &str| {
-        lines.push(if satisfied_by == 0 {
-            format!("{name}: INCONCLUSIVE at best: {missing}")
-        } else {
-            let checks = if satisfied_by == 1 { "check" } else { "checks" };
-            format!("{name}: needs one of {satisfied_by} egress {checks} decided")
-        });
-    };
-    for &port in &s.login.ports {
-        rule(
-            format!("port {port} egress anchored (coverage)"),
-            egress(&|c, role| role == ObserverRole::Anchored && c.port == Some(port)),
-            &format!("no anchored observer on port {port}"),
-        );
-    }
-    let mut hosts: Vec<&str> = Vec::new();
-    for c in &plan.checks {
-        if c.login_host
-            && matches!(c.kind, CheckKind::Egress(_))
-            && !hosts.contains(&c.host.as_str())
-        {
-            hosts.push(&c.host);
-        }
-    }
-    for host in hosts {
-        rule(
-            format!("{host} egress (coverage)"),
-            egress(&|c, _| c.login_host && c.host == host),
-            "",
-        );
-    }
-    rule(
-        "non-login egress not anchored (coverage)".to_string(),
-        egress(&|_, role| role == ObserverRole::Control),
-        "no control observer",
-    );
-    lines
+    crate::verdict::coverage_rules(plan, &s.login.ports)
+        .into_iter()
+        .map(|rule| match (rule.checks.len(), &rule.unobserved) {
+            (0, Some(missing)) => format!("{}: INCONCLUSIVE at best: {missing}", rule.name),
+            (0, None) => format!("{}: nothing to decide", rule.name),
+            (n, _) => format!(
+                "{}: needs one of {n} egress {} decided",
+                rule.name,
+                if n == 1 { "check" } else { "checks" }
+            ),
+        })
+        .collect()
 }
 
 /// `sipa-check lab`: the embedded lab, with the bundled lab scenario run against it.

@@ -25,6 +25,8 @@ pub enum GuideStep {
     Ipv6,
     /// SSL inspection without the matching trust anchor.
     SslInspection,
+    /// A scenario whose login hosts are proven only by the shared path.
+    PerHostEvidence,
     /// This vantage's DNS.
     Dns,
     /// This vantage's proxy credentials.
@@ -39,7 +41,7 @@ pub enum GuideStep {
 
 impl GuideStep {
     /// Every step, for tests and documentation.
-    pub const ALL: [GuideStep; 14] = [
+    pub const ALL: [GuideStep; 15] = [
         GuideStep::SegmentDomains,
         GuideStep::SegmentPorts,
         GuideStep::ForwardingRule,
@@ -53,6 +55,7 @@ impl GuideStep {
         GuideStep::ProxyAuth,
         GuideStep::PathToZia,
         GuideStep::Observers,
+        GuideStep::PerHostEvidence,
         GuideStep::ConnectTo,
     ];
 
@@ -95,6 +98,9 @@ impl GuideStep {
             }
             GuideStep::Observers => {
                 "scenario: add [[observer]] entries (an anchored canary in the SIPA segment on each login port, and a control)"
+            }
+            GuideStep::PerHostEvidence => {
+                "scenario: prove each login host itself: an echo observer on the host (in a test segment), or Entra's sign-in log ([entra])"
             }
             GuideStep::ConnectTo => {
                 "not a guide step: this run's --connect-to rules (each target must be an address, or a name that resolves from this vantage)"

@@ -38,6 +38,15 @@ fn main() -> ExitCode {
             .filter(|p| !p.is_empty())
             .map(Secret::new),
         open_files,
+        // On a terminal, wrap to its width (COLUMNS, as shells set it; 100 when unknown);
+        // piped output is never hard-wrapped.
+        columns: std::io::stdout().is_terminal().then(|| {
+            std::env::var("COLUMNS")
+                .ok()
+                .and_then(|c| c.trim().parse::<usize>().ok())
+                .filter(|&c| c > 0)
+                .unwrap_or(100)
+        }),
     };
     // A closed stdout (`| head -1`) only stops the writing: the run goes on and exits with its
     // verdict's code.

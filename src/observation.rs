@@ -45,8 +45,11 @@ pub enum NotRun {
         #[serde(with = "ms", rename = "ran_ms")]
         ran: Duration,
     },
-    /// A check it depends on did not pass: that check's verdict decides.
-    Blocked { on: String },
+    /// A check it depends on did not pass: that check's verdict decides. `check` is its index
+    /// in the plan, `on` its name.
+    Blocked { check: usize, on: String },
+    /// A coverage rule none of whose checks was decided (named here): nothing proves it.
+    Undecided { checks: Vec<String> },
     /// This family has nothing to verify from this vantage (no records of it for the host, or
     /// no route for it): traffic of that family cannot go around the tunnel here.
     NothingToVerify { family: Family, why: NoFamilyPath },

@@ -125,6 +125,10 @@ pub struct Outcome {
     pub diagnosis: Option<Diagnosis>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// For a check skipped because another did not pass: that check's name. Its failure, not
+    /// this check, is the evidence.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub blocked_by: Option<String>,
     #[serde(with = "ms", rename = "elapsed_ms")]
     pub elapsed: Duration,
     pub observation: Observation,
@@ -157,6 +161,26 @@ impl Tally {
             t.warnings += o.warnings.len();
         }
         t
+    }
+
+    /// The counts of one scenario run: its checks, plus the warnings about the vantage itself
+    /// (such as OS trust store problems), which reports show too and so must count.
+    pub fn of_run(run: &ScenarioRun) -> Tally {
+        let mut t = Tally::of(&run.checks);
+        t.warnings += run.vantage.trust_store_problems.len();
+        t
+    }
+
+    /// The sum of several tallies.
+    pub fn sum<'a>(tallies: impl IntoIterator<Item = &'a Tally>) -> Tally {
+        tallies.into_iter().fold(Tally::default(), |a, t| Tally {
+            total: a.total + t.total,
+            passed: a.passed + t.passed,
+            failed: a.failed + t.failed,
+            errors: a.errors + t.errors,
+            skipped: a.skipped + t.skipped,
+            warnings: a.warnings + t.warnings,
+        })
     }
 
     /// The run's overall status: any failure fails; else any error is inconclusive.
@@ -192,6 +216,48 @@ pub struct VantageFacts {
     pub started_at: String,
 }
 
+/// How a login host's anchoring was proven, on one port and route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Proof {
+    /// An echo observer on that very host answered (pass or fail).
+    Echo,
+    /// Entra's sign-in log named the IP it saw for a sign-in through that host.
+    EntraLog,
+    /// Conditional Access judged a token request through that host.
+    EntraCa,
+    /// Only a canary on the shared path: the forwarding rule, the gateway and the connectors are
+    /// proven, not that this host is in the segment on this port.
+    PathOnly,
+}
+
+impl std::fmt::Display for Proof {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Proof::Echo => "echo",
+            Proof::EntraLog => "entra-log",
+            Proof::EntraCa => "entra-ca",
+            Proof::PathOnly => "path only",
+        })
+    }
+}
+
+/// One login host's evidence on one port and route.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HostEvidence {
+    pub host: String,
+    pub port: u16,
+    pub route: Route,
+    pub proof: Proof,
+}
+
+impl HostEvidence {
+    /// `login.windows.net:443 (ipv4)`.
+    pub fn target(&self) -> String {
+        format!("{}:{} ({})", self.host, self.port, self.route)
+    }
+}
+
 /// One scenario run from one vantage point.
 #[derive(Debug, Clone, Serialize)]
 pub struct ScenarioRun {
@@ -206,6 +272,8 @@ pub struct ScenarioRun {
     pub cut_short: Option<String>,
     pub tally: Tally,
     pub checks: Vec<Outcome>,
+    /// How each login host was proven, per port and route.
+    pub evidence: Vec<HostEvidence>,
 }
 
 /// Everything one invocation found: the document `--json` writes.
@@ -223,9 +291,13 @@ pub struct RunReport {
 impl RunReport {
     pub const FORMAT_VERSION: u32 = 1;
 
-    pub fn new(runs: Vec<ScenarioRun>) -> RunReport {
-        let all: Vec<Outcome> = runs.iter().flat_map(|r| r.checks.iter().cloned()).collect();
-        let tally = Tally::of(&all);
+    /// The report of `runs`; each run's tally is recounted from its checks and vantage, so the
+    /// counts always match what the reports show.
+    pub fn new(mut runs: Vec<ScenarioRun>) -> RunReport {
+        for run in &mut runs {
+            run.tally = Tally::of_run(run);
+        }
+        let tally = Tally::sum(runs.iter().map(|r| &r.tally));
         RunReport {
             format_version: Self::FORMAT_VERSION,
             tool: "sipa-check".to_string(),

@@ -71,6 +71,7 @@ pub fn prepare(
         expect_anchored: scenario.vantage.expect_anchored,
         proxied: scenario.vantage.proxy.is_some(),
         login_ports: scenario.login.ports.clone(),
+        require: scenario.limits.require,
     };
     Ok((Arc::new(ctx), exp))
 }
@@ -93,6 +94,7 @@ pub async fn run_scenario(
     )
     .await;
     let checks = verdict::judge(&plan, &observations, &exp);
+    let evidence = verdict::proven_evidence(&plan, &checks);
     let vantage = VantageFacts {
         name: scenario.vantage.name.clone(),
         hostname: gethostname::gethostname().to_string_lossy().into_owned(),
@@ -114,6 +116,7 @@ pub async fn run_scenario(
         cut_short: cut_short.map(|c| crate::verdict::describe_cut(&c)),
         tally: Tally::of(&checks),
         checks,
+        evidence,
     })
 }
 
@@ -240,6 +243,7 @@ pub async fn execute(
 /// resolve check's own verdict explains.
 fn usable_addresses(resolve: &Check, seen: &Observation) -> Result<Vec<IpAddr>, NotRun> {
     let blocked = || NotRun::Blocked {
+        check: resolve.id,
         on: resolve.name.clone(),
     };
     match seen {

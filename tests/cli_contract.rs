@@ -177,8 +177,13 @@ fn json_and_junit_may_not_share_a_file_or_stdout() {
         "--junit",
         "-",
     ]);
+    // JUnit never goes to standard output: refused as the flag is read.
     assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out.stderr).contains("both write to standard output"));
+    assert!(
+        text(&out.stderr).contains("JUnit XML is written to a file"),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 #[test]
@@ -580,10 +585,10 @@ fn verbose_shows_every_checks_evidence_passes_included() {
     assert!(stdout.starts_with(&text(&plain.stdout)[..40]));
     assert!(stdout.contains("\nEvidence (lab)\n"), "{stdout}");
     assert!(
-        stdout.contains("PASS login.windows.net:443 tls (ipv4)\n  reason"),
+        stdout.contains("PASS  login.windows.net:443 tls (ipv4)\n        reason"),
         "{stdout}"
     );
-    let blocks = stdout.matches("\n  observed ").count();
+    let blocks = stdout.matches("\n        observed ").count();
     assert!(blocks >= 30, "{blocks} evidence blocks:\n{stdout}");
     assert!(!text(&plain.stdout).contains("Evidence"));
 }
@@ -666,7 +671,7 @@ fn dry_run_shows_observers_resolvers_proxy_evidence_and_coverage() {
     for needle in [
         "  resolvers 127.0.0.1:5353\n",
         "  proxy http://127.0.0.1:3128/\n",
-        "    login.windows.net: path only",
+        "    login.windows.net (proxy)          80 path only · 443 path only\n",
         "  observers: none\n",
         "  coverage checks the verdict adds:\n",
         "    port 443 egress anchored (coverage): INCONCLUSIVE at best: no anchored observer on port 443\n",
@@ -681,7 +686,7 @@ fn dry_run_shows_observers_resolvers_proxy_evidence_and_coverage() {
         "  resolvers system\n",
         "  proxy none\n",
         "    control.sipa-lab.test-443 (control) https://control.sipa-lab.test/echo/ip port 443, 2 samples\n",
-        "    login.windows.net: echo (login.windows.net-80:80, login.windows.net-443:443)\n",
+        "    login.windows.net (ipv4)          80 echo · 443 echo\n",
         "    port 80 egress anchored (coverage): needs one of 4 egress checks decided\n",
         "    non-login egress not anchored (coverage): needs one of 2 egress checks decided\n",
     ] {

@@ -324,11 +324,12 @@ family = "4"
 /// that came from the peer.
 fn assert_reports_render(run: &ScenarioRun) {
     let report = RunReport::new(vec![run.clone()]);
-    for color in [false, true] {
+    for (color, verbose) in [(false, false), (true, false), (false, true), (true, true)] {
         let mut text = Vec::new();
         let style = HumanStyle {
             color,
-            mask_timings: false,
+            verbose,
+            ..HumanStyle::default()
         };
         human::write(&report, &mut text, style).expect("human report");
         let text = String::from_utf8(text).expect("the human report is UTF-8");
@@ -405,10 +406,12 @@ fn assert_says(o: &Outcome, status: Status, needle: &str) {
 fn assert_echo_says(h: &Hostility, needle: &str) {
     let o = h.egress();
     assert_says(o, Status::Error, needle);
+    // The reason says what is wrong; the counts are in what was observed.
+    assert_eq!(o.reason, "the echo gave no usable address");
     assert!(
-        o.reason.contains("2 of 2 samples gave no usable address"),
+        o.observed.contains("2 of 2 samples unreadable"),
         "{}",
-        o.reason
+        o.observed
     );
 }
 

@@ -11,7 +11,8 @@ use sipa_check::observation::{
     DnsOutcome, EgressObservation, EgressSample, NotRun, Observation, SampleOutcome,
 };
 use sipa_check::outcome::{
-    Diagnosis, Outcome, Route, RunReport, ScenarioRun, Stage, Status, Tally, VantageFacts,
+    Diagnosis, HostEvidence, Outcome, Proof, Route, RunReport, ScenarioRun, Stage, Status, Tally,
+    VantageFacts,
 };
 use sipa_check::report::{self, human, human::HumanStyle, json, junit};
 use sipa_check::scenario::model::{Family, ObserverRole};
@@ -52,6 +53,7 @@ fn outcome(
         causes: Vec::new(),
         diagnosis: None,
         warnings: Vec::new(),
+        blocked_by: None,
         elapsed: Duration::from_millis(ms),
         observation,
     }
@@ -197,6 +199,7 @@ fn canned_run() -> ScenarioRun {
         "not run: login.microsoftonline.com:443 connect (ipv4) did not pass",
         0,
         Observation::NotRun(NotRun::Blocked {
+            check: 3,
             on: "login.microsoftonline.com:443 connect (ipv4)".to_string(),
         }),
     );
@@ -224,6 +227,20 @@ fn canned_run() -> ScenarioRun {
         cut_short: Some("deadline of 30s reached".to_string()),
         tally: Tally::of(&checks),
         checks,
+        evidence: vec![
+            HostEvidence {
+                host: "login.microsoftonline.com".to_string(),
+                port: 443,
+                route: Route::Direct(Family::V4),
+                proof: Proof::Echo,
+            },
+            HostEvidence {
+                host: "login.windows.net".to_string(),
+                port: 443,
+                route: Route::Direct(Family::V4),
+                proof: Proof::Echo,
+            },
+        ],
     }
 }
 
@@ -232,16 +249,20 @@ fn canned() -> RunReport {
 }
 
 fn human_text(report: &RunReport, color: bool, mask_timings: bool) -> String {
-    let mut buf = Vec::new();
-    human::write(
+    human_styled(
         report,
-        &mut buf,
         HumanStyle {
             color,
             mask_timings,
+            width: Some(100),
+            ..HumanStyle::default()
         },
     )
-    .unwrap();
+}
+
+fn human_styled(report: &RunReport, style: HumanStyle) -> String {
+    let mut buf = Vec::new();
+    human::write(report, &mut buf, style).unwrap();
     String::from_utf8(buf).unwrap()
 }
 
@@ -298,13 +319,13 @@ fn human_report_matches_golden_file() {
 #[test]
 fn human_report_shows_every_problem_with_its_evidence() {
     let text = human_text(&canned(), false, false);
-    assert!(text.contains("FAIL login.windows.net:443 egress anchored (ipv4)\n"));
-    assert!(text.contains("  stage      egress\n"));
-    assert!(text.contains("  observed   127.0.0.3 ×3 (via 127.0.0.1:40443)\n"));
-    assert!(text.contains("  cause      echo answered from outside the anchor set\n"));
-    assert!(text.contains("             connector 127.0.0.3 is not in server group sg-login\n"));
-    assert!(text.contains("ERROR login.microsoftonline.com:443 egress anchored (ipv4)\n"));
-    assert!(text.contains("  time       5.0s\n"));
+    // One block per cause: the cause and its guide step, then the check with its evidence.
+    assert!(text.contains("FAIL   the application segment probably lacks login.windows.net\n"));
+    assert!(text.contains("       guide step ZPA application segment, Applications:"));
+    assert!(text.contains("  FAIL  login.windows.net:443 egress anchored (ipv4)"));
+    assert!(text.contains("        expected   an egress IP in the anchor set {127.0.0.2}\n"));
+    assert!(text.contains("        observed   127.0.0.3 ×3 (via 127.0.0.1:40443)\n"));
+    assert!(text.contains("  ERROR login.microsoftonline.com:443 egress anchored (ipv4)"));
     assert!(
         text.contains("FAIL: 7 checks, 4 passed, 1 failed, 1 error, 1 skipped, 1 warning (1.2s)\n")
     );
@@ -312,6 +333,96 @@ fn human_report_shows_every_problem_with_its_evidence() {
     assert!(!text.contains("--ms"));
     for line in text.lines() {
         assert!(line.chars().count() <= 100, "line too long: {line:?}");
+    }
+    // -v shows the whole evidence, the cause chain included.
+    let verbose = human_styled(
+        &canned(),
+        HumanStyle {
+            verbose: true,
+            width: Some(100),
+            ..HumanStyle::default()
+        },
+    );
+    assert!(verbose.contains("        cause      echo answered from outside the anchor set\n"));
+    assert!(verbose.contains("connector 127.0.0.3 is not in server group sg-login\n"));
+    assert!(verbose.contains("        time       5.0s\n"));
+}
+
+/// Two checks failing for one cause: the cause and the guide step are printed once, and a
+/// check skipped because of one of them is counted under that block, not listed apart.
+#[test]
+fn one_cause_is_one_block() {
+    let mut run = canned_run();
+    let mut twin = run.checks[0].clone();
+    twin.name = "login.windows.net:80 egress anchored (ipv4)".to_string();
+    twin.target = "login.windows.net:80".to_string();
+    twin.port = Some(80);
+    twin.observed = "127.0.0.3 ×3 (via 127.0.0.1:40080)".to_string();
+    run.checks.retain(|o| o.name != twin.name);
+    run.checks.push(twin);
+    let mut knock_on = run.checks[0].clone();
+    knock_on.name = "login.windows.net:443 http openid-configuration (ipv4)".to_string();
+    knock_on.stage = Stage::Http;
+    knock_on.status = Status::Skip;
+    knock_on.reason =
+        "not judged: login.windows.net:443 egress anchored (ipv4) did not pass".into();
+    knock_on.blocked_by = Some(run.checks[0].name.clone());
+    knock_on.diagnosis = None;
+    run.checks.push(knock_on);
+    let text = human_text(&RunReport::new(vec![run]), false, true);
+    assert_eq!(
+        text.matches("the application segment probably lacks login.windows.net")
+            .count(),
+        1,
+        "{text}"
+    );
+    assert_eq!(
+        text.matches("guide step ZPA application segment").count(),
+        1,
+        "{text}"
+    );
+    assert!(
+        text.contains("  FAIL  login.windows.net:80 egress anchored (ipv4)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("  FAIL  login.windows.net:443 egress anchored (ipv4)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("  1 more check not judged because of these"),
+        "{text}"
+    );
+    assert!(!text.contains(":443 http openid-configuration"), "{text}");
+}
+
+/// Piped output (no width) is never hard-wrapped; on a terminal, lines fit its width.
+#[test]
+fn human_report_wraps_only_to_a_terminal_width() {
+    let mut run = canned_run();
+    let long = format!(
+        "127.0.0.3 ×3 (via 127.0.0.1:40443) {}",
+        "and more words ".repeat(12)
+    );
+    run.checks[0].observed = long.clone();
+    let report = RunReport::new(vec![run]);
+    let piped = human_styled(&report, HumanStyle::default());
+    assert!(
+        piped.contains(&format!("        observed   {}\n", long.trim_end())),
+        "{piped}"
+    );
+    assert!(piped.lines().any(|l| l.chars().count() > 101), "{piped}");
+    for cols in [60, 100, 140] {
+        let text = human_styled(
+            &report,
+            HumanStyle {
+                width: Some(cols),
+                ..HumanStyle::default()
+            },
+        );
+        for line in text.lines() {
+            assert!(line.chars().count() <= cols, "wider than {cols}: {line:?}");
+        }
     }
 }
 
@@ -422,12 +533,46 @@ fn junit_counts_and_attributes_match_the_report() {
     assert!(xml.contains(r#"classname="sipa-check.office365-login.egress""#));
     assert!(xml.contains(
         "<failure type=\"egress\" message=\"egress 127.0.0.3 is not in the anchor set \
-         — the application segment probably lacks login.windows.net\"/>"
+         — the application segment probably lacks login.windows.net\"><![CDATA[status      FAIL\n"
     ));
     assert!(xml.contains("cause       connector 127.0.0.3 is not in server group sg-login"));
     assert!(xml.contains("observation {\"kind\":\"egress\""));
+    // The suite's time is the run's wall time (1.234s), not the sum of its checks.
+    assert!(
+        xml.contains(r#"timestamp="2025-03-04T05:06:07Z" time="1.234""#),
+        "{xml}"
+    );
     assert!(xml.contains("expect_anchored: true"));
     assert!(xml.ends_with("</testsuites>\n"));
+}
+
+/// Each failure and error carries its evidence in its body, once (no copy in system-out);
+/// observers are named.
+#[test]
+fn junit_failures_carry_their_evidence_once_in_the_body() {
+    let xml = junit_text(&canned());
+    assert_valid_junit(&xml);
+    for evidence in [
+        "observed    127.0.0.3 ×3 (via 127.0.0.1:40443)",
+        "diagnosis   the application segment probably lacks login.windows.net",
+        "reason      egress 127.0.0.3 is not in the anchor set",
+    ] {
+        assert_eq!(xml.matches(evidence).count(), 1, "{evidence}:\n{xml}");
+    }
+    let failure = &xml[xml.find("<failure ").unwrap()..xml.find("</failure>").unwrap()];
+    assert!(failure.contains("observed    127.0.0.3 ×3"), "{failure}");
+    assert!(failure.contains("expected    an egress IP in the anchor set {127.0.0.2}"));
+    let error = &xml[xml.find("<error ").unwrap()..xml.find("</error>").unwrap()];
+    assert!(error.contains("observed    no answer within 5s"), "{error}");
+    let case = &xml[xml
+        .find("<testcase name=\"login.windows.net:443 egress anchored (ipv4)\"")
+        .unwrap()..];
+    let case = &case[..case.find("</testcase>").unwrap()];
+    assert!(!case.contains("<system-out>"), "{case}");
+    assert!(
+        xml.contains("observer    canary (http://login.windows.net:80/ip)"),
+        "{xml}"
+    );
 }
 
 #[test]
@@ -479,6 +624,10 @@ fn trust_store_problems_reach_every_report() {
         xml.contains("trust store problems: /etc/ssl/certs/broken.pem: no certificate"),
         "{xml}"
     );
+    // The warning shown is counted: the check's one, and the trust store's.
+    assert!(text.contains(", 2 warnings (--ms)\n"), "{text}");
+    assert_eq!(doc["runs"][0]["tally"]["warnings"], 2);
+    assert_eq!(doc["tally"]["warnings"], 2);
     // Without problems, the JSON says nothing of them.
     let mut buf = Vec::new();
     json::write(&canned(), &mut buf).unwrap();
@@ -488,4 +637,86 @@ fn trust_store_problems_reach_every_report() {
             .get("trust_store_problems")
             .is_none()
     );
+}
+
+/// Every warning shown is counted, and each is shown once, with -v too.
+#[test]
+fn each_warning_is_shown_once_and_counted() {
+    let mut run = canned_run();
+    run.checks[0].warnings = vec!["a warning on a failure".to_string()];
+    let report = RunReport::new(vec![run]);
+    assert_eq!(report.tally.warnings, 2);
+    for verbose in [false, true] {
+        let text = human_styled(
+            &report,
+            HumanStyle {
+                verbose,
+                ..HumanStyle::default()
+            },
+        );
+        assert_eq!(text.matches("a warning on a failure").count(), 1, "{text}");
+        assert_eq!(
+            text.matches("1 of 2 addresses did not connect").count(),
+            1,
+            "{text}"
+        );
+        assert!(text.contains(", 2 warnings ("), "{text}");
+    }
+}
+
+#[test]
+fn path_only_hosts_are_said_in_every_report() {
+    let mut run = canned_run();
+    run.evidence[1].proof = Proof::PathOnly;
+    // A run that passes shows a section per host; one that fails puts its problems first and
+    // only counts the unproven in its summary.
+    let mut passing = run.clone();
+    passing.checks.retain(|o| o.status == Status::Pass);
+    passing.tally = Tally::of(&passing.checks);
+    let text = human_text(&RunReport::new(vec![passing]), false, true);
+    assert!(text.contains("\nEvidence per login host\n"), "{text}");
+    assert!(
+        text.contains("login.windows.net (ipv4)          443 path only"),
+        "{text}"
+    );
+    let report = RunReport::new(vec![run]);
+    let text = human_text(&report, false, true);
+    assert!(!text.contains("\nEvidence per login host\n"), "{text}");
+    // The summary line, its wrapped continuation joined back.
+    let unwrapped = text.replace("\n  ", " ");
+    let summary = unwrapped
+        .lines()
+        .find(|l| l.starts_with("FAIL:"))
+        .expect("a summary line");
+    assert!(
+        summary.contains(", 1 of 2 login host ports path only"),
+        "{summary}"
+    );
+
+    let json = serde_json::to_value(&report).unwrap();
+    assert_eq!(json["runs"][0]["evidence"][1]["proof"], "path-only");
+    assert_eq!(json["runs"][0]["evidence"][0]["proof"], "echo");
+    assert_eq!(json["runs"][0]["evidence"][1]["route"], "ipv4");
+
+    let mut xml = Vec::new();
+    junit::write(&report, &mut xml).unwrap();
+    assert!(
+        !String::from_utf8_lossy(&xml).contains("per-host evidence"),
+        "a failed run's JUnit leaves the evidence cases to its JSON"
+    );
+    let mut passing = report.runs[0].clone();
+    passing.checks.retain(|o| o.status == Status::Pass);
+    passing.tally = Tally::of(&passing.checks);
+    let mut xml = Vec::new();
+    junit::write(&RunReport::new(vec![passing]), &mut xml).unwrap();
+    let xml = String::from_utf8(xml).unwrap();
+    assert!(
+        xml.contains("login.windows.net:443 per-host evidence (ipv4)"),
+        "{xml}"
+    );
+    assert!(
+        !xml.contains("login.microsoftonline.com:443 per-host evidence"),
+        "an echoed host has no evidence case: {xml}"
+    );
+    assert_valid_junit(&xml);
 }

@@ -3,7 +3,9 @@
 use std::path::Path;
 use std::time::Duration;
 
-use sipa_check::scenario::{self, Extract, FamilySelection, Format, ObserverRole, Overrides, Port};
+use sipa_check::scenario::{
+    self, Extract, FamilySelection, Format, ObserverRole, Overrides, Port, Require,
+};
 
 const MINIMAL: &str = "name = \"m\"\n[login]\nhosts = [\"login.microsoftonline.com\"]\n";
 
@@ -87,11 +89,13 @@ fn overrides_replace_lists_and_options() {
         proxy: Some(scenario::parse_proxy("http://127.0.0.1:3128").unwrap()),
         ca_files: vec!["/tmp/lab-ca.pem".into()],
         family: Some(FamilySelection::V4),
+        require: Some(Require::PerHost),
         samples: Some(2),
         timeout: Some(Duration::from_secs(1)),
         deadline: Some(Duration::from_secs(10)),
     };
     s.apply(&o).expect("valid overrides");
+    assert_eq!(s.limits.require, Require::PerHost);
     assert_eq!(s.anchors.to_string(), "{127.0.0.2}");
     assert_eq!(s.vantage.name, "lab");
     assert_eq!(s.vantage.dns, ["127.0.0.1:5353".parse().unwrap()]);

@@ -65,12 +65,17 @@ fn counts_are_in_words_singular_and_plural() {
     );
     assert_eq!(
         text(&one.stdout),
-        "<stdin>: valid, but cannot pass as written (1 login host, 1 port, 1 observer)\n"
+        "<stdin>: valid, but cannot pass as written (1 login host, 1 port, 1 observer)\n\
+         \x20 login.windows.net (ipv4)  443 path only\n\
+         \x20 login.windows.net (ipv6)  443 path only\n"
     );
     let lab = run(&["validate", "scenarios/lab.toml"]);
     assert_eq!(
         text(&lab.stdout),
-        "scenarios/lab.toml: ok (3 login hosts, 2 ports, 10 observers)\n"
+        "scenarios/lab.toml: ok (3 login hosts, 2 ports, 10 observers)\n\
+         \x20 login.microsoftonline.com (ipv4)  80 echo · 443 echo\n\
+         \x20 login.windows.net (ipv4)          80 echo · 443 echo\n\
+         \x20 login.microsoft.com (ipv4)        80 echo · 443 echo\n"
     );
     assert_eq!(text(&lab.stderr), "");
     assert_eq!(lab.status.code(), Some(0));
@@ -94,7 +99,10 @@ fn a_dash_reads_the_scenario_from_standard_input() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert_eq!(
         text(&out.stdout),
-        "<stdin>: ok (3 login hosts, 2 ports, 10 observers)\n"
+        "<stdin>: ok (3 login hosts, 2 ports, 10 observers)\n\
+         \x20 login.microsoftonline.com (ipv4)  80 echo · 443 echo\n\
+         \x20 login.windows.net (ipv4)          80 echo · 443 echo\n\
+         \x20 login.microsoft.com (ipv4)        80 echo · 443 echo\n"
     );
 
     let json = std::fs::read("scenarios/examples/branch-explicit-proxy.json").unwrap();
@@ -102,7 +110,10 @@ fn a_dash_reads_the_scenario_from_standard_input() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert_eq!(
         text(&out.stdout),
-        "<stdin>: ok (3 login hosts, 2 ports, 3 observers)\n"
+        "<stdin>: ok (3 login hosts, 2 ports, 3 observers)\n\
+         \x20 login.microsoftonline.com (proxy)  80 path only · 443 path only\n\
+         \x20 login.windows.net (proxy)          80 path only · 443 path only\n\
+         \x20 login.microsoft.com (proxy)        80 path only · 443 path only\n"
     );
 
     let out = with_stdin(&["validate", "-"], b"name = \"x\"\ncolour = 1\n");
@@ -121,7 +132,13 @@ fn a_scenario_that_can_only_be_inconclusive_is_valid_with_warnings() {
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(
         text(&out.stdout),
-        "scenarios/office365.toml: valid, but cannot pass as written (3 login hosts, 2 ports, 0 observers)\n"
+        "scenarios/office365.toml: valid, but cannot pass as written (3 login hosts, 2 ports, 0 observers)\n\
+         \x20 login.microsoftonline.com (ipv4)  80 path only · 443 path only\n\
+         \x20 login.microsoftonline.com (ipv6)  80 path only · 443 path only\n\
+         \x20 login.windows.net (ipv4)          80 path only · 443 path only\n\
+         \x20 login.windows.net (ipv6)          80 path only · 443 path only\n\
+         \x20 login.microsoft.com (ipv4)        80 path only · 443 path only\n\
+         \x20 login.microsoft.com (ipv6)        80 path only · 443 path only\n"
     );
     let f = "scenarios/office365.toml: warning:";
     assert_eq!(

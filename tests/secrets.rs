@@ -162,11 +162,12 @@ async fn the_proxy_password_is_in_no_report_and_no_debug() {
 
     let report = RunReport::new(vec![run]);
     assert_no_secret("Debug of the run report", format!("{report:?}").as_bytes());
-    for color in [false, true] {
+    for (color, verbose) in [(false, false), (true, true)] {
         let mut out = Vec::new();
         let style = HumanStyle {
             color,
-            mask_timings: false,
+            verbose,
+            ..HumanStyle::default()
         };
         report::human::write(&report, &mut out, style).expect("human report");
         assert_no_secret("the terminal report", &out);

@@ -139,6 +139,7 @@ pub async fn run(
             let seen = login_path::run(&spec, ctx).await;
             let blocked = |on: usize| {
                 Observation::NotRun(NotRun::Blocked {
+                    check: on,
                     on: plan.checks[on].name.clone(),
                 })
             };

@@ -1,14 +1,19 @@
-//! The terminal report: per scenario run a header, the checks grouped by host, a "Problems"
-//! section with the evidence of every failure and error, and a summary line.
+//! The terminal report: per scenario run a header, the checks that passed grouped by host, a
+//! "Problems" section with one block per likely cause (the cause and its guide step once, then
+//! the checks it explains with their evidence, and how many checks it kept from being judged),
+//! and a summary line whose counts match what is shown.
 
+use std::collections::BTreeMap;
 use std::io::{self, Write};
 
 use anstyle::{AnsiColor, Effects, Style};
 
 use super::{evidence, overall_word, show_timing};
-use crate::outcome::{Outcome, RunReport, ScenarioRun, Status, Tally};
+use crate::observation::{NotRun, Observation};
+use crate::outcome::{HostEvidence, Outcome, Proof, RunReport, ScenarioRun, Status, Tally};
 
-/// How to render: the caller decides about colour (this module never probes the terminal).
+/// How to render: the caller decides about colour and width (this module never probes the
+/// terminal).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct HumanStyle {
     /// Emit ANSI styles. When false, no escape sequence is ever written, not even one received
@@ -17,10 +22,18 @@ pub struct HumanStyle {
     /// Replace every duration with `--ms` and the start time with a placeholder, so output
     /// can be compared with golden files.
     pub mask_timings: bool,
+    /// Wrap long lines at this many columns (a terminal's width); `None` never wraps, so piped
+    /// output keeps each line whole for grep and log viewers.
+    pub width: Option<usize>,
+    /// Every check in the list, and every piece of evidence of each problem (causes, reasons,
+    /// the checks not judged), as `-v` asks.
+    pub verbose: bool,
 }
 
-/// Target width of the output in columns.
-const WIDTH: usize = 100;
+/// Columns the layout aligns to (the time column) when no width wraps the output.
+const LAYOUT_WIDTH: usize = 100;
+/// Never wrap narrower than this, however narrow the terminal says it is.
+const MIN_WIDTH: usize = 40;
 /// The check-name column never grows past this; longer names push their reason right.
 const NAME_MAX: usize = 40;
 /// Two spaces and a right-aligned duration of up to six columns.
@@ -29,19 +42,60 @@ const TIME_SLOT: usize = 8;
 const NAME_COL: usize = 2 + 5 + 2;
 /// Keys of the evidence rows are padded to this width.
 const KEY_WIDTH: usize = 10;
-/// Where an evidence value starts: indent, key, space.
-const VALUE_COL: usize = 2 + KEY_WIDTH + 1;
+/// Where a problem entry's evidence starts: entry indent, key, space.
+const ENTRY_VALUE_COL: usize = 8 + KEY_WIDTH + 1;
 /// Shown instead of the start time when timings are masked.
 const MASKED_START: &str = "YYYY-MM-DDTHH:MM:SSZ";
+
+/// Where lines break.
+#[derive(Debug, Clone, Copy)]
+struct Layout {
+    /// The width the time column aligns to.
+    align: usize,
+    /// The width lines wrap at; `None` never wraps.
+    wrap: Option<usize>,
+}
+
+impl Layout {
+    fn of(style: HumanStyle) -> Layout {
+        match style.width {
+            Some(w) => {
+                let w = w.max(MIN_WIDTH);
+                Layout {
+                    align: w,
+                    wrap: Some(w),
+                }
+            }
+            None => Layout {
+                align: LAYOUT_WIDTH,
+                wrap: None,
+            },
+        }
+    }
+
+    /// Wraps `text` into lines of at most what is left after `indent` columns.
+    fn wrap(&self, text: &str, indent: usize) -> Vec<String> {
+        match self.wrap {
+            Some(w) => wrap(text, w.saturating_sub(indent).max(20)),
+            None => vec![
+                text.split(' ')
+                    .filter(|w| !w.is_empty())
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            ],
+        }
+    }
+}
 
 /// Writes the human-readable report of every run in `report`.
 pub fn write(report: &RunReport, mut out: impl Write, style: HumanStyle) -> io::Result<()> {
     let painter = Painter { color: style.color };
+    let layout = Layout::of(style);
     for (i, run) in report.runs.iter().enumerate() {
         if i > 0 {
             writeln!(out)?;
         }
-        write_run(&mut out, run, style, &painter)?;
+        write_run(&mut out, run, style, layout, &painter)?;
     }
     if report.runs.len() != 1 {
         if report.runs.is_empty() {
@@ -55,8 +109,9 @@ pub fn write(report: &RunReport, mut out: impl Write, style: HumanStyle) -> io::
             &report.tally,
             report.overall,
             &scope,
-            elapsed,
-            style,
+            &path_only_note(&all_evidence(report)),
+            &show_timing(elapsed, style.mask_timings),
+            layout,
             &painter,
         );
         writeln!(out, "{line}")?;
@@ -68,13 +123,15 @@ pub fn write(report: &RunReport, mut out: impl Write, style: HumanStyle) -> io::
 /// line when there are several runs. What `-q` prints.
 pub fn write_verdict(report: &RunReport, mut out: impl Write, style: HumanStyle) -> io::Result<()> {
     let painter = Painter { color: style.color };
+    let layout = Layout::of(style);
     for run in &report.runs {
         let line = summary(
             &run.tally,
             run.tally.overall(),
             "",
-            run.elapsed,
-            style,
+            &path_only_note(&run.evidence),
+            &show_timing(run.elapsed, style.mask_timings),
+            layout,
             &painter,
         );
         writeln!(out, "{line}")?;
@@ -90,8 +147,9 @@ pub fn write_verdict(report: &RunReport, mut out: impl Write, style: HumanStyle)
             &report.tally,
             report.overall,
             &scope,
-            elapsed,
-            style,
+            &path_only_note(&all_evidence(report)),
+            &show_timing(elapsed, style.mask_timings),
+            layout,
             &painter,
         );
         writeln!(out, "{line}")?;
@@ -107,13 +165,14 @@ pub fn write_evidence(
     style: HumanStyle,
 ) -> io::Result<()> {
     let painter = Painter { color: style.color };
+    let layout = Layout::of(style);
     for run in &report.runs {
         writeln!(out)?;
         let heading = format!("Evidence ({})", clean(&run.scenario));
         writeln!(out, "{}", painter.paint(&heading, Style::new().bold()))?;
         for o in display_order(run) {
             writeln!(out)?;
-            write_problem(&mut out, o, style, &painter)?;
+            write_entry(&mut out, o, style, layout, &painter)?;
         }
     }
     out.flush()
@@ -123,6 +182,7 @@ fn write_run(
     out: &mut impl Write,
     run: &ScenarioRun,
     style: HumanStyle,
+    layout: Layout,
     painter: &Painter,
 ) -> io::Result<()> {
     let v = &run.vantage;
@@ -131,45 +191,63 @@ fn write_run(
     } else {
         clean(&v.started_at)
     };
-    let header = fields(&[
-        format!("sipa-check {}", clean(&v.sipa_check_version)),
-        format!("scenario {}", clean(&run.scenario)),
-        format!("vantage {} ({})", clean(&v.name), clean(&v.hostname)),
-        started,
-    ]);
+    let header = fields(
+        &[
+            format!("sipa-check {}", clean(&v.sipa_check_version)),
+            format!("scenario {}", clean(&run.scenario)),
+            format!("vantage {} ({})", clean(&v.name), clean(&v.hostname)),
+            started,
+        ],
+        layout,
+    );
     writeln!(out, "{}", painter.paint(&header, Style::new().bold()))?;
     let resolvers = if v.resolvers.is_empty() {
         "system".to_string()
     } else {
         clean(&v.resolvers.join(", "))
     };
-    let facts = fields(&[
-        format!("anchor set: {{{}}}", clean(&run.anchors.join(", "))),
-        format!(
-            "expects anchoring: {}",
-            if v.expect_anchored { "yes" } else { "no" }
-        ),
-        format!("resolvers: {resolvers}"),
-        format!(
-            "proxy: {}",
-            v.proxy.as_deref().map_or("none".to_string(), clean)
-        ),
-    ]);
+    let facts = fields(
+        &[
+            format!("anchor set: {{{}}}", clean(&run.anchors.join(", "))),
+            format!(
+                "expects anchoring: {}",
+                if v.expect_anchored { "yes" } else { "no" }
+            ),
+            format!("resolvers: {resolvers}"),
+            format!(
+                "proxy: {}",
+                v.proxy.as_deref().map_or("none".to_string(), clean)
+            ),
+        ],
+        layout,
+    );
     writeln!(out, "{facts}")?;
     for problem in &v.trust_store_problems {
-        let prefix = painter.paint("warning:", status_style(Status::Error));
-        writeln!(out, "{prefix} OS trust store: {}", clean(problem))?;
+        write_warning(
+            out,
+            0,
+            &format!("OS trust store: {problem}"),
+            layout,
+            painter,
+        )?;
     }
 
     let ordered = display_order(run);
-    let name_width = ordered
+    let blocks = problem_blocks(run);
+    // Without -v, a check that belongs to a problem block is shown there, not twice.
+    let listed: Vec<&Outcome> = ordered
+        .iter()
+        .copied()
+        .filter(|o| style.verbose || !blocks.iter().any(|b| b.contains(o)))
+        .collect();
+    let name_width = listed
         .iter()
         .map(|o| width(&clean(short_name(o))))
         .max()
         .unwrap_or(0)
         .min(NAME_MAX);
     let mut host: Option<&str> = None;
-    for o in &ordered {
+    for o in &listed {
         if host != Some(o.host.as_str()) {
             host = Some(o.host.as_str());
             writeln!(out)?;
@@ -180,23 +258,26 @@ fn write_run(
             };
             writeln!(out, "{}", painter.paint(&heading, Style::new().bold()))?;
         }
-        write_check_line(out, o, name_width, style, painter)?;
+        // With -v a problem's warnings are shown in its block; once is enough.
+        let in_block = blocks.iter().any(|b| b.contains(o));
+        write_check_line(out, o, name_width, !in_block, style, layout, painter)?;
     }
     if ordered.is_empty() {
         writeln!(out)?;
         writeln!(out, "no checks were run")?;
+    } else if listed.is_empty() {
+        writeln!(out)?;
+        writeln!(out, "no check passed")?;
     }
 
-    let problems: Vec<&&Outcome> = ordered
-        .iter()
-        .filter(|o| matches!(o.status, Status::Fail | Status::Error))
-        .collect();
-    if !problems.is_empty() {
+    write_path_only(out, run, layout, painter)?;
+
+    if !blocks.is_empty() {
         writeln!(out)?;
         writeln!(out, "{}", painter.paint("Problems", Style::new().bold()))?;
-        for o in problems {
+        for block in &blocks {
             writeln!(out)?;
-            write_problem(out, o, style, painter)?;
+            write_block(out, block, style, layout, painter)?;
         }
     }
 
@@ -205,8 +286,9 @@ fn write_run(
         &run.tally,
         run.tally.overall(),
         "",
-        run.elapsed,
-        style,
+        &path_only_note(&run.evidence),
+        &show_timing(run.elapsed, style.mask_timings),
+        layout,
         painter,
     );
     writeln!(out, "{line}")?;
@@ -217,12 +299,75 @@ fn write_run(
     Ok(())
 }
 
+/// Where a login host is proven only by the shared path, a section per host and route with each
+/// port's evidence, and what would prove it; nothing when every host has its own evidence, or
+/// when the run failed (its problems matter first; the summary line still counts them).
+fn write_path_only(
+    out: &mut impl Write,
+    run: &ScenarioRun,
+    layout: Layout,
+    painter: &Painter,
+) -> io::Result<()> {
+    // With a failure the problems come first; the summary line still counts the unproven.
+    if run.tally.failed > 0 || !run.evidence.iter().any(|e| e.proof == Proof::PathOnly) {
+        return Ok(());
+    }
+    writeln!(out)?;
+    writeln!(
+        out,
+        "{}",
+        painter.paint("Evidence per login host", Style::new().bold())
+    )?;
+    let rows = super::evidence_rows(&run.evidence);
+    let pad = rows
+        .iter()
+        .map(|(w, _)| width(&clean(w)))
+        .max()
+        .unwrap_or(0);
+    for (who, ports) in rows {
+        writeln!(out, "  {:<pad$}  {ports}", clean(&who))?;
+    }
+    let note = "path only: a canary proves the shared path (forwarding rule, gateway, connectors), \
+                not that this host is in the segment; an echo on the host or Entra's sign-in log \
+                proves it, and --require per-host makes path only an error";
+    for line in layout.wrap(note, 2) {
+        writeln!(out, "  {line}")?;
+    }
+    Ok(())
+}
+
+/// The evidence of every run, for the overall line.
+fn all_evidence(report: &RunReport) -> Vec<HostEvidence> {
+    report
+        .runs
+        .iter()
+        .flat_map(|r| r.evidence.iter().cloned())
+        .collect()
+}
+
+/// `, 6 of 6 login host ports path only` when some are, for the summary line.
+fn path_only_note(evidence: &[HostEvidence]) -> String {
+    let path_only = evidence
+        .iter()
+        .filter(|e| e.proof == Proof::PathOnly)
+        .count();
+    if path_only == 0 {
+        String::new()
+    } else {
+        format!(
+            ", {path_only} of {} login host ports path only",
+            evidence.len()
+        )
+    }
+}
+
 /// Fields joined by ` · `, starting a new line (indented) where the next would pass the width.
-fn fields(items: &[String]) -> String {
+fn fields(items: &[String], layout: Layout) -> String {
+    let max = layout.wrap.unwrap_or(usize::MAX);
     let mut text = String::new();
     let mut column = 0;
     for item in items {
-        if column + 3 + width(item) > WIDTH && column > 0 {
+        if column + 3 + width(item) > max && column > 0 {
             text.push_str("\n  ");
             column = 2;
         } else if column > 0 {
@@ -233,6 +378,275 @@ fn fields(items: &[String]) -> String {
         column += width(item);
     }
     text
+}
+
+/// One likely cause with the checks it explains.
+struct Block<'a> {
+    /// The worst status among the explained checks.
+    status: Status,
+    /// The checks that failed or errored for this cause, in display order.
+    checks: Vec<&'a Outcome>,
+    /// Checks not judged because of those (knock-ons), in display order.
+    not_judged: Vec<&'a Outcome>,
+}
+
+impl Block<'_> {
+    fn contains(&self, o: &Outcome) -> bool {
+        self.checks
+            .iter()
+            .chain(&self.not_judged)
+            .any(|c| std::ptr::eq(*c, o))
+    }
+}
+
+/// Failures and errors grouped by diagnosis (likely cause and guide step), blocks in order of
+/// their first check; a check without a diagnosis is a block of its own. A skipped check
+/// goes with the block of the check that kept it from being judged (followed to the first
+/// check that did not skip); a skip with no such check stays in the list.
+fn problem_blocks(run: &ScenarioRun) -> Vec<Block<'_>> {
+    let ordered = display_order(run);
+    let mut blocks: Vec<Block> = Vec::new();
+    let mut keys: BTreeMap<(String, String), usize> = BTreeMap::new();
+    let mut of_check: BTreeMap<&str, usize> = BTreeMap::new();
+    for o in ordered
+        .iter()
+        .filter(|o| matches!(o.status, Status::Fail | Status::Error))
+    {
+        let at = match &o.diagnosis {
+            Some(d) => {
+                let key = (d.likely_cause.clone(), d.guide_step.to_string());
+                *keys.entry(key).or_insert_with(|| {
+                    blocks.push(Block {
+                        status: o.status,
+                        checks: Vec::new(),
+                        not_judged: Vec::new(),
+                    });
+                    blocks.len() - 1
+                })
+            }
+            None => {
+                blocks.push(Block {
+                    status: o.status,
+                    checks: Vec::new(),
+                    not_judged: Vec::new(),
+                });
+                blocks.len() - 1
+            }
+        };
+        blocks[at].status = blocks[at].status.max(o.status);
+        blocks[at].checks.push(o);
+        of_check.insert(o.name.as_str(), at);
+    }
+    let by_name: BTreeMap<&str, &Outcome> =
+        run.checks.iter().map(|o| (o.name.as_str(), o)).collect();
+    for o in ordered.iter().filter(|o| o.status == Status::Skip) {
+        let mut blocker = o.blocked_by.as_deref();
+        // Bounded: a chain of skips is never longer than the run's checks.
+        for _ in 0..run.checks.len() {
+            match blocker.and_then(|b| by_name.get(b)) {
+                Some(b) if b.status == Status::Skip => blocker = b.blocked_by.as_deref(),
+                _ => break,
+            }
+        }
+        if let Some(&at) = blocker.and_then(|b| of_check.get(b)) {
+            blocks[at].not_judged.push(o);
+        }
+    }
+    blocks
+}
+
+/// One problem block: the status and likely cause, the guide step, then each check with its
+/// own evidence, then how many checks were not judged because of them.
+fn write_block(
+    out: &mut impl Write,
+    block: &Block,
+    style: HumanStyle,
+    layout: Layout,
+    painter: &Painter,
+) -> io::Result<()> {
+    let label = painter.paint(
+        &format!("{:<5}", block.status.label()),
+        status_style(block.status),
+    );
+    let first = block.checks[0];
+    let (cause, step) = match &first.diagnosis {
+        Some(d) => (
+            clean(&d.likely_cause),
+            Some(clean(&d.guide_step.to_string())),
+        ),
+        None => (clean(&first.reason), None),
+    };
+    for (i, line) in layout.wrap(&cause, 7).iter().enumerate() {
+        if i == 0 {
+            writeln!(out, "{label}  {line}")?;
+        } else {
+            writeln!(out, "{:7}{line}", "")?;
+        }
+    }
+    if let Some(step) = step {
+        write_rows(out, 7, &[("guide step", step)], layout)?;
+    }
+    let is_coverage = |o: &&&Outcome| {
+        matches!(
+            o.observation,
+            Observation::NotRun(NotRun::Undecided { .. } | NotRun::NoObserver)
+        )
+    };
+    for o in block
+        .checks
+        .iter()
+        .filter(|o| style.verbose || !is_coverage(o))
+    {
+        write_entry(out, o, style, layout, painter)?;
+    }
+    // Coverage rules left undecided by these checks: consequences, named on one line.
+    let undecided: Vec<String> = block
+        .checks
+        .iter()
+        .filter(|o| !style.verbose && is_coverage(o))
+        .map(|o| clean(&o.target))
+        .collect();
+    if !undecided.is_empty() {
+        let label = painter.paint(
+            &format!("{:<5}", Status::Error.label()),
+            status_style(Status::Error),
+        );
+        let text = format!("coverage undecided: {}", undecided.join(", "));
+        for (i, line) in layout.wrap(&text, 8).iter().enumerate() {
+            if i == 0 {
+                writeln!(out, "  {label} {line}")?;
+            } else {
+                writeln!(out, "{:8}{line}", "")?;
+            }
+        }
+    }
+    if block.not_judged.is_empty() {
+        return Ok(());
+    }
+    let n = block.not_judged.len();
+    if style.verbose {
+        writeln!(out, "  not judged because of these ({n}):")?;
+        for o in &block.not_judged {
+            let label = painter.paint(o.status.label(), status_style(o.status));
+            for (i, line) in layout.wrap(&clean(&o.name), 8).iter().enumerate() {
+                if i == 0 {
+                    writeln!(out, "    {label}  {line}")?;
+                } else {
+                    writeln!(out, "{:10}{line}", "")?;
+                }
+            }
+        }
+    } else {
+        let text = format!(
+            "{} not judged because of these (-v, the JSON and the JUnit reports list them)",
+            count(n, "more check")
+        );
+        for line in layout.wrap(&text, 2) {
+            writeln!(out, "  {line}")?;
+        }
+    }
+    // Their warnings are counted in the summary, so they are shown.
+    for o in &block.not_judged {
+        for w in &o.warnings {
+            write_warning(out, 2, &format!("{}: {w}", o.name), layout, painter)?;
+        }
+    }
+    Ok(())
+}
+
+/// One check in a problem block: its status, name and time, then its own evidence (what was
+/// expected and observed; with -v everything).
+fn write_entry(
+    out: &mut impl Write,
+    o: &Outcome,
+    style: HumanStyle,
+    layout: Layout,
+    painter: &Painter,
+) -> io::Result<()> {
+    let label = painter.paint(&format!("{:<5}", o.status.label()), status_style(o.status));
+    let name = clean(&o.name);
+    let time = show_timing(o.elapsed, style.mask_timings);
+    let used = 2 + 5 + 1 + width(&name);
+    // The time sits at the right edge when it fits there, else it gets a row of its own.
+    let time_fits = !style.verbose && used + TIME_SLOT <= layout.align;
+    if time_fits {
+        let pad = (layout.align - TIME_SLOT).saturating_sub(used);
+        writeln!(out, "  {label} {name}{:pad$}  {time:>6}", "")?;
+    } else {
+        for (i, line) in layout.wrap(&name, 8).iter().enumerate() {
+            if i == 0 {
+                writeln!(out, "  {label} {line}")?;
+            } else {
+                writeln!(out, "{:8}{line}", "")?;
+            }
+        }
+    }
+    let mut rows: Vec<(&'static str, String)> = if style.verbose {
+        evidence(o)
+            .into_iter()
+            .filter(|(k, _)| !matches!(*k, "diagnosis" | "guide step"))
+            .collect()
+    } else {
+        evidence(o)
+            .into_iter()
+            .filter(|(k, _)| matches!(*k, "observer" | "expected" | "observed" | "warning"))
+            .collect()
+    };
+    if !time_fits {
+        rows.push(("time", time));
+    }
+    write_rows(out, 8, &rows, layout)
+}
+
+/// Evidence rows, `key value`, at `indent`; a repeated key is named once; long values wrap
+/// under the value column.
+fn write_rows(
+    out: &mut impl Write,
+    indent: usize,
+    rows: &[(&str, String)],
+    layout: Layout,
+) -> io::Result<()> {
+    let value_col = indent + KEY_WIDTH + 1;
+    debug_assert!(indent != 8 || value_col == ENTRY_VALUE_COL);
+    let mut previous_key = "";
+    for (key, value) in rows {
+        let shown_key = if *key == previous_key { "" } else { key };
+        previous_key = key;
+        let mut first = true;
+        for raw_line in value.lines() {
+            for line in layout.wrap(&clean(raw_line), value_col) {
+                if first {
+                    writeln!(out, "{:indent$}{shown_key:<KEY_WIDTH$} {line}", "")?;
+                    first = false;
+                } else {
+                    writeln!(out, "{:value_col$}{line}", "")?;
+                }
+            }
+        }
+        if first {
+            writeln!(out, "{:indent$}{}", "", shown_key.trim_end())?;
+        }
+    }
+    Ok(())
+}
+
+fn write_warning(
+    out: &mut impl Write,
+    indent: usize,
+    text: &str,
+    layout: Layout,
+    painter: &Painter,
+) -> io::Result<()> {
+    let prefix = painter.paint("warning:", status_style(Status::Error));
+    let value_col = indent + "warning: ".len();
+    for (i, line) in layout.wrap(&clean(text), value_col).iter().enumerate() {
+        if i == 0 {
+            writeln!(out, "{:indent$}{prefix} {line}", "")?;
+        } else {
+            writeln!(out, "{:value_col$}{line}", "")?;
+        }
+    }
+    Ok(())
 }
 
 /// Checks grouped by host (hosts in order of first appearance), each group sorted by port,
@@ -268,14 +682,21 @@ fn write_check_line(
     out: &mut impl Write,
     o: &Outcome,
     name_width: usize,
+    with_warnings: bool,
     style: HumanStyle,
+    layout: Layout,
     painter: &Painter,
 ) -> io::Result<()> {
     let label = painter.paint(&format!("{:<5}", o.status.label()), status_style(o.status));
     let name = clean(short_name(o));
     let reason_col = NAME_COL + width(&name).max(name_width) + 2;
-    let avail = WIDTH.saturating_sub(reason_col + TIME_SLOT).max(30);
-    let lines = wrap(&clean(&o.reason), avail);
+    let lines = match layout.wrap {
+        Some(w) => wrap(
+            &clean(&o.reason),
+            w.saturating_sub(reason_col + TIME_SLOT).max(10),
+        ),
+        None => layout.wrap(&clean(&o.reason), 0),
+    };
     let time = show_timing(o.elapsed, style.mask_timings);
 
     let first = lines.first().map(String::as_str).unwrap_or("");
@@ -285,56 +706,14 @@ fn write_check_line(
         let left = format!("  {label}  {name:<name_width$}  {first}");
         (left, reason_col + width(first))
     };
-    let pad = (WIDTH - TIME_SLOT).saturating_sub(used);
+    let pad = (layout.align - TIME_SLOT).saturating_sub(used);
     writeln!(out, "{left}{:pad$}  {time:>6}", "")?;
     for line in lines.iter().skip(1) {
         writeln!(out, "{:reason_col$}{line}", "")?;
     }
-
-    for warning in &o.warnings {
-        let prefix = painter.paint("warning:", status_style(Status::Error));
-        let indent = NAME_COL + "warning: ".len();
-        let lines = wrap(&clean(warning), WIDTH.saturating_sub(indent).max(30));
-        for (i, line) in lines.iter().enumerate() {
-            if i == 0 {
-                writeln!(out, "{:NAME_COL$}{prefix} {line}", "")?;
-            } else {
-                writeln!(out, "{:indent$}{line}", "")?;
-            }
-        }
-    }
-    Ok(())
-}
-
-/// One problem block: the full name, then every piece of evidence on its own line.
-fn write_problem(
-    out: &mut impl Write,
-    o: &Outcome,
-    style: HumanStyle,
-    painter: &Painter,
-) -> io::Result<()> {
-    let label = painter.paint(o.status.label(), status_style(o.status));
-    writeln!(out, "{label} {}", clean(&o.name))?;
-    let mut rows = evidence(o);
-    rows.push(("time", show_timing(o.elapsed, style.mask_timings)));
-    let mut previous_key = "";
-    for (key, value) in rows {
-        // Repeated keys (the cause chain, several warnings) are named once.
-        let shown_key = if key == previous_key { "" } else { key };
-        previous_key = key;
-        let mut first = true;
-        for raw_line in value.lines() {
-            for line in wrap(&clean(raw_line), WIDTH - VALUE_COL) {
-                if first {
-                    writeln!(out, "  {shown_key:<KEY_WIDTH$} {line}")?;
-                    first = false;
-                } else {
-                    writeln!(out, "{:VALUE_COL$}{line}", "")?;
-                }
-            }
-        }
-        if first {
-            writeln!(out, "  {}", shown_key.trim_end())?;
+    if with_warnings {
+        for warning in &o.warnings {
+            write_warning(out, NAME_COL, warning, layout, painter)?;
         }
     }
     Ok(())
@@ -345,20 +724,27 @@ fn summary(
     tally: &Tally,
     overall: Status,
     scope: &str,
-    elapsed: std::time::Duration,
-    style: HumanStyle,
+    note: &str,
+    time: &str,
+    layout: Layout,
     painter: &Painter,
 ) -> String {
-    let word = painter.paint(overall_word(overall), status_style(overall));
-    format!(
-        "{word}{scope}: {}, {} passed, {} failed, {}, {} skipped, {} ({})",
+    let word = overall_word(overall);
+    let plain = format!(
+        "{word}{scope}: {}, {} passed, {} failed, {}, {} skipped, {}{note} ({time})",
         count(tally.total, "check"),
         tally.passed,
         tally.failed,
         count(tally.errors, "error"),
         tally.skipped,
         count(tally.warnings, "warning"),
-        show_timing(elapsed, style.mask_timings),
+    );
+    let text = layout.wrap(&plain, 2).join("\n  ");
+    // Only the verdict word is painted.
+    format!(
+        "{}{}",
+        painter.paint(word, status_style(overall)),
+        &text[word.len()..]
     )
 }
 
@@ -413,19 +799,25 @@ fn width(s: &str) -> usize {
     s.chars().count()
 }
 
-/// Greedy word wrap at `max` columns; a word longer than `max` gets a line of its own.
-/// Always returns at least one (possibly empty) line.
+/// Greedy word wrap at `max` columns; a word longer than `max` is cut into pieces of `max`
+/// (a terminal would fold it anyway, at the wrong indentation). Always returns at least one
+/// (possibly empty) line.
 fn wrap(text: &str, max: usize) -> Vec<String> {
+    let max = max.max(1);
     let mut lines: Vec<String> = Vec::new();
     let mut line = String::new();
     for word in text.split(' ').filter(|w| !w.is_empty()) {
-        if !line.is_empty() && width(&line) + 1 + width(word) > max {
-            lines.push(std::mem::take(&mut line));
+        let chars: Vec<char> = word.chars().collect();
+        for piece in chars.chunks(max) {
+            let piece: String = piece.iter().collect();
+            if !line.is_empty() && width(&line) + 1 + width(&piece) > max {
+                lines.push(std::mem::take(&mut line));
+            }
+            if !line.is_empty() {
+                line.push(' ');
+            }
+            line.push_str(&piece);
         }
-        if !line.is_empty() {
-            line.push(' ');
-        }
-        line.push_str(word);
     }
     lines.push(line);
     lines
@@ -439,7 +831,10 @@ mod tests {
     fn wraps_at_word_boundaries() {
         assert_eq!(wrap("aa bb cc", 5), vec!["aa bb", "cc"]);
         assert_eq!(wrap("", 5), vec![""]);
-        assert_eq!(wrap("averylongword x", 4), vec!["averylongword", "x"]);
+        assert_eq!(
+            wrap("averylongword x", 4),
+            vec!["aver", "ylon", "gwor", "d x"]
+        );
     }
 
     #[test]

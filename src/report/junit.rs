@@ -1,35 +1,73 @@
 //! JUnit XML for CI: one `<testsuite>` per scenario run, one `<testcase>` per check, failures
 //! as `<failure>` (anchoring is wrong) and harness trouble as `<error>` (undecided).
 //!
+//! Each case carries its evidence once: a failure or an error in the body of its `<failure>` /
+//! `<error>` element (GitLab and others show the body, not the `message` attribute), a pass or
+//! a skip in its `system-out`. A suite's `time` is the run's wall time, not the sum of its
+//! concurrent checks.
+//!
 //! The output validates against the Jenkins xUnit `junit-10.xsd`. junit-report already writes
 //! every attribute that schema requires (`name`, `tests`, `failures`, `errors` on a suite,
 //! `name` on a case), plain decimal times (Rust's `f64` `Display` never uses an exponent, so
 //! `SUREFIRE_TIME` holds) and children in an order the schema's `xs:choice` accepts. What it
 //! does not do is make arbitrary text safe for XML, so every string is cleaned before it is
-//! handed over (see [`xml_chars`] and [`cdata`]); no post-processing of its output is needed.
+//! handed over (see [`xml_chars`] and [`cdata`]). The one thing it cannot be told is a suite's
+//! time (it sums the cases'), so [`wall_times`] puts the run's own into its output.
 
 use std::io::Write;
 use std::time::Duration;
 
-use junit_report::{OffsetDateTime, Report, TestCase, TestSuite};
+use junit_report::{OffsetDateTime, Report, TestCase, TestResult, TestSuite};
 use time::format_description::well_known::Rfc3339;
 
 use super::{ReportError, evidence};
-use crate::outcome::{Outcome, RunReport, ScenarioRun, Status};
+use crate::outcome::{HostEvidence, Outcome, Proof, RunReport, ScenarioRun, Status};
 
 /// Writes `report` as JUnit XML (with a trailing newline).
 pub fn write(report: &RunReport, mut out: impl Write) -> Result<(), ReportError> {
     let mut junit = Report::new();
+    let mut suites = Vec::new();
     for run in &report.runs {
-        junit.add_testsuite(suite(run)?);
+        let suite = suite(run)?;
+        suites.push((suite.clone(), run.elapsed));
+        junit.add_testsuite(suite);
     }
-    junit.write_xml(&mut out).map_err(|e| match e {
+    let mut xml = Vec::new();
+    junit.write_xml(&mut xml).map_err(|e| match e {
         junit_report::Error::Io(e) => ReportError::Io(e),
         xml @ junit_report::Error::Xml(_) => ReportError::Xml(xml),
     })?;
+    let xml = wall_times(String::from_utf8_lossy(&xml).into_owned(), &suites);
+    out.write_all(xml.as_bytes())?;
     out.write_all(b"\n")?;
     out.flush()?;
     Ok(())
+}
+
+/// Replaces each suite's summed `time` with the run's wall time. junit-report writes a
+/// suite's `timestamp` and `time` side by side, and no case has a timestamp, so the pair is
+/// found exactly, suite after suite.
+fn wall_times(mut xml: String, suites: &[(TestSuite, Duration)]) -> String {
+    let mut from = 0;
+    for (suite, wall) in suites {
+        let Ok(stamp) = suite.timestamp.format(&Rfc3339) else {
+            continue;
+        };
+        let summed = format!(
+            "timestamp=\"{stamp}\" time=\"{}\"",
+            suite.time().as_seconds_f64()
+        );
+        let wall = format!(
+            "timestamp=\"{stamp}\" time=\"{}\"",
+            junit_time(*wall).as_seconds_f64()
+        );
+        if let Some(at) = xml[from..].find(&summed) {
+            let at = from + at;
+            xml.replace_range(at..at + summed.len(), &wall);
+            from = at + wall.len();
+        }
+    }
+    xml
 }
 
 fn suite(run: &ScenarioRun) -> Result<TestSuite, ReportError> {
@@ -81,12 +119,39 @@ fn suite(run: &ScenarioRun) -> Result<TestSuite, ReportError> {
     for o in &run.checks {
         suite.add_testcase(case(run, o)?);
     }
+    // A failed run's problems speak first, as on the terminal; the JSON keeps the evidence.
+    if run.tally.failed == 0 {
+        for e in &run.evidence {
+            if let Some(unproven) = path_only_case(run, e) {
+                suite.add_testcase(unproven);
+            }
+        }
+    }
     Ok(suite)
+}
+
+/// A login host proven only by the shared path, in a run without failures: a skipped case that
+/// says so, which CI shows as a warning. None when the run already made it an error (`--require
+/// per-host`) or it is proven.
+fn path_only_case(run: &ScenarioRun, e: &HostEvidence) -> Option<TestCase> {
+    let name = format!("{}:{} per-host evidence ({})", e.host, e.port, e.route);
+    if e.proof != Proof::PathOnly || run.checks.iter().any(|o| o.name == name) {
+        return None;
+    }
+    let why = format!(
+        "path only: a canary proves the shared path, not that {} is in the segment on port {}; \
+         an echo on the host or Entra's sign-in log would prove it",
+        e.host, e.port
+    );
+    let mut case = TestCase::skipped_with_cause(&attr(&name), "evidence", &attr(&why));
+    case.set_classname(&attr(&format!("sipa-check.{}.evidence", run.scenario)));
+    Some(case)
 }
 
 fn case(run: &ScenarioRun, o: &Outcome) -> Result<TestCase, ReportError> {
     let name = attr(&o.name);
     let time = junit_time(o.elapsed);
+    // The message is the one-line headline; the evidence is in the body, once.
     let message = || {
         let mut m = o.reason.clone();
         if let Some(d) = &o.diagnosis {
@@ -96,25 +161,37 @@ fn case(run: &ScenarioRun, o: &Outcome) -> Result<TestCase, ReportError> {
         attr(&m)
     };
     let stage = o.stage.to_string();
+    let body = || evidence_block(o).map(|text| Some(cdata(&text)));
     let mut case = match o.status {
-        Status::Pass => TestCase::success(&name, time),
-        Status::Fail => TestCase::failure(&name, time, &stage, &message()),
-        Status::Error => TestCase::error(&name, time, &stage, &message()),
         Status::Skip => TestCase::skipped_with_cause(&name, &stage, &attr(&o.reason)),
+        Status::Pass | Status::Fail | Status::Error => TestCase::success(&name, time),
     };
+    match o.status {
+        Status::Fail => {
+            case.result = TestResult::Failure {
+                type_: stage,
+                message: message(),
+                cause: body()?,
+            }
+        }
+        Status::Error => {
+            case.result = TestResult::Error {
+                type_: stage,
+                message: message(),
+                cause: body()?,
+            }
+        }
+        Status::Pass | Status::Skip => case.set_system_out(&cdata(&evidence_block(o)?)),
+    }
     // junit-report gives skipped cases no time; the time spent deciding to skip is still real.
     case.time = time;
     case.set_classname(&attr(&format!("sipa-check.{}.{}", run.scenario, o.stage)));
-    case.set_system_out(&cdata(&evidence_block(o)?));
     Ok(case)
 }
 
 /// The check's evidence, one `key value` row per line, ending with the observation as JSON.
 fn evidence_block(o: &Outcome) -> Result<String, ReportError> {
-    let mut rows = vec![
-        ("status", o.status.label().to_string()),
-        ("reason", o.reason.clone()),
-    ];
+    let mut rows = vec![("status", o.status.label().to_string())];
     rows.extend(evidence(o));
     rows.push(("time", format!("{:.1}ms", o.elapsed.as_secs_f64() * 1000.0)));
     let observation = serde_json::to_string(&o.observation).map_err(std::io::Error::from)?;

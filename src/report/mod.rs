@@ -10,6 +10,7 @@ use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::observation::Observation;
 use crate::outcome::{Outcome, Status};
 
 /// Why a report could not be written.
@@ -90,6 +91,10 @@ pub(crate) fn evidence(o: &Outcome) -> Vec<(&'static str, String)> {
         ("stage", o.stage.to_string()),
         ("target", o.target.clone()),
     ];
+    // An egress check is only as good as its observer: name it, with what it asked.
+    if let Observation::Egress(e) = &o.observation {
+        rows.push(("observer", format!("{} ({})", e.observer, e.url)));
+    }
     rows.push(("expected", or_none(&o.expected)));
     rows.push(("observed", or_none(&o.observed)));
     rows.extend(o.causes.iter().map(|c| ("cause", c.clone())));
@@ -98,7 +103,27 @@ pub(crate) fn evidence(o: &Outcome) -> Vec<(&'static str, String)> {
         rows.push(("guide step", d.guide_step.to_string()));
     }
     rows.extend(o.warnings.iter().map(|w| ("warning", w.clone())));
+    if let Some(b) = &o.blocked_by {
+        rows.push(("blocked by", b.clone()));
+    }
     rows
+}
+
+/// Evidence per login host as rows for people: `login.windows.net (ipv4)` and `80 echo · 443
+/// path only`, one row per host and route, in the order first seen.
+pub fn evidence_rows(evidence: &[crate::outcome::HostEvidence]) -> Vec<(String, String)> {
+    let mut rows: Vec<(String, Vec<String>)> = Vec::new();
+    for e in evidence {
+        let who = format!("{} ({})", e.host, e.route);
+        let port = format!("{} {}", e.port, e.proof);
+        match rows.iter_mut().find(|(w, _)| *w == who) {
+            Some((_, ports)) => ports.push(port),
+            None => rows.push((who, vec![port])),
+        }
+    }
+    rows.into_iter()
+        .map(|(who, ports)| (who, ports.join(" · ")))
+        .collect()
 }
 
 /// A duration as people read it: `<1ms`, `12ms`, `1.2s`.

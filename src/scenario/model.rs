@@ -264,6 +264,28 @@ pub struct Vantage {
     pub expect_anchored: bool,
 }
 
+/// What a run asks of each login host's evidence.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Require {
+    /// A canary on the shared path is enough; hosts proven by nothing else are said to be
+    /// "path only".
+    #[default]
+    Path,
+    /// Each login host must be proven on its TLS port by its own evidence (an echo on the host,
+    /// Entra's sign-in log or Conditional Access): a path-only host is inconclusive.
+    PerHost,
+}
+
+impl fmt::Display for Require {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Require::Path => "path",
+            Require::PerHost => "per-host",
+        })
+    }
+}
+
 /// Which IP families to probe.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -332,6 +354,8 @@ pub struct Limits {
     pub family: FamilySelection,
     /// Probes in flight at once.
     pub concurrency: usize,
+    /// What each login host's evidence must be.
+    pub require: Require,
 }
 
 impl Limits {
@@ -376,6 +400,7 @@ impl Default for Limits {
             samples: 3,
             family: FamilySelection::Both,
             concurrency: Limits::DEFAULT_CONCURRENCY,
+            require: Require::Path,
         }
     }
 }

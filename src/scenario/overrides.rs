@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use ipnet::IpNet;
 
-use super::model::{AnchorSet, FamilySelection, ProxySpec, Scenario};
+use super::model::{AnchorSet, FamilySelection, ProxySpec, Require, Scenario};
 use super::values::{self, Bound};
 
 /// What the `run` flags can override. Empty lists and `None` leave the scenario's value.
@@ -24,6 +24,8 @@ pub struct Overrides {
     pub ca_files: Vec<PathBuf>,
     /// `--family`
     pub family: Option<FamilySelection>,
+    /// `--require`
+    pub require: Option<Require>,
     /// `--samples`: sets `limits.samples` and every observer's samples.
     pub samples: Option<u32>,
     /// `--timeout` (per probe)
@@ -73,6 +75,9 @@ impl Scenario {
         }
         if !o.ca_files.is_empty() {
             self.vantage.ca_files = o.ca_files.clone();
+        }
+        if let Some(require) = o.require {
+            self.limits.require = require;
         }
         if let Some(family) = o.family {
             self.limits.family = family;

@@ -134,6 +134,7 @@ pub(crate) struct RawLimits {
     pub samples: Field<Int>,
     pub family: Field<RawFamily>,
     pub concurrency: Field<Int>,
+    pub require: Field<String>,
 }
 
 /// `family = "4"`; a bare `4` or `6` is what people type, so it is read as the same text.

@@ -570,6 +570,11 @@ fn limits_of(c: &mut Checker<'_>, limits: &Spanned<RawLimits>) -> Option<Limits>
         Some(Checked::Valid(n)) => c.int(n, "limits.concurrency", values::check_concurrency),
         None => Some(defaults.concurrency),
     };
+    let require = match &limits.require {
+        Some(Checked::Invalid) => None,
+        Some(Checked::Valid(r)) => c.check(r, "limits.require", values::parse_require),
+        None => Some(defaults.require),
+    };
     ordered?;
     Some(Limits {
         timeout: timeout?,
@@ -577,6 +582,7 @@ fn limits_of(c: &mut Checker<'_>, limits: &Spanned<RawLimits>) -> Option<Limits>
         samples: samples?,
         family: family?,
         concurrency: concurrency?,
+        require: require?,
     })
 }
 

@@ -9,7 +9,7 @@ use std::time::Duration;
 use ipnet::IpNet;
 use url::Url;
 
-use super::model::{FamilySelection, LoginHost, ObserverRole, Port, ProxySpec};
+use super::model::{FamilySelection, LoginHost, ObserverRole, Port, ProxySpec, Require};
 
 /// Environment variable that carries the proxy password (never a file or a flag).
 pub const PROXY_PASSWORD_ENV: &str = "SIPA_CHECK_PROXY_PASSWORD";
@@ -239,6 +239,18 @@ pub fn parse_family(s: &str) -> Result<FamilySelection, String> {
         "both" => Ok(FamilySelection::Both),
         _ => Err(format!(
             "`{}` is not an IP family: use \"4\", \"6\" or \"both\"",
+            shorten(s)
+        )),
+    }
+}
+
+/// `path` or `per-host`: what each login host's evidence must be.
+pub fn parse_require(s: &str) -> Result<Require, String> {
+    match s.to_ascii_lowercase().as_str() {
+        "path" => Ok(Require::Path),
+        "per-host" => Ok(Require::PerHost),
+        _ => Err(format!(
+            "`{}` is not a requirement: use \"path\" or \"per-host\"",
             shorten(s)
         )),
     }

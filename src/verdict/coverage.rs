@@ -10,43 +10,46 @@ use crate::guide::GuideStep;
 use crate::observation::{NotRun, Observation};
 use crate::outcome::{Diagnosis, Outcome, Stage, Status};
 use crate::plan::{Check, CheckKind, Plan};
-use crate::scenario::model::ObserverRole;
+use crate::scenario::model::{ObserverRole, Port};
 
-/// One coverage rule: the egress checks that can satisfy it.
-struct Rule<'a> {
-    name: String,
+/// One coverage rule: what the run must decide, and the egress checks that can decide it.
+#[derive(Debug, Clone)]
+pub struct Rule<'a> {
+    /// The coverage outcome's name: `port 80 egress anchored (coverage)`.
+    pub name: String,
     target: String,
     /// What must have been decided, as the reason's subject: `port 80: no anchored egress check`.
     subject: String,
-    /// The rule with no observer at all, as said before any probe ran.
-    unobserved: String,
-    expected: String,
-    checks: Vec<&'a Check>,
+    /// What the scenario lacks when it has no observer for the rule at all (`no control
+    /// observer`); `None` where having none is no gap (a login host shown as path only).
+    pub unobserved: Option<String>,
+    /// What then goes unverified.
+    unverified: String,
+    /// What satisfies it: `an anchored echo observer on port 80`.
+    pub wants: String,
+    /// The checks any one of which, decided, satisfies it.
+    pub checks: Vec<&'a Check>,
 }
 
-/// An error outcome for every rule that no decided egress check satisfies: no anchored observer
-/// decided on a login port, no egress check decided on a login host that has observers, no
-/// control decided. Without them a run could pass while proving nothing.
-///
-/// Runs after the per-check judging (knock-on skips included) and the diagnosis, so an
-/// undecided rule can point at what kept its checks from deciding.
-pub(super) fn coverage(plan: &Plan, outcomes: &[Outcome], exp: &Expectation) -> Vec<Outcome> {
-    let egress = |keep: &dyn Fn(&Check, ObserverRole) -> bool| -> Vec<&Check> {
+/// The coverage rules of a plan: an anchored observer decided on each login port, an egress
+/// check decided on each login host that has observers, and a control decided. The dry run
+/// lists them; [`coverage`] judges them.
+pub fn rules<'a>(plan: &'a Plan, login_ports: &[Port]) -> Vec<Rule<'a>> {
+    let egress = |keep: &dyn Fn(&Check, ObserverRole) -> bool| -> Vec<&'a Check> {
         plan.checks
             .iter()
             .filter(|c| matches!(&c.kind, CheckKind::Egress(o) if keep(c, o.role)))
             .collect()
     };
     let mut rules = Vec::new();
-    for &port in &exp.login_ports {
+    for &port in login_ports {
         rules.push(Rule {
             name: format!("port {port} egress anchored (coverage)"),
             target: format!("port {port}"),
             subject: format!("port {port}: no anchored egress check"),
-            unobserved: format!(
-                "no anchored observer on port {port}: anchoring of login traffic on {port} is not verified"
-            ),
-            expected: format!("an anchored echo observer on port {port}, decided"),
+            unobserved: Some(format!("no anchored observer on port {port}")),
+            unverified: format!("anchoring of login traffic on {port} is not verified"),
+            wants: format!("an anchored echo observer on port {port}"),
             checks: egress(&|c, role| role == ObserverRole::Anchored && c.port == Some(port)),
         });
     }
@@ -61,8 +64,9 @@ pub(super) fn coverage(plan: &Plan, outcomes: &[Outcome], exp: &Expectation) -> 
             name: format!("{host} egress (coverage)"),
             target: host.to_string(),
             subject: format!("{host}: no egress check on it"),
-            unobserved: String::new(),
-            expected: format!("an egress check of an observer on {host}, decided"),
+            unobserved: None,
+            unverified: format!("anchoring of {host} is not verified"),
+            wants: format!("an egress check of an observer on {host}"),
             checks,
         });
     }
@@ -70,12 +74,21 @@ pub(super) fn coverage(plan: &Plan, outcomes: &[Outcome], exp: &Expectation) -> 
         name: "non-login egress not anchored (coverage)".into(),
         target: "non-login traffic".into(),
         subject: "no control egress check".into(),
-        unobserved: "no control observer: that non-login traffic is not anchored is not verified"
-            .into(),
-        expected: "a control echo observer, decided".into(),
+        unobserved: Some("no control observer".into()),
+        unverified: "that non-login traffic is not anchored is not verified".into(),
+        wants: "a control echo observer".into(),
         checks: egress(&|_, role| role == ObserverRole::Control),
     });
     rules
+}
+
+/// An error outcome for every rule that no decided egress check satisfies: without them a run
+/// could pass while proving nothing.
+///
+/// Runs after the per-check judging (knock-on skips included) and the diagnosis, so an
+/// undecided rule can point at what kept its checks from deciding.
+pub(super) fn coverage(plan: &Plan, outcomes: &[Outcome], exp: &Expectation) -> Vec<Outcome> {
+    rules(plan, &exp.login_ports)
         .into_iter()
         .filter_map(|rule| judge_rule(rule, outcomes))
         .collect()
@@ -101,17 +114,16 @@ fn judge_rule(rule: Rule, outcomes: &[Outcome]) -> Option<Outcome> {
         causes: Vec::new(),
         diagnosis,
         warnings: Vec::new(),
+        blocked_by: None,
         elapsed: Duration::ZERO,
         observation,
     };
     if rule.checks.is_empty() {
         // A login host without observers is covered by the shared path, shown per host elsewhere.
-        if rule.unobserved.is_empty() {
-            return None;
-        }
+        let unobserved = rule.unobserved.as_deref()?;
         return Some(undecided(
-            rule.unobserved.clone(),
-            rule.expected.replace(", decided", ""),
+            format!("{unobserved}: {}", rule.unverified),
+            rule.wants.clone(),
             diagnosis(
                 "the scenario has no observer for this, so it cannot be verified",
                 GuideStep::Observers,
@@ -133,14 +145,10 @@ fn judge_rule(rule: Rule, outcomes: &[Outcome]) -> Option<Outcome> {
         .collect();
     let mut o = undecided(
         reason,
-        rule.expected.clone(),
+        format!("{}, decided", rule.wants),
         blocker_diagnosis(&rule, outcomes),
-        Observation::NotRun(NotRun::Blocked {
-            on: seen
-                .iter()
-                .map(|o| o.name.as_str())
-                .collect::<Vec<_>>()
-                .join(", "),
+        Observation::NotRun(NotRun::Undecided {
+            checks: seen.iter().map(|o| o.name.clone()).collect(),
         }),
     );
     o.observed = observed.join("; ");
@@ -192,7 +200,6 @@ fn useful(d: &Option<Diagnosis>) -> Option<Diagnosis> {
 /// or the diagnosis of the check a skipped one waited on; else the generic one. Never "add an
 /// observer": the observers are there.
 fn blocker_diagnosis(rule: &Rule, outcomes: &[Outcome]) -> Option<Diagnosis> {
-    let named = |name: &str| outcomes.iter().find(|o| o.name == name);
     for check in &rule.checks {
         let o = &outcomes[check.id];
         if let Some(d) = useful(&o.diagnosis) {
@@ -204,7 +211,7 @@ fn blocker_diagnosis(rule: &Rule, outcomes: &[Outcome]) -> Option<Diagnosis> {
             .iter()
             .map(|&a| &outcomes[a])
             .chain(match &o.observation {
-                Observation::NotRun(NotRun::Blocked { on }) => named(on),
+                Observation::NotRun(NotRun::Blocked { check, .. }) => outcomes.get(*check),
                 _ => None,
             });
         for b in before {

@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
-use super::judge::{Block, tally_ips};
+use super::judge::Block;
 use super::{Expectation, diagnosis};
 use crate::guide::GuideStep;
 use crate::observation::{
@@ -100,9 +100,9 @@ pub(super) fn diagnose(plan: &Plan, outcomes: &mut [Outcome], exp: &Expectation)
                     format!("{} does not resolve from this vantage", check.host),
                     GuideStep::Dns,
                 ),
-                CheckKind::Tls => tls_diagnosis(&outcomes[i], check, control_reachable),
+                CheckKind::Tls => tls_diagnosis(&outcomes[i], control_reachable),
                 CheckKind::Connect | CheckKind::Http(_) => {
-                    path_diagnosis(&outcomes[i], check, control_reachable)
+                    path_diagnosis(&outcomes[i], control_reachable)
                 }
             },
         };
@@ -110,20 +110,60 @@ pub(super) fn diagnose(plan: &Plan, outcomes: &mut [Outcome], exp: &Expectation)
     }
 }
 
+/// A control that failed is over-anchoring; one that gave no address is explained by what its
+/// connections met (a 407, timeouts, refusals), and only an answer that is not an address
+/// points at the observer itself: the scenario has a control, so never "add a control".
 fn egress_control_diagnosis(o: &Outcome) -> Option<Diagnosis> {
-    match o.status {
-        Status::Fail => diagnosis(
-            format!(
-                "non-login traffic to {} is anchored too: the segment or the forwarding rule is too broad",
-                o.target
-            ),
+    if o.status == Status::Fail {
+        return diagnosis(
+            "non-login traffic is anchored too: the segment or the forwarding rule is too broad",
             GuideStep::TooBroad,
-        ),
-        _ => diagnosis(
-            format!("the control observer {} gave no usable answer", o.target),
-            GuideStep::Observers,
-        ),
+        );
     }
+    let slow = || {
+        diagnosis(
+            "the control observer gave no answer in time: this vantage's path to ZIA is broken or very slow",
+            GuideStep::PathToZia,
+        )
+    };
+    let e = match &o.observation {
+        Observation::Egress(e) if !e.samples.is_empty() => e,
+        Observation::NotRun(NotRun::Timeout { .. }) => return slow(),
+        Observation::NotRun(NotRun::Cut { by, ran }) => {
+            return diagnosis(
+                format!(
+                    "the control observer {} had not answered after {} when the run was {}: a slow path to ZIA, or a deadline too short for it",
+                    o.target,
+                    crate::report::show_duration(*ran),
+                    super::describe_cut(by)
+                ),
+                GuideStep::PathToZia,
+            );
+        }
+        _ => {
+            return diagnosis(
+                format!("the control observer {} gave no usable answer", o.target),
+                GuideStep::Observers,
+            );
+        }
+    };
+    let all = |f: fn(&SampleOutcome) -> bool| e.samples.iter().all(|s| f(&s.outcome));
+    if all(|s| matches!(s, SampleOutcome::Status { status: 407, .. })) {
+        return diagnosis("the proxy demands authentication", GuideStep::ProxyAuth);
+    }
+    if all(|s| matches!(s, SampleOutcome::Timeout)) {
+        return slow();
+    }
+    if all(|s| matches!(s, SampleOutcome::Failed { .. } | SampleOutcome::Timeout)) {
+        return diagnosis(
+            "connections to the control observer fail: this vantage's path to ZIA",
+            GuideStep::PathToZia,
+        );
+    }
+    diagnosis(
+        "the control observer gave no usable address: it is down, blocked, or answers something that is not one IP address",
+        GuideStep::Observers,
+    )
 }
 
 fn anchored_diagnosis(
@@ -146,10 +186,7 @@ fn anchored_diagnosis(
         }
         Anchoring::Partly => {
             return diagnosis(
-                format!(
-                    "anchoring of {} is intermittent: some connections leave from outside the anchor set (a second matching forwarding rule, or App Connectors failing over)",
-                    check.target()
-                ),
+                "anchoring is intermittent: some connections leave from outside the anchor set (a second matching forwarding rule, or App Connectors failing over)",
                 GuideStep::ForwardingRule,
             );
         }
@@ -166,10 +203,7 @@ fn anchored_diagnosis(
         });
         if v4_ok {
             return diagnosis(
-                format!(
-                    "IPv6 to {} bypasses the tunnel while IPv4 is anchored",
-                    check.target()
-                ),
+                "IPv6 bypasses the tunnel while IPv4 is anchored",
                 GuideStep::Ipv6,
             );
         }
@@ -181,9 +215,13 @@ fn anchored_diagnosis(
         if !edge.is_empty() && ips.iter().all(|ip| !edge.contains(ip)) {
             return diagnosis(
                 format!(
-                    "{} is anchored, but from {} outside the expected App Connector IPs: the server group is probably associated with another connector group",
-                    check.target(),
-                    tally_ips(&ips)
+                    "anchored, but from {} outside the expected App Connector IPs: the server group is probably associated with another connector group",
+                    ips.iter()
+                        .map(|ip| ip.to_string())
+                        .collect::<BTreeSet<_>>()
+                        .into_iter()
+                        .collect::<Vec<_>>()
+                        .join(" and ")
                 ),
                 GuideStep::ServerGroup,
             );
@@ -284,10 +322,7 @@ fn unknown_egress_diagnosis(
     let all = |f: fn(&SampleOutcome) -> bool| e.samples.iter().all(|s| f(&s.outcome));
     if all(|o| matches!(o, SampleOutcome::Timeout)) {
         return diagnosis(
-            format!(
-                "{} gave no answer in time: a blackhole on the anchored path (App Connectors unreachable) or a very slow path",
-                check.target()
-            ),
+            "connections get no answer in time: a blackhole on the anchored path (App Connectors unreachable) or a very slow path",
             GuideStep::AccessPolicy,
         );
     }
@@ -304,19 +339,13 @@ fn unknown_egress_diagnosis(
     };
     if all(refused) && control_reachable {
         return diagnosis(
-            format!(
-                "anchored connections to {} fail while non-login traffic gets through: the access policy (client type ZIA Service Edge) or the App Connectors",
-                check.target()
-            ),
+            "anchored connections fail while non-login traffic gets through: the access policy (client type ZIA Service Edge) or the App Connectors",
             GuideStep::AccessPolicy,
         );
     }
     if all(refused) {
         return diagnosis(
-            format!(
-                "connections to {} fail, and non-login traffic does not get through either: this vantage's path to ZIA",
-                check.target()
-            ),
+            "connections fail, and non-login traffic does not get through either: this vantage's path to ZIA",
             GuideStep::PathToZia,
         );
     }
@@ -329,7 +358,7 @@ fn unknown_egress_diagnosis(
     )
 }
 
-fn tls_diagnosis(o: &Outcome, check: &Check, control_reachable: bool) -> Option<Diagnosis> {
+fn tls_diagnosis(o: &Outcome, control_reachable: bool) -> Option<Diagnosis> {
     match &o.observation {
         Observation::Tls(TlsObservation {
             outcome:
@@ -343,19 +372,18 @@ fn tls_diagnosis(o: &Outcome, check: &Check, control_reachable: bool) -> Option<
             GuideStep::SslInspection,
         ),
         _ => match path_refusal(&o.observation) {
-            Some(_) => path_diagnosis(o, check, control_reachable),
+            Some(_) => path_diagnosis(o, control_reachable),
             None => unreachable_diagnosis(o, control_reachable),
         },
     }
 }
 
-fn path_diagnosis(o: &Outcome, check: &Check, control_reachable: bool) -> Option<Diagnosis> {
+fn path_diagnosis(o: &Outcome, control_reachable: bool) -> Option<Diagnosis> {
     match path_refusal(&o.observation) {
-        Some(Refusal::Block(block)) => block_diagnosis(block, &check.target()),
+        Some(Refusal::Block(block)) => block_diagnosis(block),
         Some(Refusal::Tunnel { status, reason }) => diagnosis(
             format!(
-                "the proxy refused the tunnel to {} ({status} {reason}): the access policy (client type ZIA Service Edge) or the App Connectors behind it",
-                check.target()
+                "the proxy refused the tunnel ({status} {reason}): the access policy (client type ZIA Service Edge) or the App Connectors behind it"
             ),
             GuideStep::AccessPolicy,
         ),
@@ -408,13 +436,11 @@ fn tunnel_refusal(outcome: &ConnectOutcome) -> Option<Refusal<'_>> {
     }
 }
 
-fn block_diagnosis(block: Block, target: &str) -> Option<Diagnosis> {
+fn block_diagnosis(block: Block) -> Option<Diagnosis> {
     match block {
         Block::ProxyAuth => diagnosis("the proxy demands authentication", GuideStep::ProxyAuth),
         Block::Denied { .. } | Block::Page { .. } | Block::Legal => diagnosis(
-            format!(
-                "access to {target} is denied on the anchored path: the access policy probably does not allow client type ZIA Service Edge"
-            ),
+            "access is denied on the anchored path: the access policy probably does not allow client type ZIA Service Edge",
             GuideStep::AccessPolicy,
         ),
     }
@@ -423,10 +449,7 @@ fn block_diagnosis(block: Block, target: &str) -> Option<Diagnosis> {
 fn unreachable_diagnosis(o: &Outcome, control_reachable: bool) -> Option<Diagnosis> {
     if o.status == Status::Error {
         return diagnosis(
-            format!(
-                "{} gave no answer in time: a blackhole on the anchored path (App Connectors unreachable) or a very slow path",
-                o.target
-            ),
+            "connections get no answer in time: a blackhole on the anchored path (App Connectors unreachable) or a very slow path",
             GuideStep::AccessPolicy,
         );
     }
@@ -437,8 +460,7 @@ fn unreachable_diagnosis(o: &Outcome, control_reachable: bool) -> Option<Diagnos
     };
     diagnosis(
         format!(
-            "{} is refused or reset{when}: the access policy (client type ZIA Service Edge) or the App Connectors are down",
-            o.target
+            "connections are refused or reset{when}: the access policy (client type ZIA Service Edge) or the App Connectors are down"
         ),
         GuideStep::AccessPolicy,
     )

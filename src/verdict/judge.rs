@@ -31,6 +31,7 @@ fn outcome(check: &Check, obs: &Observation, status: Status, reason: String) -> 
         causes: Vec::new(),
         diagnosis: None,
         warnings: Vec::new(),
+        blocked_by: None,
         elapsed: elapsed(obs),
         observation: obs.clone(),
     }
@@ -61,7 +62,7 @@ fn elapsed(obs: &Observation) -> Duration {
 /// One check on its own. The runner uses this to decide whether dependants may run.
 pub fn judge_check(check: &Check, obs: &Observation, exp: &Expectation) -> Outcome {
     match (obs, &check.kind) {
-        (Observation::NotRun(not_run), _) => judge_not_run(check, obs, not_run),
+        (Observation::NotRun(not_run), _) => judge_not_run(check, obs, not_run, exp),
         (Observation::Resolve(dns), _) => judge_resolve(check, obs, dns, exp),
         (Observation::Connect(c), _) => judge_connect(check, obs, &c.attempts),
         (Observation::Tls(tls), _) => judge_tls(check, obs, tls),
@@ -76,7 +77,7 @@ pub fn judge_check(check: &Check, obs: &Observation, exp: &Expectation) -> Outco
     }
 }
 
-fn judge_not_run(check: &Check, obs: &Observation, not_run: &NotRun) -> Outcome {
+fn judge_not_run(check: &Check, obs: &Observation, not_run: &NotRun, exp: &Expectation) -> Outcome {
     let (status, reason) = match not_run {
         NotRun::Timeout { after } => (
             Status::Error,
@@ -90,7 +91,11 @@ fn judge_not_run(check: &Check, obs: &Observation, not_run: &NotRun) -> Outcome 
                 describe_cut(by)
             ),
         ),
-        NotRun::Blocked { on } => (Status::Skip, format!("not run: {on} did not pass")),
+        NotRun::Blocked { on, .. } => (Status::Skip, format!("not run: {on} did not pass")),
+        NotRun::Undecided { checks } => (
+            Status::Error,
+            format!("not decided by any of: {}", checks.join(", ")),
+        ),
         NotRun::NothingToVerify { family, why } => (
             Status::Skip,
             match why {
@@ -115,9 +120,23 @@ fn judge_not_run(check: &Check, obs: &Observation, not_run: &NotRun) -> Outcome 
             "no observer in the scenario can decide this".to_string(),
         ),
     };
-    let mut o = outcome(check, obs, status, reason.clone());
-    o.expected = expected_for(check);
-    o.observed = reason;
+    // What was seen, without repeating the reason: a check that never finished saw nothing,
+    // and says for how long it looked.
+    let observed = match not_run {
+        NotRun::Cut { ran, .. } => format!("no answer after {} of probing", show_duration(*ran)),
+        NotRun::Timeout { after } => format!("no answer after {}", show_duration(*after)),
+        _ => "nothing: the probe did not run".to_string(),
+    };
+    let mut o = outcome(check, obs, status, reason);
+    if let NotRun::Cut { ran, .. } = not_run {
+        o.elapsed = *ran;
+    }
+    o.expected = match &check.kind {
+        // The anchor set is what an egress check is judged against, run or not.
+        CheckKind::Egress(_) => format!("{} {}", expected_for(check), exp.anchors),
+        _ => expected_for(check),
+    };
+    o.observed = observed;
     o
 }
 
@@ -260,7 +279,8 @@ fn judge_connect(
     let (status, reason) = if attempts.is_empty() {
         (Status::Error, "no address was tried".to_string())
     } else if attempts.len() == 1 && ok == 1 {
-        (Status::Pass, shown(&attempts[0]))
+        // Where it connected from is in `observed`; the reason does not repeat it.
+        (Status::Pass, format!("connected to {}", attempts[0].addr))
     } else if ok > 0 {
         (
             Status::Pass,
@@ -626,10 +646,8 @@ fn judge_egress(
     } else if !bad.is_empty() {
         (
             Status::Error,
-            format!(
-                "{target}: {} of {total} samples gave no usable address",
-                bad.len()
-            ),
+            // The counts and the problems are in `observed`.
+            "the echo gave no usable address".to_string(),
         )
     } else if ips.is_empty() {
         (Status::Error, format!("{target}: no samples"))
@@ -652,13 +670,27 @@ fn judge_egress(
     o.causes = bad
         .iter()
         .filter_map(|b| match b {
-            SampleOutcome::Failed { causes } => Some(causes.join(": ")),
+            SampleOutcome::Failed { causes } => Some(chain(causes)),
             _ => None,
         })
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();
     o
+}
+
+/// A cause chain as one line, outermost first, without the links that repeat what an earlier
+/// link already said (HTTP clients wrap the same I/O error several times).
+pub(super) fn chain(causes: &[String]) -> String {
+    let mut kept: Vec<&str> = Vec::new();
+    for c in causes {
+        let c = c.trim();
+        if c.is_empty() || kept.iter().any(|k| k.contains(c)) {
+            continue;
+        }
+        kept.push(c);
+    }
+    kept.join(": ")
 }
 
 fn sample_problem(sample: &SampleOutcome) -> String {

@@ -5,14 +5,17 @@
 //! cross-check diagnosis (`diagnose.rs`), then the coverage rules (`coverage.rs`).
 
 mod coverage;
+pub use coverage::{Rule as CoverageRule, rules as coverage_rules};
 mod diagnose;
+mod evidence;
+pub use evidence::{planned as planned_evidence, proven as proven_evidence};
 mod judge;
 
 use crate::guide::GuideStep;
-use crate::observation::Observation;
-use crate::outcome::{Diagnosis, Outcome, Status};
-use crate::plan::Plan;
-use crate::scenario::model::{AnchorSet, Port};
+use crate::observation::{Observation, SampleOutcome};
+use crate::outcome::{Diagnosis, Outcome, Route, Status};
+use crate::plan::{Check, CheckKind, Plan};
+use crate::scenario::model::{AnchorSet, Port, Require};
 
 pub use judge::{describe_cut, judge_check};
 
@@ -25,6 +28,8 @@ pub struct Expectation {
     /// An explicit proxy resolves names, so local DNS only informs.
     pub proxied: bool,
     pub login_ports: Vec<Port>,
+    /// What each login host's evidence must be.
+    pub require: Require,
 }
 
 fn diagnosis(likely_cause: impl Into<String>, guide_step: GuideStep) -> Option<Diagnosis> {
@@ -51,16 +56,100 @@ pub fn judge(plan: &Plan, observations: &[Observation], exp: &Expectation) -> Ve
         if let Some(&a) = blocked
             && outcomes[check.id].status != Status::Pass
         {
-            let reason = format!("not judged: {} did not pass", outcomes[a].name);
+            let blocker = outcomes[a].name.clone();
             let o = &mut outcomes[check.id];
             o.status = Status::Skip;
-            o.reason = reason;
+            o.reason = format!("not judged: {blocker} did not pass");
+            o.blocked_by = Some(blocker);
         }
     }
     diagnose::diagnose(plan, &mut outcomes, exp);
+    knock_on_egress(plan, &mut outcomes);
+    for o in &mut outcomes {
+        o.causes = distinct_links(std::mem::take(&mut o.causes));
+    }
     let uncovered = coverage::coverage(plan, &outcomes, exp);
+    let unproven = evidence::required(plan, &outcomes, exp);
     outcomes.extend(uncovered);
+    outcomes.extend(unproven);
     outcomes
+}
+
+/// An echo that gave no address at all, where the login path to the same host, port and route
+/// failed, or through a proxy that demands authentication, only repeats that failure: it is
+/// skipped as its knock-on, keeping its observation and taking the blocker's diagnosis (which
+/// coverage then borrows). Only an errored check is skipped: one that saw an address is judged
+/// on it, and the blocker is a failure, so the run fails either way: never a false pass.
+fn knock_on_egress(plan: &Plan, outcomes: &mut [Outcome]) {
+    let is_path = |c: &Check| {
+        matches!(
+            c.kind,
+            CheckKind::Connect | CheckKind::Tls | CheckKind::Http(_)
+        )
+    };
+    for check in &plan.checks {
+        if !matches!(check.kind, CheckKind::Egress(_)) || outcomes[check.id].status != Status::Error
+        {
+            continue;
+        }
+        let Observation::Egress(e) = &outcomes[check.id].observation else {
+            continue;
+        };
+        if e.samples.is_empty()
+            || e.samples
+                .iter()
+                .any(|s| matches!(s.outcome, SampleOutcome::Ip { .. }))
+        {
+            continue;
+        }
+        let failed = |c: &&Check| is_path(c) && outcomes[c.id].status == Status::Fail;
+        let same_path = plan
+            .checks
+            .iter()
+            .filter(failed)
+            .find(|c| c.host == check.host && c.port == check.port && c.route == check.route);
+        // Through the proxy, a refused tunnel or a 407 to every sample is the proxy's demand.
+        let refused_by_proxy = check.route == Route::Proxy
+            && e.samples.iter().all(|s| {
+                matches!(
+                    s.outcome,
+                    SampleOutcome::Status { status: 407, .. } | SampleOutcome::Failed { .. }
+                )
+            });
+        let proxy_auth = || {
+            plan.checks.iter().filter(failed).find(|c| {
+                c.route == Route::Proxy
+                    && outcomes[c.id]
+                        .diagnosis
+                        .as_ref()
+                        .is_some_and(|d| d.guide_step == GuideStep::ProxyAuth)
+            })
+        };
+        let blocker = same_path.or_else(|| refused_by_proxy.then(proxy_auth).flatten());
+        if let Some(b) = blocker {
+            let name = outcomes[b.id].name.clone();
+            let found = outcomes[b.id].diagnosis.clone();
+            let o = &mut outcomes[check.id];
+            o.status = Status::Skip;
+            o.reason = format!("not judged: {name} failed");
+            o.blocked_by = Some(name);
+            if found.is_some() {
+                o.diagnosis = found;
+            }
+        }
+    }
+}
+
+/// A cause chain without the links that an earlier link already says (HTTP and TLS stacks
+/// wrap the same error several times).
+fn distinct_links(causes: Vec<String>) -> Vec<String> {
+    let mut kept: Vec<String> = Vec::new();
+    for c in causes {
+        if !c.trim().is_empty() && !kept.iter().any(|k| k.contains(c.trim())) {
+            kept.push(c);
+        }
+    }
+    kept
 }
 
 #[cfg(test)]

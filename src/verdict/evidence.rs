@@ -1,0 +1,97 @@
+//! Evidence per login host: how each host's anchoring was proven on each port and route. Real
+//! login hosts echo nothing, so a canary proves only the path they share (forwarding rule,
+//! gateway, connectors), not that a given host is in the segment: such a host is "path only",
+//! said in every report, and an error when the run requires per-host proof.
+
+use std::time::Duration;
+
+use super::{Expectation, diagnosis};
+use crate::guide::GuideStep;
+use crate::observation::{NotRun, Observation};
+use crate::outcome::{HostEvidence, Outcome, Proof, Stage, Status};
+use crate::plan::{Check, CheckKind, Plan, Probe};
+use crate::scenario::model::{ObserverRole, Require};
+
+/// The evidence each login host will get, from the plan alone: `echo` where an anchored observer
+/// is on the host itself, on that port and route; `path only` elsewhere.
+pub fn planned(plan: &Plan) -> Vec<HostEvidence> {
+    evidence(plan, |_| true)
+}
+
+/// The evidence each login host got: `echo` only where such an observer's check was decided
+/// (passed or failed); an echo that never answered proves nothing.
+pub fn proven(plan: &Plan, outcomes: &[Outcome]) -> Vec<HostEvidence> {
+    evidence(plan, |check| {
+        outcomes
+            .get(check.id)
+            .is_some_and(|o| matches!(o.status, Status::Pass | Status::Fail))
+    })
+}
+
+/// Every login host × port × route the plan connects to, with the echo checks `counts`.
+fn evidence(plan: &Plan, counts: impl Fn(&Check) -> bool) -> Vec<HostEvidence> {
+    plan.probes
+        .iter()
+        .filter(|probe| matches!(probe, Probe::LoginPath { .. }))
+        .map(|probe| &plan.checks[probe.lead()])
+        .filter_map(|path| {
+            let port = path.port?;
+            let echoed = plan.checks.iter().any(|c| {
+                matches!(&c.kind, CheckKind::Egress(o) if o.role == ObserverRole::Anchored)
+                    && c.host.eq_ignore_ascii_case(&path.host)
+                    && c.port == Some(port)
+                    && c.route == path.route
+                    && counts(c)
+            });
+            Some(HostEvidence {
+                host: path.host.clone(),
+                port: port.get(),
+                route: path.route,
+                proof: if echoed { Proof::Echo } else { Proof::PathOnly },
+            })
+        })
+        .collect()
+}
+
+/// With `require = "per-host"`, an error for each login host proven only by the path on a TLS
+/// port (port 80 carries only the redirect to https, which Entra never sees).
+pub(super) fn required(plan: &Plan, outcomes: &[Outcome], exp: &Expectation) -> Vec<Outcome> {
+    if exp.require != Require::PerHost {
+        return Vec::new();
+    }
+    proven(plan, outcomes)
+        .into_iter()
+        .filter(|e| e.proof == Proof::PathOnly)
+        .filter(|e| crate::scenario::model::Port::new(e.port).is_some_and(|p| p.is_tls()))
+        .map(|e| {
+            let reason = format!(
+                "only the shared path is proven for {}: no echo on the host and no Entra evidence, and the run requires per-host proof",
+                e.host
+            );
+            Outcome {
+                name: format!("{}:{} per-host evidence ({})", e.host, e.port, e.route),
+                stage: Stage::Egress,
+                target: format!("{}:{}", e.host, e.port),
+                host: e.host.clone(),
+                port: Some(e.port),
+                route: Some(e.route),
+                status: Status::Error,
+                observed: Proof::PathOnly.to_string(),
+                expected: format!(
+                    "an anchored echo on {} port {}, or Entra's sign-in log for it",
+                    e.host, e.port
+                ),
+                reason,
+                causes: Vec::new(),
+                diagnosis: diagnosis(
+                    "the scenario proves the shared path, not each login host",
+                    GuideStep::PerHostEvidence,
+                ),
+                warnings: Vec::new(),
+                blocked_by: None,
+                elapsed: Duration::ZERO,
+                observation: Observation::NotRun(NotRun::NoObserver),
+            }
+        })
+        .collect()
+}
