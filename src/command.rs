@@ -5,6 +5,7 @@ use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use futures::future::{BoxFuture, FutureExt, Shared};
 
@@ -12,6 +13,7 @@ use crate::address::ConnectTo;
 use crate::cli::{
     Cli, CompletionsArgs, InitArgs, LabArgs, ReportFlags, RunArgs, ScenarioFlags, ValidateArgs,
 };
+use crate::entra::{CredentialsError, EntraCredentials};
 use crate::lab::{Fault, Lab, LabConfig};
 use crate::observation::Cut;
 use crate::outcome::{RunReport, Status};
@@ -76,6 +78,9 @@ pub struct Env {
     pub open_files: Option<u64>,
     /// The terminal's width when stdout is a terminal; `None` (piped) never wraps.
     pub columns: Option<usize>,
+    /// The Entra probe app's credentials (AZURE_TENANT_ID, AZURE_CLIENT_ID, AZURE_CLIENT_SECRET
+    /// or AZURE_CLIENT_CERTIFICATE_PATH), or why there are none: needed by `[entra]` only.
+    pub entra_credentials: Result<Arc<EntraCredentials>, Arc<CredentialsError>>,
 }
 
 /// An interrupt (Ctrl-C or SIGTERM) that several runs can wait on; it says which.
@@ -176,6 +181,21 @@ fn scenarios(
             let _ = writeln!(err, "error: {}: {e}", s.source.display());
             return Err(Exit::Invalid);
         }
+        if s.entra.is_some()
+            && let Err(e) = &env.entra_credentials
+        {
+            let _ = writeln!(
+                err,
+                "error: {}: [entra] needs the probe app's credentials from the environment: {e} \
+                 (set {}, {} and {} or {})",
+                s.source.display(),
+                crate::entra::AZURE_TENANT_ID,
+                crate::entra::AZURE_CLIENT_ID,
+                crate::entra::AZURE_CLIENT_SECRET,
+                crate::entra::AZURE_CLIENT_CERTIFICATE_PATH,
+            );
+            return Err(Exit::Invalid);
+        }
         if let Some(proxy) = &mut s.vantage.proxy
             && proxy.password.is_none()
         {
@@ -216,6 +236,7 @@ fn overrides(flags: &ScenarioFlags, env: &Env) -> Result<Overrides, String> {
         samples: flags.samples,
         timeout: flags.timeout,
         deadline: flags.deadline,
+        entra_wait: flags.entra_wait,
     })
 }
 

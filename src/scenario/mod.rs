@@ -18,14 +18,15 @@ use serde::Deserialize as _;
 
 pub use error::{LineCol, ScenarioError, ScenarioErrors};
 pub use model::{
-    AnchorSet, EchoObserver, Extract, Family, FamilySelection, Limits, LoginHost, LoginSpec,
-    ObserverRole, Port, ProxySpec, Require, Scenario, Secret, Vantage,
+    AnchorSet, EchoObserver, EntraSpec, Extract, Family, FamilySelection, Limits, LoginHost,
+    LoginSpec, ObserverRole, Port, ProxySpec, Require, Scenario, Secret, Vantage,
 };
 pub use overrides::Overrides;
 pub use readiness::{Shortfall, Summary};
 pub use values::{
     PROXY_PASSWORD_ENV, parse_anchor, parse_deadline, parse_dns_server, parse_duration,
-    parse_family, parse_proxy, parse_require, parse_samples, parse_timeout, shorten,
+    parse_entra_wait, parse_family, parse_proxy, parse_require, parse_samples, parse_timeout,
+    shorten,
 };
 
 use de::{Ctx, DeError, Diag, NodeDe};

@@ -88,6 +88,7 @@ fn scenario(with_observers: bool) -> Scenario {
             family: FamilySelection::V4,
             ..Limits::default()
         },
+        entra: None,
     }
 }
 
