@@ -24,6 +24,8 @@ pub enum Observation {
     Tls(TlsObservation),
     Http(HttpObservation),
     Egress(EgressObservation),
+    /// A token request through a login host, and what Entra's sign-in log says about it.
+    Entra(Box<EntraObservation>),
     /// The probe did not finish or did not start.
     NotRun(NotRun),
 }
@@ -489,5 +491,37 @@ mod tests {
             cause_chain(&err),
             vec!["cannot read CA file zscaler-root.pem: no such file"]
         );
+    }
+}
+
+/// A token request through a login host (its credentials and token never kept), joined to
+/// what Entra's sign-in log says about its `client-request-id`.
+#[derive(Debug, Clone, Serialize)]
+pub struct EntraObservation {
+    pub token: crate::probe::token::TokenObservation,
+    pub log: SignInLog,
+}
+
+/// Whether, and how, the run read the sign-in back from Entra's log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "log", rename_all = "snake_case")]
+pub enum SignInLog {
+    /// Not looked up: Entra did not answer the token request as a sign-in (or the lookup has
+    /// not happened yet).
+    NotAsked,
+    /// The lookup's result.
+    Looked { lookup: crate::entra::SignInLookup },
+    /// The run was cut short before the log was read.
+    Cut { by: Cut },
+}
+
+impl EntraObservation {
+    /// Whether Entra answered with a sign-in worth looking up: a token issued or blocked.
+    pub fn signed_in(&self) -> bool {
+        matches!(
+            self.token.outcome,
+            crate::probe::token::TokenOutcome::Issued
+                | crate::probe::token::TokenOutcome::Blocked { .. }
+        )
     }
 }

@@ -48,6 +48,7 @@ fn ctx(lab: &Lab) -> ProbeCtx {
         connect_to: Vec::new(),
         proxy: None,
         timeout: Duration::from_secs(5),
+        entra: None,
     }
 }
 

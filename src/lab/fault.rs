@@ -209,6 +209,19 @@ impl Fault {
         matches!(self, Fault::ProxyAuthRequired)
     }
 
+    /// The fault is in Entra (its sign-in log, Graph, Conditional Access), so `sipa-check lab`
+    /// proves the login hosts by Entra's sign-in log.
+    pub fn needs_entra(self) -> bool {
+        matches!(
+            self,
+            Fault::SignInNeverIngested
+                | Fault::GraphForbidden
+                | Fault::GraphThrottled
+                | Fault::NamedLocationMissingConnector
+                | Fault::CaBlocks
+        )
+    }
+
     /// The fault shows only over IPv6, so `sipa-check lab` probes both families.
     pub fn needs_ipv6(self) -> bool {
         matches!(self, Fault::Ipv6Bypass)

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::address::{ConnectTo, literal_ip};
-use crate::observation::{NoFamilyPath, NotRun, Observation};
+use crate::observation::{EntraObservation, NoFamilyPath, NotRun, Observation, SignInLog};
 use crate::outcome::Route;
 use crate::plan::{CheckKind, Plan, Probe};
 use crate::scenario::model::{Family, Port, ProxySpec};
@@ -33,6 +33,8 @@ pub struct ProbeCtx {
     pub proxy: Option<ProxySpec>,
     /// Per probe (and per echo sample).
     pub timeout: Duration,
+    /// The Entra probe app, for token probes (`[entra]` scenarios only).
+    pub entra: Option<Arc<crate::entra::EntraCredentials>>,
 }
 
 impl ProbeCtx {
@@ -163,6 +165,27 @@ pub async fn run(
             }
             Err(why) => not_run(why),
         },
+        (Probe::Token { .. }, _) => {
+            let Some(credentials) = &ctx.entra else {
+                return not_run(NotRun::Panicked {
+                    message: "a token probe planned without the Entra app's credentials".into(),
+                });
+            };
+            let path = match path().await {
+                Ok(path) => path,
+                Err(why) => return not_run(why),
+            };
+            let spec = token::Spec {
+                host: lead.host.clone(),
+                path,
+                credentials: credentials.clone(),
+            };
+            let token = token::run(&spec, ctx).await;
+            vec![Observation::Entra(Box::new(EntraObservation {
+                token,
+                log: SignInLog::NotAsked,
+            }))]
+        }
         (Probe::Egress { .. }, _) => not_run(NotRun::Panicked {
             message: "an egress probe planned on a check that is not an egress check".into(),
         }),

@@ -207,6 +207,14 @@ pub fn bundled_lab() -> Scenario {
     bundled(LAB_TOML, "<bundled>/lab.toml")
 }
 
+/// The lab scenario with Entra's sign-in log as the login hosts' evidence (`lab --entra`).
+pub const LAB_ENTRA_TOML: &str = include_str!("../../scenarios/lab-entra.toml");
+
+/// The bundled scenario for the embedded lab with `[entra]`.
+pub fn bundled_lab_entra() -> Scenario {
+    bundled(LAB_ENTRA_TOML, "<bundled>/lab-entra.toml")
+}
+
 fn bundled(text: &str, source: &str) -> Scenario {
     // The bundled files are part of the program and tested: an error here is a build defect.
     load_str(text, Path::new(source), Format::Toml)

@@ -101,7 +101,7 @@ pub(super) fn diagnose(plan: &Plan, outcomes: &mut [Outcome], exp: &Expectation)
                     GuideStep::Dns,
                 ),
                 CheckKind::Tls => tls_diagnosis(&outcomes[i], control_reachable),
-                CheckKind::Connect | CheckKind::Http(_) => {
+                CheckKind::Connect | CheckKind::Http(_) | CheckKind::EntraSignIn => {
                     path_diagnosis(&outcomes[i], control_reachable)
                 }
             },

@@ -40,6 +40,7 @@ pub async fn run_quietly(s: &Scenario, connect_to: Vec<ConnectTo>) -> ScenarioRu
         connect_to,
         interrupt: runner::never(),
         progress: &Quiet,
+        entra: None,
     };
     runner::run_scenario(s, settings)
         .await
