@@ -316,3 +316,311 @@ pub(super) fn cross_check(plan: &crate::plan::Plan, outcomes: &mut [Outcome], ex
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, SystemTime};
+
+    use super::*;
+    use crate::entra::{GraphError, SignInRecord};
+    use crate::observation::{ConnectObservation, Observation};
+    use crate::plan::{CheckKind, Plan};
+    use crate::probe::token::TokenObservation;
+    use crate::scenario::model::{AnchorSet, Port, Require};
+
+    const HOSTS: [&str; 3] = [
+        "login.microsoftonline.com",
+        "login.windows.net",
+        "login.microsoft.com",
+    ];
+
+    fn plan() -> Plan {
+        let text = "name = \"e\"\n[login]\nhosts = [\"login.microsoftonline.com\", \"login.windows.net\", \"login.microsoft.com\"]\n[anchor]\nexpect = [\"127.0.0.2\"]\n[limits]\nfamily = \"4\"\n[entra]\n";
+        let s = crate::scenario::load_str(
+            text,
+            std::path::Path::new("e.toml"),
+            crate::scenario::Format::Toml,
+        )
+        .unwrap();
+        Plan::build(&s, &[])
+    }
+
+    fn exp(expect_anchored: bool) -> Expectation {
+        Expectation {
+            anchors: AnchorSet(vec!["127.0.0.2/32".parse().unwrap()]),
+            expect_anchored,
+            proxied: false,
+            login_ports: vec![Port::HTTP, Port::HTTPS],
+            require: Require::Path,
+        }
+    }
+
+    fn seen(host: &str, outcome: TokenOutcome, log: SignInLog) -> EntraObservation {
+        EntraObservation {
+            token: TokenObservation {
+                host: host.into(),
+                url: format!("https://{host}/t/oauth2/v2.0/token"),
+                correlation_id: "c0ffee00-0000-4000-8000-000000000001".into(),
+                sent_at: SystemTime::UNIX_EPOCH,
+                via: "127.0.0.1:443".into(),
+                connect: ConnectObservation { attempts: vec![] },
+                tls: None,
+                request_id: None,
+                outcome,
+                elapsed: Duration::from_millis(5),
+            },
+            log,
+        }
+    }
+
+    fn found(ip: &str) -> SignInLog {
+        SignInLog::Looked {
+            lookup: SignInLookup::Found(SignInRecord {
+                ip_address: ip.parse().unwrap(),
+                created: "2026-01-01T00:00:00Z".into(),
+                correlation_id: "c0ffee00-0000-4000-8000-000000000001".into(),
+                id: "r1".into(),
+                status_code: 0,
+                conditional_access_status: "notApplied".into(),
+                applied_policies: vec![],
+                network_location_details: vec![],
+            }),
+        }
+    }
+
+    /// Judges one login host's entra check on `e`, alone.
+    fn judge_one(e: EntraObservation, expect_anchored: bool) -> Outcome {
+        let plan = plan();
+        let check = plan
+            .checks
+            .iter()
+            .find(|c| c.kind == CheckKind::EntraSignIn && c.host == e.token.host)
+            .unwrap();
+        crate::verdict::judge_check(
+            check,
+            &Observation::Entra(Box::new(e)),
+            &exp(expect_anchored),
+        )
+    }
+
+    #[test]
+    fn the_plan_has_one_entra_check_per_host_on_443_after_its_tls() {
+        let plan = plan();
+        let entra: Vec<_> = plan
+            .checks
+            .iter()
+            .filter(|c| c.kind == CheckKind::EntraSignIn)
+            .collect();
+        assert_eq!(entra.len(), 3);
+        assert_eq!(entra[1].name, "login.windows.net:443 entra sign-in (ipv4)");
+        for c in entra {
+            assert_eq!(c.stage, crate::outcome::Stage::Entra);
+            assert_eq!(c.port, Some(Port::HTTPS));
+            let after = c.after.expect("judged after the TLS check");
+            assert_eq!(plan.checks[after].kind, CheckKind::Tls);
+            assert_eq!(plan.checks[after].host, c.host);
+            assert!(c.waits_for.is_some(), "waits for the host's resolve");
+        }
+    }
+
+    #[test]
+    fn the_anchor_ip_in_the_log_passes() {
+        let o = judge_one(
+            seen(HOSTS[0], TokenOutcome::Issued, found("127.0.0.2")),
+            true,
+        );
+        assert_eq!(o.status, Status::Pass, "{}", o.reason);
+        assert_eq!(
+            proof(&seen(HOSTS[0], TokenOutcome::Issued, found("127.0.0.2"))),
+            Proof::EntraLog
+        );
+    }
+
+    #[test]
+    fn another_ip_in_the_log_fails_naming_host_set_and_ip() {
+        let o = judge_one(
+            seen(HOSTS[1], TokenOutcome::Issued, found("127.0.0.3")),
+            true,
+        );
+        assert_eq!(o.status, Status::Fail);
+        assert!(o.reason.contains("login.windows.net"), "{}", o.reason);
+        assert!(o.reason.contains("127.0.0.3"), "{}", o.reason);
+        assert!(o.reason.contains("{127.0.0.2}"), "{}", o.reason);
+        let d = o.diagnosis.unwrap();
+        assert_eq!(d.guide_step, GuideStep::SegmentDomains);
+        assert!(d.likely_cause.contains("lacks login.windows.net"));
+    }
+
+    #[test]
+    fn outside_the_trusted_locations_the_opposite_holds() {
+        let o = judge_one(
+            seen(HOSTS[0], TokenOutcome::Issued, found("127.0.0.3")),
+            false,
+        );
+        assert_eq!(o.status, Status::Pass, "{}", o.reason);
+        let o = judge_one(
+            seen(HOSTS[0], TokenOutcome::Issued, found("127.0.0.2")),
+            false,
+        );
+        assert_eq!(o.status, Status::Fail);
+        assert_eq!(o.diagnosis.unwrap().guide_step, GuideStep::TrustCriteria);
+        // A block is what Conditional Access should do there.
+        let blocked = TokenOutcome::Blocked {
+            policy_ids: vec!["p1".into()],
+        };
+        let o = judge_one(seen(HOSTS[0], blocked, found("127.0.0.3")), false);
+        assert_eq!(o.status, Status::Pass, "{}", o.reason);
+    }
+
+    #[test]
+    fn not_ingested_is_an_error_never_a_pass() {
+        let log = SignInLog::Looked {
+            lookup: SignInLookup::NotYetIngested {
+                waited: Duration::from_secs(20 * 60),
+            },
+        };
+        let o = judge_one(seen(HOSTS[0], TokenOutcome::Issued, log), true);
+        assert_eq!(o.status, Status::Error);
+        assert_eq!(
+            o.reason,
+            "not in the sign-in log after 20m: ingestion can take 5-30 min"
+        );
+        assert_eq!(o.diagnosis.unwrap().guide_step, GuideStep::SignInLog);
+    }
+
+    #[test]
+    fn graph_errors_are_errors_naming_the_fix() {
+        let log = |error| SignInLog::Looked {
+            lookup: SignInLookup::Failed { error },
+        };
+        let forbidden = GraphError::Forbidden {
+            url: "https://graph/x".into(),
+            code: "Authorization_RequestDenied".into(),
+        };
+        let o = judge_one(seen(HOSTS[0], TokenOutcome::Issued, log(forbidden)), true);
+        assert_eq!(o.status, Status::Error);
+        assert!(o.reason.contains("AuditLog.Read.All"), "{}", o.reason);
+        assert_eq!(o.diagnosis.unwrap().guide_step, GuideStep::EntraApp);
+        let unauthorized = GraphError::Unauthorized {
+            url: "https://graph/x".into(),
+            code: "InvalidAuthenticationToken".into(),
+        };
+        let o = judge_one(
+            seen(HOSTS[0], TokenOutcome::Issued, log(unauthorized)),
+            true,
+        );
+        assert_eq!(o.status, Status::Error);
+        assert!(
+            o.diagnosis
+                .unwrap()
+                .likely_cause
+                .contains("AuditLog.Read.All")
+        );
+        let throttled = GraphError::Throttled {
+            url: "https://graph/x".into(),
+            answers: 4,
+            waited: Duration::from_secs(3),
+        };
+        let o = judge_one(seen(HOSTS[0], TokenOutcome::Issued, log(throttled)), true);
+        assert_eq!(o.status, Status::Error);
+        assert!(o.reason.contains("throttled"), "{}", o.reason);
+    }
+
+    #[test]
+    fn token_trouble_is_an_error_and_is_never_looked_up() {
+        for outcome in [
+            TokenOutcome::NotSent {
+                why: "the chain is not trusted".into(),
+            },
+            TokenOutcome::Timeout {
+                after: Duration::from_secs(3),
+            },
+            TokenOutcome::Failed {
+                causes: vec!["connection reset".into()],
+            },
+            TokenOutcome::NotJson {
+                status: 403,
+                content_type: Some("text/html".into()),
+                excerpt: "blocked".into(),
+            },
+            TokenOutcome::Rejected {
+                code: Some(7000215),
+                known: None,
+                meaning: "invalid client secret".into(),
+            },
+        ] {
+            let e = seen(HOSTS[0], outcome.clone(), SignInLog::NotAsked);
+            assert!(!e.signed_in(), "{outcome:?} is looked up");
+            let o = judge_one(e, true);
+            assert_eq!(o.status, Status::Error, "{outcome:?}");
+            assert!(o.diagnosis.is_some(), "{outcome:?}");
+        }
+    }
+
+    #[test]
+    fn a_conditional_access_block_fails_from_an_anchored_vantage() {
+        let blocked = || TokenOutcome::Blocked {
+            policy_ids: vec!["c0a1".into()],
+        };
+        // Even when the log has nothing yet: the block itself says "not a trusted IP".
+        let pending = SignInLog::Looked {
+            lookup: SignInLookup::NotYetIngested {
+                waited: Duration::ZERO,
+            },
+        };
+        let o = judge_one(seen(HOSTS[2], blocked(), pending), true);
+        assert_eq!(o.status, Status::Fail);
+        assert!(o.reason.contains("c0a1"), "{}", o.reason);
+        assert_eq!(
+            proof(&seen(HOSTS[2], blocked(), SignInLog::NotAsked)),
+            Proof::EntraCa
+        );
+        // The anchor IP logged, and still blocked: the named location.
+        let o = judge_one(seen(HOSTS[2], blocked(), found("127.0.0.2")), true);
+        assert_eq!(o.status, Status::Fail);
+        assert_eq!(o.diagnosis.unwrap().guide_step, GuideStep::TrustedLocation);
+    }
+
+    #[test]
+    fn a_run_cut_before_the_log_was_read_is_an_error() {
+        let log = SignInLog::Cut {
+            by: crate::observation::Cut::Interrupted,
+        };
+        let o = judge_one(seen(HOSTS[0], TokenOutcome::Issued, log), true);
+        assert_eq!(o.status, Status::Error);
+    }
+
+    #[test]
+    fn every_host_outside_the_anchor_set_points_at_the_forwarding_rule() {
+        let plan = plan();
+        let observations: Vec<Observation> = plan
+            .checks
+            .iter()
+            .map(|c| match c.kind {
+                CheckKind::EntraSignIn => Observation::Entra(Box::new(seen(
+                    &c.host,
+                    TokenOutcome::Issued,
+                    found("127.0.0.3"),
+                ))),
+                _ => Observation::NotRun(crate::observation::NotRun::NoObserver),
+            })
+            .collect();
+        // Judged alone, so the path checks before them do not skip them.
+        let mut outcomes: Vec<Outcome> = plan
+            .checks
+            .iter()
+            .zip(&observations)
+            .map(|(c, obs)| crate::verdict::judge_check(c, obs, &exp(true)))
+            .collect();
+        cross_check(&plan, &mut outcomes, &exp(true));
+        for (c, o) in plan.checks.iter().zip(&outcomes) {
+            if c.kind == CheckKind::EntraSignIn {
+                assert_eq!(o.status, Status::Fail);
+                assert_eq!(
+                    o.diagnosis.as_ref().unwrap().guide_step,
+                    GuideStep::ForwardingRule
+                );
+            }
+        }
+    }
+}
