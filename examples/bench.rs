@@ -636,6 +636,8 @@ fn lab_delays(check: &Check) -> u32 {
         CheckKind::Http(_) | CheckKind::Egress(_) => 3,
         // Its own connection, handshake and token answer (the bench plans no [entra] scenario).
         CheckKind::EntraSignIn => 5,
+        // Graph, read after the probes on its own route, not through the lab.
+        CheckKind::EntraNamedLocations => 0,
     }
 }
 

@@ -26,6 +26,8 @@ pub enum Observation {
     Egress(EgressObservation),
     /// A token request through a login host, and what Entra's sign-in log says about it.
     Entra(Box<EntraObservation>),
+    /// Conditional Access's IP named locations, read from Graph, against the anchor set.
+    NamedLocations(Box<NamedLocationsObservation>),
     /// The probe did not finish or did not start.
     NotRun(NotRun),
 }
@@ -524,4 +526,38 @@ impl EntraObservation {
                 | crate::probe::token::TokenOutcome::Blocked { .. }
         )
     }
+}
+
+/// What Graph said about the tenant's IP named locations.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum NamedLocationsObservation {
+    /// Not read yet (the runner reads them after the probes).
+    NotAsked,
+    /// The IP named locations, and where each anchor lies among them.
+    Read {
+        locations: Vec<crate::entra::NamedLocation>,
+        anchors: Vec<AnchorInLocations>,
+    },
+    /// Graph could not answer.
+    Failed {
+        #[serde(serialize_with = "graph_error")]
+        error: crate::entra::GraphError,
+    },
+    /// The run was cut short before they were read.
+    Cut { by: Cut },
+}
+
+/// One anchor IP or CIDR, and the named locations that hold it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AnchorInLocations {
+    pub anchor: ipnet::IpNet,
+    pub coverage: crate::entra::AnchorCoverage,
+}
+
+fn graph_error<S: serde::Serializer>(
+    e: &crate::entra::GraphError,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&e.to_string())
 }

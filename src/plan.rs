@@ -26,6 +26,8 @@ pub enum CheckKind {
     Egress(EchoObserver),
     /// A token request through the login host, judged on the IP Entra's sign-in log names.
     EntraSignIn,
+    /// The anchor set against Conditional Access's trusted IP named locations (Graph).
+    EntraNamedLocations,
 }
 
 /// One check of the plan: one stage of one target, judged on its own.
@@ -83,15 +85,20 @@ pub enum Probe {
     Token {
         check: usize,
     },
+    /// Conditional Access's named locations, read from Graph by the runner after the probes.
+    NamedLocations {
+        check: usize,
+    },
 }
 
 impl Probe {
     /// The checks this probe observes, in the order of its phases.
     pub fn checks(&self) -> Vec<usize> {
         match *self {
-            Probe::Resolve { check } | Probe::Egress { check } | Probe::Token { check } => {
-                vec![check]
-            }
+            Probe::Resolve { check }
+            | Probe::Egress { check }
+            | Probe::Token { check }
+            | Probe::NamedLocations { check } => vec![check],
             Probe::LoginPath { connect, tls, http } => {
                 std::iter::once(connect).chain(tls).chain([http]).collect()
             }
@@ -101,7 +108,10 @@ impl Probe {
     /// The check that names the probe's target and route: its first.
     pub fn lead(&self) -> usize {
         match *self {
-            Probe::Resolve { check } | Probe::Egress { check } | Probe::Token { check } => check,
+            Probe::Resolve { check }
+            | Probe::Egress { check }
+            | Probe::Token { check }
+            | Probe::NamedLocations { check } => check,
             Probe::LoginPath { connect, .. } => connect,
         }
     }
@@ -184,6 +194,24 @@ impl Plan {
                     b.probes.push(Probe::Token { check });
                 }
             }
+        }
+        if let Some(entra) = &scenario.entra {
+            // One read of Graph for the whole run: Graph has no route under test.
+            let id = b.checks.len();
+            b.checks.push(Check {
+                id,
+                name: String::new(),
+                stage: Stage::Entra,
+                host: entra.graph_host(),
+                port: None,
+                route: b.routes()[0],
+                kind: CheckKind::EntraNamedLocations,
+                waits_for: None,
+                after: None,
+                probe: b.probes.len(),
+                login_host: false,
+            });
+            b.probes.push(Probe::NamedLocations { check: id });
         }
         for observer in &scenario.observers {
             let host = observer.host().to_string();
@@ -310,7 +338,7 @@ impl Builder<'_> {
             CheckKind::Tls => Stage::Tls,
             CheckKind::Http(_) => Stage::Http,
             CheckKind::Egress(_) => Stage::Egress,
-            CheckKind::EntraSignIn => Stage::Entra,
+            CheckKind::EntraSignIn | CheckKind::EntraNamedLocations => Stage::Entra,
         };
         self.checks.push(Check {
             id,
@@ -340,6 +368,9 @@ impl Builder<'_> {
                 "http openid-configuration".to_string()
             }
             CheckKind::EntraSignIn => "entra sign-in".to_string(),
+            CheckKind::EntraNamedLocations => {
+                return format!("{} entra named locations", check.host);
+            }
             CheckKind::Egress(o) => {
                 let role = match o.role {
                     ObserverRole::Anchored => "anchored",

@@ -12,9 +12,9 @@ use std::net::IpAddr;
 
 use crate::address::ConnectTo;
 use crate::entra::{
-    Cloud, EntraCredentials, GraphClient, GraphSettings, PendingSignIn, SignInLookup,
+    Cloud, EntraCredentials, GraphClient, GraphSettings, PendingSignIn, SignInLookup, check_anchors,
 };
-use crate::observation::SignInLog;
+use crate::observation::{AnchorInLocations, NamedLocationsObservation, SignInLog};
 use crate::observation::{ConnectOutcome, Cut, DnsOutcome, NoFamilyPath, NotRun, Observation};
 use crate::outcome::{ScenarioRun, Tally, VantageFacts};
 use crate::plan::{Check, CheckKind, Plan};
@@ -153,7 +153,15 @@ pub async fn run_scenario(
     )
     .await;
     if let (Some(spec), Some((_, graph))) = (&scenario.entra, entra) {
-        let cut = read_sign_in_log(&mut observations, cut_short, spec, graph, interrupt).await;
+        let cut = read_graph(
+            &mut observations,
+            cut_short,
+            scenario,
+            spec,
+            graph,
+            interrupt,
+        )
+        .await;
         cut_short = cut_short.or(cut);
     }
     let checks = verdict::judge(&plan, &observations, &exp);
@@ -220,12 +228,14 @@ fn entra_setup(
     Ok((credentials, graph))
 }
 
-/// Reads every sign-in the token probes made back from Entra's log, in one lookup on Graph's
-/// own route, and joins each result to its check's observation. A run already cut short, or
-/// cut during the wait, leaves the log unread: those checks are errors, never passes.
-async fn read_sign_in_log(
+/// Reads Graph once the probes are done, on its own route: every sign-in the token probes
+/// made, back from Entra's log in one lookup, and the named locations; joins each result to its
+/// check's observation. A run already cut short, or cut while waiting, leaves them unread: those
+/// checks are errors, never passes.
+async fn read_graph(
     observations: &mut [Observation],
     cut_short: Option<Cut>,
+    scenario: &Scenario,
     spec: &EntraSpec,
     graph: GraphSettings,
     interrupt: Shared<BoxFuture<'_, Cut>>,
@@ -240,44 +250,78 @@ async fn read_sign_in_log(
             _ => None,
         })
         .collect();
-    if pending.is_empty() {
-        return None;
-    }
-    let mark_all = |observations: &mut [Observation], log: &dyn Fn(&str) -> SignInLog| {
+    let mark = |observations: &mut [Observation],
+                log: &dyn Fn(&str) -> SignInLog,
+                named: &NamedLocationsObservation| {
         for obs in observations.iter_mut() {
-            if let Observation::Entra(e) = obs
-                && e.signed_in()
-            {
-                e.log = log(&e.token.correlation_id);
+            match obs {
+                Observation::Entra(e) if e.signed_in() => e.log = log(&e.token.correlation_id),
+                Observation::NamedLocations(n) => **n = named.clone(),
+                _ => {}
             }
         }
     };
     if let Some(by) = cut_short {
-        mark_all(observations, &|_| SignInLog::Cut { by });
+        mark(
+            observations,
+            &|_| SignInLog::Cut { by },
+            &NamedLocationsObservation::Cut { by },
+        );
         return None;
     }
     let client = match GraphClient::new(graph) {
         Ok(client) => client,
         Err(error) => {
-            mark_all(observations, &|_| SignInLog::Looked {
-                lookup: SignInLookup::Failed {
+            mark(
+                observations,
+                &|_| SignInLog::Looked {
+                    lookup: SignInLookup::Failed {
+                        error: error.clone(),
+                    },
+                },
+                &NamedLocationsObservation::Failed {
                     error: error.clone(),
                 },
-            });
+            );
             return None;
         }
     };
+    let lookup = async {
+        if pending.is_empty() {
+            Vec::new()
+        } else {
+            client.find_sign_ins(&pending, spec.wait).await
+        }
+    };
     tokio::select! {
-        found = client.find_sign_ins(&pending, spec.wait) => {
+        (found, named) = futures::future::join(lookup, client.named_locations()) => {
             let found: std::collections::HashMap<String, SignInLookup> = found.into_iter().collect();
-            mark_all(observations, &|id| match found.get(id) {
-                Some(lookup) => SignInLog::Looked { lookup: lookup.clone() },
-                None => SignInLog::NotAsked,
-            });
+            let named = match named {
+                Ok(locations) => NamedLocationsObservation::Read {
+                    anchors: check_anchors(&scenario.anchors.0, &locations)
+                        .into_iter()
+                        .map(|(anchor, coverage)| AnchorInLocations { anchor, coverage })
+                        .collect(),
+                    locations,
+                },
+                Err(error) => NamedLocationsObservation::Failed { error },
+            };
+            mark(
+                observations,
+                &|id| match found.get(id) {
+                    Some(lookup) => SignInLog::Looked { lookup: lookup.clone() },
+                    None => SignInLog::NotAsked,
+                },
+                &named,
+            );
             None
         }
         by = interrupt => {
-            mark_all(observations, &|_| SignInLog::Cut { by });
+            mark(
+                observations,
+                &|_| SignInLog::Cut { by },
+                &NamedLocationsObservation::Cut { by },
+            );
             Some(by)
         }
     }

@@ -11,10 +11,11 @@ use sipa_check::lab::{EntraLabConfig, Fault, LAB_CLIENT_SECRET, Lab, LabConfig};
 use sipa_check::outcome::{Outcome, Proof, ScenarioRun, Stage, Status};
 use sipa_check::scenario::{Overrides, Require};
 
+/// The sign-in checks (the named locations check is the other one of the entra stage).
 fn entra_checks(run: &ScenarioRun) -> Vec<&Outcome> {
     run.checks
         .iter()
-        .filter(|o| o.stage == Stage::Entra)
+        .filter(|o| o.stage == Stage::Entra && o.name.contains("entra sign-in"))
         .collect()
 }
 
@@ -39,6 +40,8 @@ async fn the_clean_lab_passes_with_every_login_host_proven_by_the_sign_in_log() 
         entra[1].name, "login.windows.net:443 entra sign-in (ipv4)",
         "the check's stable name"
     );
+    let named = check(&run, "graph.sipa-lab.test entra named locations");
+    assert_eq!(named.status, Status::Pass, "{}", named.reason);
     assert_eq!(run.evidence.len(), 6);
     for e in &run.evidence {
         let want = if e.port == 443 {

@@ -664,6 +664,19 @@ row!(
     )]
 );
 
+row!(
+    named_location_missing_connector,
+    [NamedLocationMissingConnector],
+    Fail,
+    [expect(
+        "graph.sipa-lab.test entra named locations",
+        Fail,
+        Entra,
+        GuideStep::TrustedLocation,
+        "named location lacks the App Connector IP 127.0.0.2"
+    )]
+);
+
 // Conditional Access blocks only an unanchored token request: with every login host anchored,
 // a `ca-blocks` lab is a healthy tenant whose policy works, and must pass (see
 // `ca_blocks_alone_is_a_working_policy` in tests/entra_run.rs). Its row is therefore the pair

@@ -17,7 +17,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::address::{ConnectTo, literal_ip};
-use crate::observation::{EntraObservation, NoFamilyPath, NotRun, Observation, SignInLog};
+use crate::observation::{
+    EntraObservation, NamedLocationsObservation, NoFamilyPath, NotRun, Observation, SignInLog,
+};
 use crate::outcome::Route;
 use crate::plan::{CheckKind, Plan, Probe};
 use crate::scenario::model::{Family, Port, ProxySpec};
@@ -104,6 +106,10 @@ pub async fn run(
         };
         return match probe {
             Probe::Resolve { .. } => vec![dns::run(&spec, ctx).await],
+            // Read from Graph by the runner once the probes are done.
+            Probe::NamedLocations { .. } => vec![Observation::NamedLocations(Box::new(
+                NamedLocationsObservation::NotAsked,
+            ))],
             _ => not_run(NotRun::Panicked {
                 message: format!("{} was planned without a port", lead.name),
             }),
@@ -119,7 +125,7 @@ pub async fn run(
         }
     };
     match (*probe, &lead.kind) {
-        (Probe::Resolve { .. }, _) => not_run(NotRun::Panicked {
+        (Probe::Resolve { .. } | Probe::NamedLocations { .. }, _) => not_run(NotRun::Panicked {
             message: format!("{} was planned with a port", lead.name),
         }),
         (Probe::LoginPath { connect, tls, http }, _) => {

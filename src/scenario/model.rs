@@ -447,4 +447,16 @@ impl EntraSpec {
     /// How long the sign-in log is waited for unless the scenario says otherwise: Entra can
     /// take 5-30 minutes to ingest a service principal's sign-in.
     pub const DEFAULT_WAIT: Duration = Duration::from_secs(20 * 60);
+
+    /// The Graph host the run reads: `graph_url`'s, the authority's cloud's, or the public one.
+    pub fn graph_host(&self) -> String {
+        if let Some(host) = self.graph_url.as_ref().and_then(|u| u.host_str()) {
+            return host.to_owned();
+        }
+        self.authority_host
+            .as_deref()
+            .and_then(|a| crate::entra::Cloud::from_authority(a, None).ok())
+            .unwrap_or_default()
+            .graph_host
+    }
 }

@@ -4,9 +4,9 @@
 
 use super::judge::chain;
 use super::{Expectation, diagnosis};
-use crate::entra::{GraphError, SignInLookup, SignInRecord};
+use crate::entra::{AnchorCoverage, GraphError, SignInLookup, SignInRecord};
 use crate::guide::GuideStep;
-use crate::observation::{EntraObservation, SignInLog};
+use crate::observation::{EntraObservation, NamedLocationsObservation, SignInLog};
 use crate::outcome::{Diagnosis, Outcome, Proof, Status};
 use crate::probe::token::TokenOutcome;
 use crate::report::show_duration;
@@ -198,6 +198,116 @@ pub(super) fn judge(mut o: Outcome, e: &EntraObservation, exp: &Expectation) -> 
         }
     }
     o
+}
+
+/// Judges the anchor set against Conditional Access's IP named locations: each anchor must lie
+/// in a location marked trusted, or CA's location condition gains nothing from anchoring.
+pub(super) fn judge_named_locations(
+    mut o: Outcome,
+    n: &NamedLocationsObservation,
+    exp: &Expectation,
+) -> Outcome {
+    o.expected = format!(
+        "every anchor of {} in an IP named location marked trusted",
+        exp.anchors
+    );
+    match n {
+        NamedLocationsObservation::Read { locations, anchors } => {
+            let trusted: Vec<&str> = locations
+                .iter()
+                .filter(|l| l.is_trusted)
+                .map(|l| l.display_name.as_str())
+                .collect();
+            let shown = |c: &AnchorCoverage| match c {
+                AnchorCoverage::Trusted { location } => format!("in trusted {location:?}"),
+                AnchorCoverage::OnlyUntrusted { locations } => {
+                    format!("only in untrusted {}", locations.join(", "))
+                }
+                AnchorCoverage::NotCovered => "in no IP named location".into(),
+            };
+            o.observed = anchors
+                .iter()
+                .map(|a| format!("{} {}", show_net(&a.anchor), shown(&a.coverage)))
+                .collect::<Vec<_>>()
+                .join("; ");
+            if o.observed.is_empty() {
+                o.observed = "no anchors to look up".into();
+            }
+            let missing: Vec<String> = anchors
+                .iter()
+                .filter(|a| !matches!(a.coverage, AnchorCoverage::Trusted { .. }))
+                .map(|a| show_net(&a.anchor))
+                .collect();
+            if anchors.is_empty() {
+                o.status = Status::Error;
+                o.reason = "no anchors to look up in the named locations".into();
+                o.diagnosis = diagnosis("the scenario has no anchor set", GuideStep::Observers);
+            } else if missing.is_empty() {
+                o.status = Status::Pass;
+                o.reason = format!(
+                    "every anchor is in a trusted named location ({})",
+                    trusted.join(", ")
+                );
+            } else {
+                o.status = Status::Fail;
+                let trusted_text = if trusted.is_empty() {
+                    "no IP named location is marked trusted".to_string()
+                } else {
+                    format!("trusted: {}", trusted.join(", "))
+                };
+                o.reason = format!(
+                    "the App Connector IP {} is not in a trusted named location ({trusted_text})",
+                    missing.join(" and ")
+                );
+                o.diagnosis = diagnosis(
+                    format!(
+                        "the trusted named location lacks the App Connector IP {}: Conditional Access does not trust anchored sign-ins",
+                        missing.join(" and ")
+                    ),
+                    GuideStep::TrustedLocation,
+                );
+            }
+        }
+        NamedLocationsObservation::Failed { error } => {
+            o.status = Status::Error;
+            o.reason = format!("Graph: {error}");
+            o.observed = "named locations unreadable".into();
+            o.diagnosis = match error {
+                GraphError::Unauthorized { .. }
+                | GraphError::Forbidden { .. }
+                | GraphError::Token { .. } => diagnosis(
+                    "the probe app cannot read Conditional Access: grant it Policy.Read.All (application) with admin consent",
+                    GuideStep::EntraApp,
+                ),
+                _ => graph_diagnosis(error),
+            };
+        }
+        NamedLocationsObservation::Cut { by } => {
+            o.status = Status::Error;
+            o.reason = format!(
+                "the named locations were not read: the run was {}",
+                super::describe_cut(by)
+            );
+            o.observed = "not read".into();
+            o.diagnosis = diagnosis("the run ended before Graph was read", GuideStep::SignInLog);
+        }
+        NamedLocationsObservation::NotAsked => {
+            o.status = Status::Error;
+            o.reason = "the named locations were not read".into();
+            o.observed = "not read".into();
+            o.diagnosis = diagnosis("the run ended before Graph was read", GuideStep::SignInLog);
+        }
+    }
+    o
+}
+
+/// `127.0.0.2` for a single address, `198.51.100.0/24` for a range.
+fn show_net(net: &ipnet::IpNet) -> String {
+    if net.prefix_len() == net.max_prefix_len() {
+        net.addr().to_string()
+    } else {
+        net.to_string()
+    }
 }
 
 /// The diagnosis for a host whose sign-in came from outside the anchor set.
@@ -621,6 +731,90 @@ mod tests {
                     GuideStep::ForwardingRule
                 );
             }
+        }
+    }
+
+    fn named(anchors: Vec<(&str, AnchorCoverage)>) -> NamedLocationsObservation {
+        NamedLocationsObservation::Read {
+            locations: vec![crate::entra::NamedLocation {
+                id: "l1".into(),
+                display_name: "SIPA App Connectors".into(),
+                is_trusted: true,
+                ranges: vec!["127.0.0.9/32".parse().unwrap()],
+            }],
+            anchors: anchors
+                .into_iter()
+                .map(|(a, coverage)| crate::observation::AnchorInLocations {
+                    anchor: a.parse().unwrap(),
+                    coverage,
+                })
+                .collect(),
+        }
+    }
+
+    fn judge_named(n: NamedLocationsObservation) -> Outcome {
+        let plan = plan();
+        let check = plan
+            .checks
+            .iter()
+            .find(|c| c.kind == CheckKind::EntraNamedLocations)
+            .unwrap();
+        assert_eq!(check.name, "graph.microsoft.com entra named locations");
+        crate::verdict::judge_check(check, &Observation::NamedLocations(Box::new(n)), &exp(true))
+    }
+
+    #[test]
+    fn anchors_in_a_trusted_named_location_pass_and_others_fail_naming_it() {
+        let o = judge_named(named(vec![(
+            "127.0.0.2/32",
+            AnchorCoverage::Trusted {
+                location: "SIPA App Connectors".into(),
+            },
+        )]));
+        assert_eq!(o.status, Status::Pass, "{}", o.reason);
+        let o = judge_named(named(vec![("127.0.0.2/32", AnchorCoverage::NotCovered)]));
+        assert_eq!(o.status, Status::Fail);
+        assert!(o.reason.contains("127.0.0.2 "), "{}", o.reason);
+        assert!(o.reason.contains("SIPA App Connectors"), "{}", o.reason);
+        let d = o.diagnosis.unwrap();
+        assert_eq!(d.guide_step, GuideStep::TrustedLocation);
+        assert!(d.likely_cause.contains("named location"));
+        let o = judge_named(named(vec![(
+            "127.0.0.2/32",
+            AnchorCoverage::OnlyUntrusted {
+                locations: vec!["Branches".into()],
+            },
+        )]));
+        assert_eq!(o.status, Status::Fail);
+        assert!(
+            o.observed.contains("only in untrusted Branches"),
+            "{}",
+            o.observed
+        );
+    }
+
+    #[test]
+    fn unreadable_named_locations_are_errors() {
+        let o = judge_named(NamedLocationsObservation::Failed {
+            error: GraphError::Forbidden {
+                url: "https://graph/x".into(),
+                code: "Authorization_RequestDenied".into(),
+            },
+        });
+        assert_eq!(o.status, Status::Error);
+        assert!(
+            o.diagnosis
+                .unwrap()
+                .likely_cause
+                .contains("Policy.Read.All")
+        );
+        for n in [
+            NamedLocationsObservation::NotAsked,
+            NamedLocationsObservation::Cut {
+                by: crate::observation::Cut::Terminated,
+            },
+        ] {
+            assert_eq!(judge_named(n).status, Status::Error);
         }
     }
 }

@@ -111,7 +111,9 @@ fn observe(plan: &Plan, egress: impl Fn(&Check, usize) -> SampleOutcome) -> Vec<
     plan.checks
         .iter()
         .map(|c| match &c.kind {
-            CheckKind::EntraSignIn => Observation::NotRun(NotRun::NoObserver),
+            CheckKind::EntraSignIn | CheckKind::EntraNamedLocations => {
+                Observation::NotRun(NotRun::NoObserver)
+            }
             CheckKind::Resolve => Observation::Resolve(DnsObservation {
                 host: c.host.clone(),
                 record_type: "A",
