@@ -179,7 +179,10 @@ pub enum SignInLookup {
     /// The record, with the IP Conditional Access evaluated.
     Found(SignInRecord),
     /// Not in the log after `waited`: inconclusive, never a pass.
-    NotYetIngested { waited: Duration },
+    NotYetIngested {
+        #[serde(with = "crate::observation::ms", rename = "waited_ms")]
+        waited: Duration,
+    },
     /// The log could not be read: why.
     Failed {
         #[serde(serialize_with = "display")]

@@ -56,6 +56,7 @@ pub struct TokenObservation {
     /// What Entra decided.
     pub outcome: TokenOutcome,
     /// From the start of the connect phase to the end of the answer.
+    #[serde(with = "crate::observation::ms", rename = "elapsed_ms")]
     pub elapsed: Duration,
 }
 
@@ -87,7 +88,10 @@ pub enum TokenOutcome {
     /// The exchange failed or its answer had an unexpected shape.
     Failed { causes: Vec<String> },
     /// No complete answer within the probe's timeout.
-    Timeout { after: Duration },
+    Timeout {
+        #[serde(with = "crate::observation::ms", rename = "after_ms")]
+        after: Duration,
+    },
 }
 
 /// AADSTS codes with a fix the report can name.
