@@ -208,3 +208,64 @@ fn lab_entra_from_the_command_line() {
     assert_eq!(never.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&never.stdout).contains("entra sign-in"));
 }
+
+/// Runs the binary off the runtime's threads, so the in-process lab keeps serving.
+async fn output(mut cmd: Command) -> std::process::Output {
+    tokio::task::spawn_blocking(move || cmd.output().expect("the binary runs"))
+        .await
+        .expect("the binary's task")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_with_entra_credentials_from_the_environment_shows_the_secret_nowhere() {
+    const PLANTED: &str = "Pl4nted-entra-S3cret-9Zq";
+    let lab = Lab::start(LabConfig::default())
+        .await
+        .expect("the lab starts");
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    // The lab scenario without its Graph URL: Graph and its token endpoint are then the
+    // cloud's, which the environment below puts on loopback, so nothing leaves 127.0.0.0/8.
+    let scenario = dir.path().join("entra.toml");
+    let text: String = sipa_check::scenario::LAB_ENTRA_TOML
+        .lines()
+        .filter(|l| !l.starts_with("graph_url"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(&scenario, text).unwrap();
+    let json = dir.path().join("report.json");
+    let junit = dir.path().join("report.xml");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_sipa-check"));
+    cmd.env("AZURE_TENANT_ID", "contoso.onmicrosoft.com")
+        .env("AZURE_CLIENT_ID", sipa_check::lab::LAB_CLIENT_ID)
+        .env("AZURE_CLIENT_SECRET", PLANTED)
+        .env("AZURE_AUTHORITY_HOST", "127.0.0.1")
+        .env(
+            "SIPA_CHECK_GRAPH_HOST",
+            format!("127.0.0.1:{}", lab.graph_addr().port()),
+        )
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .arg("run")
+        .arg(&scenario)
+        .args(lab.run_flags())
+        .args(["-v", "--entra-wait", "0s", "--json"])
+        .arg(&json)
+        .arg("--junit")
+        .arg(&junit);
+    let out = output(cmd).await;
+    lab.shutdown().await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    // The lab refuses the planted secret: every sign-in check is an error, never a pass.
+    assert_eq!(out.status.code(), Some(3), "{stdout}");
+    assert!(stdout.contains("entra sign-in"), "{stdout}");
+    assert!(stdout.contains("invalid client secret"), "{stdout}");
+    for (what, bytes) in [
+        ("stdout", out.stdout.clone()),
+        ("stderr", out.stderr.clone()),
+        ("JSON", std::fs::read(&json).unwrap()),
+        ("JUnit", std::fs::read(&junit).unwrap()),
+    ] {
+        let text = String::from_utf8_lossy(&bytes);
+        assert!(!text.contains(PLANTED), "{what} shows the secret:\n{text}");
+    }
+}
