@@ -634,6 +634,10 @@ fn lab_delays(check: &Check) -> u32 {
         CheckKind::Connect => 0,
         CheckKind::Tls => 2,
         CheckKind::Http(_) | CheckKind::Egress(_) => 3,
+        // Its own connection, handshake and token answer (the bench plans no [entra] scenario).
+        CheckKind::EntraSignIn => 5,
+        // Graph, read after the probes on its own route, not through the lab.
+        CheckKind::EntraNamedLocations => 0,
     }
 }
 

@@ -10,8 +10,8 @@ use ipnet::IpNet;
 use crate::address::ConnectTo;
 use crate::scenario::model::{FamilySelection, Require};
 use crate::scenario::{
-    parse_anchor, parse_deadline, parse_dns_server, parse_duration, parse_family, parse_require,
-    parse_samples, parse_timeout,
+    parse_anchor, parse_deadline, parse_dns_server, parse_duration, parse_entra_wait, parse_family,
+    parse_require, parse_samples, parse_timeout,
 };
 
 /// The exit codes, as `--help` and the man page list them (DESIGN.md: a promise).
@@ -128,6 +128,9 @@ pub struct ScenarioFlags {
     /// Deadline of the whole run.
     #[arg(long, value_name = "DUR", value_parser = parse_deadline)]
     pub deadline: Option<Duration>,
+    /// How long to wait for Entra's sign-in log ([entra] scenarios), such as 20m; 0s looks once.
+    #[arg(long, value_name = "DUR", value_parser = parse_entra_wait)]
+    pub entra_wait: Option<Duration>,
 }
 
 /// Where reports go besides the terminal.
@@ -187,6 +190,9 @@ pub struct LabArgs {
     /// Go through the lab's explicit proxy instead of its transparent gateway.
     #[arg(long)]
     pub via_proxy: bool,
+    /// Prove each login host by the lab's Entra sign-in log too (token requests, then Graph).
+    #[arg(long, conflicts_with = "serve")]
+    pub entra: bool,
     #[command(flatten)]
     pub reports: ReportFlags,
 }

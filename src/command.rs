@@ -5,6 +5,7 @@ use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use futures::future::{BoxFuture, FutureExt, Shared};
 
@@ -12,12 +13,13 @@ use crate::address::ConnectTo;
 use crate::cli::{
     Cli, CompletionsArgs, InitArgs, LabArgs, ReportFlags, RunArgs, ScenarioFlags, ValidateArgs,
 };
+use crate::entra::{CredentialsError, EntraCredentials};
 use crate::lab::{Fault, Lab, LabConfig};
 use crate::observation::Cut;
 use crate::outcome::{RunReport, Status};
 use crate::plan::{Plan, Probe};
 use crate::report::{self, human::HumanStyle};
-use crate::runner::{self, Progress, Quiet, RunSettings};
+use crate::runner::{self, EntraAccess, Progress, Quiet, RunSettings};
 use crate::scenario::model::{Scenario, Secret};
 use crate::scenario::{self, Overrides};
 
@@ -76,6 +78,9 @@ pub struct Env {
     pub open_files: Option<u64>,
     /// The terminal's width when stdout is a terminal; `None` (piped) never wraps.
     pub columns: Option<usize>,
+    /// The Entra probe app's credentials (AZURE_TENANT_ID, AZURE_CLIENT_ID, AZURE_CLIENT_SECRET
+    /// or AZURE_CLIENT_CERTIFICATE_PATH), or why there are none: needed by `[entra]` only.
+    pub entra_credentials: Result<Arc<EntraCredentials>, Arc<CredentialsError>>,
 }
 
 /// An interrupt (Ctrl-C or SIGTERM) that several runs can wait on; it says which.
@@ -176,6 +181,21 @@ fn scenarios(
             let _ = writeln!(err, "error: {}: {e}", s.source.display());
             return Err(Exit::Invalid);
         }
+        if s.entra.is_some()
+            && let Err(e) = &env.entra_credentials
+        {
+            let _ = writeln!(
+                err,
+                "error: {}: [entra] needs the probe app's credentials from the environment: {e} \
+                 (set {}, {} and {} or {})",
+                s.source.display(),
+                crate::entra::AZURE_TENANT_ID,
+                crate::entra::AZURE_CLIENT_ID,
+                crate::entra::AZURE_CLIENT_SECRET,
+                crate::entra::AZURE_CLIENT_CERTIFICATE_PATH,
+            );
+            return Err(Exit::Invalid);
+        }
         if let Some(proxy) = &mut s.vantage.proxy
             && proxy.password.is_none()
         {
@@ -204,6 +224,7 @@ fn overrides(flags: &ScenarioFlags, env: &Env) -> Result<Overrides, String> {
         samples: flags.samples,
         timeout: flags.timeout,
         deadline: flags.deadline,
+        entra_wait: flags.entra_wait,
     })
 }
 
@@ -259,9 +280,15 @@ pub async fn run(
     ) {
         return exit;
     }
+    let entra = env
+        .entra_credentials
+        .as_ref()
+        .ok()
+        .map(|c| EntraAccess::new(c.clone()));
     run_loaded(
         &loaded,
         &args.flags.connect_to,
+        entra,
         files,
         env,
         interrupt,
@@ -297,9 +324,11 @@ fn fit_descriptors(s: &mut Scenario, env: &Env, descriptors_per_probe: u64, err:
 }
 
 /// Runs loaded scenarios one after another, then writes every report.
+#[allow(clippy::too_many_arguments)]
 async fn run_loaded(
     loaded: &[Scenario],
     connect_to: &[ConnectTo],
+    entra: Option<EntraAccess>,
     files: ReportFiles,
     env: &Env,
     interrupt: Interrupt,
@@ -314,6 +343,7 @@ async fn run_loaded(
             connect_to: connect_to.to_vec(),
             interrupt: interrupt.clone().boxed(),
             progress,
+            entra: entra.clone(),
         };
         match runner::run_scenario(s, settings).await {
             Ok(run) => runs.push(run),
@@ -728,7 +758,13 @@ pub async fn lab(
         lab.shutdown().await;
         return exit;
     };
-    let mut s = scenario::bundled_lab();
+    let use_entra = args.entra || config_faults.iter().any(|f| f.needs_entra());
+    let (mut s, entra) = if use_entra {
+        let (s, access) = lab_entra(&lab);
+        (s, Some(access))
+    } else {
+        (scenario::bundled_lab(), None)
+    };
     let (mut overrides, connect_to) = lab_overrides(&lab, &config_faults, args.via_proxy);
     overrides.timeout = args.timeout;
     overrides.deadline = args.deadline;
@@ -739,9 +775,38 @@ pub async fn lab(
     // The lab serves each probe's connection in this same process: its gateway and origin hold
     // three more descriptors for every one the probe opens.
     fit_descriptors(&mut s, env, 4, err);
-    let exit = run_loaded(&[s], &connect_to, files, env, interrupt, out, err).await;
+    let exit = run_loaded(&[s], &connect_to, entra, files, env, interrupt, out, err).await;
     lab.shutdown().await;
     exit
+}
+
+/// The tenant the lab's probe app signs in to.
+pub const LAB_TENANT: &str = "sipa-lab.onmicrosoft.com";
+
+/// The bundled lab scenario with `[entra]` pointed at `lab`'s Graph, and the lab's probe app
+/// with Graph's route to the lab (its token endpoint, address and CA): no real environment.
+pub fn lab_entra(lab: &Lab) -> (Scenario, EntraAccess) {
+    let mut s = scenario::bundled_lab_entra();
+    if let Some(entra) = &mut s.entra {
+        entra.graph_url = Some(lab.graph_url());
+    }
+    let credentials = EntraCredentials {
+        tenant_id: LAB_TENANT.to_owned(),
+        client_id: crate::lab::LAB_CLIENT_ID.to_owned(),
+        auth: crate::entra::ClientAuth::Secret(Secret::new(crate::lab::LAB_CLIENT_SECRET)),
+        cloud: crate::entra::Cloud::public(),
+    };
+    let access = EntraAccess {
+        credentials: Arc::new(credentials),
+        graph_token_url: lab
+            .graph_url()
+            .join(&format!("{LAB_TENANT}/oauth2/v2.0/token"))
+            .ok(),
+        graph_resolve: vec![(crate::lab::GRAPH_HOST.to_owned(), lab.graph_addr())],
+        graph_roots_pem: vec![lab.ca_pem().to_owned()],
+        first_poll_interval: Some(std::time::Duration::from_millis(200)),
+    };
+    (s, access)
 }
 
 /// The overrides and `--connect-to` rules that point the bundled lab scenario at `lab`. Faults

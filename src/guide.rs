@@ -37,11 +37,19 @@ pub enum GuideStep {
     Observers,
     /// This run's `--connect-to` rules.
     ConnectTo,
+    /// Conditional Access named locations: the App Connector IPs as a trusted IP location.
+    TrustedLocation,
+    /// The Entra probe app: its credentials and its Graph application permissions.
+    EntraApp,
+    /// Entra's sign-in log ingestion, and how long the run waits for it.
+    SignInLog,
+    /// This vantage's route to Microsoft Graph.
+    GraphRoute,
 }
 
 impl GuideStep {
     /// Every step, for tests and documentation.
-    pub const ALL: [GuideStep; 15] = [
+    pub const ALL: [GuideStep; 19] = [
         GuideStep::SegmentDomains,
         GuideStep::SegmentPorts,
         GuideStep::ForwardingRule,
@@ -57,6 +65,10 @@ impl GuideStep {
         GuideStep::Observers,
         GuideStep::PerHostEvidence,
         GuideStep::ConnectTo,
+        GuideStep::TrustedLocation,
+        GuideStep::EntraApp,
+        GuideStep::SignInLog,
+        GuideStep::GraphRoute,
     ];
 
     /// What the admin reads: the guide's step, in its words.
@@ -101,6 +113,18 @@ impl GuideStep {
             }
             GuideStep::PerHostEvidence => {
                 "scenario: prove each login host itself: an echo observer on the host (in a test segment), or Entra's sign-in log ([entra])"
+            }
+            GuideStep::TrustedLocation => {
+                "Entra ID Conditional Access, Named locations: the App Connectors' public IPs in an IP location marked trusted, used by the policy's location condition"
+            }
+            GuideStep::EntraApp => {
+                "not a guide step: the Entra probe app (AZURE_TENANT_ID, AZURE_CLIENT_ID, its secret or certificate; Graph application permissions AuditLog.Read.All and Directory.Read.All with admin consent; an Entra ID P1/P2 tenant)"
+            }
+            GuideStep::SignInLog => {
+                "not a guide step: Entra's sign-in log ingestion (5-30 min for service principals): run again later, or raise [entra] wait / --entra-wait"
+            }
+            GuideStep::GraphRoute => {
+                "not a guide step: this vantage's route to Microsoft Graph ([entra] graph_url, DNS, firewall, Graph throttling)"
             }
             GuideStep::ConnectTo => {
                 "not a guide step: this run's --connect-to rules (each target must be an address, or a name that resolves from this vantage)"

@@ -2,11 +2,13 @@
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use clap::Parser;
 use futures::FutureExt;
 use sipa_check::cli::{Cli, ColorChoice, Command};
 use sipa_check::command::{self, ClosedPipeOk, Detail, Env, Exit};
+use sipa_check::entra::EntraCredentials;
 use sipa_check::observation::Cut;
 use sipa_check::scenario::model::Secret;
 
@@ -47,6 +49,9 @@ fn main() -> ExitCode {
                 .filter(|&c| c > 0)
                 .unwrap_or(100)
         }),
+        entra_credentials: EntraCredentials::from_env(|k| std::env::var(k).ok())
+            .map(Arc::new)
+            .map_err(Arc::new),
     };
     // A closed stdout (`| head -1`) only stops the writing: the run goes on and exits with its
     // verdict's code.

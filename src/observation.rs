@@ -24,6 +24,10 @@ pub enum Observation {
     Tls(TlsObservation),
     Http(HttpObservation),
     Egress(EgressObservation),
+    /// A token request through a login host, and what Entra's sign-in log says about it.
+    Entra(Box<EntraObservation>),
+    /// Conditional Access's IP named locations, read from Graph, against the anchor set.
+    NamedLocations(Box<NamedLocationsObservation>),
     /// The probe did not finish or did not start.
     NotRun(NotRun),
 }
@@ -503,4 +507,70 @@ mod tests {
             vec!["cannot read CA file zscaler-root.pem: no such file"]
         );
     }
+}
+
+/// A token request through a login host (its credentials and token never kept), joined to
+/// what Entra's sign-in log says about its `client-request-id`.
+#[derive(Debug, Clone, Serialize)]
+pub struct EntraObservation {
+    pub token: crate::probe::token::TokenObservation,
+    pub log: SignInLog,
+}
+
+/// Whether, and how, the run read the sign-in back from Entra's log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "log", rename_all = "snake_case")]
+pub enum SignInLog {
+    /// Not looked up: Entra did not answer the token request as a sign-in (or the lookup has
+    /// not happened yet).
+    NotAsked,
+    /// The lookup's result.
+    Looked { lookup: crate::entra::SignInLookup },
+    /// The run was cut short before the log was read.
+    Cut { by: Cut },
+}
+
+impl EntraObservation {
+    /// Whether Entra answered with a sign-in worth looking up: a token issued or blocked.
+    pub fn signed_in(&self) -> bool {
+        matches!(
+            self.token.outcome,
+            crate::probe::token::TokenOutcome::Issued
+                | crate::probe::token::TokenOutcome::Blocked { .. }
+        )
+    }
+}
+
+/// What Graph said about the tenant's IP named locations.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum NamedLocationsObservation {
+    /// Not read yet (the runner reads them after the probes).
+    NotAsked,
+    /// The IP named locations, and where each anchor lies among them.
+    Read {
+        locations: Vec<crate::entra::NamedLocation>,
+        anchors: Vec<AnchorInLocations>,
+    },
+    /// Graph could not answer.
+    Failed {
+        #[serde(serialize_with = "graph_error")]
+        error: crate::entra::GraphError,
+    },
+    /// The run was cut short before they were read.
+    Cut { by: Cut },
+}
+
+/// One anchor IP or CIDR, and the named locations that hold it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AnchorInLocations {
+    pub anchor: ipnet::IpNet,
+    pub coverage: crate::entra::AnchorCoverage,
+}
+
+fn graph_error<S: serde::Serializer>(
+    e: &crate::entra::GraphError,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&e.to_string())
 }

@@ -75,6 +75,8 @@ pub enum Stage {
     Tls,
     Http,
     Egress,
+    /// Entra's own record of the sign-in: the token request and the sign-in log.
+    Entra,
 }
 
 impl std::fmt::Display for Stage {
@@ -85,6 +87,7 @@ impl std::fmt::Display for Stage {
             Stage::Tls => "tls",
             Stage::Http => "http",
             Stage::Egress => "egress",
+            Stage::Entra => "entra",
         })
     }
 }

@@ -24,6 +24,10 @@ pub enum CheckKind {
     Tls,
     Http(HttpExpect),
     Egress(EchoObserver),
+    /// A token request through the login host, judged on the IP Entra's sign-in log names.
+    EntraSignIn,
+    /// The anchor set against Conditional Access's trusted IP named locations (Graph).
+    EntraNamedLocations,
 }
 
 /// One check of the plan: one stage of one target, judged on its own.
@@ -76,13 +80,25 @@ pub enum Probe {
     Egress {
         check: usize,
     },
+    /// A client-credentials token request through the path under test (port 443), whose
+    /// sign-in the run then reads back from Entra's log.
+    Token {
+        check: usize,
+    },
+    /// Conditional Access's named locations, read from Graph by the runner after the probes.
+    NamedLocations {
+        check: usize,
+    },
 }
 
 impl Probe {
     /// The checks this probe observes, in the order of its phases.
     pub fn checks(&self) -> Vec<usize> {
         match *self {
-            Probe::Resolve { check } | Probe::Egress { check } => vec![check],
+            Probe::Resolve { check }
+            | Probe::Egress { check }
+            | Probe::Token { check }
+            | Probe::NamedLocations { check } => vec![check],
             Probe::LoginPath { connect, tls, http } => {
                 std::iter::once(connect).chain(tls).chain([http]).collect()
             }
@@ -92,7 +108,10 @@ impl Probe {
     /// The check that names the probe's target and route: its first.
     pub fn lead(&self) -> usize {
         match *self {
-            Probe::Resolve { check } | Probe::Egress { check } => check,
+            Probe::Resolve { check }
+            | Probe::Egress { check }
+            | Probe::Token { check }
+            | Probe::NamedLocations { check } => check,
             Probe::LoginPath { connect, .. } => connect,
         }
     }
@@ -148,6 +167,51 @@ impl Plan {
                     b.probes.push(Probe::LoginPath { connect, tls, http });
                 }
             }
+        }
+        if scenario.entra.is_some() && scenario.login.ports.contains(&Port::HTTPS) {
+            // A token request of its own per host and route, on a connection of its own: its
+            // sign-in names the IP Entra saw for that very host. It is judged only once the
+            // login path's TLS handshake to the same host and route passed.
+            for host in &login_hosts {
+                for route in b.routes() {
+                    let waits_for = b.resolve_dep(host, Port::HTTPS, route);
+                    let tls = b.checks.iter().find(|c| {
+                        c.kind == CheckKind::Tls
+                            && c.host == *host
+                            && c.port == Some(Port::HTTPS)
+                            && c.route == route
+                    });
+                    let after = tls.map(|c| c.id);
+                    let probe = b.probes.len();
+                    let at = Target {
+                        host,
+                        port: Port::HTTPS,
+                        route,
+                        waits_for,
+                        probe,
+                    };
+                    let check = b.push(&at, CheckKind::EntraSignIn, after, true);
+                    b.probes.push(Probe::Token { check });
+                }
+            }
+        }
+        if let Some(entra) = &scenario.entra {
+            // One read of Graph for the whole run: Graph has no route under test.
+            let id = b.checks.len();
+            b.checks.push(Check {
+                id,
+                name: String::new(),
+                stage: Stage::Entra,
+                host: entra.graph_host(),
+                port: None,
+                route: b.routes()[0],
+                kind: CheckKind::EntraNamedLocations,
+                waits_for: None,
+                after: None,
+                probe: b.probes.len(),
+                login_host: false,
+            });
+            b.probes.push(Probe::NamedLocations { check: id });
         }
         for observer in &scenario.observers {
             let host = observer.host().to_string();
@@ -274,6 +338,7 @@ impl Builder<'_> {
             CheckKind::Tls => Stage::Tls,
             CheckKind::Http(_) => Stage::Http,
             CheckKind::Egress(_) => Stage::Egress,
+            CheckKind::EntraSignIn | CheckKind::EntraNamedLocations => Stage::Entra,
         };
         self.checks.push(Check {
             id,
@@ -301,6 +366,10 @@ impl Builder<'_> {
             CheckKind::Http(HttpExpect::RedirectToHttps) => "http redirect".to_string(),
             CheckKind::Http(HttpExpect::OpenIdConfiguration { .. }) => {
                 "http openid-configuration".to_string()
+            }
+            CheckKind::EntraSignIn => "entra sign-in".to_string(),
+            CheckKind::EntraNamedLocations => {
+                return format!("{} entra named locations", check.host);
             }
             CheckKind::Egress(o) => {
                 let role = match o.role {

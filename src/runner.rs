@@ -11,11 +11,15 @@ use tokio::sync::Semaphore;
 use std::net::IpAddr;
 
 use crate::address::ConnectTo;
+use crate::entra::{
+    Cloud, EntraCredentials, GraphClient, GraphSettings, PendingSignIn, SignInLookup, check_anchors,
+};
+use crate::observation::{AnchorInLocations, NamedLocationsObservation, SignInLog};
 use crate::observation::{ConnectOutcome, Cut, DnsOutcome, NoFamilyPath, NotRun, Observation};
 use crate::outcome::{ScenarioRun, Tally, VantageFacts};
 use crate::plan::{Check, CheckKind, Plan};
 use crate::probe::{self, AbortOnDrop, DnsClient, ProbeCtx, TrustStore};
-use crate::scenario::model::{Family, Limits, Scenario};
+use crate::scenario::model::{EntraSpec, Family, Limits, Scenario};
 use crate::verdict::{self, Expectation};
 
 /// Why a run could not start. Network trouble is never this: it is recorded as evidence.
@@ -30,6 +34,44 @@ pub enum SetupError {
         .0.display()
     )]
     NoAnchors(std::path::PathBuf),
+    #[error(
+        "{}: [entra] needs the probe app's credentials: set AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET or AZURE_CLIENT_CERTIFICATE_PATH",
+        .0.display()
+    )]
+    NoEntraCredentials(std::path::PathBuf),
+    #[error("{}: [entra] authority_host: {source}", .scenario.display())]
+    EntraCloud {
+        scenario: std::path::PathBuf,
+        source: crate::entra::CredentialsError,
+    },
+}
+
+/// How a run reaches Entra: the probe app, and what Graph's own route needs beyond the
+/// scenario's `[entra]` table (a lab's token endpoint and addresses, extra trust anchors).
+#[derive(Debug, Clone)]
+pub struct EntraAccess {
+    pub credentials: Arc<EntraCredentials>,
+    /// The token endpoint for Graph's token, when not the cloud authority's.
+    pub graph_token_url: Option<url::Url>,
+    /// Names pinned to addresses for Graph, instead of system DNS.
+    pub graph_resolve: Vec<(String, std::net::SocketAddr)>,
+    /// Trust anchors (PEM) for Graph beside the public roots and the vantage's `ca_files`.
+    pub graph_roots_pem: Vec<String>,
+    /// The first pause between two reads of the log; Graph's default when `None`.
+    pub first_poll_interval: Option<Duration>,
+}
+
+impl EntraAccess {
+    /// The probe app alone: Graph at the cloud's (or the scenario's) URL, system DNS.
+    pub fn new(credentials: Arc<EntraCredentials>) -> EntraAccess {
+        EntraAccess {
+            credentials,
+            graph_token_url: None,
+            graph_resolve: Vec::new(),
+            graph_roots_pem: Vec::new(),
+            first_poll_interval: None,
+        }
+    }
 }
 
 /// Progress of a run, for a live display.
@@ -49,6 +91,8 @@ pub struct RunSettings<'a> {
     /// the run ends as at the deadline.
     pub interrupt: BoxFuture<'a, Cut>,
     pub progress: &'a dyn Progress,
+    /// The Entra probe app and Graph's route, for `[entra]` scenarios.
+    pub entra: Option<EntraAccess>,
 }
 
 /// Everything the checks need, set up once: resolver, trust anchors, expectations.
@@ -65,6 +109,7 @@ pub fn prepare(
         connect_to,
         proxy: scenario.vantage.proxy.clone(),
         timeout: scenario.limits.timeout,
+        entra: None,
     };
     let exp = Expectation {
         anchors: scenario.anchors.clone(),
@@ -85,14 +130,40 @@ pub async fn run_scenario(
     let started = Instant::now();
     let plan = Arc::new(Plan::build(scenario, &settings.connect_to));
     let (ctx, exp) = prepare(scenario, settings.connect_to)?;
-    let (observations, cut_short) = execute(
+    let entra = match (&scenario.entra, settings.entra) {
+        (None, _) => None,
+        (Some(_), None) => return Err(SetupError::NoEntraCredentials(scenario.source.clone())),
+        (Some(spec), Some(access)) => Some(entra_setup(scenario, spec, access)?),
+    };
+    let ctx = match &entra {
+        Some((credentials, _)) => {
+            let mut with = Arc::try_unwrap(ctx).unwrap_or_else(|_| unreachable!("not shared yet"));
+            with.entra = Some(credentials.clone());
+            Arc::new(with)
+        }
+        None => ctx,
+    };
+    let interrupt = settings.interrupt.shared();
+    let (mut observations, mut cut_short) = execute(
         &plan,
         ctx.clone(),
         &scenario.limits,
-        settings.interrupt,
+        interrupt.clone().boxed(),
         settings.progress,
     )
     .await;
+    if let (Some(spec), Some((_, graph))) = (&scenario.entra, entra) {
+        let cut = read_graph(
+            &mut observations,
+            cut_short,
+            scenario,
+            spec,
+            graph,
+            interrupt,
+        )
+        .await;
+        cut_short = cut_short.or(cut);
+    }
     let checks = verdict::judge(&plan, &observations, &exp);
     let evidence = verdict::proven_evidence(&plan, &checks);
     let vantage = VantageFacts {
@@ -119,6 +190,142 @@ pub async fn run_scenario(
         checks,
         evidence,
     })
+}
+
+/// The probe app with the scenario's cloud, and the Graph settings to read its sign-ins with.
+fn entra_setup(
+    scenario: &Scenario,
+    spec: &EntraSpec,
+    access: EntraAccess,
+) -> Result<(Arc<EntraCredentials>, GraphSettings), SetupError> {
+    let mut credentials = (*access.credentials).clone();
+    if let Some(authority) = &spec.authority_host {
+        let graph_host = spec.graph_url.as_ref().and_then(|u| u.host_str());
+        credentials.cloud = Cloud::from_authority(authority, graph_host).map_err(|source| {
+            SetupError::EntraCloud {
+                scenario: scenario.source.clone(),
+                source,
+            }
+        })?;
+    }
+    let credentials = Arc::new(credentials);
+    let mut graph = GraphSettings::new(credentials.clone());
+    graph.graph_base = spec.graph_url.clone();
+    graph.token_url = access.graph_token_url;
+    graph.resolve = access.graph_resolve;
+    // The vantage's trust anchors (an inspecting proxy's root) hold for Graph too; they were
+    // read and checked by the trust store already.
+    graph.extra_roots_pem = scenario
+        .vantage
+        .ca_files
+        .iter()
+        .filter_map(|f| std::fs::read_to_string(f).ok())
+        .chain(access.graph_roots_pem)
+        .collect();
+    graph.timeout = scenario.limits.timeout.max(Duration::from_secs(5));
+    if let Some(first) = access.first_poll_interval {
+        graph.first_poll_interval = first;
+    }
+    Ok((credentials, graph))
+}
+
+/// Reads Graph once the probes are done, on its own route: every sign-in the token probes
+/// made, back from Entra's log in one lookup, and the named locations; joins each result to its
+/// check's observation. A run already cut short, or cut while waiting, leaves them unread: those
+/// checks are errors, never passes.
+async fn read_graph(
+    observations: &mut [Observation],
+    cut_short: Option<Cut>,
+    scenario: &Scenario,
+    spec: &EntraSpec,
+    graph: GraphSettings,
+    interrupt: Shared<BoxFuture<'_, Cut>>,
+) -> Option<Cut> {
+    let pending: Vec<PendingSignIn> = observations
+        .iter()
+        .filter_map(|obs| match obs {
+            Observation::Entra(e) if e.signed_in() => Some(PendingSignIn {
+                correlation_id: e.token.correlation_id.clone(),
+                request_id: e.token.request_id.clone(),
+            }),
+            _ => None,
+        })
+        .collect();
+    let mark = |observations: &mut [Observation],
+                log: &dyn Fn(&str) -> SignInLog,
+                named: &NamedLocationsObservation| {
+        for obs in observations.iter_mut() {
+            match obs {
+                Observation::Entra(e) if e.signed_in() => e.log = log(&e.token.correlation_id),
+                Observation::NamedLocations(n) => **n = named.clone(),
+                _ => {}
+            }
+        }
+    };
+    if let Some(by) = cut_short {
+        mark(
+            observations,
+            &|_| SignInLog::Cut { by },
+            &NamedLocationsObservation::Cut { by },
+        );
+        return None;
+    }
+    let client = match GraphClient::new(graph) {
+        Ok(client) => client,
+        Err(error) => {
+            mark(
+                observations,
+                &|_| SignInLog::Looked {
+                    lookup: SignInLookup::Failed {
+                        error: error.clone(),
+                    },
+                },
+                &NamedLocationsObservation::Failed {
+                    error: error.clone(),
+                },
+            );
+            return None;
+        }
+    };
+    let lookup = async {
+        if pending.is_empty() {
+            Vec::new()
+        } else {
+            client.find_sign_ins(&pending, spec.wait).await
+        }
+    };
+    tokio::select! {
+        (found, named) = futures::future::join(lookup, client.named_locations()) => {
+            let found: std::collections::HashMap<String, SignInLookup> = found.into_iter().collect();
+            let named = match named {
+                Ok(locations) => NamedLocationsObservation::Read {
+                    anchors: check_anchors(&scenario.anchors.0, &locations)
+                        .into_iter()
+                        .map(|(anchor, coverage)| AnchorInLocations { anchor, coverage })
+                        .collect(),
+                    locations,
+                },
+                Err(error) => NamedLocationsObservation::Failed { error },
+            };
+            mark(
+                observations,
+                &|id| match found.get(id) {
+                    Some(lookup) => SignInLog::Looked { lookup: lookup.clone() },
+                    None => SignInLog::NotAsked,
+                },
+                &named,
+            );
+            None
+        }
+        by = interrupt => {
+            mark(
+                observations,
+                &|_| SignInLog::Cut { by },
+                &NamedLocationsObservation::Cut { by },
+            );
+            Some(by)
+        }
+    }
 }
 
 /// The observations of one probe, in [`Probe::checks`] order.

@@ -356,3 +356,36 @@ fn ctrl_c_ends_the_run_like_the_deadline() {
     assert_eq!(doc["runs"][0]["cut_short"], "interrupted");
     assert_eq!(doc["overall"], "error");
 }
+
+#[test]
+fn an_entra_scenario_without_credentials_runs_nothing_and_names_the_variables() {
+    let dir = scratch("entra-no-credentials");
+    let file = dir.join("entra.toml");
+    std::fs::write(
+        &file,
+        "name = \"e\"\n[login]\nhosts = [\"login.microsoftonline.com\"]\n[anchor]\nexpect = [\"127.0.0.2\"]\n[entra]\nwait = \"0s\"\n",
+    )
+    .unwrap();
+    let json = dir.join("run.json");
+    let out = sipa()
+        .env_remove("AZURE_TENANT_ID")
+        .env_remove("AZURE_CLIENT_ID")
+        .env_remove("AZURE_CLIENT_SECRET")
+        .env_remove("AZURE_CLIENT_CERTIFICATE_PATH")
+        .args(["run", "--dry-run"])
+        .arg(&file)
+        .output()
+        .expect("sipa-check runs");
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    for name in [
+        "AZURE_TENANT_ID",
+        "AZURE_CLIENT_ID",
+        "AZURE_CLIENT_SECRET",
+        "AZURE_CLIENT_CERTIFICATE_PATH",
+    ] {
+        assert!(stderr.contains(name), "{name} not named: {stderr}");
+    }
+    assert!(text(&out.stdout).is_empty(), "a plan was printed");
+    assert!(!json.exists());
+}

@@ -622,14 +622,91 @@ row!(
     ]
 );
 
+// The Entra faults: `lab` proves each login host by the lab's sign-in log with them. None may
+// pass: a log that cannot be read, or that never shows the sign-in, leaves the run inconclusive.
+
+row!(
+    sign_in_never_ingested,
+    [SignInNeverIngested],
+    Error,
+    [expect(
+        "login.windows.net:443 entra sign-in (ipv4)",
+        Error,
+        Entra,
+        GuideStep::SignInLog,
+        "not in Entra's log yet"
+    )]
+);
+
+row!(
+    graph_403,
+    [GraphForbidden],
+    Error,
+    [expect(
+        "login.microsoft.com:443 entra sign-in (ipv4)",
+        Error,
+        Entra,
+        GuideStep::EntraApp,
+        "AuditLog.Read.All"
+    )]
+);
+
+row!(
+    graph_429_storm,
+    [GraphThrottled],
+    Error,
+    [expect(
+        "login.microsoftonline.com:443 entra sign-in (ipv4)",
+        Error,
+        Entra,
+        GuideStep::GraphRoute,
+        "throttled"
+    )]
+);
+
+row!(
+    named_location_missing_connector,
+    [NamedLocationMissingConnector],
+    Fail,
+    [expect(
+        "graph.sipa-lab.test entra named locations",
+        Fail,
+        Entra,
+        GuideStep::TrustedLocation,
+        "named location lacks the App Connector IP 127.0.0.2"
+    )]
+);
+
+// Conditional Access blocks only an unanchored token request: with every login host anchored,
+// a `ca-blocks` lab is a healthy tenant whose policy works, and must pass (see
+// `ca_blocks_alone_is_a_working_policy` in tests/entra_run.rs). Its row is therefore the pair
+// with one domain unanchored, where the block itself names the host.
+row!(
+    ca_blocks_with_one_domain_unanchored,
+    [CaBlocks, OneDomainUnanchored],
+    Fail,
+    [expect(
+        "login.windows.net:443 entra sign-in (ipv4)",
+        Fail,
+        Entra,
+        GuideStep::SegmentDomains,
+        "lacks login.windows.net"
+    )]
+);
+
 #[test]
 fn every_fault_has_a_row() {
     let source = include_str!("fault_matrix.rs");
     for fault in Fault::ALL {
         let variant = format!("{fault:?}");
-        assert!(
-            source.contains(&format!("[{variant}]")),
-            "no single-fault row for {variant}"
-        );
+        // The one exemption: Conditional Access blocks only an unanchored sign-in, so
+        // `ca-blocks` alone is a healthy tenant that must pass; it must have its row paired with
+        // the fault that makes a sign-in unanchored.
+        let row = if fault == Fault::CaBlocks {
+            "[CaBlocks, OneDomainUnanchored]".to_owned()
+        } else {
+            format!("[{variant}]")
+        };
+        assert!(source.contains(&row), "no row {row} for {variant}");
     }
 }

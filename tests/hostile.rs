@@ -304,6 +304,7 @@ family = "4"
         connect_to,
         interrupt: runner::never(),
         progress: &Quiet,
+        entra: None,
     };
     let started = Instant::now();
     let run = runner::run_scenario(&s, settings)

@@ -93,6 +93,7 @@ fn overrides_replace_lists_and_options() {
         samples: Some(2),
         timeout: Some(Duration::from_secs(1)),
         deadline: Some(Duration::from_secs(10)),
+        entra_wait: None,
     };
     s.apply(&o).expect("valid overrides");
     assert_eq!(s.limits.require, Require::PerHost);
@@ -278,4 +279,53 @@ fn concurrency_fits_the_descriptor_limit() {
     // Never below one probe at a time.
     assert!(limits.fit_descriptors(10, 1).is_some());
     assert_eq!(limits.concurrency, 1);
+}
+
+#[test]
+fn an_entra_table_is_optional_and_defaults_to_a_twenty_minute_wait() {
+    assert_eq!(minimal().entra, None);
+    let with = |table: &str| {
+        scenario::load_str(
+            &format!("{MINIMAL}[entra]\n{table}"),
+            Path::new("e.toml"),
+            Format::Toml,
+        )
+        .expect("an [entra] scenario")
+        .entra
+        .expect("the [entra] table")
+    };
+    let defaults = with("");
+    assert_eq!(defaults.wait, std::time::Duration::from_secs(20 * 60));
+    assert_eq!(defaults.graph_url, None);
+    assert_eq!(defaults.authority_host, None);
+    let set = with(
+        "wait = \"0s\"\ngraph_url = \"https://graph.proxy.example/v\"\nauthority_host = \"https://Login.MicrosoftOnline.US/\"\n",
+    );
+    assert_eq!(set.wait, std::time::Duration::ZERO);
+    assert_eq!(
+        set.graph_url.unwrap().as_str(),
+        "https://graph.proxy.example/v/"
+    );
+    assert_eq!(
+        set.authority_host.as_deref(),
+        Some("login.microsoftonline.us")
+    );
+    let mut s = scenario::load_str(
+        &format!("{MINIMAL}[entra]\n"),
+        Path::new("e.toml"),
+        Format::Toml,
+    )
+    .unwrap();
+    s.apply(&scenario::Overrides {
+        entra_wait: Some(std::time::Duration::from_secs(5)),
+        ..scenario::Overrides::default()
+    })
+    .unwrap();
+    assert_eq!(s.entra.unwrap().wait, std::time::Duration::from_secs(5));
+    let mut plain = minimal();
+    let refused = plain.apply(&scenario::Overrides {
+        entra_wait: Some(std::time::Duration::from_secs(5)),
+        ..scenario::Overrides::default()
+    });
+    assert!(refused.unwrap_err().contains("[entra]"));
 }

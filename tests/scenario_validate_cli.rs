@@ -121,7 +121,7 @@ fn a_dash_reads_the_scenario_from_standard_input() {
     assert_eq!(
         text(&out.stderr),
         "<stdin>:1:1: missing required key `login`: add a [login] table listing the login hosts\n\
-         <stdin>:2:1: unknown key `colour`: valid keys at the top level are `name`, `description`, `login`, `anchor`, `observer`, `vantage` and `limits`\n"
+         <stdin>:2:1: unknown key `colour`: valid keys at the top level are `name`, `description`, `login`, `anchor`, `observer`, `vantage`, `limits` and `entra`\n"
     );
 }
 

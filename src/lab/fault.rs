@@ -42,11 +42,23 @@ pub enum Fault {
     /// The anchored path adds 4 s before connecting upstream, beyond the lab scenario's 3 s
     /// probe timeout.
     SlowPath,
+    /// Entra never writes the probe's sign-ins to the log (ingestion stalled, or a tenant
+    /// without Entra ID P1/P2 whose API shows none).
+    SignInNeverIngested,
+    /// The Graph app lacks AuditLog.Read.All / Directory.Read.All (or admin consent).
+    GraphForbidden,
+    /// Graph throttles every request with 429 and `Retry-After`.
+    GraphThrottled,
+    /// The trusted IP named location lacks the App Connector's address.
+    NamedLocationMissingConnector,
+    /// A workload-identity Conditional Access policy blocks the probe app outside trusted
+    /// locations: an unanchored token request gets AADSTS53003.
+    CaBlocks,
 }
 
 impl Fault {
     /// Every fault, in the order `--list-faults` shows them.
-    pub const ALL: [Fault; 17] = [
+    pub const ALL: [Fault; 22] = [
         Fault::OneDomainUnanchored,
         Fault::Port80Unanchored,
         Fault::NothingAnchored,
@@ -64,6 +76,11 @@ impl Fault {
         Fault::Intermittent,
         Fault::Ipv6Bypass,
         Fault::SlowPath,
+        Fault::SignInNeverIngested,
+        Fault::GraphForbidden,
+        Fault::GraphThrottled,
+        Fault::NamedLocationMissingConnector,
+        Fault::CaBlocks,
     ];
 
     /// The kebab-case name used on the command line (`--fault NAME`).
@@ -86,6 +103,11 @@ impl Fault {
             Fault::Intermittent => "intermittent",
             Fault::Ipv6Bypass => "ipv6-bypass",
             Fault::SlowPath => "slow-path",
+            Fault::SignInNeverIngested => "sign-in-never-ingested",
+            Fault::GraphForbidden => "graph-403",
+            Fault::GraphThrottled => "graph-429-storm",
+            Fault::NamedLocationMissingConnector => "named-location-missing-connector",
+            Fault::CaBlocks => "ca-blocks",
         }
     }
 
@@ -157,6 +179,26 @@ impl Fault {
                 "the anchored path adds 4 s before connecting (beyond the lab's 3 s probe \
                  timeout); expect timeouts on the anchored checks, reported as errors"
             }
+            Fault::SignInNeverIngested => {
+                "the sign-in log never shows the probe's sign-ins; expect an error (not yet \
+                 ingested, inconclusive), never a pass"
+            }
+            Fault::GraphForbidden => {
+                "the Graph app lacks AuditLog.Read.All and Directory.Read.All with admin consent: \
+                 Graph answers 403; expect an error naming the permissions"
+            }
+            Fault::GraphThrottled => {
+                "Graph answers every request 429 with Retry-After; expect retries that honour it, \
+                 then an error when the wait runs out"
+            }
+            Fault::NamedLocationMissingConnector => {
+                "the trusted IP named location lacks the App Connector IP 127.0.0.2; expect a fail \
+                 naming the named location"
+            }
+            Fault::CaBlocks => {
+                "a workload-identity Conditional Access policy blocks the probe app outside trusted \
+                 locations: an unanchored token request gets AADSTS53003 with the policy id"
+            }
         }
     }
 }
@@ -165,6 +207,19 @@ impl Fault {
     /// The fault shows only through the explicit proxy, so `sipa-check lab` goes through it.
     pub fn needs_proxy(self) -> bool {
         matches!(self, Fault::ProxyAuthRequired)
+    }
+
+    /// The fault is in Entra (its sign-in log, Graph, Conditional Access), so `sipa-check lab`
+    /// proves the login hosts by Entra's sign-in log.
+    pub fn needs_entra(self) -> bool {
+        matches!(
+            self,
+            Fault::SignInNeverIngested
+                | Fault::GraphForbidden
+                | Fault::GraphThrottled
+                | Fault::NamedLocationMissingConnector
+                | Fault::CaBlocks
+        )
     }
 
     /// The fault shows only over IPv6, so `sipa-check lab` probes both families.
@@ -228,6 +283,6 @@ mod tests {
         assert!(
             message.starts_with("unknown fault `port-80`; valid faults: one-domain-unanchored,")
         );
-        assert!(message.ends_with("slow-path"));
+        assert!(message.ends_with("slow-path, sign-in-never-ingested, graph-403, graph-429-storm, named-location-missing-connector, ca-blocks"));
     }
 }

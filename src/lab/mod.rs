@@ -9,6 +9,7 @@ mod conn;
 mod dns;
 mod fault;
 mod gateway;
+mod graph;
 mod origin;
 mod pki;
 mod policy;
@@ -19,10 +20,16 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
+use rustls::pki_types::pem::PemObject as _;
 use tokio::task::JoinHandle;
 use tokio_rustls::{TlsAcceptor, TlsConnector};
 
 pub use fault::{Fault, UnknownFault};
+pub use graph::{
+    EntraLabConfig, GRAPH_HOST, GraphQuirk, GraphTraffic, LAB_CA_POLICY_ID, LAB_CA_POLICY_NAME,
+    LAB_CLIENT_ID, LAB_CLIENT_SECRET, LAB_NAMED_LOCATION_ID, LAB_NAMED_LOCATION_NAME,
+    STALE_CONNECTOR_RANGE, STORM_RETRY_AFTER_SECS, WhatIfShape,
+};
 pub use origin::ECHO_PATH;
 pub use pki::{INTERCEPTION_CA_NAME, LAB_CA_NAME};
 
@@ -106,6 +113,21 @@ pub struct SignIn {
     pub client_id: Option<String>,
     /// When the request arrived.
     pub time: SystemTime,
+    /// The AADSTS code the request was answered with; 0 when a token was issued.
+    pub error_code: u32,
+    /// What the lab's Conditional Access emulation decided.
+    pub conditional_access: CaStatus,
+}
+
+/// `conditionalAccessStatus` of a sign-in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CaStatus {
+    /// No policy was evaluated (the emulation is off, or the client was not authenticated).
+    NotApplied,
+    /// The policy was evaluated and did not block.
+    Success,
+    /// The policy blocked the sign-in (AADSTS53003).
+    Failure,
 }
 
 /// What the origin servers have seen so far: evidence of how the harness used connections.
@@ -183,14 +205,21 @@ pub struct Lab {
     ca_pem: String,
     ca_dir: PathBuf,
     ca_file: PathBuf,
+    graph_addr: SocketAddr,
     sign_ins: origin::SignInLog,
     traffic: Arc<origin::TrafficCounters>,
+    graph_traffic: Arc<graph::GraphCounters>,
     tasks: Vec<JoinHandle<()>>,
 }
 
 impl Lab {
     /// Starts DNS, origin servers and gateway with `config`'s faults.
     pub async fn start(config: LabConfig) -> Result<Lab, LabError> {
+        Lab::start_with(config, EntraLabConfig::default()).await
+    }
+
+    /// As [`Lab::start`], with the Entra side (sign-in ingestion, Graph quirks) set by `entra`.
+    pub async fn start_with(config: LabConfig, entra: EntraLabConfig) -> Result<Lab, LabError> {
         let faults: BTreeSet<Fault> = config.faults.iter().copied().collect();
         let has = |fault| faults.contains(&fault);
         let latency = config.latency;
@@ -203,6 +232,8 @@ impl Lab {
         leaf_names.push(&wildcard);
         let leaf = lab_ca.issue_server("lab origin", &leaf_names)?;
         let origin_tls = pki::server_config("lab origin", &leaf)?;
+        let graph_leaf = lab_ca.issue_server("lab Graph", &[GRAPH_HOST])?;
+        let graph_tls = pki::server_config("lab Graph", &graph_leaf)?;
         let interception = if has(Fault::TlsIntercept) {
             let rogue_ca = pki::Authority::generate(INTERCEPTION_CA_NAME)?;
             let rogue_leaf = rogue_ca.issue_server("interception", &LOGIN_HOSTS)?;
@@ -226,8 +257,10 @@ impl Lab {
             ca_pem: lab_ca.pem().to_owned(),
             ca_dir,
             ca_file,
+            graph_addr: loopback_any,
             sign_ins: Arc::new(Mutex::new(Vec::new())),
             traffic: Arc::default(),
+            graph_traffic: Arc::default(),
             tasks: Vec::new(),
         };
 
@@ -241,6 +274,16 @@ impl Lab {
             latency,
             sign_ins: lab.sign_ins.clone(),
             traffic: lab.traffic.clone(),
+            conditional_access: has(Fault::CaBlocks),
+            client_certificates: entra
+                .client_certificates
+                .iter()
+                .flat_map(|pem| {
+                    rustls::pki_types::CertificateDer::pem_slice_iter(pem.as_bytes())
+                        .filter_map(Result::ok)
+                        .map(|der| der.to_vec())
+                })
+                .collect(),
         });
         let origin_acceptor = TlsAcceptor::from(origin_tls);
 
@@ -269,6 +312,26 @@ impl Lab {
         lab.transparent_http_addr = http_door.1;
         lab.transparent_https_addr = https_door.1;
         lab.proxy_addr = proxy_door.1;
+
+        // The Graph-like API, on a listener of its own: the client reaches it by its own route.
+        let graph_listener = conn::bind("Graph", loopback_any).await?;
+        lab.graph_addr = conn::local_addr("Graph", &graph_listener)?;
+        let graph_state = Arc::new(graph::GraphState {
+            config: entra,
+            sign_ins: lab.sign_ins.clone(),
+            counters: lab.graph_traffic.clone(),
+            latency,
+            never_ingested: has(Fault::SignInNeverIngested),
+            forbidden: has(Fault::GraphForbidden),
+            throttled: has(Fault::GraphThrottled),
+            location_missing_connector: has(Fault::NamedLocationMissingConnector),
+            tokens: Mutex::default(),
+        });
+        lab.tasks.push(graph::spawn(
+            graph_state,
+            TlsAcceptor::from(graph_tls),
+            graph_listener,
+        ));
 
         let (dns_udp, dns_tcp) = dns::bind().await?;
         lab.dns_addr = dns_udp.local_addr().map_err(|source| LabError::Bind {
@@ -329,6 +392,22 @@ impl Lab {
     /// The gateway's transparent listener standing for port 443 of every host.
     pub fn transparent_https_addr(&self) -> SocketAddr {
         self.transparent_https_addr
+    }
+
+    /// The lab Graph's listener: `https://graph.sipa-lab.test` (lab CA) on this address.
+    pub fn graph_addr(&self) -> SocketAddr {
+        self.graph_addr
+    }
+
+    /// The lab Graph's base URL, to be reached at [`Lab::graph_addr`].
+    pub fn graph_url(&self) -> url::Url {
+        url::Url::parse(&format!("https://{GRAPH_HOST}:{}/", self.graph_addr.port()))
+            .expect("the lab Graph's URL is valid")
+    }
+
+    /// What the lab Graph has seen so far.
+    pub fn graph_traffic(&self) -> GraphTraffic {
+        self.graph_traffic.snapshot()
     }
 
     /// The lab CA certificate (PEM) that signs the origin servers' certificate.

@@ -23,7 +23,8 @@ use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 
 use super::conn::{HANDSHAKE_TIMEOUT, spawn_accept_loop, wan_delay};
-use super::{OriginTraffic, SignIn, is_lab_host, is_login_like};
+use super::graph::{LAB_CA_POLICY_ID, LAB_CLIENT_SECRET, assertion_is_valid};
+use super::{ANCHOR_IP, CaStatus, OriginTraffic, SignIn, is_lab_host, is_login_like};
 
 /// The path where every lab site reveals the caller's address, as an IP echo site would.
 pub const ECHO_PATH: &str = "/echo/ip";
@@ -42,6 +43,11 @@ pub(crate) struct OriginState {
     pub(crate) latency: Duration,
     pub(crate) sign_ins: SignInLog,
     pub(crate) traffic: Arc<TrafficCounters>,
+    /// The workload-identity Conditional Access emulation (`ca-blocks`): a valid client
+    /// outside the trusted location (the anchor set) is refused a token with AADSTS53003.
+    pub(crate) conditional_access: bool,
+    /// Certificates (DER) registered for the lab app, for client assertions.
+    pub(crate) client_certificates: Vec<Vec<u8>>,
 }
 
 /// What the origin servers have seen, counted as it happens.
@@ -335,8 +341,12 @@ fn openid_configuration(host: &str, tenant: &str, v2: bool) -> serde_json::Value
     })
 }
 
-/// The token endpoint: every request is a failed sign-in (the lab has no real client), which
-/// Entra would still log with the caller's address; so does the lab.
+/// The token endpoint, in Entra's shapes: the lab secret, or a valid client assertion signed
+/// by a registered certificate's key, gets a token; any other secret AADSTS7000215, any other
+/// assertion AADSTS700027; under
+/// `ca-blocks` a valid client from outside the anchor set gets AADSTS53003 naming the policy.
+/// Every request is recorded as a sign-in with the address the login host saw, as Entra logs
+/// failed sign-ins too.
 async fn token_request(
     state: &OriginState,
     caller: &Caller,
@@ -365,10 +375,14 @@ async fn token_request(
     };
     let mut form_correlation = None;
     let mut client_id = None;
+    let mut secret_ok = false;
+    let mut assertion = None;
     for (key, value) in url::form_urlencoded::parse(&body) {
         match key.as_ref() {
             "client-request-id" => form_correlation = Some(value.into_owned()),
             "client_id" => client_id = Some(value.into_owned()),
+            "client_secret" => secret_ok = value == LAB_CLIENT_SECRET,
+            "client_assertion" => assertion = Some(value.into_owned()),
             _ => {}
         }
     }
@@ -376,6 +390,29 @@ async fn token_request(
     let correlation_id = header_correlation
         .or(form_correlation)
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let endpoint = format!("https://{host}/{tenant}/oauth2/v2.0/token");
+    let assertion_ok = assertion.as_deref().is_some_and(|jwt| {
+        assertion_is_valid(
+            jwt,
+            client_id.as_deref(),
+            &endpoint,
+            &state.client_certificates,
+        )
+    });
+    let blocked = state.conditional_access && caller.ip != IpAddr::V4(ANCHOR_IP);
+    let (error_code, conditional_access) = match (secret_ok || assertion_ok, assertion.is_some()) {
+        (true, _) if blocked => (53003, CaStatus::Failure),
+        (true, _) => (
+            0,
+            if state.conditional_access {
+                CaStatus::Success
+            } else {
+                CaStatus::NotApplied
+            },
+        ),
+        (false, true) => (700027, CaStatus::NotApplied),
+        (false, false) => (7000215, CaStatus::NotApplied),
+    };
     let now = SystemTime::now();
     let sign_in = SignIn {
         id: request_id.clone(),
@@ -385,6 +422,8 @@ async fn token_request(
         tenant: tenant.to_owned(),
         client_id: client_id.clone(),
         time: now,
+        error_code,
+        conditional_access,
     };
     state
         .sign_ins
@@ -396,24 +435,59 @@ async fn token_request(
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default();
     let app = client_id.as_deref().unwrap_or("unknown");
-    let body = serde_json::json!({
-        "error": "invalid_client",
-        "error_description": format!(
-            "AADSTS7000215: Invalid client secret provided for app '{app}'. \
-             Trace ID: {request_id} Correlation ID: {correlation_id} Timestamp: {timestamp}"
-        ),
-        "error_codes": [7000215],
-        "timestamp": timestamp,
-        "trace_id": request_id,
-        "correlation_id": correlation_id,
-        "error_uri": format!("https://{host}/error?code=7000215"),
-    });
-    let mut response = with_login_headers(
-        host,
-        caller,
-        json(StatusCode::UNAUTHORIZED, &body),
-        Some(&request_id),
-    );
+    let (status, body) = if error_code == 0 {
+        (
+            StatusCode::OK,
+            serde_json::json!({
+                "token_type": "Bearer",
+                "expires_in": 3599,
+                "ext_expires_in": 3599,
+                "access_token": format!("lab-token-{}", uuid::Uuid::new_v4().simple()),
+            }),
+        )
+    } else {
+        let (error, status, text) = match error_code {
+            53003 => (
+                "invalid_grant",
+                StatusCode::BAD_REQUEST,
+                "Access has been blocked by Conditional Access policies. The access policy does \
+                 not allow token issuance."
+                    .to_owned(),
+            ),
+            700027 => (
+                "invalid_client",
+                StatusCode::UNAUTHORIZED,
+                "Client assertion contains an invalid signature.".to_owned(),
+            ),
+            _ => (
+                "invalid_client",
+                StatusCode::UNAUTHORIZED,
+                format!("Invalid client secret provided for app '{app}'."),
+            ),
+        };
+        let mut body = serde_json::json!({
+            "error": error,
+            "error_description": format!(
+                "AADSTS{error_code}: {text} Trace ID: {request_id} Correlation ID: \
+                 {correlation_id} Timestamp: {timestamp}"
+            ),
+            "error_codes": [error_code],
+            "timestamp": timestamp,
+            "trace_id": request_id,
+            "correlation_id": correlation_id,
+            "error_uri": format!("https://{host}/error?code={error_code}"),
+        });
+        if error_code == 53003 {
+            body["suberror"] = serde_json::json!("message_only");
+            body["claims"] = serde_json::json!(
+                serde_json::json!({"access_token": {"capolids": {"essential": true,
+                    "values": [LAB_CA_POLICY_ID]}}})
+                .to_string()
+            );
+        }
+        (status, body)
+    };
+    let mut response = with_login_headers(host, caller, json(status, &body), Some(&request_id));
     if let Ok(value) = HeaderValue::from_str(&correlation_id) {
         response.headers_mut().insert("client-request-id", value);
     }

@@ -10,13 +10,16 @@ pub mod login_path;
 pub mod proxy;
 pub mod tcp;
 pub mod tls;
+pub mod token;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::address::{ConnectTo, literal_ip};
-use crate::observation::{NoFamilyPath, NotRun, Observation};
+use crate::observation::{
+    EntraObservation, NamedLocationsObservation, NoFamilyPath, NotRun, Observation, SignInLog,
+};
 use crate::outcome::Route;
 use crate::plan::{CheckKind, Plan, Probe};
 use crate::scenario::model::{Family, Port, ProxySpec};
@@ -32,6 +35,8 @@ pub struct ProbeCtx {
     pub proxy: Option<ProxySpec>,
     /// Per probe (and per echo sample).
     pub timeout: Duration,
+    /// The Entra probe app, for token probes (`[entra]` scenarios only).
+    pub entra: Option<Arc<crate::entra::EntraCredentials>>,
 }
 
 impl ProbeCtx {
@@ -101,6 +106,10 @@ pub async fn run(
         };
         return match probe {
             Probe::Resolve { .. } => vec![dns::run(&spec, ctx).await],
+            // Read from Graph by the runner once the probes are done.
+            Probe::NamedLocations { .. } => vec![Observation::NamedLocations(Box::new(
+                NamedLocationsObservation::NotAsked,
+            ))],
             _ => not_run(NotRun::Panicked {
                 message: format!("{} was planned without a port", lead.name),
             }),
@@ -116,7 +125,7 @@ pub async fn run(
         }
     };
     match (*probe, &lead.kind) {
-        (Probe::Resolve { .. }, _) => not_run(NotRun::Panicked {
+        (Probe::Resolve { .. } | Probe::NamedLocations { .. }, _) => not_run(NotRun::Panicked {
             message: format!("{} was planned with a port", lead.name),
         }),
         (Probe::LoginPath { connect, tls, http }, _) => {
@@ -162,6 +171,27 @@ pub async fn run(
             }
             Err(why) => not_run(why),
         },
+        (Probe::Token { .. }, _) => {
+            let Some(credentials) = &ctx.entra else {
+                return not_run(NotRun::Panicked {
+                    message: "a token probe planned without the Entra app's credentials".into(),
+                });
+            };
+            let path = match path().await {
+                Ok(path) => path,
+                Err(why) => return not_run(why),
+            };
+            let spec = token::Spec {
+                host: lead.host.clone(),
+                path,
+                credentials: credentials.clone(),
+            };
+            let token = token::run(&spec, ctx).await;
+            vec![Observation::Entra(Box::new(EntraObservation {
+                token,
+                log: SignInLog::NotAsked,
+            }))]
+        }
         (Probe::Egress { .. }, _) => not_run(NotRun::Panicked {
             message: "an egress probe planned on a check that is not an egress check".into(),
         }),

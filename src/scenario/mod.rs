@@ -18,14 +18,15 @@ use serde::Deserialize as _;
 
 pub use error::{LineCol, ScenarioError, ScenarioErrors};
 pub use model::{
-    AnchorSet, EchoObserver, Extract, Family, FamilySelection, Limits, LoginHost, LoginSpec,
-    ObserverRole, Port, ProxySpec, Require, Scenario, Secret, Vantage,
+    AnchorSet, EchoObserver, EntraSpec, Extract, Family, FamilySelection, Limits, LoginHost,
+    LoginSpec, ObserverRole, Port, ProxySpec, Require, Scenario, Secret, Vantage,
 };
 pub use overrides::Overrides;
 pub use readiness::{Shortfall, Summary};
 pub use values::{
     PROXY_PASSWORD_ENV, parse_anchor, parse_deadline, parse_dns_server, parse_duration,
-    parse_family, parse_proxy, parse_require, parse_samples, parse_timeout, shorten,
+    parse_entra_wait, parse_family, parse_proxy, parse_require, parse_samples, parse_timeout,
+    shorten,
 };
 
 use de::{Ctx, DeError, Diag, NodeDe};
@@ -204,6 +205,14 @@ pub fn bundled_office365() -> Scenario {
 /// The bundled scenario for the embedded lab.
 pub fn bundled_lab() -> Scenario {
     bundled(LAB_TOML, "<bundled>/lab.toml")
+}
+
+/// The lab scenario with Entra's sign-in log as the login hosts' evidence (`lab --entra`).
+pub const LAB_ENTRA_TOML: &str = include_str!("../../scenarios/lab-entra.toml");
+
+/// The bundled scenario for the embedded lab with `[entra]`.
+pub fn bundled_lab_entra() -> Scenario {
+    bundled(LAB_ENTRA_TOML, "<bundled>/lab-entra.toml")
 }
 
 fn bundled(text: &str, source: &str) -> Scenario {

@@ -424,4 +424,39 @@ pub struct Scenario {
     pub observers: Vec<EchoObserver>,
     pub vantage: Vantage,
     pub limits: Limits,
+    /// `[entra]`: each login host proven by Entra's sign-in log, when present.
+    pub entra: Option<EntraSpec>,
+}
+
+/// `[entra]`: a token request through each login host, then Entra's sign-in log read back
+/// through Graph (on its own route) for the IP Entra saw. The app's credentials come from the
+/// environment, never from the scenario.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EntraSpec {
+    /// How long to wait for the sign-ins to reach the log (0: look once).
+    #[serde(with = "duration_ms", rename = "wait_ms")]
+    pub wait: Duration,
+    /// Graph's base URL, for a lab or a proxying setup; the cloud's Graph host when `None`.
+    pub graph_url: Option<url::Url>,
+    /// The cloud's authority host; the credentials' (public cloud unless the environment says
+    /// otherwise) when `None`.
+    pub authority_host: Option<String>,
+}
+
+impl EntraSpec {
+    /// How long the sign-in log is waited for unless the scenario says otherwise: Entra can
+    /// take 5-30 minutes to ingest a service principal's sign-in.
+    pub const DEFAULT_WAIT: Duration = Duration::from_secs(20 * 60);
+
+    /// The Graph host the run reads: `graph_url`'s, the authority's cloud's, or the public one.
+    pub fn graph_host(&self) -> String {
+        if let Some(host) = self.graph_url.as_ref().and_then(|u| u.host_str()) {
+            return host.to_owned();
+        }
+        self.authority_host
+            .as_deref()
+            .and_then(|a| crate::entra::Cloud::from_authority(a, None).ok())
+            .unwrap_or_default()
+            .graph_host
+    }
 }

@@ -32,6 +32,8 @@ pub struct Overrides {
     pub timeout: Option<Duration>,
     /// `--deadline` (whole run)
     pub deadline: Option<Duration>,
+    /// `--entra-wait`: sets `entra.wait`; the scenario must have an `[entra]` table.
+    pub entra_wait: Option<Duration>,
 }
 
 impl Scenario {
@@ -56,6 +58,12 @@ impl Scenario {
         }
         if let Some(samples) = o.samples {
             values::check_samples(i128::from(samples)).map_err(|e| format!("samples: {e}"))?;
+        }
+        if o.entra_wait.is_some() && self.entra.is_none() {
+            return Err(
+                "entra wait: the scenario has no [entra] table: add one to prove the login hosts by Entra's sign-in log"
+                    .into(),
+            );
         }
         if o.vantage.as_deref().is_some_and(|v| v.trim().is_empty()) {
             return Err("vantage: the vantage name must not be empty or only blanks".into());
@@ -87,6 +95,9 @@ impl Scenario {
             for observer in &mut self.observers {
                 observer.samples = samples;
             }
+        }
+        if let (Some(wait), Some(entra)) = (o.entra_wait, &mut self.entra) {
+            entra.wait = wait;
         }
         self.limits.timeout = timeout;
         self.limits.deadline = deadline;

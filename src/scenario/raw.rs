@@ -75,6 +75,16 @@ pub(crate) struct RawScenario {
     pub observer: Field<List<RawObserver>>,
     pub vantage: Field<RawVantage>,
     pub limits: Field<RawLimits>,
+    pub entra: Field<RawEntra>,
+}
+
+/// `[entra]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawEntra {
+    pub wait: Field<RawDuration>,
+    pub graph_url: Field<String>,
+    pub authority_host: Field<String>,
 }
 
 /// `[login]`

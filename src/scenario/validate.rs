@@ -8,10 +8,12 @@ use std::time::Duration;
 use serde_spanned::Spanned;
 
 use super::de::Diag;
-use super::model::{AnchorSet, EchoObserver, Extract, Limits, LoginSpec, Port, Scenario, Vantage};
+use super::model::{
+    AnchorSet, EchoObserver, EntraSpec, Extract, Limits, LoginSpec, Port, Scenario, Vantage,
+};
 use super::position::LineIndex;
 use super::raw::{
-    Checked, Field, RawExtract, RawLimits, RawLogin, RawObserver, RawScenario, RawVantage,
+    Checked, Field, RawEntra, RawExtract, RawLimits, RawLogin, RawObserver, RawScenario, RawVantage,
 };
 use super::values::{self, Bound, Written};
 
@@ -149,22 +151,32 @@ pub(crate) fn validate(
             expect_anchored: true,
         }),
     };
+    let entra = match &raw.entra {
+        Some(Checked::Valid(entra)) => entra_of(&mut c, entra).map(Some),
+        Some(Checked::Invalid) => None,
+        None => Some(None),
+    };
 
-    match (name, login, anchors, observers, vantage, limits) {
-        (Some(name), Some(login), Some(anchors), Some(observers), Some(vantage), Some(limits))
-            if c.diags.is_empty() =>
-        {
-            Ok(Scenario {
-                name,
-                description,
-                source: source.to_path_buf(),
-                login,
-                anchors,
-                observers,
-                vantage,
-                limits,
-            })
-        }
+    match (name, login, anchors, observers, vantage, limits, entra) {
+        (
+            Some(name),
+            Some(login),
+            Some(anchors),
+            Some(observers),
+            Some(vantage),
+            Some(limits),
+            Some(entra),
+        ) if c.diags.is_empty() => Ok(Scenario {
+            name,
+            description,
+            source: source.to_path_buf(),
+            login,
+            anchors,
+            observers,
+            vantage,
+            limits,
+            entra,
+        }),
         _ => Err(c.diags),
     }
 }
@@ -583,6 +595,53 @@ fn limits_of(c: &mut Checker<'_>, limits: &Spanned<RawLimits>) -> Option<Limits>
         family: family?,
         concurrency: concurrency?,
         require: require?,
+    })
+}
+
+fn entra_of(c: &mut Checker<'_>, entra: &Spanned<RawEntra>) -> Option<EntraSpec> {
+    let entra = entra.get_ref();
+    let wait = match &entra.wait {
+        Some(Checked::Invalid) => None,
+        Some(Checked::Valid(w)) => c.check(w, "entra.wait", values::parse_entra_wait),
+        None => Some(EntraSpec::DEFAULT_WAIT),
+    };
+    let graph_url = match &entra.graph_url {
+        Some(Checked::Invalid) => None,
+        Some(Checked::Valid(u)) => c
+            .check(u, "entra.graph_url", values::parse_graph_url)
+            .map(Some),
+        None => Some(None),
+    };
+    let authority_host = match &entra.authority_host {
+        Some(Checked::Invalid) => None,
+        Some(Checked::Valid(a)) => {
+            // An authority of a cloud this crate does not know needs its Graph: graph_url.
+            let graph_host = graph_url
+                .as_ref()
+                .and_then(|g| g.as_ref())
+                .and_then(|g| g.host_str().map(str::to_owned));
+            c.check(a, "entra.authority_host", |s: &str| {
+                crate::entra::Cloud::from_authority(s, graph_host.as_deref())
+                    .map(|cloud| cloud.authority_host)
+                    .map_err(|e| match e {
+                        crate::entra::CredentialsError::UnknownCloud { authority } => format!(
+                            "`{}` is not a cloud sipa-check knows: set entra.graph_url to its Graph",
+                            values::shorten(&authority)
+                        ),
+                        _ => format!(
+                            "`{}` is not a host name: write e.g. \"login.microsoftonline.us\"",
+                            values::shorten(s)
+                        ),
+                    })
+            })
+            .map(Some)
+        }
+        None => Some(None),
+    };
+    Some(EntraSpec {
+        wait: wait?,
+        graph_url: graph_url?,
+        authority_host: authority_host?,
     })
 }
 

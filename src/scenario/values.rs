@@ -473,6 +473,55 @@ pub(crate) fn parse_observer_url(s: &str) -> Result<Url, String> {
     Ok(url)
 }
 
+/// How long `[entra]` waits for the sign-in log: a duration, zero allowed (look once), at most
+/// [`MAX_DEADLINE`].
+pub fn parse_entra_wait(s: &str) -> Result<Duration, String> {
+    let shown = shorten(s);
+    let d = humantime::parse_duration(s.trim()).map_err(|e| {
+        format!("`{shown}` is not a duration ({e}): write e.g. `20m`, `90s` or `0s`")
+    })?;
+    if d > MAX_DEADLINE {
+        return Err(format!(
+            "`{shown}` is longer than the 1h maximum for the sign-in log wait"
+        ));
+    }
+    Ok(d)
+}
+
+/// Graph's base URL for `[entra]`: https, with a host, no credentials; a path always ends in
+/// `/`, so that Graph's paths go below it.
+pub(crate) fn parse_graph_url(s: &str) -> Result<Url, String> {
+    let shown = shorten(&redact_userinfo(s));
+    let mut url = parse_observer_url(s).map_err(|e| {
+        e.replace("echo observers", "Graph")
+            .replace("write http:// or https://", "write https://")
+            .replace(
+                "`http://canary.example.com/ip`",
+                "`https://graph.microsoft.com/`",
+            )
+    })?;
+    if url.scheme() != "https" {
+        return Err(format!(
+            "`{shown}` is not https: Graph is only reached over https"
+        ));
+    }
+    if !url.username().is_empty() {
+        return Err(format!(
+            "`{shown}` contains a user: Graph takes no credentials in its URL"
+        ));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(format!(
+            "`{shown}` has a query or fragment: give Graph's base URL only"
+        ));
+    }
+    if !url.path().ends_with('/') {
+        let path = format!("{}/", url.path());
+        url.set_path(&path);
+    }
+    Ok(url)
+}
+
 /// A JSON pointer (RFC 6901): empty, or `/`-separated tokens with `~0`/`~1` escapes.
 pub(crate) fn check_json_pointer(s: &str) -> Result<String, String> {
     let shown = shorten(s);

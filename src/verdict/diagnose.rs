@@ -101,7 +101,11 @@ pub(super) fn diagnose(plan: &Plan, outcomes: &mut [Outcome], exp: &Expectation)
                     GuideStep::Dns,
                 ),
                 CheckKind::Tls => tls_diagnosis(&outcomes[i], control_reachable),
-                CheckKind::Connect | CheckKind::Http(_) => {
+                CheckKind::EntraNamedLocations => diagnosis(
+                    "Conditional Access's named locations could not be read",
+                    GuideStep::GraphRoute,
+                ),
+                CheckKind::Connect | CheckKind::Http(_) | CheckKind::EntraSignIn => {
                     path_diagnosis(&outcomes[i], control_reachable)
                 }
             },

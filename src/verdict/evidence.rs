@@ -15,21 +15,36 @@ use crate::scenario::model::{ObserverRole, Require};
 /// The evidence each login host will get, from the plan alone: `echo` where an anchored observer
 /// is on the host itself, on that port and route; `path only` elsewhere.
 pub fn planned(plan: &Plan) -> Vec<HostEvidence> {
-    evidence(plan, |_| true)
+    evidence(plan, |_| true, |_| Some(Proof::EntraLog))
 }
 
 /// The evidence each login host got: `echo` only where such an observer's check was decided
 /// (passed or failed); an echo that never answered proves nothing.
 pub fn proven(plan: &Plan, outcomes: &[Outcome]) -> Vec<HostEvidence> {
-    evidence(plan, |check| {
+    let decided = |check: &Check| {
         outcomes
             .get(check.id)
             .is_some_and(|o| matches!(o.status, Status::Pass | Status::Fail))
+    };
+    evidence(plan, decided, |check| {
+        if !decided(check) {
+            return None;
+        }
+        match &outcomes[check.id].observation {
+            Observation::Entra(e) => Some(super::entra::proof(e)),
+            _ => None,
+        }
     })
 }
 
 /// Every login host × port × route the plan connects to, with the echo checks `counts`.
-fn evidence(plan: &Plan, counts: impl Fn(&Check) -> bool) -> Vec<HostEvidence> {
+/// Entra's evidence, where `entra` gives it for the host's entra check, comes first: it is
+/// what Conditional Access itself saw.
+fn evidence(
+    plan: &Plan,
+    counts: impl Fn(&Check) -> bool,
+    entra: impl Fn(&Check) -> Option<Proof>,
+) -> Vec<HostEvidence> {
     plan.probes
         .iter()
         .filter(|probe| matches!(probe, Probe::LoginPath { .. }))
@@ -43,11 +58,26 @@ fn evidence(plan: &Plan, counts: impl Fn(&Check) -> bool) -> Vec<HostEvidence> {
                     && c.route == path.route
                     && counts(c)
             });
+            let logged = plan
+                .checks
+                .iter()
+                .filter(|c| {
+                    c.kind == CheckKind::EntraSignIn
+                        && c.host.eq_ignore_ascii_case(&path.host)
+                        && c.port == Some(port)
+                        && c.route == path.route
+                })
+                .find_map(&entra);
+            let proof = match (logged, echoed) {
+                (Some(proof), _) => proof,
+                (None, true) => Proof::Echo,
+                (None, false) => Proof::PathOnly,
+            };
             Some(HostEvidence {
                 host: path.host.clone(),
                 port: port.get(),
                 route: path.route,
-                proof: if echoed { Proof::Echo } else { Proof::PathOnly },
+                proof,
             })
         })
         .collect()

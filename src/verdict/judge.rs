@@ -54,6 +54,8 @@ fn elapsed(obs: &Observation) -> Duration {
             .map(|s| s.elapsed)
             .max()
             .unwrap_or_default(),
+        Observation::Entra(e) => e.token.elapsed,
+        Observation::NamedLocations(_) => Duration::ZERO,
         Observation::NotRun(NotRun::Timeout { after }) => *after,
         Observation::NotRun(_) => Duration::ZERO,
     }
@@ -68,6 +70,14 @@ pub fn judge_check(check: &Check, obs: &Observation, exp: &Expectation) -> Outco
         (Observation::Tls(tls), _) => judge_tls(check, obs, tls),
         (Observation::Http(http), CheckKind::Http(expect)) => judge_http(check, obs, http, expect),
         (Observation::Egress(egress), _) => judge_egress(check, obs, egress, exp),
+        (Observation::NamedLocations(n), _) => super::entra::judge_named_locations(
+            outcome(check, obs, Status::Error, String::new()),
+            n,
+            exp,
+        ),
+        (Observation::Entra(e), _) => {
+            super::entra::judge(outcome(check, obs, Status::Error, String::new()), e, exp)
+        }
         (Observation::Http(_), _) => outcome(
             check,
             obs,
@@ -164,6 +174,12 @@ fn expected_for(check: &Check) -> String {
             ObserverRole::Anchored => "an egress IP in the anchor set".into(),
             ObserverRole::Control => "an egress IP outside the anchor set".into(),
         },
+        CheckKind::EntraNamedLocations => {
+            "every anchor IP in a trusted IP named location of Conditional Access".into()
+        }
+        CheckKind::EntraSignIn => {
+            "a token request whose sign-in Entra's log names with its IP".into()
+        }
     }
 }
 

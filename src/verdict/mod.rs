@@ -9,6 +9,7 @@ pub use coverage::{Rule as CoverageRule, rules as coverage_rules};
 mod diagnose;
 mod evidence;
 pub use evidence::{planned as planned_evidence, proven as proven_evidence};
+mod entra;
 mod judge;
 
 use crate::guide::GuideStep;
@@ -64,6 +65,7 @@ pub fn judge(plan: &Plan, observations: &[Observation], exp: &Expectation) -> Ve
         }
     }
     diagnose::diagnose(plan, &mut outcomes, exp);
+    entra::cross_check(plan, &mut outcomes, exp);
     knock_on_egress(plan, &mut outcomes);
     for o in &mut outcomes {
         o.causes = distinct_links(std::mem::take(&mut o.causes));

@@ -88,6 +88,7 @@ fn scenario(with_observers: bool) -> Scenario {
             family: FamilySelection::V4,
             ..Limits::default()
         },
+        entra: None,
     }
 }
 
@@ -110,6 +111,9 @@ fn observe(plan: &Plan, egress: impl Fn(&Check, usize) -> SampleOutcome) -> Vec<
     plan.checks
         .iter()
         .map(|c| match &c.kind {
+            CheckKind::EntraSignIn | CheckKind::EntraNamedLocations => {
+                Observation::NotRun(NotRun::NoObserver)
+            }
             CheckKind::Resolve => Observation::Resolve(DnsObservation {
                 host: c.host.clone(),
                 record_type: "A",

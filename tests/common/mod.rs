@@ -3,7 +3,7 @@
 #![allow(dead_code)]
 
 use sipa_check::address::ConnectTo;
-use sipa_check::command::lab_overrides;
+use sipa_check::command::{lab_entra, lab_overrides};
 use sipa_check::lab::{Fault, Lab, LabConfig};
 use sipa_check::outcome::ScenarioRun;
 use sipa_check::runner::{self, Quiet, RunSettings};
@@ -11,12 +11,53 @@ use sipa_check::scenario::{self, Overrides, Scenario};
 
 /// Starts a lab with `faults`, runs `scenarios/lab.toml` against it as `sipa-check lab` does
 /// (through the explicit proxy when asked, with `extra` flags on top), and stops the lab.
+/// Faults in Entra (`Fault::needs_entra`) run `scenarios/lab-entra.toml` with the lab's app, as
+/// `sipa-check lab` does.
 pub async fn run_lab(faults: &[Fault], via_proxy: bool, extra: Overrides) -> ScenarioRun {
+    if faults.iter().any(|f| f.needs_entra()) {
+        return run_lab_entra(faults, via_proxy, extra).await;
+    }
     let (lab, mut s, connect_to) = start_lab(faults, via_proxy).await;
     s.apply(&extra).expect("the extra flags apply");
     let run = run_quietly(&s, connect_to).await;
     lab.shutdown().await;
     run
+}
+
+/// `sipa-check lab --entra`: `scenarios/lab-entra.toml` against a lab with `faults`, each
+/// login host also proven by the lab's sign-in log.
+pub async fn run_lab_entra(faults: &[Fault], via_proxy: bool, extra: Overrides) -> ScenarioRun {
+    let lab = Lab::start(LabConfig {
+        faults: faults.to_vec(),
+        ..LabConfig::default()
+    })
+    .await
+    .expect("the lab starts");
+    let run = run_entra_on(&lab, faults, via_proxy, extra).await;
+    lab.shutdown().await;
+    run
+}
+
+/// `scenarios/lab-entra.toml` against a running `lab`, as `sipa-check lab --entra` runs it.
+pub async fn run_entra_on(
+    lab: &Lab,
+    faults: &[Fault],
+    via_proxy: bool,
+    extra: Overrides,
+) -> ScenarioRun {
+    let (mut s, access) = lab_entra(lab);
+    let (overrides, connect_to) = lab_overrides(lab, faults, via_proxy);
+    s.apply(&overrides).expect("lab overrides apply");
+    s.apply(&extra).expect("the extra flags apply");
+    let settings = RunSettings {
+        connect_to,
+        interrupt: runner::never(),
+        progress: &Quiet,
+        entra: Some(access),
+    };
+    runner::run_scenario(&s, settings)
+        .await
+        .expect("the run starts")
 }
 
 /// Starts a lab with `faults`, and points `scenarios/lab.toml` at it as `sipa-check lab` does
@@ -40,6 +81,7 @@ pub async fn run_quietly(s: &Scenario, connect_to: Vec<ConnectTo>) -> ScenarioRu
         connect_to,
         interrupt: runner::never(),
         progress: &Quiet,
+        entra: None,
     };
     runner::run_scenario(s, settings)
         .await

@@ -1,0 +1,820 @@
+//! Entra sign-in checks: the token request through a login host, judged on the IP Entra's
+//! sign-in log names for it (and on Conditional Access blocking it). Never a pass unless the
+//! log itself named an IP on the right side of the anchor set.
+
+use super::judge::chain;
+use super::{Expectation, diagnosis};
+use crate::entra::{AnchorCoverage, GraphError, SignInLookup, SignInRecord};
+use crate::guide::GuideStep;
+use crate::observation::{EntraObservation, NamedLocationsObservation, SignInLog};
+use crate::outcome::{Diagnosis, Outcome, Proof, Status};
+use crate::probe::token::TokenOutcome;
+use crate::report::show_duration;
+
+/// Judges one entra sign-in check; `o` is the blank outcome to fill.
+pub(super) fn judge(mut o: Outcome, e: &EntraObservation, exp: &Expectation) -> Outcome {
+    let host = o.host.clone();
+    let must_be_in = exp.expect_anchored;
+    let relation = if must_be_in { "in" } else { "outside" };
+    o.expected = format!(
+        "Entra's sign-in log names an IP {relation} the anchor set {} for a token request through {host}",
+        exp.anchors
+    );
+    let token = describe_token(&e.token.outcome);
+    let transport = |o: &mut Outcome, reason: String| {
+        o.status = Status::Error;
+        o.reason = reason;
+        o.diagnosis = diagnosis(
+            format!(
+                "the token request through {host} got no answer from Entra: this vantage's path to the login host"
+            ),
+            GuideStep::PathToZia,
+        );
+    };
+    match &e.token.outcome {
+        TokenOutcome::NotSent { why } => {
+            o.observed = format!("no token request sent: {why}");
+            transport(&mut o, format!("no token request through {host}: {why}"));
+            return o;
+        }
+        TokenOutcome::Timeout { after } => {
+            o.observed = format!("no answer after {}", show_duration(*after));
+            transport(
+                &mut o,
+                format!(
+                    "the token endpoint of {host} gave no answer within {}",
+                    show_duration(*after)
+                ),
+            );
+            return o;
+        }
+        TokenOutcome::Failed { causes } => {
+            o.observed = format!("the token request failed: {}", chain(causes));
+            o.causes = vec![chain(causes)];
+            transport(&mut o, format!("the token request through {host} failed"));
+            return o;
+        }
+        TokenOutcome::NotJson { status, .. } => {
+            o.observed = token.clone();
+            transport(
+                &mut o,
+                format!(
+                    "the token endpoint of {host} answered {status} with something that is not Entra's JSON"
+                ),
+            );
+            return o;
+        }
+        TokenOutcome::Rejected { meaning, .. } => {
+            o.observed = token.clone();
+            o.status = Status::Error;
+            o.reason = format!("Entra refused the probe app's token request: {meaning}");
+            o.diagnosis = diagnosis(
+                "the Entra probe app's credentials are not accepted",
+                GuideStep::EntraApp,
+            );
+            return o;
+        }
+        TokenOutcome::Issued | TokenOutcome::Blocked { .. } => {}
+    }
+    let blocked = match &e.token.outcome {
+        TokenOutcome::Blocked { policy_ids } => Some(policy_ids),
+        _ => None,
+    };
+    let record = match &e.log {
+        SignInLog::Looked {
+            lookup: SignInLookup::Found(record),
+        } => Some(record),
+        _ => None,
+    };
+    let log_text = match &e.log {
+        SignInLog::NotAsked => "sign-in log not read".to_string(),
+        SignInLog::Cut { by } => format!("sign-in log not read: {}", super::describe_cut(by)),
+        SignInLog::Looked { lookup } => match lookup {
+            SignInLookup::Found(r) => describe_record(r),
+            SignInLookup::NotYetIngested { waited } => {
+                format!("not in the sign-in log after {}", show_duration(*waited))
+            }
+            SignInLookup::Failed { error } => format!("sign-in log unreadable: {error}"),
+        },
+    };
+    o.observed = format!("{token}; {log_text}");
+    match record {
+        Some(r) => {
+            let inside = exp.anchors.contains(r.ip_address);
+            match (must_be_in, inside, blocked) {
+                (true, true, None) | (false, false, _) => {
+                    o.status = Status::Pass;
+                    o.reason = format!(
+                        "Entra logged {} for {host} ({relation} the anchor set)",
+                        r.ip_address
+                    );
+                }
+                (true, true, Some(policies)) => {
+                    o.status = Status::Fail;
+                    o.reason = format!(
+                        "Entra saw the anchor IP {} for {host}, yet Conditional Access blocked the token ({})",
+                        r.ip_address,
+                        show_policies(policies)
+                    );
+                    o.diagnosis = diagnosis(
+                        format!(
+                            "the App Connector IP {} is probably not in a trusted named location",
+                            r.ip_address
+                        ),
+                        GuideStep::TrustedLocation,
+                    );
+                }
+                (true, false, _) => {
+                    o.status = Status::Fail;
+                    o.reason = format!(
+                        "Entra logged {} for {host}, outside the anchor set {}",
+                        r.ip_address, exp.anchors
+                    );
+                    o.diagnosis = unanchored(&host);
+                }
+                (false, true, _) => {
+                    o.status = Status::Fail;
+                    o.reason = format!(
+                        "Entra logged the anchor IP {} for {host} from a vantage outside the trusted locations",
+                        r.ip_address
+                    );
+                    o.diagnosis = diagnosis(
+                        "login traffic is anchored from a vantage outside the trusted locations",
+                        GuideStep::TrustCriteria,
+                    );
+                }
+            }
+        }
+        // Conditional Access said "not a trusted location" by itself: from a vantage that must
+        // be anchored, that is a failure whatever the log says.
+        None if must_be_in && blocked.is_some() => {
+            o.status = Status::Fail;
+            o.reason = format!(
+                "Conditional Access blocked the token through {host} ({}): Entra did not see a trusted IP",
+                show_policies(blocked.map(Vec::as_slice).unwrap_or_default())
+            );
+            o.diagnosis = diagnosis(
+                format!(
+                    "the application segment probably lacks {host}, or the App Connector IPs are not a trusted named location"
+                ),
+                GuideStep::SegmentDomains,
+            );
+        }
+        None => {
+            o.status = Status::Error;
+            let (reason, found) = match &e.log {
+                SignInLog::Looked {
+                    lookup: SignInLookup::NotYetIngested { waited },
+                } => (
+                    SignInLookup::not_ingested_message(*waited),
+                    diagnosis(
+                        "the sign-in is not in Entra's log yet (pending): ingestion can take 5-30 min",
+                        GuideStep::SignInLog,
+                    ),
+                ),
+                SignInLog::Looked {
+                    lookup: SignInLookup::Failed { error },
+                } => (format!("Graph: {error}"), graph_diagnosis(error)),
+                SignInLog::Cut { by } => (
+                    format!(
+                        "the sign-in log was not read: the run was {}",
+                        super::describe_cut(by)
+                    ),
+                    diagnosis(
+                        "the run ended before Entra's sign-in log was read",
+                        GuideStep::SignInLog,
+                    ),
+                ),
+                SignInLog::NotAsked | SignInLog::Looked { .. } => (
+                    "the sign-in log was not read".to_string(),
+                    diagnosis(
+                        "the run ended before Entra's sign-in log was read",
+                        GuideStep::SignInLog,
+                    ),
+                ),
+            };
+            o.reason = reason;
+            o.diagnosis = found;
+        }
+    }
+    o
+}
+
+/// Judges the anchor set against Conditional Access's IP named locations: each anchor must lie
+/// in a location marked trusted, or CA's location condition gains nothing from anchoring.
+pub(super) fn judge_named_locations(
+    mut o: Outcome,
+    n: &NamedLocationsObservation,
+    exp: &Expectation,
+) -> Outcome {
+    o.expected = format!(
+        "every anchor of {} in an IP named location marked trusted",
+        exp.anchors
+    );
+    match n {
+        NamedLocationsObservation::Read { locations, anchors } => {
+            let trusted: Vec<&str> = locations
+                .iter()
+                .filter(|l| l.is_trusted)
+                .map(|l| l.display_name.as_str())
+                .collect();
+            let shown = |c: &AnchorCoverage| match c {
+                AnchorCoverage::Trusted { location } => format!("in trusted {location:?}"),
+                AnchorCoverage::OnlyUntrusted { locations } => {
+                    format!("only in untrusted {}", locations.join(", "))
+                }
+                AnchorCoverage::NotCovered => "in no IP named location".into(),
+            };
+            o.observed = anchors
+                .iter()
+                .map(|a| format!("{} {}", show_net(&a.anchor), shown(&a.coverage)))
+                .collect::<Vec<_>>()
+                .join("; ");
+            if o.observed.is_empty() {
+                o.observed = "no anchors to look up".into();
+            }
+            let missing: Vec<String> = anchors
+                .iter()
+                .filter(|a| !matches!(a.coverage, AnchorCoverage::Trusted { .. }))
+                .map(|a| show_net(&a.anchor))
+                .collect();
+            if anchors.is_empty() {
+                o.status = Status::Error;
+                o.reason = "no anchors to look up in the named locations".into();
+                o.diagnosis = diagnosis("the scenario has no anchor set", GuideStep::Observers);
+            } else if missing.is_empty() {
+                o.status = Status::Pass;
+                o.reason = format!(
+                    "every anchor is in a trusted named location ({})",
+                    trusted.join(", ")
+                );
+            } else {
+                o.status = Status::Fail;
+                let trusted_text = if trusted.is_empty() {
+                    "no IP named location is marked trusted".to_string()
+                } else {
+                    format!("trusted: {}", trusted.join(", "))
+                };
+                o.reason = format!(
+                    "the App Connector IP {} is not in a trusted named location ({trusted_text})",
+                    missing.join(" and ")
+                );
+                o.diagnosis = diagnosis(
+                    format!(
+                        "the trusted named location lacks the App Connector IP {}: Conditional Access does not trust anchored sign-ins",
+                        missing.join(" and ")
+                    ),
+                    GuideStep::TrustedLocation,
+                );
+            }
+        }
+        NamedLocationsObservation::Failed { error } => {
+            o.status = Status::Error;
+            o.reason = format!("Graph: {error}");
+            o.observed = "named locations unreadable".into();
+            o.diagnosis = match error {
+                GraphError::Unauthorized { .. }
+                | GraphError::Forbidden { .. }
+                | GraphError::Token { .. } => diagnosis(
+                    "the probe app cannot read Conditional Access: grant it Policy.Read.All (application) with admin consent",
+                    GuideStep::EntraApp,
+                ),
+                _ => graph_diagnosis(error),
+            };
+        }
+        NamedLocationsObservation::Cut { by } => {
+            o.status = Status::Error;
+            o.reason = format!(
+                "the named locations were not read: the run was {}",
+                super::describe_cut(by)
+            );
+            o.observed = "not read".into();
+            o.diagnosis = diagnosis("the run ended before Graph was read", GuideStep::SignInLog);
+        }
+        NamedLocationsObservation::NotAsked => {
+            o.status = Status::Error;
+            o.reason = "the named locations were not read".into();
+            o.observed = "not read".into();
+            o.diagnosis = diagnosis("the run ended before Graph was read", GuideStep::SignInLog);
+        }
+    }
+    o
+}
+
+/// `127.0.0.2` for a single address, `198.51.100.0/24` for a range.
+fn show_net(net: &ipnet::IpNet) -> String {
+    if net.prefix_len() == net.max_prefix_len() {
+        net.addr().to_string()
+    } else {
+        net.to_string()
+    }
+}
+
+/// The diagnosis for a host whose sign-in came from outside the anchor set.
+pub(super) fn unanchored(host: &str) -> Option<Diagnosis> {
+    diagnosis(
+        format!("the application segment probably lacks {host}"),
+        GuideStep::SegmentDomains,
+    )
+}
+
+fn graph_diagnosis(error: &GraphError) -> Option<Diagnosis> {
+    match error {
+        GraphError::Unauthorized { .. }
+        | GraphError::Forbidden { .. }
+        | GraphError::Token { .. } => diagnosis(
+            "the probe app cannot read the sign-in log: grant it AuditLog.Read.All and Directory.Read.All (application) with admin consent",
+            GuideStep::EntraApp,
+        ),
+        GraphError::Throttled { .. } => diagnosis(
+            "Graph throttled the sign-in log reads (429) until the wait ran out",
+            GuideStep::GraphRoute,
+        ),
+        _ => diagnosis(
+            "the sign-in log could not be read from Graph",
+            GuideStep::GraphRoute,
+        ),
+    }
+}
+
+fn describe_token(outcome: &TokenOutcome) -> String {
+    match outcome {
+        TokenOutcome::Issued => "token issued".into(),
+        TokenOutcome::Blocked { policy_ids } => format!(
+            "token blocked by Conditional Access (AADSTS53003, {})",
+            show_policies(policy_ids)
+        ),
+        TokenOutcome::Rejected { code, meaning, .. } => match code {
+            Some(code) => format!("token refused (AADSTS{code}): {meaning}"),
+            None => format!("token refused: {meaning}"),
+        },
+        TokenOutcome::NotJson {
+            status,
+            content_type,
+            excerpt,
+        } => format!(
+            "{status} {} (not JSON): {excerpt}",
+            content_type.as_deref().unwrap_or("without a content type")
+        ),
+        TokenOutcome::NotSent { why } => format!("not sent: {why}"),
+        TokenOutcome::Failed { causes } => format!("failed: {}", chain(causes)),
+        TokenOutcome::Timeout { after } => format!("no answer after {}", show_duration(*after)),
+    }
+}
+
+fn show_policies(ids: &[String]) -> String {
+    if ids.is_empty() {
+        "no policy named".into()
+    } else {
+        format!("policy {}", ids.join(", "))
+    }
+}
+
+fn describe_record(r: &SignInRecord) -> String {
+    format!(
+        "sign-in log: ipAddress {} (record {}, correlation id {}, status {}, conditional access {})",
+        r.ip_address, r.id, r.correlation_id, r.status_code, r.conditional_access_status
+    )
+}
+
+/// How a decided entra check proved its host: the log's IP, or Conditional Access alone.
+pub(super) fn proof(e: &EntraObservation) -> Proof {
+    match &e.log {
+        SignInLog::Looked {
+            lookup: SignInLookup::Found(_),
+        } => Proof::EntraLog,
+        _ => Proof::EntraCa,
+    }
+}
+
+/// With every decided entra check failing on an IP outside the anchor set, no login host is
+/// anchored: the forwarding rule or the gateway, not one segment domain.
+pub(super) fn cross_check(plan: &crate::plan::Plan, outcomes: &mut [Outcome], exp: &Expectation) {
+    if !exp.expect_anchored {
+        return;
+    }
+    let entra: Vec<usize> = plan
+        .checks
+        .iter()
+        .filter(|c| c.kind == crate::plan::CheckKind::EntraSignIn)
+        .map(|c| c.id)
+        .collect();
+    let outside = |o: &Outcome| match &o.observation {
+        crate::observation::Observation::Entra(e) => match &e.log {
+            SignInLog::Looked {
+                lookup: SignInLookup::Found(r),
+            } => !exp.anchors.contains(r.ip_address),
+            _ => false,
+        },
+        _ => false,
+    };
+    let decided: Vec<usize> = entra
+        .iter()
+        .copied()
+        .filter(|&i| matches!(outcomes[i].status, Status::Pass | Status::Fail))
+        .collect();
+    let hosts: std::collections::BTreeSet<&str> = decided
+        .iter()
+        .map(|&i| plan.checks[i].host.as_str())
+        .collect();
+    if hosts.len() > 1 && decided.iter().all(|&i| outside(&outcomes[i])) {
+        for &i in &decided {
+            outcomes[i].diagnosis = diagnosis(
+                "no login host is anchored: the ZIA forwarding rule (method ZPA, trust criteria, order) or the ZPA gateway",
+                GuideStep::ForwardingRule,
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, SystemTime};
+
+    use super::*;
+    use crate::entra::{GraphError, SignInRecord};
+    use crate::observation::{ConnectObservation, Observation};
+    use crate::plan::{CheckKind, Plan};
+    use crate::probe::token::TokenObservation;
+    use crate::scenario::model::{AnchorSet, Port, Require};
+
+    const HOSTS: [&str; 3] = [
+        "login.microsoftonline.com",
+        "login.windows.net",
+        "login.microsoft.com",
+    ];
+
+    fn plan() -> Plan {
+        let text = "name = \"e\"\n[login]\nhosts = [\"login.microsoftonline.com\", \"login.windows.net\", \"login.microsoft.com\"]\n[anchor]\nexpect = [\"127.0.0.2\"]\n[limits]\nfamily = \"4\"\n[entra]\n";
+        let s = crate::scenario::load_str(
+            text,
+            std::path::Path::new("e.toml"),
+            crate::scenario::Format::Toml,
+        )
+        .unwrap();
+        Plan::build(&s, &[])
+    }
+
+    fn exp(expect_anchored: bool) -> Expectation {
+        Expectation {
+            anchors: AnchorSet(vec!["127.0.0.2/32".parse().unwrap()]),
+            expect_anchored,
+            proxied: false,
+            login_ports: vec![Port::HTTP, Port::HTTPS],
+            require: Require::Path,
+        }
+    }
+
+    fn seen(host: &str, outcome: TokenOutcome, log: SignInLog) -> EntraObservation {
+        EntraObservation {
+            token: TokenObservation {
+                host: host.into(),
+                url: format!("https://{host}/t/oauth2/v2.0/token"),
+                correlation_id: "c0ffee00-0000-4000-8000-000000000001".into(),
+                sent_at: SystemTime::UNIX_EPOCH,
+                via: "127.0.0.1:443".into(),
+                connect: ConnectObservation { attempts: vec![] },
+                tls: None,
+                request_id: None,
+                outcome,
+                elapsed: Duration::from_millis(5),
+            },
+            log,
+        }
+    }
+
+    fn found(ip: &str) -> SignInLog {
+        SignInLog::Looked {
+            lookup: SignInLookup::Found(SignInRecord {
+                ip_address: ip.parse().unwrap(),
+                created: "2026-01-01T00:00:00Z".into(),
+                correlation_id: "c0ffee00-0000-4000-8000-000000000001".into(),
+                id: "r1".into(),
+                status_code: 0,
+                conditional_access_status: "notApplied".into(),
+                applied_policies: vec![],
+                network_location_details: vec![],
+            }),
+        }
+    }
+
+    /// Judges one login host's entra check on `e`, alone.
+    fn judge_one(e: EntraObservation, expect_anchored: bool) -> Outcome {
+        let plan = plan();
+        let check = plan
+            .checks
+            .iter()
+            .find(|c| c.kind == CheckKind::EntraSignIn && c.host == e.token.host)
+            .unwrap();
+        crate::verdict::judge_check(
+            check,
+            &Observation::Entra(Box::new(e)),
+            &exp(expect_anchored),
+        )
+    }
+
+    #[test]
+    fn the_plan_has_one_entra_check_per_host_on_443_after_its_tls() {
+        let plan = plan();
+        let entra: Vec<_> = plan
+            .checks
+            .iter()
+            .filter(|c| c.kind == CheckKind::EntraSignIn)
+            .collect();
+        assert_eq!(entra.len(), 3);
+        assert_eq!(entra[1].name, "login.windows.net:443 entra sign-in (ipv4)");
+        for c in entra {
+            assert_eq!(c.stage, crate::outcome::Stage::Entra);
+            assert_eq!(c.port, Some(Port::HTTPS));
+            let after = c.after.expect("judged after the TLS check");
+            assert_eq!(plan.checks[after].kind, CheckKind::Tls);
+            assert_eq!(plan.checks[after].host, c.host);
+            assert!(c.waits_for.is_some(), "waits for the host's resolve");
+        }
+    }
+
+    #[test]
+    fn the_anchor_ip_in_the_log_passes() {
+        let o = judge_one(
+            seen(HOSTS[0], TokenOutcome::Issued, found("127.0.0.2")),
+            true,
+        );
+        assert_eq!(o.status, Status::Pass, "{}", o.reason);
+        assert_eq!(
+            proof(&seen(HOSTS[0], TokenOutcome::Issued, found("127.0.0.2"))),
+            Proof::EntraLog
+        );
+    }
+
+    #[test]
+    fn another_ip_in_the_log_fails_naming_host_set_and_ip() {
+        let o = judge_one(
+            seen(HOSTS[1], TokenOutcome::Issued, found("127.0.0.3")),
+            true,
+        );
+        assert_eq!(o.status, Status::Fail);
+        assert!(o.reason.contains("login.windows.net"), "{}", o.reason);
+        assert!(o.reason.contains("127.0.0.3"), "{}", o.reason);
+        assert!(o.reason.contains("{127.0.0.2}"), "{}", o.reason);
+        let d = o.diagnosis.unwrap();
+        assert_eq!(d.guide_step, GuideStep::SegmentDomains);
+        assert!(d.likely_cause.contains("lacks login.windows.net"));
+    }
+
+    #[test]
+    fn outside_the_trusted_locations_the_opposite_holds() {
+        let o = judge_one(
+            seen(HOSTS[0], TokenOutcome::Issued, found("127.0.0.3")),
+            false,
+        );
+        assert_eq!(o.status, Status::Pass, "{}", o.reason);
+        let o = judge_one(
+            seen(HOSTS[0], TokenOutcome::Issued, found("127.0.0.2")),
+            false,
+        );
+        assert_eq!(o.status, Status::Fail);
+        assert_eq!(o.diagnosis.unwrap().guide_step, GuideStep::TrustCriteria);
+        // A block is what Conditional Access should do there.
+        let blocked = TokenOutcome::Blocked {
+            policy_ids: vec!["p1".into()],
+        };
+        let o = judge_one(seen(HOSTS[0], blocked, found("127.0.0.3")), false);
+        assert_eq!(o.status, Status::Pass, "{}", o.reason);
+    }
+
+    #[test]
+    fn not_ingested_is_an_error_never_a_pass() {
+        let log = SignInLog::Looked {
+            lookup: SignInLookup::NotYetIngested {
+                waited: Duration::from_secs(20 * 60),
+            },
+        };
+        let o = judge_one(seen(HOSTS[0], TokenOutcome::Issued, log), true);
+        assert_eq!(o.status, Status::Error);
+        assert_eq!(
+            o.reason,
+            "not in the sign-in log after 20m: ingestion can take 5-30 min"
+        );
+        assert_eq!(o.diagnosis.unwrap().guide_step, GuideStep::SignInLog);
+    }
+
+    #[test]
+    fn graph_errors_are_errors_naming_the_fix() {
+        let log = |error| SignInLog::Looked {
+            lookup: SignInLookup::Failed { error },
+        };
+        let forbidden = GraphError::Forbidden {
+            url: "https://graph/x".into(),
+            code: "Authorization_RequestDenied".into(),
+        };
+        let o = judge_one(seen(HOSTS[0], TokenOutcome::Issued, log(forbidden)), true);
+        assert_eq!(o.status, Status::Error);
+        assert!(o.reason.contains("AuditLog.Read.All"), "{}", o.reason);
+        assert_eq!(o.diagnosis.unwrap().guide_step, GuideStep::EntraApp);
+        let unauthorized = GraphError::Unauthorized {
+            url: "https://graph/x".into(),
+            code: "InvalidAuthenticationToken".into(),
+        };
+        let o = judge_one(
+            seen(HOSTS[0], TokenOutcome::Issued, log(unauthorized)),
+            true,
+        );
+        assert_eq!(o.status, Status::Error);
+        assert!(
+            o.diagnosis
+                .unwrap()
+                .likely_cause
+                .contains("AuditLog.Read.All")
+        );
+        let throttled = GraphError::Throttled {
+            url: "https://graph/x".into(),
+            answers: 4,
+            waited: Duration::from_secs(3),
+        };
+        let o = judge_one(seen(HOSTS[0], TokenOutcome::Issued, log(throttled)), true);
+        assert_eq!(o.status, Status::Error);
+        assert!(o.reason.contains("throttled"), "{}", o.reason);
+    }
+
+    #[test]
+    fn token_trouble_is_an_error_and_is_never_looked_up() {
+        for outcome in [
+            TokenOutcome::NotSent {
+                why: "the chain is not trusted".into(),
+            },
+            TokenOutcome::Timeout {
+                after: Duration::from_secs(3),
+            },
+            TokenOutcome::Failed {
+                causes: vec!["connection reset".into()],
+            },
+            TokenOutcome::NotJson {
+                status: 403,
+                content_type: Some("text/html".into()),
+                excerpt: "blocked".into(),
+            },
+            TokenOutcome::Rejected {
+                code: Some(7000215),
+                known: None,
+                meaning: "invalid client secret".into(),
+            },
+        ] {
+            let e = seen(HOSTS[0], outcome.clone(), SignInLog::NotAsked);
+            assert!(!e.signed_in(), "{outcome:?} is looked up");
+            let o = judge_one(e, true);
+            assert_eq!(o.status, Status::Error, "{outcome:?}");
+            assert!(o.diagnosis.is_some(), "{outcome:?}");
+        }
+    }
+
+    #[test]
+    fn a_conditional_access_block_fails_from_an_anchored_vantage() {
+        let blocked = || TokenOutcome::Blocked {
+            policy_ids: vec!["c0a1".into()],
+        };
+        // Even when the log has nothing yet: the block itself says "not a trusted IP".
+        let pending = SignInLog::Looked {
+            lookup: SignInLookup::NotYetIngested {
+                waited: Duration::ZERO,
+            },
+        };
+        let o = judge_one(seen(HOSTS[2], blocked(), pending), true);
+        assert_eq!(o.status, Status::Fail);
+        assert!(o.reason.contains("c0a1"), "{}", o.reason);
+        assert_eq!(
+            proof(&seen(HOSTS[2], blocked(), SignInLog::NotAsked)),
+            Proof::EntraCa
+        );
+        // The anchor IP logged, and still blocked: the named location.
+        let o = judge_one(seen(HOSTS[2], blocked(), found("127.0.0.2")), true);
+        assert_eq!(o.status, Status::Fail);
+        assert_eq!(o.diagnosis.unwrap().guide_step, GuideStep::TrustedLocation);
+    }
+
+    #[test]
+    fn a_run_cut_before_the_log_was_read_is_an_error() {
+        let log = SignInLog::Cut {
+            by: crate::observation::Cut::Interrupted,
+        };
+        let o = judge_one(seen(HOSTS[0], TokenOutcome::Issued, log), true);
+        assert_eq!(o.status, Status::Error);
+    }
+
+    #[test]
+    fn every_host_outside_the_anchor_set_points_at_the_forwarding_rule() {
+        let plan = plan();
+        let observations: Vec<Observation> = plan
+            .checks
+            .iter()
+            .map(|c| match c.kind {
+                CheckKind::EntraSignIn => Observation::Entra(Box::new(seen(
+                    &c.host,
+                    TokenOutcome::Issued,
+                    found("127.0.0.3"),
+                ))),
+                _ => Observation::NotRun(crate::observation::NotRun::NoObserver),
+            })
+            .collect();
+        // Judged alone, so the path checks before them do not skip them.
+        let mut outcomes: Vec<Outcome> = plan
+            .checks
+            .iter()
+            .zip(&observations)
+            .map(|(c, obs)| crate::verdict::judge_check(c, obs, &exp(true)))
+            .collect();
+        cross_check(&plan, &mut outcomes, &exp(true));
+        for (c, o) in plan.checks.iter().zip(&outcomes) {
+            if c.kind == CheckKind::EntraSignIn {
+                assert_eq!(o.status, Status::Fail);
+                assert_eq!(
+                    o.diagnosis.as_ref().unwrap().guide_step,
+                    GuideStep::ForwardingRule
+                );
+            }
+        }
+    }
+
+    fn named(anchors: Vec<(&str, AnchorCoverage)>) -> NamedLocationsObservation {
+        NamedLocationsObservation::Read {
+            locations: vec![crate::entra::NamedLocation {
+                id: "l1".into(),
+                display_name: "SIPA App Connectors".into(),
+                is_trusted: true,
+                ranges: vec!["127.0.0.9/32".parse().unwrap()],
+            }],
+            anchors: anchors
+                .into_iter()
+                .map(|(a, coverage)| crate::observation::AnchorInLocations {
+                    anchor: a.parse().unwrap(),
+                    coverage,
+                })
+                .collect(),
+        }
+    }
+
+    fn judge_named(n: NamedLocationsObservation) -> Outcome {
+        let plan = plan();
+        let check = plan
+            .checks
+            .iter()
+            .find(|c| c.kind == CheckKind::EntraNamedLocations)
+            .unwrap();
+        assert_eq!(check.name, "graph.microsoft.com entra named locations");
+        crate::verdict::judge_check(check, &Observation::NamedLocations(Box::new(n)), &exp(true))
+    }
+
+    #[test]
+    fn anchors_in_a_trusted_named_location_pass_and_others_fail_naming_it() {
+        let o = judge_named(named(vec![(
+            "127.0.0.2/32",
+            AnchorCoverage::Trusted {
+                location: "SIPA App Connectors".into(),
+            },
+        )]));
+        assert_eq!(o.status, Status::Pass, "{}", o.reason);
+        let o = judge_named(named(vec![("127.0.0.2/32", AnchorCoverage::NotCovered)]));
+        assert_eq!(o.status, Status::Fail);
+        assert!(o.reason.contains("127.0.0.2 "), "{}", o.reason);
+        assert!(o.reason.contains("SIPA App Connectors"), "{}", o.reason);
+        let d = o.diagnosis.unwrap();
+        assert_eq!(d.guide_step, GuideStep::TrustedLocation);
+        assert!(d.likely_cause.contains("named location"));
+        let o = judge_named(named(vec![(
+            "127.0.0.2/32",
+            AnchorCoverage::OnlyUntrusted {
+                locations: vec!["Branches".into()],
+            },
+        )]));
+        assert_eq!(o.status, Status::Fail);
+        assert!(
+            o.observed.contains("only in untrusted Branches"),
+            "{}",
+            o.observed
+        );
+    }
+
+    #[test]
+    fn unreadable_named_locations_are_errors() {
+        let o = judge_named(NamedLocationsObservation::Failed {
+            error: GraphError::Forbidden {
+                url: "https://graph/x".into(),
+                code: "Authorization_RequestDenied".into(),
+            },
+        });
+        assert_eq!(o.status, Status::Error);
+        assert!(
+            o.diagnosis
+                .unwrap()
+                .likely_cause
+                .contains("Policy.Read.All")
+        );
+        for n in [
+            NamedLocationsObservation::NotAsked,
+            NamedLocationsObservation::Cut {
+                by: crate::observation::Cut::Terminated,
+            },
+        ] {
+            assert_eq!(judge_named(n).status, Status::Error);
+        }
+    }
+}
