@@ -40,13 +40,17 @@ fn main() -> ExitCode {
             .filter(|p| !p.is_empty())
             .map(Secret::new),
         open_files,
-        // On a terminal, wrap to its width (COLUMNS, as shells set it; 100 when unknown);
-        // piped output is never hard-wrapped.
+        // On a terminal, wrap to its width (COLUMNS when set, else the terminal's own size;
+        // 100 when neither is known); piped output is never hard-wrapped.
         columns: std::io::stdout().is_terminal().then(|| {
             std::env::var("COLUMNS")
                 .ok()
                 .and_then(|c| c.trim().parse::<usize>().ok())
                 .filter(|&c| c > 0)
+                .or_else(|| {
+                    terminal_size::terminal_size_of(std::io::stdout())
+                        .map(|(terminal_size::Width(w), _)| usize::from(w))
+                })
                 .unwrap_or(100)
         }),
         entra_credentials: EntraCredentials::from_env(|k| std::env::var(k).ok())

@@ -49,3 +49,31 @@ fn piped_output_is_not_wrapped() {
     }
     assert!(stdout.lines().count() < 60, "{stdout}");
 }
+
+/// On a terminal without COLUMNS in the environment (shells do not export it), the report wraps
+/// to the terminal's own width. `script` (util-linux) gives the binary a terminal of 72 columns.
+#[test]
+fn on_a_terminal_the_report_wraps_to_its_width() {
+    let binary = env!("CARGO_BIN_EXE_sipa-check");
+    let out = Command::new("script")
+        .args([
+            "-qec",
+            &format!(
+                "stty rows 40 cols 72; {binary} lab --fault one-domain-unanchored 2>/dev/null"
+            ),
+            "/dev/null",
+        ])
+        .env_remove("COLUMNS")
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .output()
+        .expect("script (util-linux) runs");
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let text = String::from_utf8_lossy(&out.stdout).replace('\r', "");
+    let widest = text.lines().map(|l| l.chars().count()).max().unwrap_or(0);
+    assert!(widest <= 72, "a line of {widest} columns:\n{text}");
+    assert!(
+        text.contains("the application segment probably lacks login.windows.net"),
+        "{text}"
+    );
+}
