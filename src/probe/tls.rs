@@ -182,7 +182,7 @@ impl TrustStore {
             .dangerous()
             .with_custom_certificate_verifier(Arc::new(AllAnchors {
                 anchors: anchors.clone(),
-                provider: provider.clone(),
+                signatures: AnyChain::new(provider.clone()),
             }))
             .with_no_client_auth();
         http.alpn_protocols = vec![b"http/1.1".to_vec()];
@@ -267,7 +267,8 @@ fn check(
 #[derive(Debug)]
 struct AllAnchors {
     anchors: Arc<Anchors>,
-    provider: Arc<CryptoProvider>,
+    /// Checks the handshake's signatures, as every verifier of the run does.
+    signatures: AnyChain,
 }
 
 impl std::fmt::Debug for Anchors {
@@ -304,12 +305,7 @@ impl ServerCertVerifier for AllAnchors {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
+        self.signatures.verify_tls12_signature(message, cert, dss)
     }
 
     fn verify_tls13_signature(
@@ -318,18 +314,11 @@ impl ServerCertVerifier for AllAnchors {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
+        self.signatures.verify_tls13_signature(message, cert, dss)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider
-            .signature_verification_algorithms
-            .supported_schemes()
+        self.signatures.supported_verify_schemes()
     }
 }
 
@@ -652,7 +641,7 @@ mod tests {
         // The echo probe's verifier ends too, refusing the unknown chain.
         let verifier = AllAnchors {
             anchors: store.anchors.clone(),
-            provider: Arc::new(rustls::crypto::ring::default_provider()),
+            signatures: AnyChain::new(Arc::new(rustls::crypto::ring::default_provider())),
         };
         let refused = tokio::task::spawn_blocking(move || {
             verifier
