@@ -12,7 +12,18 @@ use crate::probe::token::TokenOutcome;
 use crate::report::show_duration;
 
 /// Judges one entra sign-in check; `o` is the blank outcome to fill.
-pub(super) fn judge(mut o: Outcome, e: &EntraObservation, exp: &Expectation) -> Outcome {
+pub(super) fn judge(o: Outcome, e: &EntraObservation, exp: &Expectation) -> Outcome {
+    judge_sign_in(o, &e.token.outcome, &e.log, exp)
+}
+
+/// Judges a sign-in on what Entra answered the token request and what its log says: the
+/// whole decision, for a run and for `sipa-check complete` alike.
+pub(super) fn judge_sign_in(
+    mut o: Outcome,
+    token_outcome: &TokenOutcome,
+    log: &SignInLog,
+    exp: &Expectation,
+) -> Outcome {
     let host = o.host.clone();
     let must_be_in = exp.expect_anchored;
     let relation = if must_be_in { "in" } else { "outside" };
@@ -20,7 +31,7 @@ pub(super) fn judge(mut o: Outcome, e: &EntraObservation, exp: &Expectation) -> 
         "Entra's sign-in log names an IP {relation} the anchor set {} for a token request through {host}",
         exp.anchors
     );
-    let token = describe_token(&e.token.outcome);
+    let token = describe_token(token_outcome);
     let transport = |o: &mut Outcome, reason: String| {
         o.status = Status::Error;
         o.reason = reason;
@@ -31,7 +42,7 @@ pub(super) fn judge(mut o: Outcome, e: &EntraObservation, exp: &Expectation) -> 
             GuideStep::PathToZia,
         );
     };
-    match &e.token.outcome {
+    match token_outcome {
         TokenOutcome::NotSent { why } => {
             o.observed = format!("no token request sent: {why}");
             transport(&mut o, format!("no token request through {host}: {why}"));
@@ -76,17 +87,17 @@ pub(super) fn judge(mut o: Outcome, e: &EntraObservation, exp: &Expectation) -> 
         }
         TokenOutcome::Issued | TokenOutcome::Blocked { .. } => {}
     }
-    let blocked = match &e.token.outcome {
+    let blocked = match token_outcome {
         TokenOutcome::Blocked { policy_ids } => Some(policy_ids),
         _ => None,
     };
-    let record = match &e.log {
+    let record = match log {
         SignInLog::Looked {
             lookup: SignInLookup::Found(record),
         } => Some(record),
         _ => None,
     };
-    let log_text = match &e.log {
+    let log_text = match log {
         SignInLog::NotAsked => "sign-in log not read".to_string(),
         SignInLog::Cut { by } => format!("sign-in log not read: {}", super::describe_cut(by)),
         SignInLog::Looked { lookup } => match lookup {
@@ -162,13 +173,13 @@ pub(super) fn judge(mut o: Outcome, e: &EntraObservation, exp: &Expectation) -> 
         }
         None => {
             o.status = Status::Error;
-            let (reason, found) = match &e.log {
+            let (reason, found) = match log {
                 SignInLog::Looked {
                     lookup: SignInLookup::NotYetIngested { waited },
                 } => (
                     SignInLookup::not_ingested_message(*waited),
                     diagnosis(
-                        "the sign-in is not in Entra's log yet (pending): ingestion can take 5-30 min",
+                        "the sign-in is not in Entra's log yet (pending): ingestion can take 5-30 min; finish the report later with `sipa-check complete REPORT.json`",
                         GuideStep::SignInLog,
                     ),
                 ),
@@ -379,7 +390,12 @@ fn describe_record(r: &SignInRecord) -> String {
 
 /// How a decided entra check proved its host: the log's IP, or Conditional Access alone.
 pub(super) fn proof(e: &EntraObservation) -> Proof {
-    match &e.log {
+    log_proof(&e.log)
+}
+
+/// [`proof`] on the log alone.
+pub(super) fn log_proof(log: &SignInLog) -> Proof {
+    match log {
         SignInLog::Looked {
             lookup: SignInLookup::Found(_),
         } => Proof::EntraLog,
@@ -393,33 +409,42 @@ pub(super) fn cross_check(plan: &crate::plan::Plan, outcomes: &mut [Outcome], ex
     if !exp.expect_anchored {
         return;
     }
-    let entra: Vec<usize> = plan
+    let sign_ins: Vec<(usize, &str, bool)> = plan
         .checks
         .iter()
         .filter(|c| c.kind == crate::plan::CheckKind::EntraSignIn)
-        .map(|c| c.id)
+        .map(|c| {
+            let outside = match &outcomes[c.id].observation {
+                crate::observation::Observation::Entra(e) => logged_outside(&e.log, exp),
+                _ => false,
+            };
+            (c.id, c.host.as_str(), outside)
+        })
         .collect();
-    let outside = |o: &Outcome| match &o.observation {
-        crate::observation::Observation::Entra(e) => match &e.log {
-            SignInLog::Looked {
-                lookup: SignInLookup::Found(r),
-            } => !exp.anchors.contains(r.ip_address),
-            _ => false,
-        },
+    cross_check_sign_ins(outcomes, &sign_ins);
+}
+
+/// Whether the log named an IP outside the anchor set.
+pub(super) fn logged_outside(log: &SignInLog, exp: &Expectation) -> bool {
+    match log {
+        SignInLog::Looked {
+            lookup: SignInLookup::Found(r),
+        } => !exp.anchors.contains(r.ip_address),
         _ => false,
-    };
-    let decided: Vec<usize> = entra
+    }
+}
+
+/// [`cross_check`] over the sign-in checks given as (outcome index, host, logged outside the
+/// anchor set), for a run or a completed report; only for a vantage that must be anchored.
+pub(super) fn cross_check_sign_ins(outcomes: &mut [Outcome], sign_ins: &[(usize, &str, bool)]) {
+    let decided: Vec<&(usize, &str, bool)> = sign_ins
         .iter()
-        .copied()
-        .filter(|&i| matches!(outcomes[i].status, Status::Pass | Status::Fail))
+        .filter(|(i, _, _)| matches!(outcomes[*i].status, Status::Pass | Status::Fail))
         .collect();
-    let hosts: std::collections::BTreeSet<&str> = decided
-        .iter()
-        .map(|&i| plan.checks[i].host.as_str())
-        .collect();
-    if hosts.len() > 1 && decided.iter().all(|&i| outside(&outcomes[i])) {
-        for &i in &decided {
-            outcomes[i].diagnosis = diagnosis(
+    let hosts: std::collections::BTreeSet<&str> = decided.iter().map(|(_, h, _)| *h).collect();
+    if hosts.len() > 1 && decided.iter().all(|(_, _, outside)| *outside) {
+        for (i, _, _) in decided {
+            outcomes[*i].diagnosis = diagnosis(
                 "no login host is anchored: the ZIA forwarding rule (method ZPA, trust criteria, order) or the ZPA gateway",
                 GuideStep::ForwardingRule,
             );

@@ -89,8 +89,14 @@ pub(super) fn required(plan: &Plan, outcomes: &[Outcome], exp: &Expectation) -> 
     if exp.require != Require::PerHost {
         return Vec::new();
     }
-    proven(plan, outcomes)
-        .into_iter()
+    per_host_errors(&proven(plan, outcomes))
+}
+
+/// The error for each login host that `evidence` proves only by the path on a TLS port, as a
+/// run with `require = "per-host"` adds them.
+pub fn per_host_errors(evidence: &[HostEvidence]) -> Vec<Outcome> {
+    evidence
+        .iter()
         .filter(|e| e.proof == Proof::PathOnly)
         .filter(|e| crate::scenario::model::Port::new(e.port).is_some_and(|p| p.is_tls()))
         .map(|e| {
