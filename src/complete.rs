@@ -203,6 +203,7 @@ fn expectation(run: &ScenarioRun) -> Result<Expectation, (String, String)> {
         proxied: run.vantage.proxy.is_some(),
         login_ports: Vec::new(),
         require: Require::default(),
+        entra_mode: run.entra.as_ref().map(|e| e.mode).unwrap_or_default(),
     })
 }
 

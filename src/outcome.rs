@@ -327,6 +327,9 @@ pub struct EntraRecord {
     /// How long the run waited for the log.
     #[serde(with = "ms", rename = "wait_ms")]
     pub wait: Duration,
+    /// `[entra] mode`, which the completed checks are judged by.
+    #[serde(default)]
+    pub mode: crate::scenario::model::EntraMode,
 }
 
 /// A sign-in Entra answered (a token issued or blocked) that its log did not show yet: enough

@@ -195,7 +195,7 @@ impl Plan {
                 }
             }
         }
-        if let Some(entra) = &scenario.entra {
+        if let Some(entra) = scenario.entra.as_ref().filter(|e| e.mode.reads_graph()) {
             // One read of Graph for the whole run: Graph has no route under test.
             let id = b.checks.len();
             b.checks.push(Check {

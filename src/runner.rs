@@ -117,6 +117,7 @@ pub fn prepare(
         proxied: scenario.vantage.proxy.is_some(),
         login_ports: scenario.login.ports.clone(),
         require: scenario.limits.require,
+        entra_mode: scenario.entra.as_ref().map(|e| e.mode).unwrap_or_default(),
     };
     Ok((Arc::new(ctx), exp))
 }
@@ -161,10 +162,14 @@ pub async fn run_scenario(
                 .unwrap_or_else(|| format!("https://{}/", credentials.cloud.graph_host)),
             authority_host: spec.authority_host.clone(),
             wait: spec.wait,
+            mode: spec.mode,
         }),
         _ => None,
     };
-    if let (Some(spec), Some((_, graph))) = (&scenario.entra, entra) {
+    // In `ca` mode the token answers are the verdict: Graph is not read at all.
+    if let (Some(spec), Some((_, graph))) = (&scenario.entra, entra)
+        && spec.mode.reads_graph()
+    {
         let cut = read_graph(
             &mut observations,
             cut_short,
@@ -218,7 +223,10 @@ fn pending_sign_ins(plan: &Plan, checks: &[Outcome]) -> Vec<PendingSignIn> {
             let Observation::Entra(e) = &outcome.observation else {
                 return None;
             };
+            // Only an undecided check waits for the log (in `both` mode Conditional Access's
+            // answer may have decided it already).
             let pending = e.signed_in()
+                && outcome.status == crate::outcome::Status::Error
                 && matches!(
                     e.log,
                     SignInLog::Cut { .. }

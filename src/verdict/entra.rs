@@ -10,6 +10,7 @@ use crate::observation::{EntraObservation, NamedLocationsObservation, SignInLog}
 use crate::outcome::{Diagnosis, Outcome, Proof, Status};
 use crate::probe::token::TokenOutcome;
 use crate::report::show_duration;
+use crate::scenario::model::EntraMode;
 
 /// Judges one entra sign-in check; `o` is the blank outcome to fill.
 pub(super) fn judge(o: Outcome, e: &EntraObservation, exp: &Expectation) -> Outcome {
@@ -108,6 +109,18 @@ pub(super) fn judge_sign_in(
             SignInLookup::Failed { error } => format!("sign-in log unreadable: {error}"),
         },
     };
+    match (exp.entra_mode, record) {
+        (EntraMode::Ca, _) => {
+            o.observed = format!("{token}; sign-in log not read (mode ca)");
+            return judge_ca(o, token_outcome, exp);
+        }
+        // The log has not shown the sign-in (yet): Conditional Access's answer decides.
+        (EntraMode::Both, None) => {
+            o.observed = format!("{token}; {log_text}");
+            return judge_ca(o, token_outcome, exp);
+        }
+        (EntraMode::Log | EntraMode::Both, _) => {}
+    }
     o.observed = format!("{token}; {log_text}");
     match record {
         Some(r) => {
@@ -206,6 +219,66 @@ pub(super) fn judge_sign_in(
             };
             o.reason = reason;
             o.diagnosis = found;
+        }
+    }
+    o
+}
+
+/// Judges a sign-in on Conditional Access's answer alone (`mode = "ca"`): the probe app's
+/// workload-identity policy blocks it outside trusted named locations, so a token issued means
+/// Entra saw a trusted IP, and AADSTS53003 that it did not. `token_outcome` is issued or
+/// blocked; `o.observed` is set.
+fn judge_ca(mut o: Outcome, token_outcome: &TokenOutcome, exp: &Expectation) -> Outcome {
+    let host = o.host.clone();
+    o.expected = if exp.expect_anchored {
+        format!(
+            "Entra issues the probe app a token through {host}: Conditional Access, which blocks the app outside trusted named locations, saw a trusted IP"
+        )
+    } else {
+        format!(
+            "Conditional Access blocks the probe app's token through {host}: this vantage is outside the trusted locations"
+        )
+    };
+    match (token_outcome, exp.expect_anchored) {
+        (TokenOutcome::Issued, true) => {
+            o.status = Status::Pass;
+            o.reason = format!(
+                "Entra issued the token through {host}: Conditional Access saw a trusted location"
+            );
+        }
+        (TokenOutcome::Blocked { policy_ids }, true) => {
+            o.status = Status::Fail;
+            o.reason = format!(
+                "Conditional Access blocked the token through {host} (AADSTS53003, {}): Entra did not see a trusted IP, so {host} is not anchored or the anchor IP is not in a trusted named location",
+                show_policies(policy_ids)
+            );
+            o.diagnosis = diagnosis(
+                format!(
+                    "the application segment probably lacks {host}, or the App Connector IPs are not a trusted named location"
+                ),
+                GuideStep::SegmentDomains,
+            );
+        }
+        (TokenOutcome::Blocked { policy_ids }, false) => {
+            o.status = Status::Pass;
+            o.reason = format!(
+                "Conditional Access blocked the token through {host} outside the trusted locations, as it should ({})",
+                show_policies(policy_ids)
+            );
+        }
+        (TokenOutcome::Issued, false) => {
+            o.status = Status::Fail;
+            o.reason = format!(
+                "Entra issued a token through {host} from a vantage outside the trusted locations: it saw a trusted IP, or no policy blocks the probe app"
+            );
+            o.diagnosis = diagnosis(
+                "login traffic is anchored from a vantage outside the trusted locations, or the probe app has no Conditional Access policy",
+                GuideStep::TrustCriteria,
+            );
+        }
+        _ => {
+            o.status = Status::Error;
+            o.reason = format!("internal: no Conditional Access answer for {host}");
         }
     }
     o
@@ -461,7 +534,7 @@ mod tests {
     use crate::observation::{ConnectObservation, Observation};
     use crate::plan::{CheckKind, Plan};
     use crate::probe::token::TokenObservation;
-    use crate::scenario::model::{AnchorSet, Port, Require};
+    use crate::scenario::model::{AnchorSet, EntraMode, Port, Require};
 
     const HOSTS: [&str; 3] = [
         "login.microsoftonline.com",
@@ -487,6 +560,7 @@ mod tests {
             proxied: false,
             login_ports: vec![Port::HTTP, Port::HTTPS],
             require: Require::Path,
+            entra_mode: EntraMode::Log,
         }
     }
 
@@ -605,6 +679,128 @@ mod tests {
         };
         let o = judge_one(seen(HOSTS[0], blocked, found("127.0.0.3")), false);
         assert_eq!(o.status, Status::Pass, "{}", o.reason);
+    }
+
+    fn judge_in(e: EntraObservation, expect_anchored: bool, mode: EntraMode) -> Outcome {
+        let plan = plan();
+        let check = plan
+            .checks
+            .iter()
+            .find(|c| c.kind == CheckKind::EntraSignIn && c.host == e.token.host)
+            .unwrap();
+        let exp = Expectation {
+            entra_mode: mode,
+            ..exp(expect_anchored)
+        };
+        crate::verdict::judge_check(check, &Observation::Entra(Box::new(e)), &exp)
+    }
+
+    fn blocked() -> TokenOutcome {
+        TokenOutcome::Blocked {
+            policy_ids: vec!["pol-1".into()],
+        }
+    }
+
+    #[test]
+    fn ca_mode_a_token_issued_passes_at_once_proven_by_ca() {
+        let e = seen(HOSTS[1], TokenOutcome::Issued, SignInLog::NotAsked);
+        assert_eq!(proof(&e), Proof::EntraCa);
+        let o = judge_in(e, true, EntraMode::Ca);
+        assert_eq!(o.status, Status::Pass, "{}", o.reason);
+        assert!(
+            o.reason
+                .contains("Conditional Access saw a trusted location")
+        );
+        assert!(o.observed.contains("mode ca"), "{}", o.observed);
+    }
+
+    #[test]
+    fn ca_mode_a_blocked_token_fails_naming_the_host_and_the_policy() {
+        let o = judge_in(
+            seen(HOSTS[1], blocked(), SignInLog::NotAsked),
+            true,
+            EntraMode::Ca,
+        );
+        assert_eq!(o.status, Status::Fail);
+        assert!(o.reason.contains("login.windows.net"), "{}", o.reason);
+        assert!(o.reason.contains("policy pol-1"), "{}", o.reason);
+        assert!(o.reason.contains("not in a trusted named location"));
+        assert_eq!(o.diagnosis.unwrap().guide_step, GuideStep::SegmentDomains);
+    }
+
+    #[test]
+    fn ca_mode_outside_the_trusted_locations_a_block_is_the_pass() {
+        let o = judge_in(
+            seen(HOSTS[0], blocked(), SignInLog::NotAsked),
+            false,
+            EntraMode::Ca,
+        );
+        assert_eq!(o.status, Status::Pass, "{}", o.reason);
+        let o = judge_in(
+            seen(HOSTS[0], TokenOutcome::Issued, SignInLog::NotAsked),
+            false,
+            EntraMode::Ca,
+        );
+        assert_eq!(o.status, Status::Fail, "{}", o.reason);
+        assert_eq!(o.diagnosis.unwrap().guide_step, GuideStep::TrustCriteria);
+    }
+
+    #[test]
+    fn ca_mode_another_aadsts_code_is_an_error_with_its_meaning() {
+        let rejected = TokenOutcome::Rejected {
+            code: Some(7000215),
+            known: crate::probe::token::Rejection::from_code(7000215),
+            meaning: crate::probe::token::Rejection::InvalidClientSecret
+                .meaning()
+                .into(),
+        };
+        let o = judge_in(
+            seen(HOSTS[0], rejected, SignInLog::NotAsked),
+            true,
+            EntraMode::Ca,
+        );
+        assert_eq!(o.status, Status::Error);
+        assert!(o.reason.contains("invalid client secret"), "{}", o.reason);
+        assert_eq!(o.diagnosis.unwrap().guide_step, GuideStep::EntraApp);
+    }
+
+    #[test]
+    fn both_mode_ca_decides_while_the_log_is_pending_and_the_log_must_agree() {
+        let pending = SignInLog::Looked {
+            lookup: SignInLookup::NotYetIngested {
+                waited: Duration::ZERO,
+            },
+        };
+        let o = judge_in(
+            seen(HOSTS[0], TokenOutcome::Issued, pending),
+            true,
+            EntraMode::Both,
+        );
+        assert_eq!(o.status, Status::Pass, "{}", o.reason);
+        assert!(
+            o.observed.contains("not in the sign-in log"),
+            "{}",
+            o.observed
+        );
+        // A record outside the anchor set fails, whatever the token answer.
+        let o = judge_in(
+            seen(HOSTS[0], TokenOutcome::Issued, found("127.0.0.3")),
+            true,
+            EntraMode::Both,
+        );
+        assert_eq!(o.status, Status::Fail, "{}", o.reason);
+        // In log mode the pending log stays an error.
+        let pending = SignInLog::Looked {
+            lookup: SignInLookup::NotYetIngested {
+                waited: Duration::ZERO,
+            },
+        };
+        let o = judge_in(
+            seen(HOSTS[0], TokenOutcome::Issued, pending),
+            true,
+            EntraMode::Log,
+        );
+        assert_eq!(o.status, Status::Error);
     }
 
     #[test]

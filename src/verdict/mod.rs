@@ -78,6 +78,8 @@ pub struct Expectation {
     pub login_ports: Vec<Port>,
     /// What each login host's evidence must be.
     pub require: Require,
+    /// What an entra sign-in check is judged on (`[entra] mode`).
+    pub entra_mode: crate::scenario::model::EntraMode,
 }
 
 fn diagnosis(likely_cause: impl Into<String>, guide_step: GuideStep) -> Option<Diagnosis> {
