@@ -290,3 +290,67 @@ async fn a_pending_report_without_credentials_is_exit_2() {
     );
     assert!(stderr.contains("AZURE_TENANT_ID"), "{stderr}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn complete_from_the_command_line_keeps_a_sign_in_graph_cannot_find_pending_and_the_secret_hidden()
+ {
+    const PLANTED: &str = "Pl4nted-complete-S3cret-7Qx";
+    let (lab, json, _) = pending_run(&[]).await;
+    let port = lab.graph_addr().port();
+    // Graph and its token endpoint on 127.0.0.1, whose name the lab's certificate does not
+    // carry: no DNS, nothing off loopback, and Graph cannot answer.
+    let json = json.replace(
+        &lab.graph_url().to_string(),
+        &format!("https://127.0.0.1:{port}/"),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("pending.json"), &json).unwrap();
+    std::fs::copy(lab.ca_file(), dir.path().join("lab-ca.pem")).unwrap();
+    let path = dir.path().to_path_buf();
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_sipa-check"))
+            .current_dir(&path)
+            .env("NO_COLOR", "1")
+            .env("AZURE_TENANT_ID", "sipa-lab.onmicrosoft.com")
+            .env("AZURE_CLIENT_ID", sipa_check::lab::LAB_CLIENT_ID)
+            .env("AZURE_CLIENT_SECRET", PLANTED)
+            .env("AZURE_AUTHORITY_HOST", format!("127.0.0.1:{port}"))
+            .env("SIPA_CHECK_GRAPH_HOST", format!("127.0.0.1:{port}"))
+            .env_remove("AZURE_CLIENT_CERTIFICATE_PATH")
+            .stdin(Stdio::null())
+            .args([
+                "complete",
+                "pending.json",
+                "--ca-file",
+                "lab-ca.pem",
+                "--json",
+                "out.json",
+                "--junit",
+                "out.xml",
+            ])
+            .output()
+            .expect("sipa-check runs")
+    })
+    .await
+    .unwrap();
+    lab.shutdown().await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(3), "{stdout}");
+    assert!(stdout.contains("pending: 3 sign-ins"), "{stdout}");
+    let written = std::fs::read_to_string(dir.path().join("out.json")).unwrap();
+    let report = read_report(&written, "out.json").unwrap();
+    assert_eq!(pending_count(&report), 3, "still pending, never a pass");
+    assert_eq!(report.overall, Status::Error);
+    junit_is_valid(&report);
+    for (what, text) in [
+        ("stdout", stdout.into_owned()),
+        ("stderr", String::from_utf8_lossy(&out.stderr).into_owned()),
+        ("JSON", written),
+        (
+            "JUnit",
+            std::fs::read_to_string(dir.path().join("out.xml")).unwrap(),
+        ),
+    ] {
+        assert!(!text.contains(PLANTED), "{what} shows the secret:\n{text}");
+    }
+}
