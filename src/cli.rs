@@ -213,6 +213,10 @@ pub struct LabArgs {
     /// Prove each login host by the lab's Entra sign-in log too (token requests, then Graph).
     #[arg(long, conflicts_with = "serve")]
     pub entra: bool,
+    /// As --entra, judged on `log` (the sign-in log), `ca` (Conditional Access's token answer,
+    /// no Graph) or `both`; the lab's `ca-blocks` fault is the Conditional Access policy.
+    #[arg(long, value_name = "log|ca|both", value_parser = crate::scenario::parse_entra_mode, conflicts_with = "serve")]
+    pub entra_mode: Option<crate::scenario::model::EntraMode>,
     #[command(flatten)]
     pub reports: ReportFlags,
 }

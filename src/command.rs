@@ -764,9 +764,13 @@ pub async fn lab(
         lab.shutdown().await;
         return exit;
     };
-    let use_entra = args.entra || config_faults.iter().any(|f| f.needs_entra());
+    let use_entra =
+        args.entra || args.entra_mode.is_some() || config_faults.iter().any(|f| f.needs_entra());
     let (mut s, entra) = if use_entra {
-        let (s, access) = lab_entra(&lab);
+        let (mut s, access) = lab_entra(&lab);
+        if let (Some(mode), Some(spec)) = (args.entra_mode, s.entra.as_mut()) {
+            spec.mode = mode;
+        }
         (s, Some(access))
     } else {
         (scenario::bundled_lab(), None)

@@ -142,3 +142,54 @@ async fn both_mode_with_the_policy_passes_proven_by_the_log() {
             .all(|e| e.proof == Proof::EntraLog)
     );
 }
+
+fn sipa(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_sipa-check"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("NO_COLOR", "1")
+        .env_remove("AZURE_CLIENT_SECRET")
+        .stdin(std::process::Stdio::null())
+        .args(args)
+        .output()
+        .expect("sipa-check runs")
+}
+
+#[test]
+fn lab_entra_mode_ca_from_the_command_line() {
+    let clean = sipa(&[
+        "lab",
+        "--entra-mode",
+        "ca",
+        "--fault",
+        "ca-blocks",
+        "--json",
+        "-",
+    ]);
+    let json = String::from_utf8_lossy(&clean.stdout);
+    assert_eq!(
+        clean.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&clean.stderr)
+    );
+    assert!(json.contains("\"entra-ca\""), "{json}");
+    let broken = sipa(&[
+        "lab",
+        "--entra-mode",
+        "ca",
+        "--fault",
+        "ca-blocks",
+        "--fault",
+        "one-domain-unanchored",
+    ]);
+    let text = String::from_utf8_lossy(&broken.stdout);
+    assert_eq!(broken.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("FAIL  login.windows.net:443 entra sign-in (ipv4)"),
+        "{text}"
+    );
+    assert!(text.contains(LAB_CA_POLICY_ID), "{text}");
+    let bad = sipa(&["lab", "--entra-mode", "policy"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("is not a mode"));
+}
