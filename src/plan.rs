@@ -122,6 +122,8 @@ impl Probe {
 pub struct Plan {
     pub checks: Vec<Check>,
     pub probes: Vec<Probe>,
+    /// `[entra] mode`, when the scenario has `[entra]`: what its sign-in checks will prove.
+    pub entra_mode: Option<crate::scenario::model::EntraMode>,
 }
 
 impl Plan {
@@ -238,6 +240,7 @@ impl Plan {
         Plan {
             checks: b.checks,
             probes: b.probes,
+            entra_mode: scenario.entra.as_ref().map(|e| e.mode),
         }
     }
 

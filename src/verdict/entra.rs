@@ -702,6 +702,30 @@ mod tests {
     }
 
     #[test]
+    fn ca_mode_plans_entra_ca_evidence_and_no_graph_check() {
+        let text = "name = \"e\"\n[login]\nhosts = [\"login.windows.net\"]\n[anchor]\nexpect = [\"127.0.0.2\"]\n[limits]\nfamily = \"4\"\n[entra]\nmode = \"ca\"\n";
+        let s = crate::scenario::load_str(
+            text,
+            std::path::Path::new("e.toml"),
+            crate::scenario::Format::Toml,
+        )
+        .unwrap();
+        let plan = Plan::build(&s, &[]);
+        assert!(
+            plan.checks
+                .iter()
+                .all(|c| c.kind != CheckKind::EntraNamedLocations)
+        );
+        let planned = crate::verdict::planned_evidence(&plan);
+        let on_443: Vec<Proof> = planned
+            .iter()
+            .filter(|e| e.port == 443)
+            .map(|e| e.proof)
+            .collect();
+        assert_eq!(on_443, [Proof::EntraCa]);
+    }
+
+    #[test]
     fn ca_mode_a_token_issued_passes_at_once_proven_by_ca() {
         let e = seen(HOSTS[1], TokenOutcome::Issued, SignInLog::NotAsked);
         assert_eq!(proof(&e), Proof::EntraCa);

@@ -15,7 +15,11 @@ use crate::scenario::model::{ObserverRole, Require};
 /// The evidence each login host will get, from the plan alone: `echo` where an anchored observer
 /// is on the host itself, on that port and route; `path only` elsewhere.
 pub fn planned(plan: &Plan) -> Vec<HostEvidence> {
-    evidence(plan, |_| true, |_| Some(Proof::EntraLog))
+    let proof = match plan.entra_mode {
+        Some(crate::scenario::model::EntraMode::Ca) => Proof::EntraCa,
+        _ => Proof::EntraLog,
+    };
+    evidence(plan, |_| true, |_| Some(proof))
 }
 
 /// The evidence each login host got: `echo` only where such an observer's check was decided
