@@ -74,6 +74,9 @@ pub enum Command {
     Validate(ValidateArgs),
     /// Start the embedded lab and run the bundled lab scenario against it.
     Lab(LabArgs),
+    /// Finish a JSON report whose Entra sign-ins were still pending: look them up in the
+    /// sign-in log, judge those checks, and write the completed reports.
+    Complete(CompleteArgs),
     /// Write the documented Office 365 scenario template, to fill in and run.
     Init(InitArgs),
     /// Print a shell completion script to standard output.
@@ -160,6 +163,23 @@ pub struct RunArgs {
 }
 
 #[derive(Debug, Clone, Args)]
+pub struct CompleteArgs {
+    /// The JSON report a run wrote with --json (`-` for standard input).
+    #[arg(value_name = "REPORT.json")]
+    pub report: PathBuf,
+    /// How long to wait for the pending sign-ins in Entra's log, such as 20m; 0s (the default)
+    /// looks once.
+    #[arg(long, value_name = "DUR", value_parser = parse_entra_wait)]
+    pub entra_wait: Option<Duration>,
+    /// Extra trust anchor in PEM for Graph, such as the Zscaler root for SSL inspection
+    /// (repeatable).
+    #[arg(long = "ca-file", visible_alias = "cacert", value_name = "PEM")]
+    pub ca_file: Vec<PathBuf>,
+    #[command(flatten)]
+    pub reports: ReportFlags,
+}
+
+#[derive(Debug, Clone, Args)]
 pub struct ValidateArgs {
     /// Scenario files (TOML or JSON).
     #[arg(value_name = "SCENARIO", required = true)]
@@ -193,6 +213,10 @@ pub struct LabArgs {
     /// Prove each login host by the lab's Entra sign-in log too (token requests, then Graph).
     #[arg(long, conflicts_with = "serve")]
     pub entra: bool,
+    /// As --entra, judged on `log` (the sign-in log), `ca` (Conditional Access's token answer,
+    /// no Graph) or `both`; the lab's `ca-blocks` fault is the Conditional Access policy.
+    #[arg(long, value_name = "log|ca|both", value_parser = crate::scenario::parse_entra_mode, conflicts_with = "serve")]
+    pub entra_mode: Option<crate::scenario::model::EntraMode>,
     #[command(flatten)]
     pub reports: ReportFlags,
 }

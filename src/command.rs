@@ -11,7 +11,8 @@ use futures::future::{BoxFuture, FutureExt, Shared};
 
 use crate::address::ConnectTo;
 use crate::cli::{
-    Cli, CompletionsArgs, InitArgs, LabArgs, ReportFlags, RunArgs, ScenarioFlags, ValidateArgs,
+    Cli, CompleteArgs, CompletionsArgs, InitArgs, LabArgs, ReportFlags, RunArgs, ScenarioFlags,
+    ValidateArgs,
 };
 use crate::entra::{CredentialsError, EntraCredentials};
 use crate::lab::{Fault, Lab, LabConfig};
@@ -355,7 +356,7 @@ async fn run_loaded(
     }
     live.finish();
     let report = RunReport::new(runs);
-    write_reports(&report, files, env, out, err);
+    write_reports(&report, files, env, out, err, None);
     Exit::of(report.overall)
 }
 
@@ -477,6 +478,7 @@ fn write_reports(
     env: &Env,
     out: &mut dyn Write,
     err: &mut dyn Write,
+    verbatim_json: Option<&str>,
 ) {
     let style = HumanStyle {
         color: env.color,
@@ -500,8 +502,12 @@ fn write_reports(
     {
         let _ = writeln!(err, "error: cannot write the report: {e}");
     }
+    // A report written back unchanged (`complete` with nothing pending) keeps its very bytes.
     let render_json = |w: &mut dyn Write| -> Result<(), report::ReportError> {
-        report::json::write(report, w).map_err(Into::into)
+        match verbatim_json {
+            Some(text) => w.write_all(text.as_bytes()).map_err(Into::into),
+            None => report::json::write(report, w).map_err(Into::into),
+        }
     };
     let render_junit = |w: &mut dyn Write| report::junit::write(report, w);
     for (dest, render) in [
@@ -758,9 +764,13 @@ pub async fn lab(
         lab.shutdown().await;
         return exit;
     };
-    let use_entra = args.entra || config_faults.iter().any(|f| f.needs_entra());
+    let use_entra =
+        args.entra || args.entra_mode.is_some() || config_faults.iter().any(|f| f.needs_entra());
     let (mut s, entra) = if use_entra {
-        let (s, access) = lab_entra(&lab);
+        let (mut s, access) = lab_entra(&lab);
+        if let (Some(mode), Some(spec)) = (args.entra_mode, s.entra.as_mut()) {
+            spec.mode = mode;
+        }
         (s, Some(access))
     } else {
         (scenario::bundled_lab(), None)
@@ -778,6 +788,96 @@ pub async fn lab(
     let exit = run_loaded(&[s], &connect_to, entra, files, env, interrupt, out, err).await;
     lab.shutdown().await;
     exit
+}
+
+/// `sipa-check complete`: reads a JSON report back, looks its pending sign-ins up in Entra's
+/// log (with the probe app from the environment, on the Graph the run used), and writes the
+/// completed reports; exits as a run with that verdict would. A report with nothing pending is
+/// written unchanged. A file that is not a report of this format is exit 2, as is a pending
+/// report without the probe app's credentials.
+pub async fn complete(
+    args: &CompleteArgs,
+    env: &Env,
+    interrupt: Interrupt,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> Exit {
+    let shown = args.report.display().to_string();
+    let text = if is_stdout(&args.report) {
+        let mut text = String::new();
+        io::Read::read_to_string(&mut io::stdin(), &mut text).map(|_| text)
+    } else {
+        std::fs::read_to_string(&args.report)
+    };
+    let text = match text {
+        Ok(t) => t,
+        Err(e) => {
+            let _ = writeln!(err, "error: cannot read {shown}: {e}");
+            return Exit::Invalid;
+        }
+    };
+    let report = match crate::complete::read_report(&text, &shown) {
+        Ok(r) => r,
+        Err(e) => {
+            let _ = writeln!(err, "error: {}", with_causes(&e));
+            return Exit::Invalid;
+        }
+    };
+    let files = match ReportFiles::open(&args.reports) {
+        Ok(f) => f,
+        Err(e) => {
+            let _ = writeln!(err, "error: {e}");
+            return Exit::Invalid;
+        }
+    };
+    let pending = crate::complete::pending_count(&report);
+    if pending == 0 {
+        let _ = writeln!(
+            err,
+            "note: {shown}: no sign-in is pending: the report is complete as it is"
+        );
+        write_reports(&report, files, env, out, err, Some(&text));
+        return Exit::of(report.overall);
+    }
+    let credentials = match &env.entra_credentials {
+        Ok(c) => c.clone(),
+        Err(e) => {
+            let _ = writeln!(
+                err,
+                "error: {shown}: {pending} sign-in(s) to look up need the probe app's credentials: {}",
+                with_causes(&**e)
+            );
+            return Exit::Invalid;
+        }
+    };
+    let mut access = EntraAccess::new(credentials);
+    for file in &args.ca_file {
+        match std::fs::read_to_string(file) {
+            Ok(pem) => access.graph_roots_pem.push(pem),
+            Err(e) => {
+                let _ = writeln!(err, "error: --ca-file {}: {e}", file.display());
+                return Exit::Invalid;
+            }
+        }
+    }
+    let wait = args.entra_wait.unwrap_or_default();
+    let completing = crate::complete::complete(report.clone(), &access, wait);
+    let (report, unchanged) = tokio::select! {
+        done = completing => (done, None),
+        by = interrupt => {
+            let _ = writeln!(
+                err,
+                "{}: the report was not completed and is written as it was",
+                crate::verdict::describe_cut(&by)
+            );
+            (report, Some(text.as_str()))
+        }
+    };
+    write_reports(&report, files, env, out, err, unchanged);
+    if unchanged.is_some() {
+        return Exit::Inconclusive;
+    }
+    Exit::of(report.overall)
 }
 
 /// The tenant the lab's probe app signs in to.

@@ -1,7 +1,7 @@
 //! The configuration guide's steps a diagnosis can point at (zscaler-sipa-office365-guide.txt), each with its
 //! text in one place.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// A step of the configuration guide (or, where the guide has none, the thing outside it) that
 /// most likely explains a failure. Reports show it as [`GuideStep::text`].
@@ -143,6 +143,17 @@ impl std::fmt::Display for GuideStep {
 impl Serialize for GuideStep {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(self.text())
+    }
+}
+
+/// Reads back the text a report carries.
+impl<'de> Deserialize<'de> for GuideStep {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<GuideStep, D::Error> {
+        let text = String::deserialize(d)?;
+        GuideStep::ALL
+            .into_iter()
+            .find(|g| g.text() == text)
+            .ok_or_else(|| serde::de::Error::custom(format!("unknown guide step `{text}`")))
     }
 }
 

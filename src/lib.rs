@@ -4,6 +4,7 @@
 pub mod address;
 pub mod cli;
 pub mod command;
+pub mod complete;
 pub mod entra;
 pub mod guide;
 pub mod lab;

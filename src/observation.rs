@@ -13,6 +13,16 @@ pub(crate) mod ms {
     pub fn serialize<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_f64((d.as_secs_f64() * 1000.0 * 10.0).round() / 10.0)
     }
+    /// Reads back what [`serialize`] wrote (to a tenth of a millisecond).
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let ms = <f64 as serde::Deserialize>::deserialize(d)?;
+        if !ms.is_finite() || ms < 0.0 {
+            return Err(serde::de::Error::custom(format!(
+                "{ms} is not a duration in milliseconds"
+            )));
+        }
+        Ok(Duration::from_secs_f64(ms / 1000.0))
+    }
 }
 
 /// One probe's record. Network trouble is data here, never an `Err`.
@@ -30,6 +40,11 @@ pub enum Observation {
     NamedLocations(Box<NamedLocationsObservation>),
     /// The probe did not finish or did not start.
     NotRun(NotRun),
+    /// An observation read back from a JSON report (`sipa-check complete`), kept exactly as
+    /// it was written: the report is the record, and only the checks being completed are
+    /// judged again, on the typed parts they need.
+    #[serde(untagged)]
+    Recorded(serde_json::Value),
 }
 
 /// Why a probe has no observation of its own. Only [`NotRun::NothingToVerify`] means there is

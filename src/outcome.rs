@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::guide::GuideStep;
 use crate::observation::{Observation, ms};
@@ -43,8 +43,25 @@ impl Serialize for Route {
     }
 }
 
+/// Reads back the one word a report shows.
+impl<'de> Deserialize<'de> for Route {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Route, D::Error> {
+        let word = String::deserialize(d)?;
+        [
+            Route::Direct(Family::V4),
+            Route::Direct(Family::V6),
+            Route::Proxy,
+        ]
+        .into_iter()
+        .find(|r| r.to_string() == word)
+        .ok_or_else(|| {
+            serde::de::Error::custom(format!("route `{word}`: expected ipv4, ipv6 or proxy"))
+        })
+    }
+}
+
 /// How a check ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     Pass,
@@ -67,7 +84,7 @@ impl Status {
 }
 
 /// Where in the path a check looks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Stage {
     Resolve,
@@ -93,7 +110,7 @@ impl std::fmt::Display for Stage {
 }
 
 /// The most likely configuration step behind a failure (a row of DESIGN.md's table).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Diagnosis {
     /// What is probably wrong, in the admin's words.
     pub likely_cause: String,
@@ -101,8 +118,9 @@ pub struct Diagnosis {
     pub guide_step: GuideStep,
 }
 
-/// One check's verdict with its evidence.
-#[derive(Debug, Clone, Serialize)]
+/// One check's verdict with its evidence. Read back from a report (`sipa-check complete`), its
+/// observation is [`Observation::Recorded`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Outcome {
     /// Stable name, such as `login.windows.net:80 egress anchored (ipv4)`.
     pub name: String,
@@ -110,11 +128,11 @@ pub struct Outcome {
     /// `host` or `host:port`.
     pub target: String,
     pub host: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub port: Option<u16>,
     /// How the check reached its target, shown as `ipv4`, `ipv6` or `proxy`; none for a
     /// check of the whole run (coverage), which the JSON then leaves out.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub route: Option<Route>,
     pub status: Status,
     /// One line: why this status.
@@ -122,23 +140,29 @@ pub struct Outcome {
     pub expected: String,
     pub observed: String,
     /// The cause chain, outermost first.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub causes: Vec<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub diagnosis: Option<Diagnosis>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
     /// For a check skipped because another did not pass: that check's name. Its failure, not
     /// this check, is the evidence.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub blocked_by: Option<String>,
     #[serde(with = "ms", rename = "elapsed_ms")]
     pub elapsed: Duration,
+    #[serde(deserialize_with = "recorded")]
     pub observation: Observation,
 }
 
+/// An observation read back from a report is kept as written.
+fn recorded<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Observation, D::Error> {
+    serde_json::Value::deserialize(d).map(Observation::Recorded)
+}
+
 /// Counts per status.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Tally {
     pub total: usize,
     pub passed: usize,
@@ -199,24 +223,24 @@ impl Tally {
 }
 
 /// Facts about where the run happened.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct VantageFacts {
     pub name: String,
     pub hostname: String,
     pub os: String,
     pub sipa_check_version: String,
     pub resolvers: Vec<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub proxy: Option<String>,
     /// Local addresses the probes' connections left from.
     pub local_addresses: Vec<String>,
     /// What went wrong reading the OS trust store (unreadable or unparsable certificates): a
     /// chain that only a missing root would have anchored shows as untrusted.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub trust_store_problems: Vec<String>,
     /// What may go wrong at this vantage before any probe, such as a proxy user without a
     /// password.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
     pub expect_anchored: bool,
     /// RFC 3339, UTC.
@@ -224,7 +248,7 @@ pub struct VantageFacts {
 }
 
 /// How a login host's anchoring was proven, on one port and route.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Proof {
     /// An echo observer on that very host answered (pass or fail).
@@ -250,7 +274,7 @@ impl std::fmt::Display for Proof {
 }
 
 /// One login host's evidence on one port and route.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HostEvidence {
     pub host: String,
     pub port: u16,
@@ -266,7 +290,7 @@ impl HostEvidence {
 }
 
 /// One scenario run from one vantage point.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ScenarioRun {
     pub scenario: String,
     pub source: String,
@@ -275,16 +299,72 @@ pub struct ScenarioRun {
     #[serde(with = "ms", rename = "elapsed_ms")]
     pub elapsed: Duration,
     /// Set when the deadline or an interrupt cut the run short.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cut_short: Option<String>,
     pub tally: Tally,
     pub checks: Vec<Outcome>,
     /// How each login host was proven, per port and route.
     pub evidence: Vec<HostEvidence>,
+    /// How the run read Entra's sign-in log, for `[entra]` scenarios: what
+    /// `sipa-check complete` needs to read it again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entra: Option<EntraRecord>,
+    /// The sign-ins Entra answered that its log did not show yet when the run ended: their
+    /// checks are errors (pending) until `sipa-check complete` finds them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pending_sign_ins: Vec<PendingSignIn>,
 }
 
-/// Everything one invocation found: the document `--json` writes.
-#[derive(Debug, Clone, Serialize)]
+/// Where a run read Entra's sign-in log, so that a later `sipa-check complete` reads the same.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EntraRecord {
+    /// Graph's base URL, such as `https://graph.microsoft.com/`.
+    pub graph_url: String,
+    /// The scenario's `[entra] authority_host`, when it named one (else the environment's
+    /// cloud, as `run` reads it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authority_host: Option<String>,
+    /// How long the run waited for the log.
+    #[serde(with = "ms", rename = "wait_ms")]
+    pub wait: Duration,
+    /// `[entra] mode`, which the completed checks are judged by.
+    #[serde(default)]
+    pub mode: crate::scenario::model::EntraMode,
+}
+
+/// A sign-in Entra answered (a token issued or blocked) that its log did not show yet: enough
+/// to find it again, and the check it completes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingSignIn {
+    /// The entra sign-in check's stable name.
+    pub check: String,
+    pub host: String,
+    pub port: u16,
+    pub route: Route,
+    /// The `client-request-id` sent: the record's `correlationId`.
+    pub correlation_id: String,
+    /// The `x-ms-request-id` answered: the record's `id`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+    /// When the token request was sent, RFC 3339.
+    pub sent_at: String,
+    /// Where the token request went: the address reached, or the proxy.
+    pub via: String,
+}
+
+impl PendingSignIn {
+    /// The lookup key Graph takes.
+    pub fn lookup(&self) -> crate::entra::PendingSignIn {
+        crate::entra::PendingSignIn {
+            correlation_id: self.correlation_id.clone(),
+            request_id: self.request_id.clone(),
+        }
+    }
+}
+
+/// Everything one invocation found: the document `--json` writes, and `sipa-check complete`
+/// reads back.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RunReport {
     /// Version of this document's shape.
     pub format_version: u32,

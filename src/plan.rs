@@ -122,6 +122,8 @@ impl Probe {
 pub struct Plan {
     pub checks: Vec<Check>,
     pub probes: Vec<Probe>,
+    /// `[entra] mode`, when the scenario has `[entra]`: what its sign-in checks will prove.
+    pub entra_mode: Option<crate::scenario::model::EntraMode>,
 }
 
 impl Plan {
@@ -195,7 +197,7 @@ impl Plan {
                 }
             }
         }
-        if let Some(entra) = &scenario.entra {
+        if let Some(entra) = scenario.entra.as_ref().filter(|e| e.mode.reads_graph()) {
             // One read of Graph for the whole run: Graph has no route under test.
             let id = b.checks.len();
             b.checks.push(Check {
@@ -238,6 +240,7 @@ impl Plan {
         Plan {
             checks: b.checks,
             probes: b.probes,
+            entra_mode: scenario.entra.as_ref().map(|e| e.mode),
         }
     }
 

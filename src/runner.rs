@@ -12,11 +12,11 @@ use std::net::IpAddr;
 
 use crate::address::ConnectTo;
 use crate::entra::{
-    Cloud, EntraCredentials, GraphClient, GraphSettings, PendingSignIn, SignInLookup, check_anchors,
+    Cloud, EntraCredentials, GraphClient, GraphSettings, SignInLookup, check_anchors,
 };
 use crate::observation::{AnchorInLocations, NamedLocationsObservation, SignInLog};
 use crate::observation::{ConnectOutcome, Cut, DnsOutcome, NoFamilyPath, NotRun, Observation};
-use crate::outcome::{ScenarioRun, Tally, VantageFacts};
+use crate::outcome::{EntraRecord, Outcome, PendingSignIn, ScenarioRun, Tally, VantageFacts};
 use crate::plan::{Check, CheckKind, Plan};
 use crate::probe::{self, AbortOnDrop, DnsClient, ProbeCtx, TrustStore};
 use crate::scenario::model::{EntraSpec, Family, Limits, Scenario};
@@ -117,6 +117,7 @@ pub fn prepare(
         proxied: scenario.vantage.proxy.is_some(),
         login_ports: scenario.login.ports.clone(),
         require: scenario.limits.require,
+        entra_mode: scenario.entra.as_ref().map(|e| e.mode).unwrap_or_default(),
     };
     Ok((Arc::new(ctx), exp))
 }
@@ -152,7 +153,23 @@ pub async fn run_scenario(
         settings.progress,
     )
     .await;
-    if let (Some(spec), Some((_, graph))) = (&scenario.entra, entra) {
+    let entra_record = match (&scenario.entra, &entra) {
+        (Some(spec), Some((credentials, graph))) => Some(EntraRecord {
+            graph_url: graph
+                .graph_base
+                .as_ref()
+                .map(|u| u.to_string())
+                .unwrap_or_else(|| format!("https://{}/", credentials.cloud.graph_host)),
+            authority_host: spec.authority_host.clone(),
+            wait: spec.wait,
+            mode: spec.mode,
+        }),
+        _ => None,
+    };
+    // In `ca` mode the token answers are the verdict: Graph is not read at all.
+    if let (Some(spec), Some((_, graph))) = (&scenario.entra, entra)
+        && spec.mode.reads_graph()
+    {
         let cut = read_graph(
             &mut observations,
             cut_short,
@@ -166,6 +183,7 @@ pub async fn run_scenario(
     }
     let checks = verdict::judge(&plan, &observations, &exp);
     let evidence = verdict::proven_evidence(&plan, &checks);
+    let pending_sign_ins = pending_sign_ins(&plan, &checks);
     let vantage = VantageFacts {
         name: scenario.vantage.name.clone(),
         hostname: gethostname::gethostname().to_string_lossy().into_owned(),
@@ -189,7 +207,45 @@ pub async fn run_scenario(
         tally: Tally::of(&checks),
         checks,
         evidence,
+        entra: entra_record,
+        pending_sign_ins,
     })
+}
+
+/// The sign-ins Entra answered whose record the run did not see, because the log had not
+/// ingested them yet or the run ended before reading it: a later `sipa-check complete` can
+/// still find them. A lookup Graph refused is no pending sign-in: its check says why.
+fn pending_sign_ins(plan: &Plan, checks: &[Outcome]) -> Vec<PendingSignIn> {
+    plan.checks
+        .iter()
+        .zip(checks)
+        .filter_map(|(check, outcome)| {
+            let Observation::Entra(e) = &outcome.observation else {
+                return None;
+            };
+            // Only an undecided check waits for the log (in `both` mode Conditional Access's
+            // answer may have decided it already).
+            let pending = e.signed_in()
+                && outcome.status == crate::outcome::Status::Error
+                && matches!(
+                    e.log,
+                    SignInLog::Cut { .. }
+                        | SignInLog::Looked {
+                            lookup: SignInLookup::NotYetIngested { .. }
+                        }
+                );
+            pending.then(|| PendingSignIn {
+                check: outcome.name.clone(),
+                host: check.host.clone(),
+                port: check.port.map_or(443, |p| p.get()),
+                route: check.route,
+                correlation_id: e.token.correlation_id.clone(),
+                request_id: e.token.request_id.clone(),
+                sent_at: crate::probe::token::show_time(e.token.sent_at),
+                via: e.token.via.clone(),
+            })
+        })
+        .collect()
 }
 
 /// The probe app with the scenario's cloud, and the Graph settings to read its sign-ins with.
@@ -241,10 +297,10 @@ async fn read_graph(
     graph: GraphSettings,
     interrupt: Shared<BoxFuture<'_, Cut>>,
 ) -> Option<Cut> {
-    let pending: Vec<PendingSignIn> = observations
+    let pending: Vec<crate::entra::PendingSignIn> = observations
         .iter()
         .filter_map(|obs| match obs {
-            Observation::Entra(e) if e.signed_in() => Some(PendingSignIn {
+            Observation::Entra(e) if e.signed_in() => Some(crate::entra::PendingSignIn {
                 correlation_id: e.token.correlation_id.clone(),
                 request_id: e.token.request_id.clone(),
             }),

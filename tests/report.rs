@@ -242,6 +242,9 @@ fn canned_run() -> ScenarioRun {
                 proof: Proof::Echo,
             },
         ],
+        // A run without [entra]: no Graph, nothing pending.
+        entra: None,
+        pending_sign_ins: Vec::new(),
     }
 }
 

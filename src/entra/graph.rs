@@ -205,7 +205,7 @@ fn display<S: serde::Serializer>(error: &GraphError, s: S) -> Result<S::Ok, S::E
 }
 
 /// The fields of a sign-in record the harness judges.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct SignInRecord {
     /// The IP Entra saw and Conditional Access evaluated.
     pub ip_address: IpAddr,
@@ -222,7 +222,7 @@ pub struct SignInRecord {
 }
 
 /// One `appliedConditionalAccessPolicies` entry.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct AppliedPolicy {
     pub id: String,
     pub display_name: String,
@@ -230,7 +230,7 @@ pub struct AppliedPolicy {
 }
 
 /// One `networkLocationDetails` entry: which named location matched.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct NetworkLocationDetail {
     pub network_type: String,
     pub network_names: Vec<String>,

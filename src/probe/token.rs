@@ -61,7 +61,7 @@ pub struct TokenObservation {
 }
 
 /// What the token endpoint answered.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(tag = "result", rename_all = "snake_case")]
 pub enum TokenOutcome {
     /// A token was issued (and dropped at once): Conditional Access let the app through.
@@ -95,7 +95,7 @@ pub enum TokenOutcome {
 }
 
 /// AADSTS codes with a fix the report can name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Rejection {
     /// 7000215.
@@ -146,10 +146,14 @@ impl Rejection {
 }
 
 fn rfc3339<S: serde::Serializer>(time: &SystemTime, s: S) -> Result<S::Ok, S::Error> {
-    let text = time::OffsetDateTime::from(*time)
+    s.serialize_str(&show_time(*time))
+}
+
+/// A time as reports show it: RFC 3339, UTC.
+pub fn show_time(time: SystemTime) -> String {
+    time::OffsetDateTime::from(time)
         .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default();
-    s.serialize_str(&text)
+        .unwrap_or_default()
 }
 
 /// Sends the token request for `spec` through the path under test, within the probe timeout.

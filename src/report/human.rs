@@ -139,6 +139,7 @@ pub fn write_verdict(report: &RunReport, mut out: impl Write, style: HumanStyle)
             let text = format!("run cut short: {}", clean(why));
             writeln!(out, "{}", painter.paint(&text, status_style(Status::Error)))?;
         }
+        write_pending(&mut out, run, &painter)?;
     }
     if report.runs.len() != 1 {
         let elapsed = report.runs.iter().map(|r| r.elapsed).sum();
@@ -299,7 +300,26 @@ fn write_run(
         let text = format!("run cut short: {}", clean(why));
         writeln!(out, "{}", painter.paint(&text, status_style(Status::Error)))?;
     }
+    write_pending(out, run, painter)?;
     Ok(())
+}
+
+/// The sign-ins Entra's log did not show yet, and how to finish the report once it does.
+fn write_pending(out: &mut impl Write, run: &ScenarioRun, painter: &Painter) -> io::Result<()> {
+    let n = run.pending_sign_ins.len();
+    if n == 0 {
+        return Ok(());
+    }
+    let text = format!(
+        "pending: {n} sign-in{} not yet in Entra's sign-in log ({}); finish the report later with `sipa-check complete REPORT.json` on this run's --json report",
+        if n == 1 { "" } else { "s" },
+        run.pending_sign_ins
+            .iter()
+            .map(|p| clean(&p.check))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    writeln!(out, "{}", painter.paint(&text, status_style(Status::Error)))
 }
 
 /// Where a login host is proven only by the shared path, a section per host and route with each

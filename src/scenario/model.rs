@@ -441,6 +441,31 @@ pub struct EntraSpec {
     /// The cloud's authority host; the credentials' (public cloud unless the environment says
     /// otherwise) when `None`.
     pub authority_host: Option<String>,
+    /// What proves each login host: the sign-in log, Conditional Access's answer, or both.
+    pub mode: EntraMode,
+}
+
+/// `[entra] mode`: what an entra sign-in check is judged on.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EntraMode {
+    /// Entra's sign-in log names the IP it saw (Graph, AuditLog.Read.All; 5-30 min to ingest).
+    #[default]
+    Log,
+    /// The token answer itself, at once: a Conditional Access policy for workload identities
+    /// blocks the probe app outside trusted named locations, so a token issued means Entra saw
+    /// a trusted IP and AADSTS53003 means it did not. No Graph.
+    Ca,
+    /// The token answer decides at once, and the sign-in log, when it has the sign-in, must
+    /// agree and names the IP.
+    Both,
+}
+
+impl EntraMode {
+    /// Whether the run reads Graph (the sign-in log and the named locations).
+    pub fn reads_graph(self) -> bool {
+        self != EntraMode::Ca
+    }
 }
 
 impl EntraSpec {

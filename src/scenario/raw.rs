@@ -85,6 +85,7 @@ pub(crate) struct RawEntra {
     pub wait: Field<RawDuration>,
     pub graph_url: Field<String>,
     pub authority_host: Field<String>,
+    pub mode: Field<String>,
 }
 
 /// `[login]`

@@ -9,7 +9,8 @@ use serde_spanned::Spanned;
 
 use super::de::Diag;
 use super::model::{
-    AnchorSet, EchoObserver, EntraSpec, Extract, Limits, LoginSpec, Port, Scenario, Vantage,
+    AnchorSet, EchoObserver, EntraMode, EntraSpec, Extract, Limits, LoginSpec, Port, Scenario,
+    Vantage,
 };
 use super::position::LineIndex;
 use super::raw::{
@@ -638,10 +639,16 @@ fn entra_of(c: &mut Checker<'_>, entra: &Spanned<RawEntra>) -> Option<EntraSpec>
         }
         None => Some(None),
     };
+    let mode = match &entra.mode {
+        Some(Checked::Invalid) => None,
+        Some(Checked::Valid(m)) => c.check(m, "entra.mode", values::parse_entra_mode),
+        None => Some(EntraMode::default()),
+    };
     Some(EntraSpec {
         wait: wait?,
         graph_url: graph_url?,
         authority_host: authority_host?,
+        mode: mode?,
     })
 }
 

@@ -473,6 +473,20 @@ pub(crate) fn parse_observer_url(s: &str) -> Result<Url, String> {
     Ok(url)
 }
 
+/// `[entra] mode`: `log`, `ca` or `both`.
+pub fn parse_entra_mode(s: &str) -> Result<crate::scenario::model::EntraMode, String> {
+    use crate::scenario::model::EntraMode;
+    match s.trim() {
+        "log" => Ok(EntraMode::Log),
+        "ca" => Ok(EntraMode::Ca),
+        "both" => Ok(EntraMode::Both),
+        _ => Err(format!(
+            "`{}` is not a mode: write \"log\" (the sign-in log), \"ca\" (Conditional Access's answer) or \"both\"",
+            shorten(s)
+        )),
+    }
+}
+
 /// How long `[entra]` waits for the sign-in log: a duration, zero allowed (look once), at most
 /// [`MAX_DEADLINE`].
 pub fn parse_entra_wait(s: &str) -> Result<Duration, String> {

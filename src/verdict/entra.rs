@@ -10,9 +10,21 @@ use crate::observation::{EntraObservation, NamedLocationsObservation, SignInLog}
 use crate::outcome::{Diagnosis, Outcome, Proof, Status};
 use crate::probe::token::TokenOutcome;
 use crate::report::show_duration;
+use crate::scenario::model::EntraMode;
 
 /// Judges one entra sign-in check; `o` is the blank outcome to fill.
-pub(super) fn judge(mut o: Outcome, e: &EntraObservation, exp: &Expectation) -> Outcome {
+pub(super) fn judge(o: Outcome, e: &EntraObservation, exp: &Expectation) -> Outcome {
+    judge_sign_in(o, &e.token.outcome, &e.log, exp)
+}
+
+/// Judges a sign-in on what Entra answered the token request and what its log says: the
+/// whole decision, for a run and for `sipa-check complete` alike.
+pub(super) fn judge_sign_in(
+    mut o: Outcome,
+    token_outcome: &TokenOutcome,
+    log: &SignInLog,
+    exp: &Expectation,
+) -> Outcome {
     let host = o.host.clone();
     let must_be_in = exp.expect_anchored;
     let relation = if must_be_in { "in" } else { "outside" };
@@ -20,7 +32,7 @@ pub(super) fn judge(mut o: Outcome, e: &EntraObservation, exp: &Expectation) -> 
         "Entra's sign-in log names an IP {relation} the anchor set {} for a token request through {host}",
         exp.anchors
     );
-    let token = describe_token(&e.token.outcome);
+    let token = describe_token(token_outcome);
     let transport = |o: &mut Outcome, reason: String| {
         o.status = Status::Error;
         o.reason = reason;
@@ -31,7 +43,7 @@ pub(super) fn judge(mut o: Outcome, e: &EntraObservation, exp: &Expectation) -> 
             GuideStep::PathToZia,
         );
     };
-    match &e.token.outcome {
+    match token_outcome {
         TokenOutcome::NotSent { why } => {
             o.observed = format!("no token request sent: {why}");
             transport(&mut o, format!("no token request through {host}: {why}"));
@@ -76,17 +88,17 @@ pub(super) fn judge(mut o: Outcome, e: &EntraObservation, exp: &Expectation) -> 
         }
         TokenOutcome::Issued | TokenOutcome::Blocked { .. } => {}
     }
-    let blocked = match &e.token.outcome {
+    let blocked = match token_outcome {
         TokenOutcome::Blocked { policy_ids } => Some(policy_ids),
         _ => None,
     };
-    let record = match &e.log {
+    let record = match log {
         SignInLog::Looked {
             lookup: SignInLookup::Found(record),
         } => Some(record),
         _ => None,
     };
-    let log_text = match &e.log {
+    let log_text = match log {
         SignInLog::NotAsked => "sign-in log not read".to_string(),
         SignInLog::Cut { by } => format!("sign-in log not read: {}", super::describe_cut(by)),
         SignInLog::Looked { lookup } => match lookup {
@@ -97,6 +109,18 @@ pub(super) fn judge(mut o: Outcome, e: &EntraObservation, exp: &Expectation) -> 
             SignInLookup::Failed { error } => format!("sign-in log unreadable: {error}"),
         },
     };
+    match (exp.entra_mode, record) {
+        (EntraMode::Ca, _) => {
+            o.observed = format!("{token}; sign-in log not read (mode ca)");
+            return judge_ca(o, token_outcome, exp);
+        }
+        // The log has not shown the sign-in (yet): Conditional Access's answer decides.
+        (EntraMode::Both, None) => {
+            o.observed = format!("{token}; {log_text}");
+            return judge_ca(o, token_outcome, exp);
+        }
+        (EntraMode::Log | EntraMode::Both, _) => {}
+    }
     o.observed = format!("{token}; {log_text}");
     match record {
         Some(r) => {
@@ -162,13 +186,13 @@ pub(super) fn judge(mut o: Outcome, e: &EntraObservation, exp: &Expectation) -> 
         }
         None => {
             o.status = Status::Error;
-            let (reason, found) = match &e.log {
+            let (reason, found) = match log {
                 SignInLog::Looked {
                     lookup: SignInLookup::NotYetIngested { waited },
                 } => (
                     SignInLookup::not_ingested_message(*waited),
                     diagnosis(
-                        "the sign-in is not in Entra's log yet (pending): ingestion can take 5-30 min",
+                        "the sign-in is not in Entra's log yet (pending): ingestion can take 5-30 min; finish the report later with `sipa-check complete REPORT.json`",
                         GuideStep::SignInLog,
                     ),
                 ),
@@ -195,6 +219,66 @@ pub(super) fn judge(mut o: Outcome, e: &EntraObservation, exp: &Expectation) -> 
             };
             o.reason = reason;
             o.diagnosis = found;
+        }
+    }
+    o
+}
+
+/// Judges a sign-in on Conditional Access's answer alone (`mode = "ca"`): the probe app's
+/// workload-identity policy blocks it outside trusted named locations, so a token issued means
+/// Entra saw a trusted IP, and AADSTS53003 that it did not. `token_outcome` is issued or
+/// blocked; `o.observed` is set.
+fn judge_ca(mut o: Outcome, token_outcome: &TokenOutcome, exp: &Expectation) -> Outcome {
+    let host = o.host.clone();
+    o.expected = if exp.expect_anchored {
+        format!(
+            "Entra issues the probe app a token through {host}: Conditional Access, which blocks the app outside trusted named locations, saw a trusted IP"
+        )
+    } else {
+        format!(
+            "Conditional Access blocks the probe app's token through {host}: this vantage is outside the trusted locations"
+        )
+    };
+    match (token_outcome, exp.expect_anchored) {
+        (TokenOutcome::Issued, true) => {
+            o.status = Status::Pass;
+            o.reason = format!(
+                "Entra issued the token through {host}: Conditional Access saw a trusted location"
+            );
+        }
+        (TokenOutcome::Blocked { policy_ids }, true) => {
+            o.status = Status::Fail;
+            o.reason = format!(
+                "Conditional Access blocked the token through {host} (AADSTS53003, {}): Entra did not see a trusted IP, so {host} is not anchored or the anchor IP is not in a trusted named location",
+                show_policies(policy_ids)
+            );
+            o.diagnosis = diagnosis(
+                format!(
+                    "the application segment probably lacks {host}, or the App Connector IPs are not a trusted named location"
+                ),
+                GuideStep::SegmentDomains,
+            );
+        }
+        (TokenOutcome::Blocked { policy_ids }, false) => {
+            o.status = Status::Pass;
+            o.reason = format!(
+                "Conditional Access blocked the token through {host} outside the trusted locations, as it should ({})",
+                show_policies(policy_ids)
+            );
+        }
+        (TokenOutcome::Issued, false) => {
+            o.status = Status::Fail;
+            o.reason = format!(
+                "Entra issued a token through {host} from a vantage outside the trusted locations: it saw a trusted IP, or no policy blocks the probe app"
+            );
+            o.diagnosis = diagnosis(
+                "login traffic is anchored from a vantage outside the trusted locations, or the probe app has no Conditional Access policy",
+                GuideStep::TrustCriteria,
+            );
+        }
+        _ => {
+            o.status = Status::Error;
+            o.reason = format!("internal: no Conditional Access answer for {host}");
         }
     }
     o
@@ -379,7 +463,12 @@ fn describe_record(r: &SignInRecord) -> String {
 
 /// How a decided entra check proved its host: the log's IP, or Conditional Access alone.
 pub(super) fn proof(e: &EntraObservation) -> Proof {
-    match &e.log {
+    log_proof(&e.log)
+}
+
+/// [`proof`] on the log alone.
+pub(super) fn log_proof(log: &SignInLog) -> Proof {
+    match log {
         SignInLog::Looked {
             lookup: SignInLookup::Found(_),
         } => Proof::EntraLog,
@@ -393,33 +482,42 @@ pub(super) fn cross_check(plan: &crate::plan::Plan, outcomes: &mut [Outcome], ex
     if !exp.expect_anchored {
         return;
     }
-    let entra: Vec<usize> = plan
+    let sign_ins: Vec<(usize, &str, bool)> = plan
         .checks
         .iter()
         .filter(|c| c.kind == crate::plan::CheckKind::EntraSignIn)
-        .map(|c| c.id)
+        .map(|c| {
+            let outside = match &outcomes[c.id].observation {
+                crate::observation::Observation::Entra(e) => logged_outside(&e.log, exp),
+                _ => false,
+            };
+            (c.id, c.host.as_str(), outside)
+        })
         .collect();
-    let outside = |o: &Outcome| match &o.observation {
-        crate::observation::Observation::Entra(e) => match &e.log {
-            SignInLog::Looked {
-                lookup: SignInLookup::Found(r),
-            } => !exp.anchors.contains(r.ip_address),
-            _ => false,
-        },
+    cross_check_sign_ins(outcomes, &sign_ins);
+}
+
+/// Whether the log named an IP outside the anchor set.
+pub(super) fn logged_outside(log: &SignInLog, exp: &Expectation) -> bool {
+    match log {
+        SignInLog::Looked {
+            lookup: SignInLookup::Found(r),
+        } => !exp.anchors.contains(r.ip_address),
         _ => false,
-    };
-    let decided: Vec<usize> = entra
+    }
+}
+
+/// [`cross_check`] over the sign-in checks given as (outcome index, host, logged outside the
+/// anchor set), for a run or a completed report; only for a vantage that must be anchored.
+pub(super) fn cross_check_sign_ins(outcomes: &mut [Outcome], sign_ins: &[(usize, &str, bool)]) {
+    let decided: Vec<&(usize, &str, bool)> = sign_ins
         .iter()
-        .copied()
-        .filter(|&i| matches!(outcomes[i].status, Status::Pass | Status::Fail))
+        .filter(|(i, _, _)| matches!(outcomes[*i].status, Status::Pass | Status::Fail))
         .collect();
-    let hosts: std::collections::BTreeSet<&str> = decided
-        .iter()
-        .map(|&i| plan.checks[i].host.as_str())
-        .collect();
-    if hosts.len() > 1 && decided.iter().all(|&i| outside(&outcomes[i])) {
-        for &i in &decided {
-            outcomes[i].diagnosis = diagnosis(
+    let hosts: std::collections::BTreeSet<&str> = decided.iter().map(|(_, h, _)| *h).collect();
+    if hosts.len() > 1 && decided.iter().all(|(_, _, outside)| *outside) {
+        for (i, _, _) in decided {
+            outcomes[*i].diagnosis = diagnosis(
                 "no login host is anchored: the ZIA forwarding rule (method ZPA, trust criteria, order) or the ZPA gateway",
                 GuideStep::ForwardingRule,
             );
@@ -436,7 +534,7 @@ mod tests {
     use crate::observation::{ConnectObservation, Observation};
     use crate::plan::{CheckKind, Plan};
     use crate::probe::token::TokenObservation;
-    use crate::scenario::model::{AnchorSet, Port, Require};
+    use crate::scenario::model::{AnchorSet, EntraMode, Port, Require};
 
     const HOSTS: [&str; 3] = [
         "login.microsoftonline.com",
@@ -462,6 +560,7 @@ mod tests {
             proxied: false,
             login_ports: vec![Port::HTTP, Port::HTTPS],
             require: Require::Path,
+            entra_mode: EntraMode::Log,
         }
     }
 
@@ -580,6 +679,152 @@ mod tests {
         };
         let o = judge_one(seen(HOSTS[0], blocked, found("127.0.0.3")), false);
         assert_eq!(o.status, Status::Pass, "{}", o.reason);
+    }
+
+    fn judge_in(e: EntraObservation, expect_anchored: bool, mode: EntraMode) -> Outcome {
+        let plan = plan();
+        let check = plan
+            .checks
+            .iter()
+            .find(|c| c.kind == CheckKind::EntraSignIn && c.host == e.token.host)
+            .unwrap();
+        let exp = Expectation {
+            entra_mode: mode,
+            ..exp(expect_anchored)
+        };
+        crate::verdict::judge_check(check, &Observation::Entra(Box::new(e)), &exp)
+    }
+
+    fn blocked() -> TokenOutcome {
+        TokenOutcome::Blocked {
+            policy_ids: vec!["pol-1".into()],
+        }
+    }
+
+    #[test]
+    fn ca_mode_plans_entra_ca_evidence_and_no_graph_check() {
+        let text = "name = \"e\"\n[login]\nhosts = [\"login.windows.net\"]\n[anchor]\nexpect = [\"127.0.0.2\"]\n[limits]\nfamily = \"4\"\n[entra]\nmode = \"ca\"\n";
+        let s = crate::scenario::load_str(
+            text,
+            std::path::Path::new("e.toml"),
+            crate::scenario::Format::Toml,
+        )
+        .unwrap();
+        let plan = Plan::build(&s, &[]);
+        assert!(
+            plan.checks
+                .iter()
+                .all(|c| c.kind != CheckKind::EntraNamedLocations)
+        );
+        let planned = crate::verdict::planned_evidence(&plan);
+        let on_443: Vec<Proof> = planned
+            .iter()
+            .filter(|e| e.port == 443)
+            .map(|e| e.proof)
+            .collect();
+        assert_eq!(on_443, [Proof::EntraCa]);
+    }
+
+    #[test]
+    fn ca_mode_a_token_issued_passes_at_once_proven_by_ca() {
+        let e = seen(HOSTS[1], TokenOutcome::Issued, SignInLog::NotAsked);
+        assert_eq!(proof(&e), Proof::EntraCa);
+        let o = judge_in(e, true, EntraMode::Ca);
+        assert_eq!(o.status, Status::Pass, "{}", o.reason);
+        assert!(
+            o.reason
+                .contains("Conditional Access saw a trusted location")
+        );
+        assert!(o.observed.contains("mode ca"), "{}", o.observed);
+    }
+
+    #[test]
+    fn ca_mode_a_blocked_token_fails_naming_the_host_and_the_policy() {
+        let o = judge_in(
+            seen(HOSTS[1], blocked(), SignInLog::NotAsked),
+            true,
+            EntraMode::Ca,
+        );
+        assert_eq!(o.status, Status::Fail);
+        assert!(o.reason.contains("login.windows.net"), "{}", o.reason);
+        assert!(o.reason.contains("policy pol-1"), "{}", o.reason);
+        assert!(o.reason.contains("not in a trusted named location"));
+        assert_eq!(o.diagnosis.unwrap().guide_step, GuideStep::SegmentDomains);
+    }
+
+    #[test]
+    fn ca_mode_outside_the_trusted_locations_a_block_is_the_pass() {
+        let o = judge_in(
+            seen(HOSTS[0], blocked(), SignInLog::NotAsked),
+            false,
+            EntraMode::Ca,
+        );
+        assert_eq!(o.status, Status::Pass, "{}", o.reason);
+        let o = judge_in(
+            seen(HOSTS[0], TokenOutcome::Issued, SignInLog::NotAsked),
+            false,
+            EntraMode::Ca,
+        );
+        assert_eq!(o.status, Status::Fail, "{}", o.reason);
+        assert_eq!(o.diagnosis.unwrap().guide_step, GuideStep::TrustCriteria);
+    }
+
+    #[test]
+    fn ca_mode_another_aadsts_code_is_an_error_with_its_meaning() {
+        let rejected = TokenOutcome::Rejected {
+            code: Some(7000215),
+            known: crate::probe::token::Rejection::from_code(7000215),
+            meaning: crate::probe::token::Rejection::InvalidClientSecret
+                .meaning()
+                .into(),
+        };
+        let o = judge_in(
+            seen(HOSTS[0], rejected, SignInLog::NotAsked),
+            true,
+            EntraMode::Ca,
+        );
+        assert_eq!(o.status, Status::Error);
+        assert!(o.reason.contains("invalid client secret"), "{}", o.reason);
+        assert_eq!(o.diagnosis.unwrap().guide_step, GuideStep::EntraApp);
+    }
+
+    #[test]
+    fn both_mode_ca_decides_while_the_log_is_pending_and_the_log_must_agree() {
+        let pending = SignInLog::Looked {
+            lookup: SignInLookup::NotYetIngested {
+                waited: Duration::ZERO,
+            },
+        };
+        let o = judge_in(
+            seen(HOSTS[0], TokenOutcome::Issued, pending),
+            true,
+            EntraMode::Both,
+        );
+        assert_eq!(o.status, Status::Pass, "{}", o.reason);
+        assert!(
+            o.observed.contains("not in the sign-in log"),
+            "{}",
+            o.observed
+        );
+        // A record outside the anchor set fails, whatever the token answer.
+        let o = judge_in(
+            seen(HOSTS[0], TokenOutcome::Issued, found("127.0.0.3")),
+            true,
+            EntraMode::Both,
+        );
+        assert_eq!(o.status, Status::Fail, "{}", o.reason);
+        // In log mode the pending log stays an error.
+        let pending = SignInLog::Looked {
+            lookup: SignInLookup::NotYetIngested {
+                waited: Duration::ZERO,
+            },
+        };
+        let o = judge_in(
+            seen(HOSTS[0], TokenOutcome::Issued, pending),
+            true,
+            EntraMode::Log,
+        );
+        assert_eq!(o.status, Status::Error);
     }
 
     #[test]

@@ -15,7 +15,11 @@ use crate::scenario::model::{ObserverRole, Require};
 /// The evidence each login host will get, from the plan alone: `echo` where an anchored observer
 /// is on the host itself, on that port and route; `path only` elsewhere.
 pub fn planned(plan: &Plan) -> Vec<HostEvidence> {
-    evidence(plan, |_| true, |_| Some(Proof::EntraLog))
+    let proof = match plan.entra_mode {
+        Some(crate::scenario::model::EntraMode::Ca) => Proof::EntraCa,
+        _ => Proof::EntraLog,
+    };
+    evidence(plan, |_| true, |_| Some(proof))
 }
 
 /// The evidence each login host got: `echo` only where such an observer's check was decided
@@ -89,8 +93,14 @@ pub(super) fn required(plan: &Plan, outcomes: &[Outcome], exp: &Expectation) -> 
     if exp.require != Require::PerHost {
         return Vec::new();
     }
-    proven(plan, outcomes)
-        .into_iter()
+    per_host_errors(&proven(plan, outcomes))
+}
+
+/// The error for each login host that `evidence` proves only by the path on a TLS port, as a
+/// run with `require = "per-host"` adds them.
+pub fn per_host_errors(evidence: &[HostEvidence]) -> Vec<Outcome> {
+    evidence
+        .iter()
         .filter(|e| e.proof == Proof::PathOnly)
         .filter(|e| crate::scenario::model::Port::new(e.port).is_some_and(|p| p.is_tls()))
         .map(|e| {

@@ -55,7 +55,7 @@ fn elapsed(obs: &Observation) -> Duration {
             .max()
             .unwrap_or_default(),
         Observation::Entra(e) => e.token.elapsed,
-        Observation::NamedLocations(_) => Duration::ZERO,
+        Observation::NamedLocations(_) | Observation::Recorded(_) => Duration::ZERO,
         Observation::NotRun(NotRun::Timeout { after }) => *after,
         Observation::NotRun(_) => Duration::ZERO,
     }
@@ -83,6 +83,12 @@ pub fn judge_check(check: &Check, obs: &Observation, exp: &Expectation) -> Outco
             obs,
             Status::Error,
             "internal: HTTP observation for a non-HTTP check".into(),
+        ),
+        (Observation::Recorded(_), _) => outcome(
+            check,
+            obs,
+            Status::Error,
+            "internal: a recorded observation is not judged again as a live one".into(),
         ),
     }
 }

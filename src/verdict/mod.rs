@@ -20,6 +20,53 @@ use crate::scenario::model::{AnchorSet, Port, Require};
 
 pub use judge::{describe_cut, judge_check};
 
+/// Judges an entra sign-in check read back from a report again, as the run would have judged
+/// it: on its recorded token outcome and the sign-in log as `log` now says. Returns the
+/// outcome with its verdict fields replaced; the caller records the new log in its
+/// observation.
+pub fn rejudge_sign_in(
+    recorded: &Outcome,
+    token: &crate::probe::token::TokenOutcome,
+    log: &crate::observation::SignInLog,
+    exp: &Expectation,
+) -> Outcome {
+    let blank = Outcome {
+        status: Status::Error,
+        reason: String::new(),
+        expected: String::new(),
+        observed: String::new(),
+        causes: Vec::new(),
+        diagnosis: None,
+        blocked_by: None,
+        ..recorded.clone()
+    };
+    entra::judge_sign_in(blank, token, log, exp)
+}
+
+/// How a decided sign-in check proves its host, from its log.
+pub fn sign_in_proof(log: &crate::observation::SignInLog) -> crate::outcome::Proof {
+    entra::log_proof(log)
+}
+
+/// Whether the log named an IP outside the anchor set.
+pub fn logged_outside(log: &crate::observation::SignInLog, exp: &Expectation) -> bool {
+    entra::logged_outside(log, exp)
+}
+
+/// The run's cross-check over its sign-in checks, given as (outcome index, host, logged
+/// outside the anchor set): with every decided one outside, no login host is anchored.
+pub fn cross_check_sign_ins(
+    outcomes: &mut [Outcome],
+    sign_ins: &[(usize, &str, bool)],
+    exp: &Expectation,
+) {
+    if exp.expect_anchored {
+        entra::cross_check_sign_ins(outcomes, sign_ins);
+    }
+}
+
+pub use evidence::per_host_errors;
+
 /// What the run expects, beside each check's own kind.
 #[derive(Debug, Clone)]
 pub struct Expectation {
@@ -31,6 +78,8 @@ pub struct Expectation {
     pub login_ports: Vec<Port>,
     /// What each login host's evidence must be.
     pub require: Require,
+    /// What an entra sign-in check is judged on (`[entra] mode`).
+    pub entra_mode: crate::scenario::model::EntraMode,
 }
 
 fn diagnosis(likely_cause: impl Into<String>, guide_step: GuideStep) -> Option<Diagnosis> {

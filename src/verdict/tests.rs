@@ -99,6 +99,7 @@ fn expectation(s: &Scenario) -> Expectation {
         proxied: s.vantage.proxy.is_some(),
         login_ports: s.login.ports.clone(),
         require: s.limits.require,
+        entra_mode: s.entra.as_ref().map(|e| e.mode).unwrap_or_default(),
     }
 }
 

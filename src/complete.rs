@@ -1,0 +1,373 @@
+//! `sipa-check complete`: finishes a JSON report whose run ended before Entra's sign-in log
+//! showed its sign-ins (a CI job that does not wait 20 minutes). It reads the report back,
+//! looks the pending sign-ins up in one Graph round per poll, judges those checks again as the
+//! run would have, and recounts the tally, the overall verdict and the evidence.
+//!
+//! The report is read back into the typed result model ([`RunReport`]) with each check's
+//! observation kept as recorded JSON ([`Observation::Recorded`]): the report is the record,
+//! and only the parts a sign-in verdict needs (the token outcome, the log) are read as types.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::entra::{Cloud, GraphClient, GraphSettings, SignInLookup, SignInRecord};
+use crate::observation::{Observation, SignInLog};
+use crate::outcome::{PendingSignIn, RunReport, ScenarioRun, Stage, Status};
+use crate::probe::token::TokenOutcome;
+use crate::runner::EntraAccess;
+use crate::scenario::model::{AnchorSet, Require};
+use crate::verdict::{self, Expectation};
+
+/// Why a file cannot be completed: nothing was looked up.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error("{path}: not JSON: {source}")]
+    NotJson {
+        path: String,
+        source: serde_json::Error,
+    },
+    #[error(
+        "{path}: not a sipa-check report (no \"tool\": \"sipa-check\" with a \"format_version\")"
+    )]
+    NotAReport { path: String },
+    #[error(
+        "{path}: format_version {found}: this sipa-check ({}) reads format_version {}",
+        env!("CARGO_PKG_VERSION"),
+        RunReport::FORMAT_VERSION
+    )]
+    FormatVersion { path: String, found: String },
+    #[error("{path}: a sipa-check report, but not one this version wrote: {source}")]
+    Shape {
+        path: String,
+        source: serde_json::Error,
+    },
+    #[error("{path}: check `{check}` has no {what}")]
+    Inconsistent {
+        path: String,
+        check: String,
+        what: &'static str,
+    },
+    #[error("{path}: the run of {scenario} has pending sign-ins but no Graph URL (\"entra\")")]
+    NoGraph { path: String, scenario: String },
+    #[error("{path}: the report's {what} `{value}` cannot be used: {why}")]
+    BadValue {
+        path: String,
+        what: &'static str,
+        value: String,
+        why: String,
+    },
+}
+
+/// Reads a JSON report back; `path` names it in errors.
+pub fn read_report(text: &str, path: &str) -> Result<RunReport, ReadError> {
+    let value: serde_json::Value =
+        serde_json::from_str(text).map_err(|source| ReadError::NotJson {
+            path: path.to_owned(),
+            source,
+        })?;
+    let is_ours = value.get("tool").and_then(|t| t.as_str()) == Some("sipa-check");
+    let Some(version) = value.get("format_version").filter(|_| is_ours) else {
+        return Err(ReadError::NotAReport {
+            path: path.to_owned(),
+        });
+    };
+    if version.as_u64() != Some(u64::from(RunReport::FORMAT_VERSION)) {
+        return Err(ReadError::FormatVersion {
+            path: path.to_owned(),
+            found: version.to_string(),
+        });
+    }
+    let report: RunReport = serde_json::from_value(value).map_err(|source| ReadError::Shape {
+        path: path.to_owned(),
+        source,
+    })?;
+    for run in &report.runs {
+        for p in &run.pending_sign_ins {
+            let check = run.checks.iter().find(|o| o.name == p.check);
+            if check
+                .and_then(|o| recorded_sign_in(&o.observation))
+                .is_none()
+            {
+                return Err(ReadError::Inconsistent {
+                    path: path.to_owned(),
+                    check: p.check.clone(),
+                    what: "recorded entra sign-in observation",
+                });
+            }
+        }
+        if !run.pending_sign_ins.is_empty() {
+            let Some(entra) = &run.entra else {
+                return Err(ReadError::NoGraph {
+                    path: path.to_owned(),
+                    scenario: run.scenario.clone(),
+                });
+            };
+            url::Url::parse(&entra.graph_url).map_err(|e| ReadError::BadValue {
+                path: path.to_owned(),
+                what: "Graph URL",
+                value: entra.graph_url.clone(),
+                why: e.to_string(),
+            })?;
+            expectation(run).map_err(|(value, why)| ReadError::BadValue {
+                path: path.to_owned(),
+                what: "anchor",
+                value,
+                why,
+            })?;
+        }
+    }
+    Ok(report)
+}
+
+/// How many sign-ins a report still waits for.
+pub fn pending_count(report: &RunReport) -> usize {
+    report.runs.iter().map(|r| r.pending_sign_ins.len()).sum()
+}
+
+/// The pending sign-ins of a report, for the terminal.
+pub fn pending_sign_ins(report: &RunReport) -> impl Iterator<Item = &PendingSignIn> {
+    report.runs.iter().flat_map(|r| r.pending_sign_ins.iter())
+}
+
+/// The parts of a recorded entra sign-in observation a verdict needs.
+#[derive(Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+enum RecordedObservation {
+    Entra(Box<RecordedSignIn>),
+    #[serde(other)]
+    Other,
+}
+
+#[derive(Deserialize)]
+struct RecordedSignIn {
+    token: RecordedToken,
+    log: RecordedLog,
+}
+
+#[derive(Deserialize)]
+struct RecordedToken {
+    outcome: TokenOutcome,
+}
+
+/// The log as recorded: only a found record is read as a type (a Graph error is kept as its
+/// text in the report, and is never judged again from it).
+#[derive(Deserialize)]
+#[serde(tag = "log", rename_all = "snake_case")]
+enum RecordedLog {
+    Looked {
+        lookup: RecordedLookup,
+    },
+    #[serde(other)]
+    Other,
+}
+
+#[derive(Deserialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
+enum RecordedLookup {
+    Found(SignInRecord),
+    #[serde(other)]
+    Other,
+}
+
+/// A recorded entra sign-in observation's token outcome, and its found record, if any.
+fn recorded_sign_in(obs: &Observation) -> Option<(TokenOutcome, Option<SignInRecord>)> {
+    let Observation::Recorded(value) = obs else {
+        return None;
+    };
+    match RecordedObservation::deserialize(value).ok()? {
+        RecordedObservation::Entra(e) => Some((
+            e.token.outcome,
+            match e.log {
+                RecordedLog::Looked {
+                    lookup: RecordedLookup::Found(r),
+                } => Some(r),
+                _ => None,
+            },
+        )),
+        RecordedObservation::Other => None,
+    }
+}
+
+/// What the run expected, as far as a sign-in verdict needs it.
+fn expectation(run: &ScenarioRun) -> Result<Expectation, (String, String)> {
+    let anchors = run
+        .anchors
+        .iter()
+        .map(|a| crate::scenario::parse_anchor(a).map_err(|why| (a.clone(), why)))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Expectation {
+        anchors: AnchorSet(anchors),
+        expect_anchored: run.vantage.expect_anchored,
+        proxied: run.vantage.proxy.is_some(),
+        login_ports: Vec::new(),
+        require: Require::default(),
+        entra_mode: run.entra.as_ref().map(|e| e.mode).unwrap_or_default(),
+    })
+}
+
+/// Looks up every pending sign-in of `report` (one Graph round per poll for each run's), up
+/// to `wait`, judges those checks again, and recounts the report. A sign-in still missing
+/// stays pending, its check an error.
+pub async fn complete(report: RunReport, access: &EntraAccess, wait: Duration) -> RunReport {
+    let mut runs = report.runs;
+    for run in &mut runs {
+        if run.pending_sign_ins.is_empty() {
+            continue;
+        }
+        let found = look_up(run, access, wait).await;
+        complete_run(run, &found);
+    }
+    RunReport::new(runs)
+}
+
+/// One Graph lookup for the run's pending sign-ins, on the Graph the run used.
+async fn look_up(
+    run: &ScenarioRun,
+    access: &EntraAccess,
+    wait: Duration,
+) -> std::collections::HashMap<String, SignInLookup> {
+    let lookups: Vec<crate::entra::PendingSignIn> = run
+        .pending_sign_ins
+        .iter()
+        .map(PendingSignIn::lookup)
+        .collect();
+    let failed = |error: crate::entra::GraphError| {
+        lookups
+            .iter()
+            .map(|p| {
+                (
+                    p.correlation_id.clone(),
+                    SignInLookup::Failed {
+                        error: error.clone(),
+                    },
+                )
+            })
+            .collect()
+    };
+    let settings = match graph_settings(run, access) {
+        Ok(s) => s,
+        Err(error) => return failed(error),
+    };
+    match GraphClient::new(settings) {
+        Ok(client) => client
+            .find_sign_ins(&lookups, wait)
+            .await
+            .into_iter()
+            .collect(),
+        Err(error) => failed(error),
+    }
+}
+
+/// Graph as the run reached it: its recorded URL and cloud, with the app from `access`.
+fn graph_settings(
+    run: &ScenarioRun,
+    access: &EntraAccess,
+) -> Result<GraphSettings, crate::entra::GraphError> {
+    let setup = |e: String| crate::entra::GraphError::Setup(e);
+    let entra = run
+        .entra
+        .as_ref()
+        .ok_or_else(|| setup("the report names no Graph URL".into()))?;
+    let mut credentials = (*access.credentials).clone();
+    let graph_base = url::Url::parse(&entra.graph_url)
+        .map_err(|e| setup(format!("Graph URL {}: {e}", entra.graph_url)))?;
+    if let Some(authority) = &entra.authority_host {
+        credentials.cloud = Cloud::from_authority(authority, graph_base.host_str())
+            .map_err(|e| setup(e.to_string()))?;
+    }
+    let mut graph = GraphSettings::new(Arc::new(credentials));
+    graph.graph_base = Some(graph_base);
+    graph.token_url = access.graph_token_url.clone();
+    graph.resolve = access.graph_resolve.clone();
+    graph.extra_roots_pem = access.graph_roots_pem.clone();
+    if let Some(first) = access.first_poll_interval {
+        graph.first_poll_interval = first;
+    }
+    Ok(graph)
+}
+
+/// Judges the run's sign-in checks again with `found`, and updates its pending list and
+/// evidence. The other checks stand as recorded: no other verdict depends on the log.
+fn complete_run(run: &mut ScenarioRun, found: &std::collections::HashMap<String, SignInLookup>) {
+    let Ok(exp) = expectation(run) else {
+        return;
+    };
+    let old_evidence = run.evidence.clone();
+    let pending = std::mem::take(&mut run.pending_sign_ins);
+    let mut sign_ins: Vec<(usize, String, bool)> = Vec::new();
+    for (i, outcome) in run.checks.iter_mut().enumerate() {
+        if outcome.stage != Stage::Entra {
+            continue;
+        }
+        let Some((token, record)) = recorded_sign_in(&outcome.observation) else {
+            continue;
+        };
+        let waiting = pending.iter().find(|p| p.check == outcome.name);
+        // A sign-in found by the run is judged again on its record (the same verdict): the
+        // cross-check below must see every decided sign-in.
+        let log = match (waiting, record) {
+            (Some(p), _) => match found.get(&p.correlation_id) {
+                Some(lookup) => SignInLog::Looked {
+                    lookup: lookup.clone(),
+                },
+                None => continue,
+            },
+            (None, Some(record)) => SignInLog::Looked {
+                lookup: SignInLookup::Found(record),
+            },
+            (None, None) => continue,
+        };
+        let mut judged = verdict::rejudge_sign_in(outcome, &token, &log, &exp);
+        let mut recorded = match &outcome.observation {
+            Observation::Recorded(v) => v.clone(),
+            _ => continue,
+        };
+        if waiting.is_some() {
+            recorded["log"] = serde_json::to_value(&log).unwrap_or_default();
+        }
+        judged.observation = Observation::Recorded(recorded);
+        *outcome = judged;
+        sign_ins.push((i, outcome.host.clone(), verdict::logged_outside(&log, &exp)));
+        if let Some(p) = waiting {
+            let still = !matches!(
+                log,
+                SignInLog::Looked {
+                    lookup: SignInLookup::Found(_)
+                }
+            );
+            if still {
+                run.pending_sign_ins.push(p.clone());
+            }
+            if matches!(outcome.status, Status::Pass | Status::Fail)
+                && let Some(route) = outcome.route
+                && let Some(e) = run.evidence.iter_mut().find(|e| {
+                    e.host.eq_ignore_ascii_case(&p.host)
+                        && Some(e.port) == outcome.port
+                        && e.route == route
+                })
+            {
+                e.proof = verdict::sign_in_proof(&log);
+            }
+        }
+    }
+    let refs: Vec<(usize, &str, bool)> = sign_ins
+        .iter()
+        .map(|(i, h, o)| (*i, h.as_str(), *o))
+        .collect();
+    verdict::cross_check_sign_ins(&mut run.checks, &refs, &exp);
+    // A host that per-host evidence required and that Entra has now proven is no longer an
+    // error: drop the errors the old evidence made and the new one does not.
+    let now: Vec<String> = verdict::per_host_errors(&run.evidence)
+        .into_iter()
+        .map(|o| o.name)
+        .collect();
+    let gone: Vec<String> = verdict::per_host_errors(&old_evidence)
+        .into_iter()
+        .map(|o| o.name)
+        .filter(|n| !now.contains(n))
+        .collect();
+    run.checks
+        .retain(|o| !(o.stage == Stage::Egress && gone.contains(&o.name)));
+}
