@@ -1126,17 +1126,9 @@ fn json_of(url: &url::Url, answer: Answer) -> Result<serde_json::Value, GraphErr
     })
 }
 
+/// What the evidence keeps of an answer's body.
 fn excerpt(body: &[u8]) -> String {
-    let text = String::from_utf8_lossy(body);
-    let mut out: String = text
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .take(EXCERPT)
-        .collect();
-    if text.chars().count() > EXCERPT {
-        out.push('…');
-    }
-    out
+    crate::probe::http::excerpt_within(body, EXCERPT)
 }
 
 /// A beta `signIn` as read: everything optional, judged by [`record`].

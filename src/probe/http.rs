@@ -475,12 +475,17 @@ pub fn looks_like_block_page(status: u16, content_type: Option<&str>, body: &[u8
 
 /// The start of a body as printable text, for the evidence.
 pub fn excerpt(body: &[u8]) -> String {
-    let text = String::from_utf8_lossy(&body[..body.len().min(EXCERPT)]);
+    excerpt_within(body, EXCERPT)
+}
+
+/// As [`excerpt`], keeping at most `max` bytes of the body.
+pub fn excerpt_within(body: &[u8], max: usize) -> String {
+    let text = String::from_utf8_lossy(&body[..body.len().min(max)]);
     let mut shown: String = text
         .chars()
         .map(|c| if c.is_control() && c != ' ' { ' ' } else { c })
         .collect();
-    if body.len() > EXCERPT {
+    if body.len() > max {
         shown.push('…');
     }
     shown.trim().to_string()

@@ -18,8 +18,6 @@ use crate::scenario::model::Port;
 
 /// The most the probe reads of a token endpoint's answer.
 pub const MAX_ANSWER: usize = 64 * 1024;
-/// How much of an unexpected answer the evidence keeps.
-const EXCERPT: usize = 200;
 const USER_AGENT: &str = concat!("sipa-check/", env!("CARGO_PKG_VERSION"));
 
 /// One token request: which login host, how to reach it, and as whom.
@@ -425,17 +423,9 @@ fn first_sentence(description: &str) -> String {
     description[..cut].trim().to_owned()
 }
 
+/// What the evidence keeps of an answer's body.
 fn excerpt(body: &[u8]) -> String {
-    let text = String::from_utf8_lossy(body);
-    let mut out: String = text
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .take(EXCERPT)
-        .collect();
-    if text.chars().count() > EXCERPT {
-        out.push('…');
-    }
-    out
+    super::http::excerpt(body)
 }
 
 /// The secret parts of a token form: the client secret or the assertion.
