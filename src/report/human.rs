@@ -103,20 +103,28 @@ pub fn write(report: &RunReport, mut out: impl Write, style: HumanStyle) -> io::
         } else {
             writeln!(out)?;
         }
-        let elapsed = report.runs.iter().map(|r| r.elapsed).sum();
-        let scope = format!(" (all {} runs)", report.runs.len());
-        let line = summary(
-            &report.tally,
-            report.overall,
-            &scope,
-            &path_only_note(&report.tally, &all_evidence(report)),
-            &show_timing(elapsed, style.mask_timings),
-            layout,
-            &painter,
-        );
-        writeln!(out, "{line}")?;
+        writeln!(out, "{}", overall_line(report, style, layout, &painter))?;
     }
     out.flush()
+}
+
+/// The summary line of several runs together.
+fn overall_line(
+    report: &RunReport,
+    style: HumanStyle,
+    layout: Layout,
+    painter: &Painter,
+) -> String {
+    let elapsed = report.runs.iter().map(|r| r.elapsed).sum();
+    summary(
+        &report.tally,
+        report.overall,
+        &format!(" (all {} runs)", report.runs.len()),
+        &path_only_note(&report.tally, &all_evidence(report)),
+        &show_timing(elapsed, style.mask_timings),
+        layout,
+        painter,
+    )
 }
 
 /// Writes only the verdict: each run's summary line (and why it was cut short), then the overall
@@ -142,18 +150,7 @@ pub fn write_verdict(report: &RunReport, mut out: impl Write, style: HumanStyle)
         write_pending(&mut out, run, &painter)?;
     }
     if report.runs.len() != 1 {
-        let elapsed = report.runs.iter().map(|r| r.elapsed).sum();
-        let scope = format!(" (all {} runs)", report.runs.len());
-        let line = summary(
-            &report.tally,
-            report.overall,
-            &scope,
-            &path_only_note(&report.tally, &all_evidence(report)),
-            &show_timing(elapsed, style.mask_timings),
-            layout,
-            &painter,
-        );
-        writeln!(out, "{line}")?;
+        writeln!(out, "{}", overall_line(report, style, layout, &painter))?;
     }
     out.flush()
 }
