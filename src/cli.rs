@@ -91,9 +91,10 @@ pub struct ScenarioFlags {
     /// An expected App Connector public IP or CIDR (repeatable; replaces the scenario's list).
     #[arg(long = "expect-ip", value_name = "IP|CIDR", value_parser = parse_anchor)]
     pub expect_ip: Vec<IpNet>,
-    /// Name of this vantage point.
+    /// The vantages to check, of those the scenario declares as [[vantage]] (repeatable);
+    /// when it declares at most one, the name of that vantage point.
     #[arg(long, value_name = "NAME")]
-    pub vantage: Option<String>,
+    pub vantage: Vec<String>,
     /// DNS server to ask instead of the system's (repeatable).
     #[arg(long, value_name = "ADDR[:PORT]", value_parser = parse_dns_server)]
     pub dns: Vec<std::net::SocketAddr>,

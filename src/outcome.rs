@@ -243,6 +243,10 @@ pub struct VantageFacts {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
     pub expect_anchored: bool,
+    /// Where the vantage's sockets were bound: `address 127.0.0.10` or `interface eth1`;
+    /// absent when the system chose.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bind: Option<String>,
     /// RFC 3339, UTC.
     pub started_at: String,
 }

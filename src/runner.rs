@@ -29,6 +29,8 @@ pub enum SetupError {
     Dns(#[from] probe::dns::DnsSetupError),
     #[error(transparent)]
     Trust(#[from] probe::tls::TrustError),
+    #[error(transparent)]
+    Bind(#[from] probe::bind::BindError),
     #[error(
         "no expected App Connector IPs: list them under [anchor] expect in {} or pass --expect-ip",
         .0.display()
@@ -103,13 +105,22 @@ pub fn prepare(
     if scenario.anchors.is_empty() {
         return Err(SetupError::NoAnchors(scenario.source.clone()));
     }
+    let bind = scenario.vantage.bind.clone();
+    if let Some(bind) = &bind {
+        probe::bind::check(&scenario.vantage.name, bind)?;
+    }
     let ctx = ProbeCtx {
-        dns: DnsClient::new(&scenario.vantage.dns, scenario.limits.timeout)?,
+        dns: DnsClient::bound(
+            &scenario.vantage.dns,
+            scenario.limits.timeout,
+            bind.as_ref(),
+        )?,
         trust: Arc::new(TrustStore::load(&scenario.vantage.ca_files)?),
         connect_to,
         proxy: scenario.vantage.proxy.clone(),
         timeout: scenario.limits.timeout,
         entra: None,
+        bind,
     };
     let exp = Expectation {
         anchors: scenario.anchors.clone(),
@@ -195,6 +206,7 @@ pub async fn run_scenario(
         trust_store_problems: ctx.trust.os_store_problems(),
         warnings: scenario.vantage_warnings(),
         expect_anchored: scenario.vantage.expect_anchored,
+        bind: scenario.vantage.bind.as_ref().map(ToString::to_string),
         started_at,
     };
     Ok(ScenarioRun {

@@ -55,6 +55,7 @@ fn ctx(lab: &Lab) -> ProbeCtx {
         proxy: None,
         timeout: Duration::from_secs(5),
         entra: None,
+        bind: None,
     }
 }
 

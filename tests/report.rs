@@ -222,6 +222,7 @@ fn canned_run() -> ScenarioRun {
             trust_store_problems: Vec::new(),
             warnings: Vec::new(),
             expect_anchored: true,
+            bind: None,
             started_at: "2025-03-04T05:06:07Z".to_string(),
         },
         elapsed: Duration::from_millis(1234),

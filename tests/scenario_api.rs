@@ -84,7 +84,7 @@ fn overrides_replace_lists_and_options() {
 
     let o = Overrides {
         expect_ips: vec![scenario::parse_anchor("127.0.0.2").unwrap()],
-        vantage: Some("lab".into()),
+        vantage: vec!["lab".into()],
         dns: vec![scenario::parse_dns_server("127.0.0.1:5353").unwrap()],
         proxy: Some(scenario::parse_proxy("http://127.0.0.1:3128").unwrap()),
         ca_files: vec!["/tmp/lab-ca.pem".into()],
@@ -148,7 +148,7 @@ fn overrides_that_break_the_limits_are_refused_and_change_nothing() {
     for blank in ["", " \t "] {
         assert_eq!(
             s.apply(&Overrides {
-                vantage: Some(blank.into()),
+                vantage: vec![blank.into()],
                 ..Overrides::default()
             }),
             Err("vantage: the vantage name must not be empty or only blanks".to_string())

@@ -3,14 +3,15 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
-use hickory_resolver::TokioResolver;
+use hickory_resolver::Resolver;
 use hickory_resolver::config::{NameServerConfig, ResolverConfig, ResolverOpts};
-use hickory_resolver::net::runtime::TokioRuntimeProvider;
 use hickory_resolver::net::{DnsError, NetError};
 use hickory_resolver::proto::op::ResponseCode;
 use hickory_resolver::proto::rr::{RData, RecordType};
 
 use super::ProbeCtx;
+use super::bind::{self, BoundRuntime};
+use crate::scenario::model::LocalBind;
 use crate::observation::{
     AddressClass, DnsAnswer, DnsObservation, DnsOutcome, Observation, cause_chain,
 };
@@ -25,7 +26,7 @@ pub struct Spec {
 
 /// The run's resolver: the `--dns` servers, or the system configuration.
 pub struct DnsClient {
-    resolver: TokioResolver,
+    resolver: Resolver<BoundRuntime>,
     servers: Vec<String>,
 }
 
@@ -48,15 +49,35 @@ pub enum DnsSetupError {
 impl DnsClient {
     /// Builds the resolver once per run. `servers` empty means the system configuration.
     pub fn new(servers: &[SocketAddr], timeout: Duration) -> Result<DnsClient, DnsSetupError> {
+        DnsClient::bound(servers, timeout, None)
+    }
+
+    /// As [`DnsClient::new`], its queries leaving from the vantage's `bind` address or
+    /// interface, if it has one.
+    pub fn bound(
+        servers: &[SocketAddr],
+        timeout: Duration,
+        local: Option<&LocalBind>,
+    ) -> Result<DnsClient, DnsSetupError> {
         let (config, mut opts) = if servers.is_empty() {
-            hickory_resolver::system_conf::read_system_conf()
-                .map_err(|source| DnsSetupError::SystemConfig { source })?
+            let (system, opts) = hickory_resolver::system_conf::read_system_conf()
+                .map_err(|source| DnsSetupError::SystemConfig { source })?;
+            let mut config = ResolverConfig::from_parts(None, vec![], vec![]);
+            for ns in system.name_servers() {
+                let mut ns = ns.clone();
+                for conn in &mut ns.connections {
+                    conn.bind_addr = bind::dns_source(ns.ip, local).or(conn.bind_addr);
+                }
+                config.add_name_server(ns);
+            }
+            (config, opts)
         } else {
             let mut config = ResolverConfig::from_parts(None, vec![], vec![]);
             for server in servers {
                 let mut ns = NameServerConfig::udp_and_tcp(server.ip());
                 for conn in &mut ns.connections {
                     conn.port = server.port();
+                    conn.bind_addr = bind::dns_source(server.ip(), local);
                 }
                 config.add_name_server(ns);
             }
@@ -80,7 +101,7 @@ impl DnsClient {
         opts.attempts = 1;
         opts.timeout = timeout.mul_f32(0.8).max(Duration::from_millis(100));
         opts.ndots = 0;
-        let resolver = TokioResolver::builder_with_config(config, TokioRuntimeProvider::default())
+        let resolver = Resolver::builder_with_config(config, BoundRuntime::new(local))
             .with_options(opts)
             .build()
             .map_err(|source| DnsSetupError::Build { source })?;

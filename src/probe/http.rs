@@ -54,7 +54,7 @@ impl OneShot {
 /// address, or through the proxy; no redirects followed, no pooling.
 pub fn client(ctx: &ProbeCtx, url: &url::Url, path: &Path) -> Result<OneShot, Vec<String>> {
     let host = url.host_str().unwrap_or_default().to_string();
-    let mut builder = reqwest::Client::builder()
+    let builder = reqwest::Client::builder()
         .tls_backend_preconfigured(ctx.trust.http_config())
         .redirect(reqwest::redirect::Policy::none())
         .pool_max_idle_per_host(0)
@@ -63,6 +63,7 @@ pub fn client(ctx: &ProbeCtx, url: &url::Url, path: &Path) -> Result<OneShot, Ve
         .connect_timeout(ctx.timeout)
         .timeout(ctx.timeout)
         .user_agent(USER_AGENT);
+    let mut builder = super::bind::http_client(builder, ctx.bind.as_ref());
     let mut target = url.clone();
     let mut host_header = None;
     let via;

@@ -4,6 +4,7 @@
 //! data; [`run`] dispatches a planned probe to its module.
 
 pub mod dns;
+pub mod bind;
 pub mod egress;
 pub mod http;
 pub mod login_path;
@@ -37,6 +38,9 @@ pub struct ProbeCtx {
     pub timeout: Duration,
     /// The Entra probe app, for token probes (`[entra]` scenarios only).
     pub entra: Option<Arc<crate::entra::EntraCredentials>>,
+    /// Where the vantage's sockets leave from (`bind` or `interface`); the system's choice
+    /// when `None`.
+    pub bind: Option<crate::scenario::model::LocalBind>,
 }
 
 impl ProbeCtx {

@@ -60,7 +60,8 @@ pub async fn connect(
 /// Nagle): the request that follows a TLS handshake must not wait for the ACK of its last
 /// flight, a delayed ACK away on a real network.
 pub async fn open(addr: SocketAddr, ctx: &ProbeCtx) -> Result<TcpStream, ConnectOutcome> {
-    match tokio::time::timeout(ctx.timeout, TcpStream::connect(addr)).await {
+    let connecting = super::bind::connect(addr, ctx.bind.as_ref());
+    match tokio::time::timeout(ctx.timeout, connecting).await {
         Ok(Ok(stream)) => {
             // Only a delay is at stake if this fails, never what the check observes.
             let _ = stream.set_nodelay(true);

@@ -397,7 +397,49 @@ impl<'de> de::Deserializer<'de> for NodeDe<'_> {
         if name == CHECKED {
             return visitor.visit_seq(ReportingAccess { value: Some(self) });
         }
+        if name == ONE_OR_MANY {
+            let many = match &self.node.kind {
+                Kind::Array(_) => true,
+                Kind::Table(_) => false,
+                _ => return Err(self.wrong_type("a table, or an array of tables")),
+            };
+            let located = self.clone();
+            return located.locate(visitor.visit_seq(FormAccess {
+                many: Some(many),
+                value: Some(self),
+            }));
+        }
         self.deserialize_any(visitor)
+    }
+}
+
+/// The name by which a key written either as one table or as an array of tables
+/// (`[vantage]` or `[[vantage]]`) asks which form it has.
+pub(crate) const ONE_OR_MANY: &str = "$__sipa_check_one_or_many";
+
+/// A value that may be one table or an array of tables, handed over as a two-element
+/// sequence: whether it is an array, then the value.
+struct FormAccess<'a> {
+    many: Option<bool>,
+    value: Option<NodeDe<'a>>,
+}
+
+impl<'de> de::SeqAccess<'de> for FormAccess<'_> {
+    type Error = DeError;
+
+    fn next_element_seed<T: DeserializeSeed<'de>>(
+        &mut self,
+        seed: T,
+    ) -> Result<Option<T::Value>, DeError> {
+        if let Some(many) = self.many.take() {
+            return seed
+                .deserialize(de::value::BoolDeserializer::<DeError>::new(many))
+                .map(Some);
+        }
+        match self.value.take() {
+            Some(value) => seed.deserialize(value).map(Some),
+            None => Ok(None),
+        }
     }
 }
 

@@ -11,6 +11,7 @@ mod raw;
 mod readiness;
 mod validate;
 mod values;
+mod vantages;
 
 use std::path::Path;
 
@@ -19,7 +20,7 @@ use serde::Deserialize as _;
 pub use error::{LineCol, ScenarioError, ScenarioErrors};
 pub use model::{
     AnchorSet, EchoObserver, EntraSpec, Extract, Family, FamilySelection, Limits, LoginHost,
-    LoginSpec, ObserverRole, Port, ProxySpec, Require, Scenario, Secret, Vantage,
+    LocalBind, LoginSpec, ObserverRole, Port, ProxySpec, Require, Scenario, Secret, Vantage,
 };
 pub use overrides::Overrides;
 pub use readiness::{Shortfall, Summary};

@@ -262,6 +262,28 @@ pub struct Vantage {
     pub ca_files: Vec<PathBuf>,
     /// Whether login traffic is expected anchored from here (false outside trusted locations).
     pub expect_anchored: bool,
+    /// Where its probes leave from on this machine; the system's choice when `None`.
+    pub bind: Option<LocalBind>,
+}
+
+/// Where a vantage's probes leave from on this machine: every socket of its DNS queries,
+/// connections and echo samples is bound so.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LocalBind {
+    /// `bind = "127.0.0.10"`: a local address of this machine.
+    Address(std::net::IpAddr),
+    /// `interface = "eth1"`: a network interface (SO_BINDTODEVICE, Linux only).
+    Interface(String),
+}
+
+impl fmt::Display for LocalBind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LocalBind::Address(ip) => write!(f, "address {ip}"),
+            LocalBind::Interface(name) => write!(f, "interface {name}"),
+        }
+    }
 }
 
 /// What a run asks of each login host's evidence.
@@ -422,7 +444,12 @@ pub struct Scenario {
     pub login: LoginSpec,
     pub anchors: AnchorSet,
     pub observers: Vec<EchoObserver>,
+    /// The vantage this scenario runs from: the first one declared.
     pub vantage: Vantage,
+    /// The other `[[vantage]]` entries, in file order: a run checks each of them too, as a
+    /// scenario of its own (see [`Scenario::per_vantage`]).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub more_vantages: Vec<Vantage>,
     pub limits: Limits,
     /// `[entra]`: each login host proven by Entra's sign-in log, when present.
     pub entra: Option<EntraSpec>,

@@ -14,13 +14,14 @@ use super::values::{self, Bound};
 pub struct Overrides {
     /// `--expect-ip`: replaces `anchor.expect`.
     pub expect_ips: Vec<IpNet>,
-    /// `--vantage`: the vantage point's name.
-    pub vantage: Option<String>,
-    /// `--dns`: replaces `vantage.dns`.
+    /// `--vantage` (repeatable): with several `[[vantage]]` entries, the ones to check; with
+    /// at most one vantage declared, its name (given once).
+    pub vantage: Vec<String>,
+    /// `--dns`: replaces `vantage.dns` (of every vantage).
     pub dns: Vec<SocketAddr>,
-    /// `--proxy`: replaces `vantage.proxy`.
+    /// `--proxy`: replaces `vantage.proxy` (of every vantage).
     pub proxy: Option<ProxySpec>,
-    /// `--ca-file`: replaces `vantage.ca_files` (paths as given, relative to the working directory).
+    /// `--ca-file`: replaces `vantage.ca_files` of every vantage (paths as given, relative to the working directory).
     pub ca_files: Vec<PathBuf>,
     /// `--family`
     pub family: Option<FamilySelection>,
@@ -65,24 +66,25 @@ impl Scenario {
                     .into(),
             );
         }
-        if o.vantage.as_deref().is_some_and(|v| v.trim().is_empty()) {
+        if o.vantage.iter().any(|v| v.trim().is_empty()) {
             return Err("vantage: the vantage name must not be empty or only blanks".into());
         }
+        let chosen = self.chosen_vantages(&o.vantage)?;
 
         if !o.expect_ips.is_empty() {
             self.anchors = AnchorSet(o.expect_ips.clone());
         }
-        if let Some(name) = &o.vantage {
-            self.vantage.name = name.clone();
-        }
-        if !o.dns.is_empty() {
-            self.vantage.dns = o.dns.clone();
-        }
-        if let Some(proxy) = &o.proxy {
-            self.vantage.proxy = Some(proxy.clone());
-        }
-        if !o.ca_files.is_empty() {
-            self.vantage.ca_files = o.ca_files.clone();
+        self.keep_vantages(chosen);
+        for vantage in std::iter::once(&mut self.vantage).chain(&mut self.more_vantages) {
+            if !o.dns.is_empty() {
+                vantage.dns = o.dns.clone();
+            }
+            if let Some(proxy) = &o.proxy {
+                vantage.proxy = Some(proxy.clone());
+            }
+            if !o.ca_files.is_empty() {
+                vantage.ca_files = o.ca_files.clone();
+            }
         }
         if let Some(require) = o.require {
             self.limits.require = require;

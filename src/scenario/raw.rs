@@ -73,7 +73,7 @@ pub(crate) struct RawScenario {
     pub login: Field<RawLogin>,
     pub anchor: Field<RawAnchor>,
     pub observer: Field<List<RawObserver>>,
-    pub vantage: Field<RawVantage>,
+    pub vantage: Field<RawVantages>,
     pub limits: Field<RawLimits>,
     pub entra: Field<RawEntra>,
 }
@@ -125,7 +125,48 @@ pub(crate) enum RawExtract {
     Regex(At<String>),
 }
 
-/// `[vantage]`
+/// `[vantage]` (one table) or `[[vantage]]` (several): the form is kept, so that errors name
+/// `vantage.dns[0]` or `vantage[1].dns[0]` as the file writes it.
+#[derive(Debug)]
+pub(crate) enum RawVantages {
+    One(At<RawVantage>),
+    Many(List<RawVantage>),
+}
+
+impl<'de> Deserialize<'de> for RawVantages {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct FormVisitor;
+
+        impl<'de> serde::de::Visitor<'de> for FormVisitor {
+            type Value = RawVantages;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a [vantage] table or [[vantage]] entries")
+            }
+
+            /// The scenario deserializer hands over whether the value is an array, then the
+            /// value itself.
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<RawVantages, A::Error> {
+                let many: bool = seq
+                    .next_element()?
+                    .ok_or_else(|| serde::de::Error::custom("the vantage's form is missing"))?;
+                let missing = || serde::de::Error::custom("the vantage is missing");
+                if many {
+                    Ok(RawVantages::Many(seq.next_element()?.ok_or_else(missing)?))
+                } else {
+                    Ok(RawVantages::One(seq.next_element()?.ok_or_else(missing)?))
+                }
+            }
+        }
+
+        d.deserialize_newtype_struct(super::de::ONE_OR_MANY, FormVisitor)
+    }
+}
+
+/// One `[vantage]` table or `[[vantage]]` entry.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawVantage {
@@ -134,6 +175,8 @@ pub(crate) struct RawVantage {
     pub proxy: Field<String>,
     pub ca_files: Field<List<String>>,
     pub expect_anchored: Field<bool>,
+    pub bind: Field<String>,
+    pub interface: Field<String>,
 }
 
 /// `[limits]`

@@ -9,12 +9,13 @@ use serde_spanned::Spanned;
 
 use super::de::Diag;
 use super::model::{
-    AnchorSet, EchoObserver, EntraMode, EntraSpec, Extract, Limits, LoginSpec, Port, Scenario,
-    Vantage,
+    AnchorSet, EchoObserver, EntraMode, EntraSpec, Extract, Limits, LocalBind, LoginSpec, Port,
+    Scenario, Vantage,
 };
 use super::position::LineIndex;
 use super::raw::{
     Checked, Field, RawEntra, RawExtract, RawLimits, RawLogin, RawObserver, RawScenario, RawVantage,
+    RawVantages,
 };
 use super::values::{self, Bound, Written};
 
@@ -141,16 +142,24 @@ pub(crate) fn validate(
         .as_ref()
         .map_or(Limits::default().samples, |l| l.samples);
     let observers = observers(&mut c, &raw, default_samples);
-    let vantage = match &raw.vantage {
-        Some(Checked::Valid(vantage)) => vantage_of(&mut c, vantage, source),
+    let vantages = match &raw.vantage {
+        Some(Checked::Valid(vantages)) => vantages_of(&mut c, vantages, source),
         Some(Checked::Invalid) => None,
-        None => Some(Vantage {
+        None => Some(vec![Vantage {
             name: "default".into(),
             dns: Vec::new(),
             proxy: None,
             ca_files: Vec::new(),
             expect_anchored: true,
-        }),
+            bind: None,
+        }]),
+    };
+    let (vantage, more_vantages) = match vantages {
+        Some(mut all) if !all.is_empty() => {
+            let first = all.remove(0);
+            (Some(first), all)
+        }
+        _ => (None, Vec::new()),
     };
     let entra = match &raw.entra {
         Some(Checked::Valid(entra)) => entra_of(&mut c, entra).map(Some),
@@ -175,6 +184,7 @@ pub(crate) fn validate(
             anchors,
             observers,
             vantage,
+            more_vantages,
             limits,
             entra,
         }),
@@ -452,21 +462,89 @@ fn observer_of(
     })
 }
 
+/// `[vantage]` (one) or `[[vantage]]` (several, each named, no name twice).
+fn vantages_of(
+    c: &mut Checker<'_>,
+    vantages: &Spanned<RawVantages>,
+    source: &Path,
+) -> Option<Vec<Vantage>> {
+    let list = match vantages.get_ref() {
+        RawVantages::One(table) => {
+            return vantage_of(c, table, "vantage", source, false).map(|v| vec![v]);
+        }
+        RawVantages::Many(list) => list,
+    };
+    if list.is_empty() {
+        c.report(
+            vantages.span().start,
+            "vantage: must declare at least one vantage, e.g. [[vantage]] name = \"office\"".into(),
+        );
+        return None;
+    }
+    let mut ok = true;
+    let mut out = Vec::new();
+    let mut first_at: HashMap<String, usize> = HashMap::new();
+    for (i, entry) in list.iter().enumerate() {
+        let Checked::Valid(entry) = entry else {
+            ok = false;
+            continue;
+        };
+        let path = format!("vantage[{i}]");
+        if let Some(name) = value(&entry.get_ref().name)
+            && !name.get_ref().trim().is_empty()
+        {
+            let text = name.get_ref();
+            if let Some(&first) = first_at.get(text) {
+                let at = c.position(first);
+                c.report(
+                    name.span().start,
+                    format!(
+                        "{path}.name: duplicate vantage name `{}` (first used at {at})",
+                        values::shorten(text)
+                    ),
+                );
+                ok = false;
+            } else {
+                first_at.insert(text.clone(), name.span().start);
+            }
+        }
+        match vantage_of(c, entry, &path, source, true) {
+            Some(v) => out.push(v),
+            None => ok = false,
+        }
+    }
+    ok.then_some(out)
+}
+
+/// One vantage; `named`: the `[[vantage]]` form, whose entries must each have a name.
 fn vantage_of(
     c: &mut Checker<'_>,
     vantage: &Spanned<RawVantage>,
+    path: &str,
     source: &Path,
+    named: bool,
 ) -> Option<Vantage> {
+    let table = vantage.span().start;
     let vantage = vantage.get_ref();
     let name = match &vantage.name {
-        Some(Checked::Valid(name)) => c.non_empty(name, "vantage.name"),
+        Some(Checked::Valid(name)) => c.non_empty(name, &format!("{path}.name")),
         Some(Checked::Invalid) => None,
+        None if named => {
+            c.missing(
+                table,
+                &format!("{path}.name"),
+                "give each [[vantage]] a unique name, e.g. \"office\" or \"guest-wifi\"",
+            );
+            None
+        }
         None => Some("default".to_owned()),
     };
 
     let mut ok = !is_invalid(&vantage.dns)
         && !is_invalid(&vantage.ca_files)
-        && !is_invalid(&vantage.expect_anchored);
+        && !is_invalid(&vantage.expect_anchored)
+        && !is_invalid(&vantage.bind)
+        && !is_invalid(&vantage.interface);
     let mut dns = Vec::new();
     for (i, server) in value(&vantage.dns)
         .into_iter()
@@ -479,7 +557,7 @@ fn vantage_of(
         };
         match c.check(
             server,
-            &format!("vantage.dns[{i}]"),
+            &format!("{path}.dns[{i}]"),
             values::parse_dns_server,
         ) {
             Some(addr) => dns.push(addr),
@@ -492,7 +570,7 @@ fn vantage_of(
             ok = false;
             None
         }
-        Some(Checked::Valid(proxy)) => match c.check(proxy, "vantage.proxy", |s: &str| {
+        Some(Checked::Valid(proxy)) => match c.check(proxy, &format!("{path}.proxy"), |s: &str| {
             values::parse_proxy_written(s, Written::Scenario)
         }) {
             Some(p) => Some(p),
@@ -516,11 +594,45 @@ fn vantage_of(
             ok = false;
             continue;
         };
-        match c.non_empty(file, &format!("vantage.ca_files[{i}]")) {
+        match c.non_empty(file, &format!("{path}.ca_files[{i}]")) {
             Some(file) => ca_files.push(base.join(file)),
             None => ok = false,
         }
     }
+
+    let bind = match (value(&vantage.bind), value(&vantage.interface)) {
+        (Some(_), Some(interface)) => {
+            c.report(
+                interface.span().start,
+                format!(
+                    "{path}.interface: give either bind (a local address) or interface, not both"
+                ),
+            );
+            ok = false;
+            None
+        }
+        (Some(address), None) => {
+            match c.check(address, &format!("{path}.bind"), values::parse_bind_address) {
+                Some(ip) => Some(LocalBind::Address(ip)),
+                None => {
+                    ok = false;
+                    None
+                }
+            }
+        }
+        (None, Some(interface)) => match c.check(
+            interface,
+            &format!("{path}.interface"),
+            values::check_interface_name,
+        ) {
+            Some(name) => Some(LocalBind::Interface(name)),
+            None => {
+                ok = false;
+                None
+            }
+        },
+        (None, None) => None,
+    };
 
     let expect_anchored = value(&vantage.expect_anchored).is_none_or(|b| *b.get_ref());
     if !ok {
@@ -532,6 +644,7 @@ fn vantage_of(
         proxy,
         ca_files,
         expect_anchored,
+        bind,
     })
 }
 

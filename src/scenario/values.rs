@@ -55,6 +55,41 @@ pub fn parse_anchor(s: &str) -> Result<IpNet, String> {
     Ok(net)
 }
 
+/// A vantage's local address (`vantage.bind`): an IP address of this machine, such as
+/// `192.168.1.20` or `fe80::1`; whether this machine has it is checked before a run.
+pub fn parse_bind_address(s: &str) -> Result<IpAddr, String> {
+    let shown = shorten(s);
+    let ip = IpAddr::from_str(s.trim_start_matches('[').trim_end_matches(']')).map_err(|_| {
+        format!(
+            "`{shown}` is not an IP address: write a local address of this machine, e.g. \
+             \"192.168.1.20\" (or use interface = \"eth1\")"
+        )
+    })?;
+    if ip.is_unspecified() || ip.is_multicast() {
+        return Err(format!(
+            "`{shown}` is not one local address: write the address the vantage's traffic leaves \
+             from, e.g. \"192.168.1.20\""
+        ));
+    }
+    Ok(ip)
+}
+
+/// A vantage's network interface (`vantage.interface`): a name such as `eth1`, as the
+/// kernel spells it (at most 15 bytes, no `/`, no blanks).
+pub fn check_interface_name(s: &str) -> Result<String, String> {
+    let shown = shorten(s);
+    if s.is_empty() {
+        return Err("must not be empty: write an interface name such as \"eth1\"".into());
+    }
+    if s.len() > 15 || s.contains('/') || s.chars().any(|c| c.is_whitespace() || c.is_control())
+    {
+        return Err(format!(
+            "`{shown}` is not an interface name: write one as `ip link` shows it, e.g. \"eth1\""
+        ));
+    }
+    Ok(s.to_owned())
+}
+
 /// A resolver address (`--dns`, `vantage.dns`): `10.0.0.53`, `10.0.0.53:5353`, `::1`,
 /// `[::1]` or `[::1]:53`. The port defaults to 53.
 pub fn parse_dns_server(s: &str) -> Result<SocketAddr, String> {

@@ -83,7 +83,9 @@ fn scenario(with_observers: bool) -> Scenario {
             proxy: None,
             ca_files: vec![],
             expect_anchored: true,
+            bind: None,
         },
+        more_vantages: vec![],
         limits: Limits {
             family: FamilySelection::V4,
             ..Limits::default()
