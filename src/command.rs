@@ -108,6 +108,7 @@ pub fn validate(args: &ValidateArgs, out: &mut dyn Write, err: &mut dyn Write) -
                 if shortfalls.is_empty() {
                     let _ = writeln!(out, "{}: ok ({summary})", name.display());
                     write_evidence_rows(&evidence, "  ", out);
+                    write_vantage_rows(&s, "  ", out);
                 } else {
                     let _ = writeln!(
                         out,
@@ -115,6 +116,7 @@ pub fn validate(args: &ValidateArgs, out: &mut dyn Write, err: &mut dyn Write) -
                         name.display()
                     );
                     write_evidence_rows(&evidence, "  ", out);
+                    write_vantage_rows(&s, "  ", out);
                     for shortfall in shortfalls {
                         let _ = writeln!(err, "{}: warning: {shortfall}", name.display());
                     }
@@ -127,6 +129,35 @@ pub fn validate(args: &ValidateArgs, out: &mut dyn Write, err: &mut dyn Write) -
         }
     }
     if ok { Exit::Passed } else { Exit::Invalid }
+}
+
+/// The vantages of a scenario that declares several, a line each with what it expects and
+/// where its traffic leaves from. A single vantage is said by the summary already.
+fn write_vantage_rows(s: &Scenario, indent: &str, out: &mut dyn Write) {
+    if s.more_vantages.is_empty() {
+        return;
+    }
+    let pad = s
+        .vantages()
+        .map(|v| v.name.chars().count())
+        .max()
+        .unwrap_or(0);
+    for v in s.vantages() {
+        let _ = writeln!(out, "{indent}vantage {:<pad$}  {}", v.name, vantage_line(v));
+    }
+}
+
+/// What a vantage expects, and where its traffic leaves from.
+fn vantage_line(v: &crate::scenario::Vantage) -> String {
+    let expects = if v.expect_anchored {
+        "login traffic anchored"
+    } else {
+        "login traffic NOT anchored"
+    };
+    match &v.bind {
+        Some(bind) => format!("expects {expects}, from {bind}"),
+        None => format!("expects {expects}"),
+    }
 }
 
 /// The evidence each login host will get, a line per host and route.
@@ -197,13 +228,21 @@ fn scenarios(
             );
             return Err(Exit::Invalid);
         }
-        if let Some(proxy) = &mut s.vantage.proxy
-            && proxy.password.is_none()
-        {
-            proxy.password = env.proxy_password.clone();
+        for vantage in std::iter::once(&mut s.vantage).chain(&mut s.more_vantages) {
+            if let Some(proxy) = &mut vantage.proxy
+                && proxy.password.is_none()
+            {
+                proxy.password = env.proxy_password.clone();
+            }
         }
     }
     Ok(loaded)
+}
+
+/// Each scenario as one scenario per vantage it checks, in order: the runs of one group go
+/// together, under one deadline.
+fn per_vantage(loaded: &[Scenario]) -> Vec<Vec<Scenario>> {
+    loaded.iter().map(Scenario::per_vantage).collect()
 }
 
 fn overrides(flags: &ScenarioFlags, env: &Env) -> Result<Overrides, String> {
@@ -237,13 +276,19 @@ pub async fn run(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> Exit {
-    let mut loaded = match scenarios(&args.scenarios, &args.flags, env, err) {
+    let loaded = match scenarios(&args.scenarios, &args.flags, env, err) {
         Ok(s) => s,
         Err(exit) => return exit,
     };
-    for s in &mut loaded {
-        fit_descriptors(s, env, 1, err);
+    let mut groups = per_vantage(&loaded);
+    for group in &mut groups {
+        // A group's vantages run at once: each gets its share of the descriptors.
+        let sharing = group.len() as u64;
+        for s in group.iter_mut() {
+            fit_descriptors(s, env, sharing, err);
+        }
     }
+    let loaded: Vec<Scenario> = groups.iter().flatten().cloned().collect();
     if args.dry_run {
         // Everything `run` would refuse, refused the same way, without touching the network.
         if let Err(e) = ReportFiles::check(&args.reports) {
@@ -272,13 +317,9 @@ pub async fn run(
             return Exit::Invalid;
         }
     };
-    // The first scenario's set-up is checked by its run, before any probe; the others' must be
-    // checked now, or a bad second scenario would make exit 2 after the first one ran.
-    if let Err(exit) = prepare_all(
-        loaded.get(1..).unwrap_or_default(),
-        &args.flags.connect_to,
-        err,
-    ) {
+    // Every scenario's and vantage's set-up (a bind address of this machine included) is
+    // checked before any probe: a bad one must make exit 2 before anything ran.
+    if let Err(exit) = prepare_all(&loaded, &args.flags.connect_to, err) {
         return exit;
     }
     let entra = env
@@ -287,7 +328,7 @@ pub async fn run(
         .ok()
         .map(|c| EntraAccess::new(c.clone()));
     run_loaded(
-        &loaded,
+        &groups,
         &args.flags.connect_to,
         entra,
         files,
@@ -324,10 +365,11 @@ fn fit_descriptors(s: &mut Scenario, env: &Env, descriptors_per_probe: u64, err:
     }
 }
 
-/// Runs loaded scenarios one after another, then writes every report.
+/// Runs loaded scenarios one after another, the vantages of each at once (one run per
+/// vantage, each under the scenario's deadline), then writes every report.
 #[allow(clippy::too_many_arguments)]
 async fn run_loaded(
-    loaded: &[Scenario],
+    groups: &[Vec<Scenario>],
     connect_to: &[ConnectTo],
     entra: Option<EntraAccess>,
     files: ReportFiles,
@@ -339,18 +381,23 @@ async fn run_loaded(
     let live = crate::progress::Live::new();
     let progress: &dyn Progress = if env.progress { &live } else { &Quiet };
     let mut runs = Vec::new();
-    for s in loaded {
-        let settings = RunSettings {
-            connect_to: connect_to.to_vec(),
-            interrupt: interrupt.clone().boxed(),
-            progress,
-            entra: entra.clone(),
-        };
-        match runner::run_scenario(s, settings).await {
-            Ok(run) => runs.push(run),
-            Err(e) => {
-                let _ = writeln!(err, "error: {}", with_causes(&e));
-                return Exit::Invalid;
+    for group in groups {
+        let running = group.iter().map(|s| {
+            let settings = RunSettings {
+                connect_to: connect_to.to_vec(),
+                interrupt: interrupt.clone().boxed(),
+                progress,
+                entra: entra.clone(),
+            };
+            runner::run_scenario(s, settings)
+        });
+        for done in futures::future::join_all(running).await {
+            match done {
+                Ok(run) => runs.push(run),
+                Err(e) => {
+                    let _ = writeln!(err, "error: {}", with_causes(&e));
+                    return Exit::Invalid;
+                }
             }
         }
     }
@@ -646,6 +693,9 @@ fn print_plan(s: &Scenario, connect_to: &[ConnectTo], out: &mut dyn Write) {
     for ca in &s.vantage.ca_files {
         let _ = writeln!(out, "  ca-file {}", ca.display());
     }
+    if let Some(bind) = &s.vantage.bind {
+        let _ = writeln!(out, "  bind {bind}");
+    }
     for rule in connect_to {
         let _ = writeln!(out, "  connect-to {rule}");
     }
@@ -785,7 +835,17 @@ pub async fn lab(
     // The lab serves each probe's connection in this same process: its gateway and origin hold
     // three more descriptors for every one the probe opens.
     fit_descriptors(&mut s, env, 4, err);
-    let exit = run_loaded(&[s], &connect_to, entra, files, env, interrupt, out, err).await;
+    let exit = run_loaded(
+        &[s.per_vantage()],
+        &connect_to,
+        entra,
+        files,
+        env,
+        interrupt,
+        out,
+        err,
+    )
+    .await;
     lab.shutdown().await;
     exit
 }

@@ -103,9 +103,88 @@ pub fn write(report: &RunReport, mut out: impl Write, style: HumanStyle) -> io::
         } else {
             writeln!(out)?;
         }
+        if several_vantages(report) {
+            write_causes_by_vantage(&mut out, report, layout, &painter)?;
+        }
         writeln!(out, "{}", overall_line(report, style, layout, &painter))?;
     }
     out.flush()
+}
+
+/// Whether some scenario ran from more than one vantage.
+fn several_vantages(report: &RunReport) -> bool {
+    report.runs.iter().enumerate().any(|(i, a)| {
+        report.runs[..i]
+            .iter()
+            .any(|b| b.scenario == a.scenario && b.source == a.source)
+    })
+}
+
+/// Each likely cause once, with the vantages whose checks it explains, and the vantages
+/// where nothing failed: which places a misconfiguration hits, at a glance.
+fn write_causes_by_vantage(
+    out: &mut impl Write,
+    report: &RunReport,
+    layout: Layout,
+    painter: &Painter,
+) -> io::Result<()> {
+    // (cause, guide step) -> (worst status, the runs it hit)
+    let mut causes: Vec<((String, Option<String>), Status, Vec<String>)> = Vec::new();
+    let mut clean_runs: Vec<String> = Vec::new();
+    for run in &report.runs {
+        let here = format!("{} @ {}", clean(&run.scenario), clean(&run.vantage.name));
+        let blocks = problem_blocks(run);
+        if blocks.is_empty() {
+            clean_runs.push(here);
+            continue;
+        }
+        for block in &blocks {
+            let first = block.checks[0];
+            let key = match &first.diagnosis {
+                Some(d) => (clean(&d.likely_cause), Some(clean(&d.guide_step.to_string()))),
+                None => (clean(&first.reason), None),
+            };
+            match causes.iter_mut().find(|(k, _, _)| *k == key) {
+                Some((_, status, hit)) => {
+                    *status = (*status).max(block.status);
+                    if !hit.contains(&here) {
+                        hit.push(here.clone());
+                    }
+                }
+                None => causes.push((key, block.status, vec![here.clone()])),
+            }
+        }
+    }
+    writeln!(
+        out,
+        "{}",
+        painter.paint("Problems by cause, across vantages", Style::new().bold())
+    )?;
+    for ((cause, step), status, hit) in &causes {
+        writeln!(out)?;
+        let label = painter.paint(&format!("{:<5}", status.label()), status_style(*status));
+        for (i, line) in layout.wrap(cause, 7).iter().enumerate() {
+            if i == 0 {
+                writeln!(out, "{label}  {line}")?;
+            } else {
+                writeln!(out, "{:7}{line}", "")?;
+            }
+        }
+        let mut rows = Vec::new();
+        if let Some(step) = step {
+            rows.push(("guide step", step.clone()));
+        }
+        rows.push(("hit", hit.join(", ")));
+        write_rows(out, 7, &rows, layout)?;
+    }
+    if !clean_runs.is_empty() {
+        writeln!(out)?;
+        let text = format!("no problem from: {}", clean_runs.join(", "));
+        for line in layout.wrap(&text, 0) {
+            writeln!(out, "{line}")?;
+        }
+    }
+    writeln!(out)
 }
 
 /// The summary line of several runs together.
@@ -216,7 +295,10 @@ fn write_run(
                 "proxy: {}",
                 v.proxy.as_deref().map_or("none".to_string(), clean)
             ),
-        ],
+        ]
+        .into_iter()
+        .chain(v.bind.as_deref().map(|b| format!("bind: {}", clean(b))))
+        .collect::<Vec<_>>(),
         layout,
     );
     writeln!(out, "{facts}")?;

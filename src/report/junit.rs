@@ -110,7 +110,10 @@ fn suite(run: &ScenarioRun) -> Result<TestSuite, ReportError> {
         ("anchors", list(&run.anchors)),
         ("started_at", v.started_at.clone()),
         ("cut_short", run.cut_short.clone().unwrap_or_else(none)),
-    ];
+    ]
+    .into_iter()
+    .chain(v.bind.clone().map(|b| ("bind", b)))
+    .collect::<Vec<_>>();
     let system_out: String = facts
         .iter()
         .map(|(key, value)| format!("{key}: {value}\n"))
