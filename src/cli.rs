@@ -211,6 +211,11 @@ pub struct LabArgs {
     /// Go through the lab's explicit proxy instead of its transparent gateway.
     #[arg(long)]
     pub via_proxy: bool,
+    /// Check from the lab's two places at once: the trusted office (127.0.0.10, anchored) and
+    /// the guest network (127.0.0.20, not anchored), with scenarios/lab-places.toml. The place
+    /// faults imply it.
+    #[arg(long, conflicts_with_all = ["serve", "entra", "entra_mode"])]
+    pub places: bool,
     /// Prove each login host by the lab's Entra sign-in log too (token requests, then Graph).
     #[arg(long, conflicts_with = "serve")]
     pub entra: bool,

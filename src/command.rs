@@ -816,7 +816,18 @@ pub async fn lab(
     };
     let use_entra =
         args.entra || args.entra_mode.is_some() || config_faults.iter().any(|f| f.needs_entra());
-    let (mut s, entra) = if use_entra {
+    let use_places = args.places || config_faults.iter().any(|f| f.needs_places());
+    if use_entra && use_places {
+        let _ = writeln!(
+            err,
+            "error: the lab checks its places (--places, or a place fault) or Entra (--entra, or an Entra fault), not both in one run"
+        );
+        lab.shutdown().await;
+        return Exit::Invalid;
+    }
+    let (mut s, entra) = if use_places {
+        (scenario::bundled_lab_places(), None)
+    } else if use_entra {
         let (mut s, access) = lab_entra(&lab);
         if let (Some(mode), Some(spec)) = (args.entra_mode, s.entra.as_mut()) {
             spec.mode = mode;
@@ -833,8 +844,9 @@ pub async fn lab(
         return Exit::Invalid;
     }
     // The lab serves each probe's connection in this same process: its gateway and origin hold
-    // three more descriptors for every one the probe opens.
-    fit_descriptors(&mut s, env, 4, err);
+    // three more descriptors for every one the probe opens (for each vantage running at once).
+    let sharing = 4 * (1 + s.more_vantages.len() as u64);
+    fit_descriptors(&mut s, env, sharing, err);
     let exit = run_loaded(
         &[s.per_vantage()],
         &connect_to,
@@ -1053,6 +1065,28 @@ async fn serve(
         out,
         "  sipa-check run {scenario_arg} {}\n",
         shell_words(&absolute_flags(lab.proxy_run_flags()))
+    );
+    let places_file = absolute(&dir.join("lab-places.toml"));
+    if let Err(e) = std::fs::write(&places_file, scenario::LAB_PLACES_TOML) {
+        let _ = writeln!(
+            err,
+            "error: cannot write the places scenario to {}: {e}",
+            places_file.display()
+        );
+        return Exit::Invalid;
+    }
+    let _ = writeln!(
+        out,
+        "or from the lab's two places at once, the trusted office ({}, anchored) and the guest \
+         network ({}, not anchored), each vantage bound to its address:\n",
+        crate::lab::OFFICE_IP,
+        crate::lab::GUEST_IP
+    );
+    let _ = writeln!(
+        out,
+        "  sipa-check run {} {}\n",
+        shell_words(&[places_file.display().to_string()]),
+        shell_words(&absolute_flags(lab.run_flags()))
     );
     let _ = writeln!(
         out,

@@ -17,6 +17,12 @@ pub enum Fault {
     WrongConnector,
     /// The segment or the forwarding rule is too broad: everything is anchored.
     OverAnchored,
+    /// The forwarding rule's trust criteria also match the guest network's location: login
+    /// traffic from the guest network (127.0.0.20) is anchored.
+    TrustCriteriaTooBroad,
+    /// The forwarding rule's trust criteria lack the office's location: login traffic from the
+    /// office (127.0.0.10) leaves from the ZIA edge.
+    OfficeLocationMissing,
     /// The App Connectors are down: anchored connections are reset.
     ConnectorsDown,
     /// The access policy refuses the ZIA Service Edge client type: anchored requests get a 403.
@@ -58,12 +64,14 @@ pub enum Fault {
 
 impl Fault {
     /// Every fault, in the order `--list-faults` shows them.
-    pub const ALL: [Fault; 22] = [
+    pub const ALL: [Fault; 24] = [
         Fault::OneDomainUnanchored,
         Fault::Port80Unanchored,
         Fault::NothingAnchored,
         Fault::WrongConnector,
         Fault::OverAnchored,
+        Fault::TrustCriteriaTooBroad,
+        Fault::OfficeLocationMissing,
         Fault::ConnectorsDown,
         Fault::AccessDenied,
         Fault::ProxyAuthRequired,
@@ -91,6 +99,8 @@ impl Fault {
             Fault::NothingAnchored => "nothing-anchored",
             Fault::WrongConnector => "wrong-connector",
             Fault::OverAnchored => "over-anchored",
+            Fault::TrustCriteriaTooBroad => "trust-criteria-too-broad",
+            Fault::OfficeLocationMissing => "office-location-missing",
             Fault::ConnectorsDown => "connectors-down",
             Fault::AccessDenied => "access-denied",
             Fault::ProxyAuthRequired => "proxy-auth-required",
@@ -133,6 +143,16 @@ impl Fault {
             Fault::OverAnchored => {
                 "segment or forwarding rule too broad: the control host is anchored too; expect a \
                  fail on the control observer"
+            }
+            Fault::TrustCriteriaTooBroad => {
+                "forwarding rule's trust criteria also match the guest network (127.0.0.20): its \
+                 login traffic is anchored; runs the places scenario, expect a fail on the guest \
+                 vantage only, naming the trust criteria"
+            }
+            Fault::OfficeLocationMissing => {
+                "forwarding rule's trust criteria lack the office location (127.0.0.10): its login \
+                 traffic egresses from the ZIA edge; runs the places scenario, expect a fail on the \
+                 office vantage only, naming the forwarding rule"
             }
             Fault::ConnectorsDown => {
                 "App Connectors down: anchored connections are reset; expect a fail (connect or \
@@ -219,6 +239,15 @@ impl Fault {
                 | Fault::GraphThrottled
                 | Fault::NamedLocationMissingConnector
                 | Fault::CaBlocks
+        )
+    }
+
+    /// The fault is in which places the forwarding rule trusts, so `sipa-check lab` checks
+    /// from the office and the guest network (the places scenario).
+    pub fn needs_places(self) -> bool {
+        matches!(
+            self,
+            Fault::TrustCriteriaTooBroad | Fault::OfficeLocationMissing
         )
     }
 

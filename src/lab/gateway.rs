@@ -132,13 +132,15 @@ pub(crate) fn spawn(state: Arc<GatewayState>, entry: Entry, door: Door) -> JoinH
         }),
         Door::Live(listener) => {
             let latency = state.latency;
-            spawn_accept_loop(listener, latency, move |client, _peer| {
+            spawn_accept_loop(listener, latency, move |client, peer| {
                 let state = state.clone();
+                // ZIA knows the location by the traffic's source: so does the lab.
+                let from = peer.ip();
                 async move {
                     match entry {
-                        Entry::TransparentHttp => transparent_http(&state, client).await,
-                        Entry::TransparentHttps => transparent_https(&state, client).await,
-                        Entry::Proxy => proxy(&state, client).await,
+                        Entry::TransparentHttp => transparent_http(&state, client, from).await,
+                        Entry::TransparentHttps => transparent_https(&state, client, from).await,
+                        Entry::Proxy => proxy(&state, client, from).await,
                     }
                 }
             })
@@ -325,14 +327,14 @@ fn bad_gateway_page(reason: &str) -> String {
 }
 
 /// "Port 80": the Host header decides.
-async fn transparent_http(state: &GatewayState, mut client: TcpStream) {
+async fn transparent_http(state: &GatewayState, mut client: TcpStream, from: IpAddr) {
     let Some(head) = read_head(&mut client).await else {
         return;
     };
     let Some(host) = head.header("host").map(normalize_host) else {
         return;
     };
-    let forwarding = state.policy.decide(&host, 80);
+    let forwarding = state.policy.decide_from(from, &host, 80);
     match forwarding {
         Forwarding::Unroutable => {}
         Forwarding::ConnectorsDown => reset(client),
@@ -352,7 +354,7 @@ async fn transparent_http(state: &GatewayState, mut client: TcpStream) {
 }
 
 /// "Port 443": the SNI decides; TLS is not terminated (except under `tls-intercept`).
-async fn transparent_https(state: &GatewayState, mut client: TcpStream) {
+async fn transparent_https(state: &GatewayState, mut client: TcpStream, from: IpAddr) {
     if state.blackhole_tls {
         // Accept, then never answer: drain until the client gives up.
         let mut sink = [0u8; 4096];
@@ -362,7 +364,7 @@ async fn transparent_https(state: &GatewayState, mut client: TcpStream) {
     let Some((hello, Some(host))) = read_client_hello(&mut client).await else {
         return;
     };
-    let forwarding = state.policy.decide(&host, 443);
+    let forwarding = state.policy.decide_from(from, &host, 443);
     match forwarding {
         Forwarding::Unroutable | Forwarding::AccessDenied => {}
         Forwarding::ConnectorsDown => reset(client),
@@ -489,7 +491,7 @@ fn rewrite_for_origin(head: &RequestHead, origin_form: &str) -> Vec<u8> {
 }
 
 /// The explicit proxy.
-async fn proxy(state: &GatewayState, mut client: TcpStream) {
+async fn proxy(state: &GatewayState, mut client: TcpStream, from: IpAddr) {
     let Some(head) = read_head(&mut client).await else {
         return;
     };
@@ -517,7 +519,7 @@ async fn proxy(state: &GatewayState, mut client: TcpStream) {
             (host.clone(), *port)
         }
     };
-    let forwarding = state.policy.decide(&host, port);
+    let forwarding = state.policy.decide_from(from, &host, port);
     match forwarding {
         Forwarding::Unroutable => {
             let page = bad_gateway_page(&format!("no route to port {port} of that host"));

@@ -86,6 +86,13 @@ pub const ANCHOR_IP: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 2);
 pub const EDGE_IP: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 3);
 /// The connector of the wrong connector group (`wrong-connector`).
 pub const WRONG_CONNECTOR_IP: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 4);
+/// The trusted office: a client bound to this source is at a location the ZIA forwarding
+/// rule's trust criteria list, so its login traffic is anchored.
+pub const OFFICE_IP: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 10);
+/// The guest network: a client bound to this source is at a location outside the trust
+/// criteria, so its login traffic leaves from the ZIA edge. Any other source is treated as
+/// before the lab had places: trusted.
+pub const GUEST_IP: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 20);
 
 /// How a lab is set up.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

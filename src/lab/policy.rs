@@ -6,8 +6,30 @@ use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::{
-    ANCHOR_IP, CANARY_HOST, EDGE_IP, Fault, WRONG_CONNECTOR_IP, is_lab_host, is_login_like,
+    ANCHOR_IP, CANARY_HOST, EDGE_IP, Fault, GUEST_IP, OFFICE_IP, WRONG_CONNECTOR_IP, is_lab_host,
+    is_login_like,
 };
+
+/// Where a client sits, as ZIA knows a location: by the traffic's source address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Place {
+    /// The trusted office (127.0.0.10): the forwarding rule's trust criteria list it.
+    Office,
+    /// The guest network (127.0.0.20): not in the trust criteria, its traffic stays on ZIA.
+    Guest,
+    /// Any other source: the lab's single place before it had places, trusted.
+    Elsewhere,
+}
+
+impl Place {
+    pub(crate) fn of(source: IpAddr) -> Place {
+        match source {
+            IpAddr::V4(ip) if ip == OFFICE_IP => Place::Office,
+            IpAddr::V4(ip) if ip == GUEST_IP => Place::Guest,
+            _ => Place::Elsewhere,
+        }
+    }
+}
 
 /// The ports SIPA anchors for the login hosts.
 pub(crate) const ANCHORED_PORTS: [u16; 2] = [80, 443];
@@ -74,12 +96,33 @@ impl ForwardingPolicy {
         is_login_like(host) || host == CANARY_HOST
     }
 
-    /// Decides one connection to `host` (lower case, no trailing dot) on `port`.
+    /// Whether the ZIA forwarding rule's trust criteria match a client at `place`: only then
+    /// does the rule send its login traffic to ZPA.
+    fn trust_criteria_match(&self, place: Place) -> bool {
+        match place {
+            Place::Office => !self.has(Fault::OfficeLocationMissing),
+            Place::Guest => self.has(Fault::TrustCriteriaTooBroad),
+            Place::Elsewhere => true,
+        }
+    }
+
+    /// Decides one connection to `host` (lower case, no trailing dot) on `port` from a client
+    /// at a place the lab does not model (the trust criteria match it).
+    #[cfg(test)]
     pub(crate) fn decide(&self, host: &str, port: u16) -> Forwarding {
+        self.decide_at(Place::Elsewhere, host, port)
+    }
+
+    /// Decides one connection from `source` to `host` (lower case, no trailing dot) on `port`.
+    pub(crate) fn decide_from(&self, source: IpAddr, host: &str, port: u16) -> Forwarding {
+        self.decide_at(Place::of(source), host, port)
+    }
+
+    fn decide_at(&self, place: Place, host: &str, port: u16) -> Forwarding {
         if !is_lab_host(host) || !ANCHORED_PORTS.contains(&port) {
             return Forwarding::Unroutable;
         }
-        if !self.segment_covers(host, port) {
+        if !self.trust_criteria_match(place) || !self.segment_covers(host, port) {
             return Forwarding::Edge;
         }
         if self.has(Fault::ConnectorsDown) {
@@ -162,6 +205,39 @@ mod tests {
 
         let denied = policy(&[Fault::AccessDenied]);
         assert_eq!(denied.decide(CANARY_HOST, 443), Forwarding::AccessDenied);
+    }
+
+    #[test]
+    fn the_trust_criteria_decide_by_place() {
+        let office = IpAddr::V4(OFFICE_IP);
+        let guest = IpAddr::V4(GUEST_IP);
+        let other = IpAddr::V4(crate::lab::ORIGIN_IP);
+        let healthy = policy(&[]);
+        for host in LOGIN_HOSTS.iter().chain([&CANARY_HOST]) {
+            assert_eq!(healthy.decide_from(office, host, 443), ANCHORED, "{host}");
+            assert_eq!(healthy.decide_from(guest, host, 443), Forwarding::Edge, "{host}");
+            assert_eq!(healthy.decide_from(other, host, 80), ANCHORED, "{host}");
+        }
+        assert_eq!(
+            healthy.decide_from(guest, "example.com", 443),
+            Forwarding::Unroutable
+        );
+
+        let broad = policy(&[Fault::TrustCriteriaTooBroad]);
+        assert_eq!(broad.decide_from(guest, LOGIN_HOSTS[0], 443), ANCHORED);
+        assert_eq!(broad.decide_from(office, LOGIN_HOSTS[0], 443), ANCHORED);
+        assert_eq!(broad.decide_from(guest, CONTROL_HOST, 443), Forwarding::Edge);
+
+        let missing = policy(&[Fault::OfficeLocationMissing]);
+        assert_eq!(
+            missing.decide_from(office, LOGIN_HOSTS[1], 80),
+            Forwarding::Edge
+        );
+        assert_eq!(
+            missing.decide_from(guest, LOGIN_HOSTS[1], 80),
+            Forwarding::Edge
+        );
+        assert_eq!(missing.decide_from(other, LOGIN_HOSTS[1], 80), ANCHORED);
     }
 
     #[test]

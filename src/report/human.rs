@@ -155,6 +155,9 @@ fn write_causes_by_vantage(
             }
         }
     }
+    if causes.is_empty() {
+        return Ok(());
+    }
     writeln!(
         out,
         "{}",

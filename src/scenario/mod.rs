@@ -208,6 +208,16 @@ pub fn bundled_lab() -> Scenario {
     bundled(LAB_TOML, "<bundled>/lab.toml")
 }
 
+/// The lab scenario from the lab's two places (`lab --places`), as text.
+pub const LAB_PLACES_TOML: &str = include_str!("../../scenarios/lab-places.toml");
+
+/// The bundled lab scenario from two places (the office and the guest network, two
+/// `[[vantage]]` entries bound to the lab's place addresses): what `sipa-check lab --places`
+/// runs.
+pub fn bundled_lab_places() -> Scenario {
+    bundled(LAB_PLACES_TOML, "<bundled>/lab-places.toml")
+}
+
 /// The lab scenario with Entra's sign-in log as the login hosts' evidence (`lab --entra`).
 pub const LAB_ENTRA_TOML: &str = include_str!("../../scenarios/lab-entra.toml");
 
