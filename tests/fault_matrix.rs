@@ -50,6 +50,57 @@ async fn check(faults: &[Fault], overall: Status, expected: &[Expect]) {
         .map(|f| f.name())
         .collect::<Vec<_>>()
         .join(" + ");
+    check_run(&label, &run, overall, expected);
+}
+
+/// A place fault: `scenarios/lab-places.toml`, its two vantages at once. The vantage named
+/// `fails` must end `overall` with the `expected` checks; the vantage named `passes` must pass.
+async fn check_places(
+    faults: &[Fault],
+    fails: &str,
+    passes: &str,
+    overall: Status,
+    expected: &[Expect],
+) {
+    let extra = Overrides {
+        timeout: Some(Duration::from_millis(1500)),
+        ..Overrides::default()
+    };
+    let runs = common::run_lab_places(faults, extra).await;
+    let label = faults
+        .iter()
+        .map(|f| f.name())
+        .collect::<Vec<_>>()
+        .join(" + ");
+    let names: Vec<&str> = runs.iter().map(|r| r.vantage.name.as_str()).collect();
+    assert_eq!(names, ["office", "guest"], "{label}: the places' runs");
+    let run_of = |name: &str| {
+        runs.iter()
+            .find(|r| r.vantage.name == name)
+            .unwrap_or_else(|| panic!("{label}: no run from {name}"))
+    };
+    let passing = run_of(passes);
+    assert_eq!(
+        passing.tally.overall(),
+        Status::Pass,
+        "{label}: the {passes} vantage should pass: {:#?}",
+        passing
+            .checks
+            .iter()
+            .filter(|o| o.status != Status::Pass)
+            .map(|o| (&o.name, &o.reason))
+            .collect::<Vec<_>>()
+    );
+    let failing = run_of(fails);
+    check_run(&format!("{label} @ {fails}"), failing, overall, expected);
+    // Each vantage's probes left from its place's address.
+    for (run, ip) in [(run_of("office"), "127.0.0.10"), (run_of("guest"), "127.0.0.20")] {
+        assert_eq!(run.vantage.local_addresses, [ip], "{label}: {}", run.vantage.name);
+    }
+}
+
+/// The assertions of a row on one run.
+fn check_run(label: &str, run: &sipa_check::outcome::ScenarioRun, overall: Status, expected: &[Expect]) {
     assert_ne!(
         run.tally.overall(),
         Status::Pass,
@@ -692,6 +743,66 @@ row!(
         GuideStep::SegmentDomains,
         "lacks login.windows.net"
     )]
+);
+
+// The place faults: the forwarding rule's trust criteria, judged from the lab's two places at
+// once. Each breaks one place: its vantage fails, the other passes.
+
+macro_rules! places_row {
+    ($test:ident, [$($fault:ident),+], fails: $fails:literal, passes: $passes:literal, $overall:expr, [$($e:expr),* $(,)?]) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $test() {
+            check_places(&[$(Fault::$fault),+], $fails, $passes, $overall, &[$($e),*]).await;
+        }
+    };
+}
+
+places_row!(
+    trust_criteria_too_broad,
+    [TrustCriteriaTooBroad],
+    fails: "guest",
+    passes: "office",
+    Fail,
+    [
+        expect(
+            "login.windows.net:443 egress anchored (ipv4)",
+            Fail,
+            Egress,
+            GuideStep::TrustCriteria,
+            "anchored from a vantage outside the trusted locations"
+        ),
+        expect(
+            "login.microsoftonline.com:80 egress anchored (ipv4)",
+            Fail,
+            Egress,
+            GuideStep::TrustCriteria,
+            "anchored from a vantage outside the trusted locations"
+        ),
+    ]
+);
+
+places_row!(
+    office_location_missing,
+    [OfficeLocationMissing],
+    fails: "office",
+    passes: "guest",
+    Fail,
+    [
+        expect(
+            "login.microsoft.com:443 egress anchored (ipv4)",
+            Fail,
+            Egress,
+            GuideStep::ForwardingRule,
+            "trust criteria"
+        ),
+        expect(
+            "canary.sipa-lab.test:80 egress anchored (ipv4)",
+            Fail,
+            Egress,
+            GuideStep::ForwardingRule,
+            "nothing is anchored"
+        ),
+    ]
 );
 
 #[test]

@@ -87,3 +87,28 @@ pub async fn run_quietly(s: &Scenario, connect_to: Vec<ConnectTo>) -> ScenarioRu
         .await
         .expect("the run starts")
 }
+
+/// `sipa-check lab --places`: `scenarios/lab-places.toml` against a lab with `faults`, its
+/// vantages (the office and the guest network, each bound to its place's address) run at
+/// once; one run per vantage, in declaration order.
+pub async fn run_lab_places(faults: &[Fault], extra: Overrides) -> Vec<ScenarioRun> {
+    let lab = Lab::start(LabConfig {
+        faults: faults.to_vec(),
+        ..LabConfig::default()
+    })
+    .await
+    .expect("the lab starts");
+    let mut s = scenario::bundled_lab_places();
+    let (overrides, connect_to) = lab_overrides(&lab, faults, false);
+    s.apply(&overrides).expect("lab overrides apply");
+    s.apply(&extra).expect("the extra flags apply");
+    let vantages = s.per_vantage();
+    let runs = futures::future::join_all(
+        vantages
+            .iter()
+            .map(|v| run_quietly(v, connect_to.clone())),
+    )
+    .await;
+    lab.shutdown().await;
+    runs
+}
