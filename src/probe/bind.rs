@@ -61,27 +61,20 @@ pub fn check(vantage: &str, bind: &LocalBind) -> Result<(), BindError> {
 
 #[cfg(any(target_os = "android", target_os = "fuchsia", target_os = "linux"))]
 fn check_interface(vantage: &str, name: &str) -> Result<(), BindError> {
-    let socket = std::net::UdpSocket::bind("0.0.0.0:0").map_err(|source| BindError::Interface {
-        vantage: vantage.to_owned(),
-        interface: name.to_owned(),
-        hint: "",
-        source,
-    })?;
-    let socket = tokio::net::UdpSocket::from_std(socket).ok();
-    let bound = match socket {
-        Some(s) => s.bind_device(Some(name.as_bytes())),
-        None => Err(io::Error::other("no tokio runtime to check the interface on")),
-    };
-    bound.map_err(|source| BindError::Interface {
-        vantage: vantage.to_owned(),
-        interface: name.to_owned(),
-        hint: match source.raw_os_error() {
-            Some(1) => ": binding to an interface needs CAP_NET_RAW (run as root, or use bind = \"ADDRESS\")",
-            Some(19) => ": there is no such interface (ip link shows them)",
-            _ => "",
-        },
-        source,
-    })
+    TcpSocket::new_v4()
+        .and_then(|socket| socket.bind_device(Some(name.as_bytes())))
+        .map_err(|source| BindError::Interface {
+            vantage: vantage.to_owned(),
+            interface: name.to_owned(),
+            hint: match source.raw_os_error() {
+                Some(1) => {
+                    ": binding to an interface needs CAP_NET_RAW (run as root, or use bind = \"ADDRESS\")"
+                }
+                Some(19) => ": there is no such interface (ip link shows them)",
+                _ => "",
+            },
+            source,
+        })
 }
 
 #[cfg(not(any(target_os = "android", target_os = "fuchsia", target_os = "linux")))]
@@ -260,8 +253,8 @@ mod tests {
         );
     }
 
-    #[tokio::test]
-    async fn an_interface_that_does_not_exist_is_refused() {
+    #[test]
+    fn an_interface_that_does_not_exist_is_refused() {
         let e = check("branch", &LocalBind::Interface("nosuchif0".into())).unwrap_err();
         assert!(
             e.to_string().contains("vantage branch: cannot bind to interface nosuchif0")
