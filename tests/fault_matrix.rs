@@ -94,13 +94,26 @@ async fn check_places(
     let failing = run_of(fails);
     check_run(&format!("{label} @ {fails}"), failing, overall, expected);
     // Each vantage's probes left from its place's address.
-    for (run, ip) in [(run_of("office"), "127.0.0.10"), (run_of("guest"), "127.0.0.20")] {
-        assert_eq!(run.vantage.local_addresses, [ip], "{label}: {}", run.vantage.name);
+    for (run, ip) in [
+        (run_of("office"), "127.0.0.10"),
+        (run_of("guest"), "127.0.0.20"),
+    ] {
+        assert_eq!(
+            run.vantage.local_addresses,
+            [ip],
+            "{label}: {}",
+            run.vantage.name
+        );
     }
 }
 
 /// The assertions of a row on one run.
-fn check_run(label: &str, run: &sipa_check::outcome::ScenarioRun, overall: Status, expected: &[Expect]) {
+fn check_run(
+    label: &str,
+    run: &sipa_check::outcome::ScenarioRun,
+    overall: Status,
+    expected: &[Expect],
+) {
     assert_ne!(
         run.tally.overall(),
         Status::Pass,

@@ -23,10 +23,8 @@ fn text(bytes: &[u8]) -> String {
 }
 
 fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "sipa-check-vantages-{}-{name}",
-        std::process::id()
-    ));
+    let dir =
+        std::env::temp_dir().join(format!("sipa-check-vantages-{}-{name}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("scratch dir");
     dir
 }
@@ -224,7 +222,10 @@ fn vantage_flags_select_the_vantages_to_check() {
     let runs = doc["runs"].as_array().unwrap();
     assert_eq!(runs.len(), 1);
     assert_eq!(runs[0]["vantage"]["name"], "guest");
-    assert_eq!(runs[0]["vantage"]["local_addresses"], serde_json::json!(["127.0.0.20"]));
+    assert_eq!(
+        runs[0]["vantage"]["local_addresses"],
+        serde_json::json!(["127.0.0.20"])
+    );
 }
 
 #[test]
@@ -238,7 +239,9 @@ fn an_unknown_vantage_is_exit_2_naming_the_declared_ones_before_any_probe() {
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stdout));
     let err = text(&out.stderr);
     assert!(
-        err.contains("vantage: `lobby` is not a vantage of this scenario: it declares `office`, `guest`"),
+        err.contains(
+            "vantage: `lobby` is not a vantage of this scenario: it declares `office`, `guest`"
+        ),
         "{err}"
     );
     assert!(!wire.tripped(), "a probe ran");
@@ -283,7 +286,9 @@ fn validate_and_dry_run_list_the_vantages_and_what_each_expects() {
         "{stdout}"
     );
     assert!(
-        stdout.contains("vantage guest   expects login traffic NOT anchored, from address 127.0.0.20"),
+        stdout.contains(
+            "vantage guest   expects login traffic NOT anchored, from address 127.0.0.20"
+        ),
         "{stdout}"
     );
 
@@ -295,8 +300,16 @@ fn validate_and_dry_run_list_the_vantages_and_what_each_expects() {
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let stdout = text(&out.stdout);
-    assert!(stdout.contains("scenario lab-places (scenarios/lab-places.toml), vantage office: 30 checks"), "{stdout}");
-    assert!(stdout.contains("scenario lab-places (scenarios/lab-places.toml), vantage guest: 30 checks"), "{stdout}");
+    assert!(
+        stdout
+            .contains("scenario lab-places (scenarios/lab-places.toml), vantage office: 30 checks"),
+        "{stdout}"
+    );
+    assert!(
+        stdout
+            .contains("scenario lab-places (scenarios/lab-places.toml), vantage guest: 30 checks"),
+        "{stdout}"
+    );
     assert!(stdout.contains("  bind address 127.0.0.20"), "{stdout}");
     assert!(stdout.contains("  expects anchoring: no"), "{stdout}");
     assert!(!wire.tripped(), "a dry run touched the network");
@@ -318,8 +331,14 @@ fn a_place_fault_names_the_vantage_it_hits_and_the_one_it_spares() {
         across.contains("login traffic is anchored from a vantage outside the trusted locations"),
         "{across}"
     );
-    assert!(across.contains("hit        lab-places @ guest\n"), "{across}");
-    assert!(across.contains("no problem from: lab-places @ office"), "{across}");
+    assert!(
+        across.contains("hit        lab-places @ guest\n"),
+        "{across}"
+    );
+    assert!(
+        across.contains("no problem from: lab-places @ office"),
+        "{across}"
+    );
     assert!(
         stdout.contains("FAIL (all 2 runs): 60 checks, 52 passed, 8 failed"),
         "{stdout}"
@@ -331,7 +350,10 @@ fn lab_places_passes_on_the_clean_lab() {
     let out = sipa().args(["lab", "--places"]).output().unwrap();
     let stdout = text(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
-    assert!(stdout.contains("PASS (all 2 runs): 60 checks, 60 passed"), "{stdout}");
+    assert!(
+        stdout.contains("PASS (all 2 runs): 60 checks, 60 passed"),
+        "{stdout}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -339,5 +361,65 @@ async fn the_places_run_through_the_library_keeps_both_runs_in_order() {
     let runs = common::run_lab_places(&[], sipa_check::scenario::Overrides::default()).await;
     let names: Vec<&str> = runs.iter().map(|r| r.vantage.name.as_str()).collect();
     assert_eq!(names, ["office", "guest"]);
-    assert!(runs.iter().all(|r| r.tally.overall() == sipa_check::outcome::Status::Pass));
+    assert!(
+        runs.iter()
+            .all(|r| r.tally.overall() == sipa_check::outcome::Status::Pass)
+    );
+}
+
+#[test]
+fn a_vantage_bound_to_an_interface_sends_everything_through_it() {
+    let lab = LabForCli::start();
+    let dir = scratch("interface");
+    let file = dir.join("lo.toml");
+    let text_in = std::fs::read_to_string("scenarios/lab.toml")
+        .unwrap()
+        .replace(
+            "[vantage]\nname = \"lab\"",
+            "[vantage]\nname = \"lab\"\ninterface = \"lo\"",
+        );
+    assert!(text_in.contains("interface = \"lo\""));
+    std::fs::write(&file, text_in).unwrap();
+    let out = lab.run(&[file.to_str().unwrap(), "--json", "-"]);
+    let err = text(&out.stderr);
+    if out.status.code() == Some(2) {
+        // Without CAP_NET_RAW, SO_BINDTODEVICE is refused: said so, before any probe.
+        assert!(
+            err.contains("vantage lab: cannot bind to interface lo: binding to an interface needs CAP_NET_RAW"),
+            "{err}"
+        );
+        return;
+    }
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("only JSON");
+    let v = &doc["runs"][0]["vantage"];
+    assert_eq!(v["bind"], "interface lo");
+    assert_eq!(v["local_addresses"], serde_json::json!(["127.0.0.1"]));
+}
+
+#[test]
+fn an_interface_this_machine_lacks_is_exit_2_before_any_probe() {
+    let dir = scratch("no-interface");
+    let file = dir.join("nosuch.toml");
+    let text_in = std::fs::read_to_string("scenarios/lab.toml")
+        .unwrap()
+        .replace(
+            "[vantage]\nname = \"lab\"",
+            "[vantage]\nname = \"lab\"\ninterface = \"nosuchif0\"",
+        );
+    std::fs::write(&file, text_in).unwrap();
+    let wire = Tripwire::new();
+    let out = sipa()
+        .arg("run")
+        .arg(&file)
+        .args(wire.flags())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stdout));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("vantage lab: cannot bind to interface nosuchif0"),
+        "{err}"
+    );
+    assert!(!wire.tripped(), "a probe ran");
 }

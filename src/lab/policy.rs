@@ -215,7 +215,11 @@ mod tests {
         let healthy = policy(&[]);
         for host in LOGIN_HOSTS.iter().chain([&CANARY_HOST]) {
             assert_eq!(healthy.decide_from(office, host, 443), ANCHORED, "{host}");
-            assert_eq!(healthy.decide_from(guest, host, 443), Forwarding::Edge, "{host}");
+            assert_eq!(
+                healthy.decide_from(guest, host, 443),
+                Forwarding::Edge,
+                "{host}"
+            );
             assert_eq!(healthy.decide_from(other, host, 80), ANCHORED, "{host}");
         }
         assert_eq!(
@@ -226,7 +230,10 @@ mod tests {
         let broad = policy(&[Fault::TrustCriteriaTooBroad]);
         assert_eq!(broad.decide_from(guest, LOGIN_HOSTS[0], 443), ANCHORED);
         assert_eq!(broad.decide_from(office, LOGIN_HOSTS[0], 443), ANCHORED);
-        assert_eq!(broad.decide_from(guest, CONTROL_HOST, 443), Forwarding::Edge);
+        assert_eq!(
+            broad.decide_from(guest, CONTROL_HOST, 443),
+            Forwarding::Edge
+        );
 
         let missing = policy(&[Fault::OfficeLocationMissing]);
         assert_eq!(

@@ -10,7 +10,9 @@ use std::pin::Pin;
 use std::time::Duration;
 
 use hickory_resolver::net::runtime::iocompat::AsyncIoTokioAsStd;
-use hickory_resolver::net::runtime::{RuntimeProvider, TokioHandle, TokioRuntimeProvider, TokioTime};
+use hickory_resolver::net::runtime::{
+    RuntimeProvider, TokioHandle, TokioRuntimeProvider, TokioTime,
+};
 use tokio::net::{TcpSocket, TcpStream};
 
 use crate::scenario::model::LocalBind;
@@ -244,11 +246,15 @@ mod tests {
     fn a_loopback_address_binds_and_a_foreign_one_does_not() {
         check("office", &LocalBind::Address("127.0.0.10".parse().unwrap())).unwrap();
         // Not an address of a machine under test: binding fails with nothing sent.
-        let e = check("far", &LocalBind::Address("10.254.254.254".parse().unwrap()))
-            .unwrap_err();
+        let e = check(
+            "far",
+            &LocalBind::Address("10.254.254.254".parse().unwrap()),
+        )
+        .unwrap_err();
         assert!(
-            e.to_string()
-                .contains("vantage far: bind = \"10.254.254.254\" is not an address of this machine"),
+            e.to_string().contains(
+                "vantage far: bind = \"10.254.254.254\" is not an address of this machine"
+            ),
             "{e}"
         );
     }
@@ -257,7 +263,8 @@ mod tests {
     fn an_interface_that_does_not_exist_is_refused() {
         let e = check("branch", &LocalBind::Interface("nosuchif0".into())).unwrap_err();
         assert!(
-            e.to_string().contains("vantage branch: cannot bind to interface nosuchif0")
+            e.to_string()
+                .contains("vantage branch: cannot bind to interface nosuchif0")
                 || e.to_string().contains("only Linux"),
             "{e}"
         );
@@ -269,7 +276,10 @@ mod tests {
         let target = listener.local_addr().unwrap();
         let bind = LocalBind::Address("127.0.0.10".parse().unwrap());
         let (stream, accepted) = tokio::join!(connect(target, Some(&bind)), listener.accept());
-        assert_eq!(stream.unwrap().local_addr().unwrap().ip().to_string(), "127.0.0.10");
+        assert_eq!(
+            stream.unwrap().local_addr().unwrap().ip().to_string(),
+            "127.0.0.10"
+        );
         assert_eq!(accepted.unwrap().1.ip().to_string(), "127.0.0.10");
     }
 }

@@ -11,11 +11,11 @@ use hickory_resolver::proto::rr::{RData, RecordType};
 
 use super::ProbeCtx;
 use super::bind::{self, BoundRuntime};
-use crate::scenario::model::LocalBind;
 use crate::observation::{
     AddressClass, DnsAnswer, DnsObservation, DnsOutcome, Observation, cause_chain,
 };
 use crate::scenario::model::Family;
+use crate::scenario::model::LocalBind;
 
 /// What to resolve.
 #[derive(Debug, Clone)]

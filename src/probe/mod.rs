@@ -3,8 +3,8 @@
 //! `async fn run(spec, ctx)` that records what happened, network trouble included, as plain
 //! data; [`run`] dispatches a planned probe to its module.
 
-pub mod dns;
 pub mod bind;
+pub mod dns;
 pub mod egress;
 pub mod http;
 pub mod login_path;

@@ -128,8 +128,10 @@ fn write_causes_by_vantage(
     layout: Layout,
     painter: &Painter,
 ) -> io::Result<()> {
-    // (cause, guide step) -> (worst status, the runs it hit)
-    let mut causes: Vec<((String, Option<String>), Status, Vec<String>)> = Vec::new();
+    /// A likely cause and its guide step (if any).
+    type Cause = (String, Option<String>);
+    // Each cause with its worst status and the runs it hit, in first-seen order.
+    let mut causes: Vec<(Cause, Status, Vec<String>)> = Vec::new();
     let mut clean_runs: Vec<String> = Vec::new();
     for run in &report.runs {
         let here = format!("{} @ {}", clean(&run.scenario), clean(&run.vantage.name));
@@ -141,7 +143,10 @@ fn write_causes_by_vantage(
         for block in &blocks {
             let first = block.checks[0];
             let key = match &first.diagnosis {
-                Some(d) => (clean(&d.likely_cause), Some(clean(&d.guide_step.to_string()))),
+                Some(d) => (
+                    clean(&d.likely_cause),
+                    Some(clean(&d.guide_step.to_string())),
+                ),
                 None => (clean(&first.reason), None),
             };
             match causes.iter_mut().find(|(k, _, _)| *k == key) {

@@ -19,8 +19,8 @@ use serde::Deserialize as _;
 
 pub use error::{LineCol, ScenarioError, ScenarioErrors};
 pub use model::{
-    AnchorSet, EchoObserver, EntraSpec, Extract, Family, FamilySelection, Limits, LoginHost,
-    LocalBind, LoginSpec, ObserverRole, Port, ProxySpec, Require, Scenario, Secret, Vantage,
+    AnchorSet, EchoObserver, EntraSpec, Extract, Family, FamilySelection, Limits, LocalBind,
+    LoginHost, LoginSpec, ObserverRole, Port, ProxySpec, Require, Scenario, Secret, Vantage,
 };
 pub use overrides::Overrides;
 pub use readiness::{Shortfall, Summary};

@@ -129,7 +129,7 @@ pub(crate) enum RawExtract {
 /// `vantage.dns[0]` or `vantage[1].dns[0]` as the file writes it.
 #[derive(Debug)]
 pub(crate) enum RawVantages {
-    One(At<RawVantage>),
+    One(Box<At<RawVantage>>),
     Many(List<RawVantage>),
 }
 
@@ -157,7 +157,9 @@ impl<'de> Deserialize<'de> for RawVantages {
                 if many {
                     Ok(RawVantages::Many(seq.next_element()?.ok_or_else(missing)?))
                 } else {
-                    Ok(RawVantages::One(seq.next_element()?.ok_or_else(missing)?))
+                    Ok(RawVantages::One(Box::new(
+                        seq.next_element()?.ok_or_else(missing)?,
+                    )))
                 }
             }
         }

@@ -14,8 +14,8 @@ use super::model::{
 };
 use super::position::LineIndex;
 use super::raw::{
-    Checked, Field, RawEntra, RawExtract, RawLimits, RawLogin, RawObserver, RawScenario, RawVantage,
-    RawVantages,
+    Checked, Field, RawEntra, RawExtract, RawLimits, RawLogin, RawObserver, RawScenario,
+    RawVantage, RawVantages,
 };
 use super::values::{self, Bound, Written};
 

@@ -81,8 +81,7 @@ pub fn check_interface_name(s: &str) -> Result<String, String> {
     if s.is_empty() {
         return Err("must not be empty: write an interface name such as \"eth1\"".into());
     }
-    if s.len() > 15 || s.contains('/') || s.chars().any(|c| c.is_whitespace() || c.is_control())
-    {
+    if s.len() > 15 || s.contains('/') || s.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err(format!(
             "`{shown}` is not an interface name: write one as `ip link` shows it, e.g. \"eth1\""
         ));

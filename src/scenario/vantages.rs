@@ -164,9 +164,14 @@ mod tests {
              bind = \"10.0.0.1\"\ninterface = \"eth0\"\n",
         )
         .unwrap_err();
-        assert!(e.contains("s.toml:6:8: vantage[0].bind: `lan` is not an IP address"), "{e}");
         assert!(
-            e.contains("s.toml:9:8: vantage[1].name: duplicate vantage name `a` (first used at 5:8)"),
+            e.contains("s.toml:6:8: vantage[0].bind: `lan` is not an IP address"),
+            "{e}"
+        );
+        assert!(
+            e.contains(
+                "s.toml:9:8: vantage[1].name: duplicate vantage name `a` (first used at 5:8)"
+            ),
             "{e}"
         );
         assert!(
@@ -202,7 +207,11 @@ mod tests {
         let mut two = load(TWO).unwrap();
         o.vantage = vec!["guest".into(), "office".into(), "guest".into()];
         two.apply(&o).unwrap();
-        assert_eq!(two.vantage_names(), ["office", "guest"], "declared order, once each");
+        assert_eq!(
+            two.vantage_names(),
+            ["office", "guest"],
+            "declared order, once each"
+        );
         assert!(two.vantages().all(|v| v.dns == o.dns));
 
         let mut two = load(TWO).unwrap();

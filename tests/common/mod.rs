@@ -103,12 +103,9 @@ pub async fn run_lab_places(faults: &[Fault], extra: Overrides) -> Vec<ScenarioR
     s.apply(&overrides).expect("lab overrides apply");
     s.apply(&extra).expect("the extra flags apply");
     let vantages = s.per_vantage();
-    let runs = futures::future::join_all(
-        vantages
-            .iter()
-            .map(|v| run_quietly(v, connect_to.clone())),
-    )
-    .await;
+    let runs =
+        futures::future::join_all(vantages.iter().map(|v| run_quietly(v, connect_to.clone())))
+            .await;
     lab.shutdown().await;
     runs
 }
