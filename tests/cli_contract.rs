@@ -366,7 +366,8 @@ fn lab_serve_prints_absolute_paths_and_faults_and_cleans_up_on_sigterm() {
         .iter()
         .filter(|l| l.trim_start().starts_with("sipa-check run "))
         .collect();
-    assert_eq!(commands.len(), 2, "{banner}");
+    // Transparent, through the proxy, and from the lab's two places.
+    assert_eq!(commands.len(), 3, "{banner}");
     let mut files = Vec::new();
     for c in &commands {
         let words: Vec<&str> = c.split_whitespace().collect();
@@ -392,6 +393,34 @@ fn lab_serve_prints_absolute_paths_and_faults_and_cleans_up_on_sigterm() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
     assert!(text(&out.stdout).contains(":80 egress anchored"));
+    // So does the places command: both vantages, each from its address (port 80 unanchored
+    // fails the office, which expects anchoring; the guest expects none and passes).
+    assert!(commands[2].contains("lab-places.toml"), "{banner}");
+    let words: Vec<&str> = commands[2].split_whitespace().skip(1).collect();
+    let out = Command::new(env!("CARGO_BIN_EXE_sipa-check"))
+        .args(&words)
+        .args(["--json", "-"])
+        .current_dir(std::env::temp_dir())
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let runs = doc["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 2);
+    assert_eq!(
+        runs[0]["vantage"]["local_addresses"],
+        serde_json::json!(["127.0.0.10"])
+    );
+    assert_eq!(
+        runs[0]["tally"]["failed"].as_u64().map(|n| n > 0),
+        Some(true)
+    );
+    assert_eq!(
+        runs[1]["vantage"]["local_addresses"],
+        serde_json::json!(["127.0.0.20"])
+    );
+    assert_eq!(runs[1]["tally"]["failed"], 0);
 
     signal(&child, "TERM");
     let out = child.wait_with_output().unwrap();
