@@ -423,3 +423,42 @@ fn an_interface_this_machine_lacks_is_exit_2_before_any_probe() {
     );
     assert!(!wire.tripped(), "a probe ran");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_vantage_bound_to_an_ipv4_address_has_no_ipv6_route() {
+    use sipa_check::outcome::Status;
+    // IPv6 reaches the login hosts in this lab, but not from a socket bound to 127.0.0.10:
+    // those checks have nothing to verify here, and say why, rather than fail on a refusal.
+    let extra = sipa_check::scenario::Overrides {
+        family: Some(sipa_check::scenario::FamilySelection::Both),
+        ..Default::default()
+    };
+    let runs = common::run_lab_places(&[sipa_check::lab::Fault::Ipv6Bypass], extra).await;
+    let office = &runs[0];
+    let v6: Vec<_> = office
+        .checks
+        .iter()
+        // The login hosts have AAAA records under this fault; the canary has none.
+        .filter(|o| o.name.starts_with("login.") && o.name.ends_with("egress anchored (ipv6)"))
+        .collect();
+    assert!(!v6.is_empty());
+    for o in v6 {
+        assert_eq!(o.status, Status::Skip, "{}: {}", o.name, o.reason);
+        assert!(
+            o.reason.contains("no ipv6 route"),
+            "{}: {}",
+            o.name,
+            o.reason
+        );
+    }
+    assert!(
+        office.checks.iter().all(|o| o.status != Status::Fail),
+        "{:#?}",
+        office
+            .checks
+            .iter()
+            .filter(|o| o.status == Status::Fail)
+            .map(|o| (&o.name, &o.reason))
+            .collect::<Vec<_>>()
+    );
+}

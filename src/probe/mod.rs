@@ -57,6 +57,15 @@ impl ProbeCtx {
         family: Family,
         resolved: &[IpAddr],
     ) -> Result<Vec<SocketAddr>, NotRun> {
+        // A vantage bound to an address of the other family has no route for this one.
+        if let Some(crate::scenario::model::LocalBind::Address(ip)) = &self.bind
+            && !family.matches(*ip)
+        {
+            return Err(NotRun::NothingToVerify {
+                family,
+                why: NoFamilyPath::NoRoute,
+            });
+        }
         let rule = self.connect_to_for(host, port);
         let to_port = rule.map_or(port.get(), |r| r.to_port.unwrap_or(port.get()));
         let addrs: Vec<IpAddr> = match rule.and_then(|r| r.to_host.as_deref()) {
