@@ -1,0 +1,424 @@
+//! The Conditional Access What If check: does a sign-in from an anchor IP get a different
+//! decision than one from the control's egress IP? Pure: the answers Graph gave, compared.
+//! A pass needs, for every anchor against every control IP, a policy that applies on one side
+//! and not on the other, with `location` among the reasons on the side it does not apply.
+
+use std::net::IpAddr;
+
+use super::{Expectation, diagnosis};
+use crate::entra::{GraphError, WhatIfPolicy};
+use crate::guide::GuideStep;
+use crate::observation::{WhatIfAnswer, WhatIfObservation, WhatIfSide, WhatIfSource};
+use crate::outcome::{Diagnosis, Outcome, Status};
+
+/// What the check expects, before the anchor set is known.
+pub(super) const WHAT_IF_EXPECTED: &str = "Conditional Access decides differently for a sign-in from an anchor IP than from the control's egress IP";
+
+/// Judges the What If comparison; `o` is the blank outcome to fill.
+pub(super) fn judge_what_if(mut o: Outcome, w: &WhatIfObservation, exp: &Expectation) -> Outcome {
+    o.expected = format!(
+        "What If: Conditional Access decides differently for the probe app's sign-in from each anchor of {} than from the control's egress IP, by a policy's location condition",
+        exp.anchors
+    );
+    o.status = Status::Error;
+    match w {
+        WhatIfObservation::NotAsked => {
+            o.reason = "Conditional Access What If was not asked".into();
+            o.observed = "not asked".into();
+            o.diagnosis = diagnosis("the run ended before Graph was read", GuideStep::SignInLog);
+        }
+        WhatIfObservation::Cut { by } => {
+            o.reason = format!(
+                "Conditional Access What If was not asked: the run was {}",
+                super::describe_cut(by)
+            );
+            o.observed = "not asked".into();
+            o.diagnosis = diagnosis("the run ended before Graph was read", GuideStep::SignInLog);
+        }
+        WhatIfObservation::NoControlIp {
+            observers,
+            inside_anchor_set,
+        } => {
+            o.reason = if observers.is_empty() {
+                "no IP outside the anchor set to compare with: the scenario has no control observer and [entra] what_if_control_ip is not set".to_string()
+            } else if inside_anchor_set.is_empty() {
+                format!(
+                    "no IP outside the anchor set to compare with: the control observer{} {} revealed no egress IP and [entra] what_if_control_ip is not set",
+                    plural(observers.len()),
+                    observers.join(", ")
+                )
+            } else {
+                format!(
+                    "no IP outside the anchor set to compare with: the control observer{} {} egressed only from the anchor set ({}) and [entra] what_if_control_ip is not set",
+                    plural(observers.len()),
+                    observers.join(", "),
+                    show_ips(inside_anchor_set)
+                )
+            };
+            o.observed = "What If not asked: no control IP".into();
+            o.diagnosis = diagnosis(
+                "What If needs a non-anchored egress IP: add a control observer, or set [entra] what_if_control_ip to the ZIA egress IP",
+                GuideStep::Observers,
+            );
+        }
+        WhatIfObservation::NoSubject { client_id, error } => {
+            o.reason = format!(
+                "the probe app {client_id} has no service principal Graph would name: {error}"
+            );
+            o.observed = "What If not asked: no service principal".into();
+            o.diagnosis = match error {
+                GraphError::Status { status: 404, .. } => diagnosis(
+                    format!(
+                        "the probe app {client_id} has no service principal in this tenant: consent to it (Enterprise applications), or set [entra] what_if_service_principal_id"
+                    ),
+                    GuideStep::EntraApp,
+                ),
+                _ => subject_or_graph_diagnosis(error),
+            };
+        }
+        WhatIfObservation::Evaluated {
+            anchors, controls, ..
+        } => compare(&mut o, anchors, controls),
+    }
+    o
+}
+
+/// How one anchor and one control compare.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum PairVerdict {
+    /// An enforced policy's location condition tells them apart.
+    Trusted,
+    /// Only a report-only (or disabled) policy's location condition does.
+    ReportOnly,
+    /// They differ, but no policy names `location` as the reason.
+    OtherReason,
+    /// Conditional Access decides the same.
+    Same,
+}
+
+/// One policy that applies on one side only.
+struct Difference<'a> {
+    policy: &'a WhatIfPolicy,
+    /// Applies from the anchor (and not from the control).
+    from_anchor: bool,
+    /// The reasons on the side where it does not apply.
+    reasons: Vec<&'a str>,
+    location: bool,
+    enforced: bool,
+}
+
+/// The policies that apply on one side only; a policy listed on one side alone counts as not
+/// applying (for no stated reason) on the other.
+fn differences<'a>(anchor: &'a [WhatIfPolicy], control: &'a [WhatIfPolicy]) -> Vec<Difference<'a>> {
+    let mut ids: Vec<&str> = anchor.iter().map(|p| p.id.as_str()).collect();
+    for p in control {
+        if !ids.contains(&p.id.as_str()) {
+            ids.push(&p.id);
+        }
+    }
+    ids.into_iter()
+        .filter_map(|id| {
+            let a = anchor.iter().find(|p| p.id == id);
+            let c = control.iter().find(|p| p.id == id);
+            let (applies_a, applies_c) =
+                (a.is_some_and(|p| p.applies), c.is_some_and(|p| p.applies));
+            if applies_a == applies_c {
+                return None;
+            }
+            let (applying, other) = if applies_a { (a?, c) } else { (c?, a) };
+            let reasons = other.map(|p| p.reasons()).unwrap_or_default();
+            Some(Difference {
+                policy: applying,
+                from_anchor: applies_a,
+                location: reasons.contains(&"location"),
+                reasons,
+                enforced: applying.enforced(),
+            })
+        })
+        .collect()
+}
+
+fn pair_verdict(diffs: &[Difference<'_>]) -> PairVerdict {
+    if diffs.iter().any(|d| d.location && d.enforced) {
+        PairVerdict::Trusted
+    } else if diffs.iter().any(|d| d.location) {
+        PairVerdict::ReportOnly
+    } else if diffs.is_empty() {
+        PairVerdict::Same
+    } else {
+        PairVerdict::OtherReason
+    }
+}
+
+fn compare(o: &mut Outcome, anchors: &[WhatIfSide], controls: &[WhatIfSide]) {
+    let mut observed: Vec<String> = anchors.iter().chain(controls).map(describe_side).collect();
+    let failed: Vec<(&WhatIfSide, &GraphError)> = anchors
+        .iter()
+        .chain(controls)
+        .filter_map(|s| match &s.answer {
+            WhatIfAnswer::Failed { error } => Some((s, error)),
+            WhatIfAnswer::Policies { .. } => None,
+        })
+        .collect();
+    if let Some((side, error)) = failed.first() {
+        o.observed = observed.join("\n");
+        let others = match failed.len() - 1 {
+            0 => String::new(),
+            n => format!(" (and {n} more evaluation{} failed)", plural(n)),
+        };
+        o.reason = format!(
+            "What If for a sign-in from {} ({}) failed: {error}{others}",
+            side.ip,
+            describe_source(&side.source)
+        );
+        o.diagnosis = what_if_diagnosis(error);
+        return;
+    }
+    if anchors.is_empty() || controls.is_empty() {
+        o.observed = observed.join("\n");
+        o.reason = "What If has nothing to compare: no anchor or no control IP".into();
+        o.diagnosis = diagnosis(
+            "the scenario needs anchors and a control",
+            GuideStep::Observers,
+        );
+        return;
+    }
+    let policies = |s: &'_ WhatIfSide| -> Vec<WhatIfPolicy> {
+        match &s.answer {
+            WhatIfAnswer::Policies { policies } => policies.clone(),
+            WhatIfAnswer::Failed { .. } => Vec::new(),
+        }
+    };
+    let mut verdicts: Vec<(PairVerdict, IpAddr, IpAddr, String)> = Vec::new();
+    let mut warnings: Vec<String> = Vec::new();
+    for a in anchors {
+        let from_anchor = policies(a);
+        for c in controls {
+            let from_control = policies(c);
+            let diffs = differences(&from_anchor, &from_control);
+            let verdict = pair_verdict(&diffs);
+            observed.extend(
+                diffs
+                    .iter()
+                    .map(|d| format!("difference: {}", describe_difference(d, a.ip, c.ip))),
+            );
+            let shown = diffs
+                .iter()
+                .filter(|d| d.location)
+                .map(|d| describe_difference(d, a.ip, c.ip))
+                .collect::<Vec<_>>()
+                .join("; ");
+            if verdict == PairVerdict::ReportOnly {
+                warnings.push(format!(
+                    "only report-only policies tell the anchor {} from the control's {} apart: Conditional Access evaluates them but does not enforce them yet",
+                    a.ip, c.ip
+                ));
+            }
+            verdicts.push((verdict, a.ip, c.ip, shown));
+        }
+    }
+    o.observed = observed.join("\n");
+    let worst = verdicts
+        .iter()
+        .map(|(v, ..)| *v)
+        .max()
+        .unwrap_or(PairVerdict::Same);
+    let pairs = |wanted: PairVerdict| -> Vec<&(PairVerdict, IpAddr, IpAddr, String)> {
+        verdicts.iter().filter(|(v, ..)| *v == wanted).collect()
+    };
+    match worst {
+        PairVerdict::Trusted | PairVerdict::ReportOnly => {
+            o.status = Status::Pass;
+            o.reason = format!(
+                "Conditional Access decides differently from the anchor by location: {}",
+                verdicts
+                    .iter()
+                    .map(|(.., shown)| shown.as_str())
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            );
+            o.warnings.extend(warnings);
+        }
+        PairVerdict::OtherReason => {
+            let same = pairs(PairVerdict::OtherReason);
+            o.reason = format!(
+                "Conditional Access decides differently for {}, but no policy names the location as the reason: the harness cannot tell whether anchoring is the cause",
+                same.iter()
+                    .map(|(_, a, c, _)| format!("the anchor {a} and the control {c}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            o.diagnosis = diagnosis(
+                "read the difference: a policy that should trust the App Connector IP must use the trusted named location in its location condition",
+                GuideStep::TrustedLocation,
+            );
+        }
+        PairVerdict::Same => {
+            let same = pairs(PairVerdict::Same);
+            let anchor_ips = distinct(same.iter().map(|(_, a, ..)| *a));
+            let control_ips = distinct(same.iter().map(|(_, _, c, _)| *c));
+            o.status = Status::Fail;
+            o.reason = format!(
+                "anchoring buys no trust: Conditional Access decides the same for the App Connector IP {} as for the ZIA egress {}",
+                show_ips(&anchor_ips),
+                show_ips(&control_ips)
+            );
+            o.diagnosis = diagnosis(
+                format!(
+                    "no Conditional Access policy's location condition trusts the App Connector IP {}: put it in an IP named location marked trusted, and use that location in the policy (exclude trusted locations from the block or MFA policy)",
+                    show_ips(&anchor_ips)
+                ),
+                GuideStep::TrustedLocation,
+            );
+        }
+    }
+}
+
+/// `"name" applies from the control's 127.0.0.3, not from the anchor 127.0.0.2 (location)`.
+fn describe_difference(d: &Difference<'_>, anchor: IpAddr, control: IpAddr) -> String {
+    let reasons = if d.reasons.is_empty() {
+        "no reason given".to_string()
+    } else {
+        d.reasons.join(", ")
+    };
+    if d.from_anchor {
+        format!(
+            "{} applies from the anchor {anchor}, not from the control's {control} ({reasons})",
+            quoted(d.policy)
+        )
+    } else {
+        format!(
+            "{} applies from the control's {control}, not from the anchor {anchor} ({reasons})",
+            quoted(d.policy)
+        )
+    }
+}
+
+/// One side as the report shows it: which policies apply, and why the others do not.
+fn describe_side(s: &WhatIfSide) -> String {
+    let who = match &s.source {
+        WhatIfSource::Anchor { .. } => "anchor",
+        WhatIfSource::Control { .. } | WhatIfSource::Configured => "control",
+    };
+    let head = format!("from {who} {} ({})", s.ip, describe_source(&s.source));
+    match &s.answer {
+        WhatIfAnswer::Failed { error } => format!("{head}: What If failed: {error}"),
+        WhatIfAnswer::Policies { policies } if policies.is_empty() => {
+            format!("{head}: no Conditional Access policy listed")
+        }
+        WhatIfAnswer::Policies { policies } => {
+            let applies: Vec<String> = policies.iter().filter(|p| p.applies).map(quoted).collect();
+            let not: Vec<String> = policies
+                .iter()
+                .filter(|p| !p.applies)
+                .map(|p| {
+                    let reasons = p.reasons();
+                    if reasons.is_empty() {
+                        quoted(p)
+                    } else {
+                        format!("{} ({})", quoted(p), reasons.join(", "))
+                    }
+                })
+                .collect();
+            let list = |v: &[String]| {
+                if v.is_empty() {
+                    "none".to_string()
+                } else {
+                    v.join(", ")
+                }
+            };
+            format!(
+                "{head}: applies {}; does not apply {}",
+                list(&applies),
+                list(&not)
+            )
+        }
+    }
+}
+
+fn describe_source(source: &WhatIfSource) -> String {
+    match source {
+        WhatIfSource::Anchor { anchor } => {
+            if anchor.prefix_len() == anchor.max_prefix_len() {
+                "anchor set".into()
+            } else {
+                format!("for the anchor range {anchor}")
+            }
+        }
+        WhatIfSource::Control { observer } => format!("observed by {observer}"),
+        WhatIfSource::Configured => "[entra] what_if_control_ip".into(),
+    }
+}
+
+/// `"name"`, with `[report-only]` or `[disabled]` when not enforced.
+fn quoted(p: &WhatIfPolicy) -> String {
+    if p.enforced() {
+        format!("{:?}", p.display_name)
+    } else if p.state == "disabled" {
+        format!("{:?} [disabled]", p.display_name)
+    } else {
+        format!("{:?} [report-only]", p.display_name)
+    }
+}
+
+fn what_if_diagnosis(error: &GraphError) -> Option<Diagnosis> {
+    match error {
+        GraphError::WhatIfUnavailable { .. } => diagnosis(
+            "Graph's beta What If (identity/conditionalAccess/evaluate) refused every request shape: it changed or is not offered here; [entra] what_if = false leaves the check out",
+            GuideStep::GraphRoute,
+        ),
+        GraphError::Unauthorized { .. }
+        | GraphError::Forbidden { .. }
+        | GraphError::Token { .. } => diagnosis(
+            "the probe app cannot evaluate Conditional Access: grant it Policy.Read.All (application) with admin consent",
+            GuideStep::EntraApp,
+        ),
+        GraphError::Throttled { .. } => diagnosis(
+            "Graph throttled What If (429) until the wait ran out",
+            GuideStep::GraphRoute,
+        ),
+        GraphError::Html { .. } | GraphError::TruncatedJson { .. } | GraphError::BadJson { .. } => {
+            diagnosis(
+                "Graph's What If answer is not the documented whatIfAnalysisResult collection (a proxy in the way, or the beta API changed)",
+                GuideStep::GraphRoute,
+            )
+        }
+        _ => diagnosis(
+            "Conditional Access What If could not be asked through Graph",
+            GuideStep::GraphRoute,
+        ),
+    }
+}
+
+fn subject_or_graph_diagnosis(error: &GraphError) -> Option<Diagnosis> {
+    match error {
+        GraphError::Unauthorized { .. }
+        | GraphError::Forbidden { .. }
+        | GraphError::Token { .. } => diagnosis(
+            "the probe app cannot read its service principal: grant it Application.Read.All or Directory.Read.All (application) with admin consent, or set [entra] what_if_service_principal_id",
+            GuideStep::EntraApp,
+        ),
+        other => what_if_diagnosis(other),
+    }
+}
+
+fn distinct(ips: impl Iterator<Item = IpAddr>) -> Vec<IpAddr> {
+    let mut out: Vec<IpAddr> = Vec::new();
+    for ip in ips {
+        if !out.contains(&ip) {
+            out.push(ip);
+        }
+    }
+    out
+}
+
+fn show_ips(ips: &[IpAddr]) -> String {
+    ips.iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(" and ")
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
