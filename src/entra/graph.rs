@@ -726,82 +726,13 @@ impl GraphClient {
                 older,
             });
         };
-        let bad = |detail: String| GraphError::BadJson {
-            url: url.to_string(),
-            detail,
-        };
-        #[derive(Deserialize)]
-        struct RawPolicy {
-            id: Option<String>,
-            #[serde(rename = "displayName", default)]
-            display_name: Option<String>,
-            #[serde(default)]
-            state: Option<String>,
-            #[serde(rename = "policyApplies")]
-            policy_applies: Option<bool>,
-            #[serde(rename = "analysisReasons", default)]
-            analysis_reasons: Option<serde_json::Value>,
-        }
-        #[derive(Deserialize)]
-        struct Results {
-            value: Option<Vec<RawPolicy>>,
-            #[serde(rename = "@odata.nextLink")]
-            next_link: Option<String>,
-        }
-        let results: Results = serde_json::from_value(answer).map_err(|e| bad(e.to_string()))?;
-        let Some(mut raw) = results.value else {
-            return Err(bad(
-                "no `value`: What If's answer is a collection of whatIfAnalysisResult".into(),
-            ));
-        };
-        if let Some(next) = results.next_link {
-            let next = url::Url::parse(&next)
-                .map_err(|e| bad(format!("@odata.nextLink is not a URL: {e}")))?;
-            if next.origin() != self.inner.graph_base.origin() {
-                return Err(GraphError::ForeignNextLink {
-                    base: self.inner.graph_base.to_string(),
-                    next: next.to_string(),
-                });
-            }
-            raw.extend(self.pages::<RawPolicy>(next, deadline).await?);
+        let (mut raw, next) = what_if_results(&url, answer)?;
+        if let Some(next) = next {
+            raw.extend(self.pages::<RawWhatIfPolicy>(next, deadline).await?);
         }
         raw.into_iter()
             .enumerate()
-            .map(|(i, p)| {
-                let id =
-                    p.id.filter(|id| !id.is_empty())
-                        .ok_or_else(|| bad(format!("policy {} of `value` has no `id`", i + 1)))?;
-                let applies = p
-                    .policy_applies
-                    .ok_or_else(|| bad(format!("policy {id} has no boolean `policyApplies`")))?;
-                let analysis_reasons = match p.analysis_reasons {
-                    None | Some(serde_json::Value::Null) => String::new(),
-                    Some(serde_json::Value::String(s)) => s,
-                    // A flags enum may come as a list of its members.
-                    Some(serde_json::Value::Array(items)) => items
-                        .iter()
-                        .map(|v| v.as_str().map(str::to_owned))
-                        .collect::<Option<Vec<_>>>()
-                        .ok_or_else(|| {
-                            bad(format!(
-                                "policy {id} has `analysisReasons` that are not text"
-                            ))
-                        })?
-                        .join(","),
-                    Some(other) => {
-                        return Err(bad(format!(
-                            "policy {id} has `analysisReasons` {other} that are not text"
-                        )));
-                    }
-                };
-                Ok(WhatIfPolicy {
-                    display_name: p.display_name.unwrap_or_else(|| id.clone()),
-                    id,
-                    state: p.state.unwrap_or_default(),
-                    applies,
-                    analysis_reasons,
-                })
-            })
+            .map(|(i, p)| what_if_policy(&url, i, p))
             .collect()
     }
 
@@ -1253,6 +1184,105 @@ fn excerpt(body: &[u8]) -> String {
     crate::probe::http::excerpt_within(body, EXCERPT)
 }
 
+/// One `whatIfAnalysisResult` as read: everything optional, judged by [`what_if_policy`].
+#[derive(Debug, Deserialize)]
+struct RawWhatIfPolicy {
+    id: Option<String>,
+    #[serde(rename = "displayName", default)]
+    display_name: Option<String>,
+    #[serde(default)]
+    state: Option<String>,
+    #[serde(rename = "policyApplies")]
+    policy_applies: Option<bool>,
+    #[serde(rename = "analysisReasons", default)]
+    analysis_reasons: Option<serde_json::Value>,
+}
+
+/// What If's answer: its policies and the next page, if Graph gave one (on this origin); no
+/// `value` is an error.
+fn what_if_results(
+    url: &url::Url,
+    answer: serde_json::Value,
+) -> Result<(Vec<RawWhatIfPolicy>, Option<url::Url>), GraphError> {
+    #[derive(Deserialize)]
+    struct Results {
+        value: Option<Vec<RawWhatIfPolicy>>,
+        #[serde(rename = "@odata.nextLink")]
+        next_link: Option<String>,
+    }
+    let bad = |detail: String| GraphError::BadJson {
+        url: url.to_string(),
+        detail,
+    };
+    let results: Results = serde_json::from_value(answer).map_err(|e| bad(e.to_string()))?;
+    let Some(value) = results.value else {
+        return Err(bad(
+            "no `value`: What If answers a collection of whatIfAnalysisResult".into(),
+        ));
+    };
+    let next = match results.next_link {
+        None => None,
+        Some(next) => {
+            let next = url::Url::parse(&next)
+                .map_err(|e| bad(format!("@odata.nextLink is not a URL: {e}")))?;
+            if next.origin() != url.origin() {
+                return Err(GraphError::ForeignNextLink {
+                    base: url.to_string(),
+                    next: next.to_string(),
+                });
+            }
+            Some(next)
+        }
+    };
+    Ok((value, next))
+}
+
+/// The `index`th policy of What If's answer, or what it lacks: every policy must have an `id`
+/// and say whether it applies.
+fn what_if_policy(
+    url: &url::Url,
+    index: usize,
+    p: RawWhatIfPolicy,
+) -> Result<WhatIfPolicy, GraphError> {
+    let bad = |detail: String| GraphError::BadJson {
+        url: url.to_string(),
+        detail,
+    };
+    let id =
+        p.id.filter(|id| !id.is_empty())
+            .ok_or_else(|| bad(format!("policy {} of `value` has no `id`", index + 1)))?;
+    let applies = p
+        .policy_applies
+        .ok_or_else(|| bad(format!("policy {id} has no boolean `policyApplies`")))?;
+    let analysis_reasons = match p.analysis_reasons {
+        None | Some(serde_json::Value::Null) => String::new(),
+        Some(serde_json::Value::String(s)) => s,
+        // A flags enum may come as a list of its members.
+        Some(serde_json::Value::Array(items)) => items
+            .iter()
+            .map(|v| v.as_str().map(str::to_owned))
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(|| {
+                bad(format!(
+                    "policy {id} has `analysisReasons` that are not text"
+                ))
+            })?
+            .join(","),
+        Some(other) => {
+            return Err(bad(format!(
+                "policy {id} has `analysisReasons` {other} that are not text"
+            )));
+        }
+    };
+    Ok(WhatIfPolicy {
+        display_name: p.display_name.unwrap_or_else(|| id.clone()),
+        id,
+        state: p.state.unwrap_or_default(),
+        applies,
+        analysis_reasons,
+    })
+}
+
 /// A beta `signIn` as read: everything optional, judged by [`record`].
 #[derive(Debug, Deserialize)]
 struct RawSignIn {
@@ -1449,6 +1479,59 @@ mod tests {
         let raw: RawSignIn =
             serde_json::from_str(r#"{"id":"r-1","correlationId":"c-1","ipAddress":"x"}"#).unwrap();
         assert!(matches!(record(&raw), Err(GraphError::BadIpAddress { .. })));
+    }
+
+    #[test]
+    fn what_if_answers_of_the_wrong_shape_are_named() {
+        let url =
+            url::Url::parse("https://graph.microsoft.com/beta/identity/conditionalAccess/evaluate")
+                .unwrap();
+        let policies = |answer: serde_json::Value| {
+            what_if_results(&url, answer).and_then(|(raw, _)| {
+                raw.into_iter()
+                    .enumerate()
+                    .map(|(i, p)| what_if_policy(&url, i, p))
+                    .collect::<Result<Vec<_>, _>>()
+            })
+        };
+        let error = policies(serde_json::json!({"error": "nope"})).unwrap_err();
+        assert!(error.to_string().contains("no `value`"), "{error}");
+        let error = policies(serde_json::json!({"value": [{"id": "p1"}]})).unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("p1 has no boolean `policyApplies`"),
+            "{error}"
+        );
+        let error = policies(serde_json::json!({"value": [{"policyApplies": true}]})).unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("policy 1 of `value` has no `id`")
+        );
+        let error = policies(serde_json::json!({"value": {"id": "p1"}})).unwrap_err();
+        assert!(matches!(error, GraphError::BadJson { .. }), "{error:?}");
+        let error = policies(serde_json::json!({"value": [],
+            "@odata.nextLink": "https://elsewhere.example/next"}))
+        .unwrap_err();
+        assert!(
+            matches!(error, GraphError::ForeignNextLink { .. }),
+            "{error:?}"
+        );
+        // The documented shape, and reasons as a flags string or a list.
+        let found = policies(serde_json::json!({"value": [
+            {"id": "p1", "displayName": "Block outside", "state": "enabled",
+             "policyApplies": false, "analysisReasons": "location,users"},
+            {"id": "p2", "policyApplies": true, "analysisReasons": "notSet",
+             "state": "enabledForReportingButNotEnforced"},
+            {"id": "p3", "policyApplies": false, "analysisReasons": ["location"]},
+        ]}))
+        .unwrap();
+        assert_eq!(found[0].reasons(), vec!["location", "users"]);
+        assert!(found[0].not_applied_for_location() && found[0].enforced());
+        assert!(found[1].reasons().is_empty() && !found[1].enforced());
+        assert_eq!(found[1].display_name, "p2");
+        assert!(found[2].not_applied_for_location());
     }
 
     #[test]

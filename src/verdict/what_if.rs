@@ -422,3 +422,324 @@ fn show_ips(ips: &[IpAddr]) -> String {
 fn plural(n: usize) -> &'static str {
     if n == 1 { "" } else { "s" }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::observation::Observation;
+    use crate::plan::{CheckKind, Plan};
+    use crate::scenario::model::{AnchorSet, EntraMode, Port, Require};
+
+    const ANCHOR: &str = "127.0.0.2";
+    const CONTROL: &str = "127.0.0.3";
+
+    fn plan(entra: &str) -> Plan {
+        let text = format!(
+            "name = \"e\"\n[login]\nhosts = [\"login.windows.net\"]\n[anchor]\nexpect = [\"127.0.0.2\"]\n[limits]\nfamily = \"4\"\n[entra]\n{entra}"
+        );
+        let s = crate::scenario::load_str(
+            &text,
+            std::path::Path::new("e.toml"),
+            crate::scenario::Format::Toml,
+        )
+        .unwrap();
+        Plan::build(&s, &[])
+    }
+
+    fn exp() -> Expectation {
+        Expectation {
+            anchors: AnchorSet(vec!["127.0.0.2/32".parse().unwrap()]),
+            expect_anchored: true,
+            proxied: false,
+            login_ports: vec![Port::HTTP, Port::HTTPS],
+            require: Require::Path,
+            entra_mode: EntraMode::Log,
+        }
+    }
+
+    fn judge(w: WhatIfObservation) -> Outcome {
+        let plan = plan("");
+        let check = plan
+            .checks
+            .iter()
+            .find(|c| c.kind == CheckKind::EntraWhatIf)
+            .expect("a what-if check in log mode");
+        assert_eq!(
+            check.name,
+            "graph.microsoft.com entra conditional access what-if"
+        );
+        crate::verdict::judge_check(check, &Observation::WhatIf(Box::new(w)), &exp())
+    }
+
+    fn policy(id: &str, applies: bool, reasons: &str) -> WhatIfPolicy {
+        WhatIfPolicy {
+            id: id.into(),
+            display_name: format!("policy {id}"),
+            state: "enabled".into(),
+            applies,
+            analysis_reasons: reasons.into(),
+        }
+    }
+
+    fn side(ip: &str, source: WhatIfSource, policies: Vec<WhatIfPolicy>) -> WhatIfSide {
+        WhatIfSide {
+            ip: ip.parse().unwrap(),
+            source,
+            answer: WhatIfAnswer::Policies { policies },
+        }
+    }
+
+    fn anchor(policies: Vec<WhatIfPolicy>) -> WhatIfSide {
+        side(
+            ANCHOR,
+            WhatIfSource::Anchor {
+                anchor: "127.0.0.2/32".parse().unwrap(),
+            },
+            policies,
+        )
+    }
+
+    fn control(policies: Vec<WhatIfPolicy>) -> WhatIfSide {
+        side(
+            CONTROL,
+            WhatIfSource::Control {
+                observer: "control".into(),
+            },
+            policies,
+        )
+    }
+
+    fn evaluated(anchors: Vec<WhatIfSide>, controls: Vec<WhatIfSide>) -> WhatIfObservation {
+        WhatIfObservation::Evaluated {
+            service_principal_id: "sp".into(),
+            resource_app_id: "00000003-0000-0000-c000-000000000000".into(),
+            anchors,
+            controls,
+        }
+    }
+
+    #[test]
+    fn a_policy_that_stops_applying_at_the_anchor_for_its_location_passes() {
+        let o = judge(evaluated(
+            vec![anchor(vec![
+                policy("block", false, "location"),
+                policy("mfa", false, "users"),
+            ])],
+            vec![control(vec![
+                policy("block", true, "notSet"),
+                policy("mfa", false, "users"),
+            ])],
+        ));
+        assert_eq!(o.status, Status::Pass, "{}", o.reason);
+        assert!(
+            o.reason.contains(
+                "\"policy block\" applies from the control's 127.0.0.3, not from the anchor 127.0.0.2 (location)"
+            ),
+            "{}",
+            o.reason
+        );
+        assert!(o.warnings.is_empty(), "{:?}", o.warnings);
+        assert!(
+            o.observed.contains("difference: \"policy block\""),
+            "{}",
+            o.observed
+        );
+        assert!(
+            o.observed
+                .contains("from control 127.0.0.3 (observed by control): applies \"policy block\""),
+            "{}",
+            o.observed
+        );
+    }
+
+    #[test]
+    fn a_policy_that_starts_applying_at_the_anchor_passes_too() {
+        let o = judge(evaluated(
+            vec![anchor(vec![policy("session", true, "notSet")])],
+            vec![control(vec![policy("session", false, "location")])],
+        ));
+        assert_eq!(o.status, Status::Pass, "{}", o.reason);
+        assert!(
+            o.reason
+                .contains("applies from the anchor 127.0.0.2, not from the control's 127.0.0.3")
+        );
+    }
+
+    #[test]
+    fn no_difference_fails_anchoring_buys_no_trust() {
+        let same = || {
+            vec![
+                policy("block", true, "notSet"),
+                policy("mfa", false, "users"),
+            ]
+        };
+        let o = judge(evaluated(vec![anchor(same())], vec![control(same())]));
+        assert_eq!(o.status, Status::Fail);
+        assert_eq!(
+            o.reason,
+            "anchoring buys no trust: Conditional Access decides the same for the App Connector IP 127.0.0.2 as for the ZIA egress 127.0.0.3"
+        );
+        let d = o.diagnosis.unwrap();
+        assert_eq!(d.guide_step, GuideStep::TrustedLocation);
+        assert!(d.likely_cause.contains("trusted"), "{}", d.likely_cause);
+        // No policy at all is no difference either.
+        let o = judge(evaluated(vec![anchor(vec![])], vec![control(vec![])]));
+        assert_eq!(o.status, Status::Fail);
+        assert!(o.observed.contains("no Conditional Access policy listed"));
+    }
+
+    #[test]
+    fn one_anchor_that_changes_nothing_fails_by_name() {
+        let second = side(
+            "127.0.0.4",
+            WhatIfSource::Anchor {
+                anchor: "127.0.0.4/32".parse().unwrap(),
+            },
+            vec![policy("block", true, "notSet")],
+        );
+        let o = judge(evaluated(
+            vec![anchor(vec![policy("block", false, "location")]), second],
+            vec![control(vec![policy("block", true, "notSet")])],
+        ));
+        assert_eq!(o.status, Status::Fail);
+        assert!(
+            o.reason.contains("App Connector IP 127.0.0.4 as"),
+            "{}",
+            o.reason
+        );
+    }
+
+    #[test]
+    fn a_difference_only_in_report_only_policies_passes_with_a_warning() {
+        let report_only = |applies, reasons| WhatIfPolicy {
+            state: "enabledForReportingButNotEnforced".into(),
+            ..policy("block", applies, reasons)
+        };
+        let o = judge(evaluated(
+            vec![anchor(vec![report_only(false, "location")])],
+            vec![control(vec![report_only(true, "notSet")])],
+        ));
+        assert_eq!(o.status, Status::Pass, "{}", o.reason);
+        assert_eq!(o.warnings.len(), 1);
+        assert!(o.warnings[0].contains("report-only"), "{:?}", o.warnings);
+        assert!(o.reason.contains("[report-only]"), "{}", o.reason);
+    }
+
+    #[test]
+    fn a_difference_for_another_reason_is_an_error() {
+        let o = judge(evaluated(
+            vec![anchor(vec![policy("x", false, "notEnoughInformation")])],
+            vec![control(vec![policy("x", true, "notSet")])],
+        ));
+        assert_eq!(o.status, Status::Error, "{}", o.reason);
+        assert!(
+            o.reason.contains("no policy names the location"),
+            "{}",
+            o.reason
+        );
+    }
+
+    #[test]
+    fn what_if_unavailable_is_an_error_never_a_pass() {
+        let unavailable = WhatIfAnswer::Failed {
+            error: GraphError::WhatIfUnavailable {
+                newer: "BadRequest".into(),
+                older: "BadRequest".into(),
+            },
+        };
+        let mut a = anchor(vec![]);
+        a.answer = unavailable.clone();
+        let mut c = control(vec![]);
+        c.answer = unavailable;
+        let o = judge(evaluated(vec![a], vec![c]));
+        assert_eq!(o.status, Status::Error);
+        assert!(o.reason.contains("What If is unavailable"), "{}", o.reason);
+        assert!(
+            o.reason.contains("and 1 more evaluation failed"),
+            "{}",
+            o.reason
+        );
+        assert_eq!(o.diagnosis.unwrap().guide_step, GuideStep::GraphRoute);
+    }
+
+    #[test]
+    fn a_partial_failure_is_an_error_even_with_a_difference_elsewhere() {
+        let mut failed = control(vec![]);
+        failed.ip = "127.0.0.5".parse().unwrap();
+        failed.answer = WhatIfAnswer::Failed {
+            error: GraphError::Forbidden {
+                url: "https://graph/beta/identity/conditionalAccess/evaluate".into(),
+                code: "Authorization_RequestDenied".into(),
+            },
+        };
+        let o = judge(evaluated(
+            vec![anchor(vec![policy("block", false, "location")])],
+            vec![control(vec![policy("block", true, "notSet")]), failed],
+        ));
+        assert_eq!(o.status, Status::Error);
+        assert!(o.reason.contains("127.0.0.5"), "{}", o.reason);
+        let d = o.diagnosis.unwrap();
+        assert_eq!(d.guide_step, GuideStep::EntraApp);
+        assert!(
+            d.likely_cause.contains("Policy.Read.All"),
+            "{}",
+            d.likely_cause
+        );
+    }
+
+    #[test]
+    fn without_a_control_ip_or_a_subject_it_is_an_error_saying_what_is_missing() {
+        let o = judge(WhatIfObservation::NoControlIp {
+            observers: vec!["control".into()],
+            inside_anchor_set: vec!["127.0.0.2".parse().unwrap()],
+        });
+        assert_eq!(o.status, Status::Error);
+        assert!(
+            o.reason
+                .contains("egressed only from the anchor set (127.0.0.2)")
+        );
+        assert!(o.reason.contains("what_if_control_ip"), "{}", o.reason);
+        assert_eq!(o.diagnosis.unwrap().guide_step, GuideStep::Observers);
+        let o = judge(WhatIfObservation::NoSubject {
+            client_id: "app".into(),
+            error: GraphError::Status {
+                url: "https://graph/v1.0/servicePrincipals(appId='app')".into(),
+                status: 404,
+                message: "Request_ResourceNotFound".into(),
+            },
+        });
+        assert_eq!(o.status, Status::Error);
+        assert!(
+            o.diagnosis
+                .unwrap()
+                .likely_cause
+                .contains("what_if_service_principal_id")
+        );
+        for w in [
+            WhatIfObservation::NotAsked,
+            WhatIfObservation::Cut {
+                by: crate::observation::Cut::Interrupted,
+            },
+        ] {
+            assert_eq!(judge(w).status, Status::Error);
+        }
+    }
+
+    #[test]
+    fn what_if_is_planned_where_graph_is_read_or_where_asked() {
+        let has = |entra: &str| {
+            plan(entra)
+                .checks
+                .iter()
+                .any(|c| c.kind == CheckKind::EntraWhatIf)
+        };
+        assert!(has(""));
+        assert!(has("mode = \"both\"\n"));
+        assert!(
+            !has("mode = \"ca\"\n"),
+            "ca mode never contacts Graph unless asked"
+        );
+        assert!(has("mode = \"ca\"\nwhat_if = true\n"));
+        assert!(!has("what_if = false\n"));
+    }
+}
