@@ -108,6 +108,7 @@ pub fn validate(args: &ValidateArgs, out: &mut dyn Write, err: &mut dyn Write) -
                 if shortfalls.is_empty() {
                     let _ = writeln!(out, "{}: ok ({summary})", name.display());
                     write_evidence_rows(&evidence, "  ", out);
+                    write_what_if_line(&s, "  ", out);
                 } else {
                     let _ = writeln!(
                         out,
@@ -115,6 +116,7 @@ pub fn validate(args: &ValidateArgs, out: &mut dyn Write, err: &mut dyn Write) -
                         name.display()
                     );
                     write_evidence_rows(&evidence, "  ", out);
+                    write_what_if_line(&s, "  ", out);
                     for shortfall in shortfalls {
                         let _ = writeln!(err, "{}: warning: {shortfall}", name.display());
                     }
@@ -127,6 +129,22 @@ pub fn validate(args: &ValidateArgs, out: &mut dyn Write, err: &mut dyn Write) -
         }
     }
     if ok { Exit::Passed } else { Exit::Invalid }
+}
+
+/// Whether the run asks Conditional Access's What If, and what it compares.
+fn write_what_if_line(s: &Scenario, indent: &str, out: &mut dyn Write) {
+    if let Some(entra) = s.entra.as_ref().filter(|e| e.asks_what_if()) {
+        let control = match entra.what_if_control_ip {
+            Some(ip) => format!("the control's egress IP (else {ip})"),
+            None => "the control's egress IP".to_string(),
+        };
+        let _ = writeln!(
+            out,
+            "{indent}conditional access what-if ({}): each anchor of {} against {control}",
+            entra.graph_host(),
+            s.anchors
+        );
+    }
 }
 
 /// The evidence each login host will get, a line per host and route.
@@ -667,6 +685,7 @@ fn print_plan(s: &Scenario, connect_to: &[ConnectTo], out: &mut dyn Write) {
         "  evidence per login host (path only: a canary proves the shared path, not the host):"
     );
     write_evidence_rows(&crate::verdict::planned_evidence(&plan), "    ", out);
+    write_what_if_line(s, "  ", out);
     let _ = writeln!(out, "  checks:");
     for c in &plan.checks {
         let mut notes: Vec<String> = Vec::new();

@@ -265,7 +265,7 @@ fn compare(o: &mut Outcome, anchors: &[WhatIfSide], controls: &[WhatIfSide]) {
             );
             o.diagnosis = diagnosis(
                 format!(
-                    "no Conditional Access policy's location condition trusts the App Connector IP {}: put it in an IP named location marked trusted, and use that location in the policy (exclude trusted locations from the block or MFA policy)",
+                    "anchoring buys no trust: no Conditional Access policy's location condition trusts the App Connector IP {}: put it in an IP named location marked trusted, and use that location in the policy (exclude trusted locations from the block or MFA policy)",
                     show_ips(&anchor_ips)
                 ),
                 GuideStep::TrustedLocation,
@@ -395,7 +395,7 @@ fn subject_or_graph_diagnosis(error: &GraphError) -> Option<Diagnosis> {
         GraphError::Unauthorized { .. }
         | GraphError::Forbidden { .. }
         | GraphError::Token { .. } => diagnosis(
-            "the probe app cannot read its service principal: grant it Application.Read.All or Directory.Read.All (application) with admin consent, or set [entra] what_if_service_principal_id",
+            "the probe app cannot read its service principal: grant it Application.Read.All or Directory.Read.All (application) with admin consent, or set [entra] what_if_service_principal_id; What If itself then needs Policy.Read.All",
             GuideStep::EntraApp,
         ),
         other => what_if_diagnosis(other),
