@@ -617,12 +617,25 @@ pub enum WhatIfObservation {
     /// What If was asked for every address.
     Evaluated {
         service_principal_id: String,
+        subject_from: SubjectSource,
         resource_app_id: String,
         anchors: Vec<WhatIfSide>,
         controls: Vec<WhatIfSide>,
     },
     /// The run was cut short before What If was asked.
     Cut { by: Cut },
+}
+
+/// Where What If's subject, the probe app's service principal, was found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SubjectSource {
+    /// `[entra] what_if_service_principal_id`.
+    Scenario,
+    /// `GET /v1.0/servicePrincipals(appId='…')`.
+    Graph,
+    /// The `servicePrincipalId` of this run's sign-ins in Entra's log.
+    SignInLog,
 }
 
 /// One evaluated sign-in: from which IP, why that IP, and what Conditional Access answered.

@@ -364,7 +364,17 @@ async fn read_graph(
         } else {
             client.find_sign_ins(&pending, spec.wait).await
         }
-    };
+    }
+    .boxed()
+    .shared();
+    // What If's subject, should Graph not name the app's service principal: the one the
+    // run's own sign-ins were logged with.
+    let logged = lookup.clone().map(|found| {
+        found.into_iter().find_map(|(_, lookup)| match lookup {
+            SignInLookup::Found(record) => record.service_principal_id,
+            _ => None,
+        })
+    });
     let planned = |wanted: fn(&Observation) -> bool| observations.iter().any(wanted);
     let wants_named = planned(|o| matches!(o, Observation::NamedLocations(_)));
     let named = async {
@@ -378,7 +388,8 @@ async fn read_graph(
     let seen: &[Observation] = observations;
     let what_if = async {
         if wants_what_if {
-            crate::entra::what_if::ask(&client, spec, client_id, &scenario.anchors, seen).await
+            crate::entra::what_if::ask(&client, spec, client_id, &scenario.anchors, seen, logged)
+                .await
         } else {
             WhatIfObservation::NotAsked
         }

@@ -11,7 +11,8 @@ mod common;
 
 use sipa_check::guide::GuideStep;
 use sipa_check::lab::{
-    Fault, LAB_CA_POLICY_ID, LAB_CLIENT_SECRET, LAB_SERVICE_PRINCIPAL_ID, Lab, LabConfig,
+    EntraLabConfig, Fault, LAB_CA_POLICY_ID, LAB_CLIENT_SECRET, LAB_SERVICE_PRINCIPAL_ID, Lab,
+    LabConfig,
 };
 use sipa_check::outcome::{Outcome, ScenarioRun, Stage, Status};
 use sipa_check::scenario::model::{EntraMode, ObserverRole};
@@ -88,6 +89,7 @@ async fn the_clean_lab_passes_as_anchoring_changes_conditional_access() {
     assert_eq!(json["result"], "evaluated");
     // The subject was looked up by the app's client id.
     assert_eq!(json["service_principal_id"], LAB_SERVICE_PRINCIPAL_ID);
+    assert_eq!(json["subject_from"], "graph");
     assert_eq!(
         json["resource_app_id"],
         "00000003-0000-0000-c000-000000000000"
@@ -101,6 +103,26 @@ async fn the_clean_lab_passes_as_anchoring_changes_conditional_access() {
     assert_eq!(policy["id"], LAB_CA_POLICY_ID);
     assert_eq!(policy["applies"], false);
     assert_eq!(policy["analysis_reasons"], "location");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_service_principal_comes_from_the_sign_in_log_when_graph_will_not_name_it() {
+    let lab = Lab::start_with(
+        LabConfig::default(),
+        EntraLabConfig {
+            service_principals: false,
+            ..EntraLabConfig::default()
+        },
+    )
+    .await
+    .expect("the lab starts");
+    let run = common::run_entra_on(&lab, &[], false, Overrides::default()).await;
+    lab.shutdown().await;
+    let o = what_if(&run);
+    assert_eq!(o.status, Status::Pass, "{}", o.reason);
+    let json = observation(o);
+    assert_eq!(json["service_principal_id"], LAB_SERVICE_PRINCIPAL_ID);
+    assert_eq!(json["subject_from"], "sign_in_log");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -219,6 +219,10 @@ pub struct SignInRecord {
     pub conditional_access_status: String,
     pub applied_policies: Vec<AppliedPolicy>,
     pub network_location_details: Vec<NetworkLocationDetail>,
+    /// `servicePrincipalId`: the object id of the app's service principal that signed in
+    /// (What If's subject when Graph will not name it otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_principal_id: Option<String>,
 }
 
 /// One `appliedConditionalAccessPolicies` entry.
@@ -1293,6 +1297,8 @@ struct RawSignIn {
     correlation_id: Option<String>,
     #[serde(rename = "ipAddress")]
     ip_address: Option<String>,
+    #[serde(rename = "servicePrincipalId", default)]
+    service_principal_id: Option<String>,
     status: Option<RawStatus>,
     #[serde(rename = "conditionalAccessStatus")]
     conditional_access_status: Option<String>,
@@ -1361,6 +1367,10 @@ fn record(raw: &RawSignIn) -> Result<SignInLookup, GraphError> {
                 network_names: n.network_names.clone(),
             })
             .collect(),
+        service_principal_id: raw
+            .service_principal_id
+            .clone()
+            .filter(|id| !id.trim().is_empty()),
     }))
 }
 

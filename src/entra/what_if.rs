@@ -8,7 +8,9 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 
 use super::{GraphClient, WhatIfSubject};
-use crate::observation::{Observation, WhatIfAnswer, WhatIfObservation, WhatIfSide, WhatIfSource};
+use crate::observation::{
+    Observation, SubjectSource, WhatIfAnswer, WhatIfObservation, WhatIfSide, WhatIfSource,
+};
 use crate::scenario::model::{AnchorSet, EntraSpec, ObserverRole};
 
 /// The address What If evaluates for an anchor: the anchor itself when it is one address;
@@ -73,29 +75,35 @@ pub fn control_ips(
     }
 }
 
-/// Asks What If for a sign-in of the probe app (`client_id`, or the scenario's service
-/// principal id) from each anchor and each control IP.
+/// Asks What If for a sign-in of the probe app from each anchor and each control IP. The
+/// subject is the scenario's service principal id, else the one Graph names for `client_id`,
+/// else the `servicePrincipalId` of the run's own sign-ins in Entra's log (`logged`, awaited
+/// only then).
 pub async fn ask(
     client: &GraphClient,
     spec: &EntraSpec,
     client_id: &str,
     anchors: &AnchorSet,
     observations: &[Observation],
+    logged: impl std::future::Future<Output = Option<String>>,
 ) -> WhatIfObservation {
     let controls = match control_ips(observations, anchors, spec.what_if_control_ip) {
         Ok(controls) => controls,
         Err(missing) => return missing,
     };
-    let service_principal_id = match &spec.what_if_service_principal_id {
-        Some(id) => id.clone(),
+    let (service_principal_id, subject_from) = match &spec.what_if_service_principal_id {
+        Some(id) => (id.clone(), SubjectSource::Scenario),
         None => match client.service_principal_id(client_id).await {
-            Ok(id) => id,
-            Err(error) => {
-                return WhatIfObservation::NoSubject {
-                    client_id: client_id.to_owned(),
-                    error,
-                };
-            }
+            Ok(id) => (id, SubjectSource::Graph),
+            Err(error) => match logged.await {
+                Some(id) => (id, SubjectSource::SignInLog),
+                None => {
+                    return WhatIfObservation::NoSubject {
+                        client_id: client_id.to_owned(),
+                        error,
+                    };
+                }
+            },
         },
     };
     let subject = WhatIfSubject {
@@ -130,6 +138,7 @@ pub async fn ask(
     };
     WhatIfObservation::Evaluated {
         service_principal_id: subject.service_principal_id.clone(),
+        subject_from,
         resource_app_id: subject.resource_app_id.clone(),
         anchors: anchor_ips.into_iter().map(side).collect(),
         controls: controls.into_iter().map(side).collect(),

@@ -63,6 +63,9 @@ pub struct EntraLabConfig {
     pub quirk: Option<GraphQuirk>,
     /// Which What If request shape the service understands.
     pub what_if: WhatIfShape,
+    /// Whether `servicePrincipals(appId='…')` names the lab app's service principal; `false`:
+    /// 404 for every app, so the harness must take it from the sign-in log.
+    pub service_principals: bool,
     /// Certificates (PEM) registered for the lab app: a client assertion signed by one of
     /// their keys, for the token endpoint it is sent to, is as good as the lab secret.
     pub client_certificates: Vec<String>,
@@ -75,6 +78,7 @@ impl Default for EntraLabConfig {
             page_size: 100,
             quirk: None,
             what_if: WhatIfShape::Newer,
+            service_principals: true,
             client_certificates: Vec::new(),
         }
     }
@@ -308,7 +312,7 @@ async fn answer(state: &GraphState, request: Request<Incoming>) -> Answer {
             sign_ins(state, &authority, &query)
         }
         (&Method::GET, ["v1.0", sp]) if sp.starts_with("servicePrincipals(") => {
-            service_principal(sp)
+            service_principal(sp, state.config.service_principals)
         }
         (&Method::GET, ["v1.0", "identity", "conditionalAccess", "namedLocations"]) => {
             json(StatusCode::OK, &named_locations(state))
@@ -486,7 +490,11 @@ fn record(state: &GraphState, s: &SignIn) -> serde_json::Value {
         "id": s.id,
         "createdDateTime": created,
         "appId": s.client_id,
-        "servicePrincipalId": s.client_id,
+        "servicePrincipalId": if s.client_id.as_deref() == Some(LAB_CLIENT_ID) {
+            Some(LAB_SERVICE_PRINCIPAL_ID)
+        } else {
+            None
+        },
         "correlationId": s.correlation_id,
         "ipAddress": s.ip_address.to_string(),
         "signInEventTypes": ["servicePrincipal"],
@@ -549,8 +557,8 @@ fn named_locations(state: &GraphState) -> serde_json::Value {
     })
 }
 
-/// `servicePrincipals(appId='…')`: the lab app's service principal, else 404.
-fn service_principal(segment: &str) -> Answer {
+/// `servicePrincipals(appId='…')`: the lab app's service principal (when `known`), else 404.
+fn service_principal(segment: &str, known: bool) -> Answer {
     let decoded: String = url::form_urlencoded::parse(segment.as_bytes())
         .map(|(k, v)| {
             if v.is_empty() {
@@ -564,7 +572,7 @@ fn service_principal(segment: &str) -> Answer {
         .strip_prefix("servicePrincipals(appId='")
         .and_then(|rest| rest.strip_suffix("')"));
     match app_id {
-        Some(LAB_CLIENT_ID) => json(
+        Some(LAB_CLIENT_ID) if known => json(
             StatusCode::OK,
             &serde_json::json!({
                 "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#servicePrincipals(id,appId,displayName)/$entity",

@@ -512,6 +512,7 @@ mod tests {
     fn evaluated(anchors: Vec<WhatIfSide>, controls: Vec<WhatIfSide>) -> WhatIfObservation {
         WhatIfObservation::Evaluated {
             service_principal_id: "sp".into(),
+            subject_from: crate::observation::SubjectSource::Graph,
             resource_app_id: "00000003-0000-0000-c000-000000000000".into(),
             anchors,
             controls,
