@@ -368,3 +368,49 @@ fn what_if_faults_from_the_command_line_never_pass_and_show_no_secret() {
         }
     }
 }
+
+#[test]
+fn validate_and_dry_run_show_the_what_if_comparison() {
+    let line = "conditional access what-if (graph.sipa-lab.test): each anchor of {127.0.0.2} against the control's egress IP";
+    let validated = sipa(&["validate", "scenarios/lab-entra.toml"]);
+    let text = String::from_utf8_lossy(&validated.stdout);
+    assert_eq!(validated.status.code(), Some(0), "{text}");
+    assert!(text.contains(&format!("\n  {line}\n")), "{text}");
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let write = |name: &str, extra: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(
+            &path,
+            format!("{}{extra}", sipa_check::scenario::LAB_ENTRA_TOML),
+        )
+        .unwrap();
+        path.to_str().unwrap().to_owned()
+    };
+    let ca = write("ca.toml", "mode = \"ca\"\n");
+    let text = String::from_utf8_lossy(&sipa(&["validate", &ca]).stdout).into_owned();
+    assert!(!text.contains("what-if"), "ca mode asks no What If: {text}");
+    let asked = write(
+        "asked.toml",
+        "mode = \"ca\"\nwhat_if = true\nwhat_if_control_ip = \"127.0.0.3\"\n",
+    );
+    let text = String::from_utf8_lossy(&sipa(&["validate", &asked]).stdout).into_owned();
+    assert!(
+        text.contains("against the control's egress IP (else 127.0.0.3)"),
+        "{text}"
+    );
+    let planned = Command::new(env!("CARGO_BIN_EXE_sipa-check"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("NO_COLOR", "1")
+        .env("AZURE_TENANT_ID", "contoso.onmicrosoft.com")
+        .env("AZURE_CLIENT_ID", sipa_check::lab::LAB_CLIENT_ID)
+        .env("AZURE_CLIENT_SECRET", "not-used-by-a-dry-run")
+        .stdin(Stdio::null())
+        .args(["run", "--dry-run", "scenarios/lab-entra.toml"])
+        .output()
+        .expect("sipa-check runs");
+    let text = String::from_utf8_lossy(&planned.stdout);
+    assert_eq!(planned.status.code(), Some(0), "{text}");
+    assert!(text.contains(line), "{text}");
+    assert!(text.contains(&format!("  {WHAT_IF}\n")), "{text}");
+    assert!(!text.contains("not-used-by-a-dry-run"), "{text}");
+}

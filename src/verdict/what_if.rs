@@ -130,7 +130,7 @@ fn differences<'a>(anchor: &'a [WhatIfPolicy], control: &'a [WhatIfPolicy]) -> V
             Some(Difference {
                 policy: applying,
                 from_anchor: applies_a,
-                location: reasons.contains(&"location"),
+                location: other.is_some_and(WhatIfPolicy::not_applied_for_location),
                 reasons,
                 enforced: applying.enforced(),
             })
