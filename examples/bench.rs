@@ -637,7 +637,7 @@ fn lab_delays(check: &Check) -> u32 {
         // Its own connection, handshake and token answer (the bench plans no [entra] scenario).
         CheckKind::EntraSignIn => 5,
         // Graph, read after the probes on its own route, not through the lab.
-        CheckKind::EntraNamedLocations => 0,
+        CheckKind::EntraNamedLocations | CheckKind::EntraWhatIf => 0,
     }
 }
 

@@ -109,6 +109,7 @@ pub fn validate(args: &ValidateArgs, out: &mut dyn Write, err: &mut dyn Write) -
                     let _ = writeln!(out, "{}: ok ({summary})", name.display());
                     write_evidence_rows(&evidence, "  ", out);
                     write_vantage_rows(&s, "  ", out);
+                    write_what_if_line(&s, "  ", out);
                 } else {
                     let _ = writeln!(
                         out,
@@ -117,6 +118,7 @@ pub fn validate(args: &ValidateArgs, out: &mut dyn Write, err: &mut dyn Write) -
                     );
                     write_evidence_rows(&evidence, "  ", out);
                     write_vantage_rows(&s, "  ", out);
+                    write_what_if_line(&s, "  ", out);
                     for shortfall in shortfalls {
                         let _ = writeln!(err, "{}: warning: {shortfall}", name.display());
                     }
@@ -157,6 +159,22 @@ fn vantage_line(v: &crate::scenario::Vantage) -> String {
     match &v.bind {
         Some(bind) => format!("expects {expects}, from {bind}"),
         None => format!("expects {expects}"),
+    }
+}
+
+/// Whether the run asks Conditional Access's What If, and what it compares.
+fn write_what_if_line(s: &Scenario, indent: &str, out: &mut dyn Write) {
+    if let Some(entra) = s.entra.as_ref().filter(|e| e.asks_what_if()) {
+        let control = match entra.what_if_control_ip {
+            Some(ip) => format!("the control's egress IP (else {ip})"),
+            None => "the control's egress IP".to_string(),
+        };
+        let _ = writeln!(
+            out,
+            "{indent}conditional access what-if ({}): each anchor of {} against {control}",
+            entra.graph_host(),
+            s.anchors
+        );
     }
 }
 
@@ -717,6 +735,7 @@ fn print_plan(s: &Scenario, connect_to: &[ConnectTo], out: &mut dyn Write) {
         "  evidence per login host (path only: a canary proves the shared path, not the host):"
     );
     write_evidence_rows(&crate::verdict::planned_evidence(&plan), "    ", out);
+    write_what_if_line(s, "  ", out);
     let _ = writeln!(out, "  checks:");
     for c in &plan.checks {
         let mut notes: Vec<String> = Vec::new();

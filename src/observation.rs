@@ -38,6 +38,8 @@ pub enum Observation {
     Entra(Box<EntraObservation>),
     /// Conditional Access's IP named locations, read from Graph, against the anchor set.
     NamedLocations(Box<NamedLocationsObservation>),
+    /// Conditional Access's What If for sign-ins from the anchors and from the control's IP.
+    WhatIf(Box<WhatIfObservation>),
     /// The probe did not finish or did not start.
     NotRun(NotRun),
     /// An observation read back from a JSON report (`sipa-check complete`), kept exactly as
@@ -588,4 +590,85 @@ fn graph_error<S: serde::Serializer>(
     s: S,
 ) -> Result<S::Ok, S::Error> {
     s.serialize_str(&e.to_string())
+}
+
+/// What Conditional Access's What If says about a sign-in of the probe app from each anchor
+/// IP and from a non-anchor (control) IP: the evidence that anchoring changes its decision.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum WhatIfObservation {
+    /// Not asked yet (the runner asks after the probes, once the control's IP is known).
+    NotAsked,
+    /// No IP outside the anchor set to compare with: the control observers revealed none (those
+    /// they revealed, if any, lie inside the anchor set) and `[entra] what_if_control_ip` is
+    /// not set.
+    NoControlIp {
+        /// The control observers of the scenario.
+        observers: Vec<String>,
+        /// Addresses they revealed inside the anchor set.
+        inside_anchor_set: Vec<IpAddr>,
+    },
+    /// The probe app's service principal could not be found in Graph.
+    NoSubject {
+        client_id: String,
+        #[serde(serialize_with = "graph_error")]
+        error: crate::entra::GraphError,
+    },
+    /// What If was asked for every address.
+    Evaluated {
+        service_principal_id: String,
+        subject_from: SubjectSource,
+        resource_app_id: String,
+        anchors: Vec<WhatIfSide>,
+        controls: Vec<WhatIfSide>,
+    },
+    /// The run was cut short before What If was asked.
+    Cut { by: Cut },
+}
+
+/// Where What If's subject, the probe app's service principal, was found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SubjectSource {
+    /// `[entra] what_if_service_principal_id`.
+    Scenario,
+    /// `GET /v1.0/servicePrincipals(appId='…')`.
+    Graph,
+    /// The `servicePrincipalId` of this run's sign-ins in Entra's log.
+    SignInLog,
+}
+
+/// One evaluated sign-in: from which IP, why that IP, and what Conditional Access answered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct WhatIfSide {
+    pub ip: IpAddr,
+    pub source: WhatIfSource,
+    pub answer: WhatIfAnswer,
+}
+
+/// Where an evaluated IP comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "source", rename_all = "snake_case")]
+pub enum WhatIfSource {
+    /// An anchor of the anchor set (a range is represented by one address of it).
+    Anchor { anchor: ipnet::IpNet },
+    /// The egress IP a control observer revealed in this run.
+    Control { observer: String },
+    /// `[entra] what_if_control_ip`, as no control observer revealed an IP.
+    Configured,
+}
+
+/// What Graph answered for one sign-in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "answer", rename_all = "snake_case")]
+pub enum WhatIfAnswer {
+    /// Every policy, and whether it applies.
+    Policies {
+        policies: Vec<crate::entra::WhatIfPolicy>,
+    },
+    /// No usable answer.
+    Failed {
+        #[serde(serialize_with = "graph_error")]
+        error: crate::entra::GraphError,
+    },
 }

@@ -28,6 +28,9 @@ pub enum CheckKind {
     EntraSignIn,
     /// The anchor set against Conditional Access's trusted IP named locations (Graph).
     EntraNamedLocations,
+    /// Conditional Access's What If for a sign-in from each anchor and from the control's
+    /// egress IP: anchoring must change its decision (Graph).
+    EntraWhatIf,
 }
 
 /// One check of the plan: one stage of one target, judged on its own.
@@ -89,6 +92,11 @@ pub enum Probe {
     NamedLocations {
         check: usize,
     },
+    /// Conditional Access's What If, asked by the runner after the probes (it needs the
+    /// control's egress IP).
+    WhatIf {
+        check: usize,
+    },
 }
 
 impl Probe {
@@ -98,7 +106,8 @@ impl Probe {
             Probe::Resolve { check }
             | Probe::Egress { check }
             | Probe::Token { check }
-            | Probe::NamedLocations { check } => vec![check],
+            | Probe::NamedLocations { check }
+            | Probe::WhatIf { check } => vec![check],
             Probe::LoginPath { connect, tls, http } => {
                 std::iter::once(connect).chain(tls).chain([http]).collect()
             }
@@ -111,7 +120,8 @@ impl Probe {
             Probe::Resolve { check }
             | Probe::Egress { check }
             | Probe::Token { check }
-            | Probe::NamedLocations { check } => check,
+            | Probe::NamedLocations { check }
+            | Probe::WhatIf { check } => check,
             Probe::LoginPath { connect, .. } => connect,
         }
     }
@@ -214,6 +224,24 @@ impl Plan {
                 login_host: false,
             });
             b.probes.push(Probe::NamedLocations { check: id });
+        }
+        if let Some(entra) = scenario.entra.as_ref().filter(|e| e.asks_what_if()) {
+            // One What If comparison for the whole run, asked once the control's IP is known.
+            let id = b.checks.len();
+            b.checks.push(Check {
+                id,
+                name: String::new(),
+                stage: Stage::Entra,
+                host: entra.graph_host(),
+                port: None,
+                route: b.routes()[0],
+                kind: CheckKind::EntraWhatIf,
+                waits_for: None,
+                after: None,
+                probe: b.probes.len(),
+                login_host: false,
+            });
+            b.probes.push(Probe::WhatIf { check: id });
         }
         for observer in &scenario.observers {
             let host = observer.host().to_string();
@@ -341,7 +369,9 @@ impl Builder<'_> {
             CheckKind::Tls => Stage::Tls,
             CheckKind::Http(_) => Stage::Http,
             CheckKind::Egress(_) => Stage::Egress,
-            CheckKind::EntraSignIn | CheckKind::EntraNamedLocations => Stage::Entra,
+            CheckKind::EntraSignIn | CheckKind::EntraNamedLocations | CheckKind::EntraWhatIf => {
+                Stage::Entra
+            }
         };
         self.checks.push(Check {
             id,
@@ -373,6 +403,9 @@ impl Builder<'_> {
             CheckKind::EntraSignIn => "entra sign-in".to_string(),
             CheckKind::EntraNamedLocations => {
                 return format!("{} entra named locations", check.host);
+            }
+            CheckKind::EntraWhatIf => {
+                return format!("{} entra conditional access what-if", check.host);
             }
             CheckKind::Egress(o) => {
                 let role = match o.role {

@@ -14,7 +14,9 @@ use crate::address::ConnectTo;
 use crate::entra::{
     Cloud, EntraCredentials, GraphClient, GraphSettings, SignInLookup, check_anchors,
 };
-use crate::observation::{AnchorInLocations, NamedLocationsObservation, SignInLog};
+use crate::observation::{
+    AnchorInLocations, NamedLocationsObservation, SignInLog, WhatIfObservation,
+};
 use crate::observation::{ConnectOutcome, Cut, DnsOutcome, NoFamilyPath, NotRun, Observation};
 use crate::outcome::{EntraRecord, Outcome, PendingSignIn, ScenarioRun, Tally, VantageFacts};
 use crate::plan::{Check, CheckKind, Plan};
@@ -177,16 +179,17 @@ pub async fn run_scenario(
         }),
         _ => None,
     };
-    // In `ca` mode the token answers are the verdict: Graph is not read at all.
-    if let (Some(spec), Some((_, graph))) = (&scenario.entra, entra)
-        && spec.mode.reads_graph()
+    // In `ca` mode the token answers are the verdict: Graph is read only for What If, when
+    // the scenario asks for it.
+    if let (Some(spec), Some((credentials, graph))) = (&scenario.entra, entra)
+        && spec.contacts_graph()
     {
         let cut = read_graph(
             &mut observations,
             cut_short,
             scenario,
             spec,
-            graph,
+            (&credentials.client_id, graph),
             interrupt,
         )
         .await;
@@ -298,19 +301,22 @@ fn entra_setup(
 }
 
 /// Reads Graph once the probes are done, on its own route: every sign-in the token probes
-/// made, back from Entra's log in one lookup, and the named locations; joins each result to its
-/// check's observation. A run already cut short, or cut while waiting, leaves them unread: those
-/// checks are errors, never passes.
+/// made, back from Entra's log in one lookup, the named locations, and What If for the
+/// anchors and the control's egress IP (all through one client: at most two connections);
+/// joins each result to its check's observation. A run already cut short, or cut while
+/// waiting, leaves them unread: those checks are errors, never passes.
 async fn read_graph(
     observations: &mut [Observation],
     cut_short: Option<Cut>,
     scenario: &Scenario,
     spec: &EntraSpec,
-    graph: GraphSettings,
+    (client_id, graph): (&str, GraphSettings),
     interrupt: Shared<BoxFuture<'_, Cut>>,
 ) -> Option<Cut> {
+    let reads_log = spec.mode.reads_graph();
     let pending: Vec<crate::entra::PendingSignIn> = observations
         .iter()
+        .filter(|_| reads_log)
         .filter_map(|obs| match obs {
             Observation::Entra(e) if e.signed_in() => Some(crate::entra::PendingSignIn {
                 correlation_id: e.token.correlation_id.clone(),
@@ -321,11 +327,15 @@ async fn read_graph(
         .collect();
     let mark = |observations: &mut [Observation],
                 log: &dyn Fn(&str) -> SignInLog,
-                named: &NamedLocationsObservation| {
+                named: &NamedLocationsObservation,
+                what_if: &WhatIfObservation| {
         for obs in observations.iter_mut() {
             match obs {
-                Observation::Entra(e) if e.signed_in() => e.log = log(&e.token.correlation_id),
+                Observation::Entra(e) if reads_log && e.signed_in() => {
+                    e.log = log(&e.token.correlation_id)
+                }
                 Observation::NamedLocations(n) => **n = named.clone(),
+                Observation::WhatIf(w) => **w = what_if.clone(),
                 _ => {}
             }
         }
@@ -335,6 +345,7 @@ async fn read_graph(
             observations,
             &|_| SignInLog::Cut { by },
             &NamedLocationsObservation::Cut { by },
+            &WhatIfObservation::Cut { by },
         );
         return None;
     }
@@ -351,6 +362,10 @@ async fn read_graph(
                 &NamedLocationsObservation::Failed {
                     error: error.clone(),
                 },
+                &WhatIfObservation::NoSubject {
+                    client_id: client_id.to_owned(),
+                    error: error.clone(),
+                },
             );
             return None;
         }
@@ -361,9 +376,39 @@ async fn read_graph(
         } else {
             client.find_sign_ins(&pending, spec.wait).await
         }
+    }
+    .boxed()
+    .shared();
+    // What If's subject, should Graph not name the app's service principal: the one the
+    // run's own sign-ins were logged with.
+    let logged = lookup.clone().map(|found| {
+        found.into_iter().find_map(|(_, lookup)| match lookup {
+            SignInLookup::Found(record) => record.service_principal_id,
+            _ => None,
+        })
+    });
+    let planned = |wanted: fn(&Observation) -> bool| observations.iter().any(wanted);
+    let wants_named = planned(|o| matches!(o, Observation::NamedLocations(_)));
+    let named = async {
+        if wants_named {
+            client.named_locations().await
+        } else {
+            Ok(Vec::new())
+        }
     };
+    let wants_what_if = planned(|o| matches!(o, Observation::WhatIf(_)));
+    let seen: &[Observation] = observations;
+    let what_if = async {
+        if wants_what_if {
+            crate::entra::what_if::ask(&client, spec, client_id, &scenario.anchors, seen, logged)
+                .await
+        } else {
+            WhatIfObservation::NotAsked
+        }
+    };
+    let read = futures::future::join3(lookup, named, what_if);
     tokio::select! {
-        (found, named) = futures::future::join(lookup, client.named_locations()) => {
+        (found, named, what_if) = read => {
             let found: std::collections::HashMap<String, SignInLookup> = found.into_iter().collect();
             let named = match named {
                 Ok(locations) => NamedLocationsObservation::Read {
@@ -382,6 +427,7 @@ async fn read_graph(
                     None => SignInLog::NotAsked,
                 },
                 &named,
+                &what_if,
             );
             None
         }
@@ -390,6 +436,7 @@ async fn read_graph(
                 observations,
                 &|_| SignInLog::Cut { by },
                 &NamedLocationsObservation::Cut { by },
+                &WhatIfObservation::Cut { by },
             );
             Some(by)
         }

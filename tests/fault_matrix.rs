@@ -818,6 +818,34 @@ places_row!(
     ]
 );
 
+// What If: anchoring that Conditional Access ignores fails; What If that cannot be asked is
+// an error, never a pass.
+row!(
+    what_if_no_difference,
+    [WhatIfNoDifference],
+    Fail,
+    [expect(
+        "graph.sipa-lab.test entra conditional access what-if",
+        Fail,
+        Entra,
+        GuideStep::TrustedLocation,
+        "anchoring buys no trust"
+    )]
+);
+
+row!(
+    what_if_unavailable,
+    [WhatIfUnavailable],
+    Error,
+    [expect(
+        "graph.sipa-lab.test entra conditional access what-if",
+        Error,
+        Entra,
+        GuideStep::GraphRoute,
+        "refused every request shape"
+    )]
+);
+
 #[test]
 fn every_fault_has_a_row() {
     let source = include_str!("fault_matrix.rs");

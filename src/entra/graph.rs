@@ -219,6 +219,10 @@ pub struct SignInRecord {
     pub conditional_access_status: String,
     pub applied_policies: Vec<AppliedPolicy>,
     pub network_location_details: Vec<NetworkLocationDetail>,
+    /// `servicePrincipalId`: the object id of the app's service principal that signed in
+    /// (What If's subject when Graph will not name it otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_principal_id: Option<String>,
 }
 
 /// One `appliedConditionalAccessPolicies` entry.
@@ -262,10 +266,39 @@ pub enum AnchorCoverage {
 pub struct WhatIfPolicy {
     pub id: String,
     pub display_name: String,
+    /// `enabled`, `enabledForReportingButNotEnforced` (report-only) or `disabled`; empty when
+    /// Graph left it out.
+    pub state: String,
     /// Whether the policy applies to the sign-in.
     pub applies: bool,
-    /// Why it does not (`location`, `users`, …), as Graph said.
+    /// Why it does not (`location`, `users`, …; `notSet` when it applies), as Graph said: a
+    /// flags enum, several members joined by commas.
     pub analysis_reasons: String,
+}
+
+impl WhatIfPolicy {
+    /// The members of `analysisReasons`, without `notSet`.
+    pub fn reasons(&self) -> Vec<&str> {
+        self.analysis_reasons
+            .split(',')
+            .map(str::trim)
+            .filter(|r| !r.is_empty() && *r != "notSet")
+            .collect()
+    }
+
+    /// Whether the location condition is among the reasons it does not apply.
+    pub fn not_applied_for_location(&self) -> bool {
+        !self.applies && self.reasons().contains(&"location")
+    }
+
+    /// Whether Conditional Access enforces it (`enabled`, or a state Graph did not give):
+    /// report-only and disabled policies change no sign-in.
+    pub fn enforced(&self) -> bool {
+        !matches!(
+            self.state.as_str(),
+            "enabledForReportingButNotEnforced" | "disabled"
+        )
+    }
 }
 
 /// The sign-in What If evaluates: the probe app's service principal, asking for a resource.
@@ -611,8 +644,39 @@ impl GraphClient {
             .collect()
     }
 
-    /// What If for a sign-in of `subject` from `ip`: the newer request shape, then the older;
-    /// a 400 to both is [`GraphError::WhatIfUnavailable`].
+    /// The object id of the service principal of the app `client_id` in this tenant
+    /// (`GET /v1.0/servicePrincipals(appId='…')`): the subject What If evaluates.
+    pub async fn service_principal_id(&self, client_id: &str) -> Result<String, GraphError> {
+        #[derive(Deserialize)]
+        struct RawServicePrincipal {
+            id: Option<String>,
+        }
+        let mut url = self.url(&format!(
+            "v1.0/servicePrincipals(appId='{}')",
+            odata_quote(client_id)
+        ))?;
+        url.set_query(Some("$select=id,appId,displayName"));
+        let deadline = Instant::now() + self.inner.settings.timeout;
+        let answer = self.get_json(&url, deadline).await?;
+        let raw: RawServicePrincipal =
+            serde_json::from_value(answer).map_err(|e| GraphError::BadJson {
+                url: url.to_string(),
+                detail: e.to_string(),
+            })?;
+        raw.id
+            .filter(|id| !id.trim().is_empty())
+            .ok_or_else(|| GraphError::BadJson {
+                url: url.to_string(),
+                detail: "the service principal has no `id`".into(),
+            })
+    }
+
+    /// What If for a sign-in of `subject` from `ip`: the newer request shape (with the
+    /// `servicePrincipalSignIn` identity Microsoft documents, then the `servicePrincipalSubject`
+    /// one also in circulation), then the older shape; a 400 to all of them is
+    /// [`GraphError::WhatIfUnavailable`]. Every policy of the answer must say whether it
+    /// applies: an answer without `value`, or a policy without `id` or `policyApplies`, is
+    /// [`GraphError::BadJson`].
     pub async fn what_if(
         &self,
         subject: &WhatIfSubject,
@@ -620,83 +684,76 @@ impl GraphClient {
     ) -> Result<Vec<WhatIfPolicy>, GraphError> {
         let url = self.url("beta/identity/conditionalAccess/evaluate")?;
         let deadline = Instant::now() + self.inner.settings.timeout;
-        let newer = serde_json::json!({
-            "signInIdentity": {"@odata.type": "#microsoft.graph.servicePrincipalSubject",
-                "servicePrincipalId": subject.service_principal_id},
-            "signInContext": {"@odata.type": "#microsoft.graph.applicationContext",
-                "includeApplications": [subject.resource_app_id]},
-            "signInConditions": {"ipAddress": ip.to_string()},
-            "appliedPoliciesOnly": false,
-        });
+        let newer = |identity_type: &str| {
+            serde_json::json!({
+                "signInIdentity": {"@odata.type": identity_type,
+                    "servicePrincipalId": subject.service_principal_id},
+                "signInContext": {"@odata.type": "#microsoft.graph.applicationContext",
+                    "includeApplications": [subject.resource_app_id]},
+                "signInConditions": {"ipAddress": ip.to_string()},
+                "appliedPoliciesOnly": false,
+            })
+        };
         let older = serde_json::json!({
             "conditionalAccessWhatIfSubject": {"@odata.type": "#microsoft.graph.servicePrincipalSubject",
                 "servicePrincipalId": subject.service_principal_id},
-            "conditionalAccessContext": {"@odata.type": "#microsoft.graph.applicationContext",
+            "conditionalAccessContext": {"@odata.type": "#microsoft.graph.whatIfApplicationContext",
                 "includeApplications": [subject.resource_app_id]},
             "conditionalAccessWhatIfConditions": {"ipAddress": ip.to_string()},
             "appliedPoliciesOnly": false,
         });
-        let answer = match self.post_json(&url, &newer, deadline).await {
-            Err(GraphError::Status {
-                status: 400,
-                message: newer_message,
-                ..
-            }) => match self.post_json(&url, &older, deadline).await {
+        let shapes = [
+            newer("#microsoft.graph.servicePrincipalSignIn"),
+            newer("#microsoft.graph.servicePrincipalSubject"),
+            older,
+        ];
+        let mut refusals: Vec<String> = Vec::new();
+        let mut answer = None;
+        for body in &shapes {
+            match self.post_json(&url, body, deadline).await {
                 Err(GraphError::Status {
                     status: 400,
                     message,
                     ..
-                }) => {
-                    return Err(GraphError::WhatIfUnavailable {
-                        newer: newer_message,
-                        older: message,
-                    });
+                }) => refusals.push(message),
+                other => {
+                    answer = Some(other?);
+                    break;
                 }
-                other => other?,
-            },
-            other => other?,
+            }
+        }
+        let Some(answer) = answer else {
+            let older = refusals.pop().unwrap_or_default();
+            refusals.dedup();
+            return Err(GraphError::WhatIfUnavailable {
+                newer: refusals.join("; "),
+                older,
+            });
         };
-        #[derive(Deserialize)]
-        struct RawPolicy {
-            #[serde(default)]
-            id: String,
-            #[serde(rename = "displayName", default)]
-            display_name: String,
-            #[serde(rename = "policyApplies", default)]
-            policy_applies: bool,
-            #[serde(rename = "analysisReasons", default)]
-            analysis_reasons: Option<String>,
+        let (mut raw, next) = what_if_results(&url, answer)?;
+        if let Some(next) = next {
+            raw.extend(self.pages::<RawWhatIfPolicy>(next, deadline).await?);
         }
-        #[derive(Deserialize)]
-        struct Results {
-            value: Vec<RawPolicy>,
-        }
-        let results: Results = serde_json::from_value(answer).map_err(|e| GraphError::BadJson {
-            url: url.to_string(),
-            detail: e.to_string(),
-        })?;
-        Ok(results
-            .value
-            .into_iter()
-            .map(|p| WhatIfPolicy {
-                id: p.id,
-                display_name: p.display_name,
-                applies: p.policy_applies,
-                analysis_reasons: p.analysis_reasons.unwrap_or_default(),
-            })
-            .collect())
+        raw.into_iter()
+            .enumerate()
+            .map(|(i, p)| what_if_policy(&url, i, p))
+            .collect()
     }
 
-    /// What If for every IP, at most two requests at once: the applied policies per IP.
+    /// What If for every IP, at most [`MAX_CONNECTIONS`] requests at once (the connection
+    /// limit holds anyway; this keeps the rest from queueing on it): the policies per IP, in
+    /// the order given.
     pub async fn what_if_each(
         &self,
         subject: &WhatIfSubject,
         ips: &[IpAddr],
     ) -> Vec<(IpAddr, Result<Vec<WhatIfPolicy>, GraphError>)> {
-        let asks = ips
-            .iter()
-            .map(|ip| async move { (*ip, self.what_if(subject, *ip).await) });
-        futures::future::join_all(asks).await
+        use futures::stream::StreamExt;
+        futures::stream::iter(ips.iter().copied())
+            .map(|ip| async move { (ip, self.what_if(subject, ip).await) })
+            .buffered(MAX_CONNECTIONS)
+            .collect()
+            .await
     }
 
     fn url(&self, path: &str) -> Result<url::Url, GraphError> {
@@ -1131,6 +1188,105 @@ fn excerpt(body: &[u8]) -> String {
     crate::probe::http::excerpt_within(body, EXCERPT)
 }
 
+/// One `whatIfAnalysisResult` as read: everything optional, judged by [`what_if_policy`].
+#[derive(Debug, Deserialize)]
+struct RawWhatIfPolicy {
+    id: Option<String>,
+    #[serde(rename = "displayName", default)]
+    display_name: Option<String>,
+    #[serde(default)]
+    state: Option<String>,
+    #[serde(rename = "policyApplies")]
+    policy_applies: Option<bool>,
+    #[serde(rename = "analysisReasons", default)]
+    analysis_reasons: Option<serde_json::Value>,
+}
+
+/// What If's answer: its policies and the next page, if Graph gave one (on this origin); no
+/// `value` is an error.
+fn what_if_results(
+    url: &url::Url,
+    answer: serde_json::Value,
+) -> Result<(Vec<RawWhatIfPolicy>, Option<url::Url>), GraphError> {
+    #[derive(Deserialize)]
+    struct Results {
+        value: Option<Vec<RawWhatIfPolicy>>,
+        #[serde(rename = "@odata.nextLink")]
+        next_link: Option<String>,
+    }
+    let bad = |detail: String| GraphError::BadJson {
+        url: url.to_string(),
+        detail,
+    };
+    let results: Results = serde_json::from_value(answer).map_err(|e| bad(e.to_string()))?;
+    let Some(value) = results.value else {
+        return Err(bad(
+            "no `value`: What If answers a collection of whatIfAnalysisResult".into(),
+        ));
+    };
+    let next = match results.next_link {
+        None => None,
+        Some(next) => {
+            let next = url::Url::parse(&next)
+                .map_err(|e| bad(format!("@odata.nextLink is not a URL: {e}")))?;
+            if next.origin() != url.origin() {
+                return Err(GraphError::ForeignNextLink {
+                    base: url.to_string(),
+                    next: next.to_string(),
+                });
+            }
+            Some(next)
+        }
+    };
+    Ok((value, next))
+}
+
+/// The `index`th policy of What If's answer, or what it lacks: every policy must have an `id`
+/// and say whether it applies.
+fn what_if_policy(
+    url: &url::Url,
+    index: usize,
+    p: RawWhatIfPolicy,
+) -> Result<WhatIfPolicy, GraphError> {
+    let bad = |detail: String| GraphError::BadJson {
+        url: url.to_string(),
+        detail,
+    };
+    let id =
+        p.id.filter(|id| !id.is_empty())
+            .ok_or_else(|| bad(format!("policy {} of `value` has no `id`", index + 1)))?;
+    let applies = p
+        .policy_applies
+        .ok_or_else(|| bad(format!("policy {id} has no boolean `policyApplies`")))?;
+    let analysis_reasons = match p.analysis_reasons {
+        None | Some(serde_json::Value::Null) => String::new(),
+        Some(serde_json::Value::String(s)) => s,
+        // A flags enum may come as a list of its members.
+        Some(serde_json::Value::Array(items)) => items
+            .iter()
+            .map(|v| v.as_str().map(str::to_owned))
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(|| {
+                bad(format!(
+                    "policy {id} has `analysisReasons` that are not text"
+                ))
+            })?
+            .join(","),
+        Some(other) => {
+            return Err(bad(format!(
+                "policy {id} has `analysisReasons` {other} that are not text"
+            )));
+        }
+    };
+    Ok(WhatIfPolicy {
+        display_name: p.display_name.unwrap_or_else(|| id.clone()),
+        id,
+        state: p.state.unwrap_or_default(),
+        applies,
+        analysis_reasons,
+    })
+}
+
 /// A beta `signIn` as read: everything optional, judged by [`record`].
 #[derive(Debug, Deserialize)]
 struct RawSignIn {
@@ -1141,6 +1297,8 @@ struct RawSignIn {
     correlation_id: Option<String>,
     #[serde(rename = "ipAddress")]
     ip_address: Option<String>,
+    #[serde(rename = "servicePrincipalId", default)]
+    service_principal_id: Option<String>,
     status: Option<RawStatus>,
     #[serde(rename = "conditionalAccessStatus")]
     conditional_access_status: Option<String>,
@@ -1209,6 +1367,10 @@ fn record(raw: &RawSignIn) -> Result<SignInLookup, GraphError> {
                 network_names: n.network_names.clone(),
             })
             .collect(),
+        service_principal_id: raw
+            .service_principal_id
+            .clone()
+            .filter(|id| !id.trim().is_empty()),
     }))
 }
 
@@ -1327,6 +1489,59 @@ mod tests {
         let raw: RawSignIn =
             serde_json::from_str(r#"{"id":"r-1","correlationId":"c-1","ipAddress":"x"}"#).unwrap();
         assert!(matches!(record(&raw), Err(GraphError::BadIpAddress { .. })));
+    }
+
+    #[test]
+    fn what_if_answers_of_the_wrong_shape_are_named() {
+        let url =
+            url::Url::parse("https://graph.microsoft.com/beta/identity/conditionalAccess/evaluate")
+                .unwrap();
+        let policies = |answer: serde_json::Value| {
+            what_if_results(&url, answer).and_then(|(raw, _)| {
+                raw.into_iter()
+                    .enumerate()
+                    .map(|(i, p)| what_if_policy(&url, i, p))
+                    .collect::<Result<Vec<_>, _>>()
+            })
+        };
+        let error = policies(serde_json::json!({"error": "nope"})).unwrap_err();
+        assert!(error.to_string().contains("no `value`"), "{error}");
+        let error = policies(serde_json::json!({"value": [{"id": "p1"}]})).unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("p1 has no boolean `policyApplies`"),
+            "{error}"
+        );
+        let error = policies(serde_json::json!({"value": [{"policyApplies": true}]})).unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("policy 1 of `value` has no `id`")
+        );
+        let error = policies(serde_json::json!({"value": {"id": "p1"}})).unwrap_err();
+        assert!(matches!(error, GraphError::BadJson { .. }), "{error:?}");
+        let error = policies(serde_json::json!({"value": [],
+            "@odata.nextLink": "https://elsewhere.example/next"}))
+        .unwrap_err();
+        assert!(
+            matches!(error, GraphError::ForeignNextLink { .. }),
+            "{error:?}"
+        );
+        // The documented shape, and reasons as a flags string or a list.
+        let found = policies(serde_json::json!({"value": [
+            {"id": "p1", "displayName": "Block outside", "state": "enabled",
+             "policyApplies": false, "analysisReasons": "location,users"},
+            {"id": "p2", "policyApplies": true, "analysisReasons": "notSet",
+             "state": "enabledForReportingButNotEnforced"},
+            {"id": "p3", "policyApplies": false, "analysisReasons": ["location"]},
+        ]}))
+        .unwrap();
+        assert_eq!(found[0].reasons(), vec!["location", "users"]);
+        assert!(found[0].not_applied_for_location() && found[0].enforced());
+        assert!(found[1].reasons().is_empty() && !found[1].enforced());
+        assert_eq!(found[1].display_name, "p2");
+        assert!(found[2].not_applied_for_location());
     }
 
     #[test]

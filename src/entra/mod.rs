@@ -4,6 +4,7 @@
 
 pub mod credentials;
 pub mod graph;
+pub mod what_if;
 
 pub use credentials::{
     AZURE_AUTHORITY_HOST, AZURE_CLIENT_CERTIFICATE_PATH, AZURE_CLIENT_ID, AZURE_CLIENT_SECRET,

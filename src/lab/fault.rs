@@ -60,11 +60,16 @@ pub enum Fault {
     /// A workload-identity Conditional Access policy blocks the probe app outside trusted
     /// locations: an unanchored token request gets AADSTS53003.
     CaBlocks,
+    /// The workload-identity Conditional Access policy has no location condition: What If
+    /// decides the same for the App Connector IP as for the ZIA egress.
+    WhatIfNoDifference,
+    /// Graph's beta What If answers 400 to every request shape.
+    WhatIfUnavailable,
 }
 
 impl Fault {
     /// Every fault, in the order `--list-faults` shows them.
-    pub const ALL: [Fault; 24] = [
+    pub const ALL: [Fault; 26] = [
         Fault::OneDomainUnanchored,
         Fault::Port80Unanchored,
         Fault::NothingAnchored,
@@ -89,6 +94,8 @@ impl Fault {
         Fault::GraphThrottled,
         Fault::NamedLocationMissingConnector,
         Fault::CaBlocks,
+        Fault::WhatIfNoDifference,
+        Fault::WhatIfUnavailable,
     ];
 
     /// The kebab-case name used on the command line (`--fault NAME`).
@@ -118,6 +125,8 @@ impl Fault {
             Fault::GraphThrottled => "graph-429-storm",
             Fault::NamedLocationMissingConnector => "named-location-missing-connector",
             Fault::CaBlocks => "ca-blocks",
+            Fault::WhatIfNoDifference => "what-if-no-difference",
+            Fault::WhatIfUnavailable => "what-if-unavailable",
         }
     }
 
@@ -219,6 +228,14 @@ impl Fault {
                 "a workload-identity Conditional Access policy blocks the probe app outside trusted \
                  locations: an unanchored token request gets AADSTS53003 with the policy id"
             }
+            Fault::WhatIfNoDifference => {
+                "the Conditional Access policy ignores location: What If decides the same for the \
+                 App Connector IP as for the ZIA egress; expect a fail: anchoring buys no trust"
+            }
+            Fault::WhatIfUnavailable => {
+                "Graph's beta What If answers 400 to every request shape; expect an error naming \
+                 What If as unavailable, never a pass"
+            }
         }
     }
 }
@@ -239,6 +256,8 @@ impl Fault {
                 | Fault::GraphThrottled
                 | Fault::NamedLocationMissingConnector
                 | Fault::CaBlocks
+                | Fault::WhatIfNoDifference
+                | Fault::WhatIfUnavailable
         )
     }
 
@@ -312,6 +331,6 @@ mod tests {
         assert!(
             message.starts_with("unknown fault `port-80`; valid faults: one-domain-unanchored,")
         );
-        assert!(message.ends_with("slow-path, sign-in-never-ingested, graph-403, graph-429-storm, named-location-missing-connector, ca-blocks"));
+        assert!(message.ends_with("slow-path, sign-in-never-ingested, graph-403, graph-429-storm, named-location-missing-connector, ca-blocks, what-if-no-difference, what-if-unavailable"));
     }
 }

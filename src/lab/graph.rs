@@ -37,6 +37,10 @@ pub const LAB_CLIENT_SECRET: &str = "lab-secret";
 pub const LAB_CA_POLICY_ID: &str = "c0a1b2c3-0000-4000-8000-00000000ca01";
 /// Its display name.
 pub const LAB_CA_POLICY_NAME: &str = "SIPA probe: block outside trusted locations";
+/// The object id of the lab app's service principal: the subject of What If.
+pub const LAB_SERVICE_PRINCIPAL_ID: &str = "5a1b0c4e-5e9e-4c1e-9a7e-00000000005b";
+/// The id of the lab tenant's second policy, for users only: it never applies to the probe.
+pub const LAB_MFA_POLICY_ID: &str = "c0a1b2c3-0000-4000-8000-00000000ca02";
 /// The id of the lab's trusted IP named location.
 pub const LAB_NAMED_LOCATION_ID: &str = "10c4710c-0000-4000-8000-0000000010c1";
 /// Its display name.
@@ -59,6 +63,9 @@ pub struct EntraLabConfig {
     pub quirk: Option<GraphQuirk>,
     /// Which What If request shape the service understands.
     pub what_if: WhatIfShape,
+    /// Whether `servicePrincipals(appId='…')` names the lab app's service principal; `false`:
+    /// 404 for every app, so the harness must take it from the sign-in log.
+    pub service_principals: bool,
     /// Certificates (PEM) registered for the lab app: a client assertion signed by one of
     /// their keys, for the token endpoint it is sent to, is as good as the lab secret.
     pub client_certificates: Vec<String>,
@@ -71,6 +78,7 @@ impl Default for EntraLabConfig {
             page_size: 100,
             quirk: None,
             what_if: WhatIfShape::Newer,
+            service_principals: true,
             client_certificates: Vec::new(),
         }
     }
@@ -166,6 +174,11 @@ pub(crate) struct GraphState {
     pub(crate) forbidden: bool,
     pub(crate) throttled: bool,
     pub(crate) location_missing_connector: bool,
+    /// The workload-identity policy is enforced (`ca-blocks`); report-only otherwise, as the
+    /// lab's login servers then issue tokens from anywhere.
+    pub(crate) ca_enforced: bool,
+    /// The policy has no location condition (`what-if-no-difference`).
+    pub(crate) ca_ignores_location: bool,
     /// Graph tokens handed out: only these open the API.
     pub(crate) tokens: Mutex<HashSet<String>>,
 }
@@ -297,6 +310,9 @@ async fn answer(state: &GraphState, request: Request<Incoming>) -> Answer {
                 .sign_in_queries
                 .fetch_add(1, Ordering::SeqCst);
             sign_ins(state, &authority, &query)
+        }
+        (&Method::GET, ["v1.0", sp]) if sp.starts_with("servicePrincipals(") => {
+            service_principal(sp, state.config.service_principals)
         }
         (&Method::GET, ["v1.0", "identity", "conditionalAccess", "namedLocations"]) => {
             json(StatusCode::OK, &named_locations(state))
@@ -474,7 +490,11 @@ fn record(state: &GraphState, s: &SignIn) -> serde_json::Value {
         "id": s.id,
         "createdDateTime": created,
         "appId": s.client_id,
-        "servicePrincipalId": s.client_id,
+        "servicePrincipalId": if s.client_id.as_deref() == Some(LAB_CLIENT_ID) {
+            Some(LAB_SERVICE_PRINCIPAL_ID)
+        } else {
+            None
+        },
         "correlationId": s.correlation_id,
         "ipAddress": s.ip_address.to_string(),
         "signInEventTypes": ["servicePrincipal"],
@@ -537,36 +557,118 @@ fn named_locations(state: &GraphState) -> serde_json::Value {
     })
 }
 
-/// What If for the lab policy: it applies (blocks) unless the IP is in a trusted range.
+/// `servicePrincipals(appId='…')`: the lab app's service principal (when `known`), else 404.
+fn service_principal(segment: &str, known: bool) -> Answer {
+    let decoded: String = url::form_urlencoded::parse(segment.as_bytes())
+        .map(|(k, v)| {
+            if v.is_empty() {
+                k.into_owned()
+            } else {
+                format!("{k}={v}")
+            }
+        })
+        .collect();
+    let app_id = decoded
+        .strip_prefix("servicePrincipals(appId='")
+        .and_then(|rest| rest.strip_suffix("')"));
+    match app_id {
+        Some(LAB_CLIENT_ID) if known => json(
+            StatusCode::OK,
+            &serde_json::json!({
+                "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#servicePrincipals(id,appId,displayName)/$entity",
+                "id": LAB_SERVICE_PRINCIPAL_ID, "appId": LAB_CLIENT_ID,
+                "displayName": "sipa-check probe (lab)",
+            }),
+        ),
+        _ => graph_error(
+            StatusCode::NOT_FOUND,
+            "Request_ResourceNotFound",
+            &format!(
+                "Resource '{decoded}' does not exist or one of its queried reference-property objects are not present."
+            ),
+        ),
+    }
+}
+
+/// What If as the lab tenant would answer it, consistent with the login servers' emulation:
+/// the workload-identity policy blocks outside the trusted named location (the anchor), so
+/// it does not apply from there (`location`); it is enforced under `ca-blocks` and report-only
+/// otherwise; under `what-if-no-difference` it has no location condition and applies from
+/// everywhere. A users-only MFA policy never applies to the probe (`users`). A body of
+/// neither the shape the lab understands nor for a service principal gets a 400.
 fn what_if(state: &GraphState, body: &[u8]) -> Answer {
     let parsed: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
-    let conditions = match state.config.what_if {
-        WhatIfShape::Newer => parsed.get("signInConditions"),
-        WhatIfShape::Older => parsed.get("conditionalAccessWhatIfConditions"),
-        WhatIfShape::Neither => None,
+    let (identity, identity_type, context, conditions) = match state.config.what_if {
+        WhatIfShape::Newer => (
+            "signInIdentity",
+            "#microsoft.graph.servicePrincipalSignIn",
+            "signInContext",
+            "signInConditions",
+        ),
+        WhatIfShape::Older => (
+            "conditionalAccessWhatIfSubject",
+            "#microsoft.graph.servicePrincipalSubject",
+            "conditionalAccessContext",
+            "conditionalAccessWhatIfConditions",
+        ),
+        WhatIfShape::Neither => ("", "", "", ""),
     };
-    let Some(ip) = conditions
+    let subject_ok = parsed.get(identity).is_some_and(|i| {
+        i["@odata.type"].as_str() == Some(identity_type)
+            && i["servicePrincipalId"]
+                .as_str()
+                .is_some_and(|id| !id.is_empty())
+    });
+    let applications_ok = parsed
+        .get(context)
+        .and_then(|c| c.get("includeApplications"))
+        .and_then(|a| a.as_array())
+        .is_some_and(|a| !a.is_empty());
+    let ip = parsed
+        .get(conditions)
         .and_then(|c| c.get("ipAddress"))
         .and_then(|ip| ip.as_str())
-        .and_then(|ip| ip.parse::<IpAddr>().ok())
-    else {
+        .and_then(|ip| ip.parse::<IpAddr>().ok());
+    let (true, true, Some(ip)) = (subject_ok, applications_ok, ip) else {
         return graph_error(
             StatusCode::BAD_REQUEST,
             "BadRequest",
             "Invalid request body: the evaluation request is not recognised.",
         );
     };
-    let trusted = trusted_ranges(state).iter().any(|cidr| {
-        cidr.parse::<ipnet::IpNet>()
-            .is_ok_and(|net| net.contains(&ip))
-    });
-    let policy = serde_json::json!({
-        "id": LAB_CA_POLICY_ID, "displayName": LAB_CA_POLICY_NAME, "state": "enabled",
+    let trusted = !state.ca_ignores_location
+        && trusted_ranges(state).iter().any(|cidr| {
+            cidr.parse::<ipnet::IpNet>()
+                .is_ok_and(|net| net.contains(&ip))
+        });
+    let locations = if state.ca_ignores_location {
+        serde_json::Value::Null
+    } else {
+        serde_json::json!({"includeLocations": ["All"], "excludeLocations": ["AllTrusted"]})
+    };
+    let probe_policy = serde_json::json!({
+        "id": LAB_CA_POLICY_ID, "displayName": LAB_CA_POLICY_NAME,
+        "state": if state.ca_enforced { "enabled" } else { "enabledForReportingButNotEnforced" },
+        "conditions": {"locations": locations,
+            "clientApplications": {"includeServicePrincipals": ["ServicePrincipalsInMyTenant"]}},
         "grantControls": {"operator": "OR", "builtInControls": ["block"]},
         "policyApplies": !trusted,
-        "analysisReasons": if trusted { "location" } else { "none" },
+        "analysisReasons": if trusted { "location" } else { "notSet" },
     });
-    json(StatusCode::OK, &serde_json::json!({"value": [policy]}))
+    let mfa_policy = serde_json::json!({
+        "id": LAB_MFA_POLICY_ID, "displayName": "Require MFA for all users", "state": "enabled",
+        "conditions": {"users": {"includeUsers": ["All"]}, "locations": null},
+        "grantControls": {"operator": "OR", "builtInControls": ["mfa"]},
+        "policyApplies": false,
+        "analysisReasons": "users",
+    });
+    json(
+        StatusCode::OK,
+        &serde_json::json!({
+            "@odata.context": "https://graph.microsoft.com/beta/$metadata#Collection(microsoft.graph.whatIfAnalysisResult)",
+            "value": [probe_policy, mfa_policy],
+        }),
+    )
 }
 
 /// Whether `assertion` is a client assertion for `client_id` at `endpoint`, signed by the key

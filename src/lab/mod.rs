@@ -27,8 +27,9 @@ use tokio_rustls::{TlsAcceptor, TlsConnector};
 pub use fault::{Fault, UnknownFault};
 pub use graph::{
     EntraLabConfig, GRAPH_HOST, GraphQuirk, GraphTraffic, LAB_CA_POLICY_ID, LAB_CA_POLICY_NAME,
-    LAB_CLIENT_ID, LAB_CLIENT_SECRET, LAB_NAMED_LOCATION_ID, LAB_NAMED_LOCATION_NAME,
-    STALE_CONNECTOR_RANGE, STORM_RETRY_AFTER_SECS, WhatIfShape,
+    LAB_CLIENT_ID, LAB_CLIENT_SECRET, LAB_MFA_POLICY_ID, LAB_NAMED_LOCATION_ID,
+    LAB_NAMED_LOCATION_NAME, LAB_SERVICE_PRINCIPAL_ID, STALE_CONNECTOR_RANGE,
+    STORM_RETRY_AFTER_SECS, WhatIfShape,
 };
 pub use origin::ECHO_PATH;
 pub use pki::{INTERCEPTION_CA_NAME, LAB_CA_NAME};
@@ -282,6 +283,7 @@ impl Lab {
             sign_ins: lab.sign_ins.clone(),
             traffic: lab.traffic.clone(),
             conditional_access: has(Fault::CaBlocks),
+            ca_ignores_location: has(Fault::WhatIfNoDifference),
             client_certificates: entra
                 .client_certificates
                 .iter()
@@ -323,6 +325,10 @@ impl Lab {
         // The Graph-like API, on a listener of its own: the client reaches it by its own route.
         let graph_listener = conn::bind("Graph", loopback_any).await?;
         lab.graph_addr = conn::local_addr("Graph", &graph_listener)?;
+        let mut entra = entra;
+        if has(Fault::WhatIfUnavailable) {
+            entra.what_if = WhatIfShape::Neither;
+        }
         let graph_state = Arc::new(graph::GraphState {
             config: entra,
             sign_ins: lab.sign_ins.clone(),
@@ -332,6 +338,8 @@ impl Lab {
             forbidden: has(Fault::GraphForbidden),
             throttled: has(Fault::GraphThrottled),
             location_missing_connector: has(Fault::NamedLocationMissingConnector),
+            ca_enforced: has(Fault::CaBlocks),
+            ca_ignores_location: has(Fault::WhatIfNoDifference),
             tokens: Mutex::default(),
         });
         lab.tasks.push(graph::spawn(

@@ -46,6 +46,9 @@ pub(crate) struct OriginState {
     /// The workload-identity Conditional Access emulation (`ca-blocks`): a valid client
     /// outside the trusted location (the anchor set) is refused a token with AADSTS53003.
     pub(crate) conditional_access: bool,
+    /// The policy has no location condition (`what-if-no-difference`): enforced, it blocks
+    /// the probe app from every address, the anchor's too.
+    pub(crate) ca_ignores_location: bool,
     /// Certificates (DER) registered for the lab app, for client assertions.
     pub(crate) client_certificates: Vec<Vec<u8>>,
 }
@@ -399,7 +402,8 @@ async fn token_request(
             &state.client_certificates,
         )
     });
-    let blocked = state.conditional_access && caller.ip != IpAddr::V4(ANCHOR_IP);
+    let blocked = state.conditional_access
+        && (state.ca_ignores_location || caller.ip != IpAddr::V4(ANCHOR_IP));
     let (error_code, conditional_access) = match (secret_ok || assertion_ok, assertion.is_some()) {
         (true, _) if blocked => (53003, CaStatus::Failure),
         (true, _) => (

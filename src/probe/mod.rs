@@ -123,6 +123,9 @@ pub async fn run(
             Probe::NamedLocations { .. } => vec![Observation::NamedLocations(Box::new(
                 NamedLocationsObservation::NotAsked,
             ))],
+            Probe::WhatIf { .. } => vec![Observation::WhatIf(Box::new(
+                crate::observation::WhatIfObservation::NotAsked,
+            ))],
             _ => not_run(NotRun::Panicked {
                 message: format!("{} was planned without a port", lead.name),
             }),
@@ -138,9 +141,11 @@ pub async fn run(
         }
     };
     match (*probe, &lead.kind) {
-        (Probe::Resolve { .. } | Probe::NamedLocations { .. }, _) => not_run(NotRun::Panicked {
-            message: format!("{} was planned with a port", lead.name),
-        }),
+        (Probe::Resolve { .. } | Probe::NamedLocations { .. } | Probe::WhatIf { .. }, _) => {
+            not_run(NotRun::Panicked {
+                message: format!("{} was planned with a port", lead.name),
+            })
+        }
         (Probe::LoginPath { connect, tls, http }, _) => {
             let path = match path().await {
                 Ok(path) => path,

@@ -470,6 +470,18 @@ pub struct EntraSpec {
     pub authority_host: Option<String>,
     /// What proves each login host: the sign-in log, Conditional Access's answer, or both.
     pub mode: EntraMode,
+    /// `what_if`: ask Conditional Access's What If whether the anchor IPs change its decision;
+    /// `None`: asked whenever the run reads Graph anyway (modes `log` and `both`).
+    pub what_if: Option<bool>,
+    /// `what_if_control_ip`: the non-anchor IP What If compares with when the run's control
+    /// observers revealed none.
+    pub what_if_control_ip: Option<std::net::IpAddr>,
+    /// `what_if_service_principal_id`: the probe app's service principal (object id); looked up
+    /// in Graph by the app's client id when `None`.
+    pub what_if_service_principal_id: Option<String>,
+    /// `what_if_resource_app_id`: the resource the evaluated sign-in asks for; Microsoft
+    /// Graph (the token probe's resource) when `None`.
+    pub what_if_resource_app_id: Option<String>,
 }
 
 /// `[entra] mode`: what an entra sign-in check is judged on.
@@ -499,6 +511,29 @@ impl EntraSpec {
     /// How long the sign-in log is waited for unless the scenario says otherwise: Entra can
     /// take 5-30 minutes to ingest a service principal's sign-in.
     pub const DEFAULT_WAIT: Duration = Duration::from_secs(20 * 60);
+
+    /// Microsoft Graph's application id, the same in every cloud: the resource of the token
+    /// probe's requests, and so of the sign-in What If evaluates.
+    pub const GRAPH_APP_ID: &'static str = "00000003-0000-0000-c000-000000000000";
+
+    /// Whether the run asks Conditional Access's What If: as `what_if` says, else whenever it
+    /// reads Graph anyway (`log`, `both`); in `ca` mode only when asked for, as that mode
+    /// otherwise never contacts Graph.
+    pub fn asks_what_if(&self) -> bool {
+        self.what_if.unwrap_or_else(|| self.mode.reads_graph())
+    }
+
+    /// Whether the run contacts Graph at all.
+    pub fn contacts_graph(&self) -> bool {
+        self.mode.reads_graph() || self.asks_what_if()
+    }
+
+    /// The resource application What If evaluates the sign-in for.
+    pub fn resource_app_id(&self) -> &str {
+        self.what_if_resource_app_id
+            .as_deref()
+            .unwrap_or(EntraSpec::GRAPH_APP_ID)
+    }
 
     /// The Graph host the run reads: `graph_url`'s, the authority's cloud's, or the public one.
     pub fn graph_host(&self) -> String {

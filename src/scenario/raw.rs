@@ -86,6 +86,10 @@ pub(crate) struct RawEntra {
     pub graph_url: Field<String>,
     pub authority_host: Field<String>,
     pub mode: Field<String>,
+    pub what_if: Field<bool>,
+    pub what_if_control_ip: Field<String>,
+    pub what_if_service_principal_id: Field<String>,
+    pub what_if_resource_app_id: Field<String>,
 }
 
 /// `[login]`

@@ -757,11 +757,44 @@ fn entra_of(c: &mut Checker<'_>, entra: &Spanned<RawEntra>) -> Option<EntraSpec>
         Some(Checked::Valid(m)) => c.check(m, "entra.mode", values::parse_entra_mode),
         None => Some(EntraMode::default()),
     };
+    let what_if = value(&entra.what_if).map(|b| *b.get_ref());
+    let what_if_control_ip = match &entra.what_if_control_ip {
+        Some(Checked::Invalid) => None,
+        Some(Checked::Valid(ip)) => c
+            .check(
+                ip,
+                "entra.what_if_control_ip",
+                values::parse_what_if_control_ip,
+            )
+            .map(Some),
+        None => Some(None),
+    };
+    let mut guid = |field: &Field<String>, path: &str, what: &str| match field {
+        Some(Checked::Invalid) => None,
+        Some(Checked::Valid(id)) => c
+            .check(id, path, |s: &str| values::parse_guid(s, what))
+            .map(Some),
+        None => Some(None),
+    };
+    let what_if_service_principal_id = guid(
+        &entra.what_if_service_principal_id,
+        "entra.what_if_service_principal_id",
+        "the object id of the probe app's service principal (Enterprise applications, Object ID)",
+    );
+    let what_if_resource_app_id = guid(
+        &entra.what_if_resource_app_id,
+        "entra.what_if_resource_app_id",
+        "the application id of the resource the sign-in asks for (Microsoft Graph: 00000003-0000-0000-c000-000000000000)",
+    );
     Some(EntraSpec {
         wait: wait?,
         graph_url: graph_url?,
         authority_host: authority_host?,
         mode: mode?,
+        what_if,
+        what_if_control_ip: what_if_control_ip?,
+        what_if_service_principal_id: what_if_service_principal_id?,
+        what_if_resource_app_id: what_if_resource_app_id?,
     })
 }
 

@@ -521,6 +521,23 @@ pub fn parse_entra_mode(s: &str) -> Result<crate::scenario::model::EntraMode, St
     }
 }
 
+/// `[entra] what_if_control_ip`: one IP address (not a range: What If evaluates one sign-in).
+pub fn parse_what_if_control_ip(s: &str) -> Result<IpAddr, String> {
+    IpAddr::from_str(s.trim()).map_err(|_| {
+        format!(
+            "`{}` is not an IP address: write the ZIA egress IP a non-anchored sign-in comes from, e.g. `198.51.100.7`",
+            shorten(s)
+        )
+    })
+}
+
+/// A GUID such as an Entra object or application id, lower-cased; `what` says which.
+pub fn parse_guid(s: &str, what: &str) -> Result<String, String> {
+    uuid::Uuid::parse_str(s.trim())
+        .map(|u| u.hyphenated().to_string())
+        .map_err(|_| format!("`{}` is not a GUID: write {what}", shorten(s)))
+}
+
 /// How long `[entra]` waits for the sign-in log: a duration, zero allowed (look once), at most
 /// [`MAX_DEADLINE`].
 pub fn parse_entra_wait(s: &str) -> Result<Duration, String> {

@@ -105,6 +105,10 @@ pub(super) fn diagnose(plan: &Plan, outcomes: &mut [Outcome], exp: &Expectation)
                     "Conditional Access's named locations could not be read",
                     GuideStep::GraphRoute,
                 ),
+                CheckKind::EntraWhatIf => diagnosis(
+                    "Conditional Access's What If could not be asked",
+                    GuideStep::GraphRoute,
+                ),
                 CheckKind::Connect | CheckKind::Http(_) | CheckKind::EntraSignIn => {
                     path_diagnosis(&outcomes[i], control_reachable)
                 }

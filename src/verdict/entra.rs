@@ -593,6 +593,7 @@ mod tests {
                 conditional_access_status: "notApplied".into(),
                 applied_policies: vec![],
                 network_location_details: vec![],
+                service_principal_id: None,
             }),
         }
     }

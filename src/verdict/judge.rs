@@ -55,7 +55,9 @@ fn elapsed(obs: &Observation) -> Duration {
             .max()
             .unwrap_or_default(),
         Observation::Entra(e) => e.token.elapsed,
-        Observation::NamedLocations(_) | Observation::Recorded(_) => Duration::ZERO,
+        Observation::NamedLocations(_) | Observation::WhatIf(_) | Observation::Recorded(_) => {
+            Duration::ZERO
+        }
         Observation::NotRun(NotRun::Timeout { after }) => *after,
         Observation::NotRun(_) => Duration::ZERO,
     }
@@ -75,6 +77,9 @@ pub fn judge_check(check: &Check, obs: &Observation, exp: &Expectation) -> Outco
             n,
             exp,
         ),
+        (Observation::WhatIf(w), _) => {
+            super::what_if::judge_what_if(outcome(check, obs, Status::Error, String::new()), w, exp)
+        }
         (Observation::Entra(e), _) => {
             super::entra::judge(outcome(check, obs, Status::Error, String::new()), e, exp)
         }
@@ -183,6 +188,7 @@ fn expected_for(check: &Check) -> String {
         CheckKind::EntraNamedLocations => {
             "every anchor IP in a trusted IP named location of Conditional Access".into()
         }
+        CheckKind::EntraWhatIf => super::what_if::WHAT_IF_EXPECTED.into(),
         CheckKind::EntraSignIn => {
             "a token request whose sign-in Entra's log names with its IP".into()
         }

@@ -114,7 +114,7 @@ fn observe(plan: &Plan, egress: impl Fn(&Check, usize) -> SampleOutcome) -> Vec<
     plan.checks
         .iter()
         .map(|c| match &c.kind {
-            CheckKind::EntraSignIn | CheckKind::EntraNamedLocations => {
+            CheckKind::EntraSignIn | CheckKind::EntraNamedLocations | CheckKind::EntraWhatIf => {
                 Observation::NotRun(NotRun::NoObserver)
             }
             CheckKind::Resolve => Observation::Resolve(DnsObservation {

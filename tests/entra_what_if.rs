@@ -1,0 +1,416 @@
+//! Conditional Access What If in a whole run: `scenarios/lab-entra.toml` against the embedded
+//! lab, whose What If follows its Conditional Access emulation (trusted location = the anchor).
+//! Anchoring must change Conditional Access's decision; when it changes nothing the check
+//! fails, and when What If cannot be asked it is an error, never a pass. Loopback only.
+
+use std::net::IpAddr;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+mod common;
+
+use sipa_check::guide::GuideStep;
+use sipa_check::lab::{
+    EntraLabConfig, Fault, LAB_CA_POLICY_ID, LAB_CLIENT_SECRET, LAB_SERVICE_PRINCIPAL_ID, Lab,
+    LabConfig,
+};
+use sipa_check::outcome::{Outcome, ScenarioRun, Stage, Status};
+use sipa_check::scenario::model::{EntraMode, ObserverRole};
+use sipa_check::scenario::{Overrides, Scenario};
+
+const WHAT_IF: &str = "graph.sipa-lab.test entra conditional access what-if";
+
+fn what_if(run: &ScenarioRun) -> &Outcome {
+    run.checks
+        .iter()
+        .find(|o| o.name == WHAT_IF)
+        .unwrap_or_else(|| {
+            let names: Vec<&str> = run.checks.iter().map(|o| o.name.as_str()).collect();
+            panic!("no check {WHAT_IF} among {names:#?}")
+        })
+}
+
+/// The check's observation as the JSON report has it.
+fn observation(o: &Outcome) -> serde_json::Value {
+    serde_json::to_value(&o.observation).expect("the observation serializes")
+}
+
+/// `scenarios/lab-entra.toml`, changed by `edit`, against a lab with `faults`.
+async fn run_edited(faults: &[Fault], edit: impl FnOnce(&mut Scenario)) -> (ScenarioRun, Lab) {
+    let lab = Lab::start(LabConfig {
+        faults: faults.to_vec(),
+        ..LabConfig::default()
+    })
+    .await
+    .expect("the lab starts");
+    let (mut s, access) = sipa_check::command::lab_entra(&lab);
+    let (overrides, connect_to) = sipa_check::command::lab_overrides(&lab, faults, false);
+    s.apply(&overrides).expect("lab overrides apply");
+    edit(&mut s);
+    let settings = sipa_check::runner::RunSettings {
+        connect_to,
+        interrupt: sipa_check::runner::never(),
+        progress: &sipa_check::runner::Quiet,
+        entra: Some(access),
+    };
+    let run = sipa_check::runner::run_scenario(&s, settings)
+        .await
+        .expect("the run starts");
+    (run, lab)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_clean_lab_passes_as_anchoring_changes_conditional_access() {
+    let run = common::run_lab_entra(&[], false, Overrides::default()).await;
+    assert_eq!(run.tally.overall(), Status::Pass, "{:#?}", run.checks);
+    let o = what_if(&run);
+    assert_eq!(o.status, Status::Pass, "{}", o.reason);
+    assert_eq!(o.stage, Stage::Entra);
+    assert!(
+        o.reason.contains(
+            "\"SIPA probe: block outside trusted locations\" [report-only] applies from the control's 127.0.0.3, not from the anchor 127.0.0.2 (location)"
+        ),
+        "{}",
+        o.reason
+    );
+    // Without `ca-blocks` the lab's policy is report-only (its login servers issue tokens
+    // from anywhere): a pass, with a warning that nothing is enforced yet.
+    assert_eq!(o.warnings.len(), 1, "{:?}", o.warnings);
+    assert!(o.warnings[0].contains("report-only"), "{:?}", o.warnings);
+    // The difference, and both sides, are in the evidence and the JSON.
+    assert!(o.observed.contains("difference: "), "{}", o.observed);
+    assert!(
+        o.observed.contains("\"Require MFA for all users\" (users)"),
+        "{}",
+        o.observed
+    );
+    let json = observation(o);
+    assert_eq!(json["kind"], "what_if");
+    assert_eq!(json["result"], "evaluated");
+    // The subject was looked up by the app's client id.
+    assert_eq!(json["service_principal_id"], LAB_SERVICE_PRINCIPAL_ID);
+    assert_eq!(json["subject_from"], "graph");
+    assert_eq!(
+        json["resource_app_id"],
+        "00000003-0000-0000-c000-000000000000"
+    );
+    assert_eq!(json["anchors"][0]["ip"], "127.0.0.2");
+    assert_eq!(json["anchors"][0]["source"]["source"], "anchor");
+    assert_eq!(json["anchors"][0]["source"]["anchor"], "127.0.0.2/32");
+    assert_eq!(json["controls"][0]["ip"], "127.0.0.3");
+    assert_eq!(json["controls"][0]["source"]["source"], "control");
+    let policy = &json["anchors"][0]["answer"]["policies"][0];
+    assert_eq!(policy["id"], LAB_CA_POLICY_ID);
+    assert_eq!(policy["applies"], false);
+    assert_eq!(policy["analysis_reasons"], "location");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_service_principal_comes_from_the_sign_in_log_when_graph_will_not_name_it() {
+    let lab = Lab::start_with(
+        LabConfig::default(),
+        EntraLabConfig {
+            service_principals: false,
+            ..EntraLabConfig::default()
+        },
+    )
+    .await
+    .expect("the lab starts");
+    let run = common::run_entra_on(&lab, &[], false, Overrides::default()).await;
+    lab.shutdown().await;
+    let o = what_if(&run);
+    assert_eq!(o.status, Status::Pass, "{}", o.reason);
+    let json = observation(o);
+    assert_eq!(json["service_principal_id"], LAB_SERVICE_PRINCIPAL_ID);
+    assert_eq!(json["subject_from"], "sign_in_log");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_enforced_policy_passes_without_a_warning() {
+    let run = common::run_lab_entra(&[Fault::CaBlocks], false, Overrides::default()).await;
+    assert_eq!(run.tally.overall(), Status::Pass, "{:#?}", run.checks);
+    let o = what_if(&run);
+    assert_eq!(o.status, Status::Pass, "{}", o.reason);
+    assert!(o.warnings.is_empty(), "{:?}", o.warnings);
+    assert!(!o.reason.contains("report-only"), "{}", o.reason);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_policy_that_ignores_location_fails_anchoring_buys_no_trust() {
+    let run =
+        common::run_lab_entra(&[Fault::WhatIfNoDifference], false, Overrides::default()).await;
+    assert_eq!(run.tally.overall(), Status::Fail, "{:#?}", run.checks);
+    let o = what_if(&run);
+    assert_eq!(o.status, Status::Fail, "{}", o.reason);
+    assert_eq!(
+        o.reason,
+        "anchoring buys no trust: Conditional Access decides the same for the App Connector IP 127.0.0.2 as for the ZIA egress 127.0.0.3"
+    );
+    let d = o.diagnosis.as_ref().expect("a diagnosis");
+    assert_eq!(d.guide_step, GuideStep::TrustedLocation);
+    assert!(
+        d.likely_cause.contains("location condition"),
+        "{}",
+        d.likely_cause
+    );
+    // Both sides are shown: the policy applies from each.
+    assert!(
+        o.observed.contains(
+            "from anchor 127.0.0.2 (anchor set): applies \"SIPA probe: block outside trusted locations\""
+        ),
+        "{}",
+        o.observed
+    );
+    // Only the What If check fails: the path and the sign-ins are fine.
+    let failed: Vec<&str> = run
+        .checks
+        .iter()
+        .filter(|o| o.status != Status::Pass)
+        .map(|o| o.name.as_str())
+        .collect();
+    assert_eq!(failed, [WHAT_IF]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn graph_403_makes_what_if_an_error_naming_the_permissions() {
+    // The service principal is looked up first: its 403 names what it needs.
+    let run = common::run_lab_entra(&[Fault::GraphForbidden], false, Overrides::default()).await;
+    let o = what_if(&run);
+    assert_eq!(o.status, Status::Error, "{}", o.reason);
+    assert!(o.reason.contains("Policy.Read.All"), "{}", o.reason);
+    let d = o.diagnosis.as_ref().unwrap();
+    assert_eq!(d.guide_step, GuideStep::EntraApp);
+    assert!(
+        d.likely_cause.contains("Application.Read.All"),
+        "{}",
+        d.likely_cause
+    );
+    // With the service principal given, What If itself answers 403.
+    let (run, lab) = run_edited(&[Fault::GraphForbidden], |s| {
+        s.entra.as_mut().unwrap().what_if_service_principal_id =
+            Some(LAB_SERVICE_PRINCIPAL_ID.to_owned());
+    })
+    .await;
+    lab.shutdown().await;
+    let o = what_if(&run);
+    assert_eq!(o.status, Status::Error, "{}", o.reason);
+    assert!(
+        o.reason.starts_with("What If for a sign-in from 127.0.0.2"),
+        "{}",
+        o.reason
+    );
+    let d = o.diagnosis.as_ref().unwrap();
+    assert_eq!(d.guide_step, GuideStep::EntraApp);
+    assert!(
+        d.likely_cause.contains("Policy.Read.All"),
+        "{}",
+        d.likely_cause
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_control_ip_it_is_an_error_unless_one_is_configured() {
+    let no_controls = |s: &mut Scenario| s.observers.retain(|o| o.role != ObserverRole::Control);
+    let (run, lab) = run_edited(&[], no_controls).await;
+    lab.shutdown().await;
+    let o = what_if(&run);
+    assert_eq!(o.status, Status::Error, "{}", o.reason);
+    assert!(o.reason.contains("what_if_control_ip"), "{}", o.reason);
+    assert_ne!(run.tally.overall(), Status::Pass);
+    let (run, lab) = run_edited(&[], |s| {
+        no_controls(s);
+        s.entra.as_mut().unwrap().what_if_control_ip = Some(IpAddr::from([127, 0, 0, 3]));
+    })
+    .await;
+    lab.shutdown().await;
+    let o = what_if(&run);
+    assert_eq!(o.status, Status::Pass, "{}", o.reason);
+    assert_eq!(
+        observation(o)["controls"][0]["source"]["source"],
+        "configured"
+    );
+    assert!(
+        o.observed
+            .contains("from control 127.0.0.3 ([entra] what_if_control_ip)"),
+        "{}",
+        o.observed
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ca_mode_asks_what_if_only_when_told() {
+    let ca = |s: &mut Scenario| s.entra.as_mut().unwrap().mode = EntraMode::Ca;
+    let (run, lab) = run_edited(&[Fault::CaBlocks], ca).await;
+    let traffic = lab.graph_traffic();
+    lab.shutdown().await;
+    assert_eq!(run.tally.overall(), Status::Pass, "{:#?}", run.checks);
+    assert!(run.checks.iter().all(|o| o.name != WHAT_IF));
+    assert_eq!(
+        traffic.requests, 0,
+        "ca mode never contacts Graph: {traffic:?}"
+    );
+    let (run, lab) = run_edited(&[Fault::CaBlocks], |s| {
+        ca(s);
+        s.entra.as_mut().unwrap().what_if = Some(true);
+    })
+    .await;
+    let traffic = lab.graph_traffic();
+    lab.shutdown().await;
+    assert_eq!(run.tally.overall(), Status::Pass, "{:#?}", run.checks);
+    assert_eq!(what_if(&run).status, Status::Pass);
+    assert!(traffic.requests > 0, "{traffic:?}");
+    assert_eq!(
+        traffic.sign_in_queries, 0,
+        "ca mode reads no sign-in log, even with What If: {traffic:?}"
+    );
+    assert!(
+        run.checks
+            .iter()
+            .all(|o| !o.name.contains("named locations"))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_whole_run_opens_at_most_two_connections_to_graph() {
+    // A slow Graph, and nine anchors to evaluate beside the control, the sign-in log and the
+    // named locations: everything the run asks Graph shares two connections.
+    let lab = Lab::start(LabConfig {
+        latency: Duration::from_millis(100),
+        ..LabConfig::default()
+    })
+    .await
+    .expect("the lab starts");
+    let extra = Overrides {
+        expect_ips: [2u8, 4, 5, 6, 7, 8, 9, 10, 11]
+            .into_iter()
+            .map(|n| ipnet::IpNet::from(IpAddr::from([127, 0, 0, n])))
+            .collect(),
+        timeout: Some(Duration::from_secs(5)),
+        deadline: Some(Duration::from_secs(60)),
+        ..Overrides::default()
+    };
+    let run = common::run_entra_on(&lab, &[], false, extra).await;
+    let traffic = lab.graph_traffic();
+    lab.shutdown().await;
+    let o = what_if(&run);
+    let json = observation(o);
+    assert_eq!(json["anchors"].as_array().map(Vec::len), Some(9), "{json}");
+    assert_eq!(json["controls"].as_array().map(Vec::len), Some(1), "{json}");
+    // Only 127.0.0.2 is in the lab's trusted location: the others buy nothing.
+    assert_eq!(o.status, Status::Fail, "{}", o.reason);
+    assert!(
+        o.reason
+            .contains("the App Connector IP 127.0.0.4 and 127.0.0.5"),
+        "{}",
+        o.reason
+    );
+    assert!(!o.reason.contains("127.0.0.2 "), "{}", o.reason);
+    // The service principal, ten evaluations, the sign-in log, the named locations, a token.
+    assert!(traffic.requests >= 14, "{traffic:?}");
+    assert!(
+        traffic.max_concurrent_connections <= 2,
+        "never more than two connections to Graph: {traffic:?}"
+    );
+}
+
+fn sipa(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_sipa-check"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("NO_COLOR", "1")
+        .env_remove("AZURE_CLIENT_SECRET")
+        .stdin(Stdio::null())
+        .args(args)
+        .output()
+        .expect("sipa-check runs")
+}
+
+#[test]
+fn what_if_faults_from_the_command_line_never_pass_and_show_no_secret() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let junit = dir.path().join("report.xml");
+    let junit = junit.to_str().unwrap();
+    let unavailable = sipa(&[
+        "lab",
+        "--fault",
+        "what-if-unavailable",
+        "--json",
+        "-",
+        "--junit",
+        junit,
+    ]);
+    let json = String::from_utf8_lossy(&unavailable.stdout);
+    assert_eq!(unavailable.status.code(), Some(3), "{json}");
+    assert!(
+        json.contains("Conditional Access What If is unavailable"),
+        "{json}"
+    );
+    let xml = std::fs::read_to_string(junit).unwrap();
+    assert!(
+        xml.contains(&format!("<testcase name=\"{WHAT_IF}\"")),
+        "{xml}"
+    );
+    assert!(xml.contains("What If is unavailable"), "{xml}");
+    let none = sipa(&["lab", "--fault", "what-if-no-difference"]);
+    let text = String::from_utf8_lossy(&none.stdout);
+    assert_eq!(none.status.code(), Some(1), "{text}");
+    assert!(text.contains(&format!("FAIL  {WHAT_IF}")), "{text}");
+    assert!(text.contains("anchoring buys no trust"), "{text}");
+    // The lab app's secret and Graph's tokens stay out of every output.
+    for (what, bytes) in [
+        ("JSON", unavailable.stdout.as_slice()),
+        ("stderr", unavailable.stderr.as_slice()),
+        ("JUnit", xml.as_bytes()),
+        ("text", none.stdout.as_slice()),
+    ] {
+        let text = String::from_utf8_lossy(bytes);
+        for secret in [LAB_CLIENT_SECRET, "lab-graph-token-", "Bearer "] {
+            assert!(!text.contains(secret), "{what} shows {secret:?}:\n{text}");
+        }
+    }
+}
+
+#[test]
+fn validate_and_dry_run_show_the_what_if_comparison() {
+    let line = "conditional access what-if (graph.sipa-lab.test): each anchor of {127.0.0.2} against the control's egress IP";
+    let validated = sipa(&["validate", "scenarios/lab-entra.toml"]);
+    let text = String::from_utf8_lossy(&validated.stdout);
+    assert_eq!(validated.status.code(), Some(0), "{text}");
+    assert!(text.contains(&format!("\n  {line}\n")), "{text}");
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let write = |name: &str, extra: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(
+            &path,
+            format!("{}{extra}", sipa_check::scenario::LAB_ENTRA_TOML),
+        )
+        .unwrap();
+        path.to_str().unwrap().to_owned()
+    };
+    let ca = write("ca.toml", "mode = \"ca\"\n");
+    let text = String::from_utf8_lossy(&sipa(&["validate", &ca]).stdout).into_owned();
+    assert!(!text.contains("what-if"), "ca mode asks no What If: {text}");
+    let asked = write(
+        "asked.toml",
+        "mode = \"ca\"\nwhat_if = true\nwhat_if_control_ip = \"127.0.0.3\"\n",
+    );
+    let text = String::from_utf8_lossy(&sipa(&["validate", &asked]).stdout).into_owned();
+    assert!(
+        text.contains("against the control's egress IP (else 127.0.0.3)"),
+        "{text}"
+    );
+    let planned = Command::new(env!("CARGO_BIN_EXE_sipa-check"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("NO_COLOR", "1")
+        .env("AZURE_TENANT_ID", "contoso.onmicrosoft.com")
+        .env("AZURE_CLIENT_ID", sipa_check::lab::LAB_CLIENT_ID)
+        .env("AZURE_CLIENT_SECRET", "not-used-by-a-dry-run")
+        .stdin(Stdio::null())
+        .args(["run", "--dry-run", "scenarios/lab-entra.toml"])
+        .output()
+        .expect("sipa-check runs");
+    let text = String::from_utf8_lossy(&planned.stdout);
+    assert_eq!(planned.status.code(), Some(0), "{text}");
+    assert!(text.contains(line), "{text}");
+    assert!(text.contains(&format!("  {WHAT_IF}\n")), "{text}");
+    assert!(!text.contains("not-used-by-a-dry-run"), "{text}");
+}
