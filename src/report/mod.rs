@@ -1,9 +1,13 @@
 //! Renderers of a [`RunReport`](crate::outcome::RunReport): terminal text, the versioned JSON
-//! document and JUnit XML. Each writes to any `impl Write`; [`write_to`] picks a file or stdout.
+//! document, JUnit XML and the fleet's HTML page (with `merge`, which brings saved reports
+//! together). Each writes to any `impl Write`; [`write_to`] picks a file or stdout.
 
+pub mod fleet;
+pub mod html;
 pub mod human;
 pub mod json;
 pub mod junit;
+pub mod merge;
 
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
