@@ -185,11 +185,24 @@ fn same_destination(a: &Path, b: &Path) -> bool {
     if a == b {
         return true;
     }
-    // Different spellings of one existing file (`./x.json` and `x.json`).
-    match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
-        (Ok(a), Ok(b)) => a == b,
+    // Different spellings of one file (`./x.json` and `x.json`), which may not exist yet.
+    match (resolved(a), resolved(b)) {
+        (Some(a), Some(b)) => a == b,
         _ => false,
     }
+}
+
+/// `path` with its directory resolved (symbolic links, `.` and `..`), or none when that
+/// directory does not exist.
+fn resolved(path: &Path) -> Option<PathBuf> {
+    if let Ok(p) = std::fs::canonicalize(path) {
+        return Some(p);
+    }
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    Some(std::fs::canonicalize(dir).ok()?.join(path.file_name()?))
 }
 
 /// Writes every file output to a temporary file beside it, then renames them all into place;

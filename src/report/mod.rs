@@ -96,8 +96,16 @@ pub(crate) fn evidence(o: &Outcome) -> Vec<(&'static str, String)> {
         ("target", o.target.clone()),
     ];
     // An egress check is only as good as its observer: name it, with what it asked.
-    if let Observation::Egress(e) = &o.observation {
-        rows.push(("observer", format!("{} ({})", e.observer, e.url)));
+    match &o.observation {
+        Observation::Egress(e) => rows.push(("observer", format!("{} ({})", e.observer, e.url))),
+        // Read back from a report (`report show`), the same row from the recorded fields.
+        Observation::Recorded(v) if v.get("kind").and_then(|k| k.as_str()) == Some("egress") => {
+            let field = |k: &str| v.get(k).and_then(|s| s.as_str());
+            if let (Some(observer), Some(url)) = (field("observer"), field("url")) {
+                rows.push(("observer", format!("{observer} ({url})")));
+            }
+        }
+        _ => {}
     }
     rows.push(("expected", or_none(&o.expected)));
     rows.push(("observed", or_none(&o.observed)));
