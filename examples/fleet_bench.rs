@@ -142,7 +142,11 @@ fn main() -> anyhow::Result<()> {
             "headless Chromium loads the {BRANCHES}-run page and runs its script in {} ms \
              (start-up included){}",
             took.as_millis(),
-            if ready { "" } else { ": the page did NOT mark itself ready" }
+            if ready {
+                ""
+            } else {
+                ": the page did NOT mark itself ready"
+            }
         );
     } else {
         println!("note: /usr/bin/chromium is missing: the page's load time is not measured");
@@ -170,7 +174,10 @@ fn build_release_binary() -> anyhow::Result<PathBuf> {
 fn lab_report(bin: &Path, dir: &Path, faults: &[&str]) -> anyhow::Result<Value> {
     let path = dir.join(format!("lab-{}.json", faults.join("+")));
     let mut cmd = Command::new(bin);
-    cmd.arg("lab").arg("--json").arg(&path).stdout(Stdio::null());
+    cmd.arg("lab")
+        .arg("--json")
+        .arg(&path)
+        .stdout(Stdio::null());
     for f in faults {
         cmd.args(["--fault", f]);
     }

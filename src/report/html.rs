@@ -474,10 +474,10 @@ fn phases(h: &mut String, view: &FleetView) {
         let lanes = lanes(row.run);
         let longest = lanes.iter().map(Lane::total).max().unwrap_or_default();
         let cell = Cell::of_status(row.overall);
-        let _ = write!(
+        let _ = writeln!(
             h,
             "<details class=\"wf\"{open}><summary><span class=\"{}\">&nbsp;{}&nbsp;</span> {} · {} \
-             lanes · run took {}</summary>\n",
+             lanes · run took {}</summary>",
             cell.class(),
             cell.symbol(),
             esc(&row.label),
