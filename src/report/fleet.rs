@@ -450,6 +450,134 @@ mod tests {
         assert_eq!(clean("a\x1b[31mb\nc"), "a\\u{1b}[31mb c");
     }
 
+    /// A check as a report holds it.
+    fn check(
+        name: &str,
+        status: &str,
+        cause: Option<&str>,
+        warnings: &[&str],
+    ) -> serde_json::Value {
+        let mut c = serde_json::json!({
+            "name": name, "stage": "egress", "target": "login.windows.net:443",
+            "host": "login.windows.net", "port": 443, "route": "ipv4", "status": status,
+            "reason": format!("{name} is {status}"), "expected": "e", "observed": "o",
+            "warnings": warnings, "elapsed_ms": 2.5, "observation": {"kind": "egress"}
+        });
+        if let Some(cause) = cause {
+            c["diagnosis"] = serde_json::json!({
+                "likely_cause": cause,
+                "guide_step": GuideStep::SegmentDomains.text(),
+            });
+        }
+        c
+    }
+
+    fn run(scenario: &str, vantage: &str, checks: Vec<serde_json::Value>) -> serde_json::Value {
+        serde_json::json!({
+            "scenario": scenario, "source": "s.toml", "anchors": [],
+            "vantage": {"name": vantage, "hostname": "h", "os": "linux",
+                "sipa_check_version": "0.1.0", "resolvers": [], "local_addresses": [],
+                "expect_anchored": true, "started_at": "2026-01-01T00:00:00Z"},
+            "elapsed_ms": 10.0,
+            "tally": {"total": 0, "passed": 0, "failed": 0, "errors": 0, "skipped": 0, "warnings": 0},
+            "checks": checks, "evidence": []
+        })
+    }
+
+    fn fleet() -> RunReport {
+        let lacks = Some("the segment lacks login.windows.net");
+        let runs = vec![
+            run(
+                "o365",
+                "paris",
+                vec![
+                    check("a", "fail", lacks, &[]),
+                    check("b", "pass", None, &[]),
+                ],
+            ),
+            run(
+                "o365",
+                "lyon",
+                vec![
+                    check("a", "fail", lacks, &[]),
+                    check("b", "pass", None, &["slow"]),
+                ],
+            ),
+            run("guest", "lyon", vec![check("c", "error", None, &[])]),
+        ];
+        let runs = serde_json::from_value(serde_json::Value::Array(runs)).unwrap();
+        RunReport::new(runs)
+    }
+
+    #[test]
+    fn causes_gather_the_runs_they_hit_worst_first() {
+        let report = fleet();
+        let view = FleetView::of(&report);
+        // Several scenarios: rows say which.
+        let labels: Vec<&str> = view.rows.iter().map(|r| r.label.as_str()).collect();
+        assert_eq!(labels, ["o365 @ paris", "o365 @ lyon", "guest @ lyon"]);
+        assert_eq!(view.checks, ["a", "b", "c"]);
+        assert_eq!(view.vantages(), 2);
+        let heads: Vec<(&str, Cell, &[usize])> = view
+            .causes
+            .iter()
+            .map(|g| (g.cause.headline(), g.worst, g.rows.as_slice()))
+            .collect();
+        assert_eq!(
+            heads,
+            [
+                (
+                    "the segment lacks login.windows.net",
+                    Cell::Fail,
+                    &[0, 1][..]
+                ),
+                ("c is error", Cell::Error, &[2][..]),
+                ("slow", Cell::Warn, &[1][..]),
+            ]
+        );
+        assert_eq!(
+            view.causes[0].cause.guide_step(),
+            Some(GuideStep::SegmentDomains)
+        );
+        assert_eq!(
+            view.labels(&view.causes[0].rows, 1),
+            "o365 @ paris and 1 more"
+        );
+        // A passing check with a warning is a warning cell.
+        assert_eq!(Cell::of(&report.runs[1].checks[1]), Cell::Warn);
+    }
+
+    #[test]
+    fn the_summary_names_each_run_and_cause() {
+        let report = fleet();
+        let mut out = Vec::new();
+        let style = SummaryStyle {
+            color: false,
+            quiet: false,
+            verbose: false,
+        };
+        write_summary(&FleetView::of(&report), &mut out, style).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(
+            text,
+            "Fleet: 3 runs from 0 files at 2 vantages\n\
+             \x20 FAIL         o365 @ paris  2 checks, 1 passed, 1 failed, 0 errors, 0 skipped\n\
+             \x20 FAIL         o365 @ lyon   2 checks, 1 passed, 1 failed, 0 errors, 0 skipped\n\
+             \x20 INCONCLUSIVE guest @ lyon  1 check, 0 passed, 0 failed, 1 error, 0 skipped\n\
+             \n\
+             Causes:\n\
+             \x20 FAIL the segment lacks login.windows.net\n\
+             \x20   guide step: ZPA application segment, Applications: list login.microsoftonline.com, login.windows.net and login.microsoft.com\n\
+             \x20   2 runs (2 checks): o365 @ paris, o365 @ lyon\n\
+             \x20 ERROR c is error\n\
+             \x20   1 run (1 check): guest @ lyon\n\
+             \x20 WARNING slow\n\
+             \x20   1 run (1 check): o365 @ lyon\n\
+             \n\
+             FAIL (fleet of 3 runs): 5 checks, 2 passed, 2 failed, 1 error, 0 skipped, 1 warning\n"
+        );
+    }
+
     #[test]
     fn cells_order_from_best_to_worst() {
         assert!(Cell::Pass < Cell::Warn && Cell::Warn < Cell::Error && Cell::Error < Cell::Fail);
