@@ -77,6 +77,10 @@ pub enum Command {
     /// Finish a JSON report whose Entra sign-ins were still pending: look them up in the
     /// sign-in log, judge those checks, and write the completed reports.
     Complete(CompleteArgs),
+    /// Bring saved JSON reports together (`merge`: one fleet view as JSON, JUnit and HTML) or
+    /// print a saved one again (`show`).
+    #[command(subcommand)]
+    Report(ReportCommand),
     /// Write the documented Office 365 scenario template, to fill in and run.
     Init(InitArgs),
     /// Print a shell completion script to standard output.
@@ -225,6 +229,37 @@ pub struct LabArgs {
     pub entra_mode: Option<crate::scenario::model::EntraMode>,
     #[command(flatten)]
     pub reports: ReportFlags,
+}
+
+/// `sipa-check report ...`.
+#[derive(Debug, Clone, Subcommand)]
+pub enum ReportCommand {
+    /// Merge JSON reports of many runs and vantages into one fleet view: a summary on the
+    /// terminal, and the merged JSON, JUnit and a self-contained HTML page on request.
+    Merge(MergeArgs),
+    /// Print a saved JSON report again as the terminal report; exits with its verdict.
+    Show(ShowArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct MergeArgs {
+    /// JSON reports written by `run --json` (or by an earlier merge); `-` reads one from
+    /// standard input.
+    #[arg(value_name = "REPORT.json", required = true)]
+    pub inputs: Vec<PathBuf>,
+    #[command(flatten)]
+    pub reports: ReportFlags,
+    /// Write the fleet view as one self-contained HTML page to PATH (`-` for stdout; the
+    /// summary then goes to stderr).
+    #[arg(long, value_name = "PATH")]
+    pub html: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ShowArgs {
+    /// The JSON report (`-` for standard input).
+    #[arg(value_name = "REPORT.json")]
+    pub report: PathBuf,
 }
 
 #[derive(Debug, Clone, Args)]

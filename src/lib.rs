@@ -6,6 +6,7 @@ pub mod cli;
 pub mod command;
 pub mod complete;
 pub mod entra;
+pub mod fleet;
 pub mod guide;
 pub mod lab;
 pub mod observation;

@@ -66,6 +66,9 @@ fn main() -> ExitCode {
         Command::Init(args) => return command::init(args, &mut out, &mut err).into(),
         Command::Completions(args) => return command::completions(args, &mut out).into(),
         Command::Man => return command::man(&mut out, &mut err).into(),
+        Command::Report(args) => {
+            return sipa_check::fleet::report(args, &env, &mut out, &mut err).into();
+        }
         Command::Run(_) | Command::Lab(_) | Command::Complete(_) => {}
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -108,9 +111,11 @@ fn main() -> ExitCode {
             Command::Complete(args) => {
                 command::complete(args, &env, interrupt, &mut out, &mut err).await
             }
-            Command::Validate(_) | Command::Init(_) | Command::Completions(_) | Command::Man => {
-                Exit::Invalid
-            }
+            Command::Validate(_)
+            | Command::Init(_)
+            | Command::Completions(_)
+            | Command::Man
+            | Command::Report(_) => Exit::Invalid,
         };
         exit.into()
     })

@@ -317,6 +317,10 @@ pub struct ScenarioRun {
     /// checks are errors (pending) until `sipa-check complete` finds them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub pending_sign_ins: Vec<PendingSignIn>,
+    /// The report file `sipa-check report merge` read this run from (the first one, when a
+    /// merged report is merged again); absent in a run's own report.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merged_from: Option<String>,
 }
 
 /// Where a run read Entra's sign-in log, so that a later `sipa-check complete` reads the same.

@@ -224,6 +224,7 @@ pub async fn run_scenario(
         evidence,
         entra: entra_record,
         pending_sign_ins,
+        merged_from: None,
     })
 }
 

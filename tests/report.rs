@@ -246,6 +246,7 @@ fn canned_run() -> ScenarioRun {
         // A run without [entra]: no Graph, nothing pending.
         entra: None,
         pending_sign_ins: Vec::new(),
+        merged_from: None,
     }
 }
 

@@ -1,9 +1,13 @@
 //! Renderers of a [`RunReport`](crate::outcome::RunReport): terminal text, the versioned JSON
-//! document and JUnit XML. Each writes to any `impl Write`; [`write_to`] picks a file or stdout.
+//! document, JUnit XML and the fleet's HTML page (with `merge`, which brings saved reports
+//! together). Each writes to any `impl Write`; [`write_to`] picks a file or stdout.
 
+pub mod fleet;
+pub mod html;
 pub mod human;
 pub mod json;
 pub mod junit;
+pub mod merge;
 
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
@@ -92,8 +96,16 @@ pub(crate) fn evidence(o: &Outcome) -> Vec<(&'static str, String)> {
         ("target", o.target.clone()),
     ];
     // An egress check is only as good as its observer: name it, with what it asked.
-    if let Observation::Egress(e) = &o.observation {
-        rows.push(("observer", format!("{} ({})", e.observer, e.url)));
+    match &o.observation {
+        Observation::Egress(e) => rows.push(("observer", format!("{} ({})", e.observer, e.url))),
+        // Read back from a report (`report show`), the same row from the recorded fields.
+        Observation::Recorded(v) if v.get("kind").and_then(|k| k.as_str()) == Some("egress") => {
+            let field = |k: &str| v.get(k).and_then(|s| s.as_str());
+            if let (Some(observer), Some(url)) = (field("observer"), field("url")) {
+                rows.push(("observer", format!("{observer} ({url})")));
+            }
+        }
+        _ => {}
     }
     rows.push(("expected", or_none(&o.expected)));
     rows.push(("observed", or_none(&o.observed)));
