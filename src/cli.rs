@@ -77,6 +77,9 @@ pub enum Command {
     /// Finish a JSON report whose Entra sign-ins were still pending: look them up in the
     /// sign-in log, judge those checks, and write the completed reports.
     Complete(CompleteArgs),
+    /// Read the guide's configuration back from the ZPA and ZIA APIs (read-only) or a
+    /// snapshot, and judge each link of the chain. Credentials come from the environment.
+    Audit(Box<AuditArgs>),
     /// Write the documented Office 365 scenario template, to fill in and run.
     Init(InitArgs),
     /// Print a shell completion script to standard output.
@@ -217,6 +220,43 @@ pub struct LabArgs {
     /// no Graph) or `both`; the lab's `ca-blocks` fault is the Conditional Access policy.
     #[arg(long, value_name = "log|ca|both", value_parser = crate::scenario::parse_entra_mode, conflicts_with = "serve")]
     pub entra_mode: Option<crate::scenario::model::EntraMode>,
+    #[command(flatten)]
+    pub reports: ReportFlags,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct AuditArgs {
+    /// A scenario file: its login hosts, ports and expected anchors are what the audit requires
+    /// (default: the guide's three hosts on 80 and 443).
+    #[arg(value_name = "SCENARIO")]
+    pub scenario: Option<PathBuf>,
+    /// Audit a snapshot directory written by --snapshot, with no network.
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["snapshot", "zpa_url", "zia_url", "oneapi_url", "oneapi_token_url"])]
+    pub from_snapshot: Option<PathBuf>,
+    /// Write the raw API answers read (secrets stripped) to DIR, one file per endpoint and page.
+    #[arg(long, value_name = "DIR")]
+    pub snapshot: Option<PathBuf>,
+    /// An expected App Connector public IP or CIDR (repeatable; replaces the scenario's list).
+    #[arg(long = "expect-ip", value_name = "IP|CIDR", value_parser = parse_anchor)]
+    pub expect_ip: Vec<IpNet>,
+    /// Legacy ZPA API base URL instead of ZPA_CLOUD's (such as a lab's).
+    #[arg(long, value_name = "URL")]
+    pub zpa_url: Option<url::Url>,
+    /// Legacy ZIA API base URL (ending in /api/v1) instead of ZIA_CLOUD's.
+    #[arg(long, value_name = "URL")]
+    pub zia_url: Option<url::Url>,
+    /// OneAPI gateway URL instead of ZSCALER_CLOUD's (such as https://api.zsapi.net).
+    #[arg(long, value_name = "URL")]
+    pub oneapi_url: Option<url::Url>,
+    /// OneAPI token endpoint instead of the vanity domain's.
+    #[arg(long, value_name = "URL")]
+    pub oneapi_token_url: Option<url::Url>,
+    /// Extra trust anchor in PEM for the APIs (repeatable).
+    #[arg(long = "ca-file", visible_alias = "cacert", value_name = "PEM")]
+    pub ca_file: Vec<PathBuf>,
+    /// Timeout of each API request.
+    #[arg(long, value_name = "DUR", value_parser = parse_timeout)]
+    pub timeout: Option<Duration>,
     #[command(flatten)]
     pub reports: ReportFlags,
 }
