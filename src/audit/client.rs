@@ -9,9 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use reqwest::StatusCode;
-use reqwest::header::{
-    AUTHORIZATION, CONTENT_TYPE, COOKIE, HeaderValue, RETRY_AFTER, SET_COOKIE,
-};
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, COOKIE, HeaderValue, RETRY_AFTER, SET_COOKIE};
 use serde_json::Value;
 use tokio::sync::Mutex;
 use url::Url;
@@ -69,7 +67,9 @@ pub enum ApiError {
     },
     #[error("{what}: still 401 after signing in again")]
     Unauthorized { what: String },
-    #[error("{what}: throttled (429), Retry-After {wait:?} is beyond the {limit:?} the audit waits")]
+    #[error(
+        "{what}: throttled (429), Retry-After {wait:?} is beyond the {limit:?} the audit waits"
+    )]
     Throttled {
         what: String,
         wait: Duration,
@@ -160,7 +160,8 @@ impl ReadOnlyClient {
         login: Login,
         settings: &ApiSettings,
     ) -> Result<ReadOnlyClient, ApiError> {
-        let trust = crate::probe::tls::TrustStore::load(&settings.ca_files).map_err(ApiError::Tls)?;
+        let trust =
+            crate::probe::tls::TrustStore::load(&settings.ca_files).map_err(ApiError::Tls)?;
         let mut builder = reqwest::Client::builder()
             .tls_backend_preconfigured(trust.http_config())
             .http1_only()
@@ -200,7 +201,14 @@ impl ReadOnlyClient {
         };
         let zpa = match &creds.zpa {
             None => None,
-            Some((ZpaLogin::Legacy { base, client_id, secret }, cid)) => Some(ReadOnlyClient::new(
+            Some((
+                ZpaLogin::Legacy {
+                    base,
+                    client_id,
+                    secret,
+                },
+                cid,
+            )) => Some(ReadOnlyClient::new(
                 Product::Zpa,
                 joined(base, &format!("/mgmtconfig/v1/admin/customers/{cid}"))?,
                 Login::ZpaLegacy {
@@ -212,7 +220,10 @@ impl ReadOnlyClient {
             )?),
             Some((ZpaLogin::OneApi(one), cid)) => Some(ReadOnlyClient::new(
                 Product::Zpa,
-                joined(&one.api_url, &format!("/zpa/mgmtconfig/v1/admin/customers/{cid}"))?,
+                joined(
+                    &one.api_url,
+                    &format!("/zpa/mgmtconfig/v1/admin/customers/{cid}"),
+                )?,
                 Login::OneApi(share(one)),
                 settings,
             )?),
@@ -552,13 +563,16 @@ pub async fn fetch_all(
         ),
     ] {
         let Some(client) = client else {
-            problems.push((product, Unreadable {
-                what: match product {
-                    Product::Zpa => "ZPA configuration".into(),
-                    Product::Zia => "ZIA configuration".into(),
+            problems.push((
+                product,
+                Unreadable {
+                    what: match product {
+                        Product::Zpa => "ZPA configuration".into(),
+                        Product::Zia => "ZIA configuration".into(),
+                    },
+                    causes: vec![missing.into()],
                 },
-                causes: vec![missing.into()],
-            }));
+            ));
             continue;
         };
         for endpoint in Endpoint::ALL.iter().filter(|e| e.product() == product) {

@@ -22,7 +22,12 @@ pub fn requirements(args: &AuditArgs, err: &mut dyn Write) -> Result<Requirement
     if let Some(path) = &args.scenario {
         match crate::scenario::load(path) {
             Ok(s) => {
-                req.login_hosts = s.login.hosts.iter().map(|h| h.as_str().to_string()).collect();
+                req.login_hosts = s
+                    .login
+                    .hosts
+                    .iter()
+                    .map(|h| h.as_str().to_string())
+                    .collect();
                 req.ports = s.login.ports.iter().map(|p| p.get()).collect();
                 req.anchors = s.anchors.clone();
             }
@@ -39,10 +44,7 @@ pub fn requirements(args: &AuditArgs, err: &mut dyn Write) -> Result<Requirement
 }
 
 /// Where the configuration comes from, credentials read through `var`.
-pub fn source(
-    args: &AuditArgs,
-    var: impl Fn(&str) -> Option<String>,
-) -> Result<Source, String> {
+pub fn source(args: &AuditArgs, var: impl Fn(&str) -> Option<String>) -> Result<Source, String> {
     if let Some(dir) = &args.from_snapshot {
         return Ok(Source::Snapshot(dir.clone()));
     }
@@ -91,12 +93,24 @@ pub async fn audit(
     let reading = match super::read(&source).await {
         Ok(r) => r,
         Err(e) => {
-            let _ = writeln!(err, "error: {}", crate::observation::cause_chain(&e).join(": "));
+            let _ = writeln!(
+                err,
+                "error: {}",
+                crate::observation::cause_chain(&e).join(": ")
+            );
             return Exit::Invalid;
         }
     };
     let report = super::report(&reading, &req, started_at, started);
-    finish(&reading, &report, args.snapshot.as_deref(), &args.reports, env, out, err)
+    finish(
+        &reading,
+        &report,
+        args.snapshot.as_deref(),
+        &args.reports,
+        env,
+        out,
+        err,
+    )
 }
 
 /// The current time, RFC 3339 UTC.
@@ -123,12 +137,19 @@ pub fn finish(
                 let _ = writeln!(err, "snapshot written to {}", dir.display());
             }
             Err(e) => {
-                let _ = writeln!(err, "error: {}", crate::observation::cause_chain(&e).join(": "));
+                let _ = writeln!(
+                    err,
+                    "error: {}",
+                    crate::observation::cause_chain(&e).join(": ")
+                );
                 exit = worse(exit, Exit::Inconclusive);
             }
         }
     }
-    let json_to_stdout = reports.json.as_deref().is_some_and(|p| p.as_os_str() == "-");
+    let json_to_stdout = reports
+        .json
+        .as_deref()
+        .is_some_and(|p| p.as_os_str() == "-");
     if let Some(path) = &reports.json
         && let Err(e) = crate::report::write_to(path, |w| report::write_json(report, w))
     {

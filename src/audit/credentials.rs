@@ -7,8 +7,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
 use ring::signature::RsaKeyPair;
-use rustls::pki_types::pem::PemObject as _;
 use rustls::pki_types::PrivateKeyDer;
+use rustls::pki_types::pem::PemObject as _;
 use url::Url;
 
 use crate::scenario::model::Secret;
@@ -38,7 +38,9 @@ pub enum CredentialsError {
         present: &'static str,
         missing: &'static str,
     },
-    #[error("{ZPA_CLOUD} `{0}` is not a ZPA cloud: expected PRODUCTION, ZPATWO, BETA, GOV, GOVUS or PREVIEW")]
+    #[error(
+        "{ZPA_CLOUD} `{0}` is not a ZPA cloud: expected PRODUCTION, ZPATWO, BETA, GOV, GOVUS or PREVIEW"
+    )]
     ZpaCloud(String),
     #[error("{var} `{value}` is not a usable cloud name (letters and digits only)")]
     Cloud { var: &'static str, value: String },
@@ -235,10 +237,9 @@ pub fn zia_cloud_url(cloud: &str) -> Result<Url, CredentialsError> {
 pub fn oneapi_urls(vanity: &str, cloud: Option<&str>) -> Result<(Url, Url), CredentialsError> {
     let vanity = cloud_word(ZSCALER_VANITY_DOMAIN, vanity)?;
     let (token_host, api) = match cloud.map(str::to_ascii_lowercase).as_deref() {
-        None | Some("") | Some("production") => (
-            format!("{vanity}.zslogin.net"),
-            "api.zsapi.net".to_string(),
-        ),
+        None | Some("") | Some("production") => {
+            (format!("{vanity}.zslogin.net"), "api.zsapi.net".to_string())
+        }
         Some("gov") => (
             format!("{vanity}.zidentitygov.net"),
             "api.zscalergov.net".to_string(),
@@ -256,7 +257,10 @@ pub fn oneapi_urls(vanity: &str, cloud: Option<&str>) -> Result<(Url, Url), Cred
         }
     };
     Ok((
-        url("OneAPI token URL", &format!("https://{token_host}/oauth2/v1/token"))?,
+        url(
+            "OneAPI token URL",
+            &format!("https://{token_host}/oauth2/v1/token"),
+        )?,
         url("OneAPI URL", &format!("https://{api}"))?,
     ))
 }
@@ -418,10 +422,18 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        let debug = format!("{:?}", AuditCredentials::from_env(
-            env(&[(ZPA_CLIENT_ID, "id"), (ZPA_CLIENT_SECRET, "s3cret"), (ZPA_CUSTOMER_ID, "1")]),
-            &BaseUrls::default(),
-        ).unwrap());
+        let debug = format!(
+            "{:?}",
+            AuditCredentials::from_env(
+                env(&[
+                    (ZPA_CLIENT_ID, "id"),
+                    (ZPA_CLIENT_SECRET, "s3cret"),
+                    (ZPA_CUSTOMER_ID, "1")
+                ]),
+                &BaseUrls::default(),
+            )
+            .unwrap()
+        );
         assert!(!debug.contains("s3cret"), "{debug}");
     }
 
@@ -429,9 +441,17 @@ mod tests {
     fn incomplete_credentials_name_the_missing_variable() {
         let e = AuditCredentials::from_env(env(&[(ZPA_CLIENT_ID, "id")]), &BaseUrls::default())
             .unwrap_err();
-        assert_eq!(e.to_string(), "ZPA_CLIENT_ID is set but ZPA_CLIENT_SECRET is not");
+        assert_eq!(
+            e.to_string(),
+            "ZPA_CLIENT_ID is set but ZPA_CLIENT_SECRET is not"
+        );
         let e = AuditCredentials::from_env(
-            env(&[(ZPA_CLIENT_ID, "id"), (ZPA_CLIENT_SECRET, "x"), (ZPA_CUSTOMER_ID, "1"), (ZPA_CLOUD, "moon")]),
+            env(&[
+                (ZPA_CLIENT_ID, "id"),
+                (ZPA_CLIENT_SECRET, "x"),
+                (ZPA_CUSTOMER_ID, "1"),
+                (ZPA_CLOUD, "moon"),
+            ]),
             &BaseUrls::default(),
         )
         .unwrap_err();

@@ -317,7 +317,11 @@ mod tests {
         let mut docs = Documents::default();
         docs.insert(Endpoint::ZpaSegments, 2, serde_json::json!({"p": 2}));
         docs.insert(Endpoint::ZpaSegments, 1, serde_json::json!({"p": 1}));
-        docs.insert(Endpoint::ZiaStatus, 1, serde_json::json!({"status": "ACTIVE"}));
+        docs.insert(
+            Endpoint::ZiaStatus,
+            1,
+            serde_json::json!({"status": "ACTIVE"}),
+        );
         let pages = docs.pages(Endpoint::ZpaSegments).unwrap();
         assert_eq!(pages[0]["p"], 1);
         assert_eq!(pages[1]["p"], 2);

@@ -827,7 +827,10 @@ fn access_check(zpa: &ZpaConfig, s: &Segment, request: &PolicyRequest<'_>) -> Au
                 ),
                 None => (
                     seg_subject(s),
-                    format!("{FIX_ACCESS}: add a rule allowing {} for ZIA Service Edge", s.name),
+                    format!(
+                        "{FIX_ACCESS}: add a rule allowing {} for ZIA Service Edge",
+                        s.name
+                    ),
                 ),
             };
             check(
@@ -1036,7 +1039,9 @@ fn judge_zia(zia: &ZiaConfig, chain: Option<&Chain>, checks: &mut Vec<AuditCheck
         Activation::Active => ("ACTIVE".to_string(), None),
         Activation::Pending => (
             "PENDING".to_string(),
-            Some("ZIA has saved changes that are not activated: the audited configuration may not be live"),
+            Some(
+                "ZIA has saved changes that are not activated: the audited configuration may not be live",
+            ),
         ),
         Activation::InProgress => (
             "INPROGRESS".to_string(),

@@ -5,13 +5,13 @@
 //! keeps every answer as a document ([`documents`], exactly what a snapshot holds); [`parse`]
 //! turns documents into the typed tenant ([`model`]); [`judge`] is pure.
 
+pub mod client;
+pub mod command;
+pub mod credentials;
 pub mod documents;
 pub mod judge;
 pub mod model;
 pub mod parse;
-pub mod client;
-pub mod command;
-pub mod credentials;
 pub mod report;
 
 use std::path::PathBuf;
@@ -106,7 +106,12 @@ pub fn connector_anchors(tenant: &Tenant, req: &Requirements) -> Vec<ConnectorAn
 }
 
 /// Judges what was read into the report.
-pub fn report(reading: &Reading, req: &Requirements, started_at: String, started: Instant) -> AuditReport {
+pub fn report(
+    reading: &Reading,
+    req: &Requirements,
+    started_at: String,
+    started: Instant,
+) -> AuditReport {
     let checks = judge::judge(&reading.tenant, req);
     AuditReport::new(
         reading.source.clone(),

@@ -268,7 +268,10 @@ fn zpa(docs: &Documents) -> Result<ZpaConfig, Unreadable> {
         public_ip: text(v, "publicIp").filter(|s| !s.is_empty()),
         private_ip: text(v, "privateIp").filter(|s| !s.is_empty()),
         control_channel: match text(v, "controlChannelStatus")
-            .or_else(|| v.get("assistantVersion").and_then(|a| text(a, "ctrlChannelStatus")))
+            .or_else(|| {
+                v.get("assistantVersion")
+                    .and_then(|a| text(a, "ctrlChannelStatus"))
+            })
             .as_deref()
         {
             Some("ZPN_STATUS_AUTHENTICATED") => ChannelStatus::Authenticated,

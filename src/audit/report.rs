@@ -111,7 +111,10 @@ pub fn write_human(
     if !quiet {
         writeln!(out, "sipa-check audit ({})", report.source)?;
         if !report.connectors.is_empty() {
-            writeln!(out, "App Connectors behind the SIPA segment's server group:")?;
+            writeln!(
+                out,
+                "App Connectors behind the SIPA segment's server group:"
+            )?;
             for c in &report.connectors {
                 writeln!(
                     out,

@@ -57,8 +57,14 @@ fn good() -> Tenant {
         name: "O365 SIPA".into(),
         enabled: true,
         ip_anchored: true,
-        domains: crate::lab::LOGIN_HOSTS.iter().map(|h| h.to_string()).collect(),
-        tcp_ports: vec![PortRange { from: 80, to: 80 }, PortRange { from: 443, to: 443 }],
+        domains: crate::lab::LOGIN_HOSTS
+            .iter()
+            .map(|h| h.to_string())
+            .collect(),
+        tcp_ports: vec![
+            PortRange { from: 80, to: 80 },
+            PortRange { from: 443, to: 443 },
+        ],
         segment_group_id: Some(SEG_GROUP.into()),
         server_groups: vec![r(SERVER_GROUP, "SIPA servers")],
         bypass_type: Some("NEVER".into()),
@@ -210,7 +216,10 @@ fn anchor_off_fails_the_segment_and_every_host() {
     let mut t = good();
     zpa(&mut t).segments[0].ip_anchored = false;
     let f = failures(&t);
-    assert!(f.contains(&("segment O365 SIPA: Source IP Anchor".into(), GuideStep::SegmentAnchor)));
+    assert!(f.contains(&(
+        "segment O365 SIPA: Source IP Anchor".into(),
+        GuideStep::SegmentAnchor
+    )));
     assert!(f.contains(&(
         "login host login.windows.net: in the anchored segment".into(),
         GuideStep::SegmentDomains
@@ -220,9 +229,14 @@ fn anchor_off_fails_the_segment_and_every_host() {
 #[test]
 fn a_missing_host_names_the_host_the_segment_and_its_domains() {
     let mut t = good();
-    zpa(&mut t).segments[0].domains.retain(|d| d != "login.windows.net");
+    zpa(&mut t).segments[0]
+        .domains
+        .retain(|d| d != "login.windows.net");
     let c = the_failure(&t);
-    assert_eq!(c.name, "login host login.windows.net: in the anchored segment");
+    assert_eq!(
+        c.name,
+        "login host login.windows.net: in the anchored segment"
+    );
     assert_eq!(c.guide_step, GuideStep::SegmentDomains);
     assert_eq!(c.object.as_ref().unwrap().id, SEG);
     assert!(c.found.contains("login.microsoftonline.com"), "{}", c.found);
@@ -292,7 +306,11 @@ fn forwarding_action_intercept_fails() {
     zpa(&mut t).forwarding_rules[0].action = RuleAction::Intercept;
     let c = the_failure(&t);
     assert_eq!(c.guide_step, GuideStep::ClientForwarding);
-    assert!(c.found.contains("INTERCEPT (Forward to ZPA)"), "{}", c.found);
+    assert!(
+        c.found.contains("INTERCEPT (Forward to ZPA)"),
+        "{}",
+        c.found
+    );
     assert_eq!(c.object.unwrap().id, "2");
 }
 
@@ -366,9 +384,20 @@ fn negated_conditions_are_inverted() {
             "6",
             1,
             RuleAction::Deny,
-            vec![app(), cond(true, vec![operand(ObjectType::ClientType, CLIENT_TYPE_SIPA)])],
+            vec![
+                app(),
+                cond(
+                    true,
+                    vec![operand(ObjectType::ClientType, CLIENT_TYPE_SIPA)],
+                ),
+            ],
         ),
-        rule("7", 2, RuleAction::Allow, vec![app(), client(CLIENT_TYPE_SIPA)]),
+        rule(
+            "7",
+            2,
+            RuleAction::Allow,
+            vec![app(), client(CLIENT_TYPE_SIPA)],
+        ),
     ];
     assert!(failures(&t).is_empty());
     // Negating the other way denies ZIA Service Edge.
@@ -417,7 +446,10 @@ fn server_group_on_the_wrong_connector_group() {
     });
     z.server_groups[0].connector_groups = vec![r("8", "Other connectors")];
     let c = the_failure(&t);
-    assert_eq!(c.name, "server group SIPA servers: App Connector IPs expected");
+    assert_eq!(
+        c.name,
+        "server group SIPA servers: App Connector IPs expected"
+    );
     assert_eq!(c.guide_step, GuideStep::ServerGroup);
     assert!(c.found.contains("127.0.0.4"));
 }
@@ -448,7 +480,10 @@ fn zia_gateway_on_another_server_group() {
         external_id: Some("216196257331370169".into()),
     });
     let f = failures(&t);
-    assert!(f.contains(&("ZIA ZPA gateway: server group".into(), GuideStep::ZpaGateway)));
+    assert!(f.contains(&(
+        "ZIA ZPA gateway: server group".into(),
+        GuideStep::ZpaGateway
+    )));
     // And the forwarding rule then forwards to a gateway that is not the segment's.
     assert!(f.contains(&(
         "segment O365 SIPA: ZIA forwarding rule".into(),
@@ -485,7 +520,11 @@ fn a_disabled_forwarding_rule_fails_by_name() {
     let mut t = good();
     zia(&mut t).forwarding_rules[0].enabled = false;
     let c = the_failure(&t);
-    assert!(c.found.contains("SIPA O365 (id 77, order 1) is DISABLED"), "{}", c.found);
+    assert!(
+        c.found.contains("SIPA O365 (id 77, order 1) is DISABLED"),
+        "{}",
+        c.found
+    );
     assert_eq!(c.guide_step, GuideStep::ForwardingRule);
 }
 
@@ -508,12 +547,17 @@ fn an_unreadable_side_is_an_error_never_a_pass() {
         causes: vec!["HTTP 403".into()],
     });
     let checks = judge(&t, &req());
-    let e: Vec<&AuditCheck> = checks.iter().filter(|c| c.status == Status::Error).collect();
+    let e: Vec<&AuditCheck> = checks
+        .iter()
+        .filter(|c| c.status == Status::Error)
+        .collect();
     assert_eq!(e.len(), 1);
     assert_eq!(e[0].guide_step, GuideStep::AdminApi);
-    assert!(!checks
-        .iter()
-        .any(|c| c.status != Status::Error && c.name.contains("ZIA")));
+    assert!(
+        !checks
+            .iter()
+            .any(|c| c.status != Status::Error && c.name.contains("ZIA"))
+    );
 }
 
 #[test]
@@ -523,6 +567,9 @@ fn no_segment_at_all_fails_once() {
     let f = failures(&t);
     assert_eq!(
         f,
-        vec![("application segment for the login hosts".into(), GuideStep::SegmentDomains)]
+        vec![(
+            "application segment for the login hosts".into(),
+            GuideStep::SegmentDomains
+        )]
     );
 }
