@@ -722,18 +722,46 @@ pub async fn lab(
         for fault in Fault::ALL {
             let _ = writeln!(out, "{:<24} {}", fault.name(), fault.description());
         }
+        crate::audit::lab::list_faults(out);
         return Exit::Passed;
     }
     let mut faults = Vec::new();
     for name in &args.faults {
         match name.parse::<Fault>() {
             Ok(f) => faults.push(f),
-            Err(e) => {
+            Err(e) if !name.starts_with("audit-") => {
                 let _ = writeln!(err, "error: --fault {name}: {e}");
                 return Exit::Invalid;
             }
+            Err(_) => {}
         }
     }
+    // Audit faults (and --audit) start the lab's fake ZPA and ZIA APIs beside its network.
+    let (audit_network, audit_faults) = match crate::audit::lab::split_faults(&args.faults) {
+        Ok(split) => split,
+        Err(e) => {
+            let _ = writeln!(err, "error: {e}");
+            return Exit::Invalid;
+        }
+    };
+    faults = audit_network;
+    let admin_api = if args.audit || !audit_faults.is_empty() {
+        if args.serve {
+            let _ = writeln!(err, "error: audit faults need a run: they cannot be served");
+            return Exit::Invalid;
+        }
+        match crate::lab::admin_api::AdminApi::start(&faults, &audit_faults, Default::default())
+            .await
+        {
+            Ok(api) => Some(api),
+            Err(e) => {
+                let _ = writeln!(err, "error: cannot start the lab's admin APIs: {}", with_causes(&e));
+                return Exit::Invalid;
+            }
+        }
+    } else {
+        None
+    };
     // Report paths are proven writable before the lab starts: a bad path runs nothing.
     let files = if args.serve {
         None
@@ -785,8 +813,16 @@ pub async fn lab(
     // The lab serves each probe's connection in this same process: its gateway and origin hold
     // three more descriptors for every one the probe opens.
     fit_descriptors(&mut s, env, 4, err);
-    let exit = run_loaded(&[s], &connect_to, entra, files, env, interrupt, out, err).await;
+    let mut exit = run_loaded(&[s], &connect_to, entra, files, env, interrupt, out, err).await;
     lab.shutdown().await;
+    if let Some(api) = admin_api {
+        let reports = crate::cli::ReportFlags {
+            json: args.audit_json.clone(),
+            junit: args.audit_junit.clone(),
+        };
+        let audited = crate::audit::lab::audit_lab(&api, &reports, env, out, err).await;
+        exit = crate::audit::lab::combine(exit, audited);
+    }
     exit
 }
 

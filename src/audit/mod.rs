@@ -8,6 +8,7 @@
 pub mod client;
 pub mod command;
 pub mod credentials;
+pub mod lab;
 pub mod documents;
 pub mod judge;
 pub mod model;
