@@ -221,14 +221,14 @@ pub struct LabArgs {
     #[arg(long, value_name = "log|ca|both", value_parser = crate::scenario::parse_entra_mode, conflicts_with = "serve")]
     pub entra_mode: Option<crate::scenario::model::EntraMode>,
     /// Audit the lab tenant's configuration too, through the lab's fake ZPA and ZIA APIs (the
-    /// audit faults, `audit-*` in --list-faults, imply it).
+    /// audit faults, `audit-*` in `--list-faults --audit`, imply it).
     #[arg(long, conflicts_with = "serve")]
     pub audit: bool,
-    /// With --audit: write the audit's JSON report to PATH.
-    #[arg(long, value_name = "PATH", requires = "audit")]
+    /// Write the audit's JSON report to PATH (implies --audit).
+    #[arg(long, value_name = "PATH", conflicts_with = "serve")]
     pub audit_json: Option<PathBuf>,
-    /// With --audit: write the audit's JUnit XML report to PATH.
-    #[arg(long, value_name = "PATH", requires = "audit", value_parser = parse_junit_path)]
+    /// Write the audit's JUnit XML report to PATH (implies --audit).
+    #[arg(long, value_name = "PATH", conflicts_with = "serve", value_parser = parse_junit_path)]
     pub audit_junit: Option<PathBuf>,
     #[command(flatten)]
     pub reports: ReportFlags,

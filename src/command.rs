@@ -722,7 +722,9 @@ pub async fn lab(
         for fault in Fault::ALL {
             let _ = writeln!(out, "{:<24} {}", fault.name(), fault.description());
         }
-        crate::audit::lab::list_faults(out);
+        if args.audit {
+            crate::audit::lab::list_faults(out);
+        }
         return Exit::Passed;
     }
     let mut faults = Vec::new();
@@ -745,7 +747,11 @@ pub async fn lab(
         }
     };
     faults = audit_network;
-    let admin_api = if args.audit || !audit_faults.is_empty() {
+    let admin_api = if args.audit
+        || !audit_faults.is_empty()
+        || args.audit_json.is_some()
+        || args.audit_junit.is_some()
+    {
         if args.serve {
             let _ = writeln!(err, "error: audit faults need a run: they cannot be served");
             return Exit::Invalid;
@@ -755,7 +761,11 @@ pub async fn lab(
         {
             Ok(api) => Some(api),
             Err(e) => {
-                let _ = writeln!(err, "error: cannot start the lab's admin APIs: {}", with_causes(&e));
+                let _ = writeln!(
+                    err,
+                    "error: cannot start the lab's admin APIs: {}",
+                    with_causes(&e)
+                );
                 return Exit::Invalid;
             }
         }

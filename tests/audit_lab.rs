@@ -30,7 +30,7 @@ fn source(api: &AdminApi, env: Vec<(&'static str, String)>, page: u32) -> Source
     let env: HashMap<&str, String> = env.into_iter().collect();
     let credentials = AuditCredentials::from_env(|k| env.get(k).cloned(), &urls(api)).unwrap();
     Source::Api {
-        credentials,
+        credentials: Box::new(credentials),
         settings: ApiSettings {
             ca_files: vec![api.ca_file().to_path_buf()],
             timeout: Duration::from_secs(20),

@@ -64,7 +64,7 @@ pub fn source(args: &AuditArgs, var: impl Fn(&str) -> Option<String>) -> Result<
         settings.timeout = t;
     }
     Ok(Source::Api {
-        credentials,
+        credentials: Box::new(credentials),
         settings,
     })
 }

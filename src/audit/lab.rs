@@ -4,11 +4,11 @@
 use std::io::Write;
 use std::time::Instant;
 
+use super::Source;
 use super::client::ApiSettings;
 use super::command::{finish, now_rfc3339};
 use super::credentials::{AuditCredentials, BaseUrls};
 use super::judge::Requirements;
-use super::Source;
 use crate::cli::ReportFlags;
 use crate::command::{Env, Exit};
 use crate::lab::admin_api::{AdminApi, AuditFault};
@@ -33,9 +33,7 @@ pub fn split_faults(names: &[String]) -> Result<(Vec<Fault>, Vec<AuditFault>), S
                 faults.push(f);
             }
         } else {
-            return Err(format!(
-                "--fault {name}: unknown fault (see --list-faults)"
-            ));
+            return Err(format!("--fault {name}: unknown fault (see --list-faults)"));
         }
     }
     Ok((faults, audit))
@@ -85,7 +83,7 @@ pub async fn audit_lab(
         }
     };
     let source = Source::Api {
-        credentials,
+        credentials: Box::new(credentials),
         settings: ApiSettings {
             ca_files: vec![api.ca_file().to_path_buf()],
             ..ApiSettings::default()
@@ -100,7 +98,11 @@ pub async fn audit_lab(
     let reading = match super::read(&source).await {
         Ok(r) => r,
         Err(e) => {
-            let _ = writeln!(err, "error: {}", crate::observation::cause_chain(&e).join(": "));
+            let _ = writeln!(
+                err,
+                "error: {}",
+                crate::observation::cause_chain(&e).join(": ")
+            );
             return Exit::Invalid;
         }
     };

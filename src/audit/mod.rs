@@ -8,9 +8,9 @@
 pub mod client;
 pub mod command;
 pub mod credentials;
-pub mod lab;
 pub mod documents;
 pub mod judge;
+pub mod lab;
 pub mod model;
 pub mod parse;
 pub mod report;
@@ -28,7 +28,7 @@ use report::{AuditReport, ConnectorAnchor};
 pub enum Source {
     /// The ZPA and ZIA APIs, with these credentials.
     Api {
-        credentials: credentials::AuditCredentials,
+        credentials: Box<credentials::AuditCredentials>,
         settings: client::ApiSettings,
     },
     /// A snapshot directory: no network.
