@@ -267,6 +267,10 @@ pub struct AuditArgs {
     /// Timeout of each API request.
     #[arg(long, value_name = "DUR", value_parser = parse_timeout)]
     pub timeout: Option<Duration>,
+    /// Judge the planned state of a Terraform plan (`terraform show -json PLANFILE`), merged
+    /// over the live or snapshot configuration: a pre-change gate.
+    #[arg(long, value_name = "PLAN.json")]
+    pub terraform_plan: Option<PathBuf>,
     #[command(flatten)]
     pub reports: ReportFlags,
 }

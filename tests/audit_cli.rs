@@ -355,3 +355,58 @@ fn lab_audit_runs_both_layers_and_lists_the_audit_faults() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
     assert!(text(&out.stdout).contains("audit PASS"));
 }
+
+#[test]
+fn a_terraform_plan_dropping_a_login_host_or_port_80_fails_before_apply() {
+    let run = |plan: &str| {
+        sipa()
+            .args([
+                "audit",
+                "--from-snapshot",
+                &fixture("recorded-good"),
+                "--terraform-plan",
+                &fixture(plan),
+                "--json",
+                "-",
+            ])
+            .output()
+            .unwrap()
+    };
+    let out = run("plan-drop-login-windows-net-and-80.json");
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let failed: Vec<&str> = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["status"] == "fail")
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        failed,
+        [
+            "segment app03: TCP port 80",
+            "login host login.windows.net: in the anchored segment"
+        ]
+    );
+    assert_eq!(
+        report["planned_changes"][0],
+        "zpa_application_segment.o365: update"
+    );
+    // A harmless change passes, judged on the same merged state.
+    let out = run("plan-description-only.json");
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    // Not a plan: nothing is judged (2).
+    let out = sipa()
+        .args([
+            "audit",
+            "--from-snapshot",
+            &fixture("recorded-good"),
+            "--terraform-plan",
+            &fixture("recorded-good/zia-status.json"),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("not `terraform show -json` output"));
+}

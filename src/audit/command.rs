@@ -88,9 +88,23 @@ pub async fn audit(
             return Exit::Invalid;
         }
     };
+    let plan = match &args.terraform_plan {
+        Some(path) => match super::plan::read(path) {
+            Ok(p) => Some((path, p)),
+            Err(e) => {
+                let _ = writeln!(
+                    err,
+                    "error: {}",
+                    crate::observation::cause_chain(&e).join(": ")
+                );
+                return Exit::Invalid;
+            }
+        },
+        None => None,
+    };
     let started = Instant::now();
     let started_at = now_rfc3339();
-    let reading = match super::read(&source).await {
+    let mut reading = match super::read(&source).await {
         Ok(r) => r,
         Err(e) => {
             let _ = writeln!(
@@ -101,7 +115,13 @@ pub async fn audit(
             return Exit::Invalid;
         }
     };
-    let report = super::report(&reading, &req, started_at, started);
+    let mut planned = Vec::new();
+    if let Some((path, plan)) = &plan {
+        planned = super::plan::apply(&mut reading.tenant, plan).changes;
+        reading.source = format!("{} + Terraform plan {}", reading.source, path.display());
+    }
+    let mut report = super::report(&reading, &req, started_at, started);
+    report.planned_changes = planned;
     finish(
         &reading,
         &report,

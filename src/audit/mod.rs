@@ -13,6 +13,7 @@ pub mod judge;
 pub mod lab;
 pub mod model;
 pub mod parse;
+pub mod plan;
 pub mod report;
 
 use std::path::PathBuf;

@@ -44,6 +44,9 @@ pub struct AuditReport {
     pub elapsed: Duration,
     /// The App Connectors behind the chain's server groups.
     pub connectors: Vec<ConnectorAnchor>,
+    /// With `--terraform-plan`: the planned changes merged over what was read.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub planned_changes: Vec<String>,
     pub checks: Vec<AuditCheck>,
     pub tally: Tally,
     pub overall: Status,
@@ -69,6 +72,7 @@ impl AuditReport {
             started_at,
             elapsed,
             connectors,
+            planned_changes: Vec::new(),
             checks,
             tally,
             overall: tally.overall(),
@@ -125,6 +129,12 @@ pub fn write_human(
                     c.status,
                     if c.enabled { "" } else { ", disabled" }
                 )?;
+            }
+        }
+        if !report.planned_changes.is_empty() {
+            writeln!(out, "Judged as planned, after:")?;
+            for c in &report.planned_changes {
+                writeln!(out, "  {c}")?;
             }
         }
         let mut steps: Vec<GuideStep> = report
