@@ -179,7 +179,7 @@ fn key(before: &Value, after: &Value) -> (Option<String>, Option<String>) {
 }
 
 fn find<T>(
-    items: &mut Vec<T>,
+    items: &mut [T],
     id: &Option<String>,
     name: &Option<String>,
     get: impl Fn(&T) -> (&str, &str),
