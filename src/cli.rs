@@ -163,6 +163,14 @@ pub struct RunArgs {
     /// Print the expanded plan and touch no network.
     #[arg(long)]
     pub dry_run: bool,
+    /// Take the anchor set from ZPA: the public IPs of the App Connectors behind the SIPA
+    /// segment's server group (credentials from the environment, as `audit`), or from a
+    /// snapshot directory written by `audit --snapshot`.
+    #[arg(long, value_name = "SNAPSHOT", num_args = 0..=1, require_equals = true, conflicts_with_all = ["expect_ip", "dry_run"])]
+    pub anchors_from_zpa: Option<Option<PathBuf>>,
+    /// With --anchors-from-zpa: the legacy ZPA API's base URL instead of ZPA_CLOUD's.
+    #[arg(long, value_name = "URL", requires = "anchors_from_zpa")]
+    pub zpa_url: Option<url::Url>,
 }
 
 #[derive(Debug, Clone, Args)]

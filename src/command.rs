@@ -82,6 +82,8 @@ pub struct Env {
     /// The Entra probe app's credentials (AZURE_TENANT_ID, AZURE_CLIENT_ID, AZURE_CLIENT_SECRET
     /// or AZURE_CLIENT_CERTIFICATE_PATH), or why there are none: needed by `[entra]` only.
     pub entra_credentials: Result<Arc<EntraCredentials>, Arc<CredentialsError>>,
+    /// With `run --anchors-from-zpa`: the App Connectors ZPA describes.
+    pub zpa_anchors: Option<Arc<crate::audit::anchors::ZpaAnchors>>,
 }
 
 /// An interrupt (Ctrl-C or SIGTERM) that several runs can wait on; it says which.
@@ -355,7 +357,10 @@ async fn run_loaded(
         }
     }
     live.finish();
-    let report = RunReport::new(runs);
+    let mut report = RunReport::new(runs);
+    if let Some(zpa) = &env.zpa_anchors {
+        report = zpa.join(report);
+    }
     write_reports(&report, files, env, out, err, None);
     Exit::of(report.overall)
 }

@@ -209,6 +209,7 @@ pub async fn run_scenario(
         evidence,
         entra: entra_record,
         pending_sign_ins,
+        anchor_connectors: Vec::new(),
     })
 }
 

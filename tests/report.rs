@@ -245,6 +245,7 @@ fn canned_run() -> ScenarioRun {
         // A run without [entra]: no Graph, nothing pending.
         entra: None,
         pending_sign_ins: Vec::new(),
+        anchor_connectors: Vec::new(),
     }
 }
 

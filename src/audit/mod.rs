@@ -5,6 +5,7 @@
 //! keeps every answer as a document ([`documents`], exactly what a snapshot holds); [`parse`]
 //! turns documents into the typed tenant ([`model`]); [`judge`] is pure.
 
+pub mod anchors;
 pub mod client;
 pub mod command;
 pub mod credentials;
