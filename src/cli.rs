@@ -81,6 +81,9 @@ pub enum Command {
     /// print a saved one again (`show`).
     #[command(subcommand)]
     Report(ReportCommand),
+    /// Read the guide's configuration back from the ZPA and ZIA APIs (read-only) or a
+    /// snapshot, and judge each link of the chain. Credentials come from the environment.
+    Audit(Box<AuditArgs>),
     /// Write the documented Office 365 scenario template, to fill in and run.
     Init(InitArgs),
     /// Print a shell completion script to standard output.
@@ -165,6 +168,14 @@ pub struct RunArgs {
     /// Print the expanded plan and touch no network.
     #[arg(long)]
     pub dry_run: bool,
+    /// Take the anchor set from ZPA: the public IPs of the App Connectors behind the SIPA
+    /// segment's server group (credentials from the environment, as `audit`), or from a
+    /// snapshot directory written by `audit --snapshot`.
+    #[arg(long, value_name = "SNAPSHOT", num_args = 0..=1, require_equals = true, conflicts_with_all = ["expect_ip", "dry_run"])]
+    pub anchors_from_zpa: Option<Option<PathBuf>>,
+    /// With --anchors-from-zpa: the legacy ZPA API's base URL instead of ZPA_CLOUD's.
+    #[arg(long, value_name = "URL", requires = "anchors_from_zpa")]
+    pub zpa_url: Option<url::Url>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -227,6 +238,57 @@ pub struct LabArgs {
     /// no Graph) or `both`; the lab's `ca-blocks` fault is the Conditional Access policy.
     #[arg(long, value_name = "log|ca|both", value_parser = crate::scenario::parse_entra_mode, conflicts_with = "serve")]
     pub entra_mode: Option<crate::scenario::model::EntraMode>,
+    /// Audit the lab tenant's configuration too, through the lab's fake ZPA and ZIA APIs (the
+    /// audit faults, `audit-*` in `--list-faults --audit`, imply it).
+    #[arg(long, conflicts_with = "serve")]
+    pub audit: bool,
+    /// Write the audit's JSON report to PATH (implies --audit).
+    #[arg(long, value_name = "PATH", conflicts_with = "serve")]
+    pub audit_json: Option<PathBuf>,
+    /// Write the audit's JUnit XML report to PATH (implies --audit).
+    #[arg(long, value_name = "PATH", conflicts_with = "serve", value_parser = parse_junit_path)]
+    pub audit_junit: Option<PathBuf>,
+    #[command(flatten)]
+    pub reports: ReportFlags,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct AuditArgs {
+    /// A scenario file: its login hosts, ports and expected anchors are what the audit requires
+    /// (default: the guide's three hosts on 80 and 443).
+    #[arg(value_name = "SCENARIO")]
+    pub scenario: Option<PathBuf>,
+    /// Audit a snapshot directory written by --snapshot, with no network.
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["snapshot", "zpa_url", "zia_url", "oneapi_url", "oneapi_token_url"])]
+    pub from_snapshot: Option<PathBuf>,
+    /// Write the raw API answers read (secrets stripped) to DIR, one file per endpoint and page.
+    #[arg(long, value_name = "DIR")]
+    pub snapshot: Option<PathBuf>,
+    /// An expected App Connector public IP or CIDR (repeatable; replaces the scenario's list).
+    #[arg(long = "expect-ip", value_name = "IP|CIDR", value_parser = parse_anchor)]
+    pub expect_ip: Vec<IpNet>,
+    /// Legacy ZPA API base URL instead of ZPA_CLOUD's (such as a lab's).
+    #[arg(long, value_name = "URL")]
+    pub zpa_url: Option<url::Url>,
+    /// Legacy ZIA API base URL (ending in /api/v1) instead of ZIA_CLOUD's.
+    #[arg(long, value_name = "URL")]
+    pub zia_url: Option<url::Url>,
+    /// OneAPI gateway URL instead of ZSCALER_CLOUD's (such as https://api.zsapi.net).
+    #[arg(long, value_name = "URL")]
+    pub oneapi_url: Option<url::Url>,
+    /// OneAPI token endpoint instead of the vanity domain's.
+    #[arg(long, value_name = "URL")]
+    pub oneapi_token_url: Option<url::Url>,
+    /// Extra trust anchor in PEM for the APIs (repeatable).
+    #[arg(long = "ca-file", visible_alias = "cacert", value_name = "PEM")]
+    pub ca_file: Vec<PathBuf>,
+    /// Timeout of each API request.
+    #[arg(long, value_name = "DUR", value_parser = parse_timeout)]
+    pub timeout: Option<Duration>,
+    /// Judge the planned state of a Terraform plan (`terraform show -json PLANFILE`), merged
+    /// over the live or snapshot configuration: a pre-change gate.
+    #[arg(long, value_name = "PLAN.json")]
+    pub terraform_plan: Option<PathBuf>,
     #[command(flatten)]
     pub reports: ReportFlags,
 }

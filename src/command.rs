@@ -82,6 +82,8 @@ pub struct Env {
     /// The Entra probe app's credentials (AZURE_TENANT_ID, AZURE_CLIENT_ID, AZURE_CLIENT_SECRET
     /// or AZURE_CLIENT_CERTIFICATE_PATH), or why there are none: needed by `[entra]` only.
     pub entra_credentials: Result<Arc<EntraCredentials>, Arc<CredentialsError>>,
+    /// With `run --anchors-from-zpa`: the App Connectors ZPA describes.
+    pub zpa_anchors: Option<Arc<crate::audit::anchors::ZpaAnchors>>,
 }
 
 /// An interrupt (Ctrl-C or SIGTERM) that several runs can wait on; it says which.
@@ -420,7 +422,10 @@ async fn run_loaded(
         }
     }
     live.finish();
-    let report = RunReport::new(runs);
+    let mut report = RunReport::new(runs);
+    if let Some(zpa) = &env.zpa_anchors {
+        report = zpa.join(report);
+    }
     write_reports(&report, files, env, out, err, None);
     Exit::of(report.overall)
 }
@@ -791,18 +796,56 @@ pub async fn lab(
         for fault in Fault::ALL {
             let _ = writeln!(out, "{:<24} {}", fault.name(), fault.description());
         }
+        if args.audit {
+            crate::audit::lab::list_faults(out);
+        }
         return Exit::Passed;
     }
     let mut faults = Vec::new();
     for name in &args.faults {
         match name.parse::<Fault>() {
             Ok(f) => faults.push(f),
-            Err(e) => {
+            Err(e) if !name.starts_with("audit-") => {
                 let _ = writeln!(err, "error: --fault {name}: {e}");
                 return Exit::Invalid;
             }
+            Err(_) => {}
         }
     }
+    // Audit faults (and --audit) start the lab's fake ZPA and ZIA APIs beside its network.
+    let (audit_network, audit_faults) = match crate::audit::lab::split_faults(&args.faults) {
+        Ok(split) => split,
+        Err(e) => {
+            let _ = writeln!(err, "error: {e}");
+            return Exit::Invalid;
+        }
+    };
+    faults = audit_network;
+    let admin_api = if args.audit
+        || !audit_faults.is_empty()
+        || args.audit_json.is_some()
+        || args.audit_junit.is_some()
+    {
+        if args.serve {
+            let _ = writeln!(err, "error: audit faults need a run: they cannot be served");
+            return Exit::Invalid;
+        }
+        match crate::lab::admin_api::AdminApi::start(&faults, &audit_faults, Default::default())
+            .await
+        {
+            Ok(api) => Some(api),
+            Err(e) => {
+                let _ = writeln!(
+                    err,
+                    "error: cannot start the lab's admin APIs: {}",
+                    with_causes(&e)
+                );
+                return Exit::Invalid;
+            }
+        }
+    } else {
+        None
+    };
     // Report paths are proven writable before the lab starts: a bad path runs nothing.
     let files = if args.serve {
         None
@@ -866,7 +909,7 @@ pub async fn lab(
     // three more descriptors for every one the probe opens (for each vantage running at once).
     let sharing = 4 * (1 + s.more_vantages.len() as u64);
     fit_descriptors(&mut s, env, sharing, err);
-    let exit = run_loaded(
+    let mut exit = run_loaded(
         &[s.per_vantage()],
         &connect_to,
         entra,
@@ -878,6 +921,14 @@ pub async fn lab(
     )
     .await;
     lab.shutdown().await;
+    if let Some(api) = admin_api {
+        let reports = crate::cli::ReportFlags {
+            json: args.audit_json.clone(),
+            junit: args.audit_junit.clone(),
+        };
+        let audited = crate::audit::lab::audit_lab(&api, &reports, env, out, err).await;
+        exit = crate::audit::lab::combine(exit, audited);
+    }
     exit
 }
 

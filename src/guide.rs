@@ -45,11 +45,23 @@ pub enum GuideStep {
     SignInLog,
     /// This vantage's route to Microsoft Graph.
     GraphRoute,
+    /// The application segment's Source IP Anchor option, bypass type and double encryption.
+    SegmentAnchor,
+    /// The App Connectors of the segment's server group: enabled and connected.
+    AppConnectors,
+    /// The ZPA client forwarding policy for the segment.
+    ClientForwarding,
+    /// The ZIA ZPA gateway and its server group.
+    ZpaGateway,
+    /// ZIA's pending changes, saved but not activated.
+    ZiaActivation,
+    /// The audit's own access to the ZPA and ZIA APIs.
+    AdminApi,
 }
 
 impl GuideStep {
     /// Every step, for tests and documentation.
-    pub const ALL: [GuideStep; 19] = [
+    pub const ALL: [GuideStep; 25] = [
         GuideStep::SegmentDomains,
         GuideStep::SegmentPorts,
         GuideStep::ForwardingRule,
@@ -69,6 +81,12 @@ impl GuideStep {
         GuideStep::EntraApp,
         GuideStep::SignInLog,
         GuideStep::GraphRoute,
+        GuideStep::SegmentAnchor,
+        GuideStep::AppConnectors,
+        GuideStep::ClientForwarding,
+        GuideStep::ZpaGateway,
+        GuideStep::ZiaActivation,
+        GuideStep::AdminApi,
     ];
 
     /// What the admin reads: the guide's step, in its words.
@@ -128,6 +146,24 @@ impl GuideStep {
             }
             GuideStep::ConnectTo => {
                 "not a guide step: this run's --connect-to rules (each target must be an address, or a name that resolves from this vantage)"
+            }
+            GuideStep::SegmentAnchor => {
+                "ZPA application segment: enable Source IP Anchor, keep Use Client Forwarding Policy and no double encryption"
+            }
+            GuideStep::AppConnectors => {
+                "ZPA App Connectors: enrolled, enabled and connected in the connector group of the segment's server group"
+            }
+            GuideStep::ClientForwarding => {
+                "ZPA client forwarding policy: Rule Action Only Forward Allowed Applications for the Office 365 application segment"
+            }
+            GuideStep::ZpaGateway => {
+                "ZIA ZPA gateway: select the server group created for the Office 365 application segment"
+            }
+            GuideStep::ZiaActivation => {
+                "not a guide step: activate ZIA's saved changes (Activation), or the audited configuration is not live"
+            }
+            GuideStep::AdminApi => {
+                "not a guide step: the audit's API access (credentials in the environment, the cloud, the route to the ZPA and ZIA APIs)"
             }
         }
     }

@@ -2,6 +2,7 @@
 //! from where users sit. The binary is a thin layer over this library.
 
 pub mod address;
+pub mod audit;
 pub mod cli;
 pub mod command;
 pub mod complete;

@@ -56,6 +56,7 @@ fn main() -> ExitCode {
         entra_credentials: EntraCredentials::from_env(|k| std::env::var(k).ok())
             .map(Arc::new)
             .map_err(Arc::new),
+        zpa_anchors: None,
     };
     // A closed stdout (`| head -1`) only stops the writing: the run goes on and exits with its
     // verdict's code.
@@ -69,7 +70,7 @@ fn main() -> ExitCode {
         Command::Report(args) => {
             return sipa_check::fleet::report(args, &env, &mut out, &mut err).into();
         }
-        Command::Run(_) | Command::Lab(_) | Command::Complete(_) => {}
+        Command::Run(_) | Command::Lab(_) | Command::Complete(_) | Command::Audit(_) => {}
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -106,10 +107,43 @@ fn main() -> ExitCode {
         .boxed()
         .shared();
         let exit = match &cli.command {
-            Command::Run(args) => command::run(args, &env, interrupt, &mut out, &mut err).await,
+            Command::Run(args) => match &args.anchors_from_zpa {
+                None => command::run(args, &env, interrupt, &mut out, &mut err).await,
+                Some(snapshot) => {
+                    // The anchor set comes from ZPA: read it first, then run with it.
+                    match sipa_check::audit::anchors::for_run(args, snapshot.as_deref(), |k| {
+                        std::env::var(k).ok()
+                    })
+                    .await
+                    {
+                        Ok((args, zpa)) => {
+                            let env = Env {
+                                zpa_anchors: Some(Arc::new(zpa)),
+                                ..env
+                            };
+                            command::run(&args, &env, interrupt, &mut out, &mut err).await
+                        }
+                        Err((exit, message)) => {
+                            use std::io::Write as _;
+                            let _ = writeln!(err, "error: --anchors-from-zpa: {message}");
+                            exit
+                        }
+                    }
+                }
+            },
             Command::Lab(args) => command::lab(args, &env, interrupt, &mut out, &mut err).await,
             Command::Complete(args) => {
                 command::complete(args, &env, interrupt, &mut out, &mut err).await
+            }
+            Command::Audit(args) => {
+                sipa_check::audit::command::audit(
+                    args,
+                    &env,
+                    |k| std::env::var(k).ok(),
+                    &mut out,
+                    &mut err,
+                )
+                .await
             }
             Command::Validate(_)
             | Command::Init(_)

@@ -321,6 +321,20 @@ pub struct ScenarioRun {
     /// merged report is merged again); absent in a run's own report.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub merged_from: Option<String>,
+    /// With `run --anchors-from-zpa`: the App Connectors whose public IPs are the anchor set.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub anchor_connectors: Vec<AnchorConnector>,
+}
+
+/// An App Connector behind the SIPA segment's server group, as ZPA describes it: where an anchor
+/// of the run came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AnchorConnector {
+    pub name: String,
+    pub id: String,
+    pub group: String,
+    pub public_ip: String,
+    pub status: String,
 }
 
 /// Where a run read Entra's sign-in log, so that a later `sipa-check complete` reads the same.

@@ -225,6 +225,7 @@ pub async fn run_scenario(
         entra: entra_record,
         pending_sign_ins,
         merged_from: None,
+        anchor_connectors: Vec::new(),
     })
 }
 

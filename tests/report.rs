@@ -247,6 +247,7 @@ fn canned_run() -> ScenarioRun {
         entra: None,
         pending_sign_ins: Vec::new(),
         merged_from: None,
+        anchor_connectors: Vec::new(),
     }
 }
 

@@ -5,6 +5,7 @@
 //! Everything binds to 127.0.0.0/8 (and `[::1]` for the IPv6 bypass) on ephemeral ports, so
 //! many labs can run side by side; nothing ever talks to any other address.
 
+pub mod admin_api;
 mod conn;
 mod dns;
 mod fault;

@@ -218,13 +218,13 @@ fn junit_time(d: Duration) -> junit_report::Duration {
 }
 
 /// An attribute value: XML-safe characters on one line (quick-xml escapes `<&"` itself).
-fn attr(s: &str) -> String {
+pub(crate) fn attr(s: &str) -> String {
     xml_chars(s).replace(['\n', '\r', '\t'], " ")
 }
 
 /// Text for a CDATA section: XML-safe characters, and `]]>` (which would end the section
 /// early) split across two sections so the reader still sees it verbatim.
-fn cdata(s: &str) -> String {
+pub(crate) fn cdata(s: &str) -> String {
     xml_chars(s).replace("]]>", "]]]]><![CDATA[>")
 }
 

@@ -1,0 +1,575 @@
+//! The judge on canned tenants: the good chain passes, each fault shape fails at its link.
+
+use super::*;
+
+const SEG: &str = "216196257331404639";
+const SEG_GROUP: &str = "216196257331404637";
+const SERVER_GROUP: &str = "216196257331404638";
+const CONNECTOR_GROUP: &str = "216196257331404636";
+
+fn r(id: &str, name: &str) -> ObjRef {
+    ObjRef {
+        id: id.into(),
+        name: name.into(),
+    }
+}
+
+fn operand(t: ObjectType, rhs: &str) -> Operand {
+    Operand {
+        object_type: t,
+        rhs: rhs.into(),
+    }
+}
+
+fn cond(negated: bool, operands: Vec<Operand>) -> Condition {
+    Condition {
+        operator: Operator::Or,
+        negated,
+        operands,
+    }
+}
+
+fn rule(id: &str, order: i64, action: RuleAction, conditions: Vec<Condition>) -> PolicyRule {
+    PolicyRule {
+        id: id.into(),
+        name: format!("rule-{id}"),
+        order,
+        disabled: false,
+        action,
+        operator: Operator::And,
+        conditions,
+        default_rule: false,
+        connector_groups: vec![],
+    }
+}
+
+fn app() -> Condition {
+    cond(false, vec![operand(ObjectType::App, SEG)])
+}
+
+fn client(t: &str) -> Condition {
+    cond(false, vec![operand(ObjectType::ClientType, t)])
+}
+
+fn good() -> Tenant {
+    let segment = Segment {
+        id: SEG.into(),
+        name: "O365 SIPA".into(),
+        enabled: true,
+        ip_anchored: true,
+        domains: crate::lab::LOGIN_HOSTS
+            .iter()
+            .map(|h| h.to_string())
+            .collect(),
+        tcp_ports: vec![
+            PortRange { from: 80, to: 80 },
+            PortRange { from: 443, to: 443 },
+        ],
+        segment_group_id: Some(SEG_GROUP.into()),
+        server_groups: vec![r(SERVER_GROUP, "SIPA servers")],
+        bypass_type: Some("NEVER".into()),
+        double_encrypt: false,
+    };
+    let mut default_fwd = rule("9", 99, RuleAction::Intercept, vec![]);
+    default_fwd.default_rule = true;
+    Tenant {
+        zpa: Ok(ZpaConfig {
+            segments: vec![segment],
+            segment_groups: vec![SegmentGroup {
+                id: SEG_GROUP.into(),
+                name: "O365".into(),
+                enabled: true,
+            }],
+            server_groups: vec![ServerGroup {
+                id: SERVER_GROUP.into(),
+                name: "SIPA servers".into(),
+                enabled: true,
+                connector_groups: vec![r(CONNECTOR_GROUP, "SIPA connectors")],
+            }],
+            connector_groups: vec![ConnectorGroup {
+                id: CONNECTOR_GROUP.into(),
+                name: "SIPA connectors".into(),
+                enabled: true,
+            }],
+            connectors: vec![Connector {
+                id: "216196257331404700".into(),
+                name: "ac-1".into(),
+                enabled: true,
+                group_id: CONNECTOR_GROUP.into(),
+                public_ip: Some("127.0.0.2".into()),
+                private_ip: Some("10.0.0.5".into()),
+                control_channel: ChannelStatus::Authenticated,
+            }],
+            access_rules: vec![rule(
+                "1",
+                1,
+                RuleAction::Allow,
+                vec![app(), client(CLIENT_TYPE_SIPA)],
+            )],
+            forwarding_rules: vec![
+                rule("2", 1, RuleAction::InterceptAccessible, vec![app()]),
+                default_fwd,
+            ],
+        }),
+        zia: Ok(ZiaConfig {
+            gateways: vec![
+                ZiaGateway {
+                    id: "2387145".into(),
+                    name: "Auto ZPA Gateway".into(),
+                    server_group: Some(ExternalRef {
+                        name: "Auto Server Group".into(),
+                        external_id: None,
+                    }),
+                    app_segments: vec![],
+                    kind: None,
+                    predefined: true,
+                },
+                ZiaGateway {
+                    id: "9727909".into(),
+                    name: "SIPA gateway".into(),
+                    server_group: Some(ExternalRef {
+                        name: "SIPA servers".into(),
+                        external_id: Some(SERVER_GROUP.into()),
+                    }),
+                    app_segments: vec![ExternalRef {
+                        name: "O365 SIPA".into(),
+                        external_id: Some(SEG.into()),
+                    }],
+                    kind: Some("ZPA".into()),
+                    predefined: false,
+                },
+            ],
+            forwarding_rules: vec![ZiaForwardingRule {
+                id: "77".into(),
+                name: "SIPA O365".into(),
+                order: 1,
+                enabled: true,
+                rule_type: "FORWARDING".into(),
+                method: "ZPA".into(),
+                gateway: Some(r("9727909", "SIPA gateway")),
+                app_segments: vec![ExternalRef {
+                    name: "O365 SIPA".into(),
+                    external_id: Some(SEG.into()),
+                }],
+                trust: vec![TrustCriterion {
+                    field: "locations".into(),
+                    names: vec!["HQ".into()],
+                }],
+                predefined: false,
+            }],
+            activation: Activation::Active,
+        }),
+    }
+}
+
+fn zpa(t: &mut Tenant) -> &mut ZpaConfig {
+    t.zpa.as_mut().unwrap()
+}
+
+fn zia(t: &mut Tenant) -> &mut ZiaConfig {
+    t.zia.as_mut().unwrap()
+}
+
+fn req() -> Requirements {
+    Requirements {
+        anchors: AnchorSet(vec!["127.0.0.2/32".parse().unwrap()]),
+        ..Requirements::default()
+    }
+}
+
+/// The failed checks' names and steps.
+fn failures(t: &Tenant) -> Vec<(String, GuideStep)> {
+    judge(t, &req())
+        .into_iter()
+        .filter(|c| c.status != Status::Pass)
+        .map(|c| (c.name, c.guide_step))
+        .collect()
+}
+
+fn the_failure(t: &Tenant) -> AuditCheck {
+    let failed: Vec<AuditCheck> = judge(t, &req())
+        .into_iter()
+        .filter(|c| c.status != Status::Pass)
+        .collect();
+    assert_eq!(failed.len(), 1, "{failed:#?}");
+    failed.into_iter().next().unwrap()
+}
+
+#[test]
+fn the_guides_chain_passes_every_link_without_warnings() {
+    let checks = judge(&good(), &req());
+    assert!(checks.len() >= 17, "{checks:#?}");
+    for c in &checks {
+        assert_eq!(c.status, Status::Pass, "{c:#?}");
+        assert!(c.warnings.is_empty(), "{c:#?}");
+        assert!(!c.fix.is_empty());
+    }
+    let fwd = checks
+        .iter()
+        .find(|c| c.name == "segment O365 SIPA: ZIA forwarding rule")
+        .unwrap();
+    assert!(fwd.found.contains("locations HQ"), "{}", fwd.found);
+}
+
+#[test]
+fn anchor_off_fails_the_segment_and_every_host() {
+    let mut t = good();
+    zpa(&mut t).segments[0].ip_anchored = false;
+    let f = failures(&t);
+    assert!(f.contains(&(
+        "segment O365 SIPA: Source IP Anchor".into(),
+        GuideStep::SegmentAnchor
+    )));
+    assert!(f.contains(&(
+        "login host login.windows.net: in the anchored segment".into(),
+        GuideStep::SegmentDomains
+    )));
+}
+
+#[test]
+fn a_missing_host_names_the_host_the_segment_and_its_domains() {
+    let mut t = good();
+    zpa(&mut t).segments[0]
+        .domains
+        .retain(|d| d != "login.windows.net");
+    let c = the_failure(&t);
+    assert_eq!(
+        c.name,
+        "login host login.windows.net: in the anchored segment"
+    );
+    assert_eq!(c.guide_step, GuideStep::SegmentDomains);
+    assert_eq!(c.object.as_ref().unwrap().id, SEG);
+    assert!(c.found.contains("login.microsoftonline.com"), "{}", c.found);
+    assert!(c.fix.contains("O365 SIPA: Applications"));
+}
+
+#[test]
+fn port_80_missing_in_either_form() {
+    let mut t = good();
+    zpa(&mut t).segments[0].tcp_ports = vec![PortRange { from: 443, to: 443 }];
+    let c = the_failure(&t);
+    assert_eq!(c.name, "segment O365 SIPA: TCP port 80");
+    assert_eq!(c.guide_step, GuideStep::SegmentPorts);
+    // A range covering both passes.
+    zpa(&mut t).segments[0].tcp_ports = vec![PortRange { from: 1, to: 1000 }];
+    assert!(failures(&t).is_empty());
+}
+
+#[test]
+fn wildcards_count_and_are_reported() {
+    let mut t = good();
+    zpa(&mut t).segments[0].domains = vec![
+        "*.microsoftonline.com".into(),
+        ".windows.net".into(),
+        "login.microsoft.com".into(),
+    ];
+    let checks = judge(&t, &req());
+    assert!(checks.iter().all(|c| c.status == Status::Pass));
+    let host = checks
+        .iter()
+        .find(|c| c.name == "login host login.microsoftonline.com: in the anchored segment")
+        .unwrap();
+    assert!(host.found.contains("wildcard *.microsoftonline.com"));
+    assert_eq!(host.warnings.len(), 1);
+    assert_eq!(
+        coverage(&["*.microsoftonline.com".into()], "microsoftonline.com"),
+        Coverage::None
+    );
+}
+
+#[test]
+fn an_unanchored_rival_segment_fails() {
+    let mut t = good();
+    let mut rival = zpa(&mut t).segments[0].clone();
+    rival.id = "5".into();
+    rival.name = "All Microsoft".into();
+    rival.ip_anchored = false;
+    rival.domains = vec!["login.microsoft.com".into()];
+    zpa(&mut t).segments.push(rival);
+    let c = the_failure(&t);
+    assert_eq!(c.guide_step, GuideStep::TooBroad);
+    assert!(c.found.contains("All Microsoft"));
+}
+
+#[test]
+fn bypass_and_double_encryption_fail() {
+    let mut t = good();
+    zpa(&mut t).segments[0].bypass_type = Some("ALWAYS".into());
+    zpa(&mut t).segments[0].double_encrypt = true;
+    let f = failures(&t);
+    assert_eq!(f.len(), 2, "{f:?}");
+}
+
+#[test]
+fn forwarding_action_intercept_fails() {
+    let mut t = good();
+    zpa(&mut t).forwarding_rules[0].action = RuleAction::Intercept;
+    let c = the_failure(&t);
+    assert_eq!(c.guide_step, GuideStep::ClientForwarding);
+    assert!(
+        c.found.contains("INTERCEPT (Forward to ZPA)"),
+        "{}",
+        c.found
+    );
+    assert_eq!(c.object.unwrap().id, "2");
+}
+
+#[test]
+fn the_generic_forwarding_shape_passes() {
+    let mut t = good();
+    zpa(&mut t).forwarding_rules = vec![
+        rule(
+            "3",
+            1,
+            RuleAction::Bypass,
+            vec![
+                cond(false, vec![operand(ObjectType::AppGroup, SEG_GROUP)]),
+                client(CLIENT_TYPE_ZAPP),
+            ],
+        ),
+        rule(
+            "4",
+            2,
+            RuleAction::Intercept,
+            vec![
+                cond(false, vec![operand(ObjectType::AppGroup, SEG_GROUP)]),
+                client(CLIENT_TYPE_SIPA),
+            ],
+        ),
+    ];
+    let checks = judge(&t, &req());
+    let c = checks
+        .iter()
+        .find(|c| c.name == "segment O365 SIPA: client forwarding policy")
+        .unwrap();
+    assert_eq!(c.status, Status::Pass, "{c:#?}");
+    assert!(c.warnings.is_empty());
+    // Without the Client Connector bypass, a warning.
+    zpa(&mut t).forwarding_rules.remove(0);
+    let checks = judge(&t, &req());
+    let c = checks
+        .iter()
+        .find(|c| c.name == "segment O365 SIPA: client forwarding policy")
+        .unwrap();
+    assert_eq!(c.status, Status::Pass);
+    assert_eq!(c.warnings.len(), 1);
+}
+
+#[test]
+fn rule_order_and_disabled_rules_as_zpa_evaluates_them() {
+    let mut t = good();
+    // An earlier BYPASS for the segment wins...
+    zpa(&mut t)
+        .forwarding_rules
+        .push(rule("5", 0, RuleAction::Bypass, vec![app()]));
+    assert_eq!(the_failure(&t).object.unwrap().id, "5");
+    // ...unless it is disabled.
+    zpa(&mut t).forwarding_rules.last_mut().unwrap().disabled = true;
+    assert!(failures(&t).is_empty());
+    // The default rule comes last whatever its order.
+    zpa(&mut t).forwarding_rules[1].order = -1;
+    assert!(failures(&t).is_empty());
+    // Only the default rule left: INTERCEPT for everything, a failure.
+    zpa(&mut t).forwarding_rules.remove(0);
+    let c = the_failure(&t);
+    assert!(c.found.contains("the default rule"), "{}", c.found);
+}
+
+#[test]
+fn negated_conditions_are_inverted() {
+    let mut t = good();
+    // The IP-based shape: DENY every client type but ZIA Service Edge, then ALLOW it.
+    zpa(&mut t).access_rules = vec![
+        rule(
+            "6",
+            1,
+            RuleAction::Deny,
+            vec![
+                app(),
+                cond(
+                    true,
+                    vec![operand(ObjectType::ClientType, CLIENT_TYPE_SIPA)],
+                ),
+            ],
+        ),
+        rule(
+            "7",
+            2,
+            RuleAction::Allow,
+            vec![app(), client(CLIENT_TYPE_SIPA)],
+        ),
+    ];
+    assert!(failures(&t).is_empty());
+    // Negating the other way denies ZIA Service Edge.
+    zpa(&mut t).access_rules[0].conditions[1].negated = false;
+    let c = the_failure(&t);
+    assert_eq!(c.object.unwrap().id, "6");
+}
+
+#[test]
+fn access_for_zia_inspection_is_not_zia_service_edge() {
+    let mut t = good();
+    zpa(&mut t).access_rules[0].conditions[1] = client(CLIENT_TYPE_ZIA_INSPECTION);
+    let c = the_failure(&t);
+    assert_eq!(c.guide_step, GuideStep::AccessPolicy);
+    assert!(c.found.contains("ZIA Inspection"), "{}", c.found);
+    assert!(c.found.contains("ZPA denies by default"), "{}", c.found);
+}
+
+#[test]
+fn an_access_rule_on_other_attributes_does_not_match_zia_service_edge() {
+    let mut t = good();
+    zpa(&mut t).access_rules[0].conditions.push(cond(
+        false,
+        vec![operand(ObjectType::Other("SAML".into()), "x")],
+    ));
+    assert_eq!(the_failure(&t).guide_step, GuideStep::AccessPolicy);
+}
+
+#[test]
+fn server_group_on_the_wrong_connector_group() {
+    let mut t = good();
+    let z = zpa(&mut t);
+    z.connector_groups.push(ConnectorGroup {
+        id: "8".into(),
+        name: "Other connectors".into(),
+        enabled: true,
+    });
+    z.connectors.push(Connector {
+        id: "81".into(),
+        name: "ac-other".into(),
+        enabled: true,
+        group_id: "8".into(),
+        public_ip: Some("127.0.0.4".into()),
+        private_ip: None,
+        control_channel: ChannelStatus::Authenticated,
+    });
+    z.server_groups[0].connector_groups = vec![r("8", "Other connectors")];
+    let c = the_failure(&t);
+    assert_eq!(
+        c.name,
+        "server group SIPA servers: App Connector IPs expected"
+    );
+    assert_eq!(c.guide_step, GuideStep::ServerGroup);
+    assert!(c.found.contains("127.0.0.4"));
+}
+
+#[test]
+fn a_disconnected_connector_fails_and_one_of_two_warns() {
+    let mut t = good();
+    zpa(&mut t).connectors[0].control_channel = ChannelStatus::Disconnected;
+    let f = failures(&t);
+    assert!(f.contains(&(
+        "server group SIPA servers: App Connectors connected".into(),
+        GuideStep::AppConnectors
+    )));
+    let mut second = zpa(&mut t).connectors[0].clone();
+    second.id = "2".into();
+    second.control_channel = ChannelStatus::Authenticated;
+    zpa(&mut t).connectors.push(second);
+    let checks = judge(&t, &req());
+    assert!(checks.iter().all(|c| c.status == Status::Pass));
+    assert_eq!(checks.iter().map(|c| c.warnings.len()).sum::<usize>(), 1);
+}
+
+#[test]
+fn zia_gateway_on_another_server_group() {
+    let mut t = good();
+    zia(&mut t).gateways[1].server_group = Some(ExternalRef {
+        name: "Other".into(),
+        external_id: Some("216196257331370169".into()),
+    });
+    let f = failures(&t);
+    assert!(f.contains(&(
+        "ZIA ZPA gateway: server group".into(),
+        GuideStep::ZpaGateway
+    )));
+    // And the forwarding rule then forwards to a gateway that is not the segment's.
+    assert!(f.contains(&(
+        "segment O365 SIPA: ZIA forwarding rule".into(),
+        GuideStep::ForwardingRule
+    )));
+}
+
+#[test]
+fn predefined_gateways_and_rules_are_ignored() {
+    let mut t = good();
+    // Only predefined ones: the chain has no gateway and no rule.
+    zia(&mut t).gateways.remove(1);
+    zia(&mut t).forwarding_rules = vec![ZiaForwardingRule {
+        id: "752922".into(),
+        name: "ZIA Inspected ZPA Apps".into(),
+        order: -4,
+        enabled: true,
+        rule_type: "FORWARDING".into(),
+        method: "ZPA".into(),
+        gateway: Some(r("2387145", "Auto ZPA Gateway")),
+        app_segments: vec![ExternalRef {
+            name: "O365 SIPA".into(),
+            external_id: Some(SEG.into()),
+        }],
+        trust: vec![],
+        predefined: true,
+    }];
+    let f = failures(&t);
+    assert_eq!(f.len(), 2, "{f:?}");
+}
+
+#[test]
+fn a_disabled_forwarding_rule_fails_by_name() {
+    let mut t = good();
+    zia(&mut t).forwarding_rules[0].enabled = false;
+    let c = the_failure(&t);
+    assert!(
+        c.found.contains("SIPA O365 (id 77, order 1) is DISABLED"),
+        "{}",
+        c.found
+    );
+    assert_eq!(c.guide_step, GuideStep::ForwardingRule);
+}
+
+#[test]
+fn pending_activation_is_a_warning() {
+    let mut t = good();
+    zia(&mut t).activation = Activation::Pending;
+    let checks = judge(&t, &req());
+    let c = checks.iter().find(|c| c.name == "ZIA activation").unwrap();
+    assert_eq!(c.status, Status::Pass);
+    assert_eq!(c.warnings.len(), 1);
+    assert_eq!(c.guide_step, GuideStep::ZiaActivation);
+}
+
+#[test]
+fn an_unreadable_side_is_an_error_never_a_pass() {
+    let mut t = good();
+    t.zia = Err(Unreadable {
+        what: "ZIA ZPA gateways".into(),
+        causes: vec!["HTTP 403".into()],
+    });
+    let checks = judge(&t, &req());
+    let e: Vec<&AuditCheck> = checks
+        .iter()
+        .filter(|c| c.status == Status::Error)
+        .collect();
+    assert_eq!(e.len(), 1);
+    assert_eq!(e[0].guide_step, GuideStep::AdminApi);
+    assert!(
+        !checks
+            .iter()
+            .any(|c| c.status != Status::Error && c.name.contains("ZIA"))
+    );
+}
+
+#[test]
+fn no_segment_at_all_fails_once() {
+    let mut t = good();
+    zpa(&mut t).segments.clear();
+    let f = failures(&t);
+    assert_eq!(
+        f,
+        vec![(
+            "application segment for the login hosts".into(),
+            GuideStep::SegmentDomains
+        )]
+    );
+}

@@ -1,0 +1,660 @@
+//! Fake ZPA and ZIA admin APIs on loopback, in the documented shapes, for `sipa-check audit`
+//! against the lab: legacy ZPA (`POST /signin`, bearer), legacy ZIA (`POST
+//! /api/v1/authenticatedSession` with the obfuscated API key, `JSESSIONID` cookie), OneAPI
+//! (`POST /oauth2/v1/token`, one bearer for `/zpa/…` and `/zia/api/v1/…`). ZPA pages with
+//! `page`/`pagesize` and string counts, ZIA with `page`/`pageSize` and bare arrays; throttling
+//! answers 429 with `Retry-After` in ZPA's `13s` form. Every request is recorded, so a test can
+//! prove the audit never wrote.
+
+mod tenant;
+
+use std::collections::{BTreeSet, HashSet};
+use std::convert::Infallible;
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::header::{self, HeaderValue};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use serde_json::{Value, json};
+use tokio::task::JoinHandle;
+use tokio_rustls::TlsAcceptor;
+
+pub use tenant::{
+    ACCESS_RULE_ID, CONNECTOR_GROUP_ID, CUSTOMER_ID, FORWARDING_RULE_ID, GATEWAY_ID, LabTenant,
+    SEGMENT_ID, SEGMENT_NAME, SERVER_GROUP_ID, SERVER_GROUP_NAME, ZIA_RULE_ID,
+};
+
+use super::conn::{HANDSHAKE_TIMEOUT, spawn_accept_loop};
+use super::{Fault, LabError, ORIGIN_IP, pki};
+
+/// The lab's legacy ZPA client id and secret.
+pub const LAB_ZPA_CLIENT_ID: &str = "lab-zpa-client";
+pub const LAB_ZPA_CLIENT_SECRET: &str = "lab-zpa-secret-0b7c";
+/// The lab's legacy ZIA admin and API key (at least 12 characters, as Zscaler's).
+pub const LAB_ZIA_USERNAME: &str = "admin@sipa-lab.test";
+pub const LAB_ZIA_PASSWORD: &str = "lab-zia-password-4d1e";
+pub const LAB_ZIA_API_KEY: &str = "q1w2e3r4t5y6u7i8o9p0";
+/// The lab's OneAPI client.
+pub const LAB_ONEAPI_CLIENT_ID: &str = "lab-oneapi-client";
+pub const LAB_ONEAPI_CLIENT_SECRET: &str = "lab-oneapi-secret-77a3";
+const MAX_BODY: usize = 64 * 1024;
+
+/// A configuration fault of the lab tenant, seen only through the admin APIs. Those with a
+/// network side also break the lab's network the same way (see [`AuditFault::network`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum AuditFault {
+    AnchorOff,
+    HostMissing,
+    Port80Missing,
+    WildcardOnly,
+    ForwardingIntercept,
+    AccessZiaInspection,
+    WrongConnectorGroup,
+    ConnectorDisconnected,
+    GatewayOtherServerGroup,
+    ForwardingRuleDisabled,
+    ActivationPending,
+}
+
+impl AuditFault {
+    pub const ALL: [AuditFault; 11] = [
+        AuditFault::AnchorOff,
+        AuditFault::HostMissing,
+        AuditFault::Port80Missing,
+        AuditFault::WildcardOnly,
+        AuditFault::ForwardingIntercept,
+        AuditFault::AccessZiaInspection,
+        AuditFault::WrongConnectorGroup,
+        AuditFault::ConnectorDisconnected,
+        AuditFault::GatewayOtherServerGroup,
+        AuditFault::ForwardingRuleDisabled,
+        AuditFault::ActivationPending,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            AuditFault::AnchorOff => "audit-anchor-off",
+            AuditFault::HostMissing => "audit-host-missing",
+            AuditFault::Port80Missing => "audit-port80-missing",
+            AuditFault::WildcardOnly => "audit-wildcard-only",
+            AuditFault::ForwardingIntercept => "audit-forwarding-intercept",
+            AuditFault::AccessZiaInspection => "audit-access-zia-inspection",
+            AuditFault::WrongConnectorGroup => "audit-wrong-connector-group",
+            AuditFault::ConnectorDisconnected => "audit-connector-disconnected",
+            AuditFault::GatewayOtherServerGroup => "audit-gateway-other-server-group",
+            AuditFault::ForwardingRuleDisabled => "audit-forwarding-rule-disabled",
+            AuditFault::ActivationPending => "audit-activation-pending",
+        }
+    }
+
+    pub fn description(self) -> &'static str {
+        match self {
+            AuditFault::AnchorOff => {
+                "the segment's Source IP Anchor is off (network: nothing anchored)"
+            }
+            AuditFault::HostMissing => {
+                "the segment lacks login.windows.net (network: as one-domain-unanchored)"
+            }
+            AuditFault::Port80Missing => {
+                "the segment's TCP ranges lack 80 (network: as port80-unanchored)"
+            }
+            AuditFault::WildcardOnly => {
+                "the segment lists *.microsoftonline.com, *.windows.net, *.microsoft.com only (a warning)"
+            }
+            AuditFault::ForwardingIntercept => {
+                "the client forwarding rule is Forward to ZPA (INTERCEPT), not Only Forward Allowed Applications"
+            }
+            AuditFault::AccessZiaInspection => {
+                "the access rule allows client type ZIA Inspection, not ZIA Service Edge (network: as access-denied)"
+            }
+            AuditFault::WrongConnectorGroup => {
+                "the server group is on the branch connector group (network: as wrong-connector)"
+            }
+            AuditFault::ConnectorDisconnected => {
+                "the SIPA App Connector is ZPN_STATUS_DISCONNECTED (network: as connectors-down)"
+            }
+            AuditFault::GatewayOtherServerGroup => {
+                "the ZIA ZPA gateway uses another server group (network: nothing anchored)"
+            }
+            AuditFault::ForwardingRuleDisabled => {
+                "the ZIA forwarding rule is DISABLED (network: nothing anchored)"
+            }
+            AuditFault::ActivationPending => "ZIA has changes saved but not activated (a warning)",
+        }
+    }
+
+    /// The network fault the same misconfiguration causes, if the lab's network shows it.
+    pub fn network(self) -> Option<Fault> {
+        match self {
+            AuditFault::AnchorOff
+            | AuditFault::GatewayOtherServerGroup
+            | AuditFault::ForwardingRuleDisabled => Some(Fault::NothingAnchored),
+            AuditFault::HostMissing => Some(Fault::OneDomainUnanchored),
+            AuditFault::Port80Missing => Some(Fault::Port80Unanchored),
+            AuditFault::AccessZiaInspection => Some(Fault::AccessDenied),
+            AuditFault::WrongConnectorGroup => Some(Fault::WrongConnector),
+            AuditFault::ConnectorDisconnected => Some(Fault::ConnectorsDown),
+            AuditFault::WildcardOnly
+            | AuditFault::ForwardingIntercept
+            | AuditFault::ActivationPending => None,
+        }
+    }
+
+    /// The configuration a network fault implies, so the same fault breaks both layers.
+    pub fn of_network(fault: Fault) -> Option<AuditFault> {
+        Some(match fault {
+            Fault::OneDomainUnanchored => AuditFault::HostMissing,
+            Fault::Port80Unanchored => AuditFault::Port80Missing,
+            Fault::NothingAnchored => AuditFault::ForwardingRuleDisabled,
+            Fault::WrongConnector => AuditFault::WrongConnectorGroup,
+            Fault::ConnectorsDown => AuditFault::ConnectorDisconnected,
+            Fault::AccessDenied => AuditFault::AccessZiaInspection,
+            _ => return None,
+        })
+    }
+}
+
+impl fmt::Display for AuditFault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for AuditFault {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        AuditFault::ALL
+            .into_iter()
+            .find(|f| f.name() == s)
+            .ok_or_else(|| format!("unknown audit fault `{s}`"))
+    }
+}
+
+/// How the fake APIs misbehave, beyond the tenant's faults.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ApiBehaviour {
+    /// Answer this many GETs with 429 and `Retry-After: 1s` first.
+    pub throttle_first: u32,
+    /// Forget every session after this many authorized GETs, once (a 401 follows).
+    pub expire_sessions_after: Option<u32>,
+    /// Answer every GET with this status.
+    pub refuse_with: Option<u16>,
+    /// Answer every GET with a body that is not JSON.
+    pub bad_json: bool,
+    /// The largest page the APIs serve.
+    pub max_page_size: Option<usize>,
+}
+
+/// What the fake APIs saw.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiRequest {
+    pub method: String,
+    pub path: String,
+    pub query: String,
+}
+
+struct ApiState {
+    tenant: LabTenant,
+    behaviour: ApiBehaviour,
+    requests: Mutex<Vec<ApiRequest>>,
+    sessions: Mutex<HashSet<String>>,
+    gets: Mutex<u32>,
+    expired: Mutex<bool>,
+}
+
+/// The running fake admin APIs.
+#[derive(Debug)]
+pub struct AdminApi {
+    addr: SocketAddr,
+    ca_dir: PathBuf,
+    ca_file: PathBuf,
+    state: Arc<ApiStateHandle>,
+    task: JoinHandle<()>,
+}
+
+struct ApiStateHandle(ApiState);
+
+impl fmt::Debug for ApiStateHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ApiState")
+    }
+}
+
+impl AdminApi {
+    /// Starts the fake APIs on 127.0.0.1 (an ephemeral port), over TLS with a CA of their own.
+    pub async fn start(
+        faults: &[Fault],
+        audit_faults: &[AuditFault],
+        behaviour: ApiBehaviour,
+    ) -> Result<AdminApi, LabError> {
+        let faults: BTreeSet<Fault> = faults.iter().copied().collect();
+        let audit: BTreeSet<AuditFault> = audit_faults.iter().copied().collect();
+        let ca = pki::Authority::generate("sipa-check lab admin API CA")?;
+        let leaf = ca.issue_server("lab admin API", &["127.0.0.1", "api.sipa-lab.test"])?;
+        let tls = pki::server_config("lab admin API", &leaf)?;
+        let ca_dir = std::env::temp_dir().join(format!(
+            "sipa-check-admin-api-{}-{}",
+            std::process::id(),
+            uuid::Uuid::new_v4().simple()
+        ));
+        let ca_file = ca_dir.join("admin-api-ca.pem");
+        std::fs::create_dir(&ca_dir)
+            .and_then(|()| std::fs::write(&ca_file, ca.pem()))
+            .map_err(|source| LabError::CaFile {
+                path: ca_file.clone(),
+                source,
+            })?;
+        let listener =
+            super::conn::bind("admin API", SocketAddr::new(IpAddr::V4(ORIGIN_IP), 0)).await?;
+        let addr = super::conn::local_addr("admin API", &listener)?;
+        let state = Arc::new(ApiStateHandle(ApiState {
+            tenant: LabTenant::new(&faults, &audit),
+            behaviour,
+            requests: Mutex::default(),
+            sessions: Mutex::default(),
+            gets: Mutex::new(0),
+            expired: Mutex::new(false),
+        }));
+        let acceptor = TlsAcceptor::from(tls);
+        let served = state.clone();
+        let task = spawn_accept_loop(listener, std::time::Duration::ZERO, move |stream, _| {
+            let state = served.clone();
+            let acceptor = acceptor.clone();
+            async move {
+                let Ok(Ok(stream)) =
+                    tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await
+                else {
+                    return;
+                };
+                let service = service_fn(move |request| {
+                    let state = state.clone();
+                    async move { Ok::<_, Infallible>(answer(&state.0, request).await) }
+                });
+                let _ = http1::Builder::new()
+                    .timer(TokioTimer::new())
+                    .header_read_timeout(HANDSHAKE_TIMEOUT)
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            }
+        });
+        Ok(AdminApi {
+            addr,
+            ca_dir,
+            ca_file,
+            state,
+            task,
+        })
+    }
+
+    fn base(&self) -> String {
+        format!("https://{}", self.addr)
+    }
+
+    /// Legacy ZPA's base URL.
+    pub fn zpa_url(&self) -> url::Url {
+        url::Url::parse(&self.base()).expect("a loopback URL")
+    }
+
+    /// Legacy ZIA's base URL (`…/api/v1`).
+    pub fn zia_url(&self) -> url::Url {
+        url::Url::parse(&format!("{}/api/v1", self.base())).expect("a loopback URL")
+    }
+
+    /// OneAPI's gateway.
+    pub fn oneapi_url(&self) -> url::Url {
+        self.zpa_url()
+    }
+
+    /// OneAPI's token endpoint.
+    pub fn oneapi_token_url(&self) -> url::Url {
+        url::Url::parse(&format!("{}/oauth2/v1/token", self.base())).expect("a loopback URL")
+    }
+
+    /// The CA (PEM file) of the APIs' certificate.
+    pub fn ca_file(&self) -> &Path {
+        &self.ca_file
+    }
+
+    /// The legacy credentials of the lab tenant, as the environment would hold them.
+    pub fn legacy_env() -> Vec<(&'static str, String)> {
+        use crate::audit::credentials::*;
+        vec![
+            (ZPA_CLIENT_ID, LAB_ZPA_CLIENT_ID.into()),
+            (ZPA_CLIENT_SECRET, LAB_ZPA_CLIENT_SECRET.into()),
+            (ZPA_CUSTOMER_ID, CUSTOMER_ID.into()),
+            (ZIA_USERNAME, LAB_ZIA_USERNAME.into()),
+            (ZIA_PASSWORD, LAB_ZIA_PASSWORD.into()),
+            (ZIA_API_KEY, LAB_ZIA_API_KEY.into()),
+            (ZIA_CLOUD, "zscalerlab".into()),
+        ]
+    }
+
+    /// The OneAPI credentials of the lab tenant.
+    pub fn oneapi_env() -> Vec<(&'static str, String)> {
+        use crate::audit::credentials::*;
+        vec![
+            (ZSCALER_CLIENT_ID, LAB_ONEAPI_CLIENT_ID.into()),
+            (ZSCALER_CLIENT_SECRET, LAB_ONEAPI_CLIENT_SECRET.into()),
+            (ZSCALER_VANITY_DOMAIN, "sipalab".into()),
+            (ZPA_CUSTOMER_ID, CUSTOMER_ID.into()),
+        ]
+    }
+
+    /// Every request seen so far.
+    pub fn requests(&self) -> Vec<ApiRequest> {
+        self.state
+            .0
+            .requests
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// The `audit` flags that reach these APIs (legacy and OneAPI base URLs, the CA).
+    pub fn audit_flags(&self) -> Vec<String> {
+        vec![
+            "--zpa-url".into(),
+            self.zpa_url().to_string(),
+            "--zia-url".into(),
+            self.zia_url().to_string(),
+            "--oneapi-url".into(),
+            self.oneapi_url().to_string(),
+            "--oneapi-token-url".into(),
+            self.oneapi_token_url().to_string(),
+            "--ca-file".into(),
+            self.ca_file.display().to_string(),
+        ]
+    }
+}
+
+impl Drop for AdminApi {
+    fn drop(&mut self) {
+        self.task.abort();
+        let _ = std::fs::remove_dir_all(&self.ca_dir);
+    }
+}
+
+type Answer = Response<Full<Bytes>>;
+
+fn json_answer(status: StatusCode, body: &Value) -> Answer {
+    let mut r = Response::new(Full::new(Bytes::from(body.to_string())));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    r
+}
+
+fn new_session(state: &ApiState) -> String {
+    let s = uuid::Uuid::new_v4().simple().to_string();
+    state
+        .sessions
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(s.clone());
+    s
+}
+
+async fn body_of(request: Request<Incoming>) -> Option<Bytes> {
+    Limited::new(request.into_body(), MAX_BODY)
+        .collect()
+        .await
+        .ok()
+        .map(|b| b.to_bytes())
+}
+
+fn form_of(body: &[u8]) -> Vec<(String, String)> {
+    url::form_urlencoded::parse(body).into_owned().collect()
+}
+
+fn field<'a>(form: &'a [(String, String)], key: &str) -> Option<&'a str> {
+    form.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+}
+
+async fn answer(state: &ApiState, request: Request<Incoming>) -> Answer {
+    let path = request.uri().path().to_owned();
+    let query = request.uri().query().unwrap_or("").to_owned();
+    state
+        .requests
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .push(ApiRequest {
+            method: request.method().to_string(),
+            path: path.clone(),
+            query: query.clone(),
+        });
+    let unauthorized = || {
+        json_answer(
+            StatusCode::UNAUTHORIZED,
+            &json!({"id": "authn.required", "reason": "unauthorized"}),
+        )
+    };
+    match (request.method().clone(), path.as_str()) {
+        (Method::POST, "/signin") => {
+            let form = form_of(&body_of(request).await.unwrap_or_default());
+            if field(&form, "client_id") == Some(LAB_ZPA_CLIENT_ID)
+                && field(&form, "client_secret") == Some(LAB_ZPA_CLIENT_SECRET)
+            {
+                json_answer(
+                    StatusCode::OK,
+                    &json!({"token_type": "Bearer", "access_token": new_session(state), "expires_in": "3600"}),
+                )
+            } else {
+                unauthorized()
+            }
+        }
+        (Method::POST, "/oauth2/v1/token") => {
+            let form = form_of(&body_of(request).await.unwrap_or_default());
+            if field(&form, "grant_type") == Some("client_credentials")
+                && field(&form, "client_id") == Some(LAB_ONEAPI_CLIENT_ID)
+                && field(&form, "client_secret") == Some(LAB_ONEAPI_CLIENT_SECRET)
+                && field(&form, "audience") == Some(crate::audit::credentials::ONEAPI_AUDIENCE)
+            {
+                json_answer(
+                    StatusCode::OK,
+                    &json!({"access_token": new_session(state), "token_type": "Bearer", "expires_in": 83999}),
+                )
+            } else {
+                json_answer(
+                    StatusCode::UNAUTHORIZED,
+                    &json!({"error": "invalid_client"}),
+                )
+            }
+        }
+        (Method::POST, "/api/v1/authenticatedSession") => {
+            let body: Value = serde_json::from_slice(&body_of(request).await.unwrap_or_default())
+                .unwrap_or(Value::Null);
+            let ts: Option<u128> = body
+                .get("timestamp")
+                .and_then(Value::as_str)
+                .and_then(|t| t.parse().ok());
+            let key_ok = ts
+                .and_then(|ts| crate::audit::credentials::obfuscate_api_key(LAB_ZIA_API_KEY, ts))
+                .is_some_and(|k| body.get("apiKey").and_then(Value::as_str) == Some(k.as_str()));
+            if key_ok
+                && body.get("username").and_then(Value::as_str) == Some(LAB_ZIA_USERNAME)
+                && body.get("password").and_then(Value::as_str) == Some(LAB_ZIA_PASSWORD)
+            {
+                let session = new_session(state);
+                let mut r = json_answer(
+                    StatusCode::OK,
+                    &json!({"authType": "ADMIN_LOGIN", "obfuscateApiKey": true, "passwordExpiryTime": 0, "passwordExpiryDays": 0}),
+                );
+                if let Ok(v) = HeaderValue::from_str(&format!(
+                    "JSESSIONID={session}; Path=/; Secure; HttpOnly"
+                )) {
+                    r.headers_mut().insert(header::SET_COOKIE, v);
+                }
+                r
+            } else {
+                unauthorized()
+            }
+        }
+        (Method::GET, _) => get(state, &request, &path, &query),
+        _ => json_answer(
+            StatusCode::METHOD_NOT_ALLOWED,
+            &json!({"id": "method.not.allowed"}),
+        ),
+    }
+}
+
+fn get(state: &ApiState, request: &Request<Incoming>, path: &str, query: &str) -> Answer {
+    let headers = request.headers();
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    let cookie = headers
+        .get(header::COOKIE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|c| {
+            c.split(';')
+                .find_map(|kv| kv.trim().strip_prefix("JSESSIONID="))
+        });
+    // Which API: legacy ZPA, legacy ZIA, or OneAPI with its product prefix.
+    let (product, rest) = if let Some(r) = path.strip_prefix("/zpa/mgmtconfig/v1/admin/customers/")
+    {
+        ("zpa", r)
+    } else if let Some(r) = path.strip_prefix("/mgmtconfig/v1/admin/customers/") {
+        ("zpa", r)
+    } else if let Some(r) = path.strip_prefix("/zia/api/v1") {
+        ("zia", r)
+    } else if let Some(r) = path.strip_prefix("/api/v1") {
+        ("zia", r)
+    } else {
+        return json_answer(StatusCode::NOT_FOUND, &json!({"id": "resource.not.found"}));
+    };
+    let credential = if product == "zia" && !path.starts_with("/zia/") {
+        cookie
+    } else {
+        bearer
+    };
+    let known = credential.is_some_and(|c| {
+        state
+            .sessions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(c)
+    });
+    if !known {
+        return json_answer(
+            StatusCode::UNAUTHORIZED,
+            &json!({"id": "authn.required", "reason": "session expired or invalid"}),
+        );
+    }
+    let n = {
+        let mut gets = state.gets.lock().unwrap_or_else(|p| p.into_inner());
+        *gets += 1;
+        *gets
+    };
+    let b = &state.behaviour;
+    if n <= b.throttle_first {
+        let mut r = json_answer(
+            StatusCode::TOO_MANY_REQUESTS,
+            &json!({"id": "rate.limit.exceeded", "reason": "Rate Limit (20/10SEC) exceeded"}),
+        );
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1s"));
+        return r;
+    }
+    if let Some(after) = b.expire_sessions_after {
+        let mut expired = state.expired.lock().unwrap_or_else(|p| p.into_inner());
+        if n > after + b.throttle_first && !*expired {
+            *expired = true;
+            state
+                .sessions
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clear();
+            return json_answer(
+                StatusCode::UNAUTHORIZED,
+                &json!({"id": "authn.required", "reason": "session expired"}),
+            );
+        }
+    }
+    if let Some(status) = b.refuse_with {
+        let status = StatusCode::from_u16(status).unwrap_or(StatusCode::FORBIDDEN);
+        return json_answer(
+            status,
+            &json!({"id": "refused", "reason": "refused by the lab"}),
+        );
+    }
+    if b.bad_json {
+        let mut r = Response::new(Full::new(Bytes::from_static(b"<html>maintenance</html>")));
+        r.headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html"));
+        return r;
+    }
+    let params: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes())
+        .into_owned()
+        .collect();
+    let param = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+    let page: usize = param("page")
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(1)
+        .max(1);
+    let cap = b.max_page_size.unwrap_or(usize::MAX);
+    let t = &state.tenant;
+    if product == "zpa" {
+        let Some(below) = rest
+            .strip_prefix(CUSTOMER_ID)
+            .filter(|r| r.is_empty() || r.starts_with('/'))
+        else {
+            return json_answer(StatusCode::FORBIDDEN, &json!({"id": "customer.not.found"}));
+        };
+        let Some(list) = t.zpa_list(below) else {
+            return json_answer(StatusCode::NOT_FOUND, &json!({"id": "resource.not.found"}));
+        };
+        let size: usize = param("pagesize")
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(20)
+            .clamp(1, 500)
+            .min(cap);
+        let total_pages = list.len().div_ceil(size);
+        let items: Vec<Value> = list
+            .iter()
+            .skip((page - 1) * size)
+            .take(size)
+            .cloned()
+            .collect();
+        let mut envelope =
+            json!({"totalPages": total_pages.to_string(), "totalCount": list.len().to_string()});
+        // An empty page leaves `list` out, as ZPA does.
+        if !items.is_empty() {
+            envelope["list"] = Value::Array(items);
+        }
+        json_answer(StatusCode::OK, &envelope)
+    } else {
+        if rest == "/status" {
+            return json_answer(StatusCode::OK, &t.zia_status);
+        }
+        let Some(list) = t.zia_list(rest) else {
+            return json_answer(
+                StatusCode::NOT_FOUND,
+                &json!({"code": "RESOURCE_NOT_FOUND"}),
+            );
+        };
+        let size: usize = param("pageSize")
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(100)
+            .max(1)
+            .min(cap);
+        let items: Vec<Value> = list
+            .iter()
+            .skip((page - 1) * size)
+            .take(size)
+            .cloned()
+            .collect();
+        json_answer(StatusCode::OK, &Value::Array(items))
+    }
+}

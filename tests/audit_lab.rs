@@ -1,0 +1,360 @@
+//! `audit` against the lab's fake ZPA and ZIA APIs on loopback: the good tenant passes every
+//! link through legacy and OneAPI credentials, each audit fault fails at its link naming the
+//! object and the guide step, paging / 429 / 401 are handled, refusals are inconclusive, and the
+//! fakes never see a write.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use sipa_check::audit::client::ApiSettings;
+use sipa_check::audit::credentials::{AuditCredentials, BaseUrls};
+use sipa_check::audit::judge::Requirements;
+use sipa_check::audit::report::AuditReport;
+use sipa_check::audit::{self, Source};
+use sipa_check::guide::GuideStep;
+use sipa_check::lab::Fault;
+use sipa_check::lab::admin_api::{AdminApi, ApiBehaviour, AuditFault, SEGMENT_ID};
+use sipa_check::outcome::Status;
+use sipa_check::scenario::model::AnchorSet;
+
+fn urls(api: &AdminApi) -> BaseUrls {
+    BaseUrls {
+        zpa: Some(api.zpa_url()),
+        zia: Some(api.zia_url()),
+        oneapi: Some(api.oneapi_url()),
+        oneapi_token: Some(api.oneapi_token_url()),
+    }
+}
+
+fn source(api: &AdminApi, env: Vec<(&'static str, String)>, page: u32) -> Source {
+    let env: HashMap<&str, String> = env.into_iter().collect();
+    let credentials = AuditCredentials::from_env(|k| env.get(k).cloned(), &urls(api)).unwrap();
+    Source::Api {
+        credentials: Box::new(credentials),
+        settings: ApiSettings {
+            ca_files: vec![api.ca_file().to_path_buf()],
+            timeout: Duration::from_secs(20),
+            zpa_page_size: page,
+            zia_page_size: page,
+            ..ApiSettings::default()
+        },
+    }
+}
+
+fn req() -> Requirements {
+    Requirements {
+        login_hosts: sipa_check::lab::LOGIN_HOSTS
+            .iter()
+            .map(|h| h.to_string())
+            .collect(),
+        ports: vec![80, 443],
+        anchors: AnchorSet(vec!["127.0.0.2/32".parse().unwrap()]),
+    }
+}
+
+async fn audit_of(source: &Source) -> (audit::Reading, AuditReport) {
+    let reading = audit::read(source).await.unwrap();
+    let report = audit::report(
+        &reading,
+        &req(),
+        "2026-11-30T00:00:00Z".into(),
+        Instant::now(),
+    );
+    (reading, report)
+}
+
+fn assert_read_only(api: &AdminApi) {
+    let requests = api.requests();
+    assert!(!requests.is_empty());
+    for r in &requests {
+        let auth = matches!(
+            r.path.as_str(),
+            "/signin" | "/oauth2/v1/token" | "/api/v1/authenticatedSession"
+        );
+        assert!(
+            r.method == "GET" || (r.method == "POST" && auth),
+            "a write reached the API: {r:?}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_good_tenant_passes_through_legacy_credentials_page_by_page() {
+    let api = AdminApi::start(&[], &[], ApiBehaviour::default())
+        .await
+        .unwrap();
+    let (reading, report) = audit_of(&source(&api, AdminApi::legacy_env(), 1)).await;
+    for c in &report.checks {
+        assert_eq!(c.status, Status::Pass, "{c:#?}");
+        assert!(c.warnings.is_empty(), "{c:#?}");
+    }
+    assert_eq!(report.overall, Status::Pass);
+    assert!(report.checks.len() >= 17);
+    // The connectors behind the SIPA server group, with their names.
+    assert_eq!(report.connectors.len(), 1);
+    assert_eq!(report.connectors[0].name, "ac-sipa-1");
+    assert_eq!(report.connectors[0].public_ip.as_deref(), Some("127.0.0.2"));
+    // One item per page: ZPA's segments came in two pages, ZIA's three gateways in four.
+    let files: Vec<&String> = reading.documents.files().map(|(n, _)| n).collect();
+    assert!(
+        files.iter().any(|f| *f == "zpa-application.page-2.json"),
+        "{files:?}"
+    );
+    assert!(
+        files.iter().any(|f| *f == "zia-zpaGateways.page-3.json"),
+        "{files:?}"
+    );
+    let requests = api.requests();
+    assert!(requests.iter().any(|r| r.query.contains("pagesize=1")));
+    assert!(requests.iter().any(|r| r.query.contains("pageSize=1")));
+    assert_eq!(requests.iter().filter(|r| r.path == "/signin").count(), 1);
+    assert_eq!(
+        requests
+            .iter()
+            .filter(|r| r.path == "/api/v1/authenticatedSession")
+            .count(),
+        1
+    );
+    assert_read_only(&api);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oneapi_one_token_serves_both_products() {
+    let api = AdminApi::start(&[], &[], ApiBehaviour::default())
+        .await
+        .unwrap();
+    let (_, report) = audit_of(&source(&api, AdminApi::oneapi_env(), 500)).await;
+    assert_eq!(report.overall, Status::Pass, "{:#?}", report.checks);
+    let requests = api.requests();
+    assert_eq!(
+        requests
+            .iter()
+            .filter(|r| r.path == "/oauth2/v1/token")
+            .count(),
+        1
+    );
+    assert!(
+        requests
+            .iter()
+            .any(|r| r.path.starts_with("/zpa/mgmtconfig/"))
+    );
+    assert!(requests.iter().any(|r| r.path.starts_with("/zia/api/v1/")));
+    assert_read_only(&api);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_audit_fault_fails_its_link_naming_the_object_and_the_step() {
+    // (fault, check name, guide step, object id or name that must be named, warning only)
+    let table: Vec<(AuditFault, &str, GuideStep, &str, bool)> = vec![
+        (
+            AuditFault::AnchorOff,
+            "segment O365 SIPA: Source IP Anchor",
+            GuideStep::SegmentAnchor,
+            SEGMENT_ID,
+            false,
+        ),
+        (
+            AuditFault::HostMissing,
+            "login host login.windows.net: in the anchored segment",
+            GuideStep::SegmentDomains,
+            SEGMENT_ID,
+            false,
+        ),
+        (
+            AuditFault::Port80Missing,
+            "segment O365 SIPA: TCP port 80",
+            GuideStep::SegmentPorts,
+            SEGMENT_ID,
+            false,
+        ),
+        (
+            AuditFault::WildcardOnly,
+            "login host login.windows.net: in the anchored segment",
+            GuideStep::SegmentDomains,
+            SEGMENT_ID,
+            true,
+        ),
+        (
+            AuditFault::ForwardingIntercept,
+            "segment O365 SIPA: client forwarding policy",
+            GuideStep::ClientForwarding,
+            "SIPA O365 forwarding",
+            false,
+        ),
+        (
+            AuditFault::AccessZiaInspection,
+            "segment O365 SIPA: access policy",
+            GuideStep::AccessPolicy,
+            SEGMENT_ID,
+            false,
+        ),
+        (
+            AuditFault::WrongConnectorGroup,
+            "server group SIPA servers: App Connector IPs expected",
+            GuideStep::ServerGroup,
+            "SIPA servers",
+            false,
+        ),
+        (
+            AuditFault::ConnectorDisconnected,
+            "server group SIPA servers: App Connectors connected",
+            GuideStep::AppConnectors,
+            "SIPA servers",
+            false,
+        ),
+        (
+            AuditFault::GatewayOtherServerGroup,
+            "ZIA ZPA gateway: server group",
+            GuideStep::ZpaGateway,
+            "SIPA gateway",
+            false,
+        ),
+        (
+            AuditFault::ForwardingRuleDisabled,
+            "segment O365 SIPA: ZIA forwarding rule",
+            GuideStep::ForwardingRule,
+            "SIPA O365",
+            false,
+        ),
+        (
+            AuditFault::ActivationPending,
+            "ZIA activation",
+            GuideStep::ZiaActivation,
+            "",
+            true,
+        ),
+    ];
+    assert_eq!(table.len(), AuditFault::ALL.len());
+    for (fault, name, step, named, warning_only) in table {
+        let api = AdminApi::start(&[], &[fault], ApiBehaviour::default())
+            .await
+            .unwrap();
+        let (_, report) = audit_of(&source(&api, AdminApi::legacy_env(), 500)).await;
+        let c = report
+            .checks
+            .iter()
+            .find(|c| c.name == name)
+            .unwrap_or_else(|| panic!("{fault}: no check {name}: {:#?}", report.checks));
+        assert_eq!(c.guide_step, step, "{fault}");
+        if warning_only {
+            assert_eq!(c.status, Status::Pass, "{fault}: {c:#?}");
+            assert!(!c.warnings.is_empty(), "{fault}: {c:#?}");
+            assert_eq!(report.overall, Status::Pass, "{fault}");
+        } else {
+            assert_eq!(c.status, Status::Fail, "{fault}: {c:#?}");
+            assert_eq!(report.overall, Status::Fail, "{fault}");
+            let o = c.object.as_ref().unwrap();
+            assert!(o.id == named || o.name == named, "{fault}: {o:?}");
+            assert!(!c.fix.is_empty());
+        }
+        assert_read_only(&api);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_network_fault_breaks_the_configuration_the_same_way() {
+    let api = AdminApi::start(&[Fault::OneDomainUnanchored], &[], ApiBehaviour::default())
+        .await
+        .unwrap();
+    let (_, report) = audit_of(&source(&api, AdminApi::legacy_env(), 500)).await;
+    let failed: Vec<&str> = report
+        .checks
+        .iter()
+        .filter(|c| c.status == Status::Fail)
+        .map(|c| c.name.as_str())
+        .collect();
+    assert_eq!(
+        failed,
+        ["login host login.windows.net: in the anchored segment"]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn throttling_and_an_expired_session_are_handled() {
+    let api = AdminApi::start(
+        &[],
+        &[],
+        ApiBehaviour {
+            throttle_first: 1,
+            expire_sessions_after: Some(3),
+            ..ApiBehaviour::default()
+        },
+    )
+    .await
+    .unwrap();
+    let started = Instant::now();
+    let (_, report) = audit_of(&source(&api, AdminApi::legacy_env(), 500)).await;
+    assert_eq!(report.overall, Status::Pass, "{:#?}", report.checks);
+    // Retry-After: 1s was honoured.
+    assert!(started.elapsed() >= Duration::from_secs(1));
+    let requests = api.requests();
+    // Signed in again after the 401.
+    assert_eq!(requests.iter().filter(|r| r.path == "/signin").count(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refusing_or_garbled_api_is_inconclusive_never_a_pass() {
+    for behaviour in [
+        ApiBehaviour {
+            refuse_with: Some(403),
+            ..ApiBehaviour::default()
+        },
+        ApiBehaviour {
+            refuse_with: Some(503),
+            ..ApiBehaviour::default()
+        },
+        ApiBehaviour {
+            bad_json: true,
+            ..ApiBehaviour::default()
+        },
+    ] {
+        let api = AdminApi::start(&[], &[], behaviour.clone()).await.unwrap();
+        let (_, report) = audit_of(&source(&api, AdminApi::legacy_env(), 500)).await;
+        assert_eq!(
+            report.overall,
+            Status::Error,
+            "{behaviour:?}: {:#?}",
+            report.checks
+        );
+        assert_eq!(report.tally.errors, 2, "{behaviour:?}");
+        assert_eq!(report.tally.passed, 0, "{behaviour:?}");
+        assert!(
+            report
+                .checks
+                .iter()
+                .all(|c| c.guide_step == GuideStep::AdminApi)
+        );
+    }
+    // Wrong credentials: still 401 after signing in: inconclusive.
+    let api = AdminApi::start(&[], &[], ApiBehaviour::default())
+        .await
+        .unwrap();
+    let mut env = AdminApi::legacy_env();
+    for (k, v) in &mut env {
+        if *k == "ZPA_CLIENT_SECRET" {
+            *v = "wrong".into();
+        }
+    }
+    let (_, report) = audit_of(&source(&api, env, 500)).await;
+    assert_eq!(report.overall, Status::Error);
+    let zpa = report
+        .checks
+        .iter()
+        .find(|c| c.status == Status::Error)
+        .unwrap();
+    assert!(zpa.found.contains("401"), "{zpa:#?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_snapshot_audits_the_same_offline() {
+    let api = AdminApi::start(&[], &[AuditFault::Port80Missing], ApiBehaviour::default())
+        .await
+        .unwrap();
+    let (reading, live) = audit_of(&source(&api, AdminApi::legacy_env(), 1)).await;
+    let dir = tempfile::tempdir().unwrap();
+    reading.documents.write_snapshot(dir.path()).unwrap();
+    drop(api);
+    let (_, offline) = audit_of(&Source::Snapshot(dir.path().to_path_buf())).await;
+    assert_eq!(offline.checks, live.checks);
+    assert_eq!(offline.overall, Status::Fail);
+}
