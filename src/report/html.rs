@@ -317,7 +317,9 @@ fn causes(h: &mut String, view: &FleetView) {
             .filter_map(|(r, c)| Some((*r, (*c)?)))
             .collect();
         if !checks.is_empty() {
-            let _ = write!(h, "<details><summary>{} checks</summary><ul>", checks.len());
+            let n = checks.len();
+            let word = if n == 1 { "check" } else { "checks" };
+            let _ = write!(h, "<details><summary>{n} {word}</summary><ul>");
             for (row, o) in checks {
                 let _ = write!(
                     h,
