@@ -517,6 +517,7 @@ impl ReadOnlyClient {
             Paging::Zia => {
                 let size = self.settings.zia_page_size.max(1);
                 let mut page = 1;
+                let mut previous: Option<Value> = None;
                 loop {
                     let v = self
                         .get(
@@ -524,12 +525,18 @@ impl ReadOnlyClient {
                             &[("page", page.to_string()), ("pageSize", size.to_string())],
                         )
                         .await?;
+                    // Some ZIA endpoints ignore paging and answer everything on every page:
+                    // the same answer again is the end, not more items.
+                    if previous.as_ref() == Some(&v) {
+                        break;
+                    }
                     let n = v.as_array().map_or(0, Vec::len);
                     let is_array = v.is_array();
-                    docs.insert(endpoint, page, v);
+                    docs.insert(endpoint, page, v.clone());
                     if !is_array || n < size as usize || page >= MAX_PAGES {
                         break;
                     }
+                    previous = Some(v);
                     page += 1;
                 }
             }

@@ -61,6 +61,8 @@ fn items(docs: &Documents, endpoint: Endpoint) -> Result<Vec<&Value>, Unreadable
                     Some(Value::Array(list)) => out.extend(list.iter()),
                     Some(_) => return Err(bad("an envelope whose `list` is not an array")),
                 },
+                // Some ZPA endpoints answer a bare array, one page (Zscaler's SDK accepts it).
+                Value::Array(list) => out.extend(list.iter()),
                 _ => return Err(bad("not a ZPA list envelope ({totalPages, list})")),
             },
             Paging::Zia => match page {
@@ -99,6 +101,17 @@ fn flag(v: &Value, key: &str) -> Option<bool> {
         Value::Number(n) => Some(n.as_i64().is_some_and(|n| n != 0)),
         _ => None,
     }
+}
+
+/// The keys of `keys` that `v` lacks (or holds as null).
+fn absent(v: &Value, keys: &[&str]) -> Vec<String> {
+    keys.iter()
+        .filter(|k| {
+            v.get(**k)
+                .is_none_or(|x| x.is_null() || x.as_str().is_some_and(|s| s.trim().is_empty()))
+        })
+        .map(|k| (*k).to_string())
+        .collect()
 }
 
 fn array<'v>(v: &'v Value, key: &str) -> &'v [Value] {
@@ -168,6 +181,38 @@ fn operator(v: &Value) -> Operator {
     }
 }
 
+/// One operand as GET answers it (`objectType`, `lhs`, `rhs`), or in the v2 shape some answers
+/// carry (`values: [..]`, `entryValues: [{lhs, rhs}]`): one operand per value.
+fn operands(o: &Value) -> Vec<Operand> {
+    let object_type = match text(o, "objectType").as_deref() {
+        Some("APP") => ObjectType::App,
+        Some("APP_GROUP") => ObjectType::AppGroup,
+        Some("CLIENT_TYPE") => ObjectType::ClientType,
+        other => ObjectType::Other(other.unwrap_or_default().to_string()),
+    };
+    let mut rhs: Vec<String> = text(o, "rhs").into_iter().collect();
+    rhs.extend(array(o, "values").iter().filter_map(|v| match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }));
+    rhs.extend(
+        array(o, "entryValues")
+            .iter()
+            .filter_map(|e| text(e, "rhs")),
+    );
+    if rhs.is_empty() {
+        // An operand with no value matches nothing; kept so a rule's shape stays visible.
+        rhs.push(String::new());
+    }
+    rhs.into_iter()
+        .map(|rhs| Operand {
+            object_type: object_type.clone(),
+            rhs,
+        })
+        .collect()
+}
+
 fn rule(v: &Value) -> PolicyRule {
     let conditions = array(v, "conditions")
         .iter()
@@ -177,31 +222,26 @@ fn rule(v: &Value) -> PolicyRule {
                 _ => Operator::Or,
             },
             negated: flag(c, "negated").unwrap_or(false),
-            operands: array(c, "operands")
-                .iter()
-                .map(|o| Operand {
-                    object_type: match text(o, "objectType").as_deref() {
-                        Some("APP") => ObjectType::App,
-                        Some("APP_GROUP") => ObjectType::AppGroup,
-                        Some("CLIENT_TYPE") => ObjectType::ClientType,
-                        other => ObjectType::Other(other.unwrap_or_default().to_string()),
-                    },
-                    rhs: text(o, "rhs").unwrap_or_default(),
-                })
-                .collect(),
+            operands: array(c, "operands").iter().flat_map(operands).collect(),
         })
         .collect();
+    let order: Option<i64> = text(v, "ruleOrder").and_then(|s| s.trim().parse().ok());
+    let default_rule = flag(v, "defaultRule").unwrap_or(false);
     PolicyRule {
         id: id(v),
         name: name(v),
-        order: text(v, "ruleOrder")
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(i64::MAX),
+        order: order.unwrap_or(i64::MAX),
+        // The default rule is last whatever its order says; any other needs one.
+        missing: if order.is_none() && !default_rule {
+            vec!["ruleOrder".into()]
+        } else {
+            Vec::new()
+        },
         disabled: flag(v, "disabled").unwrap_or(false),
         action: RuleAction::parse(&text(v, "action").unwrap_or_default()),
         operator: operator(v),
         conditions,
-        default_rule: flag(v, "defaultRule").unwrap_or(false),
+        default_rule,
         connector_groups: refs(v, "appConnectorGroups"),
     }
 }
@@ -227,8 +267,10 @@ fn zpa(docs: &Documents) -> Result<ZpaConfig, Unreadable> {
             tcp_ports: tcp_ports(v),
             segment_group_id: text(v, "segmentGroupId").filter(|s| !s.is_empty()),
             server_groups: refs(v, "serverGroups"),
-            bypass_type: text(v, "bypassType"),
+            bypass_type: text(v, "bypassType").filter(|s| !s.is_empty()),
+            // `doubleEncrypt` absent is its default, off; the others decide a pass.
             double_encrypt: flag(v, "doubleEncrypt").unwrap_or(false),
+            missing: absent(v, &["enabled", "ipAnchored", "bypassType"]),
         })
         .collect();
     let segment_groups = items(docs, Endpoint::ZpaSegmentGroups)?
@@ -337,15 +379,19 @@ fn zia(docs: &Documents) -> Result<ZiaConfig, Unreadable> {
         .into_iter()
         .map(|v| {
             let n = name(v);
-            let order = text(v, "order")
-                .and_then(|s| s.parse().ok())
-                .unwrap_or(i64::MAX);
+            let parsed: Option<i64> = text(v, "order").and_then(|s| s.trim().parse().ok());
+            let order = parsed.unwrap_or(i64::MAX);
+            let mut missing = absent(v, &["state"]);
+            if parsed.is_none() {
+                missing.push("order".into());
+            }
             ZiaForwardingRule {
                 id: id(v),
                 predefined: order < 0 || PREDEFINED_RULES.contains(&n.as_str()),
                 name: n,
                 order,
-                enabled: text(v, "state").as_deref() != Some("DISABLED"),
+                enabled: text(v, "state").as_deref() == Some("ENABLED"),
+                missing,
                 rule_type: text(v, "type").unwrap_or_else(|| "FORWARDING".into()),
                 method: text(v, "forwardMethod").unwrap_or_default(),
                 gateway: v.get("zpaGateway").map(|g| ObjRef {
@@ -380,7 +426,8 @@ fn zia(docs: &Documents) -> Result<ZiaConfig, Unreadable> {
         Some("ACTIVE") => Activation::Active,
         Some("PENDING") => Activation::Pending,
         Some("INPROGRESS") => Activation::InProgress,
-        other => Activation::Other(other.unwrap_or_default().to_string()),
+        None | Some("") => Activation::Unknown,
+        Some(other) => Activation::Other(other.to_string()),
     };
     Ok(ZiaConfig {
         gateways,

@@ -40,6 +40,7 @@ fn rule(id: &str, order: i64, action: RuleAction, conditions: Vec<Condition>) ->
         conditions,
         default_rule: false,
         connector_groups: vec![],
+        missing: vec![],
     }
 }
 
@@ -69,6 +70,7 @@ fn good() -> Tenant {
         server_groups: vec![r(SERVER_GROUP, "SIPA servers")],
         bypass_type: Some("NEVER".into()),
         double_encrypt: false,
+        missing: vec![],
     };
     let mut default_fwd = rule("9", 99, RuleAction::Intercept, vec![]);
     default_fwd.default_rule = true;
@@ -156,6 +158,7 @@ fn good() -> Tenant {
                     names: vec!["HQ".into()],
                 }],
                 predefined: false,
+                missing: vec![],
             }],
             activation: Activation::Active,
         }),
@@ -286,7 +289,21 @@ fn an_unanchored_rival_segment_fails() {
     rival.ip_anchored = false;
     rival.domains = vec!["login.microsoft.com".into()];
     zpa(&mut t).segments.push(rival);
-    let c = the_failure(&t);
+    // Both list the host exactly: which one ZPA picks is not the guide's, so the host fails
+    // and so does the rival check, both naming the rival.
+    let failed: Vec<AuditCheck> = judge(&t, &req())
+        .into_iter()
+        .filter(|c| c.status != Status::Pass)
+        .collect();
+    assert_eq!(failed.len(), 2, "{failed:#?}");
+    let host = &failed[0];
+    assert_eq!(
+        host.name,
+        "login host login.microsoft.com: in the anchored segment"
+    );
+    assert_eq!(host.status, Status::Fail);
+    assert_eq!(host.object.as_ref().unwrap().name, "All Microsoft");
+    let c = &failed[1];
     assert_eq!(c.guide_step, GuideStep::TooBroad);
     assert!(c.found.contains("All Microsoft"));
 }
@@ -510,6 +527,7 @@ fn predefined_gateways_and_rules_are_ignored() {
         }],
         trust: vec![],
         predefined: true,
+        missing: vec![],
     }];
     let f = failures(&t);
     assert_eq!(f.len(), 2, "{f:?}");
