@@ -479,6 +479,36 @@ fn judge_zpa(zpa: &ZpaConfig, req: &Requirements, checks: &mut Vec<AuditCheck>) 
     // wildcard, a longer wildcard before a shorter one).
     let enabled: Vec<&Segment> = zpa.segments.iter().filter(|s| s.enabled).collect();
     let mut rivals: Vec<String> = Vec::new();
+    // Segments listing a login host whose answer lacked `enabled` or `ipAnchored`: which
+    // segment takes the host cannot be told.
+    let undecided: Vec<String> = candidates
+        .iter()
+        .filter(|s| {
+            s.missing
+                .iter()
+                .any(|m| m == "enabled" || m == "ipAnchored")
+        })
+        .map(|s| {
+            format!(
+                "the API answer of segment {} (id {}) lacks {}",
+                s.name,
+                s.id,
+                s.missing
+                    .iter()
+                    .filter(|m| *m == "enabled" || *m == "ipAnchored")
+                    .map(|m| format!("`{m}`"))
+                    .collect::<Vec<_>>()
+                    .join(" and ")
+            )
+        })
+        .collect();
+    let undecidable = |mut c: AuditCheck| {
+        if !undecided.is_empty() {
+            c.status = Status::Error;
+            c.causes.extend(undecided.iter().cloned());
+        }
+        c
+    };
     for host in &req.login_hosts {
         let covering: Vec<(&Segment, Coverage)> = enabled
             .iter()
@@ -493,7 +523,11 @@ fn judge_zpa(zpa: &ZpaConfig, req: &Requirements, checks: &mut Vec<AuditCheck>) 
         let first = chain[0];
         let unanchored: Vec<&&(&Segment, Coverage)> =
             winners.iter().filter(|(s, _)| !s.ip_anchored).collect();
-        for (s, c) in &unanchored {
+        // The chain's own segments are judged above (Source IP Anchor); a rival is another.
+        for (s, c) in unanchored
+            .iter()
+            .filter(|(s, _)| !chain.iter().any(|k| k.id == s.id))
+        {
             rivals.push(format!(
                 "{} (id {}) takes {host}{}",
                 s.name,
@@ -564,12 +598,12 @@ fn judge_zpa(zpa: &ZpaConfig, req: &Requirements, checks: &mut Vec<AuditCheck>) 
             GuideStep::SegmentDomains,
         );
         c.warnings.extend(warning);
-        checks.push(c);
+        checks.push(undecidable(c));
     }
 
     // No other enabled segment takes a login host without anchoring it.
     rivals.dedup();
-    checks.push(check(
+    checks.push(undecidable(check(
         "segments: no unanchored segment claims a login host".into(),
         rivals.is_empty(),
         None,
@@ -581,7 +615,7 @@ fn judge_zpa(zpa: &ZpaConfig, req: &Requirements, checks: &mut Vec<AuditCheck>) 
         },
         FIX_SEGMENT,
         GuideStep::TooBroad,
-    ));
+    )));
 
     let mut server_groups: Vec<ObjRef> = Vec::new();
     for s in &chain {
