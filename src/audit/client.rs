@@ -445,11 +445,15 @@ impl ReadOnlyClient {
                 StatusCode::UNAUTHORIZED => return Err(ApiError::Unauthorized { what }),
                 StatusCode::TOO_MANY_REQUESTS if throttled < 5 => {
                     throttled += 1;
-                    let wait = resp
-                        .headers()
-                        .get(RETRY_AFTER)
-                        .and_then(|v| v.to_str().ok())
-                        .and_then(retry_after)
+                    // `Retry-After` (ZPA: `13s`), else OneAPI's `x-ratelimit-reset` (seconds).
+                    let header = |name: &str| {
+                        resp.headers()
+                            .get(name)
+                            .and_then(|v| v.to_str().ok())
+                            .and_then(retry_after)
+                    };
+                    let wait = header(RETRY_AFTER.as_str())
+                        .or_else(|| header("x-ratelimit-reset"))
                         .unwrap_or(Duration::from_secs(1));
                     if wait > self.settings.max_retry_wait {
                         return Err(ApiError::Throttled {
