@@ -1136,21 +1136,59 @@ fn judge_zia(zia: &ZiaConfig, chain: Option<&Chain>, checks: &mut Vec<AuditCheck
             );
             let name = format!("segment {}: ZIA forwarding rule", s.name);
             let c = match working {
-                Some(r) => check(
-                    name,
-                    true,
-                    subject("ZIA forwarding rule", &r.name, &r.id),
-                    required,
-                    format!(
-                        "rule {} (order {}), gateway {}; trust criteria: {}",
-                        r.name,
-                        r.order,
-                        r.gateway.as_ref().map(|g| g.name.as_str()).unwrap_or(""),
-                        trust_words(r)
-                    ),
-                    format!("{FIX_ZIA_RULE} > {}", r.name),
-                    GuideStep::ForwardingRule,
-                ),
+                Some(r) => {
+                    let mut c = check(
+                        name,
+                        true,
+                        subject("ZIA forwarding rule", &r.name, &r.id),
+                        required,
+                        format!(
+                            "rule {} (order {}), gateway {}; trust criteria: {}",
+                            r.name,
+                            r.order,
+                            r.gateway.as_ref().map(|g| g.name.as_str()).unwrap_or(""),
+                            trust_words(r)
+                        ),
+                        format!("{FIX_ZIA_RULE} > {}", r.name),
+                        GuideStep::ForwardingRule,
+                    );
+                    // ZIA applies the first matching forwarding rule: an enabled rule above it
+                    // that forwards elsewhere with no destination criterion takes the login
+                    // traffic first (every source when it has no trust criterion either).
+                    let above: Vec<&&ZiaForwardingRule> = rules
+                        .iter()
+                        .filter(|k| {
+                            k.enabled
+                                && k.order < r.order
+                                && k.method != "ZPA"
+                                && k.destinations.is_empty()
+                        })
+                        .collect();
+                    if let Some(k) = above.iter().find(|k| k.trust.is_empty()) {
+                        c.status = Status::Fail;
+                        c.object = subject("ZIA forwarding rule", &k.name, &k.id);
+                        c.found = format!(
+                            "rule {} (id {}, order {}, method {}) above {} has no destination or trust criterion: it takes all traffic, the login hosts included, first",
+                            k.name, k.id, k.order, k.method, r.name
+                        );
+                        c.fix = format!(
+                            "{FIX_ZIA_RULE}: move {} above {} or narrow its criteria",
+                            r.name, k.name
+                        );
+                    }
+                    for k in above.iter().filter(|k| !k.trust.is_empty()) {
+                        c.warnings.push(format!(
+                            "rule {} (order {}, method {}) above {} has no destination criterion: traffic matching its {} goes {} instead",
+                            k.name,
+                            k.order,
+                            k.method,
+                            r.name,
+                            trust_words(k),
+                            k.method
+                        ));
+                    }
+                    c
+                }
                 None => {
                     let found = if for_segment.is_empty() {
                         "no ZIA forwarding rule with method ZPA names the segment".to_string()

@@ -263,6 +263,10 @@ pub struct ZiaForwardingRule {
     pub app_segments: Vec<ExternalRef>,
     /// Only the criteria that hold something.
     pub trust: Vec<TrustCriterion>,
+    /// The destination criteria that hold something (addresses, categories, countries, IP
+    /// groups, network services and applications); none: every destination.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub destinations: Vec<TrustCriterion>,
     /// Predefined by Zscaler (negative order, or one of the known names).
     pub predefined: bool,
     /// Fields the judge needs that the API answer lacked (`state`, `order`).

@@ -29,6 +29,44 @@ const TRUST_FIELDS: [&str; 10] = [
     "srcIpv6Groups",
 ];
 
+/// The destination criteria of a ZIA forwarding rule (GO `ForwardingRules`).
+const DESTINATION_FIELDS: [&str; 11] = [
+    "destAddresses",
+    "destIpCategories",
+    "resCategories",
+    "destCountries",
+    "destIpGroups",
+    "destIpv6Groups",
+    "nwServices",
+    "nwServiceGroups",
+    "nwApplications",
+    "nwApplicationGroups",
+    "appServiceGroups",
+];
+
+/// The criteria of `fields` that hold something, with their entries' names.
+fn criteria(v: &Value, fields: &[&str]) -> Vec<TrustCriterion> {
+    fields
+        .iter()
+        .filter_map(|field| {
+            let names: Vec<String> = array(v, field)
+                .iter()
+                .map(|r| match r {
+                    Value::String(s) => s.clone(),
+                    other => {
+                        let n = name(other);
+                        if n.is_empty() { id(other) } else { n }
+                    }
+                })
+                .collect();
+            (!names.is_empty()).then(|| TrustCriterion {
+                field: (*field).to_string(),
+                names,
+            })
+        })
+        .collect()
+}
+
 /// The tenant the documents describe. A side with a missing or malformed answer is
 /// [`Unreadable`], with the reason.
 pub fn tenant(docs: &Documents) -> Tenant {
@@ -399,25 +437,8 @@ fn zia(docs: &Documents) -> Result<ZiaConfig, Unreadable> {
                     name: name(g),
                 }),
                 app_segments: array(v, "zpaAppSegments").iter().map(external).collect(),
-                trust: TRUST_FIELDS
-                    .iter()
-                    .filter_map(|field| {
-                        let names: Vec<String> = array(v, field)
-                            .iter()
-                            .map(|r| match r {
-                                Value::String(s) => s.clone(),
-                                other => {
-                                    let n = name(other);
-                                    if n.is_empty() { id(other) } else { n }
-                                }
-                            })
-                            .collect();
-                        (!names.is_empty()).then(|| TrustCriterion {
-                            field: (*field).to_string(),
-                            names,
-                        })
-                    })
-                    .collect(),
+                trust: criteria(v, &TRUST_FIELDS),
+                destinations: criteria(v, &DESTINATION_FIELDS),
             }
         })
         .collect();

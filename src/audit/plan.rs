@@ -436,6 +436,7 @@ pub fn apply(tenant: &mut Tenant, plan: &Value) -> Applied {
                             gateway: None,
                             app_segments: vec![],
                             trust: vec![],
+                            destinations: vec![],
                             predefined: false,
                             missing: vec![],
                         });

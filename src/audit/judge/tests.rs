@@ -157,6 +157,7 @@ fn good() -> Tenant {
                     field: "locations".into(),
                     names: vec!["HQ".into()],
                 }],
+                destinations: vec![],
                 predefined: false,
                 missing: vec![],
             }],
@@ -526,6 +527,7 @@ fn predefined_gateways_and_rules_are_ignored() {
             external_id: Some(SEG.into()),
         }],
         trust: vec![],
+        destinations: vec![],
         predefined: true,
         missing: vec![],
     }];
@@ -911,4 +913,47 @@ fn a_zia_rule_without_state_and_an_activation_without_status_are_errors() {
             ("ZIA activation".to_string(), Status::Error),
         ]
     );
+}
+
+#[test]
+fn a_zia_catch_all_rule_above_the_sipa_rule_takes_the_traffic_first() {
+    let mut t = good();
+    let sipa = zia(&mut t).forwarding_rules[0].clone();
+    let mut direct = sipa.clone();
+    direct.id = "78".into();
+    direct.name = "Direct everything".into();
+    direct.order = 0;
+    direct.method = "DIRECT".into();
+    direct.gateway = None;
+    direct.app_segments = vec![];
+    direct.trust = vec![];
+    zia(&mut t).forwarding_rules.push(direct);
+    let c = the_failure(&t);
+    assert_eq!(c.name, "segment O365 SIPA: ZIA forwarding rule");
+    assert_eq!(c.object.as_ref().unwrap().name, "Direct everything");
+    // Below the SIPA rule, disabled, or limited to some destinations: it does not decide.
+    for change in 0..3 {
+        let mut u = t.clone();
+        let r = zia(&mut u).forwarding_rules.last_mut().unwrap();
+        match change {
+            0 => r.order = 2,
+            1 => r.enabled = false,
+            _ => {
+                r.destinations = vec![TrustCriterion {
+                    field: "destIpCategories".into(),
+                    names: vec!["OTHER".into()],
+                }]
+            }
+        }
+        assert!(not_passed(&u).is_empty(), "{change}: {:#?}", not_passed(&u));
+    }
+    // Limited to some sources: a warning naming them.
+    zia(&mut t).forwarding_rules.last_mut().unwrap().trust = vec![TrustCriterion {
+        field: "locations".into(),
+        names: vec!["Branch".into()],
+    }];
+    let checks = judge(&t, &req());
+    let c = named(&checks, "segment O365 SIPA: ZIA forwarding rule");
+    assert_eq!(c.status, Status::Pass);
+    assert!(c.warnings[0].contains("Direct everything") && c.warnings[0].contains("Branch"));
 }
