@@ -347,7 +347,7 @@ pub fn apply(tenant: &mut Tenant, plan: &Value) -> Applied {
                 }
                 let last = rules
                     .iter()
-                    .filter(|r| !r.default_rule)
+                    .filter(|r| !r.default_rule && !r.missing.iter().any(|m| m == "ruleOrder"))
                     .map(|r| r.order)
                     .max()
                     .unwrap_or(0);
@@ -355,7 +355,7 @@ pub fn apply(tenant: &mut Tenant, plan: &Value) -> Applied {
                     id: new_id(),
                     name: name.clone().unwrap_or_default(),
                     // A new rule goes last unless the plan orders it.
-                    order: last + 1,
+                    order: last.saturating_add(1),
                     disabled: false,
                     action: RuleAction::Other(String::new()),
                     operator: Operator::And,
