@@ -445,11 +445,15 @@ impl ReadOnlyClient {
                 StatusCode::UNAUTHORIZED => return Err(ApiError::Unauthorized { what }),
                 StatusCode::TOO_MANY_REQUESTS if throttled < 5 => {
                     throttled += 1;
-                    let wait = resp
-                        .headers()
-                        .get(RETRY_AFTER)
-                        .and_then(|v| v.to_str().ok())
-                        .and_then(retry_after)
+                    // `Retry-After` (ZPA: `13s`), else OneAPI's `x-ratelimit-reset` (seconds).
+                    let header = |name: &str| {
+                        resp.headers()
+                            .get(name)
+                            .and_then(|v| v.to_str().ok())
+                            .and_then(retry_after)
+                    };
+                    let wait = header(RETRY_AFTER.as_str())
+                        .or_else(|| header("x-ratelimit-reset"))
                         .unwrap_or(Duration::from_secs(1));
                     if wait > self.settings.max_retry_wait {
                         return Err(ApiError::Throttled {
@@ -517,6 +521,7 @@ impl ReadOnlyClient {
             Paging::Zia => {
                 let size = self.settings.zia_page_size.max(1);
                 let mut page = 1;
+                let mut previous: Option<Value> = None;
                 loop {
                     let v = self
                         .get(
@@ -524,12 +529,18 @@ impl ReadOnlyClient {
                             &[("page", page.to_string()), ("pageSize", size.to_string())],
                         )
                         .await?;
+                    // Some ZIA endpoints ignore paging and answer everything on every page:
+                    // the same answer again is the end, not more items.
+                    if previous.as_ref() == Some(&v) {
+                        break;
+                    }
                     let n = v.as_array().map_or(0, Vec::len);
                     let is_array = v.is_array();
-                    docs.insert(endpoint, page, v);
+                    docs.insert(endpoint, page, v.clone());
                     if !is_array || n < size as usize || page >= MAX_PAGES {
                         break;
                     }
+                    previous = Some(v);
                     page += 1;
                 }
             }

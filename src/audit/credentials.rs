@@ -44,6 +44,8 @@ pub enum CredentialsError {
     ZpaCloud(String),
     #[error("{var} `{value}` is not a usable cloud name (letters and digits only)")]
     Cloud { var: &'static str, value: String },
+    #[error("{ZSCALER_VANITY_DOMAIN} `{0}` is not a DNS label (letters, digits and inner hyphens)")]
+    Vanity(String),
     #[error("{ZIA_API_KEY} is too short: Zscaler's API keys have at least 12 characters")]
     ApiKeyTooShort,
     #[error("{ZSCALER_PRIVATE_KEY}: {0}")]
@@ -233,9 +235,23 @@ pub fn zia_cloud_url(cloud: &str) -> Result<Url, CredentialsError> {
     url("ZIA base URL", &format!("https://{host}/api/v1"))
 }
 
+/// A vanity domain: one DNS label (`acme`, `acme-corp`), as Zscaler's SDKs put it in front of
+/// `zslogin.net`.
+fn vanity_label(value: &str) -> Result<String, CredentialsError> {
+    let ok = !value.is_empty()
+        && value.len() <= 63
+        && value.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        && !value.starts_with('-')
+        && !value.ends_with('-');
+    if !ok {
+        return Err(CredentialsError::Vanity(value.to_string()));
+    }
+    Ok(value.to_ascii_lowercase())
+}
+
 /// OneAPI's token endpoint and gateway for a vanity domain and cloud.
 pub fn oneapi_urls(vanity: &str, cloud: Option<&str>) -> Result<(Url, Url), CredentialsError> {
-    let vanity = cloud_word(ZSCALER_VANITY_DOMAIN, vanity)?;
+    let vanity = vanity_label(vanity)?;
     let (token_host, api) = match cloud.map(str::to_ascii_lowercase).as_deref() {
         None | Some("") | Some("production") => {
             (format!("{vanity}.zslogin.net"), "api.zsapi.net".to_string())
@@ -460,6 +476,15 @@ mod tests {
 
     #[test]
     fn oneapi_urls_per_cloud() {
+        // Vanity domains may hold hyphens (one DNS label), nothing that leaves the label.
+        let (t, _) = oneapi_urls("acme-corp", None).unwrap();
+        assert_eq!(t.as_str(), "https://acme-corp.zslogin.net/oauth2/v1/token");
+        for bad in ["-acme", "acme.evil.example", "acme/x", ""] {
+            assert!(matches!(
+                oneapi_urls(bad, None),
+                Err(CredentialsError::Vanity(_))
+            ));
+        }
         let (t, a) = oneapi_urls("acme", None).unwrap();
         assert_eq!(t.as_str(), "https://acme.zslogin.net/oauth2/v1/token");
         assert_eq!(a.as_str(), "https://api.zsapi.net/");

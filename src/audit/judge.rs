@@ -142,6 +142,18 @@ fn unreadable(u: &Unreadable) -> AuditCheck {
     }
 }
 
+/// Makes `c` an error when the answer lacked `field`: a default is never a pass (nor a
+/// failure the tenant does not have).
+fn unless_missing(mut c: AuditCheck, missing: &[String], field: &str, what: &str) -> AuditCheck {
+    if missing.iter().any(|m| m == field) {
+        c.status = Status::Error;
+        c.found = format!("the API answer of {what} lacks `{field}`");
+        c.causes
+            .push(format!("`{field}` absent from the answer of {what}"));
+    }
+    c
+}
+
 /// How a segment's domain list covers a login host.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Coverage {
@@ -169,6 +181,16 @@ pub fn coverage(domains: &[String], host: &str) -> Coverage {
         }
     }
     Coverage::None
+}
+
+/// How specifically a coverage names a host: an exact entry beats any wildcard, a longer
+/// wildcard beats a shorter one (ZPA's most specific match).
+pub fn specificity(c: &Coverage) -> usize {
+    match c {
+        Coverage::Exact => usize::MAX,
+        Coverage::Wildcard(w) => w.trim_start_matches('*').len(),
+        Coverage::None => 0,
+    }
 }
 
 /// A request as ZPA's policy engine sees it.
@@ -224,6 +246,43 @@ pub fn first_match<'r>(rules: &'r [PolicyRule], r: &PolicyRequest<'_>) -> Option
     ordered(rules)
         .into_iter()
         .find(|rule| !rule.disabled && rule_matches(rule, r))
+}
+
+/// An enabled rule matching the request whose answer lacked `ruleOrder`: the first match cannot
+/// be told from the answer.
+fn unordered_match<'r>(rules: &'r [PolicyRule], r: &PolicyRequest<'_>) -> Option<&'r PolicyRule> {
+    rules.iter().find(|rule| {
+        !rule.disabled && rule.missing.iter().any(|m| m == "ruleOrder") && rule_matches(rule, r)
+    })
+}
+
+fn unordered_check(
+    name: String,
+    kind: &str,
+    rule: &PolicyRule,
+    required: &str,
+    fix: &str,
+    step: GuideStep,
+) -> AuditCheck {
+    AuditCheck {
+        status: Status::Error,
+        causes: vec![format!(
+            "`ruleOrder` absent from the answer of rule `{}` (id {})",
+            rule.name, rule.id
+        )],
+        ..check(
+            name,
+            false,
+            rule_subject(kind, rule),
+            required,
+            format!(
+                "rule `{}` (id {}) matches but the API answer gives no rule order: the first match cannot be decided",
+                rule.name, rule.id
+            ),
+            format!("{fix} > {}", rule.name),
+            step,
+        )
+    }
 }
 
 /// The client types a rule positively requires (its non-negated CLIENT_TYPE operands).
@@ -341,23 +400,34 @@ fn judge_zpa(zpa: &ZpaConfig, req: &Requirements, checks: &mut Vec<AuditCheck>) 
     // The segment's own settings.
     for s in &chain {
         let n = &s.name;
-        checks.push(check(
-            format!("segment {n}: enabled"),
-            s.enabled,
-            seg_subject(s),
-            "the segment enabled",
-            if s.enabled { "enabled" } else { "disabled" },
-            format!("{FIX_SEGMENT} > {n}: Status Enabled"),
-            GuideStep::SegmentAnchor,
+        let what = format!("segment {n} (id {})", s.id);
+        checks.push(unless_missing(
+            check(
+                format!("segment {n}: enabled"),
+                s.enabled,
+                seg_subject(s),
+                "the segment enabled",
+                if s.enabled { "enabled" } else { "disabled" },
+                format!("{FIX_SEGMENT} > {n}: Status Enabled"),
+                GuideStep::SegmentAnchor,
+            ),
+            &s.missing,
+            "enabled",
+            &what,
         ));
-        checks.push(check(
-            format!("segment {n}: Source IP Anchor"),
-            s.ip_anchored,
-            seg_subject(s),
-            "Source IP Anchor on (ipAnchored true)",
-            format!("ipAnchored {}", s.ip_anchored),
-            format!("{FIX_SEGMENT} > {n}: Source IP Anchor"),
-            GuideStep::SegmentAnchor,
+        checks.push(unless_missing(
+            check(
+                format!("segment {n}: Source IP Anchor"),
+                s.ip_anchored,
+                seg_subject(s),
+                "Source IP Anchor on (ipAnchored true)",
+                format!("ipAnchored {}", s.ip_anchored),
+                format!("{FIX_SEGMENT} > {n}: Source IP Anchor"),
+                GuideStep::SegmentAnchor,
+            ),
+            &s.missing,
+            "ipAnchored",
+            &what,
         ));
         let bypass = s.bypass_type.as_deref();
         let mut c = check(
@@ -376,7 +446,7 @@ fn judge_zpa(zpa: &ZpaConfig, req: &Requirements, checks: &mut Vec<AuditCheck>) 
             c.warnings
                 .push("the API answer did not say the segment's bypass type".into());
         }
-        checks.push(c);
+        checks.push(unless_missing(c, &s.missing, "bypassType", &what));
         checks.push(check(
             format!("segment {n}: no double encryption"),
             !s.double_encrypt,
@@ -404,26 +474,96 @@ fn judge_zpa(zpa: &ZpaConfig, req: &Requirements, checks: &mut Vec<AuditCheck>) 
         }
     }
 
-    // Every login host in an enabled, anchored segment.
-    for host in &req.login_hosts {
-        let mut exact = None;
-        let mut wildcard = None;
-        for s in &anchored {
-            match coverage(&s.domains, host) {
-                Coverage::Exact => {
-                    exact = Some(*s);
-                    break;
-                }
-                Coverage::Wildcard(w) => {
-                    wildcard.get_or_insert((*s, w));
-                }
-                Coverage::None => {}
-            }
+    // Every login host in an enabled, anchored segment, and no unanchored segment taking it:
+    // ZPA sends a name to the segment with its most specific entry (an exact name before any
+    // wildcard, a longer wildcard before a shorter one).
+    let enabled: Vec<&Segment> = zpa.segments.iter().filter(|s| s.enabled).collect();
+    let mut rivals: Vec<String> = Vec::new();
+    // Segments listing a login host whose answer lacked `enabled` or `ipAnchored`: which
+    // segment takes the host cannot be told.
+    let undecided: Vec<String> = candidates
+        .iter()
+        .filter(|s| {
+            s.missing
+                .iter()
+                .any(|m| m == "enabled" || m == "ipAnchored")
+        })
+        .map(|s| {
+            format!(
+                "the API answer of segment {} (id {}) lacks {}",
+                s.name,
+                s.id,
+                s.missing
+                    .iter()
+                    .filter(|m| *m == "enabled" || *m == "ipAnchored")
+                    .map(|m| format!("`{m}`"))
+                    .collect::<Vec<_>>()
+                    .join(" and ")
+            )
+        })
+        .collect();
+    let undecidable = |mut c: AuditCheck| {
+        if !undecided.is_empty() {
+            c.status = Status::Error;
+            c.causes.extend(undecided.iter().cloned());
         }
+        c
+    };
+    for host in &req.login_hosts {
+        let covering: Vec<(&Segment, Coverage)> = enabled
+            .iter()
+            .map(|s| (*s, coverage(&s.domains, host)))
+            .filter(|(_, c)| *c != Coverage::None)
+            .collect();
+        let best = covering.iter().map(|(_, c)| specificity(c)).max();
+        let winners: Vec<&(&Segment, Coverage)> = covering
+            .iter()
+            .filter(|(_, c)| Some(specificity(c)) == best)
+            .collect();
         let first = chain[0];
-        let (pass, object, found, warning) = match (exact, &wildcard) {
-            (Some(s), _) => (true, s, format!("listed in segment {}", s.name), None),
-            (None, Some((s, w))) => (
+        let unanchored: Vec<&&(&Segment, Coverage)> =
+            winners.iter().filter(|(s, _)| !s.ip_anchored).collect();
+        // The chain's own segments are judged above (Source IP Anchor); a rival is another.
+        for (s, c) in unanchored
+            .iter()
+            .filter(|(s, _)| !chain.iter().any(|k| k.id == s.id))
+        {
+            rivals.push(format!(
+                "{} (id {}) takes {host}{}",
+                s.name,
+                s.id,
+                match c {
+                    Coverage::Wildcard(w) => format!(" through {w}"),
+                    _ => String::new(),
+                }
+            ));
+        }
+        let anchored_winner = winners.iter().find(|(s, _)| s.ip_anchored);
+        let (pass, object, found, warning) = match (anchored_winner, unanchored.first()) {
+            (Some((s, _)), Some((r, _))) => (
+                false,
+                *r,
+                format!(
+                    "both segment {} (anchored) and segment {} (id {}, not anchored) list {host} as specifically: which one ZPA picks is not the guide's",
+                    s.name, r.name, r.id
+                ),
+                None,
+            ),
+            (None, Some((r, c))) => (
+                false,
+                *r,
+                format!(
+                    "ZPA sends it to segment {} (id {}){}, which is not anchored",
+                    r.name,
+                    r.id,
+                    match c {
+                        Coverage::Wildcard(w) => format!(" through its wildcard {w}"),
+                        _ => String::new(),
+                    }
+                ),
+                None,
+            ),
+            (Some((s, Coverage::Wildcard(w))), None) => (
                 true,
                 *s,
                 format!("covered only by the wildcard {w} of segment {}", s.name),
@@ -432,6 +572,7 @@ fn judge_zpa(zpa: &ZpaConfig, req: &Requirements, checks: &mut Vec<AuditCheck>) 
                     GuideStep::TooBroad.text()
                 )),
             ),
+            (Some((s, _)), None) => (true, *s, format!("listed in segment {}", s.name), None),
             (None, None) => (
                 false,
                 first,
@@ -457,21 +598,16 @@ fn judge_zpa(zpa: &ZpaConfig, req: &Requirements, checks: &mut Vec<AuditCheck>) 
             GuideStep::SegmentDomains,
         );
         c.warnings.extend(warning);
-        checks.push(c);
+        checks.push(undecidable(c));
     }
 
-    // No other enabled segment claims a login host without anchoring it.
-    let rivals: Vec<String> = zpa
-        .segments
-        .iter()
-        .filter(|s| s.enabled && !s.ip_anchored && claims(s) && !chain.iter().any(|c| c.id == s.id))
-        .map(|s| format!("{} (id {}): {}", s.name, s.id, s.domains.join(", ")))
-        .collect();
-    checks.push(check(
+    // No other enabled segment takes a login host without anchoring it.
+    rivals.dedup();
+    checks.push(undecidable(check(
         "segments: no unanchored segment claims a login host".into(),
         rivals.is_empty(),
         None,
-        "no other enabled segment listing a login host without Source IP Anchor (it would take the traffic unanchored)",
+        "no other enabled segment listing a login host without Source IP Anchor at least as specifically as the anchored one (it would take the traffic unanchored)",
         if rivals.is_empty() {
             "none".to_string()
         } else {
@@ -479,7 +615,7 @@ fn judge_zpa(zpa: &ZpaConfig, req: &Requirements, checks: &mut Vec<AuditCheck>) 
         },
         FIX_SEGMENT,
         GuideStep::TooBroad,
-    ));
+    )));
 
     let mut server_groups: Vec<ObjRef> = Vec::new();
     for s in &chain {
@@ -686,6 +822,16 @@ fn judge_zpa(zpa: &ZpaConfig, req: &Requirements, checks: &mut Vec<AuditCheck>) 
 fn forwarding_check(zpa: &ZpaConfig, s: &Segment, request: &PolicyRequest<'_>) -> AuditCheck {
     let name = format!("segment {}: client forwarding policy", s.name);
     let required = "the first enabled client forwarding rule matching the segment for ZIA Service Edge: Only Forward Allowed Applications (INTERCEPT_ACCESSIBLE), or the generic shape (BYPASS for Client Connector, INTERCEPT for ZIA Service Edge)";
+    if let Some(rule) = unordered_match(&zpa.forwarding_rules, request) {
+        return unordered_check(
+            name,
+            "ZPA client forwarding rule",
+            rule,
+            required,
+            FIX_FORWARDING,
+            GuideStep::ClientForwarding,
+        );
+    }
     let Some(rule) = first_match(&zpa.forwarding_rules, request) else {
         return check(
             name,
@@ -753,6 +899,16 @@ fn forwarding_check(zpa: &ZpaConfig, s: &Segment, request: &PolicyRequest<'_>) -
 fn access_check(zpa: &ZpaConfig, s: &Segment, request: &PolicyRequest<'_>) -> AuditCheck {
     let name = format!("segment {}: access policy", s.name);
     let required = "the first enabled access rule matching the segment for client type ZIA Service Edge (zpn_client_type_ip_anchoring): ALLOW";
+    if let Some(rule) = unordered_match(&zpa.access_rules, request) {
+        return unordered_check(
+            name,
+            "ZPA access rule",
+            rule,
+            required,
+            FIX_ACCESS,
+            GuideStep::AccessPolicy,
+        );
+    }
     // Rules that name the segment for ZIA Inspection, the client type mistaken for ZIA Service Edge.
     let mistaken: Vec<String> = ordered(&zpa.access_rules)
         .into_iter()
@@ -980,21 +1136,59 @@ fn judge_zia(zia: &ZiaConfig, chain: Option<&Chain>, checks: &mut Vec<AuditCheck
             );
             let name = format!("segment {}: ZIA forwarding rule", s.name);
             let c = match working {
-                Some(r) => check(
-                    name,
-                    true,
-                    subject("ZIA forwarding rule", &r.name, &r.id),
-                    required,
-                    format!(
-                        "rule {} (order {}), gateway {}; trust criteria: {}",
-                        r.name,
-                        r.order,
-                        r.gateway.as_ref().map(|g| g.name.as_str()).unwrap_or(""),
-                        trust_words(r)
-                    ),
-                    format!("{FIX_ZIA_RULE} > {}", r.name),
-                    GuideStep::ForwardingRule,
-                ),
+                Some(r) => {
+                    let mut c = check(
+                        name,
+                        true,
+                        subject("ZIA forwarding rule", &r.name, &r.id),
+                        required,
+                        format!(
+                            "rule {} (order {}), gateway {}; trust criteria: {}",
+                            r.name,
+                            r.order,
+                            r.gateway.as_ref().map(|g| g.name.as_str()).unwrap_or(""),
+                            trust_words(r)
+                        ),
+                        format!("{FIX_ZIA_RULE} > {}", r.name),
+                        GuideStep::ForwardingRule,
+                    );
+                    // ZIA applies the first matching forwarding rule: an enabled rule above it
+                    // that forwards elsewhere with no destination criterion takes the login
+                    // traffic first (every source when it has no trust criterion either).
+                    let above: Vec<&&ZiaForwardingRule> = rules
+                        .iter()
+                        .filter(|k| {
+                            k.enabled
+                                && k.order < r.order
+                                && k.method != "ZPA"
+                                && k.destinations.is_empty()
+                        })
+                        .collect();
+                    if let Some(k) = above.iter().find(|k| k.trust.is_empty()) {
+                        c.status = Status::Fail;
+                        c.object = subject("ZIA forwarding rule", &k.name, &k.id);
+                        c.found = format!(
+                            "rule {} (id {}, order {}, method {}) above {} has no destination or trust criterion: it takes all traffic, the login hosts included, first",
+                            k.name, k.id, k.order, k.method, r.name
+                        );
+                        c.fix = format!(
+                            "{FIX_ZIA_RULE}: move {} above {} or narrow its criteria",
+                            r.name, k.name
+                        );
+                    }
+                    for k in above.iter().filter(|k| !k.trust.is_empty()) {
+                        c.warnings.push(format!(
+                            "rule {} (order {}, method {}) above {} has no destination criterion: traffic matching its {} goes {} instead",
+                            k.name,
+                            k.order,
+                            k.method,
+                            r.name,
+                            trust_words(k),
+                            k.method
+                        ));
+                    }
+                    c
+                }
                 None => {
                     let found = if for_segment.is_empty() {
                         "no ZIA forwarding rule with method ZPA names the segment".to_string()
@@ -1031,11 +1225,53 @@ fn judge_zia(zia: &ZiaConfig, chain: Option<&Chain>, checks: &mut Vec<AuditCheck
                     )
                 }
             };
+            // A rule that would carry the segment but whose answer lacked `state`: whether it
+            // is enabled cannot be told.
+            let stateless = for_segment.iter().find(|r| {
+                r.missing.iter().any(|m| m == "state")
+                    && r.gateway
+                        .as_ref()
+                        .is_some_and(|g| gateway_ids.contains(&g.id.as_str()))
+            });
+            let c = match stateless {
+                Some(r) if c.status == Status::Fail => AuditCheck {
+                    status: Status::Error,
+                    object: subject("ZIA forwarding rule", &r.name, &r.id),
+                    found: format!(
+                        "rule {} (id {}) forwards the segment to its gateway, but the API answer gives no state: enabled or not cannot be told",
+                        r.name, r.id
+                    ),
+                    causes: vec![format!(
+                        "`state` absent from the answer of ZIA forwarding rule {} (id {})",
+                        r.name, r.id
+                    )],
+                    ..c
+                },
+                _ => c,
+            };
             checks.push(c);
         }
     }
 
+    if zia.activation == Activation::Unknown {
+        checks.push(AuditCheck {
+            status: Status::Error,
+            causes: vec!["the answer of GET /status has no `status`".into()],
+            ..check(
+                "ZIA activation".into(),
+                false,
+                None,
+                "no pending changes (status ACTIVE)",
+                "no status in the answer: whether changes are pending cannot be told",
+                FIX_ACTIVATION,
+                GuideStep::ZiaActivation,
+            )
+        });
+        return;
+    }
     let (pass_word, warning) = match &zia.activation {
+        // Judged above.
+        Activation::Unknown => (String::new(), None),
         Activation::Active => ("ACTIVE".to_string(), None),
         Activation::Pending => (
             "PENDING".to_string(),

@@ -50,6 +50,10 @@ pub struct Segment {
     /// `NEVER` is "Use Client Forwarding Policy"; `None` when the answer did not say.
     pub bypass_type: Option<String>,
     pub double_encrypt: bool,
+    /// Fields the judge needs that the API answer lacked (such as `ipAnchored`): the checks
+    /// resting on them are errors, never a pass on a default.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub missing: Vec<String>,
 }
 
 /// A ZPA segment group.
@@ -211,6 +215,10 @@ pub struct PolicyRule {
     pub default_rule: bool,
     /// Connector groups an access rule pins (none: any).
     pub connector_groups: Vec<ObjRef>,
+    /// Fields the judge needs that the API answer lacked (`ruleOrder`): a first match that
+    /// depends on them cannot be decided.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub missing: Vec<String>,
 }
 
 /// A reference from ZIA to a ZPA object: `externalId` is the ZPA id.
@@ -255,8 +263,15 @@ pub struct ZiaForwardingRule {
     pub app_segments: Vec<ExternalRef>,
     /// Only the criteria that hold something.
     pub trust: Vec<TrustCriterion>,
+    /// The destination criteria that hold something (addresses, categories, countries, IP
+    /// groups, network services and applications); none: every destination.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub destinations: Vec<TrustCriterion>,
     /// Predefined by Zscaler (negative order, or one of the known names).
     pub predefined: bool,
+    /// Fields the judge needs that the API answer lacked (`state`, `order`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub missing: Vec<String>,
 }
 
 /// ZIA's activation status (`GET /status`).
@@ -266,6 +281,8 @@ pub enum Activation {
     Pending,
     InProgress,
     Other(String),
+    /// The answer had no `status`: whether changes are pending cannot be told.
+    Unknown,
 }
 
 /// The ZPA side of the tenant.

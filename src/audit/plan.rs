@@ -230,15 +230,18 @@ pub fn apply(tenant: &mut Tenant, plan: &Value) -> Applied {
                     server_groups: vec![],
                     bypass_type: None,
                     double_encrypt: false,
+                    missing: vec![],
                 });
                 if let Some(n) = s(&after, "name") {
                     seg.name = n;
                 }
                 if let Some(e) = b(&after, "enabled") {
                     seg.enabled = e;
+                    seg.missing.retain(|f| f != "enabled");
                 }
                 if let Some(a) = b(&after, "ip_anchored") {
                     seg.ip_anchored = a;
+                    seg.missing.retain(|f| f != "ipAnchored");
                 }
                 if let Some(d) = after.get("domain_names") {
                     seg.domains = strings(d);
@@ -260,6 +263,7 @@ pub fn apply(tenant: &mut Tenant, plan: &Value) -> Applied {
                 }
                 if let Some(t) = s(&after, "bypass_type") {
                     seg.bypass_type = Some(t);
+                    seg.missing.retain(|f| f != "bypassType");
                 }
                 if let Some(d) = b(&after, "double_encrypt") {
                     seg.double_encrypt = d;
@@ -343,7 +347,7 @@ pub fn apply(tenant: &mut Tenant, plan: &Value) -> Applied {
                 }
                 let last = rules
                     .iter()
-                    .filter(|r| !r.default_rule)
+                    .filter(|r| !r.default_rule && !r.missing.iter().any(|m| m == "ruleOrder"))
                     .map(|r| r.order)
                     .max()
                     .unwrap_or(0);
@@ -351,19 +355,21 @@ pub fn apply(tenant: &mut Tenant, plan: &Value) -> Applied {
                     id: new_id(),
                     name: name.clone().unwrap_or_default(),
                     // A new rule goes last unless the plan orders it.
-                    order: last + 1,
+                    order: last.saturating_add(1),
                     disabled: false,
                     action: RuleAction::Other(String::new()),
                     operator: Operator::And,
                     conditions: vec![],
                     default_rule: false,
                     connector_groups: vec![],
+                    missing: vec![],
                 });
                 if let Some(a) = s(&after, "action") {
                     r.action = RuleAction::parse(&a);
                 }
                 if let Some(o) = s(&after, "rule_order").and_then(|o| o.parse().ok()) {
                     r.order = o;
+                    r.missing.retain(|f| f != "ruleOrder");
                 }
                 if after.get("conditions").is_some() {
                     r.conditions = conditions(&after);
@@ -430,13 +436,17 @@ pub fn apply(tenant: &mut Tenant, plan: &Value) -> Applied {
                             gateway: None,
                             app_segments: vec![],
                             trust: vec![],
+                            destinations: vec![],
                             predefined: false,
+                            missing: vec![],
                         });
                 if let Some(o) = s(&after, "order").and_then(|o| o.parse().ok()) {
                     r.order = o;
+                    r.missing.retain(|f| f != "order");
                 }
                 if let Some(st) = s(&after, "state") {
                     r.enabled = st != "DISABLED";
+                    r.missing.retain(|f| f != "state");
                 }
                 if let Some(t) = s(&after, "type") {
                     r.rule_type = t;
@@ -489,6 +499,7 @@ mod tests {
                     server_groups: vec![],
                     bypass_type: Some("NEVER".into()),
                     double_encrypt: false,
+                    missing: vec![],
                 }],
                 ..ZpaConfig::default()
             }),

@@ -40,6 +40,7 @@ fn rule(id: &str, order: i64, action: RuleAction, conditions: Vec<Condition>) ->
         conditions,
         default_rule: false,
         connector_groups: vec![],
+        missing: vec![],
     }
 }
 
@@ -69,6 +70,7 @@ fn good() -> Tenant {
         server_groups: vec![r(SERVER_GROUP, "SIPA servers")],
         bypass_type: Some("NEVER".into()),
         double_encrypt: false,
+        missing: vec![],
     };
     let mut default_fwd = rule("9", 99, RuleAction::Intercept, vec![]);
     default_fwd.default_rule = true;
@@ -155,7 +157,9 @@ fn good() -> Tenant {
                     field: "locations".into(),
                     names: vec!["HQ".into()],
                 }],
+                destinations: vec![],
                 predefined: false,
+                missing: vec![],
             }],
             activation: Activation::Active,
         }),
@@ -286,7 +290,21 @@ fn an_unanchored_rival_segment_fails() {
     rival.ip_anchored = false;
     rival.domains = vec!["login.microsoft.com".into()];
     zpa(&mut t).segments.push(rival);
-    let c = the_failure(&t);
+    // Both list the host exactly: which one ZPA picks is not the guide's, so the host fails
+    // and so does the rival check, both naming the rival.
+    let failed: Vec<AuditCheck> = judge(&t, &req())
+        .into_iter()
+        .filter(|c| c.status != Status::Pass)
+        .collect();
+    assert_eq!(failed.len(), 2, "{failed:#?}");
+    let host = &failed[0];
+    assert_eq!(
+        host.name,
+        "login host login.microsoft.com: in the anchored segment"
+    );
+    assert_eq!(host.status, Status::Fail);
+    assert_eq!(host.object.as_ref().unwrap().name, "All Microsoft");
+    let c = &failed[1];
     assert_eq!(c.guide_step, GuideStep::TooBroad);
     assert!(c.found.contains("All Microsoft"));
 }
@@ -509,7 +527,9 @@ fn predefined_gateways_and_rules_are_ignored() {
             external_id: Some(SEG.into()),
         }],
         trust: vec![],
+        destinations: vec![],
         predefined: true,
+        missing: vec![],
     }];
     let f = failures(&t);
     assert_eq!(f.len(), 2, "{f:?}");
@@ -572,4 +592,368 @@ fn no_segment_at_all_fails_once() {
             GuideStep::SegmentDomains
         )]
     );
+}
+
+// --- False passes: candidates, specificity, rule order, missing data. ---
+
+/// The checks that are not a pass, by name and status.
+fn not_passed(t: &Tenant) -> Vec<(String, Status)> {
+    judge(t, &req())
+        .into_iter()
+        .filter(|c| c.status != Status::Pass)
+        .map(|c| (c.name, c.status))
+        .collect()
+}
+
+fn named<'c>(checks: &'c [AuditCheck], name: &str) -> &'c AuditCheck {
+    checks
+        .iter()
+        .find(|c| c.name == name)
+        .unwrap_or_else(|| panic!("no check {name}: {checks:#?}"))
+}
+
+#[test]
+fn two_candidate_sipa_segments_are_both_judged() {
+    let mut t = good();
+    // A second anchored segment listing login.windows.net, without port 80.
+    let mut second = zpa(&mut t).segments[0].clone();
+    second.id = "216196257331404999".into();
+    second.name = "O365 SIPA bis".into();
+    second.domains = vec!["login.windows.net".into()];
+    second.tcp_ports = vec![PortRange { from: 443, to: 443 }];
+    zpa(&mut t).segments.push(second);
+    let checks = judge(&t, &req());
+    assert_eq!(
+        named(&checks, "segment O365 SIPA: TCP port 80").status,
+        Status::Pass
+    );
+    let c = named(&checks, "segment O365 SIPA bis: TCP port 80");
+    assert_eq!(c.status, Status::Fail);
+    assert_eq!(c.object.as_ref().unwrap().id, "216196257331404999");
+    // Its policies are judged too: no rule names it, so the forwarding and access rules of the
+    // first segment do not carry it.
+    assert_eq!(
+        named(&checks, "segment O365 SIPA bis: client forwarding policy").status,
+        Status::Fail
+    );
+    assert_eq!(
+        named(&checks, "segment O365 SIPA bis: access policy").status,
+        Status::Fail
+    );
+    assert_eq!(
+        named(&checks, "segment O365 SIPA: access policy").status,
+        Status::Pass
+    );
+}
+
+#[test]
+fn login_hosts_spread_over_an_anchored_and_an_unanchored_segment() {
+    let mut t = good();
+    zpa(&mut t).segments[0].domains = vec![
+        "login.microsoftonline.com".into(),
+        "login.microsoft.com".into(),
+    ];
+    let mut other = zpa(&mut t).segments[0].clone();
+    other.id = "216196257331405000".into();
+    other.name = "Windows legacy".into();
+    other.ip_anchored = false;
+    other.domains = vec!["login.windows.net".into()];
+    zpa(&mut t).segments.push(other);
+    let checks = judge(&t, &req());
+    let host = named(
+        &checks,
+        "login host login.windows.net: in the anchored segment",
+    );
+    assert_eq!(host.status, Status::Fail);
+    assert_eq!(host.object.as_ref().unwrap().name, "Windows legacy");
+    assert!(host.found.contains("not anchored"), "{}", host.found);
+    let rival = named(
+        &checks,
+        "segments: no unanchored segment claims a login host",
+    );
+    assert_eq!(rival.status, Status::Fail);
+    assert!(
+        rival
+            .found
+            .contains("Windows legacy (id 216196257331405000) takes login.windows.net")
+    );
+    for h in ["login.microsoftonline.com", "login.microsoft.com"] {
+        assert_eq!(
+            named(&checks, &format!("login host {h}: in the anchored segment")).status,
+            Status::Pass
+        );
+    }
+}
+
+#[test]
+fn an_exact_anchored_entry_beats_an_unanchored_wildcard() {
+    let mut t = good();
+    let mut broad = zpa(&mut t).segments[0].clone();
+    broad.id = "216196257331405001".into();
+    broad.name = "All Microsoft".into();
+    broad.ip_anchored = false;
+    broad.domains = vec!["*.microsoftonline.com".into(), "*.windows.net".into()];
+    zpa(&mut t).segments.push(broad);
+    // ZPA picks the most specific entry: the anchored segment's exact names.
+    assert!(not_passed(&t).is_empty(), "{:#?}", not_passed(&t));
+}
+
+#[test]
+fn an_unanchored_exact_entry_beats_an_anchored_wildcard() {
+    let mut t = good();
+    zpa(&mut t).segments[0].domains = vec![
+        "*.microsoftonline.com".into(),
+        "login.windows.net".into(),
+        "login.microsoft.com".into(),
+    ];
+    let mut exact = zpa(&mut t).segments[0].clone();
+    exact.id = "216196257331405002".into();
+    exact.name = "Entra exact".into();
+    exact.ip_anchored = false;
+    exact.domains = vec!["login.microsoftonline.com".into()];
+    zpa(&mut t).segments.push(exact);
+    let checks = judge(&t, &req());
+    let host = named(
+        &checks,
+        "login host login.microsoftonline.com: in the anchored segment",
+    );
+    assert_eq!(host.status, Status::Fail);
+    assert_eq!(host.object.as_ref().unwrap().name, "Entra exact");
+    // Without the exact rival the wildcard carries it, reported as a warning.
+    zpa(&mut t).segments.pop();
+    let checks = judge(&t, &req());
+    let host = named(
+        &checks,
+        "login host login.microsoftonline.com: in the anchored segment",
+    );
+    assert_eq!(host.status, Status::Pass);
+    assert!(host.warnings[0].contains("*.microsoftonline.com"));
+}
+
+#[test]
+fn a_longer_unanchored_wildcard_beats_a_shorter_anchored_one() {
+    let mut t = good();
+    zpa(&mut t).segments[0].domains = vec![
+        "*.com".into(),
+        "login.windows.net".into(),
+        "login.microsoft.com".into(),
+    ];
+    let mut narrower = zpa(&mut t).segments[0].clone();
+    narrower.id = "216196257331405003".into();
+    narrower.name = "Microsoft online".into();
+    narrower.ip_anchored = false;
+    narrower.domains = vec!["*.microsoftonline.com".into()];
+    zpa(&mut t).segments.push(narrower);
+    let checks = judge(&t, &req());
+    let host = named(
+        &checks,
+        "login host login.microsoftonline.com: in the anchored segment",
+    );
+    assert_eq!(host.status, Status::Fail);
+    assert!(
+        host.found.contains("*.microsoftonline.com"),
+        "{}",
+        host.found
+    );
+}
+
+#[test]
+fn a_deny_above_the_allow_fails_and_names_the_deny() {
+    let mut t = good();
+    zpa(&mut t)
+        .access_rules
+        .insert(0, rule("40", 0, RuleAction::Deny, vec![app()]));
+    let c = the_failure(&t);
+    assert_eq!(c.name, "segment O365 SIPA: access policy");
+    assert_eq!(c.object.as_ref().unwrap().id, "40");
+    assert!(c.found.contains("DENY"), "{}", c.found);
+    // Below the ALLOW it never decides.
+    zpa(&mut t).access_rules[0].order = 5;
+    assert!(not_passed(&t).is_empty());
+    // A DENY for every client type but ZIA Service Edge (the IP-based SIPA shape) above the
+    // ALLOW does not catch SIPA traffic.
+    zpa(&mut t).access_rules[0].order = 0;
+    zpa(&mut t).access_rules[0].conditions = vec![
+        app(),
+        cond(
+            true,
+            vec![operand(ObjectType::ClientType, CLIENT_TYPE_SIPA)],
+        ),
+    ];
+    assert!(not_passed(&t).is_empty(), "{:#?}", not_passed(&t));
+}
+
+#[test]
+fn a_rule_with_an_or_of_conditions() {
+    let mut t = good();
+    // DENY if (APP other) OR (client type ZIA Inspection): SIPA traffic is neither.
+    let mut deny = rule(
+        "41",
+        0,
+        RuleAction::Deny,
+        vec![
+            cond(false, vec![operand(ObjectType::App, "1")]),
+            client(CLIENT_TYPE_ZIA_INSPECTION),
+        ],
+    );
+    deny.operator = Operator::Or;
+    zpa(&mut t).access_rules.insert(0, deny);
+    assert!(not_passed(&t).is_empty(), "{:#?}", not_passed(&t));
+    // DENY if (APP other) OR (the segment's group): the segment is caught.
+    zpa(&mut t).access_rules[0].conditions[1] =
+        cond(false, vec![operand(ObjectType::AppGroup, SEG_GROUP)]);
+    let c = the_failure(&t);
+    assert_eq!(c.object.as_ref().unwrap().id, "41");
+    // Operands ORed inside one condition: Client Connector or ZIA Service Edge allowed, a pass
+    // with the extra client type reported.
+    let mut t = good();
+    zpa(&mut t).access_rules[0].conditions = vec![
+        app(),
+        cond(
+            false,
+            vec![
+                operand(ObjectType::ClientType, CLIENT_TYPE_ZAPP),
+                operand(ObjectType::ClientType, CLIENT_TYPE_SIPA),
+            ],
+        ),
+    ];
+    let checks = judge(&t, &req());
+    let c = named(&checks, "segment O365 SIPA: access policy");
+    assert_eq!(c.status, Status::Pass);
+    assert!(c.warnings[0].contains(CLIENT_TYPE_ZAPP), "{:?}", c.warnings);
+    // The same operands ANDed in one condition never match one request.
+    zpa(&mut t).access_rules[0].conditions[1].operator = Operator::And;
+    assert_eq!(
+        named(&judge(&t, &req()), "segment O365 SIPA: access policy").status,
+        Status::Fail
+    );
+}
+
+#[test]
+fn a_segment_answer_lacking_anchor_or_enabled_is_an_error_not_a_verdict() {
+    for field in ["ipAnchored", "enabled", "bypassType"] {
+        let mut t = good();
+        let s = &mut zpa(&mut t).segments[0];
+        s.missing = vec![field.into()];
+        match field {
+            "ipAnchored" => s.ip_anchored = false,
+            "enabled" => s.enabled = false,
+            _ => s.bypass_type = None,
+        }
+        let checks = judge(&t, &req());
+        // Nothing fails on a default, nothing passes that rests on the field.
+        assert!(
+            checks.iter().all(|c| c.status != Status::Fail),
+            "{field}: {checks:#?}"
+        );
+        let errors: Vec<&AuditCheck> = checks
+            .iter()
+            .filter(|c| c.status == Status::Error)
+            .collect();
+        assert!(
+            errors
+                .iter()
+                .any(|c| c.found.contains(&format!("lacks `{field}`"))),
+            "{field}: {errors:#?}"
+        );
+        if field != "bypassType" {
+            // Which segment takes each login host rests on it too.
+            for h in crate::lab::LOGIN_HOSTS {
+                assert_eq!(
+                    named(&checks, &format!("login host {h}: in the anchored segment")).status,
+                    Status::Error,
+                    "{field}"
+                );
+            }
+        } else {
+            assert_eq!(errors.len(), 1, "{errors:#?}");
+        }
+    }
+}
+
+#[test]
+fn a_matching_rule_without_order_is_an_error() {
+    let mut t = good();
+    let deny = {
+        let mut r = rule("42", i64::MAX, RuleAction::Deny, vec![app()]);
+        r.missing = vec!["ruleOrder".into()];
+        r
+    };
+    zpa(&mut t).access_rules.push(deny.clone());
+    let c = named(&judge(&t, &req()), "segment O365 SIPA: access policy").clone();
+    assert_eq!(c.status, Status::Error);
+    assert!(c.found.contains("no rule order"), "{}", c.found);
+    // A rule without order that does not match the request decides nothing.
+    zpa(&mut t).access_rules.last_mut().unwrap().conditions =
+        vec![cond(false, vec![operand(ObjectType::App, "1")])];
+    assert!(not_passed(&t).is_empty());
+    // Nor does a disabled one.
+    let mut t = good();
+    let mut fwd = deny;
+    fwd.disabled = true;
+    zpa(&mut t).forwarding_rules.push(fwd);
+    assert!(not_passed(&t).is_empty());
+}
+
+#[test]
+fn a_zia_rule_without_state_and_an_activation_without_status_are_errors() {
+    let mut t = good();
+    let r = &mut zia(&mut t).forwarding_rules[0];
+    r.enabled = false;
+    r.missing = vec!["state".into()];
+    zia(&mut t).activation = Activation::Unknown;
+    let got = not_passed(&t);
+    assert_eq!(
+        got,
+        vec![
+            (
+                "segment O365 SIPA: ZIA forwarding rule".to_string(),
+                Status::Error
+            ),
+            ("ZIA activation".to_string(), Status::Error),
+        ]
+    );
+}
+
+#[test]
+fn a_zia_catch_all_rule_above_the_sipa_rule_takes_the_traffic_first() {
+    let mut t = good();
+    let sipa = zia(&mut t).forwarding_rules[0].clone();
+    let mut direct = sipa.clone();
+    direct.id = "78".into();
+    direct.name = "Direct everything".into();
+    direct.order = 0;
+    direct.method = "DIRECT".into();
+    direct.gateway = None;
+    direct.app_segments = vec![];
+    direct.trust = vec![];
+    zia(&mut t).forwarding_rules.push(direct);
+    let c = the_failure(&t);
+    assert_eq!(c.name, "segment O365 SIPA: ZIA forwarding rule");
+    assert_eq!(c.object.as_ref().unwrap().name, "Direct everything");
+    // Below the SIPA rule, disabled, or limited to some destinations: it does not decide.
+    for change in 0..3 {
+        let mut u = t.clone();
+        let r = zia(&mut u).forwarding_rules.last_mut().unwrap();
+        match change {
+            0 => r.order = 2,
+            1 => r.enabled = false,
+            _ => {
+                r.destinations = vec![TrustCriterion {
+                    field: "destIpCategories".into(),
+                    names: vec!["OTHER".into()],
+                }]
+            }
+        }
+        assert!(not_passed(&u).is_empty(), "{change}: {:#?}", not_passed(&u));
+    }
+    // Limited to some sources: a warning naming them.
+    zia(&mut t).forwarding_rules.last_mut().unwrap().trust = vec![TrustCriterion {
+        field: "locations".into(),
+        names: vec!["Branch".into()],
+    }];
+    let checks = judge(&t, &req());
+    let c = named(&checks, "segment O365 SIPA: ZIA forwarding rule");
+    assert_eq!(c.status, Status::Pass);
+    assert!(c.warnings[0].contains("Direct everything") && c.warnings[0].contains("Branch"));
 }
