@@ -66,7 +66,7 @@ fn main() -> ExitCode {
         Command::Init(args) => return command::init(args, &mut out, &mut err).into(),
         Command::Completions(args) => return command::completions(args, &mut out).into(),
         Command::Man => return command::man(&mut out, &mut err).into(),
-        Command::Run(_) | Command::Lab(_) | Command::Complete(_) => {}
+        Command::Run(_) | Command::Lab(_) | Command::Complete(_) | Command::Serve(_) => {}
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -107,6 +107,9 @@ fn main() -> ExitCode {
             Command::Lab(args) => command::lab(args, &env, interrupt, &mut out, &mut err).await,
             Command::Complete(args) => {
                 command::complete(args, &env, interrupt, &mut out, &mut err).await
+            }
+            Command::Serve(args) => {
+                command::serve_metrics(args, &env, interrupt, &mut out, &mut err).await
             }
             Command::Validate(_) | Command::Init(_) | Command::Completions(_) | Command::Man => {
                 Exit::Invalid
