@@ -1271,6 +1271,17 @@ pub async fn serve_metrics(
             return Exit::Invalid;
         }
     };
+    for p in &prepared {
+        if p.scenario.limits.deadline >= p.config.interval {
+            let _ = writeln!(
+                err,
+                "note: scenario `{}`: its deadline {} is not shorter than its interval {}: a run still going when the next is due makes that one skipped (sipa_check_runs_skipped_total)",
+                p.config.name,
+                crate::report::show_duration(p.scenario.limits.deadline),
+                crate::report::show_duration(p.config.interval)
+            );
+        }
+    }
     if args.check {
         for p in &prepared {
             let _ = writeln!(
