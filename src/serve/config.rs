@@ -197,6 +197,10 @@ pub fn parse(text: &str, path: &Path, base: &Path) -> Result<ServeConfig, Config
         };
         let jitter = match &s.jitter {
             None => interval / 10,
+            // No jitter at all is a choice too (tests, or one scenario alone).
+            Some(j) if humantime::parse_duration(j.get_ref().trim()) == Ok(Duration::ZERO) => {
+                Duration::ZERO
+            }
             Some(j) => match scenario::parse_duration(j.get_ref()) {
                 Ok(d) if d < interval => d,
                 Ok(_) => {

@@ -51,7 +51,7 @@ pub fn prepare(config: &ServeConfig, env: &ServeEnv) -> Result<Vec<Prepared>, Ve
         let mut s = match crate::scenario::load(&c.file) {
             Ok(s) => s,
             Err(errors) => {
-                problems.push(format!("scenario `{}`: {errors}", c.name));
+                problems.extend(errors.iter().map(|e| format!("scenario `{}`: {e}", c.name)));
                 continue;
             }
         };
