@@ -1,5 +1,5 @@
 //! Shared by the exporter and Pushgateway tests: child processes that die with the test, free
-//! loopback ports, a bare HTTP/1.1 client, and serve configurations pointed at a lab.
+//! loopback ports, a bare HTTP/1.0 client, and serve configurations pointed at a lab.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -56,9 +56,27 @@ impl Answer {
 
 /// `METHOD path` on `addr` over a fresh connection, as HTTP/1.0 (so no chunked answers).
 pub fn http(addr: SocketAddr, method: &str, path: &str) -> std::io::Result<Answer> {
+    http_with_body(addr, method, path, "")
+}
+
+/// As [`http`], sending `body` (text format 0.0.4 when not empty).
+pub fn http_with_body(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    body: &str,
+) -> std::io::Result<Answer> {
     let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
     stream.set_read_timeout(Some(Duration::from_secs(120)))?;
-    write!(stream, "{method} {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n")?;
+    write!(stream, "{method} {path} HTTP/1.0\r\nHost: {addr}\r\n")?;
+    if !body.is_empty() {
+        write!(
+            stream,
+            "Content-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\n",
+            body.len()
+        )?;
+    }
+    write!(stream, "\r\n{body}")?;
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw)?;
     let text = String::from_utf8_lossy(&raw).into_owned();
