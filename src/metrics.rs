@@ -68,14 +68,6 @@ impl RunStatus {
     }
 }
 
-const CHECK_STATUSES: [Status; 4] = [Status::Pass, Status::Fail, Status::Error, Status::Skip];
-const PROOFS: [Proof; 4] = [
-    Proof::Echo,
-    Proof::EntraLog,
-    Proof::EntraCa,
-    Proof::PathOnly,
-];
-
 fn status_label(s: Status) -> &'static str {
     match s {
         Status::Pass => "pass",
@@ -399,14 +391,11 @@ fn encode_records(
     gauge(
         e,
         "sipa_check_check_status",
-        "The check's status in the last run: 1 for the status it ended in, 0 for the others (fail: the network answered and anchoring is wrong; error: undecided).",
+        "The status the check ended in, in the last run (pass, fail, error, skip), as a series of value 1; fail: the network answered and anchoring is wrong; error: undecided.",
         None,
-        checks().flat_map(|(l, o)| {
-            CHECK_STATUSES.iter().map(move |s| {
-                let mut labels = owned(&l);
-                labels.push(("status", status_label(*s).to_owned()));
-                (labels, f64::from(u8::from(o.status == *s)))
-            })
+        checks().map(|(mut labels, o)| {
+            labels.push(("status", status_label(o.status).to_owned()));
+            (labels, 1.0)
         }),
     )?;
     gauge(
@@ -419,23 +408,21 @@ fn encode_records(
     gauge(
         e,
         "sipa_check_evidence",
-        "How each login host's anchoring was proven in the last run, per port and route: 1 for its proof (echo, entra-log, entra-ca or path-only), 0 for the others.",
+        "How each login host's anchoring was proven in the last run, per port and route: its proof (echo, entra-log, entra-ca or path-only) as a series of value 1.",
         None,
         runs(records).flat_map(|(r, run)| {
-            run.evidence.iter().flat_map(move |ev| {
-                PROOFS.iter().map(move |p| {
-                    (
-                        vec![
-                            ("scenario", r.scenario.clone()),
-                            ("vantage", run.vantage.name.clone()),
-                            ("host", ev.host.clone()),
-                            ("port", ev.port.to_string()),
-                            ("route", ev.route.to_string()),
-                            ("proof", proof_label(*p).to_owned()),
-                        ],
-                        f64::from(u8::from(ev.proof == *p)),
-                    )
-                })
+            run.evidence.iter().map(move |ev| {
+                (
+                    vec![
+                        ("scenario", r.scenario.clone()),
+                        ("vantage", run.vantage.name.clone()),
+                        ("host", ev.host.clone()),
+                        ("port", ev.port.to_string()),
+                        ("route", ev.route.to_string()),
+                        ("proof", proof_label(ev.proof).to_owned()),
+                    ],
+                    1.0,
+                )
             })
         }),
     )?;

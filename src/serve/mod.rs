@@ -235,9 +235,16 @@ impl Exporter {
     async fn schedule(self, i: usize, mut stop: watch::Receiver<bool>) {
         let interval = self.scenarios[i].config.interval;
         let jitter = self.scenarios[i].config.jitter;
-        // The first runs are spread over the jitter, so many scenarios do not start at once.
-        let start = Instant::now() + random_below(jitter);
+        // Each scenario has its own phase in the interval (the first at once), so that many
+        // scenarios take turns instead of all running at the same moment; jitter on top.
+        let n = u32::try_from(self.scenarios.len())
+            .unwrap_or(u32::MAX)
+            .max(1);
+        let phase = interval / n * u32::try_from(i).unwrap_or(0);
+        let start = Instant::now() + phase + random_below(jitter);
         let mut due = start;
+        // The due time's place on the grid `start + k × interval`.
+        let mut k: u32 = 0;
         let mut runs = JoinSet::new();
         loop {
             tokio::select! {
@@ -256,12 +263,14 @@ impl Exporter {
                     self.count_skip(i);
                 }
             }
-            // Due times stay on the grid; each run starts up to `jitter` before or after.
-            let base = start
-                + interval
-                    * (1 + ((Instant::now() - start).as_nanos() / interval.as_nanos().max(1))
-                        as u32);
-            due = jittered(base, jitter).max(Instant::now());
+            // Due times stay on the grid, each up to `jitter` before or after its place; a
+            // process that was suspended past whole intervals takes up the next place ahead.
+            k = k.saturating_add(1);
+            let now = Instant::now();
+            while start + interval * k + jitter < now {
+                k = k.saturating_add(1);
+            }
+            due = jittered(start + interval * k, jitter).max(now);
         }
         // In-flight runs end by the interrupt that stopped us; their results are recorded.
         while runs.join_next().await.is_some() {}
