@@ -1183,57 +1183,6 @@ fn shell_words(words: &[String]) -> String {
         .join(" ")
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// A writer that takes `room` bytes, then fails with `kind`.
-    struct Failing {
-        room: usize,
-        kind: io::ErrorKind,
-        written: Vec<u8>,
-    }
-
-    impl Write for Failing {
-        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-            if self.room == 0 {
-                return Err(io::Error::from(self.kind));
-            }
-            let n = buf.len().min(self.room);
-            self.room -= n;
-            self.written.extend_from_slice(&buf[..n]);
-            Ok(n)
-        }
-        fn flush(&mut self) -> io::Result<()> {
-            Ok(())
-        }
-    }
-
-    #[test]
-    fn a_closed_pipe_stops_the_writing_without_an_error() {
-        let mut out = ClosedPipeOk::new(Failing {
-            room: 3,
-            kind: io::ErrorKind::BrokenPipe,
-            written: Vec::new(),
-        });
-        out.write_all(b"abcdef").unwrap();
-        writeln!(out, "more").unwrap();
-        out.flush().unwrap();
-        assert_eq!(out.inner.written, b"abc");
-    }
-
-    #[test]
-    fn other_write_errors_still_surface() {
-        let mut out = ClosedPipeOk::new(Failing {
-            room: 0,
-            kind: io::ErrorKind::StorageFull,
-            written: Vec::new(),
-        });
-        let e = out.write_all(b"x").unwrap_err();
-        assert_eq!(e.kind(), io::ErrorKind::StorageFull);
-    }
-}
-
 /// `sipa-check serve CONFIG`: checks the configuration and every scenario in it (exit 2 with
 /// each problem, before anything listens), then serves the exporter until Ctrl-C or SIGTERM,
 /// and exits 0.
@@ -1335,4 +1284,55 @@ pub async fn serve_metrics(
     }
     let _ = writeln!(err, "sipa-check serve: stopped");
     Exit::Passed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A writer that takes `room` bytes, then fails with `kind`.
+    struct Failing {
+        room: usize,
+        kind: io::ErrorKind,
+        written: Vec<u8>,
+    }
+
+    impl Write for Failing {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            if self.room == 0 {
+                return Err(io::Error::from(self.kind));
+            }
+            let n = buf.len().min(self.room);
+            self.room -= n;
+            self.written.extend_from_slice(&buf[..n]);
+            Ok(n)
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_closed_pipe_stops_the_writing_without_an_error() {
+        let mut out = ClosedPipeOk::new(Failing {
+            room: 3,
+            kind: io::ErrorKind::BrokenPipe,
+            written: Vec::new(),
+        });
+        out.write_all(b"abcdef").unwrap();
+        writeln!(out, "more").unwrap();
+        out.flush().unwrap();
+        assert_eq!(out.inner.written, b"abc");
+    }
+
+    #[test]
+    fn other_write_errors_still_surface() {
+        let mut out = ClosedPipeOk::new(Failing {
+            room: 0,
+            kind: io::ErrorKind::StorageFull,
+            written: Vec::new(),
+        });
+        let e = out.write_all(b"x").unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::StorageFull);
+    }
 }

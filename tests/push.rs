@@ -76,8 +76,9 @@ async fn a_pushed_run_reaches_a_real_pushgateway_under_job_and_vantage() {
             json.display().to_string(),
         ],
     );
-    let err = stderr(&out);
-    assert_eq!(out.status.code(), Some(0), "{err}");
+    let first = out;
+    let err = stderr(&first);
+    assert_eq!(first.status.code(), Some(0), "{err}");
     assert!(
         err.contains(&format!(
             "pushed the metrics of vantage `lab` (1 scenario run(s)) to http://{gw}/metrics/job/sipa-check/vantage/lab"
@@ -162,7 +163,7 @@ async fn a_pushed_run_reaches_a_real_pushgateway_under_job_and_vantage() {
         ),
         Some(1.0)
     );
-    for o in [&out] {
+    for o in [&first, &out] {
         let all = format!("{}{}", String::from_utf8_lossy(&o.stdout), stderr(o));
         assert!(!all.contains(PASSWORD), "the password was shown: {all}");
     }

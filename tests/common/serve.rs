@@ -1,5 +1,7 @@
 //! Shared by the exporter and Pushgateway tests: child processes that die with the test, free
 //! loopback ports, a bare HTTP/1.0 client, and serve configurations pointed at a lab.
+// Each test crate uses its own part of this module.
+#![allow(dead_code)]
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
