@@ -158,10 +158,11 @@ async fn prometheus_scrapes_serve_and_sees_a_fault_within_one_interval() {
         (one_value(prom_addr, &success) == Some(0.0)).then_some(())
     });
     let seen_after = switched.elapsed();
+    eprintln!("the fault showed in Prometheus {seen_after:?} after the switch");
     // One interval (plus its jitter) until the next run, one scrape until Prometheus has it;
     // the rest is slack for a loaded machine.
     let bound =
-        interval + Duration::from_millis(200) + Duration::from_secs(1) + Duration::from_secs(6);
+        interval + Duration::from_millis(200) + Duration::from_secs(1) + Duration::from_secs(10);
     assert!(
         seen_after <= bound,
         "the fault showed after {seen_after:?}, more than one interval and a scrape ({bound:?})"
