@@ -86,6 +86,9 @@ pub enum Command {
     Audit(Box<AuditArgs>),
     /// Write the documented Office 365 scenario template, to fill in and run.
     Init(InitArgs),
+    /// Run the configured scenarios on their intervals and serve their results to Prometheus
+    /// (/metrics, /probe?scenario=NAME, /-/healthy).
+    Serve(ServeArgs),
     /// Print a shell completion script to standard output.
     Completions(CompletionsArgs),
     /// Print the man page (roff) to standard output.
@@ -176,6 +179,24 @@ pub struct RunArgs {
     /// With --anchors-from-zpa: the legacy ZPA API's base URL instead of ZPA_CLOUD's.
     #[arg(long, value_name = "URL", requires = "anchors_from_zpa")]
     pub zpa_url: Option<url::Url>,
+    /// After the run, PUT its metrics to this Prometheus Pushgateway, one group per vantage
+    /// (job sipa-check). A failed push is said on stderr and changes nothing else. Checked by
+    /// the command, not by clap, whose errors would echo a password in the URL.
+    #[arg(long, value_name = "URL")]
+    pub push: Option<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// The serve configuration (TOML): listen address and [[scenario]] entries.
+    #[arg(value_name = "CONFIG")]
+    pub config: PathBuf,
+    /// Listen here instead of the configuration's `listen` (default 127.0.0.1:9853).
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub listen: Option<std::net::SocketAddr>,
+    /// Check the configuration and its scenarios, print what would run, and exit.
+    #[arg(long)]
+    pub check: bool,
 }
 
 #[derive(Debug, Clone, Args)]

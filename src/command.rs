@@ -12,7 +12,7 @@ use futures::future::{BoxFuture, FutureExt, Shared};
 use crate::address::ConnectTo;
 use crate::cli::{
     Cli, CompleteArgs, CompletionsArgs, InitArgs, LabArgs, ReportFlags, RunArgs, ScenarioFlags,
-    ValidateArgs,
+    ServeArgs, ValidateArgs,
 };
 use crate::entra::{CredentialsError, EntraCredentials};
 use crate::lab::{Fault, Lab, LabConfig};
@@ -300,6 +300,14 @@ pub async fn run(
         Ok(s) => s,
         Err(exit) => return exit,
     };
+    let push = match args.push.as_deref().map(crate::push::PushTarget::parse) {
+        None => None,
+        Some(Ok(target)) => Some(target),
+        Some(Err(e)) => {
+            let _ = writeln!(err, "error: {e}");
+            return Exit::Invalid;
+        }
+    };
     let mut groups = per_vantage(&loaded);
     for group in &mut groups {
         // A group's vantages run at once: each gets its share of the descriptors.
@@ -356,6 +364,7 @@ pub async fn run(
         interrupt,
         out,
         err,
+        push.as_ref().map(|p| (p, args.flags.ca_file.as_slice())),
     )
     .await
 }
@@ -397,6 +406,7 @@ async fn run_loaded(
     interrupt: Interrupt,
     out: &mut dyn Write,
     err: &mut dyn Write,
+    push: Option<(&crate::push::PushTarget, &[PathBuf])>,
 ) -> Exit {
     let live = crate::progress::Live::new();
     let progress: &dyn Progress = if env.progress { &live } else { &Quiet };
@@ -427,7 +437,48 @@ async fn run_loaded(
         report = zpa.join(report);
     }
     write_reports(&report, files, env, out, err, None);
+    if let Some((target, ca_files)) = push {
+        push_report(&report, target, ca_files, err).await;
+    }
     Exit::of(report.overall)
+}
+
+/// `--push`: the report's metrics to the Pushgateway, after every report is written. A failed
+/// push is said on stderr and changes neither the verdict nor its exit code.
+async fn push_report(
+    report: &RunReport,
+    target: &crate::push::PushTarget,
+    ca_files: &[PathBuf],
+    err: &mut dyn Write,
+) {
+    let trust = match crate::probe::TrustStore::load(ca_files) {
+        Ok(t) => Some(t.http_config()),
+        Err(e) => {
+            let _ = writeln!(
+                err,
+                "error: push: cannot set up TLS for the Pushgateway: {}",
+                with_causes(&e)
+            );
+            return;
+        }
+    };
+    for result in crate::push::push(report, target, trust).await {
+        match result {
+            Ok(pushed) => {
+                let _ = writeln!(
+                    err,
+                    "pushed the metrics of vantage `{}` ({} scenario run(s)) to {}",
+                    pushed.vantage, pushed.scenarios, pushed.url
+                );
+            }
+            Err(e) => {
+                let _ = writeln!(
+                    err,
+                    "error: {e} (the run's verdict and reports are unaffected)"
+                );
+            }
+        }
+    }
 }
 
 /// A report's destination, opened before any probe runs.
@@ -918,6 +969,7 @@ pub async fn lab(
         interrupt,
         out,
         err,
+        None,
     )
     .await;
     lab.shutdown().await;
@@ -1283,6 +1335,109 @@ fn shell_words(words: &[String]) -> String {
         })
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// `sipa-check serve CONFIG`: checks the configuration and every scenario in it (exit 2 with
+/// each problem, before anything listens), then serves the exporter until Ctrl-C or SIGTERM,
+/// and exits 0.
+pub async fn serve_metrics(
+    args: &ServeArgs,
+    env: &Env,
+    interrupt: Interrupt,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> Exit {
+    let mut config = match crate::serve::config::load(&args.config) {
+        Ok(c) => c,
+        Err(errors) => {
+            let _ = writeln!(err, "{errors}");
+            return Exit::Invalid;
+        }
+    };
+    if let Some(listen) = args.listen {
+        config.listen = listen;
+    }
+    let serve_env = crate::serve::ServeEnv {
+        proxy_password: env.proxy_password.clone(),
+        entra: env
+            .entra_credentials
+            .as_ref()
+            .ok()
+            .map(|c| EntraAccess::new(c.clone())),
+    };
+    let prepared = match crate::serve::prepare(&config, &serve_env) {
+        Ok(p) => p,
+        Err(problems) => {
+            for p in problems {
+                let _ = writeln!(err, "error: {}: {p}", args.config.display());
+            }
+            return Exit::Invalid;
+        }
+    };
+    for p in &prepared {
+        if p.scenario.limits.deadline >= p.config.interval {
+            let _ = writeln!(
+                err,
+                "note: scenario `{}`: its deadline {} is not shorter than its interval {}: a run still going when the next is due makes that one skipped (sipa_check_runs_skipped_total)",
+                p.config.name,
+                crate::report::show_duration(p.scenario.limits.deadline),
+                crate::report::show_duration(p.config.interval)
+            );
+        }
+    }
+    if args.check {
+        for p in &prepared {
+            let _ = writeln!(
+                out,
+                "{}: every {} (jitter {}), {} ({}), vantage {}",
+                p.config.name,
+                crate::report::show_duration(p.config.interval),
+                crate::report::show_duration(p.config.jitter),
+                p.scenario.name,
+                p.config.file.display(),
+                p.scenario.vantage.name
+            );
+        }
+        return Exit::Passed;
+    }
+    let listener = match crate::serve::bind(config.listen).await {
+        Ok(l) => l,
+        Err(e) => {
+            let _ = writeln!(err, "error: {}", with_causes(&e));
+            return Exit::Invalid;
+        }
+    };
+    let shown = listener.local_addr().unwrap_or(config.listen);
+    let (events_tx, mut events) = tokio::sync::mpsc::unbounded_channel();
+    let names: Vec<String> = prepared.iter().map(|p| p.config.name.clone()).collect();
+    let exporter = crate::serve::Exporter::new(prepared, interrupt, events_tx);
+    let _ = writeln!(
+        err,
+        "sipa-check serve: listening on http://{shown}/metrics ({} scenario(s): {}); Ctrl-C or SIGTERM stops it",
+        names.len(),
+        names.join(", ")
+    );
+    if !shown.ip().is_loopback() {
+        let _ = writeln!(
+            err,
+            "note: {shown} is reachable from other machines: the metrics show your anchoring set-up"
+        );
+    }
+    let serving = crate::serve::serve(exporter, listener);
+    tokio::pin!(serving);
+    loop {
+        tokio::select! {
+            () = &mut serving => break,
+            Some(line) = events.recv() => {
+                let _ = writeln!(err, "{line}");
+            }
+        }
+    }
+    while let Ok(line) = events.try_recv() {
+        let _ = writeln!(err, "{line}");
+    }
+    let _ = writeln!(err, "sipa-check serve: stopped");
+    Exit::Passed
 }
 
 #[cfg(test)]

@@ -70,7 +70,11 @@ fn main() -> ExitCode {
         Command::Report(args) => {
             return sipa_check::fleet::report(args, &env, &mut out, &mut err).into();
         }
-        Command::Run(_) | Command::Lab(_) | Command::Complete(_) | Command::Audit(_) => {}
+        Command::Run(_)
+        | Command::Lab(_)
+        | Command::Complete(_)
+        | Command::Audit(_)
+        | Command::Serve(_) => {}
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -144,6 +148,9 @@ fn main() -> ExitCode {
                     &mut err,
                 )
                 .await
+            }
+            Command::Serve(args) => {
+                command::serve_metrics(args, &env, interrupt, &mut out, &mut err).await
             }
             Command::Validate(_)
             | Command::Init(_)

@@ -98,6 +98,19 @@ impl Fault {
         Fault::WhatIfUnavailable,
     ];
 
+    /// The faults of the forwarding policy, which a running lab can switch on and off
+    /// ([`crate::lab::Lab::switch_faults`]); the others shape the lab's listeners at start.
+    pub const SWITCHABLE: [Fault; 8] = [
+        Fault::OneDomainUnanchored,
+        Fault::Port80Unanchored,
+        Fault::NothingAnchored,
+        Fault::WrongConnector,
+        Fault::OverAnchored,
+        Fault::ConnectorsDown,
+        Fault::AccessDenied,
+        Fault::Intermittent,
+    ];
+
     /// The kebab-case name used on the command line (`--fault NAME`).
     pub fn name(self) -> &'static str {
         match self {

@@ -38,7 +38,7 @@ pub(crate) struct Interception {
 
 /// What every gateway connection shares.
 pub(crate) struct GatewayState {
-    pub(crate) policy: ForwardingPolicy,
+    pub(crate) policy: Arc<ForwardingPolicy>,
     pub(crate) origin_plain: SocketAddr,
     pub(crate) origin_tls: SocketAddr,
     pub(crate) latency: Duration,

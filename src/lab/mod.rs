@@ -218,8 +218,20 @@ pub struct Lab {
     sign_ins: origin::SignInLog,
     traffic: Arc<origin::TrafficCounters>,
     graph_traffic: Arc<graph::GraphCounters>,
+    /// The gateway's forwarding policy, whose faults can be switched while the lab runs.
+    policy: Arc<ForwardingPolicy>,
     tasks: Vec<JoinHandle<()>>,
 }
+
+/// A fault that a running lab cannot switch: it shapes listeners, DNS or certificates made at
+/// start.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "the fault {} cannot be switched on a running lab: only the forwarding policy's can ({}); start a lab with it instead",
+    .0.name(),
+    Fault::SWITCHABLE.iter().map(|f| f.name()).collect::<Vec<_>>().join(", ")
+)]
+pub struct NotSwitchable(pub Fault);
 
 impl Lab {
     /// Starts DNS, origin servers and gateway with `config`'s faults.
@@ -270,6 +282,7 @@ impl Lab {
             sign_ins: Arc::new(Mutex::new(Vec::new())),
             traffic: Arc::default(),
             graph_traffic: Arc::default(),
+            policy: Arc::new(ForwardingPolicy::new(&faults)),
             tasks: Vec::new(),
         };
 
@@ -365,7 +378,7 @@ impl Lab {
             origin_https,
         ));
         let gateway_state = Arc::new(GatewayState {
-            policy: ForwardingPolicy::new(&faults),
+            policy: lab.policy.clone(),
             origin_plain: origin_plain_addr,
             origin_tls: origin_https_addr,
             latency,
@@ -489,6 +502,18 @@ impl Lab {
     /// What the origin servers have seen so far.
     pub fn origin_traffic(&self) -> OriginTraffic {
         self.traffic.snapshot()
+    }
+
+    /// Switches the forwarding policy's faults while the lab runs, as an admin's change to ZIA
+    /// or ZPA would: from the next connection on, exactly the given faults of
+    /// [`Fault::SWITCHABLE`] are on (an empty list heals the policy). Any other fault is
+    /// refused, and nothing changes.
+    pub fn switch_faults(&self, faults: &[Fault]) -> Result<(), NotSwitchable> {
+        if let Some(f) = faults.iter().find(|f| !Fault::SWITCHABLE.contains(f)) {
+            return Err(NotSwitchable(*f));
+        }
+        self.policy.switch(&faults.iter().copied().collect());
+        Ok(())
     }
 
     /// Stops every lab task and waits until they are gone, so their ports are free again.

@@ -61,8 +61,11 @@ impl Forwarding {
 }
 
 /// The ZIA forwarding rule plus the ZPA application segment, as configured (or misconfigured).
+/// Its faults can change while the lab runs ([`ForwardingPolicy::switch`]), as an admin's edit
+/// would change the real policy.
+#[derive(Debug)]
 pub(crate) struct ForwardingPolicy {
-    faults: BTreeSet<Fault>,
+    faults: std::sync::RwLock<BTreeSet<Fault>>,
     /// Counts anchored connections for the `intermittent` fault, so its pattern is reproducible.
     anchored_so_far: AtomicU64,
 }
@@ -70,13 +73,27 @@ pub(crate) struct ForwardingPolicy {
 impl ForwardingPolicy {
     pub(crate) fn new(faults: &BTreeSet<Fault>) -> Self {
         ForwardingPolicy {
-            faults: faults.clone(),
+            faults: std::sync::RwLock::new(faults.clone()),
             anchored_so_far: AtomicU64::new(0),
         }
     }
 
     fn has(&self, fault: Fault) -> bool {
-        self.faults.contains(&fault)
+        self.faults
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .contains(&fault)
+    }
+
+    /// Makes `faults` the policy's faults from the next connection on: those of
+    /// [`Fault::SWITCHABLE`] in `faults` are on, the others off.
+    pub(crate) fn switch(&self, faults: &BTreeSet<Fault>) {
+        let mut now = self
+            .faults
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        now.retain(|f| !Fault::SWITCHABLE.contains(f));
+        now.extend(faults.iter().filter(|f| Fault::SWITCHABLE.contains(f)));
     }
 
     /// Whether the application segment covers `host` on `port`.
@@ -256,5 +273,18 @@ mod tests {
         let anchor = Some(IpAddr::V4(ANCHOR_IP));
         let edge = Some(IpAddr::V4(EDGE_IP));
         assert_eq!(seen, vec![anchor, anchor, edge, anchor, anchor, edge]);
+    }
+
+    #[test]
+    fn switched_faults_take_effect_and_heal() {
+        let policy = policy(&[Fault::DnsNxdomain]);
+        assert_eq!(policy.decide("login.windows.net", 443), ANCHORED);
+        policy.switch(&[Fault::OneDomainUnanchored].into_iter().collect());
+        assert_eq!(policy.decide("login.windows.net", 443), Forwarding::Edge);
+        assert_eq!(policy.decide("login.microsoft.com", 443), ANCHORED);
+        policy.switch(&BTreeSet::new());
+        assert_eq!(policy.decide("login.windows.net", 443), ANCHORED);
+        // Faults of the listeners are not the policy's to switch: they stay as started.
+        assert!(policy.has(Fault::DnsNxdomain));
     }
 }
