@@ -1210,6 +1210,28 @@ async fn serve(
         shell_words(&[places_file.display().to_string()]),
         shell_words(&absolute_flags(lab.run_flags()))
     );
+    let serve_file = absolute(&dir.join("serve.toml"));
+    if let Err(e) = std::fs::write(&serve_file, lab_serve_config(lab)) {
+        let _ = writeln!(
+            err,
+            "error: cannot write the serve configuration to {}: {e}",
+            serve_file.display()
+        );
+        return Exit::Invalid;
+    }
+    let _ = writeln!(
+        out,
+        "or keep checking both for Prometheus (http://127.0.0.1:9853/metrics; see \
+         monitoring/prometheus.yml):\n\n  sipa-check serve {}\n",
+        shell_words(&[serve_file.display().to_string()])
+    );
+    let switchable: Vec<&str> = Fault::SWITCHABLE.iter().map(|f| f.name()).collect();
+    let _ = writeln!(
+        out,
+        "To break the running lab as an admin's change would, type fault names and Enter \
+         ({}), or `heal` to switch them off.",
+        switchable.join(", ")
+    );
     let _ = writeln!(
         out,
         "Anchored traffic leaves from {}, the rest from {}. Ctrl-C (or SIGTERM) stops the lab \
@@ -1219,8 +1241,100 @@ async fn serve(
         absolute(dir).display()
     );
     let _ = out.flush();
-    let _ = interrupt.await;
+    let mut commands = stdin_lines();
+    let mut interrupt = std::pin::pin!(interrupt);
+    let mut reading = true;
+    loop {
+        tokio::select! {
+            _ = &mut interrupt => break,
+            line = commands.recv(), if reading => match line {
+                Some(line) => switch_lab_faults(lab, &line, out, err),
+                // Standard input closed (or never open): only a signal stops the lab now.
+                None => reading = false,
+            },
+        }
+    }
     Exit::Passed
+}
+
+/// The lines of standard input, read on a thread of their own: a blocking read never holds up
+/// the runtime's shutdown, and the thread ends with the process.
+fn stdin_lines() -> tokio::sync::mpsc::UnboundedReceiver<String> {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let _ = std::thread::Builder::new()
+        .name("lab-stdin".into())
+        .spawn(move || {
+            for line in io::stdin().lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+    rx
+}
+
+/// One typed line of `lab --serve`: fault names to switch on (the others off), or `heal`.
+fn switch_lab_faults(lab: &Lab, line: &str, out: &mut dyn Write, err: &mut dyn Write) {
+    let words: Vec<&str> = line.split_whitespace().collect();
+    if words.is_empty() {
+        return;
+    }
+    let faults = if words == ["heal"] {
+        Vec::new()
+    } else {
+        let mut faults = Vec::new();
+        for word in words {
+            match word.parse::<Fault>() {
+                Ok(f) => faults.push(f),
+                Err(e) => {
+                    let _ = writeln!(err, "error: {word}: {e}");
+                    return;
+                }
+            }
+        }
+        faults
+    };
+    match lab.switch_faults(&faults) {
+        Ok(()) if faults.is_empty() => {
+            let _ = writeln!(out, "lab: healed (no switchable fault on)");
+        }
+        Ok(()) => {
+            let names: Vec<&str> = faults.iter().map(|f| f.name()).collect();
+            let _ = writeln!(out, "lab: faults now {}", names.join(", "));
+        }
+        Err(e) => {
+            let _ = writeln!(err, "error: {e}");
+        }
+    }
+    let _ = out.flush();
+}
+
+/// A `sipa-check serve` configuration for this lab: the lab scenario and the places scenario,
+/// written beside them, with the flags that reach the lab.
+fn lab_serve_config(lab: &Lab) -> String {
+    let quoted = |v: &str| format!("{v:?}");
+    let flags = lab.run_flags();
+    let connect_to: Vec<String> = flags
+        .windows(2)
+        .filter(|w| w[0] == "--connect-to")
+        .map(|w| quoted(&w[1]))
+        .collect();
+    let ca = quoted(&absolute(lab.ca_file()).display().to_string());
+    let dns = quoted(&lab.dns_addr().to_string());
+    let anchor = quoted(&lab.anchor_ip().to_string());
+    let mut config = String::from(
+        "# Written by `sipa-check lab --serve`: the running lab, checked for Prometheus.\n\
+         listen = \"127.0.0.1:9853\"\n",
+    );
+    for (name, file) in [("lab", "lab.toml"), ("lab-places", "lab-places.toml")] {
+        config.push_str(&format!(
+            "\n[[scenario]]\nname = \"{name}\"\nfile = \"{file}\"\ninterval = \"15s\"\ntimeout = \"3s\"\ndeadline = \"10s\"\n\
+             dns = [{dns}]\nconnect_to = [{}]\nca_files = [{ca}]\nexpect_ip = [{anchor}]\n",
+            connect_to.join(", ")
+        ));
+    }
+    config
 }
 
 /// `path` made absolute against the working directory (without resolving links).

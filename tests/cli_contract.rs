@@ -793,3 +793,82 @@ fn a_proxy_user_without_a_password_is_warned_about() {
     assert_eq!(text(&out.stderr), "");
     assert!(!text(&out.stdout).contains("hunter2"));
 }
+
+/// Reads `reader` up to and including the first line that contains `mark`.
+fn read_until(reader: &mut impl BufRead, mark: &str) -> Vec<String> {
+    let mut lines = Vec::new();
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap() == 0 {
+            panic!("ended before {mark:?}: {lines:?}");
+        }
+        let done = line.contains(mark);
+        lines.push(line.trim_end().to_string());
+        if done {
+            return lines;
+        }
+    }
+}
+
+#[test]
+fn lab_serve_switches_faults_typed_on_its_input_and_writes_a_serve_config_that_checks() {
+    use std::io::Write as _;
+    let mut child = sipa()
+        .args(["lab", "--serve"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    let mut reader = BufReader::new(child.stdout.take().unwrap());
+    let lines = read_until(&mut reader, "stops the lab");
+    let banner = lines.join("\n");
+    let serve_config = lines
+        .iter()
+        .find_map(|l| l.trim_start().strip_prefix("sipa-check serve "))
+        .unwrap_or_else(|| panic!("no serve command: {banner}"))
+        .to_string();
+    let check = run(&["serve", "--check", &serve_config]);
+    assert_eq!(check.status.code(), Some(0), "{}", text(&check.stderr));
+    let config = std::fs::read_to_string(&serve_config).unwrap();
+    assert!(config.contains("name = \"lab-places\""), "{config}");
+    let command: Vec<String> = lines
+        .iter()
+        .find(|l| l.trim_start().starts_with("sipa-check run "))
+        .unwrap()
+        .split_whitespace()
+        .skip(1)
+        .map(str::to_string)
+        .collect();
+    let run_lab = || {
+        let args: Vec<&str> = command.iter().map(String::as_str).collect();
+        run(&args)
+    };
+    assert_eq!(run_lab().status.code(), Some(0), "the clean lab must pass");
+
+    writeln!(input, "one-domain-unanchored").unwrap();
+    read_until(&mut reader, "lab: faults now one-domain-unanchored");
+    let broken = run_lab();
+    assert_eq!(broken.status.code(), Some(1), "{}", text(&broken.stdout));
+    assert!(
+        text(&broken.stdout).contains("the application segment probably lacks login.windows.net"),
+        "{}",
+        text(&broken.stdout)
+    );
+
+    // A fault the running lab cannot switch is refused, and changes nothing.
+    writeln!(input, "dns-nxdomain").unwrap();
+    writeln!(input, "heal").unwrap();
+    read_until(&mut reader, "lab: healed");
+    assert_eq!(run_lab().status.code(), Some(0), "the healed lab must pass");
+
+    signal(&child, "TERM");
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("the fault dns-nxdomain cannot be switched on a running lab"),
+        "{err}"
+    );
+}

@@ -306,6 +306,7 @@ fn promtool_checks_and_unit_tests_the_alerting_rules() {
         vec!["check", "rules", "sipa-check-rules.yml"],
         vec!["test", "rules", "sipa-check-rules.test.yml"],
         vec!["check", "config", "prometheus.yml"],
+        vec!["check", "config", "prometheus-lab.yml"],
     ] {
         let out = Command::new(&promtool)
             .args(&args)

@@ -100,12 +100,14 @@ impl Fault {
 
     /// The faults of the forwarding policy, which a running lab can switch on and off
     /// ([`crate::lab::Lab::switch_faults`]); the others shape the lab's listeners at start.
-    pub const SWITCHABLE: [Fault; 8] = [
+    pub const SWITCHABLE: [Fault; 10] = [
         Fault::OneDomainUnanchored,
         Fault::Port80Unanchored,
         Fault::NothingAnchored,
         Fault::WrongConnector,
         Fault::OverAnchored,
+        Fault::TrustCriteriaTooBroad,
+        Fault::OfficeLocationMissing,
         Fault::ConnectorsDown,
         Fault::AccessDenied,
         Fault::Intermittent,
