@@ -1,40 +1,17 @@
 //! The binary as a user meets it: exit codes, reports on disk and stdout, bad input, the
 //! deadline and Ctrl-C. Everything it reaches is the embedded lab on loopback.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn sipa() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_sipa-check"));
-    c.current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null());
-    c
-}
-
-fn run(args: &[&str]) -> Output {
-    sipa().args(args).output().expect("sipa-check runs")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
+mod common;
+use common::cli::{run, sipa, text, xmllint};
 
 fn scratch(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("sipa-check-cli-{}-{name}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("scratch dir");
     dir
-}
-
-fn xmllint(path: &Path) {
-    let xsd = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/junit-10.xsd");
-    let out = Command::new("xmllint")
-        .args(["--noout", "--schema", xsd])
-        .arg(path)
-        .output()
-        .expect("xmllint is installed (Debian package libxml2-utils)");
-    assert!(out.status.success(), "{}", text(&out.stderr));
 }
 
 #[test]

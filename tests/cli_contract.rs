@@ -6,29 +6,12 @@
 mod common;
 
 use std::io::{BufRead, BufReader, Read};
-use std::net::{TcpListener, UdpSocket};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::cli::{Tripwire, run, sipa, text, xmllint};
 use sipa_check::lab::Fault;
-
-fn sipa() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_sipa-check"));
-    c.current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env("NO_COLOR", "1")
-        .env_remove("SIPA_CHECK_PROXY_PASSWORD")
-        .stdin(Stdio::null());
-    c
-}
-
-fn run(args: &[&str]) -> Output {
-    sipa().args(args).output().expect("sipa-check runs")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
 
 fn scratch(name: &str) -> PathBuf {
     let dir =
@@ -38,60 +21,12 @@ fn scratch(name: &str) -> PathBuf {
     dir
 }
 
-fn xmllint(path: &Path) {
-    let xsd = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/junit-10.xsd");
-    let out = Command::new("xmllint")
-        .args(["--noout", "--schema", xsd])
-        .arg(path)
-        .output()
-        .expect("xmllint is installed (Debian package libxml2-utils)");
-    assert!(out.status.success(), "{}", text(&out.stderr));
-}
-
 fn signal(child: &Child, name: &str) {
     let sent = Command::new("kill")
         .args([&format!("-{name}"), &child.id().to_string()])
         .status()
         .unwrap();
     assert!(sent.success());
-}
-
-/// A DNS server and a connect-to target that only record whether anything reached them: a run
-/// refused before any probe leaves both untouched.
-struct Tripwire {
-    dns: UdpSocket,
-    tcp: TcpListener,
-}
-
-impl Tripwire {
-    fn new() -> Tripwire {
-        let dns = UdpSocket::bind("127.0.0.1:0").unwrap();
-        dns.set_nonblocking(true).unwrap();
-        let tcp = TcpListener::bind("127.0.0.1:0").unwrap();
-        tcp.set_nonblocking(true).unwrap();
-        Tripwire { dns, tcp }
-    }
-
-    fn flags(&self) -> Vec<String> {
-        let port = self.tcp.local_addr().unwrap().port();
-        vec![
-            "--dns".into(),
-            self.dns.local_addr().unwrap().to_string(),
-            "--connect-to".into(),
-            format!(":80:127.0.0.1:{port}"),
-            "--connect-to".into(),
-            format!(":443:127.0.0.1:{port}"),
-            "--timeout".into(),
-            "1s".into(),
-        ]
-    }
-
-    /// Whether a DNS query or a connection arrived, waiting a moment for stragglers.
-    fn tripped(&self) -> bool {
-        std::thread::sleep(Duration::from_millis(200));
-        let mut buf = [0u8; 512];
-        self.dns.recv_from(&mut buf).is_ok() || self.tcp.accept().is_ok()
-    }
 }
 
 // ---- item 1: exit codes keep their promise ----

@@ -3,19 +3,10 @@
 //! be inconclusive. Nothing here touches the network.
 
 use std::io::Write;
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 
-fn sipa() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_sipa-check"));
-    c.current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null());
-    c
-}
-
-fn run(args: &[&str]) -> Output {
-    sipa().args(args).output().expect("sipa-check runs")
-}
+mod common;
+use common::cli::{run, sipa, text};
 
 fn with_stdin(args: &[&str], input: &[u8]) -> Output {
     let mut child = sipa()
@@ -32,10 +23,6 @@ fn with_stdin(args: &[&str], input: &[u8]) -> Output {
         .write_all(input)
         .expect("write stdin");
     child.wait_with_output().expect("sipa-check ends")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
 }
 
 #[test]

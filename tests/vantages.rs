@@ -3,40 +3,17 @@
 //! the embedded lab by the binary; the reports keep each vantage's facts; `--vantage` selects;
 //! a vantage that cannot be used here is exit 2 before any probe.
 
-use std::net::{TcpListener, UdpSocket};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::time::Duration;
+use common::cli::{Tripwire, sipa, text, xmllint};
+use std::path::PathBuf;
+use std::process::Output;
 
 mod common;
-
-fn sipa() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_sipa-check"));
-    c.current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null());
-    c
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
 
 fn scratch(name: &str) -> PathBuf {
     let dir =
         std::env::temp_dir().join(format!("sipa-check-vantages-{}-{name}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("scratch dir");
     dir
-}
-
-fn xmllint(path: &Path) {
-    let xsd = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/junit-10.xsd");
-    let out = Command::new("xmllint")
-        .args(["--noout", "--schema", xsd])
-        .arg(path)
-        .output()
-        .expect("xmllint is installed (Debian package libxml2-utils)");
-    assert!(out.status.success(), "{}", text(&out.stderr));
 }
 
 /// A lab for the binary to reach, on a runtime of its own; `run` the binary against it.
@@ -76,45 +53,6 @@ impl Drop for LabForCli {
         if let Some(lab) = self.lab.take() {
             self.runtime.block_on(lab.shutdown());
         }
-    }
-}
-
-/// Listens where a run would go first (DNS and the connect-to target), to prove nothing was
-/// sent.
-struct Tripwire {
-    dns: UdpSocket,
-    tcp: TcpListener,
-}
-
-impl Tripwire {
-    fn new() -> Tripwire {
-        let dns = UdpSocket::bind("127.0.0.1:0").unwrap();
-        dns.set_nonblocking(true).unwrap();
-        let tcp = TcpListener::bind("127.0.0.1:0").unwrap();
-        tcp.set_nonblocking(true).unwrap();
-        Tripwire { dns, tcp }
-    }
-
-    fn flags(&self) -> Vec<String> {
-        let port = self.tcp.local_addr().unwrap().port();
-        vec![
-            "--dns".into(),
-            self.dns.local_addr().unwrap().to_string(),
-            "--connect-to".into(),
-            format!(":80:127.0.0.1:{port}"),
-            "--connect-to".into(),
-            format!(":443:127.0.0.1:{port}"),
-            "--expect-ip".into(),
-            "127.0.0.2".into(),
-            "--timeout".into(),
-            "1s".into(),
-        ]
-    }
-
-    fn tripped(&self) -> bool {
-        std::thread::sleep(Duration::from_millis(300));
-        let mut buf = [0u8; 512];
-        self.dns.recv_from(&mut buf).is_ok() || self.tcp.accept().is_ok()
     }
 }
 
@@ -234,6 +172,7 @@ fn an_unknown_vantage_is_exit_2_naming_the_declared_ones_before_any_probe() {
     let out = sipa()
         .args(["run", "scenarios/lab-places.toml", "--vantage", "lobby"])
         .args(wire.flags())
+        .args(["--expect-ip", "127.0.0.2"])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stdout));
@@ -261,6 +200,7 @@ fn a_bind_address_this_machine_lacks_is_exit_2_before_any_probe() {
         .arg("run")
         .arg(&file)
         .args(wire.flags())
+        .args(["--expect-ip", "127.0.0.2"])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stdout));
@@ -296,6 +236,7 @@ fn validate_and_dry_run_list_the_vantages_and_what_each_expects() {
     let out = sipa()
         .args(["run", "scenarios/lab-places.toml", "--dry-run"])
         .args(wire.flags())
+        .args(["--expect-ip", "127.0.0.2"])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
@@ -413,6 +354,7 @@ fn an_interface_this_machine_lacks_is_exit_2_before_any_probe() {
         .arg("run")
         .arg(&file)
         .args(wire.flags())
+        .args(["--expect-ip", "127.0.0.2"])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stdout));

@@ -2,6 +2,8 @@
 // Each test crate uses its own part of this module.
 #![allow(dead_code)]
 
+pub mod cli;
+
 use sipa_check::address::ConnectTo;
 use sipa_check::command::{lab_entra, lab_overrides};
 use sipa_check::lab::{Fault, Lab, LabConfig};
