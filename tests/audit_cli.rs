@@ -2,57 +2,23 @@
 //! (predefined gateways and rules included), the lab's fake APIs with credentials from the
 //! environment, reports (JSON, JUnit validated by xmllint), exit codes, and no secret anywhere.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+mod common;
+use common::cli::{sipa_without_zscaler_credentials, text, xmllint};
 
 use sipa_check::lab::admin_api::{
     AdminApi, ApiBehaviour, AuditFault, LAB_ONEAPI_CLIENT_SECRET, LAB_ZIA_API_KEY,
     LAB_ZIA_PASSWORD, LAB_ZPA_CLIENT_SECRET,
 };
 
-const CREDENTIAL_VARS: [&str; 13] = [
-    "ZPA_CLIENT_ID",
-    "ZPA_CLIENT_SECRET",
-    "ZPA_CUSTOMER_ID",
-    "ZPA_CLOUD",
-    "ZIA_USERNAME",
-    "ZIA_PASSWORD",
-    "ZIA_API_KEY",
-    "ZIA_CLOUD",
-    "ZSCALER_CLIENT_ID",
-    "ZSCALER_CLIENT_SECRET",
-    "ZSCALER_PRIVATE_KEY",
-    "ZSCALER_VANITY_DOMAIN",
-    "ZSCALER_CLOUD",
-];
-
 fn sipa() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_sipa-check"));
-    c.current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null());
-    for v in CREDENTIAL_VARS {
-        c.env_remove(v);
-    }
-    c
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
+    sipa_without_zscaler_credentials()
 }
 
 fn fixture(name: &str) -> String {
     format!("tests/fixtures/audit/{name}")
-}
-
-fn xmllint(path: &Path) {
-    let xsd = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/junit-10.xsd");
-    let out = Command::new("xmllint")
-        .args(["--noout", "--schema", xsd])
-        .arg(path)
-        .output()
-        .expect("xmllint is installed (Debian package libxml2-utils)");
-    assert!(out.status.success(), "{}", text(&out.stderr));
 }
 
 async fn output(mut c: Command) -> Output {

@@ -8,7 +8,7 @@
 use std::collections::{BTreeMap, HashSet};
 use std::convert::Infallible;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -23,6 +23,8 @@ use hyper_util::rt::TokioIo;
 use rustls_pki_types::pem::PemObject as _;
 use serde_json::{Value, json};
 
+mod common;
+use common::cli::sipa_without_zscaler_credentials;
 use sipa_check::audit::client::ApiSettings;
 use sipa_check::audit::credentials::{AuditCredentials, BaseUrls, ONEAPI_AUDIENCE};
 use sipa_check::audit::documents::Endpoint;
@@ -625,28 +627,7 @@ fn the_token_endpoint_refuses_an_assertion_not_signed_by_the_registered_key() {
 }
 
 fn sipa() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_sipa-check"));
-    c.current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null());
-    for v in [
-        "ZPA_CLIENT_ID",
-        "ZPA_CLIENT_SECRET",
-        "ZPA_CUSTOMER_ID",
-        "ZPA_CLOUD",
-        "ZIA_USERNAME",
-        "ZIA_PASSWORD",
-        "ZIA_API_KEY",
-        "ZIA_CLOUD",
-        "ZSCALER_CLIENT_ID",
-        "ZSCALER_CLIENT_SECRET",
-        "ZSCALER_PRIVATE_KEY",
-        "ZSCALER_VANITY_DOMAIN",
-        "ZSCALER_CLOUD",
-    ] {
-        c.env_remove(v);
-    }
-    c
+    sipa_without_zscaler_credentials()
 }
 
 fn files_under(dir: &Path) -> Vec<PathBuf> {

@@ -78,3 +78,29 @@ impl Tripwire {
         self.dns.recv_from(&mut buf).is_ok() || self.tcp.accept().is_ok()
     }
 }
+
+/// The environment variables the audit reads its Zscaler credentials from.
+pub const ZSCALER_CREDENTIAL_VARS: [&str; 13] = [
+    "ZPA_CLIENT_ID",
+    "ZPA_CLIENT_SECRET",
+    "ZPA_CUSTOMER_ID",
+    "ZPA_CLOUD",
+    "ZIA_USERNAME",
+    "ZIA_PASSWORD",
+    "ZIA_API_KEY",
+    "ZIA_CLOUD",
+    "ZSCALER_CLIENT_ID",
+    "ZSCALER_CLIENT_SECRET",
+    "ZSCALER_PRIVATE_KEY",
+    "ZSCALER_VANITY_DOMAIN",
+    "ZSCALER_CLOUD",
+];
+
+/// [`sipa`] without any Zscaler credentials of whoever runs the tests: each test gives its own.
+pub fn sipa_without_zscaler_credentials() -> Command {
+    let mut c = sipa();
+    for v in ZSCALER_CREDENTIAL_VARS {
+        c.env_remove(v);
+    }
+    c
+}
