@@ -261,8 +261,26 @@ async fn main() -> anyhow::Result<()> {
     let rss_max = samples.iter().map(|s| s.2).fold(0.0, f64::max);
     let fd_min = samples.iter().map(|s| s.3).min().unwrap_or(0);
     let fd_max = samples.iter().map(|s| s.3).max().unwrap_or(0);
+    let mut rss_sorted: Vec<f64> = samples.iter().map(|s| s.2).collect();
+    rss_sorted.sort_by(f64::total_cmp);
+    let mut fd_sorted: Vec<usize> = samples.iter().map(|s| s.3).collect();
+    fd_sorted.sort_unstable();
+    let half = samples.len() / 2;
+    let max_of = |part: &[(u64, f64, f64, usize)]| {
+        (
+            part.iter().map(|s| s.2).fold(0.0, f64::max),
+            part.iter().map(|s| s.3).max().unwrap_or(0),
+        )
+    };
+    let (rss_first, fd_first) = max_of(&samples[..half]);
+    let (rss_second, fd_second) = max_of(&samples[half..]);
     println!(
-        "  RSS {rss_min:.1}..{rss_max:.1} MB over all intervals (target < 50 MB, flat); descriptors {fd_min}..{fd_max}"
+        "  RSS {rss_min:.1}..{rss_max:.1} MB over all intervals, median {:.1} MB (target < 50 MB, flat); descriptors {fd_min}..{fd_max}, median {}",
+        rss_sorted.get(rss_sorted.len() / 2).copied().unwrap_or(0.0),
+        fd_sorted.get(fd_sorted.len() / 2).copied().unwrap_or(0)
+    );
+    println!(
+        "  highest in the first half: RSS {rss_first:.1} MB, {fd_first} descriptors; in the second half: RSS {rss_second:.1} MB, {fd_second} descriptors"
     );
     println!(
         "  /metrics scrape ({series} series, {} KB): median {:.1} ms, worst {:.1} ms of 50 (target < 50 ms)",
