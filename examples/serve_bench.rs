@@ -10,8 +10,9 @@
 //! cost; the RSS and descriptors at the start, middle and end (flat means no leak); and the time
 //! of a `/metrics` scrape with 100 scenarios (median and worst of 50).
 //!
-//! `SERVE_BENCH_INTERVALS`, `SERVE_BENCH_INTERVAL_SECS` and `SERVE_BENCH_SCENARIOS` change it. Only loopback is
-//! contacted. Not a test: it prints figures beside their targets.
+//! `SERVE_BENCH_INTERVALS`, `SERVE_BENCH_INTERVAL_SECS` and `SERVE_BENCH_SCENARIOS` change it;
+//! `SERVE_BENCH_BINARY` runs that binary instead of building one (to compare two builds);
+//! `SERVE_BENCH_VERBOSE` prints every interval's sample. Only loopback is contacted. Not a test: it prints figures beside their targets.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -76,6 +77,31 @@ fn open_fds(pid: u32) -> anyhow::Result<usize> {
     Ok(std::fs::read_dir(format!("/proc/{pid}/fd"))?.count())
 }
 
+/// The open descriptors of `pid` by kind (socket, anon_inode:[eventpoll], pipe, a file...).
+fn fd_kinds(pid: u32) -> String {
+    let mut kinds = std::collections::BTreeMap::<String, usize>::new();
+    for entry in std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        let target = std::fs::read_link(entry.path())
+            .map(|t| t.display().to_string())
+            .unwrap_or_default();
+        let kind = match target.split_once(':') {
+            Some((kind, rest)) if kind == "anon_inode" => format!("{kind}:{rest}"),
+            Some((kind, _)) => kind.to_owned(),
+            None => "file".to_owned(),
+        };
+        *kinds.entry(kind).or_default() += 1;
+    }
+    kinds
+        .iter()
+        .map(|(k, n)| format!("{k} {n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 fn runs_total(metrics: &str) -> f64 {
     metrics
         .lines()
@@ -98,14 +124,19 @@ async fn main() -> anyhow::Result<()> {
     let SCENARIOS = usize::try_from(env_or("SERVE_BENCH_SCENARIOS", DEFAULT_SCENARIOS))?;
     let interval_secs = env_or("SERVE_BENCH_INTERVAL_SECS", 10);
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let built = Command::new(env!("CARGO"))
-        .args(["build", "--release", "--locked", "--bin", "sipa-check"])
-        .current_dir(root)
-        .status()?;
-    if !built.success() {
-        bail!("cargo build --release failed");
-    }
-    let binary = root.join("target/release/sipa-check");
+    let binary = match std::env::var_os("SERVE_BENCH_BINARY") {
+        Some(b) => std::path::PathBuf::from(b),
+        None => {
+            let built = Command::new(env!("CARGO"))
+                .args(["build", "--release", "--locked", "--bin", "sipa-check"])
+                .current_dir(root)
+                .status()?;
+            if !built.success() {
+                bail!("cargo build --release failed");
+            }
+            root.join("target/release/sipa-check")
+        }
+    };
     let lab = Lab::start(LabConfig::default()).await?;
     let dir = tempfile::tempdir()?;
     let mut config = String::new();
@@ -149,10 +180,19 @@ async fn main() -> anyhow::Result<()> {
     let runs0 = runs_total(&get(addr, "/metrics")?);
     let t0 = Instant::now();
     let mut samples: Vec<(u64, f64, f64, usize)> = Vec::new();
+    let mut kinds = Vec::new();
+    let verbose = std::env::var_os("SERVE_BENCH_VERBOSE").is_some();
+    let mid = (intervals / 2).max(1);
     for k in 1..=intervals {
         let due = t0 + interval * u32::try_from(k)?;
         tokio::time::sleep_until(due.into()).await;
         samples.push((k, cpu_seconds(pid)?, rss_mb(pid)?, open_fds(pid)?));
+        if k == 1 || k == mid || k == intervals {
+            kinds.push((k, fd_kinds(pid)));
+        }
+        if verbose && let Some((k, cpu, rss, fds)) = samples.last() {
+            eprintln!("interval {k}: CPU {cpu:.2} s, RSS {rss:.1} MB, descriptors {fds}");
+        }
     }
     let wall = t0.elapsed().as_secs_f64();
     let metrics = get(addr, "/metrics")?;
@@ -212,18 +252,35 @@ async fn main() -> anyhow::Result<()> {
         );
     }
     let at = |k: u64| samples.iter().find(|s| s.0 == k).copied();
-    let mid = (intervals / 2).max(1);
-    for k in [1, mid, intervals] {
+    for (k, kinds) in kinds {
         if let Some((k, _, rss, fds)) = at(k) {
-            println!("  interval {k:>3}: RSS {rss:.1} MB, open descriptors {fds}");
+            println!("  interval {k:>3}: RSS {rss:.1} MB, open descriptors {fds} ({kinds})");
         }
     }
     let rss_min = samples.iter().map(|s| s.2).fold(f64::MAX, f64::min);
     let rss_max = samples.iter().map(|s| s.2).fold(0.0, f64::max);
     let fd_min = samples.iter().map(|s| s.3).min().unwrap_or(0);
     let fd_max = samples.iter().map(|s| s.3).max().unwrap_or(0);
+    let mut rss_sorted: Vec<f64> = samples.iter().map(|s| s.2).collect();
+    rss_sorted.sort_by(f64::total_cmp);
+    let mut fd_sorted: Vec<usize> = samples.iter().map(|s| s.3).collect();
+    fd_sorted.sort_unstable();
+    let half = samples.len() / 2;
+    let max_of = |part: &[(u64, f64, f64, usize)]| {
+        (
+            part.iter().map(|s| s.2).fold(0.0, f64::max),
+            part.iter().map(|s| s.3).max().unwrap_or(0),
+        )
+    };
+    let (rss_first, fd_first) = max_of(&samples[..half]);
+    let (rss_second, fd_second) = max_of(&samples[half..]);
     println!(
-        "  RSS {rss_min:.1}..{rss_max:.1} MB over all intervals (target < 50 MB, flat); descriptors {fd_min}..{fd_max}"
+        "  RSS {rss_min:.1}..{rss_max:.1} MB over all intervals, median {:.1} MB (target < 50 MB, flat); descriptors {fd_min}..{fd_max}, median {}",
+        rss_sorted.get(rss_sorted.len() / 2).copied().unwrap_or(0.0),
+        fd_sorted.get(fd_sorted.len() / 2).copied().unwrap_or(0)
+    );
+    println!(
+        "  highest in the first half: RSS {rss_first:.1} MB, {fd_first} descriptors; in the second half: RSS {rss_second:.1} MB, {fd_second} descriptors"
     );
     println!(
         "  /metrics scrape ({series} series, {} KB): median {:.1} ms, worst {:.1} ms of 50 (target < 50 ms)",

@@ -142,8 +142,35 @@ pub async fn run_scenario(
 ) -> Result<ScenarioRun, SetupError> {
     let started_at = now_rfc3339();
     let started = Instant::now();
+    let prepared = prepare(scenario, settings.connect_to.clone())?;
+    run_from(scenario, settings, prepared, (started_at, started)).await
+}
+
+/// As [`run_scenario`], with the set-up [`prepare`] made for this scenario and `connect_to`
+/// (a long-running exporter keeps it across runs instead of building it each time). `ctx` is
+/// only shared (held elsewhere too) for a scenario without `[entra]`: an Entra run adds the
+/// probe app to its own context.
+pub async fn run_prepared(
+    scenario: &Scenario,
+    settings: RunSettings<'_>,
+    prepared: (Arc<ProbeCtx>, Expectation),
+) -> Result<ScenarioRun, SetupError> {
+    run_from(
+        scenario,
+        settings,
+        prepared,
+        (now_rfc3339(), Instant::now()),
+    )
+    .await
+}
+
+async fn run_from(
+    scenario: &Scenario,
+    settings: RunSettings<'_>,
+    (ctx, exp): (Arc<ProbeCtx>, Expectation),
+    (started_at, started): (String, Instant),
+) -> Result<ScenarioRun, SetupError> {
     let plan = Arc::new(Plan::build(scenario, &settings.connect_to));
-    let (ctx, exp) = prepare(scenario, settings.connect_to)?;
     let entra = match (&scenario.entra, settings.entra) {
         (None, _) => None,
         (Some(_), None) => return Err(SetupError::NoEntraCredentials(scenario.source.clone())),
@@ -151,7 +178,12 @@ pub async fn run_scenario(
     };
     let ctx = match &entra {
         Some((credentials, _)) => {
-            let mut with = Arc::try_unwrap(ctx).unwrap_or_else(|_| unreachable!("not shared yet"));
+            let mut with = match Arc::try_unwrap(ctx) {
+                Ok(ctx) => ctx,
+                // A context kept by the caller: this run builds its own.
+                Err(_) => Arc::try_unwrap(prepare(scenario, settings.connect_to.clone())?.0)
+                    .unwrap_or_else(|_| unreachable!("not shared yet")),
+            };
             with.entra = Some(credentials.clone());
             Arc::new(with)
         }

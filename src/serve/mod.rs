@@ -6,6 +6,8 @@
 
 pub mod config;
 mod http;
+mod memory;
+mod reuse;
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
@@ -40,6 +42,8 @@ pub struct Prepared {
     entra: Option<EntraAccess>,
     /// Held by the run going on: a scheduled run that cannot take it is skipped.
     running: Arc<tokio::sync::Mutex<()>>,
+    /// Each vantage's set-up (resolver, trust anchors), kept from one run to the next.
+    contexts: reuse::Contexts,
 }
 
 /// Loads every configured scenario, applies its overrides and sets it up as a run would (trust
@@ -83,6 +87,7 @@ pub fn prepare(config: &ServeConfig, env: &ServeEnv) -> Result<Vec<Prepared>, Ve
         prepared.push(Prepared {
             config: c.clone(),
             entra: s.entra.as_ref().and(env.entra.clone()),
+            contexts: reuse::Contexts::new(s.per_vantage().len()),
             scenario: s,
             running: Arc::default(),
         });
@@ -180,14 +185,17 @@ impl Exporter {
             let p = &exporter.scenarios[i];
             // A scenario with several vantages runs them at once, as `run` does: one run each.
             let vantages = p.scenario.per_vantage();
-            let running = vantages.iter().map(|s| {
+            let running = vantages.iter().enumerate().map(|(v, s)| {
                 let settings = RunSettings {
                     connect_to: p.config.connect_to.clone(),
                     interrupt: exporter.interrupt.clone().boxed(),
                     progress: &Quiet,
                     entra: p.entra.clone(),
                 };
-                runner::run_scenario(s, settings)
+                async move {
+                    let prepared = p.contexts.get(v, s, &settings.connect_to)?;
+                    runner::run_prepared(s, settings, prepared).await
+                }
             });
             futures::future::join_all(running)
                 .await
@@ -333,8 +341,10 @@ pub async fn bind(addr: std::net::SocketAddr) -> Result<TcpListener, ServeError>
 /// Serves `exporter` on `listener` and runs its schedules until the interrupt; then stops
 /// listening, lets the in-flight runs end (cut by the same interrupt) and returns.
 pub async fn serve(exporter: Exporter, listener: TcpListener) {
+    memory::limit_arenas();
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut schedules = JoinSet::new();
+    schedules.spawn(memory::trim_until(stop_rx.clone()));
     for i in 0..exporter.scenarios.len() {
         schedules.spawn(exporter.clone().schedule(i, stop_rx.clone()));
     }
