@@ -209,39 +209,13 @@ impl Plan {
         }
         if let Some(entra) = scenario.entra.as_ref().filter(|e| e.mode.reads_graph()) {
             // One read of Graph for the whole run: Graph has no route under test.
-            let id = b.checks.len();
-            b.checks.push(Check {
-                id,
-                name: String::new(),
-                stage: Stage::Entra,
-                host: entra.graph_host(),
-                port: None,
-                route: b.routes()[0],
-                kind: CheckKind::EntraNamedLocations,
-                waits_for: None,
-                after: None,
-                probe: b.probes.len(),
-                login_host: false,
-            });
-            b.probes.push(Probe::NamedLocations { check: id });
+            let check = b.push_graph(entra.graph_host(), CheckKind::EntraNamedLocations);
+            b.probes.push(Probe::NamedLocations { check });
         }
         if let Some(entra) = scenario.entra.as_ref().filter(|e| e.asks_what_if()) {
             // One What If comparison for the whole run, asked once the control's IP is known.
-            let id = b.checks.len();
-            b.checks.push(Check {
-                id,
-                name: String::new(),
-                stage: Stage::Entra,
-                host: entra.graph_host(),
-                port: None,
-                route: b.routes()[0],
-                kind: CheckKind::EntraWhatIf,
-                waits_for: None,
-                after: None,
-                probe: b.probes.len(),
-                login_host: false,
-            });
-            b.probes.push(Probe::WhatIf { check: id });
+            let check = b.push_graph(entra.graph_host(), CheckKind::EntraWhatIf);
+            b.probes.push(Probe::WhatIf { check });
         }
         for observer in &scenario.observers {
             let host = observer.host().to_string();
@@ -352,6 +326,26 @@ impl Builder<'_> {
             login_host: false,
         });
         self.probes.push(Probe::Resolve { check: id });
+        id
+    }
+
+    /// A check of the run as a whole on Graph (`host`), with no port and no route under test,
+    /// for the probe pushed next.
+    fn push_graph(&mut self, host: String, kind: CheckKind) -> usize {
+        let id = self.checks.len();
+        self.checks.push(Check {
+            id,
+            name: String::new(),
+            stage: Stage::Entra,
+            host,
+            port: None,
+            route: self.routes()[0],
+            kind,
+            waits_for: None,
+            after: None,
+            probe: self.probes.len(),
+            login_host: false,
+        });
         id
     }
 
