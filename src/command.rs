@@ -345,11 +345,6 @@ pub async fn run(
             return Exit::Invalid;
         }
     };
-    // Every scenario's and vantage's set-up (a bind address of this machine included) is
-    // checked before any probe: a bad one must make exit 2 before anything ran.
-    if let Err(exit) = prepare_all(&loaded, &args.flags.connect_to, err) {
-        return exit;
-    }
     let entra = env
         .entra_credentials
         .as_ref()
@@ -370,18 +365,22 @@ pub async fn run(
 }
 
 /// Sets up each scenario as its run would (anchors, resolvers, trust anchors), without a probe.
-fn prepare_all(
-    loaded: &[Scenario],
+fn prepare_all<'a>(
+    loaded: impl IntoIterator<Item = &'a Scenario>,
     connect_to: &[ConnectTo],
     err: &mut dyn Write,
-) -> Result<(), Exit> {
+) -> Result<Vec<runner::Prepared>, Exit> {
+    let mut prepared = Vec::new();
     for s in loaded {
-        if let Err(e) = runner::prepare(s, connect_to.to_vec()) {
-            let _ = writeln!(err, "error: {}", with_causes(&e));
-            return Err(Exit::Invalid);
+        match runner::prepare(s, connect_to.to_vec()) {
+            Ok(p) => prepared.push(p),
+            Err(e) => {
+                let _ = writeln!(err, "error: {}", with_causes(&e));
+                return Err(Exit::Invalid);
+            }
         }
     }
-    Ok(())
+    Ok(prepared)
 }
 
 /// Lowers the scenario's concurrency to what the descriptor limit allows, and says so.
@@ -410,16 +409,22 @@ async fn run_loaded(
 ) -> Exit {
     let live = crate::progress::Live::new();
     let progress: &dyn Progress = if env.progress { &live } else { &Quiet };
+    // Every scenario's and vantage's set-up (a bind address of this machine included) is made
+    // before any probe, and the runs use it: a bad one makes exit 2 before anything ran.
+    let mut prepared = match prepare_all(groups.iter().flatten(), connect_to, err) {
+        Ok(p) => p.into_iter(),
+        Err(exit) => return exit,
+    };
     let mut runs = Vec::new();
     for group in groups {
-        let running = group.iter().map(|s| {
+        let running = group.iter().zip(prepared.by_ref()).map(|(s, set_up)| {
             let settings = RunSettings {
                 connect_to: connect_to.to_vec(),
                 interrupt: interrupt.clone().boxed(),
                 progress,
                 entra: entra.clone(),
             };
-            runner::run_scenario(s, settings)
+            runner::run_prepared(s, settings, set_up)
         });
         for done in futures::future::join_all(running).await {
             match done {

@@ -99,11 +99,12 @@ pub struct RunSettings<'a> {
     pub entra: Option<EntraAccess>,
 }
 
+/// A scenario's set-up, as [`prepare`] makes it and [`run_prepared`] uses it: the probes'
+/// context and the expectation they are judged by.
+pub type Prepared = (Arc<ProbeCtx>, Expectation);
+
 /// Everything the checks need, set up once: resolver, trust anchors, expectations.
-pub fn prepare(
-    scenario: &Scenario,
-    connect_to: Vec<ConnectTo>,
-) -> Result<(Arc<ProbeCtx>, Expectation), SetupError> {
+pub fn prepare(scenario: &Scenario, connect_to: Vec<ConnectTo>) -> Result<Prepared, SetupError> {
     if scenario.anchors.is_empty() {
         return Err(SetupError::NoAnchors(scenario.source.clone()));
     }
@@ -153,7 +154,7 @@ pub async fn run_scenario(
 pub async fn run_prepared(
     scenario: &Scenario,
     settings: RunSettings<'_>,
-    prepared: (Arc<ProbeCtx>, Expectation),
+    prepared: Prepared,
 ) -> Result<ScenarioRun, SetupError> {
     run_from(
         scenario,
@@ -167,7 +168,7 @@ pub async fn run_prepared(
 async fn run_from(
     scenario: &Scenario,
     settings: RunSettings<'_>,
-    (ctx, exp): (Arc<ProbeCtx>, Expectation),
+    (ctx, exp): Prepared,
     (started_at, started): (String, Instant),
 ) -> Result<ScenarioRun, SetupError> {
     let plan = Arc::new(Plan::build(scenario, &settings.connect_to));

@@ -67,7 +67,7 @@ impl Contexts {
         v: usize,
         scenario: &Scenario,
         connect_to: &[ConnectTo],
-    ) -> Result<(Arc<ProbeCtx>, Expectation), SetupError> {
+    ) -> Result<runner::Prepared, SetupError> {
         let fresh = || runner::prepare(scenario, connect_to.to_vec());
         let Some(slot) = self.0.get(v) else {
             return fresh();
