@@ -127,22 +127,6 @@ pub async fn connect(target: SocketAddr, bind: Option<&LocalBind>) -> io::Result
     tcp_socket(target, bind)?.connect(target).await
 }
 
-/// An HTTP client builder whose connections leave as the vantage says.
-pub fn http_client(
-    builder: reqwest::ClientBuilder,
-    bind: Option<&LocalBind>,
-) -> reqwest::ClientBuilder {
-    match bind {
-        None => builder,
-        Some(LocalBind::Address(ip)) => builder.local_address(*ip),
-        #[cfg(any(target_os = "android", target_os = "fuchsia", target_os = "linux"))]
-        Some(LocalBind::Interface(name)) => builder.interface(name),
-        // Refused by `check` before any probe runs.
-        #[cfg(not(any(target_os = "android", target_os = "fuchsia", target_os = "linux")))]
-        Some(LocalBind::Interface(_)) => builder,
-    }
-}
-
 /// The local address a DNS query to `server` leaves from, for a vantage bound to an address
 /// of the server's family.
 pub fn dns_source(server: IpAddr, bind: Option<&LocalBind>) -> Option<SocketAddr> {

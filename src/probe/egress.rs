@@ -1,13 +1,19 @@
-//! Egress: ask an echo observer, on fresh connections, which address it saw us come from.
+//! Egress: ask an echo observer, on fresh connections, which address it saw us come from. Each
+//! sample connects, tunnels and shakes hands with the login path's own code (`tcp`, `http`), so
+//! an echo and a login host are reached the same way; its TLS sessions resume one another's, as
+//! a browser's do, and it asks with hyper directly (a client of its own per sample cost more
+//! than the sample).
 
 use std::net::IpAddr;
 use std::time::Instant;
 
 use futures::future::join_all;
-use reqwest::header::HeaderMap;
+use hyper::HeaderMap;
 
-use super::{Path, ProbeCtx, http};
-use crate::observation::{EgressObservation, EgressSample, Observation, SampleOutcome};
+use super::{Path, ProbeCtx, http, tcp};
+use crate::observation::{
+    ConnectOutcome, EgressObservation, EgressSample, Observation, SampleOutcome,
+};
 use crate::scenario::model::{EchoObserver, Extract};
 use crate::scenario::shorten;
 
@@ -36,23 +42,22 @@ pub async fn run(spec: &Spec, ctx: &ProbeCtx) -> Observation {
     })
 }
 
-/// One sample on its own client, so on its own connection. Samples rotate over the addresses.
+/// One sample on a connection of its own, within the probe's timeout. Samples rotate over the
+/// addresses.
 async fn sample(spec: &Spec, ctx: &ProbeCtx, index: usize) -> (EgressSample, String) {
     let started = Instant::now();
     let path = match &spec.path {
         Path::Direct(addrs) if !addrs.is_empty() => Path::Direct(vec![addrs[index % addrs.len()]]),
         other => other.clone(),
     };
-    let (outcome, via) = match http::client(ctx, &spec.observer.url, &path) {
-        Err(causes) => (SampleOutcome::Failed { causes }, String::new()),
-        Ok(request) => {
-            let outcome =
-                match tokio::time::timeout(ctx.timeout, ask(&request, &spec.observer)).await {
-                    Ok(outcome) => outcome,
-                    Err(_) => SampleOutcome::Timeout,
-                };
-            (outcome, request.via)
-        }
+    let via = match (&path, &ctx.proxy) {
+        (Path::Direct(addrs), _) => addrs.first().map(ToString::to_string).unwrap_or_default(),
+        (Path::Proxy, Some(proxy)) => http::via_proxy(proxy),
+        (Path::Proxy, None) => String::new(),
+    };
+    let outcome = match tokio::time::timeout(ctx.timeout, ask(&spec.observer, &path, ctx)).await {
+        Ok(outcome) => outcome,
+        Err(_) => SampleOutcome::Timeout,
     };
     let sample = EgressSample {
         outcome,
@@ -61,41 +66,103 @@ async fn sample(spec: &Spec, ctx: &ProbeCtx, index: usize) -> (EgressSample, Str
     (sample, via)
 }
 
-async fn ask(request: &http::OneShot, observer: &EchoObserver) -> SampleOutcome {
-    let mut response = match request.send().await {
-        Ok(r) => r,
-        Err(e) if e.is_timeout() => return SampleOutcome::Timeout,
-        Err(e) => {
-            return SampleOutcome::Failed {
-                causes: http::failure(&e, "sending the request"),
-            };
-        }
+/// Connects as the path says (a CONNECT tunnel through the proxy for https), completes the TLS
+/// handshake with every anchor trusted, and asks the echo for the address it saw.
+async fn ask(observer: &EchoObserver, path: &Path, ctx: &ProbeCtx) -> SampleOutcome {
+    let url = &observer.url;
+    let https = url.scheme() == "https";
+    let host = match url.host() {
+        Some(url::Host::Domain(name)) => name.to_string(),
+        Some(url::Host::Ipv4(ip)) => ip.to_string(),
+        Some(url::Host::Ipv6(ip)) => ip.to_string(),
+        None => return failed(format!("{url} has no host")),
     };
-    let status = response.status().as_u16();
-    let headers = response.headers().clone();
-    let (body, truncated) = match http::read_capped(&mut response, MAX_ECHO).await {
-        Ok(read) => read,
-        Err(e) if e.is_timeout() => return SampleOutcome::Timeout,
-        Err(e) => {
-            let doing = format!("reading the body of a {status} answer");
-            return SampleOutcome::Failed {
-                causes: http::failure(&e, &doing),
+    let port = observer.port.get();
+    let (stream, proxy) = match path {
+        Path::Direct(addrs) => {
+            let Some(&addr) = addrs.first() else {
+                return failed("no address to connect to".into());
             };
+            // A literal address in an https URL names the certificate's address too: moving
+            // it elsewhere would check the certificate against the wrong one.
+            if https
+                && let Some(ip) = crate::address::literal_ip(&host)
+                && ip != addr.ip()
+            {
+                return failed(format!(
+                    "--connect-to cannot move {url} to another address: the certificate would \
+                     be checked against {} instead",
+                    addr.ip()
+                ));
+            }
+            match tcp::open(addr, ctx).await {
+                Ok(stream) => (stream, None),
+                Err(outcome) => return not_connected(outcome),
+            }
         }
+        Path::Proxy => match tcp::through_proxy(&host, port, https, ctx).await {
+            (_, Some(stream)) => (stream, ctx.proxy.as_ref().filter(|_| !https)),
+            (attempt, None) => return not_connected(attempt.outcome),
+        },
     };
-    if !(200..300).contains(&status) {
+    if !https {
+        return answer(http::get(stream, url, proxy, MAX_ECHO).await, observer);
+    }
+    let name = match rustls_pki_types::ServerName::try_from(host.clone()) {
+        Ok(name) => name,
+        Err(e) => return failed(format!("`{host}` is not a valid TLS server name: {e}")),
+    };
+    let connector = tokio_rustls::TlsConnector::from(ctx.trust.echo_config());
+    match connector.connect(name, stream).await {
+        Ok(tls) => answer(http::get(tls, url, None, MAX_ECHO).await, observer),
+        Err(e) => SampleOutcome::Failed {
+            causes: http::failure(&e, "the TLS handshake", true),
+        },
+    }
+}
+
+fn failed(cause: String) -> SampleOutcome {
+    SampleOutcome::Failed {
+        causes: vec![cause],
+    }
+}
+
+/// A connection that was not made (or whose tunnel the proxy refused), as a sample's outcome.
+fn not_connected(outcome: ConnectOutcome) -> SampleOutcome {
+    let causes = match outcome {
+        ConnectOutcome::Timeout => return SampleOutcome::Timeout,
+        ConnectOutcome::Connected { .. } => {
+            vec!["connected, but the connection cannot be used".into()]
+        }
+        ConnectOutcome::Refused => vec!["the connection was refused".into()],
+        ConnectOutcome::Reset => vec!["the peer reset the connection".into()],
+        ConnectOutcome::ProxyRefused { status, reason } => {
+            vec![format!("the proxy refused the tunnel: {status} {reason}")]
+        }
+        ConnectOutcome::Unreachable { causes } | ConnectOutcome::Failed { causes } => causes,
+    };
+    SampleOutcome::Failed { causes }
+}
+
+/// The address in an answer, or why there is none.
+fn answer(got: Result<http::Answer, Vec<String>>, observer: &EchoObserver) -> SampleOutcome {
+    let answer = match got {
+        Ok(answer) => answer,
+        Err(causes) => return SampleOutcome::Failed { causes },
+    };
+    if !(200..300).contains(&answer.status) {
         return SampleOutcome::Status {
-            status,
-            excerpt: http::excerpt(&body),
+            status: answer.status,
+            excerpt: http::excerpt(&answer.body),
         };
     }
-    if truncated {
+    if answer.truncated {
         return SampleOutcome::Unreadable {
             why: format!("the answer is larger than {MAX_ECHO} bytes"),
-            excerpt: http::excerpt(&body),
+            excerpt: http::excerpt(&answer.body),
         };
     }
-    read_ip(&observer.extract, &headers, &body)
+    read_ip(&observer.extract, &answer.headers, &answer.body)
 }
 
 /// Reads exactly one IP address out of an echo answer, or says precisely why not.
@@ -178,7 +245,7 @@ fn json_kind(v: &serde_json::Value) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use reqwest::header::{HeaderName, HeaderValue};
+    use hyper::header::{HeaderName, HeaderValue};
 
     fn ip(s: &str) -> SampleOutcome {
         SampleOutcome::Ip {

@@ -1,9 +1,10 @@
-//! HTTP through the real path with reqwest: a redirect to https on 80, the OpenID
-//! configuration on 443, and the shared client set-up that the echo probe uses too.
+//! HTTP through the real path, with hyper on a connection the probe opened itself: the login
+//! path's request (a redirect to https on 80, the OpenID configuration on 443) and each echo
+//! sample's, by one [`get`].
 
 use std::time::Instant;
 
-use reqwest::header::HeaderMap;
+use hyper::HeaderMap;
 
 use super::{Path, ProbeCtx};
 use crate::observation::{HttpAnswer, HttpObservation, HttpOutcome, cause_chain};
@@ -27,103 +28,6 @@ pub struct Spec {
     pub expect: HttpExpect,
 }
 
-/// One request, ready to send on a client of its own.
-pub struct OneShot {
-    client: reqwest::Client,
-    /// Where the request goes: the probed address, or the proxy.
-    pub via: String,
-    url: url::Url,
-    /// The Host header, when `--connect-to` moved the URL's authority: the server still sees the
-    /// one written in the scenario, as with curl's --connect-to.
-    host: Option<String>,
-}
-
-impl OneShot {
-    pub async fn send(&self) -> Result<reqwest::Response, reqwest::Error> {
-        let request = self.client.get(self.url.clone());
-        match &self.host {
-            Some(host) => request.header(reqwest::header::HOST, host),
-            None => request,
-        }
-        .send()
-        .await
-    }
-}
-
-/// A client for exactly one request to `url` on a fresh connection: pinned to the probed
-/// address, or through the proxy; no redirects followed, no pooling.
-pub fn client(ctx: &ProbeCtx, url: &url::Url, path: &Path) -> Result<OneShot, Vec<String>> {
-    let host = url.host_str().unwrap_or_default().to_string();
-    let builder = reqwest::Client::builder()
-        .tls_backend_preconfigured(ctx.trust.http_config())
-        .redirect(reqwest::redirect::Policy::none())
-        .pool_max_idle_per_host(0)
-        .http1_only()
-        .http1_max_headers(MAX_HEADERS)
-        .connect_timeout(ctx.timeout)
-        .timeout(ctx.timeout)
-        .user_agent(USER_AGENT);
-    let mut builder = super::bind::http_client(builder, ctx.bind.as_ref());
-    let mut target = url.clone();
-    let mut host_header = None;
-    let via;
-    match path {
-        Path::Proxy => {
-            let Some(spec) = &ctx.proxy else {
-                return Err(vec!["proxy route planned without a proxy".into()]);
-            };
-            let mut proxy = reqwest::Proxy::all(spec.url.as_str()).map_err(|e| cause_chain(&e))?;
-            if let Some(user) = &spec.username {
-                let pass = spec.password.as_ref().map(|p| p.expose()).unwrap_or("");
-                proxy = proxy.basic_auth(user, pass);
-            }
-            builder = builder.proxy(proxy);
-            via = via_proxy(spec);
-        }
-        Path::Direct(addrs) => {
-            let Some(&addr) = addrs.first() else {
-                return Err(vec!["no address to connect to".into()]);
-            };
-            builder = builder.no_proxy();
-            let moved = match crate::address::literal_ip(&host) {
-                // A name: pinned to the address. reqwest keeps a port written in the URL over
-                // the pinned one, so a moved explicit port is moved in the URL.
-                None => {
-                    builder = builder.resolve(&host, addr);
-                    url.port().is_some_and(|p| p != addr.port())
-                }
-                Some(ip) => {
-                    if ip != addr.ip() && url.scheme() == "https" {
-                        return Err(vec![format!(
-                            "--connect-to cannot move {url} to another address: the certificate \
-                             would be checked against {} instead",
-                            addr.ip()
-                        )]);
-                    }
-                    target
-                        .set_ip_host(addr.ip())
-                        .map_err(|()| vec![format!("cannot send {url} to {addr}")])?;
-                    url.port_or_known_default() != Some(addr.port())
-                }
-            };
-            if moved || target.host() != url.host() {
-                target
-                    .set_port(Some(addr.port()))
-                    .map_err(|()| vec![format!("cannot send {url} to {addr}")])?;
-                host_header = Some(authority(url));
-            }
-            via = addr.to_string();
-        }
-    }
-    let client = builder.build().map_err(|e| cause_chain(&e))?;
-    Ok(OneShot {
-        client,
-        via,
-        url: target,
-        host: host_header,
-    })
-}
-
 /// The Host header of a request for `url`: its host, and its port when written.
 fn authority(url: &url::Url) -> String {
     let host = url.host_str().unwrap_or_default();
@@ -134,7 +38,7 @@ fn authority(url: &url::Url) -> String {
 }
 
 /// How the evidence names a connection through the explicit proxy.
-fn via_proxy(proxy: &ProxySpec) -> String {
+pub fn via_proxy(proxy: &ProxySpec) -> String {
     format!("proxy {}", proxy.display_url())
 }
 
@@ -160,16 +64,14 @@ pub fn login_url(host: &str, port: Port, path: &str) -> Result<url::Url, String>
         .map_err(|e| format!("cannot build a URL for {host}: {e}"))
 }
 
-/// What went wrong with a request, in words, then the whole cause chain: reqwest's own
-/// messages ("error sending request for url …") do not say what the peer did. Callers record a
-/// timeout as a variant of its own; one that reaches here is still named as such.
-pub fn failure(err: &reqwest::Error, doing: &str) -> Vec<String> {
-    let what = if err.is_timeout() {
-        Some("no complete answer in time".to_string())
-    } else {
-        peer_misbehaviour(err, err.is_connect())
-    };
-    explain(err, doing, what)
+/// What went wrong on a connection, in words, then the whole cause chain; `connecting` while
+/// the connection was still being set up (proxy tunnel or TLS handshake).
+pub fn failure(
+    err: &(dyn std::error::Error + 'static),
+    doing: &str,
+    connecting: bool,
+) -> Vec<String> {
+    explain(err, doing, peer_misbehaviour(err, connecting))
 }
 
 /// The words for what the peer did (when known), what the harness was doing, then the chain.
@@ -245,21 +147,6 @@ fn peer_misbehaviour(err: &(dyn std::error::Error + 'static), connecting: bool) 
     None
 }
 
-/// Reads at most `cap` bytes of the body; says whether there was more.
-pub async fn read_capped(
-    response: &mut reqwest::Response,
-    cap: usize,
-) -> Result<(Vec<u8>, bool), reqwest::Error> {
-    let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await? {
-        if take_capped(&mut body, &chunk, cap) {
-            return Ok((body, true));
-        }
-    }
-    Ok((body, false))
-}
-
-/// Adds `chunk` to `body`, up to `cap` bytes in all; says whether some of it did not fit.
 fn take_capped(body: &mut Vec<u8>, chunk: &[u8], cap: usize) -> bool {
     let room = cap.saturating_sub(body.len());
     body.extend_from_slice(&chunk[..chunk.len().min(room)]);
@@ -267,9 +154,9 @@ fn take_capped(body: &mut Vec<u8>, chunk: &[u8], cap: usize) -> bool {
 }
 
 /// The login path's HTTP phase: the request on the connection its earlier phases opened to
-/// `addr` (on a TLS port after the handshake), with hyper, as reqwest only sends on connections
-/// it opens itself. Plain HTTP through the explicit proxy goes in absolute form with its
-/// credentials; on a TLS port the connection is a tunnel through it already. The timeout counts
+/// `addr` (on a TLS port after the handshake), with hyper. Plain HTTP through the explicit
+/// proxy goes in absolute form with its credentials; on a TLS port the connection is a tunnel
+/// through it already. The timeout counts
 /// from `started`, when the path's connect phase began; the time recorded is the request's own.
 pub async fn run_on<S>(
     spec: &Spec,
@@ -313,8 +200,7 @@ where
     }
 }
 
-/// One HTTP/1.1 request and its answer, on `stream`: in origin form, or in absolute form with
-/// the proxy's credentials when `stream` reaches the explicit proxy.
+/// The login path's request: the answer judged against what the login host must say.
 async fn exchange<S>(
     stream: S,
     url: &url::Url,
@@ -324,20 +210,44 @@ async fn exchange<S>(
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
-    let failed = |e: &hyper::Error, doing: &str| HttpOutcome::Failed {
-        causes: explain(e, doing, peer_misbehaviour(e, false)),
-    };
+    match get(stream, url, proxy, MAX_DOCUMENT).await {
+        Ok(a) => answered(a.status, &a.headers, &a.body, a.truncated, expect),
+        Err(causes) => HttpOutcome::Failed { causes },
+    }
+}
+
+/// What a server answered to one GET: its status and head, and its body up to a cap.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
+    /// The body went on past the cap; only the cap was kept.
+    pub truncated: bool,
+}
+
+/// One GET for `url` on a connection already open (through a tunnel or TLS, if any), with
+/// hyper: the login path's request and each echo sample's. `proxy` is the explicit proxy when
+/// the connection goes to it for plain HTTP: the request then goes in absolute form with the
+/// proxy's credentials. Reads at most `cap` bytes of the body. What went wrong is said in words
+/// (what the peer did, what the harness was doing), then the whole cause chain.
+pub async fn get<S>(
+    stream: S,
+    url: &url::Url,
+    proxy: Option<&ProxySpec>,
+    cap: usize,
+) -> Result<Answer, Vec<String>>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let failed = |e: &hyper::Error, doing: &str| explain(e, doing, peer_misbehaviour(e, false));
     let io = hyper_util::rt::TokioIo::new(stream);
-    let (mut sender, connection) = match hyper::client::conn::http1::Builder::new()
+    let (mut sender, connection) = hyper::client::conn::http1::Builder::new()
         .max_headers(MAX_HEADERS)
         .handshake(io)
         .await
-    {
-        Ok(pair) => pair,
-        Err(e) => return failed(&e, "starting HTTP on the connection"),
-    };
+        .map_err(|e| failed(&e, "starting HTTP on the connection"))?;
     let _connection = super::AbortOnDrop(tokio::spawn(async move {
-        // Its errors reach the request and the body, which report them.
         let _ = connection.await;
     }));
     let target = match (proxy, url.query()) {
@@ -350,39 +260,31 @@ where
         .header(hyper::header::USER_AGENT, USER_AGENT)
         .header(hyper::header::ACCEPT, "*/*");
     if let Some(credentials) = proxy.and_then(super::proxy::basic_auth) {
-        let mut value = match hyper::header::HeaderValue::try_from(credentials) {
-            Ok(v) => v,
-            Err(_) => {
-                return HttpOutcome::Failed {
-                    causes: vec!["the proxy credentials cannot be sent in a header".into()],
-                };
-            }
-        };
+        let mut value = hyper::header::HeaderValue::try_from(credentials)
+            .map_err(|_| vec!["the proxy credentials cannot be sent in a header".to_string()])?;
         value.set_sensitive(true);
         request = request.header(hyper::header::PROXY_AUTHORIZATION, value);
     }
-    let request = request.body(http_body_util::Empty::<bytes::Bytes>::new());
-    let request = match request {
-        Ok(r) => r,
-        Err(e) => {
-            return HttpOutcome::Failed {
-                causes: vec![format!("cannot build a request for {url}: {e}")],
-            };
-        }
-    };
-    let response = match sender.send_request(request).await {
-        Ok(r) => r,
-        Err(e) => return failed(&e, "sending the request"),
-    };
+    let request = request
+        .body(http_body_util::Empty::<bytes::Bytes>::new())
+        .map_err(|e| vec![format!("cannot build a request for {url}: {e}")])?;
+    let response = sender
+        .send_request(request)
+        .await
+        .map_err(|e| failed(&e, "sending the request"))?;
     let (head, mut body) = response.into_parts();
     let status = head.status.as_u16();
-    match read_capped_body(&mut body, MAX_DOCUMENT).await {
-        Ok((bytes, truncated)) => answered(status, &head.headers, &bytes, truncated, expect),
-        Err(e) => failed(&e, &reading_the_body(status)),
-    }
+    let (body, truncated) = read_capped_body(&mut body, cap)
+        .await
+        .map_err(|e| failed(&e, &reading_the_body(status)))?;
+    Ok(Answer {
+        status,
+        headers: head.headers,
+        body,
+        truncated,
+    })
 }
 
-/// Reads at most `cap` bytes of a hyper body; says whether there was more.
 async fn read_capped_body(
     body: &mut hyper::body::Incoming,
     cap: usize,

@@ -32,7 +32,10 @@ pub async fn connect(
 ) -> (ConnectObservation, Result<Transport, NoTransport>) {
     let tried: Vec<(ConnectAttempt, Option<TcpStream>)> = match &spec.path {
         Path::Direct(addrs) => join_all(addrs.iter().map(|&addr| attempt(addr, ctx))).await,
-        Path::Proxy => vec![through_proxy(spec, ctx).await],
+        Path::Proxy => {
+            let port = spec.port;
+            vec![through_proxy(&spec.host, port.get(), port.is_tls(), ctx).await]
+        }
     };
     let mut kept: Option<Transport> = None;
     let mut attempts = Vec::with_capacity(tried.len());
@@ -102,14 +105,17 @@ fn connected(stream: &TcpStream) -> ConnectOutcome {
     }
 }
 
-/// Reaches the proxy; on a TLS port also asks it for the tunnel, as the browser would.
-async fn through_proxy(spec: &Spec, ctx: &ProbeCtx) -> (ConnectAttempt, Option<TcpStream>) {
+/// Reaches the proxy; with `tunnel` (TLS to `host:port`) also asks it for the tunnel, as the
+/// browser would.
+pub async fn through_proxy(
+    host: &str,
+    port: u16,
+    tunnel: bool,
+    ctx: &ProbeCtx,
+) -> (ConnectAttempt, Option<TcpStream>) {
     let started = Instant::now();
     let unspecified = SocketAddr::from(([0, 0, 0, 0], 0));
-    let tunnel = spec
-        .port
-        .is_tls()
-        .then(|| format!("{}:{}", spec.host, spec.port));
+    let tunnel = tunnel.then(|| format!("{host}:{port}"));
     let (addr, outcome, stream) = match &ctx.proxy {
         None => (
             unspecified,
@@ -126,7 +132,7 @@ async fn through_proxy(spec: &Spec, ctx: &ProbeCtx) -> (ConnectAttempt, Option<T
                     Ok(mut stream) if tunnel.is_some() => {
                         let asked = tokio::time::timeout(
                             ctx.timeout.saturating_sub(started.elapsed()),
-                            proxy::tunnel(&mut stream, proxy_spec, &spec.host, spec.port.get()),
+                            proxy::tunnel(&mut stream, proxy_spec, host, port),
                         )
                         .await;
                         match asked {
