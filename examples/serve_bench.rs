@@ -12,7 +12,12 @@
 //!
 //! `SERVE_BENCH_INTERVALS`, `SERVE_BENCH_INTERVAL_SECS` and `SERVE_BENCH_SCENARIOS` change it;
 //! `SERVE_BENCH_BINARY` runs that binary instead of building one (to compare two builds);
-//! `SERVE_BENCH_VERBOSE` prints every interval's sample. Only loopback is contacted. Not a test: it prints figures beside their targets.
+//! `SERVE_BENCH_VERBOSE` prints every interval's sample. `SERVE_BENCH_FAULTS=1` switches the
+//! lab's forwarding faults on and off while it runs, as an admin's changes would (every fourth
+//! interval one of the faults that break the lab scenario goes on, two intervals later the lab
+//! heals), and times how long each switch takes to show in `/metrics`: every scenario's
+//! `sipa_check_run_success` must turn 0 after a fault and 1 after the heal, within one interval
+//! plus a run. Only loopback is contacted. Not a test: it prints figures beside their targets.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -21,7 +26,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use sipa_check::lab::{Lab, LabConfig};
+use sipa_check::lab::{Fault, Lab, LabConfig};
 
 const DEFAULT_SCENARIOS: u64 = 100;
 /// The interval the targets are stated for.
@@ -110,6 +115,35 @@ fn runs_total(metrics: &str) -> f64 {
         .sum()
 }
 
+/// The faults that break the bundled lab scenario (the places' faults spare it), switched in turn.
+const BREAKING: [Fault; 7] = [
+    Fault::OneDomainUnanchored,
+    Fault::Port80Unanchored,
+    Fault::NothingAnchored,
+    Fault::WrongConnector,
+    Fault::OverAnchored,
+    Fault::ConnectorsDown,
+    Fault::AccessDenied,
+];
+
+/// How many scenarios' last runs passed, and how many have a last run at all.
+fn passing(metrics: &str) -> (usize, usize) {
+    let runs: Vec<&str> = metrics
+        .lines()
+        .filter(|l| l.starts_with("sipa_check_run_success{"))
+        .collect();
+    (
+        runs.iter().filter(|l| l.ends_with(" 1.0")).count(),
+        runs.len(),
+    )
+}
+
+/// One switch of the lab: what was switched, when, and when every scenario showed it.
+struct Switch {
+    what: String,
+    seen_after: Option<Duration>,
+}
+
 fn env_or(name: &str, default: u64) -> u64 {
     std::env::var(name)
         .ok()
@@ -183,9 +217,52 @@ async fn main() -> anyhow::Result<()> {
     let mut kinds = Vec::new();
     let verbose = std::env::var_os("SERVE_BENCH_VERBOSE").is_some();
     let mid = (intervals / 2).max(1);
+    let faults = std::env::var_os("SERVE_BENCH_FAULTS").is_some();
+    let mut switches: Vec<Switch> = Vec::new();
+    // The switch being waited for: since when, and whether the scenarios must fail or pass.
+    let mut pending: Option<(Instant, bool)> = None;
+    let mut next_fault = 0;
     for k in 1..=intervals {
         let due = t0 + interval * u32::try_from(k)?;
+        if faults {
+            // Poll /metrics once a second until every scenario shows the switch.
+            while Instant::now() < due {
+                if let Some((since, must_fail)) = pending {
+                    let (pass, all) = passing(&get(addr, "/metrics")?);
+                    let shown = all == SCENARIOS && if must_fail { pass == 0 } else { pass == all };
+                    if shown {
+                        if let Some(last) = switches.last_mut() {
+                            last.seen_after = Some(since.elapsed());
+                        }
+                        pending = None;
+                    }
+                }
+                let pause =
+                    Duration::from_secs(1).min(due.saturating_duration_since(Instant::now()));
+                tokio::time::sleep(pause).await;
+            }
+        }
         tokio::time::sleep_until(due.into()).await;
+        // No switch in the last intervals: each has time to show before the bench ends.
+        if faults && pending.is_none() && k + 3 <= intervals {
+            if k % 4 == 1 {
+                let fault = BREAKING[next_fault % BREAKING.len()];
+                next_fault += 1;
+                lab.switch_faults(&[fault])?;
+                switches.push(Switch {
+                    what: format!("{} on", fault.name()),
+                    seen_after: None,
+                });
+                pending = Some((Instant::now(), true));
+            } else if k % 4 == 3 {
+                lab.switch_faults(&[])?;
+                switches.push(Switch {
+                    what: "healed".into(),
+                    seen_after: None,
+                });
+                pending = Some((Instant::now(), false));
+            }
+        }
         samples.push((k, cpu_seconds(pid)?, rss_mb(pid)?, open_fds(pid)?));
         if k == 1 || k == mid || k == intervals {
             kinds.push((k, fd_kinds(pid)));
@@ -288,6 +365,38 @@ async fn main() -> anyhow::Result<()> {
         scrapes[scrapes.len() / 2].as_secs_f64() * 1000.0,
         scrapes[scrapes.len() - 1].as_secs_f64() * 1000.0
     );
+    if faults {
+        let seen: Vec<Duration> = switches.iter().filter_map(|s| s.seen_after).collect();
+        let unseen: Vec<&str> = switches
+            .iter()
+            .filter(|s| s.seen_after.is_none())
+            .map(|s| s.what.as_str())
+            .collect();
+        let worst = seen.iter().max().copied().unwrap_or_default();
+        println!(
+            "  faults switched {} times ({} on, {} healed); every scenario showed {} of them, the slowest after {:.1} s (one interval is {interval_secs} s, plus the run); not shown: {}",
+            switches.len(),
+            switches.iter().filter(|s| s.what != "healed").count(),
+            switches.iter().filter(|s| s.what == "healed").count(),
+            seen.len(),
+            worst.as_secs_f64(),
+            if unseen.is_empty() {
+                "none".to_string()
+            } else {
+                unseen.join(", ")
+            }
+        );
+        if verbose {
+            for s in &switches {
+                match s.seen_after {
+                    Some(d) => {
+                        eprintln!("  {}: shown by all after {:.1} s", s.what, d.as_secs_f64())
+                    }
+                    None => eprintln!("  {}: not shown by all", s.what),
+                }
+            }
+        }
+    }
     drop(child);
     lab.shutdown().await;
     Ok(())
