@@ -10,7 +10,7 @@ use std::time::Instant;
 use futures::future::join_all;
 use hyper::HeaderMap;
 
-use super::{Path, ProbeCtx, http, tcp};
+use super::{Path, ProbeCtx, http, tcp, tls};
 use crate::observation::{
     ConnectOutcome, EgressObservation, EgressSample, Observation, SampleOutcome,
 };
@@ -77,6 +77,11 @@ async fn ask(observer: &EchoObserver, path: &Path, ctx: &ProbeCtx) -> SampleOutc
         Some(url::Host::Ipv6(ip)) => ip.to_string(),
         None => return failed(format!("{url} has no host")),
     };
+    // The name is checked before any connection is opened for it.
+    let name = match https.then(|| tls::server_name(&host)).transpose() {
+        Ok(name) => name,
+        Err(cause) => return failed(cause),
+    };
     let port = observer.port.get();
     let (stream, proxy) = match path {
         Path::Direct(addrs) => {
@@ -105,12 +110,8 @@ async fn ask(observer: &EchoObserver, path: &Path, ctx: &ProbeCtx) -> SampleOutc
             (attempt, None) => return not_connected(attempt.outcome),
         },
     };
-    if !https {
+    let Some(name) = name else {
         return answer(http::get(stream, url, proxy, MAX_ECHO).await, observer);
-    }
-    let name = match rustls_pki_types::ServerName::try_from(host.clone()) {
-        Ok(name) => name,
-        Err(e) => return failed(format!("`{host}` is not a valid TLS server name: {e}")),
     };
     let connector = tokio_rustls::TlsConnector::from(ctx.trust.echo_config());
     match connector.connect(name, stream).await {

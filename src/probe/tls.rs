@@ -492,14 +492,11 @@ async fn handshake(
         Ok(pair) => pair,
         Err((addr, outcome)) => return (addr, TlsOutcome::NoTransport { outcome }, None),
     };
-    let server_name = match ServerName::try_from(spec.host.clone()) {
+    let server_name = match server_name(&spec.host) {
         Ok(name) => name,
-        Err(e) => {
+        Err(cause) => {
             let outcome = TlsOutcome::Failed {
-                causes: vec![format!(
-                    "`{}` is not a valid TLS server name: {e}",
-                    spec.host
-                )],
+                causes: vec![cause],
             };
             return (addr, outcome, None);
         }
@@ -545,6 +542,13 @@ async fn handshake(
         matched_name,
     };
     (addr, outcome, Some(tls))
+}
+
+/// The name a handshake with `host` asks for and checks the certificate against (a DNS name or
+/// a literal address), or why `host` cannot be one.
+pub(crate) fn server_name(host: &str) -> Result<ServerName<'static>, String> {
+    ServerName::try_from(host.to_owned())
+        .map_err(|e| format!("`{host}` is not a valid TLS server name: {e}"))
 }
 
 /// A protocol version as people name it: `TLS 1.3`.
