@@ -10,7 +10,7 @@ use std::time::Instant;
 use futures::future::join_all;
 use hyper::HeaderMap;
 
-use super::{Path, ProbeCtx, http, tcp, tls};
+use super::{Path, ProbeCtx, flight, http, tcp, tls};
 use crate::observation::{
     ConnectOutcome, EgressObservation, EgressSample, Observation, SampleOutcome,
 };
@@ -114,7 +114,7 @@ async fn ask(observer: &EchoObserver, path: &Path, ctx: &ProbeCtx) -> SampleOutc
         return answer(http::get(stream, url, proxy, MAX_ECHO).await, observer);
     };
     let connector = tokio_rustls::TlsConnector::from(ctx.trust.echo_config());
-    match connector.connect(name, stream).await {
+    match connector.connect(name, flight::Flight::new(stream)).await {
         Ok(tls) => answer(http::get(tls, url, None, MAX_ECHO).await, observer),
         Err(e) => SampleOutcome::Failed {
             causes: http::failure(&e, "the TLS handshake", true),

@@ -6,6 +6,7 @@
 pub mod bind;
 pub mod dns;
 pub mod egress;
+pub mod flight;
 pub mod http;
 pub mod login_path;
 pub mod proxy;

@@ -13,6 +13,8 @@ use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme
 use tokio::sync::watch;
 use tokio_rustls::TlsConnector;
 
+use super::flight::Flight;
+
 use super::{ProbeCtx, tcp};
 use crate::observation::{CertSummary, ChainTrust, TlsObservation, TlsOutcome, cause_chain};
 
@@ -478,7 +480,7 @@ pub async fn handshake_on(
 }
 
 /// A TLS connection the login path's request may go on.
-pub type TlsStream = tokio_rustls::client::TlsStream<tokio::net::TcpStream>;
+pub type TlsStream = tokio_rustls::client::TlsStream<super::flight::Flight<tokio::net::TcpStream>>;
 
 /// Completes the handshake on `transport` within what is left of the probe timeout; returns
 /// what it saw and, when the handshake completed, the connection.
@@ -503,8 +505,11 @@ async fn handshake(
     };
     let connector = TlsConnector::from(ctx.trust.probe.clone());
     let budget = ctx.timeout.saturating_sub(started.elapsed());
-    let handshake =
-        tokio::time::timeout(budget, connector.connect(server_name.clone(), stream)).await;
+    let handshake = tokio::time::timeout(
+        budget,
+        connector.connect(server_name.clone(), Flight::new(stream)),
+    )
+    .await;
     let tls = match handshake {
         Err(_) => return (addr, TlsOutcome::Timeout { after: ctx.timeout }, None),
         Ok(Err(e)) => {
