@@ -17,7 +17,9 @@
 //! interval one of the faults that break the lab scenario goes on, two intervals later the lab
 //! heals), and times how long each switch takes to show in `/metrics`: every scenario's
 //! `sipa_check_run_success` must turn 0 after a fault and 1 after the heal, within one interval
-//! plus a run. Only loopback is contacted. Not a test: it prints figures beside their targets.
+//! plus a run; a switch not shown one interval and 3 s after it is printed with what the
+//! scenarios behind said (their runs' status, their checks that did not pass). Only loopback is
+//! contacted. Not a test: it prints figures beside their targets.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -142,6 +144,54 @@ fn passing(metrics: &str) -> (usize, usize) {
 struct Switch {
     what: String,
     seen_after: Option<Duration>,
+    /// Why some scenarios had not shown it one interval and 3 s after the switch, if so.
+    lagging: Option<String>,
+}
+
+/// The value of label `name` in an OpenMetrics sample line.
+fn label<'a>(line: &'a str, name: &str) -> Option<&'a str> {
+    let start = line.find(&format!("{name}=\""))? + name.len() + 2;
+    let len = line[start..].find('"')?;
+    Some(&line[start..start + len])
+}
+
+/// The scenarios whose last run does not show the switch yet, and what they say: their runs'
+/// status, and their checks that did not pass, counted over those scenarios.
+fn lagging(metrics: &str, must_fail: bool) -> String {
+    let shown = if must_fail { " 0.0" } else { " 1.0" };
+    let behind: std::collections::BTreeSet<&str> = metrics
+        .lines()
+        .filter(|l| l.starts_with("sipa_check_run_success{") && !l.ends_with(shown))
+        .filter_map(|l| label(l, "scenario"))
+        .collect();
+    let mut said = std::collections::BTreeMap::<String, usize>::new();
+    for line in metrics.lines() {
+        let Some(scenario) = label(line, "scenario") else {
+            continue;
+        };
+        if !behind.contains(scenario) {
+            continue;
+        }
+        let what = if line.starts_with("sipa_check_run_status{") && line.ends_with(" 1.0") {
+            label(line, "status").map(|s| format!("run {s}"))
+        } else if line.starts_with("sipa_check_check_status{") && !line.contains("status=\"pass\"")
+        {
+            Some(format!(
+                "{} {} {}:{}",
+                label(line, "status").unwrap_or("?"),
+                label(line, "check").unwrap_or("?"),
+                label(line, "host").unwrap_or("?"),
+                label(line, "port").unwrap_or("?"),
+            ))
+        } else {
+            None
+        };
+        if let Some(what) = what {
+            *said.entry(what).or_default() += 1;
+        }
+    }
+    let said: Vec<String> = said.iter().map(|(w, n)| format!("{w} ({n})")).collect();
+    format!("{} scenario(s) behind: {}", behind.len(), said.join(", "))
 }
 
 fn env_or(name: &str, default: u64) -> u64 {
@@ -228,13 +278,18 @@ async fn main() -> anyhow::Result<()> {
             // Poll /metrics once a second until every scenario shows the switch.
             while Instant::now() < due {
                 if let Some((since, must_fail)) = pending {
-                    let (pass, all) = passing(&get(addr, "/metrics")?);
+                    let metrics = get(addr, "/metrics")?;
+                    let (pass, all) = passing(&metrics);
                     let shown = all == SCENARIOS && if must_fail { pass == 0 } else { pass == all };
-                    if shown {
-                        if let Some(last) = switches.last_mut() {
+                    if let Some(last) = switches.last_mut() {
+                        if shown {
                             last.seen_after = Some(since.elapsed());
+                            pending = None;
+                        } else if last.lagging.is_none()
+                            && since.elapsed() > interval + Duration::from_secs(3)
+                        {
+                            last.lagging = Some(lagging(&metrics, must_fail));
                         }
-                        pending = None;
                     }
                 }
                 let pause =
@@ -252,6 +307,7 @@ async fn main() -> anyhow::Result<()> {
                 switches.push(Switch {
                     what: format!("{} on", fault.name()),
                     seen_after: None,
+                    lagging: None,
                 });
                 pending = Some((Instant::now(), true));
             } else if k % 4 == 3 {
@@ -259,6 +315,7 @@ async fn main() -> anyhow::Result<()> {
                 switches.push(Switch {
                     what: "healed".into(),
                     seen_after: None,
+                    lagging: None,
                 });
                 pending = Some((Instant::now(), false));
             }
@@ -386,6 +443,13 @@ async fn main() -> anyhow::Result<()> {
                 unseen.join(", ")
             }
         );
+        for s in switches.iter().filter(|s| s.lagging.is_some()) {
+            println!(
+                "  slow: {}, one interval and 3 s after the switch: {}",
+                s.what,
+                s.lagging.as_deref().unwrap_or_default()
+            );
+        }
         if verbose {
             for s in &switches {
                 match s.seen_after {
