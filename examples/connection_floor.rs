@@ -193,33 +193,30 @@ fn main() -> anyhow::Result<()> {
 
     let runs = f64::from(RUNS);
     let per_run = (cost.plain + cost.resumed + cost.full + cost.dns) / runs;
-    let plain_n = (ECHO_HOSTS.len() * SAMPLES + LOGIN_HOSTS.len()) as f64;
-    let resumed_n = (ECHO_HOSTS.len() * SAMPLES) as f64;
-    let full_n = LOGIN_HOSTS.len() as f64;
-    let dns_n = ECHO_HOSTS.len() as f64;
     println!(
         "connection floor: {RUNS} runs of the lab scenario's connections, one thread, blocking sockets"
     );
-    println!(
-        "  plain HTTP sample        {:>6.0} us each x {plain_n:>2} = {:>5.2} ms a run",
-        cost.plain / runs / plain_n,
-        cost.plain / runs / 1e3
-    );
-    println!(
-        "  resumed TLS sample       {:>6.0} us each x {resumed_n:>2} = {:>5.2} ms a run",
-        cost.resumed / runs / resumed_n,
-        cost.resumed / runs / 1e3
-    );
-    println!(
-        "  full TLS, chain checked  {:>6.0} us each x {full_n:>2} = {:>5.2} ms a run",
-        cost.full / runs / full_n,
-        cost.full / runs / 1e3
-    );
-    println!(
-        "  DNS query                {:>6.0} us each x {dns_n:>2} = {:>5.2} ms a run",
-        cost.dns / runs / dns_n,
-        cost.dns / runs / 1e3
-    );
+    let kinds = [
+        (
+            "plain HTTP sample",
+            cost.plain,
+            ECHO_HOSTS.len() * SAMPLES + LOGIN_HOSTS.len(),
+        ),
+        (
+            "resumed TLS sample",
+            cost.resumed,
+            ECHO_HOSTS.len() * SAMPLES,
+        ),
+        ("full TLS, chain checked", cost.full, LOGIN_HOSTS.len()),
+        ("DNS query", cost.dns, ECHO_HOSTS.len()),
+    ];
+    for (kind, total, count) in kinds {
+        println!(
+            "  {kind:<24} {:>6.0} us each x {count:>2} = {:>5.2} ms a run",
+            total / runs / count as f64,
+            total / runs / 1e3
+        );
+    }
     let share = per_run / 1e6 * RUNS_PER_SECOND * 100.0;
     println!(
         "  a run: {:.2} ms; 100 scenarios every 30 s: {share:.2} % of one core (serve's target: under 2 %)",
