@@ -63,6 +63,14 @@ fn is_final_flight(bufs: &[IoSlice<'_>]) -> bool {
 }
 
 impl<S: AsyncWrite + Unpin> Flight<S> {
+    /// Lets what is held go: the next [`Flight::poll_release`] writes it out.
+    fn let_go(&mut self) {
+        if let State::Holding { held, .. } = &mut self.state {
+            let held = std::mem::take(held);
+            self.state = State::Releasing { held, sent: 0 };
+        }
+    }
+
     /// Writes out what is held, if anything; then nothing is held again.
     fn poll_release(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         if let State::Releasing { held, sent } = &mut self.state {
@@ -133,27 +141,20 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Flight<S> {
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = &mut *self;
-        match &mut this.state {
-            // The handshake's own flush: the flight waits for the request.
-            State::Holding { held, flight } if held.len() == *flight => {
-                return Poll::Ready(Ok(()));
-            }
-            State::Holding { held, .. } => {
-                let held = std::mem::take(held);
-                this.state = State::Releasing { held, sent: 0 };
-            }
-            _ => {}
+        // The handshake's own flush: the flight waits for the request.
+        if let State::Holding { held, flight } = &this.state
+            && held.len() == *flight
+        {
+            return Poll::Ready(Ok(()));
         }
+        this.let_go();
         ready!(this.poll_release(cx))?;
         Pin::new(&mut this.inner).poll_flush(cx)
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = &mut *self;
-        if let State::Holding { held, .. } = &mut this.state {
-            let held = std::mem::take(held);
-            this.state = State::Releasing { held, sent: 0 };
-        }
+        this.let_go();
         ready!(this.poll_release(cx))?;
         Pin::new(&mut this.inner).poll_shutdown(cx)
     }
