@@ -144,7 +144,8 @@ fn main() -> anyhow::Result<()> {
     for cert in rustls_pki_types::pem::PemObject::pem_slice_iter(lab.ca_pem().as_bytes()) {
         roots.add(cert?)?;
     }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    // The probes' own provider: their cipher order, so the lab picks what it picks for serve.
+    let provider = Arc::new(sipa_check::probe::tls::client_provider());
     let echo = ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()?
         .with_root_certificates(roots.clone())
@@ -178,10 +179,6 @@ fn main() -> anyhow::Result<()> {
             for host in LOGIN_HOSTS {
                 timed(&mut cost.plain, &mut || plain(http, host))?;
                 timed(&mut cost.full, &mut || tls(https, host, &login))?;
-            }
-            if run == 0 {
-                // Restart the clock after the warm-up run.
-                cost = Cost::default();
             }
         }
         Ok(cost)

@@ -260,7 +260,7 @@ impl TrustStore {
 /// browser's order, AES-128-GCM before AES-256-GCM (as Chrome and Firefox offer them). A server
 /// that honours the client's order then picks what a user's browser gets, and its SHA-256 key
 /// schedule costs less than SHA-384's on every handshake.
-pub(crate) fn client_provider() -> CryptoProvider {
+pub fn client_provider() -> CryptoProvider {
     use rustls::CipherSuite::{
         TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384, TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
         TLS13_AES_256_GCM_SHA384,
