@@ -21,7 +21,7 @@ use crate::outcome::{RunReport, Status};
 use crate::plan::{Plan, Probe};
 use crate::report::{self, human::HumanStyle};
 use crate::runner::{self, EntraAccess, Progress, Quiet, RunSettings};
-use crate::scenario::model::{Scenario, Secret};
+use crate::scenario::model::{EntraMode, Scenario, Secret};
 use crate::scenario::{self, Overrides};
 
 /// The process's exit status, as DESIGN.md names them.
@@ -424,9 +424,9 @@ async fn run_loaded(
                 progress,
                 entra: entra.clone(),
             };
-            runner::run_prepared(s, settings, set_up)
+            (s, settings, set_up)
         });
-        for done in futures::future::join_all(running).await {
+        for done in runner::run_vantages(running.collect()).await {
             match done {
                 Ok(run) => runs.push(run),
                 Err(e) => {
@@ -950,6 +950,9 @@ pub async fn lab(
         if let (Some(mode), Some(spec)) = (args.entra_mode, s.entra.as_mut()) {
             spec.mode = mode;
         }
+        if s.entra.as_ref().is_some_and(|e| e.mode != EntraMode::Log) {
+            from_both_places(&mut s);
+        }
         (s, Some(access))
     } else {
         (scenario::bundled_lab(), None)
@@ -1106,6 +1109,15 @@ pub fn lab_entra(lab: &Lab) -> (Scenario, EntraAccess) {
         first_poll_interval: Some(std::time::Duration::from_millis(200)),
     };
     (s, access)
+}
+
+/// Runs `s` from the lab's two places, the trusted office and the guest network, as
+/// Conditional Access mode needs: the guest's refused token is what shows the policy biting,
+/// without which the office's issued tokens prove nothing.
+pub fn from_both_places(s: &mut Scenario) {
+    let places = scenario::bundled_lab_places();
+    s.vantage = places.vantage;
+    s.more_vantages = places.more_vantages;
 }
 
 /// The overrides and `--connect-to` rules that point the bundled lab scenario at `lab`. Faults

@@ -204,6 +204,7 @@ fn expectation(run: &ScenarioRun) -> Result<Expectation, (String, String)> {
         login_ports: Vec::new(),
         require: Require::default(),
         entra_mode: run.entra.as_ref().map(|e| e.mode).unwrap_or_default(),
+        ca_policy: run.entra.as_ref().and_then(|e| e.ca_policy.clone()),
     })
 }
 
@@ -348,7 +349,7 @@ fn complete_run(run: &mut ScenarioRun, found: &std::collections::HashMap<String,
                         && e.route == route
                 })
             {
-                e.proof = verdict::sign_in_proof(&log);
+                e.proof = verdict::sign_in_proof(&token, &log, &exp);
             }
         }
     }

@@ -43,6 +43,9 @@ pub enum GuideStep {
     EntraApp,
     /// Entra's sign-in log ingestion, and how long the run waits for it.
     SignInLog,
+    /// The Conditional Access policy that makes a token answer evidence: it must refuse the
+    /// probe app outside the trusted locations, and the run must see it do so.
+    CaPolicy,
     /// This vantage's route to Microsoft Graph.
     GraphRoute,
     /// The application segment's Source IP Anchor option, bypass type and double encryption.
@@ -61,7 +64,7 @@ pub enum GuideStep {
 
 impl GuideStep {
     /// Every step, for tests and documentation.
-    pub const ALL: [GuideStep; 25] = [
+    pub const ALL: [GuideStep; 26] = [
         GuideStep::SegmentDomains,
         GuideStep::SegmentPorts,
         GuideStep::ForwardingRule,
@@ -80,6 +83,7 @@ impl GuideStep {
         GuideStep::TrustedLocation,
         GuideStep::EntraApp,
         GuideStep::SignInLog,
+        GuideStep::CaPolicy,
         GuideStep::GraphRoute,
         GuideStep::SegmentAnchor,
         GuideStep::AppConnectors,
@@ -140,6 +144,9 @@ impl GuideStep {
             }
             GuideStep::SignInLog => {
                 "not a guide step: Entra's sign-in log ingestion (5-30 min for service principals): run again later, or raise [entra] wait / --entra-wait"
+            }
+            GuideStep::CaPolicy => {
+                "not a guide step: Entra set-up for mode ca: an enabled Conditional Access policy for workload identities that blocks the probe app outside the trusted named locations, shown to bite by a vantage with expect_anchored = false that Entra refuses (AADSTS53003)"
             }
             GuideStep::GraphRoute => {
                 "not a guide step: this vantage's route to Microsoft Graph ([entra] graph_url, DNS, firewall, Graph throttling)"

@@ -82,6 +82,7 @@ fn proof_label(p: Proof) -> &'static str {
         Proof::Echo => "echo",
         Proof::EntraLog => "entra-log",
         Proof::EntraCa => "entra-ca",
+        Proof::EntraCaUnverified => "entra-ca-unverified",
         Proof::PathOnly => "path-only",
     }
 }
@@ -408,7 +409,7 @@ fn encode_records(
     gauge(
         e,
         "sipa_check_evidence",
-        "How each login host's anchoring was proven in the last run, per port and route: its proof (echo, entra-log, entra-ca or path-only) as a series of value 1.",
+        "How each login host's anchoring was proven in the last run, per port and route: its proof (echo, entra-log, entra-ca, entra-ca-unverified or path-only) as a series of value 1.",
         None,
         runs(records).flat_map(|(r, run)| {
             run.evidence.iter().map(move |ev| {

@@ -534,6 +534,45 @@ pub struct EntraObservation {
     pub log: SignInLog,
 }
 
+/// What shows that a Conditional Access policy refuses the probe app outside the trusted
+/// locations. Without it a token issued through a login host proves only that a token was
+/// issued: with no such policy, Entra issues one wherever the request comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(tag = "by", rename_all = "snake_case")]
+pub enum CaPolicyProof {
+    /// A vantage outside the trusted locations (`expect_anchored = false`) of the same run was
+    /// refused a token (AADSTS53003).
+    Control {
+        /// The vantage that was refused.
+        vantage: String,
+        /// The login host the refused request went through.
+        host: String,
+        /// The policies Entra named (`capolids`).
+        policy_ids: Vec<String>,
+    },
+}
+
+impl std::fmt::Display for CaPolicyProof {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CaPolicyProof::Control {
+                vantage,
+                host,
+                policy_ids,
+            } => {
+                write!(
+                    f,
+                    "vantage `{vantage}`, outside them, was refused through {host} (AADSTS53003"
+                )?;
+                if !policy_ids.is_empty() {
+                    write!(f, ", policy {}", policy_ids.join(", "))?;
+                }
+                f.write_str(")")
+            }
+        }
+    }
+}
+
 /// Whether, and how, the run read the sign-in back from Entra's log.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "log", rename_all = "snake_case")]

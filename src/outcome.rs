@@ -259,8 +259,13 @@ pub enum Proof {
     Echo,
     /// Entra's sign-in log named the IP it saw for a sign-in through that host.
     EntraLog,
-    /// Conditional Access judged a token request through that host.
+    /// Conditional Access judged a token request through that host, and the run showed that a
+    /// policy refuses the probe app outside the trusted locations.
     EntraCa,
+    /// Entra issued a token through that host, but nothing in the run showed a Conditional
+    /// Access policy that refuses untrusted locations: without one every token is issued, so
+    /// the token proves nothing about the IP Entra saw.
+    EntraCaUnverified,
     /// Only a canary on the shared path: the forwarding rule, the gateway and the connectors are
     /// proven, not that this host is in the segment on this port.
     PathOnly,
@@ -272,8 +277,20 @@ impl std::fmt::Display for Proof {
             Proof::Echo => "echo",
             Proof::EntraLog => "entra-log",
             Proof::EntraCa => "entra-ca",
+            Proof::EntraCaUnverified => "entra-ca (policy unverified)",
             Proof::PathOnly => "path only",
         })
+    }
+}
+
+impl Proof {
+    /// Whether this proves the host itself (what `--require per-host` asks for): an echo on
+    /// it, its sign-in in Entra's log, or Conditional Access's answer with its policy shown.
+    pub fn is_per_host(self) -> bool {
+        match self {
+            Proof::Echo | Proof::EntraLog | Proof::EntraCa => true,
+            Proof::EntraCaUnverified | Proof::PathOnly => false,
+        }
     }
 }
 
@@ -352,6 +369,10 @@ pub struct EntraRecord {
     /// `[entra] mode`, which the completed checks are judged by.
     #[serde(default)]
     pub mode: crate::scenario::model::EntraMode,
+    /// What showed that a Conditional Access policy refuses the probe app outside the trusted
+    /// locations (in `ca` and `both` modes); absent when nothing did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_policy: Option<crate::observation::CaPolicyProof>,
 }
 
 /// A sign-in Entra answered (a token issued or blocked) that its log did not show yet: enough

@@ -132,6 +132,7 @@ pub fn prepare(scenario: &Scenario, connect_to: Vec<ConnectTo>) -> Result<Prepar
         login_ports: scenario.login.ports.clone(),
         require: scenario.limits.require,
         entra_mode: scenario.entra.as_ref().map(|e| e.mode).unwrap_or_default(),
+        ca_policy: None,
     };
     Ok((Arc::new(ctx), exp))
 }
@@ -168,9 +169,70 @@ pub async fn run_prepared(
 async fn run_from(
     scenario: &Scenario,
     settings: RunSettings<'_>,
+    prepared: Prepared,
+    started: (String, Instant),
+) -> Result<ScenarioRun, SetupError> {
+    let observed = observe(scenario, settings, prepared, started).await?;
+    let ca_policy = observed.ca_control(scenario);
+    Ok(conclude(scenario, observed, ca_policy))
+}
+
+/// Runs every vantage of one scenario at once (each with its settings and set-up), and judges
+/// them together: a vantage outside the trusted locations that Entra refused a token proves
+/// the Conditional Access policy that the other vantages' token answers rely on. One result
+/// per vantage, in the order given.
+pub async fn run_vantages<'a>(
+    runs: Vec<(&'a Scenario, RunSettings<'a>, Prepared)>,
+) -> Vec<Result<ScenarioRun, SetupError>> {
+    let scenarios: Vec<&Scenario> = runs.iter().map(|(s, _, _)| *s).collect();
+    let observing = runs.into_iter().map(|(scenario, settings, prepared)| {
+        observe(
+            scenario,
+            settings,
+            prepared,
+            (now_rfc3339(), Instant::now()),
+        )
+    });
+    let observed = futures::future::join_all(observing).await;
+    let ca_policy = scenarios
+        .iter()
+        .zip(&observed)
+        .find_map(|(s, o)| o.as_ref().ok()?.ca_control(s));
+    scenarios
+        .into_iter()
+        .zip(observed)
+        .map(|(s, o)| o.map(|o| conclude(s, o, ca_policy.clone())))
+        .collect()
+}
+
+/// What one vantage's run observed, before it is judged: judging may wait for the scenario's
+/// other vantages.
+struct Observed {
+    plan: Arc<Plan>,
+    observations: Vec<Observation>,
+    cut_short: Option<Cut>,
+    ctx: Arc<ProbeCtx>,
+    exp: Expectation,
+    entra: Option<EntraRecord>,
+    started_at: String,
+    started: Instant,
+}
+
+impl Observed {
+    /// The proof this vantage gives that a Conditional Access policy bites: from outside the
+    /// trusted locations, Entra refused it a token.
+    fn ca_control(&self, scenario: &Scenario) -> Option<crate::observation::CaPolicyProof> {
+        verdict::ca_control(&scenario.vantage.name, &self.observations, &self.exp)
+    }
+}
+
+/// Runs the probes of one vantage, then reads Graph: everything the verdict needs.
+async fn observe(
+    scenario: &Scenario,
+    settings: RunSettings<'_>,
     (ctx, exp): Prepared,
     (started_at, started): (String, Instant),
-) -> Result<ScenarioRun, SetupError> {
+) -> Result<Observed, SetupError> {
     let plan = Arc::new(Plan::build(scenario, &settings.connect_to));
     let entra = match (&scenario.entra, settings.entra) {
         (None, _) => None,
@@ -209,6 +271,7 @@ async fn run_from(
             authority_host: spec.authority_host.clone(),
             wait: spec.wait,
             mode: spec.mode,
+            ca_policy: None,
         }),
         _ => None,
     };
@@ -228,8 +291,43 @@ async fn run_from(
         .await;
         cut_short = cut_short.or(cut);
     }
+    Ok(Observed {
+        plan,
+        observations,
+        cut_short,
+        ctx,
+        exp,
+        entra: entra_record,
+        started_at,
+        started,
+    })
+}
+
+/// Judges what one vantage observed; `ca_policy` is what showed, in this run or another
+/// vantage's, that Conditional Access refuses the probe app outside the trusted locations.
+fn conclude(
+    scenario: &Scenario,
+    observed: Observed,
+    ca_policy: Option<crate::observation::CaPolicyProof>,
+) -> ScenarioRun {
+    let Observed {
+        plan,
+        observations,
+        cut_short,
+        ctx,
+        mut exp,
+        mut entra,
+        started_at,
+        started,
+    } = observed;
+    if let Some(record) = &mut entra
+        && record.mode != crate::scenario::model::EntraMode::Log
+    {
+        record.ca_policy = ca_policy.clone();
+        exp.ca_policy = ca_policy;
+    }
     let checks = verdict::judge(&plan, &observations, &exp);
-    let evidence = verdict::proven_evidence(&plan, &checks);
+    let evidence = verdict::proven_evidence(&plan, &checks, &exp);
     let pending_sign_ins = pending_sign_ins(&plan, &checks);
     let vantage = VantageFacts {
         name: scenario.vantage.name.clone(),
@@ -245,7 +343,7 @@ async fn run_from(
         bind: scenario.vantage.bind.as_ref().map(ToString::to_string),
         started_at,
     };
-    Ok(ScenarioRun {
+    ScenarioRun {
         scenario: scenario.name.clone(),
         source: scenario.source.display().to_string(),
         anchors: scenario.anchors.entries(),
@@ -255,11 +353,11 @@ async fn run_from(
         tally: Tally::of(&checks),
         checks,
         evidence,
-        entra: entra_record,
+        entra,
         pending_sign_ins,
         merged_from: None,
         anchor_connectors: Vec::new(),
-    })
+    }
 }
 
 /// The sign-ins Entra answered whose record the run did not see, because the log had not

@@ -4,10 +4,11 @@
 
 use std::sync::Arc;
 
-use sipa_check::command::{lab_entra, lab_overrides};
+use sipa_check::command::{from_both_places, lab_entra, lab_overrides};
 use sipa_check::entra::ClientAuth;
 use sipa_check::guide::GuideStep;
 use sipa_check::lab::{Fault, LAB_CA_POLICY_ID, Lab, LabConfig};
+use sipa_check::observation::CaPolicyProof;
 use sipa_check::outcome::{Outcome, Proof, ScenarioRun, Stage, Status};
 use sipa_check::runner::{self, Quiet, RunSettings};
 use sipa_check::scenario::model::{EntraMode, Secret};
@@ -15,6 +16,18 @@ use sipa_check::scenario::model::{EntraMode, Secret};
 /// `scenarios/lab-entra.toml` in `mode` against a lab with `faults`, with the lab's app (or
 /// a wrong secret); and how many requests the lab's Graph answered.
 async fn run_in(mode: EntraMode, faults: &[Fault], secret: Option<&str>) -> (ScenarioRun, u64) {
+    let (mut runs, graph) = run_from(mode, faults, secret, false).await;
+    (runs.remove(0), graph)
+}
+
+/// As [`run_in`], from the lab's two places at once when `places`: the trusted office
+/// (anchored) and the guest network (not anchored), one run each, judged together.
+async fn run_from(
+    mode: EntraMode,
+    faults: &[Fault],
+    secret: Option<&str>,
+    places: bool,
+) -> (Vec<ScenarioRun>, u64) {
     let lab = Lab::start(LabConfig {
         faults: faults.to_vec(),
         ..LabConfig::default()
@@ -23,6 +36,9 @@ async fn run_in(mode: EntraMode, faults: &[Fault], secret: Option<&str>) -> (Sce
     .expect("the lab starts");
     let (mut s, mut access) = lab_entra(&lab);
     s.entra.as_mut().expect("[entra]").mode = mode;
+    if places {
+        from_both_places(&mut s);
+    }
     if let Some(secret) = secret {
         let mut credentials = (*access.credentials).clone();
         credentials.auth = ClientAuth::Secret(Secret::new(secret));
@@ -30,18 +46,26 @@ async fn run_in(mode: EntraMode, faults: &[Fault], secret: Option<&str>) -> (Sce
     }
     let (overrides, connect_to) = lab_overrides(&lab, faults, false);
     s.apply(&overrides).expect("lab overrides apply");
-    let settings = RunSettings {
-        connect_to,
-        interrupt: runner::never(),
-        progress: &Quiet,
-        entra: Some(access),
-    };
-    let run = runner::run_scenario(&s, settings)
+    let vantages = s.per_vantage();
+    let mut runs = Vec::new();
+    for v in &vantages {
+        let settings = RunSettings {
+            connect_to: connect_to.clone(),
+            interrupt: runner::never(),
+            progress: &Quiet,
+            entra: Some(access.clone()),
+        };
+        let prepared = runner::prepare(v, connect_to.clone()).expect("the set-up");
+        runs.push((v, settings, prepared));
+    }
+    let runs: Vec<ScenarioRun> = runner::run_vantages(runs)
         .await
-        .expect("the run starts");
+        .into_iter()
+        .map(|r| r.expect("the run starts"))
+        .collect();
     let graph = lab.graph_traffic().requests;
     lab.shutdown().await;
-    (run, graph)
+    (runs, graph)
 }
 
 fn sign_ins(run: &ScenarioRun) -> Vec<&Outcome> {
@@ -52,26 +76,42 @@ fn sign_ins(run: &ScenarioRun) -> Vec<&Outcome> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn ca_mode_on_the_clean_lab_with_its_policy_passes_on_the_token_answers_alone() {
-    let (run, graph) = run_in(EntraMode::Ca, &[Fault::CaBlocks], None).await;
-    assert_eq!(run.tally.overall(), Status::Pass, "{:#?}", run.checks);
-    assert_eq!(sign_ins(&run).len(), 3);
-    for o in sign_ins(&run) {
+async fn ca_mode_from_both_places_with_the_policy_passes_proven_by_the_guests_refusal() {
+    let (runs, graph) = run_from(EntraMode::Ca, &[Fault::CaBlocks], None, true).await;
+    let [office, guest] = &runs[..] else {
+        panic!("two runs: {runs:#?}")
+    };
+    assert_eq!(office.vantage.name, "office");
+    assert_eq!(guest.tally.overall(), Status::Pass, "{:#?}", guest.checks);
+    assert_eq!(office.tally.overall(), Status::Pass, "{:#?}", office.checks);
+    assert_eq!(sign_ins(office).len(), 3);
+    for o in sign_ins(office) {
         assert_eq!(o.status, Status::Pass, "{}: {}", o.name, o.reason);
         assert!(
+            o.reason.contains("vantage `guest`") && o.reason.contains(LAB_CA_POLICY_ID),
+            "the pass names what showed the policy biting: {}",
             o.reason
-                .contains("Conditional Access saw a trusted location")
         );
     }
+    for o in sign_ins(guest) {
+        assert_eq!(o.status, Status::Pass, "{}: {}", o.name, o.reason);
+        assert!(o.reason.contains("blocked"), "{}", o.reason);
+    }
     assert!(
-        run.checks
+        office
+            .checks
             .iter()
             .all(|o| !o.name.contains("named locations")),
         "no Graph check in ca mode"
     );
     assert_eq!(graph, 0, "ca mode reads no Graph");
-    assert!(run.pending_sign_ins.is_empty());
-    for e in &run.evidence {
+    assert!(office.pending_sign_ins.is_empty());
+    let proof = office.entra.as_ref().and_then(|e| e.ca_policy.as_ref());
+    assert!(
+        matches!(proof, Some(CaPolicyProof::Control { vantage, .. }) if vantage == "guest"),
+        "the report keeps what proved the policy: {proof:?}"
+    );
+    for e in &office.evidence {
         let want = if e.port == 443 {
             Proof::EntraCa
         } else {
@@ -79,6 +119,59 @@ async fn ca_mode_on_the_clean_lab_with_its_policy_passes_on_the_token_answers_al
         };
         assert_eq!(e.proof, want, "{}:{}", e.host, e.port);
     }
+}
+
+/// From one place nothing shows that a policy refuses untrusted locations: an issued token
+/// is then no evidence, the checks are errors (exit 3), the evidence says so, and nothing
+/// claims that Conditional Access saw a trusted location.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ca_mode_from_one_place_is_never_a_pass_the_policy_unverified() {
+    let (run, _) = run_in(EntraMode::Ca, &[Fault::CaBlocks], None).await;
+    assert_eq!(run.tally.overall(), Status::Error, "{:#?}", run.checks);
+    for o in sign_ins(&run) {
+        assert_eq!(o.status, Status::Error, "{}: {}", o.name, o.reason);
+        assert!(o.reason.contains("policy unverified"), "{}", o.reason);
+        assert!(!o.reason.contains("saw a trusted"), "{}", o.reason);
+        assert_eq!(
+            o.diagnosis.as_ref().map(|d| d.guide_step),
+            Some(GuideStep::CaPolicy)
+        );
+    }
+    assert!(run.entra.as_ref().is_some_and(|e| e.ca_policy.is_none()));
+    for e in run.evidence.iter().filter(|e| e.port == 443) {
+        assert_eq!(e.proof, Proof::EntraCaUnverified, "{}", e.host);
+    }
+}
+
+/// The case reported: `mode = "ca"`, no Conditional Access policy behind it (the lab issues
+/// every token), and login.windows.net missing from the segment. From one place it is
+/// undecided, from both places the guest's issued token fails: never a pass.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ca_mode_without_a_policy_and_a_host_unanchored_is_never_a_pass() {
+    let (run, _) = run_in(EntraMode::Ca, &[Fault::OneDomainUnanchored], None).await;
+    assert_eq!(run.tally.overall(), Status::Error, "{:#?}", run.checks);
+    assert!(
+        sign_ins(&run).iter().all(|o| o.status == Status::Error),
+        "{:#?}",
+        sign_ins(&run)
+    );
+    let (runs, _) = run_from(EntraMode::Ca, &[Fault::OneDomainUnanchored], None, true).await;
+    let [office, guest] = &runs[..] else {
+        panic!("two runs")
+    };
+    assert_eq!(guest.tally.overall(), Status::Fail, "{:#?}", guest.checks);
+    assert!(
+        sign_ins(guest).iter().all(
+            |o| o.status == Status::Fail && o.reason.contains("no policy blocks the probe app")
+        ),
+        "{:#?}",
+        sign_ins(guest)
+    );
+    assert!(
+        sign_ins(office).iter().all(|o| o.status == Status::Error),
+        "{:#?}",
+        sign_ins(office)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

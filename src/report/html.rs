@@ -368,6 +368,7 @@ fn evidence(h: &mut String, view: &FleetView) {
                         Proof::Echo => ("p-echo", "✓"),
                         Proof::EntraLog => ("p-entra-log", "✓"),
                         Proof::EntraCa => ("p-entra-ca", "✓"),
+                        Proof::EntraCaUnverified => ("p-path", "~"),
                         Proof::PathOnly => ("p-path", "~"),
                     };
                     let _ = write!(h, "<td class=\"e {class}\">{sym} {}</td>", e.proof);

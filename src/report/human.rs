@@ -419,7 +419,7 @@ fn write_path_only(
     painter: &Painter,
 ) -> io::Result<()> {
     // With a failure the problems come first; the summary line still counts the unproven.
-    if run.tally.failed > 0 || !run.evidence.iter().any(|e| e.proof == Proof::PathOnly) {
+    if run.tally.failed > 0 || run.evidence.iter().all(|e| e.proof.is_per_host()) {
         return Ok(());
     }
     writeln!(out)?;
@@ -440,7 +440,23 @@ fn write_path_only(
     let note = "path only: a canary proves the shared path (forwarding rule, gateway, connectors), \
                 not that this host is in the segment; an echo on the host or Entra's sign-in log \
                 proves it, and --require per-host makes path only an error";
-    for line in layout.wrap(note, 2) {
+    let mut notes = Vec::new();
+    if run.evidence.iter().any(|e| e.proof == Proof::PathOnly) {
+        notes.push(note);
+    }
+    if run
+        .evidence
+        .iter()
+        .any(|e| e.proof == Proof::EntraCaUnverified)
+    {
+        notes.push(
+            "entra-ca (policy unverified): Entra issued the token, but nothing in the run showed \
+             Conditional Access refusing the probe app outside the trusted locations (a vantage \
+             with expect_anchored = false must be refused): without such a policy every token is \
+             issued",
+        );
+    }
+    for line in notes.into_iter().flat_map(|n| layout.wrap(n, 2)) {
         writeln!(out, "  {line}")?;
     }
     Ok(())
@@ -465,14 +481,24 @@ fn path_only_note(tally: &Tally, evidence: &[HostEvidence]) -> String {
         .iter()
         .filter(|e| e.proof == Proof::PathOnly)
         .count();
-    if path_only == 0 {
-        String::new()
-    } else {
-        format!(
+    let unverified = evidence
+        .iter()
+        .filter(|e| e.proof == Proof::EntraCaUnverified)
+        .count();
+    let mut note = String::new();
+    if path_only > 0 {
+        note += &format!(
             ", {path_only} of {} login host ports path only",
             evidence.len()
-        )
+        );
     }
+    if unverified > 0 {
+        note += &format!(
+            ", {unverified} of {} with the Conditional Access policy unverified",
+            evidence.len()
+        );
+    }
+    note
 }
 
 /// Fields joined by ` · `, starting a new line (indented) where the next would pass the width.

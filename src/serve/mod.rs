@@ -185,19 +185,22 @@ impl Exporter {
             let p = &exporter.scenarios[i];
             // A scenario with several vantages runs them at once, as `run` does: one run each.
             let vantages = p.scenario.per_vantage();
-            let running = vantages.iter().enumerate().map(|(v, s)| {
-                let settings = RunSettings {
-                    connect_to: p.config.connect_to.clone(),
-                    interrupt: exporter.interrupt.clone().boxed(),
-                    progress: &Quiet,
-                    entra: p.entra.clone(),
-                };
-                async move {
+            let running = vantages
+                .iter()
+                .enumerate()
+                .map(|(v, s)| {
+                    let settings = RunSettings {
+                        connect_to: p.config.connect_to.clone(),
+                        interrupt: exporter.interrupt.clone().boxed(),
+                        progress: &Quiet,
+                        entra: p.entra.clone(),
+                    };
                     let prepared = p.contexts.get(v, s, &settings.connect_to)?;
-                    runner::run_prepared(s, settings, prepared).await
-                }
-            });
-            futures::future::join_all(running)
+                    Ok((s, settings, prepared))
+                })
+                .collect::<Result<Vec<_>, runner::SetupError>>()
+                .map_err(|e| cause_chain(&e).join(": "))?;
+            runner::run_vantages(running)
                 .await
                 .into_iter()
                 .collect::<Result<Vec<_>, _>>()

@@ -224,15 +224,17 @@ pub(super) fn judge_sign_in(
     o
 }
 
-/// Judges a sign-in on Conditional Access's answer alone (`mode = "ca"`): the probe app's
-/// workload-identity policy blocks it outside trusted named locations, so a token issued means
-/// Entra saw a trusted IP, and AADSTS53003 that it did not. `token_outcome` is issued or
-/// blocked; `o.observed` is set.
+/// Judges a sign-in on Conditional Access's answer alone (`mode = "ca"`, or `both` before the
+/// log shows it): the probe app's workload-identity policy blocks it outside trusted named
+/// locations, so a token issued means Entra saw a trusted IP, and AADSTS53003 that it did not.
+/// A token issued proves that only where the run showed the policy biting
+/// ([`Expectation::ca_policy`]): without such a policy every token is issued, so the check is
+/// then an error, never a pass. `token_outcome` is issued or blocked; `o.observed` is set.
 fn judge_ca(mut o: Outcome, token_outcome: &TokenOutcome, exp: &Expectation) -> Outcome {
     let host = o.host.clone();
     o.expected = if exp.expect_anchored {
         format!(
-            "Entra issues the probe app a token through {host}: Conditional Access, which blocks the app outside trusted named locations, saw a trusted IP"
+            "Entra issues the probe app a token through {host}, with a Conditional Access policy shown to refuse it outside the trusted named locations"
         )
     } else {
         format!(
@@ -240,12 +242,24 @@ fn judge_ca(mut o: Outcome, token_outcome: &TokenOutcome, exp: &Expectation) -> 
         )
     };
     match (token_outcome, exp.expect_anchored) {
-        (TokenOutcome::Issued, true) => {
-            o.status = Status::Pass;
-            o.reason = format!(
-                "Entra issued the token through {host}: Conditional Access saw a trusted location"
-            );
-        }
+        (TokenOutcome::Issued, true) => match &exp.ca_policy {
+            Some(policy) => {
+                o.status = Status::Pass;
+                o.reason = format!(
+                    "Entra issued the token through {host}, and Conditional Access refuses the probe app outside the trusted locations ({policy}): Entra saw a trusted IP"
+                );
+            }
+            None => {
+                o.status = Status::Error;
+                o.reason = format!(
+                    "Entra issued the token through {host}; policy unverified: nothing in this run shows a Conditional Access policy refusing the probe app outside the trusted locations, and without one every token is issued"
+                );
+                o.diagnosis = diagnosis(
+                    "nothing in the run showed Conditional Access refusing the probe app outside the trusted locations (a vantage with expect_anchored = false must be refused), so a token issued proves nothing",
+                    GuideStep::CaPolicy,
+                );
+            }
+        },
         (TokenOutcome::Blocked { policy_ids }, true) => {
             o.status = Status::Fail;
             o.reason = format!(
@@ -461,19 +475,62 @@ fn describe_record(r: &SignInRecord) -> String {
     )
 }
 
-/// How a decided entra check proved its host: the log's IP, or Conditional Access alone.
-pub(super) fn proof(e: &EntraObservation) -> Proof {
-    log_proof(&e.log)
+/// How an entra check proved its host: the log's IP, or Conditional Access's answer, which
+/// proves the host only with its policy shown to bite.
+pub(super) fn proof(e: &EntraObservation, exp: &Expectation) -> Proof {
+    sign_in_proof(&e.token.outcome, &e.log, exp)
 }
 
-/// [`proof`] on the log alone.
-pub(super) fn log_proof(log: &SignInLog) -> Proof {
-    match log {
+/// [`proof`] on the token answer and the log.
+pub(super) fn sign_in_proof(token: &TokenOutcome, log: &SignInLog, exp: &Expectation) -> Proof {
+    let logged = matches!(
+        log,
         SignInLog::Looked {
-            lookup: SignInLookup::Found(_),
-        } => Proof::EntraLog,
-        _ => Proof::EntraCa,
+            lookup: SignInLookup::Found(_)
+        }
+    );
+    let unverified = exp.entra_mode != EntraMode::Log
+        && exp.expect_anchored
+        && exp.ca_policy.is_none()
+        && matches!(token, TokenOutcome::Issued);
+    if logged {
+        Proof::EntraLog
+    } else if unverified {
+        Proof::EntraCaUnverified
+    } else {
+        Proof::EntraCa
     }
+}
+
+/// Whether the check's evidence counts although the check is undecided: a token issued
+/// whose policy is unverified is shown as such, not hidden as path only.
+pub(super) fn unverified(e: &EntraObservation, exp: &Expectation) -> bool {
+    proof(e, exp) == Proof::EntraCaUnverified
+}
+
+/// The proof that a Conditional Access policy bites, from a vantage outside the trusted
+/// locations whose token request through a login host Entra refused (AADSTS53003).
+pub fn ca_control(
+    vantage: &str,
+    observations: &[crate::observation::Observation],
+    exp: &Expectation,
+) -> Option<crate::observation::CaPolicyProof> {
+    if exp.expect_anchored {
+        return None;
+    }
+    observations.iter().find_map(|o| match o {
+        crate::observation::Observation::Entra(e) => match &e.token.outcome {
+            TokenOutcome::Blocked { policy_ids } => {
+                Some(crate::observation::CaPolicyProof::Control {
+                    vantage: vantage.to_owned(),
+                    host: e.token.host.clone(),
+                    policy_ids: policy_ids.clone(),
+                })
+            }
+            _ => None,
+        },
+        _ => None,
+    })
 }
 
 /// With every decided entra check failing on an IP outside the anchor set, no login host is
@@ -531,7 +588,7 @@ mod tests {
 
     use super::*;
     use crate::entra::{GraphError, SignInRecord};
-    use crate::observation::{ConnectObservation, Observation};
+    use crate::observation::{CaPolicyProof, ConnectObservation, Observation};
     use crate::plan::{CheckKind, Plan};
     use crate::probe::token::TokenObservation;
     use crate::scenario::model::{AnchorSet, EntraMode, Port, Require};
@@ -561,6 +618,7 @@ mod tests {
             login_ports: vec![Port::HTTP, Port::HTTPS],
             require: Require::Path,
             entra_mode: EntraMode::Log,
+            ca_policy: None,
         }
     }
 
@@ -641,7 +699,10 @@ mod tests {
         );
         assert_eq!(o.status, Status::Pass, "{}", o.reason);
         assert_eq!(
-            proof(&seen(HOSTS[0], TokenOutcome::Issued, found("127.0.0.2"))),
+            proof(
+                &seen(HOSTS[0], TokenOutcome::Issued, found("127.0.0.2")),
+                &exp(true)
+            ),
             Proof::EntraLog
         );
     }
@@ -683,6 +744,24 @@ mod tests {
     }
 
     fn judge_in(e: EntraObservation, expect_anchored: bool, mode: EntraMode) -> Outcome {
+        judge_with(e, expect_anchored, mode, None)
+    }
+
+    /// A vantage outside the trusted locations that Entra refused: the policy shown to bite.
+    fn control() -> CaPolicyProof {
+        CaPolicyProof::Control {
+            vantage: "outside".into(),
+            host: HOSTS[0].into(),
+            policy_ids: vec!["pol-1".into()],
+        }
+    }
+
+    fn judge_with(
+        e: EntraObservation,
+        expect_anchored: bool,
+        mode: EntraMode,
+        ca_policy: Option<CaPolicyProof>,
+    ) -> Outcome {
         let plan = plan();
         let check = plan
             .checks
@@ -691,6 +770,7 @@ mod tests {
             .unwrap();
         let exp = Expectation {
             entra_mode: mode,
+            ca_policy,
             ..exp(expect_anchored)
         };
         crate::verdict::judge_check(check, &Observation::Entra(Box::new(e)), &exp)
@@ -727,16 +807,76 @@ mod tests {
     }
 
     #[test]
-    fn ca_mode_a_token_issued_passes_at_once_proven_by_ca() {
+    fn ca_mode_a_token_issued_with_the_policy_shown_to_bite_passes_proven_by_ca() {
         let e = seen(HOSTS[1], TokenOutcome::Issued, SignInLog::NotAsked);
-        assert_eq!(proof(&e), Proof::EntraCa);
-        let o = judge_in(e, true, EntraMode::Ca);
+        let with_policy = Expectation {
+            entra_mode: EntraMode::Ca,
+            ca_policy: Some(control()),
+            ..exp(true)
+        };
+        assert_eq!(proof(&e, &with_policy), Proof::EntraCa);
+        let o = judge_with(e, true, EntraMode::Ca, Some(control()));
         assert_eq!(o.status, Status::Pass, "{}", o.reason);
         assert!(
+            o.reason.contains("vantage `outside`") && o.reason.contains("AADSTS53003"),
+            "the pass names what showed the policy: {}",
             o.reason
-                .contains("Conditional Access saw a trusted location")
         );
         assert!(o.observed.contains("mode ca"), "{}", o.observed);
+    }
+
+    /// Without a policy every token is issued: a token alone proves nothing about the IP
+    /// Entra saw, so it is an error (exit 3), never a pass, and never claims a trusted location.
+    #[test]
+    fn ca_mode_a_token_issued_with_the_policy_unverified_is_an_error_never_a_pass() {
+        let e = seen(HOSTS[1], TokenOutcome::Issued, SignInLog::NotAsked);
+        let unverified = Expectation {
+            entra_mode: EntraMode::Ca,
+            ..exp(true)
+        };
+        assert_eq!(proof(&e, &unverified), Proof::EntraCaUnverified);
+        assert!(super::unverified(&e, &unverified));
+        let o = judge_in(e, true, EntraMode::Ca);
+        assert_eq!(o.status, Status::Error, "{}", o.reason);
+        assert!(
+            o.reason.contains("token through login.windows.net"),
+            "{}",
+            o.reason
+        );
+        assert!(o.reason.contains("policy unverified"), "{}", o.reason);
+        assert!(
+            !o.reason.contains("trusted location") || o.reason.contains("outside the trusted"),
+            "no claim that Entra saw a trusted location: {}",
+            o.reason
+        );
+        let d = o.diagnosis.expect("a diagnosis");
+        assert_eq!(d.guide_step, GuideStep::CaPolicy);
+        // Both mode, log not read yet: the same.
+        let e = seen(HOSTS[1], TokenOutcome::Issued, SignInLog::NotAsked);
+        let o = judge_in(e, true, EntraMode::Both);
+        assert_eq!(o.status, Status::Error, "{}", o.reason);
+    }
+
+    #[test]
+    fn a_refused_token_outside_the_trusted_locations_is_the_control_and_inside_it_is_not() {
+        let refused = Observation::Entra(Box::new(seen(HOSTS[0], blocked(), SignInLog::NotAsked)));
+        let issued = Observation::Entra(Box::new(seen(
+            HOSTS[0],
+            TokenOutcome::Issued,
+            SignInLog::NotAsked,
+        )));
+        assert_eq!(
+            ca_control("outside", std::slice::from_ref(&refused), &exp(false)),
+            Some(control())
+        );
+        assert_eq!(
+            ca_control("office", std::slice::from_ref(&refused), &exp(true)),
+            None
+        );
+        assert_eq!(
+            ca_control("outside", std::slice::from_ref(&issued), &exp(false)),
+            None
+        );
     }
 
     #[test]
@@ -796,10 +936,12 @@ mod tests {
                 waited: Duration::ZERO,
             },
         };
-        let o = judge_in(
-            seen(HOSTS[0], TokenOutcome::Issued, pending),
+        // Decided by the token answer only with the policy shown to bite.
+        let o = judge_with(
+            seen(HOSTS[0], TokenOutcome::Issued, pending.clone()),
             true,
             EntraMode::Both,
+            Some(control()),
         );
         assert_eq!(o.status, Status::Pass, "{}", o.reason);
         assert!(
@@ -807,6 +949,12 @@ mod tests {
             "{}",
             o.observed
         );
+        let o = judge_in(
+            seen(HOSTS[0], TokenOutcome::Issued, pending),
+            true,
+            EntraMode::Both,
+        );
+        assert_eq!(o.status, Status::Error, "{}", o.reason);
         // A record outside the anchor set fails, whatever the token answer.
         let o = judge_in(
             seen(HOSTS[0], TokenOutcome::Issued, found("127.0.0.3")),
@@ -928,7 +1076,7 @@ mod tests {
         assert_eq!(o.status, Status::Fail);
         assert!(o.reason.contains("c0a1"), "{}", o.reason);
         assert_eq!(
-            proof(&seen(HOSTS[2], blocked(), SignInLog::NotAsked)),
+            proof(&seen(HOSTS[2], blocked(), SignInLog::NotAsked), &exp(true)),
             Proof::EntraCa
         );
         // The anchor IP logged, and still blocked: the named location.

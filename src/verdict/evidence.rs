@@ -24,19 +24,22 @@ pub fn planned(plan: &Plan) -> Vec<HostEvidence> {
 
 /// The evidence each login host got: `echo` only where such an observer's check was decided
 /// (passed or failed); an echo that never answered proves nothing.
-pub fn proven(plan: &Plan, outcomes: &[Outcome]) -> Vec<HostEvidence> {
+/// A token issued whose Conditional Access policy the run did not see bite is shown as
+/// `entra-ca (policy unverified)` although its check is undecided.
+pub fn proven(plan: &Plan, outcomes: &[Outcome], exp: &Expectation) -> Vec<HostEvidence> {
     let decided = |check: &Check| {
         outcomes
             .get(check.id)
             .is_some_and(|o| matches!(o.status, Status::Pass | Status::Fail))
     };
     evidence(plan, decided, |check| {
-        if !decided(check) {
+        let Observation::Entra(e) = &outcomes.get(check.id)?.observation else {
             return None;
-        }
-        match &outcomes[check.id].observation {
-            Observation::Entra(e) => Some(super::entra::proof(e)),
-            _ => None,
+        };
+        if decided(check) || super::entra::unverified(e, exp) {
+            Some(super::entra::proof(e, exp))
+        } else {
+            None
         }
     })
 }
@@ -93,7 +96,7 @@ pub(super) fn required(plan: &Plan, outcomes: &[Outcome], exp: &Expectation) -> 
     if exp.require != Require::PerHost {
         return Vec::new();
     }
-    per_host_errors(&proven(plan, outcomes))
+    per_host_errors(&proven(plan, outcomes, exp))
 }
 
 /// The error for each login host that `evidence` proves only by the path on a TLS port, as a
@@ -101,13 +104,19 @@ pub(super) fn required(plan: &Plan, outcomes: &[Outcome], exp: &Expectation) -> 
 pub fn per_host_errors(evidence: &[HostEvidence]) -> Vec<Outcome> {
     evidence
         .iter()
-        .filter(|e| e.proof == Proof::PathOnly)
+        .filter(|e| !e.proof.is_per_host())
         .filter(|e| crate::scenario::model::Port::new(e.port).is_some_and(|p| p.is_tls()))
         .map(|e| {
-            let reason = format!(
-                "only the shared path is proven for {}: no echo on the host and no Entra evidence, and the run requires per-host proof",
-                e.host
-            );
+            let reason = match e.proof {
+                Proof::EntraCaUnverified => format!(
+                    "Entra issued a token through {}, but no Conditional Access policy was shown to refuse the probe app outside the trusted locations, and the run requires per-host proof",
+                    e.host
+                ),
+                _ => format!(
+                    "only the shared path is proven for {}: no echo on the host and no Entra evidence, and the run requires per-host proof",
+                    e.host
+                ),
+            };
             Outcome {
                 name: format!("{}:{} per-host evidence ({})", e.host, e.port, e.route),
                 stage: Stage::Egress,
@@ -116,7 +125,7 @@ pub fn per_host_errors(evidence: &[HostEvidence]) -> Vec<Outcome> {
                 port: Some(e.port),
                 route: Some(e.route),
                 status: Status::Error,
-                observed: Proof::PathOnly.to_string(),
+                observed: e.proof.to_string(),
                 expected: format!(
                     "an anchored echo on {} port {}, or Entra's sign-in log for it",
                     e.host, e.port

@@ -45,8 +45,12 @@ pub fn rejudge_sign_in(
 }
 
 /// How a decided sign-in check proves its host, from its log.
-pub fn sign_in_proof(log: &crate::observation::SignInLog) -> crate::outcome::Proof {
-    entra::log_proof(log)
+pub fn sign_in_proof(
+    token: &crate::probe::token::TokenOutcome,
+    log: &crate::observation::SignInLog,
+    exp: &Expectation,
+) -> crate::outcome::Proof {
+    entra::sign_in_proof(token, log, exp)
 }
 
 /// Whether the log named an IP outside the anchor set.
@@ -66,6 +70,7 @@ pub fn cross_check_sign_ins(
     }
 }
 
+pub use entra::ca_control;
 pub use evidence::per_host_errors;
 
 /// What the run expects, beside each check's own kind.
@@ -81,6 +86,9 @@ pub struct Expectation {
     pub require: Require,
     /// What an entra sign-in check is judged on (`[entra] mode`).
     pub entra_mode: crate::scenario::model::EntraMode,
+    /// What showed, in this run or a sibling vantage's, that a Conditional Access policy
+    /// refuses the probe app outside the trusted locations; `None`: nothing did.
+    pub ca_policy: Option<crate::observation::CaPolicyProof>,
 }
 
 fn diagnosis(likely_cause: impl Into<String>, guide_step: GuideStep) -> Option<Diagnosis> {

@@ -102,6 +102,7 @@ fn expectation(s: &Scenario) -> Expectation {
         login_ports: s.login.ports.clone(),
         require: s.limits.require,
         entra_mode: s.entra.as_ref().map(|e| e.mode).unwrap_or_default(),
+        ca_policy: None,
     }
 }
 
@@ -1283,7 +1284,7 @@ fn an_echo_that_never_answered_leaves_its_host_path_only() {
             });
         }
     });
-    let proven = crate::verdict::proven_evidence(&plan, &outcomes);
+    let proven = crate::verdict::proven_evidence(&plan, &outcomes, &expectation(&s));
     for e in &proven {
         let unproven = e.host == "login.windows.net" && e.port == 443;
         let expected = if unproven {

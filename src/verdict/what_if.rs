@@ -454,6 +454,7 @@ mod tests {
             login_ports: vec![Port::HTTP, Port::HTTPS],
             require: Require::Path,
             entra_mode: EntraMode::Log,
+            ca_policy: None,
         }
     }
 
