@@ -172,15 +172,19 @@ async fn run_from(
     prepared: Prepared,
     started: (String, Instant),
 ) -> Result<ScenarioRun, SetupError> {
-    let observed = observe(scenario, settings, prepared, started).await?;
+    let mut observed = observe(scenario, settings, prepared, started).await?;
+    let token = observed.issued_token();
+    observed.read_graph(scenario, token).await;
     let ca_policy = observed.ca_control(scenario);
     Ok(conclude(scenario, observed, ca_policy))
 }
 
 /// Runs every vantage of one scenario at once (each with its settings and set-up), and judges
-/// them together: a vantage outside the trusted locations that Entra refused a token proves
-/// the Conditional Access policy that the other vantages' token answers rely on. One result
-/// per vantage, in the order given.
+/// them together. Graph is read once every vantage's probes are done, with a token Entra issued
+/// through a path under test (preferably an anchored one), which Conditional Access trusts
+/// where it may refuse Graph's own route; and a vantage outside the trusted locations that
+/// Entra refused a token proves the policy that the other vantages' token answers rely on.
+/// One result per vantage, in the order given.
 pub async fn run_vantages<'a>(
     runs: Vec<(&'a Scenario, RunSettings<'a>, Prepared)>,
 ) -> Vec<Result<ScenarioRun, SetupError>> {
@@ -193,7 +197,20 @@ pub async fn run_vantages<'a>(
             (now_rfc3339(), Instant::now()),
         )
     });
-    let observed = futures::future::join_all(observing).await;
+    let mut observed = futures::future::join_all(observing).await;
+    let anchored_first = |want: bool| {
+        scenarios
+            .iter()
+            .zip(&observed)
+            .filter(move |(s, _)| s.vantage.expect_anchored == want)
+            .find_map(|(_, o)| o.as_ref().ok()?.issued_token())
+    };
+    let token = anchored_first(true).or_else(|| anchored_first(false));
+    let reading = scenarios
+        .iter()
+        .zip(observed.iter_mut())
+        .filter_map(|(s, o)| Some(o.as_mut().ok()?.read_graph(s, token.clone())));
+    futures::future::join_all(reading).await;
     let ca_policy = scenarios
         .iter()
         .zip(&observed)
@@ -205,34 +222,71 @@ pub async fn run_vantages<'a>(
         .collect()
 }
 
-/// What one vantage's run observed, before it is judged: judging may wait for the scenario's
-/// other vantages.
-struct Observed {
+/// What one vantage's run observed, before it is judged: Graph's answers and the judging may
+/// wait for the scenario's other vantages.
+struct Observed<'a> {
     plan: Arc<Plan>,
     observations: Vec<Observation>,
     cut_short: Option<Cut>,
     ctx: Arc<ProbeCtx>,
     exp: Expectation,
     entra: Option<EntraRecord>,
+    /// Graph, still to be read: the probe app's client id and Graph's route.
+    graph: Option<(String, GraphSettings)>,
+    interrupt: Shared<BoxFuture<'a, Cut>>,
     started_at: String,
     started: Instant,
 }
 
-impl Observed {
+impl Observed<'_> {
     /// The proof this vantage gives that a Conditional Access policy bites: from outside the
     /// trusted locations, Entra refused it a token.
     fn ca_control(&self, scenario: &Scenario) -> Option<crate::observation::CaPolicyProof> {
         verdict::ca_control(&scenario.vantage.name, &self.observations, &self.exp)
     }
+
+    /// A token Entra issued through this vantage's path under test, still usable.
+    fn issued_token(&self) -> Option<crate::probe::token::IssuedToken> {
+        self.observations.iter().find_map(|o| match o {
+            Observation::Entra(e) => e
+                .token
+                .issued
+                .clone()
+                .filter(|t| Instant::now() < t.usable_until),
+            _ => None,
+        })
+    }
+
+    /// Reads Graph, when the scenario asks for it (in `ca` mode only for What If), with
+    /// `token` when one was issued through a path under test.
+    async fn read_graph(
+        &mut self,
+        scenario: &Scenario,
+        token: Option<crate::probe::token::IssuedToken>,
+    ) {
+        let (Some(spec), Some((client_id, graph))) = (&scenario.entra, self.graph.take()) else {
+            return;
+        };
+        let cut = read_graph(
+            &mut self.observations,
+            self.cut_short,
+            scenario,
+            spec,
+            (&client_id, graph, token),
+            self.interrupt.clone(),
+        )
+        .await;
+        self.cut_short = self.cut_short.or(cut);
+    }
 }
 
-/// Runs the probes of one vantage, then reads Graph: everything the verdict needs.
-async fn observe(
+/// Runs the probes of one vantage: everything the verdict needs but Graph's answers.
+async fn observe<'a>(
     scenario: &Scenario,
-    settings: RunSettings<'_>,
+    settings: RunSettings<'a>,
     (ctx, exp): Prepared,
     (started_at, started): (String, Instant),
-) -> Result<Observed, SetupError> {
+) -> Result<Observed<'a>, SetupError> {
     let plan = Arc::new(Plan::build(scenario, &settings.connect_to));
     let entra = match (&scenario.entra, settings.entra) {
         (None, _) => None,
@@ -253,7 +307,7 @@ async fn observe(
         None => ctx,
     };
     let interrupt = settings.interrupt.shared();
-    let (mut observations, mut cut_short) = execute(
+    let (observations, cut_short) = execute(
         &plan,
         ctx.clone(),
         &scenario.limits,
@@ -277,20 +331,12 @@ async fn observe(
     };
     // In `ca` mode the token answers are the verdict: Graph is read only for What If, when
     // the scenario asks for it.
-    if let (Some(spec), Some((credentials, graph))) = (&scenario.entra, entra)
-        && spec.contacts_graph()
-    {
-        let cut = read_graph(
-            &mut observations,
-            cut_short,
-            scenario,
-            spec,
-            (&credentials.client_id, graph),
-            interrupt,
-        )
-        .await;
-        cut_short = cut_short.or(cut);
-    }
+    let graph = match (&scenario.entra, entra) {
+        (Some(spec), Some((credentials, graph))) if spec.contacts_graph() => {
+            Some((credentials.client_id.clone(), graph))
+        }
+        _ => None,
+    };
     Ok(Observed {
         plan,
         observations,
@@ -298,6 +344,8 @@ async fn observe(
         ctx,
         exp,
         entra: entra_record,
+        graph,
+        interrupt,
         started_at,
         started,
     })
@@ -307,7 +355,7 @@ async fn observe(
 /// vantage's, that Conditional Access refuses the probe app outside the trusted locations.
 fn conclude(
     scenario: &Scenario,
-    observed: Observed,
+    observed: Observed<'_>,
     ca_policy: Option<crate::observation::CaPolicyProof>,
 ) -> ScenarioRun {
     let Observed {
@@ -319,6 +367,7 @@ fn conclude(
         mut entra,
         started_at,
         started,
+        ..
     } = observed;
     if let Some(record) = &mut entra
         && record.mode != crate::scenario::model::EntraMode::Log
@@ -433,7 +482,8 @@ fn entra_setup(
     Ok((credentials, graph))
 }
 
-/// Reads Graph once the probes are done, on its own route: every sign-in the token probes
+/// Reads Graph once the probes are done, on its own route (with `token`, one issued through a
+/// path under test, when there is one): every sign-in the token probes
 /// made, back from Entra's log in one lookup, the named locations, and What If for the
 /// anchors and the control's egress IP (all through one client: at most two connections);
 /// joins each result to its check's observation. A run already cut short, or cut while
@@ -443,7 +493,11 @@ async fn read_graph(
     cut_short: Option<Cut>,
     scenario: &Scenario,
     spec: &EntraSpec,
-    (client_id, graph): (&str, GraphSettings),
+    (client_id, graph, token): (
+        &str,
+        GraphSettings,
+        Option<crate::probe::token::IssuedToken>,
+    ),
     interrupt: Shared<BoxFuture<'_, Cut>>,
 ) -> Option<Cut> {
     let reads_log = spec.mode.reads_graph();
@@ -483,7 +537,12 @@ async fn read_graph(
         return None;
     }
     let client = match GraphClient::new(graph) {
-        Ok(client) => client,
+        Ok(client) => {
+            if let Some(token) = token {
+                client.use_token(token).await;
+            }
+            client
+        }
         Err(error) => {
             mark(
                 observations,

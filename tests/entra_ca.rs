@@ -7,7 +7,7 @@ use std::sync::Arc;
 use sipa_check::command::{from_both_places, lab_entra, lab_overrides};
 use sipa_check::entra::ClientAuth;
 use sipa_check::guide::GuideStep;
-use sipa_check::lab::{Fault, LAB_CA_POLICY_ID, Lab, LabConfig};
+use sipa_check::lab::{Fault, GraphTraffic, LAB_CA_POLICY_ID, Lab, LabConfig};
 use sipa_check::observation::CaPolicyProof;
 use sipa_check::outcome::{Outcome, Proof, ScenarioRun, Stage, Status};
 use sipa_check::runner::{self, Quiet, RunSettings};
@@ -16,18 +16,28 @@ use sipa_check::scenario::model::{EntraMode, Secret};
 /// `scenarios/lab-entra.toml` in `mode` against a lab with `faults`, with the lab's app (or
 /// a wrong secret); and how many requests the lab's Graph answered.
 async fn run_in(mode: EntraMode, faults: &[Fault], secret: Option<&str>) -> (ScenarioRun, u64) {
-    let (mut runs, graph) = run_from(mode, faults, secret, false).await;
-    (runs.remove(0), graph)
+    let (mut runs, graph) = run_from(mode, faults, secret, Places::Office).await;
+    (runs.remove(0), graph.requests)
 }
 
-/// As [`run_in`], from the lab's two places at once when `places`: the trusted office
-/// (anchored) and the guest network (not anchored), one run each, judged together.
+/// Where the lab scenario runs from.
+#[derive(Clone, Copy, PartialEq)]
+enum Places {
+    /// The one vantage of `scenarios/lab-entra.toml` (anchored).
+    Office,
+    /// The guest network alone (not anchored, `expect_anchored = false`).
+    Guest,
+    /// The trusted office and the guest network at once.
+    Both,
+}
+
+/// As [`run_in`], from `places`, one run each, judged together; and the lab Graph's traffic.
 async fn run_from(
     mode: EntraMode,
     faults: &[Fault],
     secret: Option<&str>,
-    places: bool,
-) -> (Vec<ScenarioRun>, u64) {
+    places: Places,
+) -> (Vec<ScenarioRun>, GraphTraffic) {
     let lab = Lab::start(LabConfig {
         faults: faults.to_vec(),
         ..LabConfig::default()
@@ -36,8 +46,13 @@ async fn run_from(
     .expect("the lab starts");
     let (mut s, mut access) = lab_entra(&lab);
     s.entra.as_mut().expect("[entra]").mode = mode;
-    if places {
+    if places != Places::Office {
         from_both_places(&mut s);
+    }
+    if places == Places::Guest {
+        s.vantage = s.more_vantages.pop().expect("the guest network");
+        s.more_vantages.clear();
+        assert!(!s.vantage.expect_anchored);
     }
     if let Some(secret) = secret {
         let mut credentials = (*access.credentials).clone();
@@ -63,7 +78,7 @@ async fn run_from(
         .into_iter()
         .map(|r| r.expect("the run starts"))
         .collect();
-    let graph = lab.graph_traffic().requests;
+    let graph = lab.graph_traffic();
     lab.shutdown().await;
     (runs, graph)
 }
@@ -77,7 +92,7 @@ fn sign_ins(run: &ScenarioRun) -> Vec<&Outcome> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ca_mode_from_both_places_with_the_policy_passes_proven_by_the_guests_refusal() {
-    let (runs, graph) = run_from(EntraMode::Ca, &[Fault::CaBlocks], None, true).await;
+    let (runs, graph) = run_from(EntraMode::Ca, &[Fault::CaBlocks], None, Places::Both).await;
     let [office, guest] = &runs[..] else {
         panic!("two runs: {runs:#?}")
     };
@@ -104,7 +119,7 @@ async fn ca_mode_from_both_places_with_the_policy_passes_proven_by_the_guests_re
             .all(|o| !o.name.contains("named locations")),
         "no Graph check in ca mode"
     );
-    assert_eq!(graph, 0, "ca mode reads no Graph");
+    assert_eq!(graph.requests, 0, "ca mode reads no Graph");
     assert!(office.pending_sign_ins.is_empty());
     let proof = office.entra.as_ref().and_then(|e| e.ca_policy.as_ref());
     assert!(
@@ -155,7 +170,13 @@ async fn ca_mode_without_a_policy_and_a_host_unanchored_is_never_a_pass() {
         "{:#?}",
         sign_ins(&run)
     );
-    let (runs, _) = run_from(EntraMode::Ca, &[Fault::OneDomainUnanchored], None, true).await;
+    let (runs, _) = run_from(
+        EntraMode::Ca,
+        &[Fault::OneDomainUnanchored],
+        None,
+        Places::Both,
+    )
+    .await;
     let [office, guest] = &runs[..] else {
         panic!("two runs")
     };
@@ -223,17 +244,111 @@ async fn ca_mode_with_a_wrong_secret_is_an_error_naming_what_7000215_means() {
     );
 }
 
+/// The README's policy targets the probe app and blocks it outside the trusted locations, on
+/// Graph's token endpoint too (the lab's does, under `ca-blocks`): Graph is read with the token
+/// issued through the anchored path, never asked for on Graph's own route.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn both_mode_with_the_policy_passes_proven_by_the_log() {
-    let (run, graph) = run_in(EntraMode::Both, &[Fault::CaBlocks], None).await;
-    assert_eq!(run.tally.overall(), Status::Pass, "{:#?}", run.checks);
-    assert!(graph > 0, "both mode reads the log");
+    let (runs, graph) = run_from(EntraMode::Both, &[Fault::CaBlocks], None, Places::Both).await;
+    for run in &runs {
+        assert_eq!(run.tally.overall(), Status::Pass, "{:#?}", run.checks);
+    }
     assert!(
-        run.evidence
+        graph.sign_in_queries > 0,
+        "both mode reads the log: {graph:?}"
+    );
+    assert_eq!(
+        graph.token_requests, 0,
+        "Graph is read with the token issued through the path under test: {graph:?}"
+    );
+    assert!(
+        runs[0]
+            .evidence
             .iter()
             .filter(|e| e.port == 443)
             .all(|e| e.proof == Proof::EntraLog)
     );
+    // From one place too: its own token opens Graph.
+    let (run, _) = run_in(EntraMode::Both, &[Fault::CaBlocks], None).await;
+    assert_eq!(run.tally.overall(), Status::Pass, "{:#?}", run.checks);
+}
+
+/// With no token issued through any path under test (every request from outside the trusted
+/// locations), Graph's own route is refused by the same policy: every Graph check says that
+/// first, and none asks for a permission.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_graph_token_refused_by_conditional_access_is_named_as_such() {
+    let (runs, graph) = run_from(EntraMode::Both, &[Fault::CaBlocks], None, Places::Guest).await;
+    assert!(graph.token_requests > 0, "{graph:?}");
+    let run = &runs[0];
+    let graph_checks: Vec<&Outcome> = run
+        .checks
+        .iter()
+        .filter(|o| o.name.starts_with("graph."))
+        .collect();
+    assert!(!graph_checks.is_empty(), "{:#?}", run.checks);
+    for o in graph_checks {
+        assert_eq!(o.status, Status::Error, "{}: {}", o.name, o.reason);
+        let d = o.diagnosis.as_ref().expect("a diagnosis");
+        assert!(
+            d.likely_cause
+                .starts_with("Conditional Access refused the probe app's Graph token")
+                && d.likely_cause.contains(LAB_CA_POLICY_ID),
+            "{}: {}",
+            o.name,
+            d.likely_cause
+        );
+        assert_eq!(d.guide_step, GuideStep::GraphRoute);
+    }
+    for o in &run.checks {
+        if let Some(d) = &o.diagnosis {
+            assert!(
+                !d.likely_cause.contains("Read.All"),
+                "no permission is blamed: {}: {}",
+                o.name,
+                d.likely_cause
+            );
+        }
+    }
+}
+
+/// A wrong secret: Entra refuses the Graph token too, and the headline says so instead of
+/// asking for Policy.Read.All or Application.Read.All.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_graph_token_refused_for_its_secret_is_named_as_such() {
+    let (runs, _) = run_from(
+        EntraMode::Log,
+        &[],
+        Some("not-the-lab-secret"),
+        Places::Office,
+    )
+    .await;
+    let run = &runs[0];
+    assert_eq!(run.tally.overall(), Status::Error, "{:#?}", run.checks);
+    let named = run
+        .checks
+        .iter()
+        .find(|o| o.name.ends_with("entra named locations"))
+        .expect("the named locations check");
+    let d = named.diagnosis.as_ref().expect("a diagnosis");
+    assert!(
+        d.likely_cause
+            .starts_with("Entra refused the probe app's Graph token")
+            && d.likely_cause.contains("invalid client secret"),
+        "{}",
+        d.likely_cause
+    );
+    assert_eq!(d.guide_step, GuideStep::EntraApp);
+    for o in &run.checks {
+        if let Some(d) = &o.diagnosis {
+            assert!(
+                !d.likely_cause.contains("Read.All"),
+                "{}: {}",
+                o.name,
+                d.likely_cause
+            );
+        }
+    }
 }
 
 fn sipa(args: &[&str]) -> std::process::Output {
@@ -285,4 +400,24 @@ fn lab_entra_mode_ca_from_the_command_line() {
     let bad = sipa(&["lab", "--entra-mode", "policy"]);
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("is not a mode"));
+}
+
+/// Graph's 403 to the sign-in lookup: its URL (hundreds of characters of `$filter`) is printed
+/// once, shortened, under the one problem it explains, and the headline names the read.
+#[test]
+fn graph_403_prints_its_url_once_shortened() {
+    let out = sipa(&["lab", "--fault", "graph-403"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(3), "{text}");
+    assert_eq!(
+        text.matches("auditLogs/signIns").count(),
+        1,
+        "the lookup's URL once: {text}"
+    );
+    assert!(!text.contains("$filter"), "shortened: {text}");
+    assert!(
+        text.contains("Graph refused to let the probe app read the sign-in log"),
+        "{text}"
+    );
+    assert!(text.lines().all(|l| l.chars().count() < 400), "{text}");
 }

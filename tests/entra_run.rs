@@ -116,11 +116,13 @@ async fn graph_403_is_an_error_naming_the_permissions() {
     for o in entra_checks(&run) {
         assert_eq!(o.status, Status::Error, "{}", o.name);
         assert!(o.reason.contains("403"), "{}", o.reason);
-        assert!(o.reason.contains("AuditLog.Read.All"), "{}", o.reason);
-        assert_eq!(
-            o.diagnosis.as_ref().map(|d| d.guide_step),
-            Some(GuideStep::EntraApp)
+        let d = o.diagnosis.as_ref().expect("a diagnosis");
+        assert!(
+            d.likely_cause.contains("AuditLog.Read.All"),
+            "{}",
+            d.likely_cause
         );
+        assert_eq!(d.guide_step, GuideStep::EntraApp);
     }
 }
 

@@ -118,8 +118,17 @@ async fn a_planted_client_secret_reaches_the_login_host_and_no_output() {
     assert_clean("issued", &format!("{issued:?}"), &[]);
     assert_clean("issued JSON", &serde_json::to_string(&issued).unwrap(), &[]);
 
-    // The Graph token is fetched and used, and shown nowhere.
+    // The token issued through the path is what Graph is read with (the lab's policy refuses
+    // Graph's own route), and it is shown nowhere.
     let client = graph(&lab, good);
+    client
+        .use_token(
+            issued
+                .issued
+                .clone()
+                .expect("the issued token, kept in memory"),
+        )
+        .await;
     let pending = [PendingSignIn {
         correlation_id: issued.correlation_id.clone(),
         request_id: issued.request_id.clone(),

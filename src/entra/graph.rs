@@ -78,36 +78,41 @@ pub enum GraphError {
     #[error("Graph client set-up: {0}")]
     Setup(String),
     /// No connection, or the exchange failed.
-    #[error("{doing} {url}: {}", causes.join(": "))]
+    #[error("{doing} {short}: {}", causes.join(": "), short = short_url(url))]
     Transport {
         doing: String,
         url: String,
         causes: Vec<String>,
     },
     /// No answer within the per-request timeout.
-    #[error("no answer from {url} within {after:?}")]
+    #[error("no answer from {short} within {after:?}", short = short_url(url))]
     Timeout { url: String, after: Duration },
     /// The app-only token for Graph was refused.
-    #[error("no Graph token from {url}: {meaning}")]
-    Token { url: String, meaning: String },
+    #[error("no Graph token from {short}: {meaning}", short = short_url(url))]
+    Token {
+        url: String,
+        /// Why, as a fact the verdict decides on.
+        refusal: TokenRefusal,
+        meaning: String,
+    },
     /// 401: the token is not accepted.
     #[error(
-        "Graph answered 401 to {url}: the app's token is not accepted ({code}); check the \
-         tenant and that the app has AuditLog.Read.All and Directory.Read.All application \
-         permissions with admin consent"
+        "Graph answered 401 to {short}: the app's token is not accepted ({code})",
+        short = short_url(url)
     )]
     Unauthorized { url: String, code: String },
     /// 403: the app lacks the permissions, or the tenant lacks the licence.
     #[error(
-        "Graph answered 403 to {url} ({code}): grant the app the AuditLog.Read.All and \
-         Directory.Read.All application permissions (Policy.Read.All for named locations and \
-         What If) with admin consent; sign-in logs also need an Entra ID P1/P2 tenant"
+        "Graph answered 403 to {short} ({code}): the app lacks the application permission \
+         this read needs (with admin consent), or the tenant the licence",
+        short = short_url(url)
     )]
     Forbidden { url: String, code: String },
     /// 429 until the wait ran out.
     #[error(
-        "Graph throttled {url} (429) {answers} time(s); gave up after {waited:?} of waiting \
-         as Retry-After asked"
+        "Graph throttled {short} (429) {answers} time(s); gave up after {waited:?} of waiting \
+         as Retry-After asked",
+        short = short_url(url)
     )]
     Throttled {
         url: String,
@@ -115,7 +120,7 @@ pub enum GraphError {
         waited: Duration,
     },
     /// Another unexpected status.
-    #[error("Graph answered {status} to {url}: {message}")]
+    #[error("Graph answered {status} to {short}: {message}", short = short_url(url))]
     Status {
         url: String,
         status: u16,
@@ -123,8 +128,9 @@ pub enum GraphError {
     },
     /// An HTML page where JSON was expected.
     #[error(
-        "Graph answered {url} with an HTML page ({status}), not JSON: a proxy or captive \
-         portal in the way? {excerpt}"
+        "Graph answered {short} with an HTML page ({status}), not JSON: a proxy or captive \
+         portal in the way? {excerpt}",
+        short = short_url(url)
     )]
     Html {
         url: String,
@@ -132,14 +138,17 @@ pub enum GraphError {
         excerpt: String,
     },
     /// JSON that ends too early.
-    #[error("the answer of {url} is truncated JSON: it ends after {bytes} bytes ({detail})")]
+    #[error(
+        "the answer of {short} is truncated JSON: it ends after {bytes} bytes ({detail})",
+        short = short_url(url)
+    )]
     TruncatedJson {
         url: String,
         bytes: usize,
         detail: String,
     },
     /// Not JSON, or JSON of another shape.
-    #[error("the answer of {url} is not the expected JSON: {detail}")]
+    #[error("the answer of {short} is not the expected JSON: {detail}", short = short_url(url))]
     BadJson { url: String, detail: String },
     /// A sign-in record without `ipAddress`.
     #[error("sign-in record {id} (correlation id {correlation_id}) has no ipAddress")]
@@ -148,10 +157,13 @@ pub enum GraphError {
     #[error("sign-in record {id} has an ipAddress that is not an IP address: {given:?}")]
     BadIpAddress { id: String, given: String },
     /// `@odata.nextLink` points back at a page already read.
-    #[error("page loop: @odata.nextLink of {url} points back at a page already read")]
+    #[error(
+        "page loop: @odata.nextLink of {short} points back at a page already read",
+        short = short_url(url)
+    )]
     PageLoop { url: String },
     /// More pages than [`MAX_PAGES`].
-    #[error("more than {pages} pages from {url}: stopped")]
+    #[error("more than {pages} pages from {short}: stopped", short = short_url(url))]
     TooManyPages { url: String, pages: usize },
     /// `@odata.nextLink` leads away from Graph: the token is not sent there.
     #[error("@odata.nextLink {next} leads away from {base}: not followed")]
@@ -162,6 +174,39 @@ pub enum GraphError {
          and to the older one ({older})"
     )]
     WhatIfUnavailable { newer: String, older: String },
+}
+
+impl GraphError {
+    /// The error without its URL, for a line under a diagnosis that names it once.
+    pub fn brief(&self) -> String {
+        match self {
+            GraphError::Unauthorized { code, .. } => format!("Graph answered 401 ({code})"),
+            GraphError::Forbidden { code, .. } => format!("Graph answered 403 ({code})"),
+            GraphError::Token { meaning, .. } => format!("no Graph token: {meaning}"),
+            other => other.to_string(),
+        }
+    }
+}
+
+/// Why Entra issued no Graph token, as the verdict decides on it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenRefusal {
+    /// Conditional Access blocked it (AADSTS53003): Graph's own route is not a trusted
+    /// location, and no token was issued through the path under test.
+    ConditionalAccess { policy_ids: Vec<String> },
+    /// Entra refused the app's credentials or tenant (another AADSTS code).
+    Credentials { code: Option<u64> },
+    /// No answer of Entra's: a page of another kind, a broken exchange, a form not built.
+    Other,
+}
+
+/// A URL as an error shows it: without its query (a sign-in lookup's `$filter` runs to
+/// hundreds of characters), which is marked `?…`.
+pub fn short_url(url: &str) -> String {
+    match url.split_once('?') {
+        Some((base, _)) => format!("{base}?…"),
+        None => url.to_owned(),
+    }
 }
 
 /// A sign-in whose record the lookup waits for: its correlation id and, for the fallback, the
@@ -781,6 +826,7 @@ impl GraphClient {
             )
             .map_err(|e| GraphError::Token {
                 url: url.to_string(),
+                refusal: TokenRefusal::Other,
                 meaning: cause_chain(&e).join(": "),
             })?;
         let answer = self
@@ -796,32 +842,41 @@ impl GraphClient {
             .await?;
         let json: serde_json::Value =
             serde_json::from_slice(&answer.body).unwrap_or(serde_json::Value::Null);
-        let token = json
-            .get("access_token")
-            .and_then(|t| t.as_str())
-            .filter(|_| answer.status == 200);
-        let Some(token) = token else {
+        let issued =
+            crate::probe::token::IssuedToken::from_answer(&json).filter(|_| answer.status == 200);
+        let Some(issued) = issued else {
             let outcome = crate::probe::token::judge(
                 answer.status,
                 answer.content_type.clone(),
                 &answer.body,
                 answer.truncated,
             );
+            let refusal = match &outcome {
+                crate::probe::token::TokenOutcome::Blocked { policy_ids } => {
+                    TokenRefusal::ConditionalAccess {
+                        policy_ids: policy_ids.clone(),
+                    }
+                }
+                crate::probe::token::TokenOutcome::Rejected { code, .. } => {
+                    TokenRefusal::Credentials { code: *code }
+                }
+                _ => TokenRefusal::Other,
+            };
             return Err(GraphError::Token {
                 url: url.to_string(),
+                refusal,
                 meaning: token_meaning(&outcome, answer.status),
             });
         };
-        let lifetime = match json.get("expires_in") {
-            Some(serde_json::Value::Number(n)) => n.as_u64(),
-            Some(serde_json::Value::String(s)) => s.parse().ok(),
-            _ => None,
-        }
-        .unwrap_or(3599);
-        let token = Secret::new(token);
-        let until = Instant::now() + Duration::from_secs(lifetime.saturating_sub(300));
-        *cached = Some((token.clone(), until));
-        Ok(token)
+        *cached = Some((issued.token.clone(), issued.usable_until));
+        Ok(issued.token)
+    }
+
+    /// Reads Graph with `issued` (until it is no longer usable) instead of asking the token
+    /// endpoint on Graph's own route: a token asked for through the path under test, which
+    /// Conditional Access trusts where it may refuse Graph's own route.
+    pub async fn use_token(&self, issued: crate::probe::token::IssuedToken) {
+        *self.inner.token.lock().await = Some((issued.token, issued.usable_until));
     }
 
     async fn get_json(
@@ -1465,15 +1520,33 @@ mod tests {
             ),
         )
         .unwrap_err();
+        // The permissions are named by the verdict, per read; the error names the answer.
         let text = forbidden.to_string();
         assert!(
-            text.contains("AuditLog.Read.All") && text.contains("Directory.Read.All"),
+            text.contains("403") && text.contains("Authorization_RequestDenied"),
             "{text}"
         );
-        assert!(
-            text.contains("Authorization_RequestDenied") && text.contains("P1/P2"),
-            "{text}"
+        assert_eq!(
+            forbidden.brief(),
+            "Graph answered 403 (Authorization_RequestDenied)"
         );
+    }
+
+    #[test]
+    fn urls_are_shown_without_their_query() {
+        assert_eq!(
+            short_url("https://graph.microsoft.com/beta/auditLogs/signIns?$filter=x%20eq%20y"),
+            "https://graph.microsoft.com/beta/auditLogs/signIns?…"
+        );
+        assert_eq!(short_url("https://g/v1.0/x"), "https://g/v1.0/x");
+        let error = GraphError::Forbidden {
+            url: format!(
+                "https://g/beta/auditLogs/signIns?$filter={}",
+                "a".repeat(480)
+            ),
+            code: "Authorization_RequestDenied".into(),
+        };
+        assert!(!error.to_string().contains("aaaa"), "{error}");
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! Entra ID: the app credentials the token probe and the Graph client use, the national clouds
 //! (authority and Graph hosts), and the Graph client that reads what Entra saw (sign-in log,
-//! named locations, What If) over a route of its own, never the path under test.
+//! named locations, What If) over a route of its own, never the path under test; its token is
+//! one issued through a path under test when the run has one (a Conditional Access policy on
+//! the probe app may refuse Graph's own route).
 
 pub mod credentials;
 pub mod graph;
@@ -13,8 +15,8 @@ pub use credentials::{
 };
 pub use graph::{
     AnchorCoverage, AppliedPolicy, GraphClient, GraphError, GraphSettings, NamedLocation,
-    NetworkLocationDetail, PendingSignIn, SignInLookup, SignInRecord, WhatIfPolicy, WhatIfSubject,
-    check_anchors,
+    NetworkLocationDetail, PendingSignIn, SignInLookup, SignInRecord, TokenRefusal, WhatIfPolicy,
+    WhatIfSubject, check_anchors, short_url,
 };
 
 use serde::Serialize;

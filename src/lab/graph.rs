@@ -122,6 +122,8 @@ pub struct GraphTraffic {
     pub sign_in_queries: u64,
     /// Answers that were `429`.
     pub throttled: u64,
+    /// Requests to Graph's own token endpoint (Graph's route, not a path under test).
+    pub token_requests: u64,
 }
 
 #[derive(Debug, Default)]
@@ -132,6 +134,7 @@ pub(crate) struct GraphCounters {
     requests: AtomicU64,
     sign_in_queries: AtomicU64,
     throttled: AtomicU64,
+    token_requests: AtomicU64,
 }
 
 impl GraphCounters {
@@ -141,6 +144,7 @@ impl GraphCounters {
             max_concurrent_connections: self.max_open.load(Ordering::SeqCst),
             requests: self.requests.load(Ordering::SeqCst),
             sign_in_queries: self.sign_in_queries.load(Ordering::SeqCst),
+            token_requests: self.token_requests.load(Ordering::SeqCst),
             throttled: self.throttled.load(Ordering::SeqCst),
         }
     }
@@ -179,9 +183,14 @@ pub(crate) struct GraphState {
     pub(crate) ca_enforced: bool,
     /// The policy has no location condition (`what-if-no-difference`).
     pub(crate) ca_ignores_location: bool,
-    /// Graph tokens handed out: only these open the API.
-    pub(crate) tokens: Mutex<HashSet<String>>,
+    /// Graph tokens handed out, by this token endpoint or the login servers': only these
+    /// open the API.
+    pub(crate) tokens: IssuedTokens,
 }
+
+/// The lab tenant's issued Graph tokens, shared by the login servers and Graph's own token
+/// endpoint, as Entra's tokens are good for Graph wherever they were asked for.
+pub(crate) type IssuedTokens = Arc<Mutex<HashSet<String>>>;
 
 /// Serves the lab Graph over TLS on `listener`.
 pub(crate) fn spawn(
@@ -190,7 +199,7 @@ pub(crate) fn spawn(
     listener: TcpListener,
 ) -> JoinHandle<()> {
     let latency = state.latency;
-    spawn_accept_loop(listener, latency, move |stream, _peer| {
+    spawn_accept_loop(listener, latency, move |stream, peer| {
         let state = state.clone();
         let tls = tls.clone();
         async move {
@@ -203,7 +212,7 @@ pub(crate) fn spawn(
                 let state = state.clone();
                 async move {
                     state.counters.requests.fetch_add(1, Ordering::SeqCst);
-                    let response = answer(&state, request).await;
+                    let response = answer(&state, peer.ip(), request).await;
                     wan_delay(state.latency).await;
                     Ok::<_, Infallible>(response)
                 }
@@ -240,13 +249,13 @@ fn graph_error(status: StatusCode, code: &str, message: &str) -> Answer {
     )
 }
 
-async fn answer(state: &GraphState, request: Request<Incoming>) -> Answer {
+async fn answer(state: &GraphState, caller: IpAddr, request: Request<Incoming>) -> Answer {
     let path = request.uri().path().to_owned();
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     if request.method() == Method::POST
         && matches!(segments.as_slice(), [_, "oauth2", "v2.0", "token"])
     {
-        return token(state, request).await;
+        return token(state, caller, request).await;
     }
     let bearer = request
         .headers()
@@ -337,8 +346,12 @@ async fn read_body(request: Request<Incoming>) -> Bytes {
         .unwrap_or_default()
 }
 
-/// App-only Graph tokens for the lab client and its secret.
-async fn token(state: &GraphState, request: Request<Incoming>) -> Answer {
+/// App-only Graph tokens for the lab client and its secret. Under `ca-blocks` the probe app's
+/// workload-identity policy holds here as on the login servers: a caller outside the trusted
+/// location (the anchor) is refused with AADSTS53003, as Entra refuses a token request that
+/// reaches it on a route that is not anchored.
+async fn token(state: &GraphState, caller: IpAddr, request: Request<Incoming>) -> Answer {
+    state.counters.token_requests.fetch_add(1, Ordering::SeqCst);
     let body = read_body(request).await;
     let secret_ok = url::form_urlencoded::parse(&body)
         .any(|(key, value)| key == "client_secret" && value == LAB_CLIENT_SECRET);
@@ -348,6 +361,16 @@ async fn token(state: &GraphState, request: Request<Incoming>) -> Answer {
             &serde_json::json!({"error": "invalid_client",
                 "error_description": "AADSTS7000215: Invalid client secret provided.",
                 "error_codes": [7000215]}),
+        );
+    }
+    if state.ca_enforced && (state.ca_ignores_location || caller != IpAddr::V4(ANCHOR_IP)) {
+        return json(
+            StatusCode::BAD_REQUEST,
+            &serde_json::json!({"error": "invalid_grant",
+                "error_description": "AADSTS53003: Access has been blocked by Conditional Access policies. The access policy does not allow token issuance.",
+                "error_codes": [53003],
+                "claims": serde_json::json!({"access_token": {"capolids": {"essential": true,
+                    "values": [LAB_CA_POLICY_ID]}}}).to_string()}),
         );
     }
     let token = format!("lab-graph-token-{}", uuid::Uuid::new_v4().simple());

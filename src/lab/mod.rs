@@ -291,7 +291,9 @@ impl Lab {
         let origin_plain_addr = conn::local_addr("origin HTTP", &origin_plain)?;
         let origin_https = conn::bind("origin HTTPS", loopback_any).await?;
         let origin_https_addr = conn::local_addr("origin HTTPS", &origin_https)?;
+        let tokens = graph::IssuedTokens::default();
         let origin_state = Arc::new(OriginState {
+            tokens: tokens.clone(),
             echo_garbage: has(Fault::EchoGarbage),
             latency,
             sign_ins: lab.sign_ins.clone(),
@@ -354,7 +356,7 @@ impl Lab {
             location_missing_connector: has(Fault::NamedLocationMissingConnector),
             ca_enforced: has(Fault::CaBlocks),
             ca_ignores_location: has(Fault::WhatIfNoDifference),
-            tokens: Mutex::default(),
+            tokens,
         });
         lab.tasks.push(graph::spawn(
             graph_state,

@@ -51,6 +51,8 @@ pub(crate) struct OriginState {
     pub(crate) ca_ignores_location: bool,
     /// Certificates (DER) registered for the lab app, for client assertions.
     pub(crate) client_certificates: Vec<Vec<u8>>,
+    /// The tenant's issued tokens: a token the login servers issue opens the lab's Graph too.
+    pub(crate) tokens: super::graph::IssuedTokens,
 }
 
 /// What the origin servers have seen, counted as it happens.
@@ -440,13 +442,19 @@ async fn token_request(
         .unwrap_or_default();
     let app = client_id.as_deref().unwrap_or("unknown");
     let (status, body) = if error_code == 0 {
+        let token = format!("lab-token-{}", uuid::Uuid::new_v4().simple());
+        state
+            .tokens
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .insert(token.clone());
         (
             StatusCode::OK,
             serde_json::json!({
                 "token_type": "Bearer",
                 "expires_in": 3599,
                 "ext_expires_in": 3599,
-                "access_token": format!("lab-token-{}", uuid::Uuid::new_v4().simple()),
+                "access_token": token,
             }),
         )
     } else {

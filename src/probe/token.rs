@@ -1,8 +1,9 @@
 //! The token request probe: a client-credentials POST to a login host's v2 token endpoint
 //! through the path under test (connect, TLS with the run's trust store, then the request on
 //! that very connection), with a fresh `client-request-id` to find its sign-in again. What
-//! Entra answered is recorded as typed data; the token itself is never kept, and neither the
-//! secret nor the assertion ever reaches the observation.
+//! Entra answered is recorded as typed data; an issued token is kept in memory only, for the
+//! Graph client (never serialized or shown), and neither the secret nor the assertion ever
+//! reaches the observation.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -53,9 +54,44 @@ pub struct TokenObservation {
     pub request_id: Option<String>,
     /// What Entra decided.
     pub outcome: TokenOutcome,
+    /// The token Entra issued, in memory only (never serialized, never shown): Graph is read
+    /// with it, as it was asked for through the path under test, which Conditional Access
+    /// trusts, where a token asked for on Graph's own route may be refused.
+    #[serde(skip)]
+    pub issued: Option<IssuedToken>,
     /// From the start of the connect phase to the end of the answer.
     #[serde(with = "crate::observation::ms", rename = "elapsed_ms")]
     pub elapsed: Duration,
+}
+
+/// An access token Entra issued (for Microsoft Graph) and until when it may be used. Its
+/// `Debug` shows no token.
+#[derive(Debug, Clone)]
+pub struct IssuedToken {
+    pub token: crate::scenario::model::Secret,
+    /// Five minutes before it expires, as a client stops using a token.
+    pub usable_until: Instant,
+}
+
+impl IssuedToken {
+    /// The token of a 200 answer's JSON (`access_token`, `expires_in` in seconds, as a number
+    /// or a string; an hour when absent), or `None` when it holds none.
+    pub fn from_answer(json: &serde_json::Value) -> Option<IssuedToken> {
+        let token = json
+            .get("access_token")
+            .and_then(|t| t.as_str())
+            .filter(|t| !t.is_empty())?;
+        let lifetime = match json.get("expires_in") {
+            Some(serde_json::Value::Number(n)) => n.as_u64(),
+            Some(serde_json::Value::String(s)) => s.parse().ok(),
+            _ => None,
+        }
+        .unwrap_or(3599);
+        Some(IssuedToken {
+            token: crate::scenario::model::Secret::new(token),
+            usable_until: Instant::now() + Duration::from_secs(lifetime.saturating_sub(300)),
+        })
+    }
 }
 
 /// What the token endpoint answered.
@@ -190,6 +226,7 @@ pub async fn run(spec: &Spec, ctx: &ProbeCtx) -> TokenObservation {
         tls: None,
         request_id: None,
         outcome: TokenOutcome::NotSent { why: String::new() },
+        issued: None,
         elapsed: Duration::ZERO,
     };
     let Some(stream) = trusted else {
@@ -220,12 +257,13 @@ pub async fn run(spec: &Spec, ctx: &ProbeCtx) -> TokenObservation {
         correlation_id: &correlation_id,
         form: form.expose(),
     };
-    let (request_id, outcome) = match tokio::time::timeout(budget, exchange(stream, &request)).await
-    {
-        Ok(done) => done,
-        Err(_) => (None, TokenOutcome::Timeout { after: ctx.timeout }),
-    };
+    let (request_id, outcome, issued) =
+        match tokio::time::timeout(budget, exchange(stream, &request)).await {
+            Ok(done) => done,
+            Err(_) => (None, TokenOutcome::Timeout { after: ctx.timeout }, None),
+        };
     seen.request_id = request_id;
+    seen.issued = issued;
     seen.outcome = scrub_outcome(outcome, &form_secrets(form.expose()));
     seen.elapsed = started.elapsed();
     seen
@@ -252,8 +290,12 @@ struct Request<'a> {
     form: &'a str,
 }
 
-/// The POST and its answer on `stream`: the `x-ms-request-id` and what it means.
-async fn exchange(stream: tls::TlsStream, request: &Request<'_>) -> (Option<String>, TokenOutcome) {
+/// The POST and its answer on `stream`: the `x-ms-request-id`, what it means, and the token
+/// when one was issued.
+async fn exchange(
+    stream: tls::TlsStream,
+    request: &Request<'_>,
+) -> (Option<String>, TokenOutcome, Option<IssuedToken>) {
     let failed = |e: &hyper::Error, doing: &str| {
         let mut causes = vec![doing.to_string()];
         causes.extend(cause_chain(e));
@@ -262,7 +304,7 @@ async fn exchange(stream: tls::TlsStream, request: &Request<'_>) -> (Option<Stri
     let io = hyper_util::rt::TokioIo::new(stream);
     let (mut sender, connection) = match hyper::client::conn::http1::handshake(io).await {
         Ok(pair) => pair,
-        Err(e) => return (None, failed(&e, "starting HTTP on the connection")),
+        Err(e) => return (None, failed(&e, "starting HTTP on the connection"), None),
     };
     let _connection = super::AbortOnDrop(tokio::spawn(async move {
         let _ = connection.await;
@@ -286,12 +328,13 @@ async fn exchange(stream: tls::TlsStream, request: &Request<'_>) -> (Option<Stri
                 TokenOutcome::Failed {
                     causes: vec![format!("cannot build the token request: {e}")],
                 },
+                None,
             );
         }
     };
     let response = match sender.send_request(built).await {
         Ok(r) => r,
-        Err(e) => return (None, failed(&e, "sending the token request")),
+        Err(e) => return (None, failed(&e, "sending the token request"), None),
     };
     let (head, mut incoming) = response.into_parts();
     let request_id = head
@@ -311,7 +354,7 @@ async fn exchange(stream: tls::TlsStream, request: &Request<'_>) -> (Option<Stri
             Ok(frame) => frame,
             Err(e) => {
                 let doing = format!("reading the body of a {} answer", head.status.as_u16());
-                return (request_id, failed(&e, &doing));
+                return (request_id, failed(&e, &doing), None);
             }
         };
         if let Ok(chunk) = frame.into_data() {
@@ -324,7 +367,13 @@ async fn exchange(stream: tls::TlsStream, request: &Request<'_>) -> (Option<Stri
         }
     }
     let outcome = judge(head.status.as_u16(), content_type, &bytes, truncated);
-    (request_id, outcome)
+    let issued = match outcome {
+        TokenOutcome::Issued => serde_json::from_slice(&bytes)
+            .ok()
+            .and_then(|json| IssuedToken::from_answer(&json)),
+        _ => None,
+    };
+    (request_id, outcome, issued)
 }
 
 /// What an answer means, from its status and body alone (pure: unit-tested below).

@@ -4,7 +4,9 @@
 
 use super::judge::chain;
 use super::{Expectation, diagnosis};
-use crate::entra::{AnchorCoverage, GraphError, SignInLookup, SignInRecord};
+use crate::entra::{
+    AnchorCoverage, GraphError, SignInLookup, SignInRecord, TokenRefusal, short_url,
+};
 use crate::guide::GuideStep;
 use crate::observation::{EntraObservation, NamedLocationsObservation, SignInLog};
 use crate::outcome::{Diagnosis, Outcome, Proof, Status};
@@ -106,7 +108,7 @@ pub(super) fn judge_sign_in(
             SignInLookup::NotYetIngested { waited } => {
                 format!("not in the sign-in log after {}", show_duration(*waited))
             }
-            SignInLookup::Failed { error } => format!("sign-in log unreadable: {error}"),
+            SignInLookup::Failed { error } => format!("sign-in log unreadable: {}", error.brief()),
         },
     };
     match (exp.entra_mode, record) {
@@ -370,15 +372,8 @@ pub(super) fn judge_named_locations(
             o.status = Status::Error;
             o.reason = format!("Graph: {error}");
             o.observed = "named locations unreadable".into();
-            o.diagnosis = match error {
-                GraphError::Unauthorized { .. }
-                | GraphError::Forbidden { .. }
-                | GraphError::Token { .. } => diagnosis(
-                    "the probe app cannot read Conditional Access: grant it Policy.Read.All (application) with admin consent",
-                    GuideStep::EntraApp,
-                ),
-                _ => graph_diagnosis(error),
-            };
+            o.diagnosis = graph_access(error, "the named locations", "Policy.Read.All")
+                .or_else(|| graph_diagnosis(error));
         }
         NamedLocationsObservation::Cut { by } => {
             o.status = Status::Error;
@@ -417,13 +412,12 @@ pub(super) fn unanchored(host: &str) -> Option<Diagnosis> {
 }
 
 fn graph_diagnosis(error: &GraphError) -> Option<Diagnosis> {
-    match error {
-        GraphError::Unauthorized { .. }
-        | GraphError::Forbidden { .. }
-        | GraphError::Token { .. } => diagnosis(
-            "the probe app cannot read the sign-in log: grant it AuditLog.Read.All and Directory.Read.All (application) with admin consent",
-            GuideStep::EntraApp,
-        ),
+    graph_access(
+        error,
+        "the sign-in log",
+        "AuditLog.Read.All and Directory.Read.All (sign-in logs also need Entra ID P1/P2)",
+    )
+    .or_else(|| match error {
         GraphError::Throttled { .. } => diagnosis(
             "Graph throttled the sign-in log reads (429) until the wait ran out",
             GuideStep::GraphRoute,
@@ -432,6 +426,52 @@ fn graph_diagnosis(error: &GraphError) -> Option<Diagnosis> {
             "the sign-in log could not be read from Graph",
             GuideStep::GraphRoute,
         ),
+    })
+}
+
+/// The diagnosis when Graph would not let the probe app read `read`: a refused Graph token
+/// says why it was refused (Conditional Access on Graph's own route, or the app's
+/// credentials) before any permission is named, for every Graph check alike; a 401 or 403
+/// names the `permissions` the read needs, and its URL once, shortened. `None` for other
+/// errors.
+pub(super) fn graph_access(error: &GraphError, read: &str, permissions: &str) -> Option<Diagnosis> {
+    match error {
+        GraphError::Token {
+            refusal: TokenRefusal::ConditionalAccess { policy_ids },
+            ..
+        } => diagnosis(
+            format!(
+                "Conditional Access refused the probe app's Graph token on Graph's own route (AADSTS53003, {}), and no token was issued through a path under test to read Graph with",
+                show_policies(policy_ids)
+            ),
+            GuideStep::GraphRoute,
+        ),
+        GraphError::Token {
+            refusal: TokenRefusal::Credentials { .. },
+            meaning,
+            ..
+        } => diagnosis(
+            format!("Entra refused the probe app's Graph token: {meaning}"),
+            GuideStep::EntraApp,
+        ),
+        GraphError::Token { meaning, .. } => diagnosis(
+            format!("no Graph token for the probe app: {meaning}"),
+            GuideStep::GraphRoute,
+        ),
+        GraphError::Unauthorized { code, .. } => diagnosis(
+            format!(
+                "Graph does not accept the probe app's token to read {read} ({code}): check the tenant, and grant it {permissions} (application) with admin consent"
+            ),
+            GuideStep::EntraApp,
+        ),
+        GraphError::Forbidden { url, code } => diagnosis(
+            format!(
+                "Graph refused to let the probe app read {read} ({code}, {}): grant it {permissions} (application) with admin consent",
+                short_url(url)
+            ),
+            GuideStep::EntraApp,
+        ),
+        _ => None,
     }
 }
 
@@ -634,6 +674,7 @@ mod tests {
                 tls: None,
                 request_id: None,
                 outcome,
+                issued: None,
                 elapsed: Duration::from_millis(5),
             },
             log,
@@ -1003,8 +1044,57 @@ mod tests {
         };
         let o = judge_one(seen(HOSTS[0], TokenOutcome::Issued, log(forbidden)), true);
         assert_eq!(o.status, Status::Error);
-        assert!(o.reason.contains("AuditLog.Read.All"), "{}", o.reason);
-        assert_eq!(o.diagnosis.unwrap().guide_step, GuideStep::EntraApp);
+        assert!(o.reason.contains("403"), "{}", o.reason);
+        let d = o.diagnosis.unwrap();
+        assert!(
+            d.likely_cause.contains("AuditLog.Read.All"),
+            "{}",
+            d.likely_cause
+        );
+        assert_eq!(d.guide_step, GuideStep::EntraApp);
+        // A refused Graph token names why, before any permission.
+        let refused = |refusal| GraphError::Token {
+            url: "https://login/t/oauth2/v2.0/token".into(),
+            refusal,
+            meaning: "invalid client secret".into(),
+        };
+        let o = judge_one(
+            seen(
+                HOSTS[0],
+                TokenOutcome::Issued,
+                log(refused(TokenRefusal::Credentials {
+                    code: Some(7000215),
+                })),
+            ),
+            true,
+        );
+        let d = o.diagnosis.unwrap();
+        assert!(
+            d.likely_cause
+                .contains("refused the probe app's Graph token")
+                && !d.likely_cause.contains("Read.All"),
+            "{}",
+            d.likely_cause
+        );
+        assert_eq!(d.guide_step, GuideStep::EntraApp);
+        let o = judge_one(
+            seen(
+                HOSTS[0],
+                TokenOutcome::Issued,
+                log(refused(TokenRefusal::ConditionalAccess {
+                    policy_ids: vec!["pol-1".into()],
+                })),
+            ),
+            true,
+        );
+        let d = o.diagnosis.unwrap();
+        assert!(
+            d.likely_cause.starts_with("Conditional Access refused")
+                && d.likely_cause.contains("pol-1"),
+            "{}",
+            d.likely_cause
+        );
+        assert_eq!(d.guide_step, GuideStep::GraphRoute);
         let unauthorized = GraphError::Unauthorized {
             url: "https://graph/x".into(),
             code: "InvalidAuthenticationToken".into(),

@@ -369,10 +369,9 @@ fn what_if_diagnosis(error: &GraphError) -> Option<Diagnosis> {
         ),
         GraphError::Unauthorized { .. }
         | GraphError::Forbidden { .. }
-        | GraphError::Token { .. } => diagnosis(
-            "the probe app cannot evaluate Conditional Access: grant it Policy.Read.All (application) with admin consent",
-            GuideStep::EntraApp,
-        ),
+        | GraphError::Token { .. } => {
+            super::entra::graph_access(error, "What If", "Policy.Read.All")
+        }
         GraphError::Throttled { .. } => diagnosis(
             "Graph throttled What If (429) until the wait ran out",
             GuideStep::GraphRoute,
@@ -392,12 +391,13 @@ fn what_if_diagnosis(error: &GraphError) -> Option<Diagnosis> {
 
 fn subject_or_graph_diagnosis(error: &GraphError) -> Option<Diagnosis> {
     match error {
-        GraphError::Unauthorized { .. }
-        | GraphError::Forbidden { .. }
-        | GraphError::Token { .. } => diagnosis(
-            "the probe app cannot read its service principal: grant it Application.Read.All or Directory.Read.All (application) with admin consent, or set [entra] what_if_service_principal_id; What If itself then needs Policy.Read.All",
-            GuideStep::EntraApp,
-        ),
+        GraphError::Unauthorized { .. } | GraphError::Forbidden { .. } => {
+            super::entra::graph_access(
+                error,
+                "its service principal",
+                "Application.Read.All or Directory.Read.All (or set [entra] what_if_service_principal_id; What If itself then needs Policy.Read.All)",
+            )
+        }
         other => what_if_diagnosis(other),
     }
 }
