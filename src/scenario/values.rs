@@ -52,6 +52,22 @@ pub fn parse_anchor(s: &str) -> Result<IpNet, String> {
             net.trunc()
         ));
     }
+    // App Connectors' public IPs are a handful of addresses: a range much wider than a
+    // provider's block counts nearly every egress as anchored, and `/0` every one.
+    let widest = if addr.is_ipv4() { 16 } else { 32 };
+    if net.prefix_len() == 0 {
+        return Err(format!(
+            "`{shown}` is a default route: every address would count as anchored; list the App \
+             Connectors' public IPs ({ANCHOR_EXAMPLE})"
+        ));
+    }
+    if net.prefix_len() < widest {
+        return Err(format!(
+            "`{shown}` is wider than /{widest}: the anchor set names the App Connectors' public \
+             IPs, a handful of addresses, and a range this wide counts nearly any egress as \
+             anchored; list them ({ANCHOR_EXAMPLE})"
+        ));
+    }
     Ok(net)
 }
 
