@@ -60,11 +60,13 @@ pub enum GuideStep {
     ZiaActivation,
     /// The audit's own access to the ZPA and ZIA APIs.
     AdminApi,
+    /// The run itself was cut (its deadline, Ctrl-C or SIGTERM) before these checks ended.
+    RunCut,
 }
 
 impl GuideStep {
     /// Every step, for tests and documentation.
-    pub const ALL: [GuideStep; 26] = [
+    pub const ALL: [GuideStep; 27] = [
         GuideStep::SegmentDomains,
         GuideStep::SegmentPorts,
         GuideStep::ForwardingRule,
@@ -91,6 +93,7 @@ impl GuideStep {
         GuideStep::ZpaGateway,
         GuideStep::ZiaActivation,
         GuideStep::AdminApi,
+        GuideStep::RunCut,
     ];
 
     /// What the admin reads: the guide's step, in its words.
@@ -168,6 +171,9 @@ impl GuideStep {
             }
             GuideStep::ZiaActivation => {
                 "not a guide step: activate ZIA's saved changes (Activation), or the audited configuration is not live"
+            }
+            GuideStep::RunCut => {
+                "not a guide step: the run was cut (its deadline, Ctrl-C or SIGTERM) before these checks ended: raise --deadline ([limits] deadline), or let the run finish"
             }
             GuideStep::AdminApi => {
                 "not a guide step: the audit's API access (credentials in the environment, the cloud, the route to the ZPA and ZIA APIs)"

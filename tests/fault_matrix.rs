@@ -422,6 +422,8 @@ row!(
     ),]
 );
 
+// The gateway blackholes every connection, the control's too: the vantage cannot reach ZIA,
+// nothing about the tenant was observed, and no tenant step is named.
 row!(
     blackhole_connect,
     [BlackholeConnect],
@@ -431,15 +433,15 @@ row!(
             "login.windows.net:443 connect (ipv4)",
             Error,
             Connect,
-            GuideStep::AccessPolicy,
-            "no answer in time"
+            GuideStep::PathToZia,
+            "cannot reach ZIA"
         ),
         expect(
             "canary.sipa-lab.test:80 egress anchored (ipv4)",
             Error,
             Egress,
-            GuideStep::AccessPolicy,
-            "App Connectors"
+            GuideStep::PathToZia,
+            "cannot reach ZIA"
         ),
     ]
 );
@@ -452,8 +454,8 @@ row!(
         "login.windows.net:443 tls (ipv4)",
         Error,
         Tls,
-        GuideStep::AccessPolicy,
-        "no answer in time"
+        GuideStep::PathToZia,
+        "the control observers fail the same way"
     ),]
 );
 
@@ -637,8 +639,8 @@ row!(
         "login.microsoft.com:80 connect (ipv4)",
         Error,
         Connect,
-        GuideStep::AccessPolicy,
-        "no answer in time"
+        GuideStep::PathToZia,
+        "cannot reach ZIA"
     ),]
 );
 

@@ -116,6 +116,122 @@ pub(super) fn diagnose(plan: &Plan, outcomes: &mut [Outcome], exp: &Expectation)
         };
         outcomes[i].diagnosis = found;
     }
+    vantage_first(checks, outcomes, exp);
+}
+
+/// The rules that come before every per-check one (DESIGN.md, the diagnosis table): a run
+/// that was cut explains each check it left undecided, never a tenant step; and when the
+/// control observers cannot reach anything either, the login checks' failed connections say
+/// nothing about the tenant: the cause is this vantage's own path (its proxy, ZIA, a route),
+/// and anchoring is undecided (error, not failure). Only what the network answered (an egress
+/// IP, a status, a chain, a token answer) points at the tenant's configuration.
+fn vantage_first(checks: &[Check], outcomes: &mut [Outcome], exp: &Expectation) {
+    let cut = outcomes.iter().find_map(|o| match &o.observation {
+        Observation::NotRun(NotRun::Cut { by, .. }) => Some(*by),
+        _ => None,
+    });
+    if let Some(by) = cut {
+        for o in outcomes.iter_mut().filter(|o| o.status == Status::Error) {
+            o.diagnosis = diagnosis(
+                format!(
+                    "the run was cut before these checks ended ({})",
+                    super::describe_cut(&by)
+                ),
+                GuideStep::RunCut,
+            );
+        }
+        return;
+    }
+    // The ports on which every control observer reached nothing, and whether a login check on
+    // such a port failed the same way: then the vantage's own path is the cause, for both.
+    let mut controls: BTreeMap<Option<crate::scenario::model::Port>, bool> = BTreeMap::new();
+    for (check, o) in checks.iter().zip(outcomes.iter()) {
+        if matches!(&check.kind, CheckKind::Egress(e) if e.role == ObserverRole::Control) {
+            *controls.entry(check.port).or_insert(true) &= no_connection(&o.observation);
+        }
+    }
+    let dead = |check: &Check| controls.get(&check.port).copied().unwrap_or(false);
+    let failed_alike = |check: &Check, o: &Outcome| {
+        let on_the_path = match &check.kind {
+            CheckKind::Connect | CheckKind::Tls | CheckKind::Http(_) | CheckKind::EntraSignIn => {
+                true
+            }
+            CheckKind::Egress(_) => true,
+            _ => false,
+        };
+        on_the_path
+            && dead(check)
+            && matches!(o.status, Status::Fail | Status::Error)
+            && no_connection(&o.observation)
+    };
+    let login_alike = checks.iter().zip(outcomes.iter()).any(|(c, o)| {
+        c.login_host && !matches!(c.kind, CheckKind::Egress(_)) && failed_alike(c, o)
+    });
+    if !login_alike {
+        return;
+    }
+    let path = if exp.proxied {
+        "this vantage cannot reach its proxy: the control observers fail the same way as the login checks, so nothing about the tenant was observed (proxy down, wrong address or port, or a firewall)"
+    } else {
+        "this vantage cannot reach ZIA: the control observers fail the same way as the login checks, so nothing about the tenant was observed (tunnel down, no route, or a firewall)"
+    };
+    for (check, o) in checks.iter().zip(outcomes.iter_mut()) {
+        if failed_alike(check, o) {
+            o.status = Status::Error;
+            o.diagnosis = diagnosis(path, GuideStep::PathToZia);
+        }
+    }
+}
+
+/// Whether an observation is of connections that reached nothing: refused, reset, unreachable,
+/// timed out, or a TLS handshake or request that got no answer; never an answer of any kind
+/// (a status, a block page, a proxy's refusal of the tunnel, a chain, an address).
+fn no_connection(obs: &Observation) -> bool {
+    let dead = |c: &ConnectOutcome| {
+        matches!(
+            c,
+            ConnectOutcome::Refused
+                | ConnectOutcome::Reset
+                | ConnectOutcome::Timeout
+                | ConnectOutcome::Unreachable { .. }
+                | ConnectOutcome::Failed { .. }
+        )
+    };
+    match obs {
+        Observation::NotRun(NotRun::Timeout { .. }) => true,
+        Observation::Connect(c) => {
+            !c.attempts.is_empty() && c.attempts.iter().all(|a| dead(&a.outcome))
+        }
+        Observation::Tls(t) => match &t.outcome {
+            TlsOutcome::NoTransport { outcome } => dead(outcome),
+            TlsOutcome::Timeout { .. } => true,
+            _ => false,
+        },
+        Observation::Egress(e) => {
+            !e.samples.is_empty()
+                && e.samples.iter().all(|s| {
+                    matches!(
+                        s.outcome,
+                        SampleOutcome::Failed { .. } | SampleOutcome::Timeout
+                    )
+                })
+        }
+        Observation::Entra(e) => {
+            matches!(
+                e.token.outcome,
+                crate::probe::token::TokenOutcome::Timeout { .. }
+            ) || (matches!(
+                e.token.outcome,
+                crate::probe::token::TokenOutcome::NotSent { .. }
+            ) && e.token.tls.as_ref().is_none_or(|t| {
+                matches!(
+                    &t.outcome,
+                    TlsOutcome::NoTransport { outcome } if dead(outcome)
+                ) || matches!(t.outcome, TlsOutcome::Timeout { .. })
+            }))
+        }
+        _ => false,
+    }
 }
 
 /// A control that failed is over-anchoring; one that gave no address is explained by what its

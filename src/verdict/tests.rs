@@ -1316,3 +1316,108 @@ fn per_host_requirement_errors_only_on_path_only_tls_ports() {
             .any(|o| o.name.contains("per-host evidence"))
     );
 }
+
+/// Connections that reached nothing: refused at the first attempt.
+fn refused_everywhere(_: &Check, o: &mut Observation) {
+    match o {
+        Observation::Connect(connect) => {
+            for a in &mut connect.attempts {
+                a.outcome = ConnectOutcome::Refused;
+            }
+        }
+        Observation::Egress(e) => {
+            for x in &mut e.samples {
+                x.outcome = SampleOutcome::Failed {
+                    causes: vec!["connection refused".into()],
+                };
+            }
+        }
+        _ => {}
+    }
+}
+
+#[test]
+fn when_the_control_fails_as_the_login_checks_do_the_vantage_is_the_cause_and_anchoring_undecided()
+{
+    let outcomes = judge_tweaked(&scenario(true), refused_everywhere);
+    assert!(
+        failing(&outcomes).is_empty(),
+        "nothing about the tenant was observed, so nothing fails: {:#?}",
+        failing(&outcomes)
+    );
+    assert_eq!(Tally::of(&outcomes).overall(), Status::Error);
+    let (o, d) = diagnosed(&outcomes, "login.windows.net:443 connect (ipv4)");
+    assert_eq!(o.status, Status::Error);
+    assert_eq!(d.guide_step, GuideStep::PathToZia);
+    let vantage_side = [
+        GuideStep::PathToZia,
+        GuideStep::Dns,
+        GuideStep::ProxyAuth,
+        GuideStep::ConnectTo,
+        GuideStep::Observers,
+    ];
+    for o in outcomes.iter().filter(|o| o.status != Status::Pass) {
+        if let Some(d) = &o.diagnosis {
+            assert!(
+                vantage_side.contains(&d.guide_step),
+                "{} names a tenant step: {:?} {}",
+                o.name,
+                d.guide_step,
+                d.likely_cause
+            );
+        }
+    }
+}
+
+#[test]
+fn login_connections_refused_while_the_control_gets_through_point_at_the_tenant() {
+    let outcomes = judge_tweaked(&scenario(true), |c, o| {
+        if c.login_host {
+            refused_everywhere(c, o);
+        }
+    });
+    let (o, d) = diagnosed(&outcomes, "login.windows.net:443 connect (ipv4)");
+    assert_eq!(o.status, Status::Fail);
+    assert_eq!(d.guide_step, GuideStep::AccessPolicy, "{}", d.likely_cause);
+}
+
+#[test]
+fn a_cut_run_names_the_cut_for_every_check_it_left_undecided() {
+    let by = Cut::Deadline {
+        deadline: Duration::from_secs(1),
+    };
+    let outcomes = judge_tweaked(&scenario(true), |c, o| {
+        if c.port == Some(Port::HTTPS) && !matches!(c.kind, CheckKind::Resolve) {
+            *o = match c.kind {
+                // Some probes timed out as the deadline came, others were stopped by it.
+                CheckKind::Connect => Observation::NotRun(NotRun::Timeout {
+                    after: Duration::from_secs(1),
+                }),
+                _ => Observation::NotRun(NotRun::Cut {
+                    by,
+                    ran: Duration::from_secs(1),
+                }),
+            };
+        }
+    });
+    let errors: Vec<&Outcome> = outcomes
+        .iter()
+        .filter(|o| o.status == Status::Error)
+        .collect();
+    assert!(!errors.is_empty());
+    for o in errors {
+        let d = o.diagnosis.as_ref().expect("a diagnosis");
+        assert_eq!(
+            d.guide_step,
+            GuideStep::RunCut,
+            "{}: {}",
+            o.name,
+            d.likely_cause
+        );
+        assert!(
+            d.likely_cause.contains("deadline of 1.0s"),
+            "{}",
+            d.likely_cause
+        );
+    }
+}
