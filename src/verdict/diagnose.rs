@@ -152,13 +152,14 @@ fn vantage_first(checks: &[Check], outcomes: &mut [Outcome], exp: &Expectation) 
     }
     let dead = |check: &Check| controls.get(&check.port).copied().unwrap_or(false);
     let failed_alike = |check: &Check, o: &Outcome| {
-        let on_the_path = match &check.kind {
-            CheckKind::Connect | CheckKind::Tls | CheckKind::Http(_) | CheckKind::EntraSignIn => {
-                true
-            }
-            CheckKind::Egress(_) => true,
-            _ => false,
-        };
+        let on_the_path = matches!(
+            &check.kind,
+            CheckKind::Connect
+                | CheckKind::Tls
+                | CheckKind::Http(_)
+                | CheckKind::EntraSignIn
+                | CheckKind::Egress(_)
+        );
         on_the_path
             && dead(check)
             && matches!(o.status, Status::Fail | Status::Error)
