@@ -144,88 +144,89 @@ async fn oneapi_one_token_serves_both_products() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_audit_fault_fails_its_link_naming_the_object_and_the_step() {
-    // (fault, check name, guide step, object id or name that must be named, warning only)
-    let table: Vec<(AuditFault, &str, GuideStep, &str, bool)> = vec![
+    // (fault, check name, guide step, object id or name that must be named, the check's status:
+    // Pass for a warning only, Error for an inconclusive link)
+    let table: Vec<(AuditFault, &str, GuideStep, &str, Status)> = vec![
         (
             AuditFault::AnchorOff,
             "segment O365 SIPA: Source IP Anchor",
             GuideStep::SegmentAnchor,
             SEGMENT_ID,
-            false,
+            Status::Fail,
         ),
         (
             AuditFault::HostMissing,
             "login host login.windows.net: in the anchored segment",
             GuideStep::SegmentDomains,
             SEGMENT_ID,
-            false,
+            Status::Fail,
         ),
         (
             AuditFault::Port80Missing,
             "segment O365 SIPA: TCP port 80",
             GuideStep::SegmentPorts,
             SEGMENT_ID,
-            false,
+            Status::Fail,
         ),
         (
             AuditFault::WildcardOnly,
             "login host login.windows.net: in the anchored segment",
             GuideStep::SegmentDomains,
             SEGMENT_ID,
-            true,
+            Status::Pass,
         ),
         (
             AuditFault::ForwardingIntercept,
             "segment O365 SIPA: client forwarding policy",
             GuideStep::ClientForwarding,
             "SIPA O365 forwarding",
-            false,
+            Status::Fail,
         ),
         (
             AuditFault::AccessZiaInspection,
             "segment O365 SIPA: access policy",
             GuideStep::AccessPolicy,
             SEGMENT_ID,
-            false,
+            Status::Fail,
         ),
         (
             AuditFault::WrongConnectorGroup,
             "server group SIPA servers: App Connector IPs expected",
             GuideStep::ServerGroup,
             "SIPA servers",
-            false,
+            Status::Fail,
         ),
         (
             AuditFault::ConnectorDisconnected,
             "server group SIPA servers: App Connectors connected",
             GuideStep::AppConnectors,
             "SIPA servers",
-            false,
+            Status::Fail,
         ),
         (
             AuditFault::GatewayOtherServerGroup,
             "ZIA ZPA gateway: server group",
             GuideStep::ZpaGateway,
             "SIPA gateway",
-            false,
+            Status::Fail,
         ),
         (
             AuditFault::ForwardingRuleDisabled,
             "segment O365 SIPA: ZIA forwarding rule",
             GuideStep::ForwardingRule,
             "SIPA O365",
-            false,
+            Status::Fail,
         ),
         (
             AuditFault::ActivationPending,
             "ZIA activation",
             GuideStep::ZiaActivation,
             "",
-            true,
+            Status::Error,
         ),
     ];
     assert_eq!(table.len(), AuditFault::ALL.len());
-    for (fault, name, step, named, warning_only) in table {
+    for (fault, name, step, named, expected) in table {
         let api = AdminApi::start(&[], &[fault], ApiBehaviour::default())
             .await
             .unwrap();
@@ -236,16 +237,20 @@ async fn each_audit_fault_fails_its_link_naming_the_object_and_the_step() {
             .find(|c| c.name == name)
             .unwrap_or_else(|| panic!("{fault}: no check {name}: {:#?}", report.checks));
         assert_eq!(c.guide_step, step, "{fault}");
-        if warning_only {
-            assert_eq!(c.status, Status::Pass, "{fault}: {c:#?}");
-            assert!(!c.warnings.is_empty(), "{fault}: {c:#?}");
-            assert_eq!(report.overall, Status::Pass, "{fault}");
-        } else {
-            assert_eq!(c.status, Status::Fail, "{fault}: {c:#?}");
-            assert_eq!(report.overall, Status::Fail, "{fault}");
-            let o = c.object.as_ref().unwrap();
-            assert!(o.id == named || o.name == named, "{fault}: {o:?}");
-            assert!(!c.fix.is_empty());
+        assert_eq!(c.status, expected, "{fault}: {c:#?}");
+        assert_eq!(report.overall, expected, "{fault}");
+        match expected {
+            Status::Pass => assert!(!c.warnings.is_empty(), "{fault}: {c:#?}"),
+            Status::Error => {
+                // Inconclusive with the reason and the portal action.
+                assert!(!c.causes.is_empty(), "{fault}: {c:#?}");
+                assert!(c.fix.contains("activate"), "{fault}: {c:#?}");
+            }
+            _ => {
+                let o = c.object.as_ref().unwrap();
+                assert!(o.id == named || o.name == named, "{fault}: {o:?}");
+                assert!(!c.fix.is_empty());
+            }
         }
         assert_read_only(&api);
     }

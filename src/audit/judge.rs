@@ -1003,6 +1003,7 @@ fn access_check(zpa: &ZpaConfig, s: &Segment, request: &PolicyRequest<'_>) -> Au
 }
 
 fn judge_zia(zia: &ZiaConfig, chain: Option<&Chain>, checks: &mut Vec<AuditCheck>) {
+    let first_zia = checks.len();
     let user_gateways: Vec<&ZiaGateway> = zia
         .gateways
         .iter()
@@ -1269,36 +1270,65 @@ fn judge_zia(zia: &ZiaConfig, chain: Option<&Chain>, checks: &mut Vec<AuditCheck
         });
         return;
     }
-    let (pass_word, warning) = match &zia.activation {
+    // Saved but not activated (or being activated, or a status the audit does not know): what
+    // was read may not be what ZIA applies, so no ZIA link can pass on it.
+    let unsettled = match &zia.activation {
         // Judged above.
-        Activation::Unknown => (String::new(), None),
-        Activation::Active => ("ACTIVE".to_string(), None),
-        Activation::Pending => (
+        Activation::Unknown | Activation::Active => None,
+        Activation::Pending => Some((
             "PENDING".to_string(),
-            Some(
-                "ZIA has saved changes that are not activated: the audited configuration may not be live",
-            ),
-        ),
-        Activation::InProgress => (
+            "ZIA has saved changes that are not activated: the audited ZIA configuration may not be live",
+        )),
+        Activation::InProgress => Some((
             "INPROGRESS".to_string(),
-            Some("ZIA is activating changes: the audited configuration may not be live yet"),
-        ),
-        Activation::Other(s) => (
+            "ZIA is activating changes: the audited ZIA configuration may not be live yet",
+        )),
+        Activation::Other(s) => Some((
             format!("`{s}`"),
-            Some("ZIA's activation status is not one the audit knows"),
-        ),
+            "ZIA's activation status is not one the audit knows: whether the audited ZIA configuration is live cannot be told",
+        )),
     };
-    let mut c = check(
-        "ZIA activation".into(),
-        true,
-        None,
-        "no pending changes (status ACTIVE)",
-        format!("status {pass_word}"),
-        FIX_ACTIVATION,
-        GuideStep::ZiaActivation,
-    );
-    c.warnings.extend(warning.map(str::to_string));
-    checks.push(c);
+    let Some((word, reason)) = unsettled else {
+        checks.push(check(
+            "ZIA activation".into(),
+            true,
+            None,
+            "no pending changes (status ACTIVE)",
+            "status ACTIVE",
+            FIX_ACTIVATION,
+            GuideStep::ZiaActivation,
+        ));
+        return;
+    };
+    // The ZIA links that would have passed are undecided; a failing one fails whatever is
+    // activated (the saved configuration is wrong either way).
+    for c in checks[first_zia..]
+        .iter_mut()
+        .filter(|c| c.status == Status::Pass)
+    {
+        c.status = Status::Error;
+        c.found = format!(
+            "{} as saved, but ZIA's activation status is {word}: what ZIA applies may differ",
+            c.found
+        );
+        c.causes.insert(
+            0,
+            format!("ZIA activation status {word}: {reason}; {FIX_ACTIVATION}, then audit again"),
+        );
+    }
+    checks.push(AuditCheck {
+        status: Status::Error,
+        causes: vec![format!("GET /status answered {word}: {reason}")],
+        ..check(
+            "ZIA activation".into(),
+            false,
+            None,
+            "no pending changes (status ACTIVE)",
+            format!("status {word}: {reason}"),
+            FIX_ACTIVATION,
+            GuideStep::ZiaActivation,
+        )
+    });
 }
 
 fn trust_words(r: &ZiaForwardingRule) -> String {

@@ -128,7 +128,9 @@ impl AuditFault {
             AuditFault::ForwardingRuleDisabled => {
                 "the ZIA forwarding rule is DISABLED (network: nothing anchored)"
             }
-            AuditFault::ActivationPending => "ZIA has changes saved but not activated (a warning)",
+            AuditFault::ActivationPending => {
+                "ZIA has changes saved but not activated (the ZIA links inconclusive)"
+            }
         }
     }
 
