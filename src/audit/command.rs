@@ -115,13 +115,16 @@ pub async fn audit(
             return Exit::Invalid;
         }
     };
-    let mut planned = Vec::new();
+    let mut applied = None;
     if let Some((path, plan)) = &plan {
-        planned = super::plan::apply(&mut reading.tenant, plan).changes;
+        applied = Some(super::plan::apply(&mut reading.tenant, plan));
         reading.source = format!("{} + Terraform plan {}", reading.source, path.display());
     }
     let mut report = super::report(&reading, &req, started_at, started);
-    report.planned_changes = planned;
+    if let Some(applied) = applied {
+        applied.attribute(&mut report.checks);
+        report.planned_changes = applied.changes;
+    }
     finish(
         &reading,
         &report,

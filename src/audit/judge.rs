@@ -458,18 +458,23 @@ fn judge_zpa(zpa: &ZpaConfig, req: &Requirements, checks: &mut Vec<AuditCheck>) 
         ));
         let ranges: Vec<String> = s.tcp_ports.iter().map(ToString::to_string).collect();
         for port in &req.ports {
-            checks.push(check(
-                format!("segment {n}: TCP port {port}"),
-                s.tcp_ports.iter().any(|r| r.contains(*port)),
-                seg_subject(s),
-                format!("TCP port ranges covering {port}"),
-                if ranges.is_empty() {
-                    "no TCP port range".to_string()
-                } else {
-                    format!("TCP port ranges {}", ranges.join(", "))
-                },
-                format!("{FIX_SEGMENT} > {n}: TCP Port Ranges"),
-                GuideStep::SegmentPorts,
+            checks.push(unless_missing(
+                check(
+                    format!("segment {n}: TCP port {port}"),
+                    s.tcp_ports.iter().any(|r| r.contains(*port)),
+                    seg_subject(s),
+                    format!("TCP port ranges covering {port}"),
+                    if ranges.is_empty() {
+                        "no TCP port range".to_string()
+                    } else {
+                        format!("TCP port ranges {}", ranges.join(", "))
+                    },
+                    format!("{FIX_SEGMENT} > {n}: TCP Port Ranges"),
+                    GuideStep::SegmentPorts,
+                ),
+                &s.missing,
+                "tcpPortRange",
+                &what,
             ));
         }
     }
