@@ -179,6 +179,12 @@ pub struct RunArgs {
     /// With --anchors-from-zpa: the legacy ZPA API's base URL instead of ZPA_CLOUD's.
     #[arg(long, value_name = "URL", requires = "anchors_from_zpa")]
     pub zpa_url: Option<url::Url>,
+    /// With --anchors-from-zpa: the OneAPI gateway URL instead of ZSCALER_CLOUD's.
+    #[arg(long, value_name = "URL", requires = "anchors_from_zpa")]
+    pub oneapi_url: Option<url::Url>,
+    /// With --anchors-from-zpa: the OneAPI token endpoint instead of the vanity domain's.
+    #[arg(long, value_name = "URL", requires = "anchors_from_zpa")]
+    pub oneapi_token_url: Option<url::Url>,
     /// After the run, PUT its metrics to this Prometheus Pushgateway, one group per vantage
     /// (job sipa-check). A failed push is said on stderr and changes nothing else. Checked by
     /// the command, not by clap, whose errors would echo a password in the URL.

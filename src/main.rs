@@ -119,9 +119,12 @@ fn main() -> ExitCode {
                 None => command::run(args, &env, interrupt, &mut out, &mut err).await,
                 Some(snapshot) => {
                     // The anchor set comes from ZPA: read it first, then run with it.
-                    match sipa_check::audit::anchors::for_run(args, snapshot.as_deref(), |k| {
-                        std::env::var(k).ok()
-                    })
+                    match sipa_check::audit::command::anchors_for_run(
+                        args,
+                        snapshot.as_deref(),
+                        |k| std::env::var(k).ok(),
+                        &mut err,
+                    )
                     .await
                     {
                         Ok((args, zpa)) => {
@@ -131,11 +134,7 @@ fn main() -> ExitCode {
                             };
                             command::run(&args, &env, interrupt, &mut out, &mut err).await
                         }
-                        Err((exit, message)) => {
-                            use std::io::Write as _;
-                            let _ = writeln!(err, "error: --anchors-from-zpa: {message}");
-                            exit
-                        }
+                        Err(exit) => exit,
                     }
                 }
             },

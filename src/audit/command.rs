@@ -7,12 +7,13 @@ use std::time::Instant;
 
 use time::format_description::well_known::Rfc3339;
 
+use super::anchors::{AnchorsError, ZpaAnchors};
 use super::client::ApiSettings;
-use super::credentials::{AuditCredentials, BaseUrls};
+use super::credentials::{AuditCredentials, BaseUrls, Products};
 use super::judge::Requirements;
 use super::report::{self, AuditReport};
 use super::{Reading, Source};
-use crate::cli::{AuditArgs, ReportFlags};
+use crate::cli::{AuditArgs, ReportFlags, RunArgs};
 use crate::command::{Detail, Env, Exit};
 use crate::scenario::model::AnchorSet;
 
@@ -21,16 +22,7 @@ pub fn requirements(args: &AuditArgs, err: &mut dyn Write) -> Result<Requirement
     let mut req = Requirements::default();
     if let Some(path) = &args.scenario {
         match crate::scenario::load(path) {
-            Ok(s) => {
-                req.login_hosts = s
-                    .login
-                    .hosts
-                    .iter()
-                    .map(|h| h.as_str().to_string())
-                    .collect();
-                req.ports = s.login.ports.iter().map(|p| p.get()).collect();
-                req.anchors = s.anchors.clone();
-            }
+            Ok(s) => req = Requirements::of_scenario(&s),
             Err(errors) => {
                 let _ = writeln!(err, "{errors}");
                 return Err(Exit::Invalid);
@@ -54,8 +46,9 @@ pub fn source(args: &AuditArgs, var: impl Fn(&str) -> Option<String>) -> Result<
         oneapi: args.oneapi_url.clone(),
         oneapi_token: args.oneapi_token_url.clone(),
     };
-    let credentials =
-        AuditCredentials::from_env(var, &urls).map_err(|e| format!("credentials: {e}"))?;
+    let credentials = AuditCredentials::from_env(var, &urls)
+        .and_then(|c| c.check_urls(&urls).map(|()| c))
+        .map_err(|e| format!("credentials: {e}"))?;
     let mut settings = ApiSettings {
         ca_files: args.ca_file.clone(),
         ..ApiSettings::default()
@@ -67,6 +60,102 @@ pub fn source(args: &AuditArgs, var: impl Fn(&str) -> Option<String>) -> Result<
         credentials: Box::new(credentials),
         settings,
     })
+}
+
+/// `run --anchors-from-zpa[=SNAPSHOT]`: reads the anchor set from ZPA (ZPA credentials alone,
+/// through `var`; the same base URL flags as `audit`), finding the segments by the run's own
+/// scenarios' login hosts. Returns the run's arguments with the anchors as `--expect-ip`, and
+/// the connectors; or the exit code, having said why on `err` (2: unusable scenario, flags or
+/// credentials; 3: ZPA could not be read or lists no connector, so the run could not judge
+/// anchoring).
+pub async fn anchors_for_run(
+    args: &RunArgs,
+    snapshot: Option<&Path>,
+    var: impl Fn(&str) -> Option<String>,
+    err: &mut dyn Write,
+) -> Result<(RunArgs, ZpaAnchors), Exit> {
+    // The login hosts (and ports) of the scenarios the run will check: a US Government
+    // scenario's segment lists login.microsoftonline.us, not the commercial hosts.
+    let mut scenarios = Vec::new();
+    if args.scenarios.is_empty() {
+        scenarios.push(crate::scenario::bundled_office365());
+    }
+    for path in &args.scenarios {
+        match crate::scenario::load(path) {
+            Ok(s) => scenarios.push(s),
+            Err(errors) => {
+                let _ = writeln!(err, "{errors}");
+                return Err(Exit::Invalid);
+            }
+        }
+    }
+    let mut req = Requirements {
+        login_hosts: Vec::new(),
+        ports: Vec::new(),
+        anchors: AnchorSet::default(),
+    };
+    for s in &scenarios {
+        let of = Requirements::of_scenario(s);
+        for h in of.login_hosts {
+            if !req.login_hosts.contains(&h) {
+                req.login_hosts.push(h);
+            }
+        }
+        for p in of.ports {
+            if !req.ports.contains(&p) {
+                req.ports.push(p);
+            }
+        }
+    }
+    let fail = |err: &mut dyn Write, exit: Exit, message: String| {
+        let _ = writeln!(err, "error: --anchors-from-zpa: {message}");
+        Err(exit)
+    };
+    let source = match snapshot {
+        Some(dir) => Source::Snapshot(dir.to_path_buf()),
+        None => {
+            let urls = BaseUrls {
+                zpa: args.zpa_url.clone(),
+                zia: None,
+                oneapi: args.oneapi_url.clone(),
+                oneapi_token: args.oneapi_token_url.clone(),
+            };
+            let credentials = match AuditCredentials::from_env_for(var, &urls, Products::ZpaOnly)
+                .and_then(|c| c.check_urls(&urls).map(|()| c))
+            {
+                Ok(c) => c,
+                Err(e) => return fail(err, Exit::Invalid, format!("credentials: {e}")),
+            };
+            if credentials.zpa.is_none() {
+                return fail(
+                    err,
+                    Exit::Invalid,
+                    "no ZPA credentials in the environment (ZPA_CLIENT_ID, ZPA_CLIENT_SECRET, ZPA_CUSTOMER_ID; or ZSCALER_CLIENT_ID with ZPA_CUSTOMER_ID)".into(),
+                );
+            }
+            Source::Api {
+                credentials: Box::new(credentials),
+                settings: ApiSettings {
+                    ca_files: args.flags.ca_file.clone(),
+                    ..ApiSettings::default()
+                },
+            }
+        }
+    };
+    match super::anchors::resolve(&source, &req).await {
+        Ok(zpa) => {
+            let mut args = args.clone();
+            args.flags.expect_ip = zpa.nets();
+            Ok((args, zpa))
+        }
+        Err(e) => {
+            let exit = match e {
+                AnchorsError::Read(super::AuditError::Snapshot(_)) => Exit::Invalid,
+                _ => Exit::Inconclusive,
+            };
+            fail(err, exit, crate::observation::cause_chain(&e).join(": "))
+        }
+    }
 }
 
 /// `sipa-check audit`.

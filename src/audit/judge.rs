@@ -65,16 +65,27 @@ pub struct Requirements {
     pub anchors: AnchorSet,
 }
 
-impl Default for Requirements {
-    fn default() -> Self {
+impl Requirements {
+    /// What a scenario requires: its login hosts, its ports and its expected anchors.
+    pub fn of_scenario(s: &crate::scenario::model::Scenario) -> Requirements {
         Requirements {
-            login_hosts: crate::lab::LOGIN_HOSTS
+            login_hosts: s
+                .login
+                .hosts
                 .iter()
-                .map(|h| (*h).to_string())
+                .map(|h| h.as_str().to_string())
                 .collect(),
-            ports: vec![80, 443],
-            anchors: AnchorSet::default(),
+            ports: s.login.ports.iter().map(|p| p.get()).collect(),
+            anchors: s.anchors.clone(),
         }
+    }
+}
+
+impl Default for Requirements {
+    /// The guide's: the bundled Office 365 scenario's three login hosts on 80 and 443, no
+    /// expected anchors.
+    fn default() -> Self {
+        Requirements::of_scenario(&crate::scenario::bundled_office365())
     }
 }
 
@@ -756,6 +767,12 @@ fn judge_zpa(zpa: &ZpaConfig, req: &Requirements, checks: &mut Vec<AuditCheck>) 
                 connectors.len() - up.len(),
                 connectors.len()
             ));
+        }
+        if req.anchors.is_empty() {
+            // Said, so that a pass is not read as "the connectors are the right ones".
+            c.warnings.push(
+                "no expected anchors (--expect-ip, or the scenario's [anchor] expect): the App Connectors' public IPs were not compared".to_string(),
+            );
         }
         checks.push(c);
         if !req.anchors.is_empty() {

@@ -1013,3 +1013,54 @@ fn a_zia_catch_all_rule_above_the_sipa_rule_takes_the_traffic_first() {
     assert_eq!(c.status, Status::Pass);
     assert!(c.warnings[0].contains("Direct everything") && c.warnings[0].contains("Branch"));
 }
+
+#[test]
+fn without_expected_anchors_the_connector_ips_are_said_not_compared() {
+    let checks = judge(&good(), &Requirements::default());
+    let c = named(
+        &checks,
+        "server group SIPA servers: App Connectors connected",
+    );
+    assert_eq!(c.status, Status::Pass);
+    assert!(
+        c.warnings
+            .iter()
+            .any(|w| w.contains("public IPs were not compared")),
+        "{c:#?}"
+    );
+    assert!(
+        !checks
+            .iter()
+            .any(|c| c.name.ends_with("App Connector IPs expected"))
+    );
+    // With expected anchors they are compared, and nothing is said.
+    let checks = judge(&good(), &req());
+    let c = named(
+        &checks,
+        "server group SIPA servers: App Connectors connected",
+    );
+    assert!(c.warnings.is_empty(), "{c:#?}");
+    assert_eq!(
+        named(
+            &checks,
+            "server group SIPA servers: App Connector IPs expected"
+        )
+        .status,
+        Status::Pass
+    );
+}
+
+#[test]
+fn the_default_requirements_are_the_guides_hosts_and_ports() {
+    let r = Requirements::default();
+    assert_eq!(
+        r.login_hosts,
+        [
+            "login.microsoftonline.com",
+            "login.windows.net",
+            "login.microsoft.com"
+        ]
+    );
+    assert_eq!(r.ports, [80, 443]);
+    assert!(r.anchors.is_empty());
+}
