@@ -57,6 +57,16 @@ fn main() -> ExitCode {
             .map(Arc::new)
             .map_err(Arc::new),
         zpa_anchors: None,
+        // As curl reads them: the upper-case name first, then the lower-case one.
+        api_proxy: sipa_check::audit::client::ProxyEnv {
+            https_proxy: ["HTTPS_PROXY", "https_proxy"]
+                .iter()
+                .find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()))
+                .map(Secret::new),
+            no_proxy: ["NO_PROXY", "no_proxy"]
+                .iter()
+                .find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty())),
+        },
     };
     // A closed stdout (`| head -1`) only stops the writing: the run goes on and exits with its
     // verdict's code.
@@ -123,6 +133,7 @@ fn main() -> ExitCode {
                         args,
                         snapshot.as_deref(),
                         |k| std::env::var(k).ok(),
+                        &env.api_proxy,
                         &mut err,
                     )
                     .await

@@ -187,10 +187,13 @@ async fn live_audit_with_legacy_credentials_writes_a_snapshot_without_secrets_an
         assert!(
             r.method == "GET"
                 || (r.method == "POST"
-                    && ["/signin", "/api/v1/authenticatedSession"].contains(&r.path.as_str())),
+                    && ["/signin", "/api/v1/authenticatedSession"].contains(&r.path.as_str()))
+                // Ending the ZIA session, the only DELETE.
+                || (r.method == "DELETE" && r.path == "/api/v1/authenticatedSession"),
             "{r:?}"
         );
     }
+    assert_eq!(api.open_zia_sessions(), 0);
     // The snapshot audits the same, offline.
     drop(api);
     let mut c = sipa();

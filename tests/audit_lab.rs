@@ -71,11 +71,15 @@ fn assert_read_only(api: &AdminApi) {
             r.path.as_str(),
             "/signin" | "/oauth2/v1/token" | "/api/v1/authenticatedSession"
         );
+        // Signing out of the ZIA session is the only DELETE.
+        let sign_out = r.method == "DELETE" && r.path == "/api/v1/authenticatedSession";
         assert!(
-            r.method == "GET" || (r.method == "POST" && auth),
+            r.method == "GET" || (r.method == "POST" && auth) || sign_out,
             "a write reached the API: {r:?}"
         );
     }
+    // No admin session is left open.
+    assert_eq!(api.open_zia_sessions(), 0, "{requests:#?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -108,13 +112,15 @@ async fn the_good_tenant_passes_through_legacy_credentials_page_by_page() {
     assert!(requests.iter().any(|r| r.query.contains("pagesize=1")));
     assert!(requests.iter().any(|r| r.query.contains("pageSize=1")));
     assert_eq!(requests.iter().filter(|r| r.path == "/signin").count(), 1);
-    assert_eq!(
-        requests
-            .iter()
-            .filter(|r| r.path == "/api/v1/authenticatedSession")
-            .count(),
-        1
-    );
+    let session: Vec<&str> = requests
+        .iter()
+        .filter(|r| r.path == "/api/v1/authenticatedSession")
+        .map(|r| r.method.as_str())
+        .collect();
+    // Signed in once, and out once at the end, as Zscaler's SDKs do.
+    assert_eq!(session, ["POST", "DELETE"]);
+    assert_eq!(requests.last().unwrap().method, "DELETE");
+    assert_eq!(api.open_zia_sessions(), 0);
     assert_read_only(&api);
 }
 
@@ -295,6 +301,8 @@ async fn throttling_and_an_expired_session_are_handled() {
     let requests = api.requests();
     // Signed in again after the 401.
     assert_eq!(requests.iter().filter(|r| r.path == "/signin").count(), 2);
+    // The ZIA session in use at the end is ended too.
+    assert_eq!(api.open_zia_sessions(), 0, "{requests:#?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

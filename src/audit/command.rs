@@ -8,7 +8,7 @@ use std::time::Instant;
 use time::format_description::well_known::Rfc3339;
 
 use super::anchors::{AnchorsError, ZpaAnchors};
-use super::client::ApiSettings;
+use super::client::{ApiRoute, ApiSettings, ProxyEnv};
 use super::credentials::{AuditCredentials, BaseUrls, Products};
 use super::judge::Requirements;
 use super::report::{self, AuditReport};
@@ -35,8 +35,13 @@ pub fn requirements(args: &AuditArgs, err: &mut dyn Write) -> Result<Requirement
     Ok(req)
 }
 
-/// Where the configuration comes from, credentials read through `var`.
-pub fn source(args: &AuditArgs, var: impl Fn(&str) -> Option<String>) -> Result<Source, String> {
+/// Where the configuration comes from, credentials read through `var`, the APIs reached as
+/// the flags and the environment's proxy (`env`) say.
+pub fn source(
+    args: &AuditArgs,
+    env: &Env,
+    var: impl Fn(&str) -> Option<String>,
+) -> Result<Source, String> {
     if let Some(dir) = &args.from_snapshot {
         return Ok(Source::Snapshot(dir.clone()));
     }
@@ -49,8 +54,16 @@ pub fn source(args: &AuditArgs, var: impl Fn(&str) -> Option<String>) -> Result<
     let credentials = AuditCredentials::from_env(var, &urls)
         .and_then(|c| c.check_urls(&urls).map(|()| c))
         .map_err(|e| format!("credentials: {e}"))?;
+    let route = ApiRoute::new(
+        args.proxy.as_deref(),
+        env.proxy_password.as_ref(),
+        &env.api_proxy,
+        &args.dns,
+        &args.connect_to,
+    )?;
     let mut settings = ApiSettings {
         ca_files: args.ca_file.clone(),
+        route: Box::new(route),
         ..ApiSettings::default()
     };
     if let Some(t) = args.timeout {
@@ -72,6 +85,7 @@ pub async fn anchors_for_run(
     args: &RunArgs,
     snapshot: Option<&Path>,
     var: impl Fn(&str) -> Option<String>,
+    proxy: &ProxyEnv,
     err: &mut dyn Write,
 ) -> Result<(RunArgs, ZpaAnchors), Exit> {
     // The login hosts (and ports) of the scenarios the run will check: a US Government
@@ -133,10 +147,17 @@ pub async fn anchors_for_run(
                     "no ZPA credentials in the environment (ZPA_CLIENT_ID, ZPA_CLIENT_SECRET, ZPA_CUSTOMER_ID; or ZSCALER_CLIENT_ID with ZPA_CUSTOMER_ID)".into(),
                 );
             }
+            // The environment's proxy, as `audit` uses it; the run's own --proxy, --dns and
+            // --connect-to are the vantage's path to the login hosts, not to the API.
+            let route = match ApiRoute::new(None, None, proxy, &[], &[]) {
+                Ok(r) => r,
+                Err(e) => return fail(err, Exit::Invalid, e),
+            };
             Source::Api {
                 credentials: Box::new(credentials),
                 settings: ApiSettings {
                     ca_files: args.flags.ca_file.clone(),
+                    route: Box::new(route),
                     ..ApiSettings::default()
                 },
             }
@@ -170,7 +191,7 @@ pub async fn audit(
         Ok(r) => r,
         Err(e) => return e,
     };
-    let source = match source(args, var) {
+    let source = match source(args, env, var) {
         Ok(s) => s,
         Err(e) => {
             let _ = writeln!(err, "error: {e}");

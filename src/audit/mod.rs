@@ -73,6 +73,11 @@ pub async fn read(source: &Source) -> Result<Reading, AuditError> {
         } => {
             let (zpa, zia) = client::ReadOnlyClient::from_credentials(credentials, settings)?;
             let (documents, problems) = client::fetch_all(zpa.as_ref(), zia.as_ref()).await;
+            // Done with ZIA: its admin session is ended, not left open until it expires. Its
+            // outcome changes nothing that was read.
+            if let Some(zia) = &zia {
+                let _ = zia.sign_out().await;
+            }
             let mut tenant = parse::tenant(&documents);
             for (product, problem) in problems {
                 match product {
@@ -83,7 +88,10 @@ pub async fn read(source: &Source) -> Result<Reading, AuditError> {
             Ok(Reading {
                 documents,
                 tenant,
-                source: "api".into(),
+                source: match settings.route.describe() {
+                    Some(route) => format!("api, {route}"),
+                    None => "api".into(),
+                },
             })
         }
     }

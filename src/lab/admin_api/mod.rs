@@ -3,8 +3,9 @@
 //! /api/v1/authenticatedSession` with the obfuscated API key, `JSESSIONID` cookie), OneAPI
 //! (`POST /oauth2/v1/token`, one bearer for `/zpa/…` and `/zia/api/v1/…`). ZPA pages with
 //! `page`/`pagesize` and string counts, ZIA with `page`/`pageSize` and bare arrays; throttling
-//! answers 429 with `Retry-After` in ZPA's `13s` form. Every request is recorded, so a test can
-//! prove the audit never wrote.
+//! answers 429 with `Retry-After` in ZPA's `13s` form; `DELETE /api/v1/authenticatedSession` ends
+//! a ZIA session. Every request is recorded, so a test can prove the audit never wrote and left
+//! no session open.
 
 mod tenant;
 
@@ -209,6 +210,8 @@ struct ApiState {
     behaviour: ApiBehaviour,
     requests: Mutex<Vec<ApiRequest>>,
     sessions: Mutex<HashSet<String>>,
+    /// The legacy ZIA sessions (`JSESSIONID`s) ever opened; open while still in `sessions`.
+    zia_sessions: Mutex<HashSet<String>>,
     gets: Mutex<u32>,
     expired: Mutex<bool>,
 }
@@ -263,6 +266,7 @@ impl AdminApi {
             behaviour,
             requests: Mutex::default(),
             sessions: Mutex::default(),
+            zia_sessions: Mutex::default(),
             gets: Mutex::new(0),
             expired: Mutex::new(false),
         }));
@@ -359,6 +363,25 @@ impl AdminApi {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
+    }
+
+    /// How many legacy ZIA sessions are still open: signed in, neither ended (`DELETE
+    /// /api/v1/authenticatedSession`) nor expired.
+    pub fn open_zia_sessions(&self) -> usize {
+        let sessions = self
+            .state
+            .0
+            .sessions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        self.state
+            .0
+            .zia_sessions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .filter(|s| sessions.contains(*s))
+            .count()
     }
 
     /// The `audit` flags that reach these APIs (legacy and OneAPI base URLs, the CA).
@@ -488,6 +511,11 @@ async fn answer(state: &ApiState, request: Request<Incoming>) -> Answer {
                 && body.get("password").and_then(Value::as_str) == Some(LAB_ZIA_PASSWORD)
             {
                 let session = new_session(state);
+                state
+                    .zia_sessions
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(session.clone());
                 let mut r = json_answer(
                     StatusCode::OK,
                     &json!({"authType": "ADMIN_LOGIN", "obfuscateApiKey": true, "passwordExpiryTime": 0, "passwordExpiryDays": 0}),
@@ -502,6 +530,21 @@ async fn answer(state: &ApiState, request: Request<Incoming>) -> Answer {
                 unauthorized()
             }
         }
+        // Ends the session of the cookie sent (the SDKs' logout); an unknown one is 401.
+        (Method::DELETE, "/api/v1/authenticatedSession") => {
+            let ended = jsessionid(request.headers()).is_some_and(|c| {
+                state
+                    .sessions
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .remove(c)
+            });
+            if ended {
+                json_answer(StatusCode::OK, &json!({"status": "SUCCESS"}))
+            } else {
+                unauthorized()
+            }
+        }
         (Method::GET, _) => get(state, &request, &path, &query),
         _ => json_answer(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -510,19 +553,24 @@ async fn answer(state: &ApiState, request: Request<Incoming>) -> Answer {
     }
 }
 
+/// The `JSESSIONID` cookie of a request, if any.
+fn jsessionid(headers: &hyper::HeaderMap) -> Option<&str> {
+    headers
+        .get(header::COOKIE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|c| {
+            c.split(';')
+                .find_map(|kv| kv.trim().strip_prefix("JSESSIONID="))
+        })
+}
+
 fn get(state: &ApiState, request: &Request<Incoming>, path: &str, query: &str) -> Answer {
     let headers = request.headers();
     let bearer = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
-    let cookie = headers
-        .get(header::COOKIE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|c| {
-            c.split(';')
-                .find_map(|kv| kv.trim().strip_prefix("JSESSIONID="))
-        });
+    let cookie = jsessionid(headers);
     // Which API: legacy ZPA, legacy ZIA, or OneAPI with its product prefix.
     let (product, rest) = if let Some(r) = path.strip_prefix("/zpa/mgmtconfig/v1/admin/customers/")
     {
