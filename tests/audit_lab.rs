@@ -371,3 +371,39 @@ async fn a_snapshot_audits_the_same_offline() {
     assert_eq!(offline.checks, live.checks);
     assert_eq!(offline.overall, Status::Fail);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_zia_session_that_cannot_be_ended_is_said_and_changes_no_verdict() {
+    let api = AdminApi::start(
+        &[],
+        &[],
+        ApiBehaviour {
+            refuse_sign_out: true,
+            ..ApiBehaviour::default()
+        },
+    )
+    .await
+    .unwrap();
+    let (reading, report) = audit_of(&source(&api, AdminApi::legacy_env(), 500)).await;
+    assert_eq!(report.overall, Status::Pass, "{:#?}", report.checks);
+    // The DELETE was sent, refused, and the session is still open: said, not hidden.
+    assert!(
+        api.requests()
+            .iter()
+            .any(|r| r.method == "DELETE" && r.path == "/api/v1/authenticatedSession")
+    );
+    assert_eq!(api.open_zia_sessions(), 1);
+    assert_eq!(reading.warnings.len(), 1, "{:?}", reading.warnings);
+    assert!(
+        reading.warnings[0].contains("the ZIA admin session could not be ended")
+            && reading.warnings[0].contains("HTTP 500"),
+        "{:?}",
+        reading.warnings
+    );
+    // A clean sign-out leaves no warning.
+    let api = AdminApi::start(&[], &[], ApiBehaviour::default())
+        .await
+        .unwrap();
+    let (reading, _) = audit_of(&source(&api, AdminApi::legacy_env(), 500)).await;
+    assert!(reading.warnings.is_empty(), "{:?}", reading.warnings);
+}

@@ -391,7 +391,12 @@ impl ReadOnlyClient {
             builder = builder.proxy(proxy);
         }
         if !route.dns.is_empty() || !route.connect_to.is_empty() {
-            let urls: Vec<&Url> = std::iter::once(&base).chain(login.url()).collect();
+            // The proxy's own name is resolved here too (the proxy resolves the APIs'), on
+            // its own port.
+            let urls: Vec<&Url> = std::iter::once(&base)
+                .chain(login.url())
+                .chain(route.proxy.as_ref().map(|p| &p.url))
+                .collect();
             builder = builder.dns_resolver(Arc::new(ApiResolver::new(route, &urls, settings)?));
         }
         for (host, addr) in &settings.resolve {

@@ -264,6 +264,9 @@ pub fn finish(
     err: &mut dyn Write,
 ) -> Exit {
     let mut exit = Exit::of(report.overall);
+    for w in &reading.warnings {
+        let _ = writeln!(err, "warning: {w}");
+    }
     if let Some(dir) = snapshot {
         match reading.documents.write_snapshot(dir) {
             Ok(()) => {

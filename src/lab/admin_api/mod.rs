@@ -195,6 +195,9 @@ pub struct ApiBehaviour {
     pub bad_json: bool,
     /// The largest page the APIs serve.
     pub max_page_size: Option<usize>,
+    /// Answer the ZIA sign-out (`DELETE /api/v1/authenticatedSession`) with 500, the session
+    /// left open.
+    pub refuse_sign_out: bool,
 }
 
 /// What the fake APIs saw.
@@ -531,6 +534,12 @@ async fn answer(state: &ApiState, request: Request<Incoming>) -> Answer {
             }
         }
         // Ends the session of the cookie sent (the SDKs' logout); an unknown one is 401.
+        (Method::DELETE, "/api/v1/authenticatedSession") if state.behaviour.refuse_sign_out => {
+            json_answer(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                &json!({"id": "internal.error"}),
+            )
+        }
         (Method::DELETE, "/api/v1/authenticatedSession") => {
             let ended = jsessionid(request.headers()).is_some_and(|c| {
                 state
