@@ -179,6 +179,12 @@ pub struct RunArgs {
     /// With --anchors-from-zpa: the legacy ZPA API's base URL instead of ZPA_CLOUD's.
     #[arg(long, value_name = "URL", requires = "anchors_from_zpa")]
     pub zpa_url: Option<url::Url>,
+    /// With --anchors-from-zpa: the OneAPI gateway URL instead of ZSCALER_CLOUD's.
+    #[arg(long, value_name = "URL", requires = "anchors_from_zpa")]
+    pub oneapi_url: Option<url::Url>,
+    /// With --anchors-from-zpa: the OneAPI token endpoint instead of the vanity domain's.
+    #[arg(long, value_name = "URL", requires = "anchors_from_zpa")]
+    pub oneapi_token_url: Option<url::Url>,
     /// After the run, PUT its metrics to this Prometheus Pushgateway, one group per vantage
     /// (job sipa-check). A failed push is said on stderr and changes nothing else. Checked by
     /// the command, not by clap, whose errors would echo a password in the URL.
@@ -280,7 +286,7 @@ pub struct AuditArgs {
     #[arg(value_name = "SCENARIO")]
     pub scenario: Option<PathBuf>,
     /// Audit a snapshot directory written by --snapshot, with no network.
-    #[arg(long, value_name = "DIR", conflicts_with_all = ["snapshot", "zpa_url", "zia_url", "oneapi_url", "oneapi_token_url"])]
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["snapshot", "zpa_url", "zia_url", "oneapi_url", "oneapi_token_url", "proxy", "dns", "connect_to"])]
     pub from_snapshot: Option<PathBuf>,
     /// Write the raw API answers read (secrets stripped) to DIR, one file per endpoint and page.
     #[arg(long, value_name = "DIR")]
@@ -300,9 +306,20 @@ pub struct AuditArgs {
     /// OneAPI token endpoint instead of the vanity domain's.
     #[arg(long, value_name = "URL")]
     pub oneapi_token_url: Option<url::Url>,
-    /// Extra trust anchor in PEM for the APIs (repeatable).
+    /// Extra trust anchor in PEM for the APIs (repeatable), such as an inspecting proxy's root.
     #[arg(long = "ca-file", visible_alias = "cacert", value_name = "PEM")]
     pub ca_file: Vec<PathBuf>,
+    /// Explicit HTTP proxy to the APIs (instead of HTTPS_PROXY); the password comes from
+    /// SIPA_CHECK_PROXY_PASSWORD, never the URL. Checked by the command, not by clap, whose
+    /// errors would echo a password.
+    #[arg(long, value_name = "URL")]
+    pub proxy: Option<String>,
+    /// DNS server to ask for the APIs' names instead of the system's (repeatable).
+    #[arg(long, value_name = "ADDR[:PORT]", value_parser = parse_dns_server)]
+    pub dns: Vec<std::net::SocketAddr>,
+    /// Connect to another address or port instead, as curl's --connect-to (repeatable).
+    #[arg(long = "connect-to", value_name = "HOST:PORT:ADDR:PORT", value_parser = parse_connect_to)]
+    pub connect_to: Vec<ConnectTo>,
     /// Timeout of each API request.
     #[arg(long, value_name = "DUR", value_parser = parse_timeout)]
     pub timeout: Option<Duration>,

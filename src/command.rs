@@ -84,6 +84,8 @@ pub struct Env {
     pub entra_credentials: Result<Arc<EntraCredentials>, Arc<CredentialsError>>,
     /// With `run --anchors-from-zpa`: the App Connectors ZPA describes.
     pub zpa_anchors: Option<Arc<crate::audit::anchors::ZpaAnchors>>,
+    /// HTTPS_PROXY and NO_PROXY, for the audit's API clients (and `--anchors-from-zpa`).
+    pub api_proxy: crate::audit::client::ProxyEnv,
 }
 
 /// An interrupt (Ctrl-C or SIGTERM) that several runs can wait on; it says which.

@@ -57,6 +57,16 @@ fn main() -> ExitCode {
             .map(Arc::new)
             .map_err(Arc::new),
         zpa_anchors: None,
+        // As curl reads them: the upper-case name first, then the lower-case one.
+        api_proxy: sipa_check::audit::client::ProxyEnv {
+            https_proxy: ["HTTPS_PROXY", "https_proxy"]
+                .iter()
+                .find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()))
+                .map(Secret::new),
+            no_proxy: ["NO_PROXY", "no_proxy"]
+                .iter()
+                .find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty())),
+        },
     };
     // A closed stdout (`| head -1`) only stops the writing: the run goes on and exits with its
     // verdict's code.
@@ -119,9 +129,13 @@ fn main() -> ExitCode {
                 None => command::run(args, &env, interrupt, &mut out, &mut err).await,
                 Some(snapshot) => {
                     // The anchor set comes from ZPA: read it first, then run with it.
-                    match sipa_check::audit::anchors::for_run(args, snapshot.as_deref(), |k| {
-                        std::env::var(k).ok()
-                    })
+                    match sipa_check::audit::command::anchors_for_run(
+                        args,
+                        snapshot.as_deref(),
+                        |k| std::env::var(k).ok(),
+                        &env.api_proxy,
+                        &mut err,
+                    )
                     .await
                     {
                         Ok((args, zpa)) => {
@@ -131,11 +145,7 @@ fn main() -> ExitCode {
                             };
                             command::run(&args, &env, interrupt, &mut out, &mut err).await
                         }
-                        Err((exit, message)) => {
-                            use std::io::Write as _;
-                            let _ = writeln!(err, "error: --anchors-from-zpa: {message}");
-                            exit
-                        }
+                        Err(exit) => exit,
                     }
                 }
             },

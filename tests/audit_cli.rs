@@ -187,10 +187,13 @@ async fn live_audit_with_legacy_credentials_writes_a_snapshot_without_secrets_an
         assert!(
             r.method == "GET"
                 || (r.method == "POST"
-                    && ["/signin", "/api/v1/authenticatedSession"].contains(&r.path.as_str())),
+                    && ["/signin", "/api/v1/authenticatedSession"].contains(&r.path.as_str()))
+                // Ending the ZIA session, the only DELETE.
+                || (r.method == "DELETE" && r.path == "/api/v1/authenticatedSession"),
             "{r:?}"
         );
     }
+    assert_eq!(api.open_zia_sessions(), 0);
     // The snapshot audits the same, offline.
     drop(api);
     let mut c = sipa();
@@ -320,6 +323,101 @@ fn lab_audit_runs_both_layers_and_lists_the_audit_faults() {
     let out = sipa().args(["lab", "--audit", "-q"]).output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
     assert!(text(&out.stdout).contains("audit PASS"));
+}
+
+/// Runs the gate on a plan in `terraform show -json`'s shape over the recorded tenant, whose
+/// segment app03 lists 80 and 443 in both forms.
+fn gate(plan: &str) -> (Option<i32>, serde_json::Value, String) {
+    let out = sipa()
+        .args([
+            "audit",
+            "--from-snapshot",
+            &fixture("recorded-good"),
+            "--terraform-plan",
+            &fixture(plan),
+            "--json",
+            "-",
+        ])
+        .output()
+        .unwrap();
+    let report = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{plan}: {e}: {}", text(&out.stderr)));
+    (out.status.code(), report, text(&out.stderr))
+}
+
+fn not_passed(report: &serde_json::Value) -> Vec<(String, String)> {
+    report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["status"] != "pass")
+        .map(|c| {
+            (
+                c["name"].as_str().unwrap().to_string(),
+                c["found"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_plan_is_judged_on_the_port_form_it_changes_not_the_prior_value_the_other_carries() {
+    // (plan, the port check that must fail, the form the plan changes)
+    for (plan, port, form) in [
+        // `tcp_port_range` drops 80; `tcp_port_ranges` still lists it (its prior value).
+        ("plan-tcp-port-range-drops-80.json", 80, "`tcp_port_range`"),
+        // The mirror: `tcp_port_ranges` drops 80; the blocks still list it.
+        (
+            "plan-tcp-port-ranges-drops-80.json",
+            80,
+            "`tcp_port_ranges`",
+        ),
+        // `tcp_port_range` drops 443 (and adds 8443); the flat list still lists 443.
+        (
+            "plan-tcp-port-range-drops-443.json",
+            443,
+            "`tcp_port_range`",
+        ),
+    ] {
+        let (code, report, stderr) = gate(plan);
+        assert_eq!(code, Some(1), "{plan}: {stderr}");
+        let failed = not_passed(&report);
+        assert_eq!(failed.len(), 1, "{plan}: {failed:#?}");
+        let (name, found) = &failed[0];
+        // Names the port, the segment and the resource (and the form) that drops it.
+        assert_eq!(name, &format!("segment app03: TCP port {port}"), "{plan}");
+        assert!(
+            found.contains("as planned by zpa_application_segment.o365") && found.contains(form),
+            "{plan}: {found}"
+        );
+        assert!(!found.contains(&format!(" {port},")), "{plan}: {found}");
+        assert_eq!(
+            report["planned_changes"][0],
+            "zpa_application_segment.o365: update"
+        );
+    }
+    // Changing the form without dropping 80 or 443 passes: the gate is not against change.
+    let (code, report, stderr) = gate("plan-tcp-port-range-adds-8080.json");
+    assert_eq!(code, Some(0), "{stderr}: {:#?}", not_passed(&report));
+}
+
+#[test]
+fn a_plan_dropping_a_login_domain_fails_naming_the_host_and_the_resource() {
+    let (code, report, stderr) = gate("plan-domain-names-drop-login-windows-net.json");
+    assert_eq!(code, Some(1), "{stderr}");
+    let failed = not_passed(&report);
+    assert_eq!(failed.len(), 1, "{failed:#?}");
+    assert_eq!(
+        failed[0].0,
+        "login host login.windows.net: in the anchored segment"
+    );
+    assert!(
+        failed[0]
+            .1
+            .contains("as planned by zpa_application_segment.o365 (`domain_names`)"),
+        "{}",
+        failed[0].1
+    );
 }
 
 #[test]

@@ -224,6 +224,25 @@ fn route(
             );
             r
         }
+        // Logout, as the SDKs end a legacy ZIA session: the cookie's session is gone.
+        (&Method::DELETE, "/api/v1/authenticatedSession") => {
+            let cookie = headers
+                .get(header::COOKIE)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|c| {
+                    c.split(';')
+                        .find_map(|kv| kv.trim().strip_prefix("JSESSIONID="))
+                })
+                .map(str::to_string);
+            if cookie.is_some_and(|c| st.cookies.remove(&c)) {
+                json_answer(StatusCode::OK, json!({}))
+            } else {
+                json_answer(
+                    StatusCode::UNAUTHORIZED,
+                    json!({"code": "NOT_AUTHENTICATED"}),
+                )
+            }
+        }
         (&Method::POST, "/oauth2/v1/token") => {
             let assertion = form.get("client_assertion").cloned().unwrap_or_default();
             let ok = form.get("grant_type").map(String::as_str) == Some("client_credentials")
@@ -370,6 +389,11 @@ impl RecordedServer {
     fn customer(&self) -> String {
         self.state.lock().unwrap().customer.clone()
     }
+
+    /// ZIA sessions signed in and not ended.
+    fn open_cookies(&self) -> usize {
+        self.state.lock().unwrap().cookies.len()
+    }
 }
 
 fn legacy_env(customer: &str) -> impl Fn(&str) -> Option<String> {
@@ -426,13 +450,22 @@ async fn recorded_answers_over_legacy_sign_in_find_and_judge_the_sipa_chain() {
     let seen = server.seen();
     let misses: Vec<&Seen> = seen.iter().filter(|s| s.status != 200).collect();
     assert!(misses.is_empty(), "{misses:#?}");
-    // Read-only: the two sign-ins are the only requests besides GET.
-    let posts: Vec<&str> = seen
+    // Read-only: the two sign-ins and the ZIA sign-out at the end are the only requests
+    // besides GET, and no ZIA session is left open.
+    let others: Vec<(&str, &str)> = seen
         .iter()
         .filter(|s| s.method != "GET")
-        .map(|s| s.path.as_str())
+        .map(|s| (s.method.as_str(), s.path.as_str()))
         .collect();
-    assert_eq!(posts, ["/signin", "/api/v1/authenticatedSession"]);
+    assert_eq!(
+        others,
+        [
+            ("POST", "/signin"),
+            ("POST", "/api/v1/authenticatedSession"),
+            ("DELETE", "/api/v1/authenticatedSession")
+        ]
+    );
+    assert_eq!(server.open_cookies(), 0);
     // ZPA paged with lower-case `pagesize` over both pages; ZIA with `pageSize`.
     assert!(
         seen.iter()

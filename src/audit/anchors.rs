@@ -20,6 +20,9 @@ pub struct ZpaAnchors {
     pub chain: Vec<AnchorConnector>,
     /// Every connector of the tenant, for the joined diagnosis.
     pub all: Vec<AnchorConnector>,
+    /// One sentence per anchor connector that ZPA reports disabled or not connected: its IP
+    /// stays in the set, but it carries no traffic.
+    pub warnings: Vec<String>,
 }
 
 /// Why the anchors could not come from ZPA: the run cannot judge anchoring.
@@ -56,19 +59,35 @@ pub async fn resolve(source: &Source, req: &Requirements) -> Result<ZpaAnchors, 
         what: u.what,
         causes: u.causes,
     })?;
-    let chain: Vec<AnchorConnector> = judge::chain_connectors(&zpa, req)
-        .into_iter()
-        .filter_map(|c| entry(&zpa, c))
-        .collect();
+    let behind = judge::chain_connectors(&zpa, req);
+    let chain: Vec<AnchorConnector> = behind.iter().filter_map(|c| entry(&zpa, c)).collect();
     if chain.is_empty() {
         return Err(AnchorsError::Empty);
     }
+    let warnings = behind
+        .iter()
+        .filter(|c| !c.is_up() && c.public_ip.is_some())
+        .map(|c| {
+            format!(
+                "App Connector {} (id {}, public IP {}) behind the SIPA segment's server group is {}{} according to ZPA: it carries no anchored traffic",
+                c.name,
+                c.id,
+                c.public_ip.as_deref().unwrap_or_default(),
+                c.control_channel,
+                if c.enabled { "" } else { " and disabled" }
+            )
+        })
+        .collect();
     let all = zpa
         .connectors
         .iter()
         .filter_map(|c| entry(&zpa, c))
         .collect();
-    Ok(ZpaAnchors { chain, all })
+    Ok(ZpaAnchors {
+        chain,
+        all,
+        warnings,
+    })
 }
 
 impl ZpaAnchors {
@@ -90,6 +109,8 @@ impl ZpaAnchors {
         let mut runs = report.runs;
         for run in &mut runs {
             run.anchor_connectors = self.chain.clone();
+            // Shown with the vantage's own warnings, and counted.
+            run.vantage.warnings.extend(self.warnings.iter().cloned());
             for check in &mut run.checks {
                 if check.status != Status::Fail {
                     continue;
@@ -120,54 +141,4 @@ impl ZpaAnchors {
         }
         RunReport::new(runs)
     }
-}
-
-/// Reads the anchors for `run --anchors-from-zpa[=SNAPSHOT]` (credentials through `var`) and
-/// returns the run's arguments with them as `--expect-ip`, and the connectors; or the exit code
-/// and why (2: unusable credentials; 3: ZPA could not be read or lists no connector, so the run
-/// could not judge anchoring).
-pub async fn for_run(
-    args: &crate::cli::RunArgs,
-    snapshot: Option<&std::path::Path>,
-    var: impl Fn(&str) -> Option<String>,
-) -> Result<(crate::cli::RunArgs, ZpaAnchors), (crate::command::Exit, String)> {
-    use crate::command::Exit;
-    let source = if let Some(dir) = snapshot {
-        Source::Snapshot(dir.to_path_buf())
-    } else {
-        let urls = super::credentials::BaseUrls {
-            zpa: args.zpa_url.clone(),
-            ..Default::default()
-        };
-        let credentials = super::credentials::AuditCredentials::from_env(var, &urls)
-            .map_err(|e| (Exit::Invalid, format!("credentials: {e}")))?;
-        if credentials.zpa.is_none() {
-            return Err((
-                Exit::Invalid,
-                "no ZPA credentials in the environment (ZPA_CLIENT_ID, ZPA_CLIENT_SECRET, ZPA_CUSTOMER_ID; or ZSCALER_CLIENT_ID with ZPA_CUSTOMER_ID)".into(),
-            ));
-        }
-        Source::Api {
-            credentials: Box::new(super::credentials::AuditCredentials {
-                zia: None,
-                ..credentials
-            }),
-            settings: super::client::ApiSettings {
-                ca_files: args.flags.ca_file.clone(),
-                ..Default::default()
-            },
-        }
-    };
-    let zpa = resolve(&source, &Requirements::default())
-        .await
-        .map_err(|e| {
-            let exit = match e {
-                AnchorsError::Read(super::AuditError::Snapshot(_)) => Exit::Invalid,
-                _ => Exit::Inconclusive,
-            };
-            (exit, crate::observation::cause_chain(&e).join(": "))
-        })?;
-    let mut args = args.clone();
-    args.flags.expect_ip = zpa.nets();
-    Ok((args, zpa))
 }

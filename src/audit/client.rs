@@ -1,4 +1,5 @@
-//! The fetch layer: read-only API clients (a type that can GET and sign in, nothing else), and
+//! The fetch layer: read-only API clients (a type that can GET, sign in and end its ZIA
+//! session, nothing else), and
 //! the fetch of every endpoint of the chain into [`Documents`], paging as each product pages.
 //! 429 waits for `Retry-After` (ZPA writes it as `13s`); a 401 signs in again once; anything
 //! else that is not a JSON answer makes the endpoint unreadable, with the reason.
@@ -17,14 +18,94 @@ use url::Url;
 use super::credentials::{AuditCredentials, OneApi, ZiaLogin, ZpaLogin, obfuscate_api_key};
 use super::documents::{Documents, Endpoint, Paging, Product};
 use super::model::Unreadable;
+use crate::address::ConnectTo;
 use crate::observation::cause_chain;
+use crate::scenario::model::ProxySpec;
 use crate::scenario::model::Secret;
+
+/// The environment's proxy settings, as `main` read them (`HTTPS_PROXY` / `https_proxy`,
+/// `NO_PROXY` / `no_proxy`): values passed down, never read here.
+#[derive(Debug, Clone, Default)]
+pub struct ProxyEnv {
+    /// `HTTPS_PROXY`: it may hold a password, so it is a secret until parsed.
+    pub https_proxy: Option<Secret>,
+    /// `NO_PROXY`: the hosts (and domains) that go direct.
+    pub no_proxy: Option<String>,
+}
+
+/// How the clients reach the APIs: the way the company's traffic does.
+#[derive(Debug, Clone, Default)]
+pub struct ApiRoute {
+    /// The explicit proxy (`--proxy`, else `HTTPS_PROXY`), its password a secret.
+    pub proxy: Option<ProxySpec>,
+    /// `NO_PROXY`: hosts that go direct, in curl's and reqwest's syntax.
+    pub no_proxy: Option<String>,
+    /// DNS servers to ask instead of the system's (`--dns`).
+    pub dns: Vec<SocketAddr>,
+    /// curl's `--connect-to` rules.
+    pub connect_to: Vec<ConnectTo>,
+}
+
+impl ApiRoute {
+    /// The route from the flags and the environment's proxy: `--proxy` (its password from
+    /// `proxy_password`, `SIPA_CHECK_PROXY_PASSWORD`) before `HTTPS_PROXY`; `NO_PROXY` applies
+    /// to either. Errors name the setting, never a password.
+    pub fn new(
+        proxy_flag: Option<&str>,
+        proxy_password: Option<&Secret>,
+        env: &ProxyEnv,
+        dns: &[SocketAddr],
+        connect_to: &[ConnectTo],
+    ) -> Result<ApiRoute, String> {
+        let proxy = match (proxy_flag, &env.https_proxy) {
+            (Some(flag), _) => {
+                let mut p =
+                    crate::scenario::parse_proxy(flag).map_err(|e| format!("--proxy: {e}"))?;
+                p.password = proxy_password.cloned();
+                Some(p)
+            }
+            (None, Some(value)) if !value.expose().trim().is_empty() => Some(
+                crate::scenario::parse_env_proxy(value.expose().trim())
+                    .map_err(|e| format!("HTTPS_PROXY: {e}"))?,
+            ),
+            (None, _) => None,
+        };
+        Ok(ApiRoute {
+            proxy,
+            no_proxy: env.no_proxy.clone().filter(|n| !n.trim().is_empty()),
+            dns: dns.to_vec(),
+            connect_to: connect_to.to_vec(),
+        })
+    }
+
+    /// How the route reads in a report: `through proxy http://user:REDACTED@host:3128/`.
+    pub fn describe(&self) -> Option<String> {
+        let mut parts = Vec::new();
+        if let Some(p) = &self.proxy {
+            let mut s = format!("through proxy {}", p.display_url());
+            if let Some(n) = &self.no_proxy {
+                s.push_str(&format!(" (NO_PROXY {n})"));
+            }
+            parts.push(s);
+        }
+        if !self.dns.is_empty() {
+            let servers: Vec<String> = self.dns.iter().map(ToString::to_string).collect();
+            parts.push(format!("DNS {}", servers.join(", ")));
+        }
+        for c in &self.connect_to {
+            parts.push(format!("--connect-to {c}"));
+        }
+        (!parts.is_empty()).then(|| parts.join(", "))
+    }
+}
 
 /// How the clients connect.
 #[derive(Debug, Clone)]
 pub struct ApiSettings {
     /// Extra trust anchors (PEM), such as the lab CA or an inspecting proxy's root.
     pub ca_files: Vec<PathBuf>,
+    /// Proxy, DNS servers and `--connect-to` rules (boxed: most settings have none).
+    pub route: Box<ApiRoute>,
     /// Names pinned to addresses (the lab's API host on loopback).
     pub resolve: Vec<(String, SocketAddr)>,
     /// Per request.
@@ -41,6 +122,7 @@ impl Default for ApiSettings {
     fn default() -> Self {
         ApiSettings {
             ca_files: Vec::new(),
+            route: Box::default(),
             resolve: Vec::new(),
             timeout: Duration::from_secs(30),
             max_retry_wait: Duration::from_secs(60),
@@ -81,6 +163,19 @@ pub enum ApiError {
     SignIn { what: String, missing: &'static str },
     #[error("{0}")]
     Credentials(#[from] super::credentials::CredentialsError),
+    #[error("cannot use the proxy {shown}")]
+    Proxy {
+        /// The proxy URL as safe to show.
+        shown: String,
+        #[source]
+        source: reqwest::Error,
+    },
+    #[error(
+        "--connect-to {rule} would change the port of {url}, which names its own port: give the URL without a port, or a rule that keeps it"
+    )]
+    ConnectToPort { rule: String, url: String },
+    #[error("cannot set up the DNS resolver for the APIs")]
+    Dns(#[source] crate::probe::dns::DnsSetupError),
 }
 
 /// A session: the bearer token or the ZIA cookie.
@@ -106,13 +201,118 @@ enum Login {
     OneApi(Arc<SharedToken>),
 }
 
+impl Login {
+    /// The URL the client signs in at (outside its base for OneAPI).
+    fn url(&self) -> Option<&Url> {
+        match self {
+            Login::ZpaLegacy { signin, .. } => Some(signin),
+            Login::ZiaLegacy { session, .. } => Some(session),
+            Login::OneApi(shared) => Some(&shared.one.token_url),
+        }
+    }
+}
+
+/// Names resolved as the flags say: `--connect-to` first (curl's rules, matched on each API
+/// host's port), then the `--dns` servers, else the system's resolver.
+struct ApiResolver {
+    dns: Option<Arc<crate::probe::dns::DnsClient>>,
+    connect_to: Vec<ConnectTo>,
+    /// Each API host and the port its URLs use.
+    ports: Vec<(String, u16)>,
+}
+
+impl ApiResolver {
+    fn new(route: &ApiRoute, urls: &[&Url], settings: &ApiSettings) -> Result<Self, ApiError> {
+        let mut ports = Vec::new();
+        for url in urls {
+            let (Some(host), Some(port)) = (url.host_str(), url.port_or_known_default()) else {
+                continue;
+            };
+            // reqwest connects to a URL's own port whatever the resolver says: a rule that
+            // would move it cannot be kept, so it is refused rather than silently ignored.
+            if url.port().is_some()
+                && let Some(rule) = Self::rule(&route.connect_to, host, port)
+                && rule.to_port.is_some_and(|p| p != port)
+            {
+                return Err(ApiError::ConnectToPort {
+                    rule: rule.to_string(),
+                    url: url.to_string(),
+                });
+            }
+            ports.push((host.to_ascii_lowercase(), port));
+        }
+        let dns = if route.dns.is_empty() {
+            None
+        } else {
+            Some(Arc::new(
+                crate::probe::dns::DnsClient::new(&route.dns, settings.timeout)
+                    .map_err(ApiError::Dns)?,
+            ))
+        };
+        Ok(ApiResolver {
+            dns,
+            connect_to: route.connect_to.clone(),
+            ports,
+        })
+    }
+
+    fn rule<'r>(rules: &'r [ConnectTo], host: &str, port: u16) -> Option<&'r ConnectTo> {
+        let port = crate::scenario::model::Port::new(port)?;
+        rules.iter().find(|r| r.matches(host, port))
+    }
+}
+
+impl reqwest::dns::Resolve for ApiResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let host = name.as_str().trim_end_matches('.').to_ascii_lowercase();
+        let port = self
+            .ports
+            .iter()
+            .find(|(h, _)| *h == host)
+            .map_or(443, |(_, p)| *p);
+        let (target, target_port) = match Self::rule(&self.connect_to, &host, port) {
+            Some(r) => (
+                r.to_host.clone().unwrap_or_else(|| host.clone()),
+                r.to_port.unwrap_or(port),
+            ),
+            None => (host.clone(), port),
+        };
+        let dns = self.dns.clone();
+        Box::pin(async move {
+            let addrs: Vec<SocketAddr> = if let Some(ip) = crate::address::literal_ip(&target) {
+                vec![SocketAddr::new(ip, target_port)]
+            } else if let Some(dns) = dns {
+                let mut ips = dns
+                    .addresses(&target, crate::scenario::model::Family::V4)
+                    .await;
+                ips.extend(
+                    dns.addresses(&target, crate::scenario::model::Family::V6)
+                        .await,
+                );
+                ips.into_iter()
+                    .map(|ip| SocketAddr::new(ip, target_port))
+                    .collect()
+            } else {
+                tokio::net::lookup_host((target.as_str(), target_port))
+                    .await?
+                    .collect()
+            };
+            if addrs.is_empty() {
+                return Err(format!("{target}: no address").into());
+            }
+            Ok(Box::new(addrs.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
+}
+
 /// One OneAPI token, shared by the ZPA and ZIA clients.
 struct SharedToken {
     one: OneApi,
     token: Mutex<Option<Secret>>,
 }
 
-/// A read-only API client of one product: it can GET below its base, and sign in. Nothing else.
+/// A read-only API client of one product: it can GET below its base, sign in, and end a legacy
+/// ZIA session. Nothing else.
 pub struct ReadOnlyClient {
     http: reqwest::Client,
     product: Product,
@@ -162,6 +362,8 @@ impl ReadOnlyClient {
     ) -> Result<ReadOnlyClient, ApiError> {
         let trust =
             crate::probe::tls::TrustStore::load(&settings.ca_files).map_err(ApiError::Tls)?;
+        // The environment's proxy was read by `main` and comes in the route: reqwest must not
+        // read it again.
         let mut builder = reqwest::Client::builder()
             .tls_backend_preconfigured(trust.http_config())
             .http1_only()
@@ -170,6 +372,33 @@ impl ReadOnlyClient {
             .connect_timeout(settings.timeout)
             .timeout(settings.timeout)
             .user_agent(concat!("sipa-check/", env!("CARGO_PKG_VERSION"), " audit"));
+        let route = &settings.route;
+        if let Some(p) = &route.proxy {
+            let mut proxy =
+                reqwest::Proxy::all(p.url.as_str()).map_err(|source| ApiError::Proxy {
+                    shown: p.display_url(),
+                    source,
+                })?;
+            if let Some(user) = &p.username {
+                proxy = proxy.basic_auth(user, p.password.as_ref().map_or("", |s| s.expose()));
+            }
+            proxy = proxy.no_proxy(
+                route
+                    .no_proxy
+                    .as_deref()
+                    .and_then(reqwest::NoProxy::from_string),
+            );
+            builder = builder.proxy(proxy);
+        }
+        if !route.dns.is_empty() || !route.connect_to.is_empty() {
+            // The proxy's own name is resolved here too (the proxy resolves the APIs'), on
+            // its own port.
+            let urls: Vec<&Url> = std::iter::once(&base)
+                .chain(login.url())
+                .chain(route.proxy.as_ref().map(|p| &p.url))
+                .collect();
+            builder = builder.dns_resolver(Arc::new(ApiResolver::new(route, &urls, settings)?));
+        }
         for (host, addr) in &settings.resolve {
             builder = builder.resolve(host, *addr);
         }
@@ -373,6 +602,45 @@ impl ReadOnlyClient {
                 Ok(s)
             }
         }
+    }
+
+    /// Ends a legacy ZIA session (`DELETE /authenticatedSession` with its cookie, as Zscaler's
+    /// SDKs do), so that a scheduled audit leaves no admin session open. Bearer tokens (legacy
+    /// ZPA, OneAPI) have no session to end. `Ok(false)` when there was none.
+    pub async fn sign_out(&self) -> Result<bool, ApiError> {
+        let Login::ZiaLegacy { session: url, .. } = &self.login else {
+            return Ok(false);
+        };
+        let Some(Session::Cookie(cookie)) = self.session.lock().await.take() else {
+            return Ok(false);
+        };
+        let what = "ZIA sign-out (DELETE /authenticatedSession)".to_string();
+        let header =
+            HeaderValue::from_str(&format!("JSESSIONID={}", cookie.expose())).map_err(|_| {
+                ApiError::SignIn {
+                    what: what.clone(),
+                    missing: "a cookie usable in a header",
+                }
+            })?;
+        let resp = self
+            .http
+            .delete(url.clone())
+            .header(COOKIE, header)
+            .send()
+            .await
+            .map_err(|e| ApiError::Unreachable {
+                what: what.clone(),
+                causes: cause_chain(&e),
+            })?;
+        let status = resp.status();
+        if !status.is_success() {
+            return Err(ApiError::Status {
+                what,
+                status: status.as_u16(),
+                excerpt: None,
+            });
+        }
+        Ok(true)
     }
 
     /// Forgets a session the API refused, so the next sign-in asks again.

@@ -7,12 +7,13 @@ use std::time::Instant;
 
 use time::format_description::well_known::Rfc3339;
 
-use super::client::ApiSettings;
-use super::credentials::{AuditCredentials, BaseUrls};
+use super::anchors::{AnchorsError, ZpaAnchors};
+use super::client::{ApiRoute, ApiSettings, ProxyEnv};
+use super::credentials::{AuditCredentials, BaseUrls, Products};
 use super::judge::Requirements;
 use super::report::{self, AuditReport};
 use super::{Reading, Source};
-use crate::cli::{AuditArgs, ReportFlags};
+use crate::cli::{AuditArgs, ReportFlags, RunArgs};
 use crate::command::{Detail, Env, Exit};
 use crate::scenario::model::AnchorSet;
 
@@ -21,16 +22,7 @@ pub fn requirements(args: &AuditArgs, err: &mut dyn Write) -> Result<Requirement
     let mut req = Requirements::default();
     if let Some(path) = &args.scenario {
         match crate::scenario::load(path) {
-            Ok(s) => {
-                req.login_hosts = s
-                    .login
-                    .hosts
-                    .iter()
-                    .map(|h| h.as_str().to_string())
-                    .collect();
-                req.ports = s.login.ports.iter().map(|p| p.get()).collect();
-                req.anchors = s.anchors.clone();
-            }
+            Ok(s) => req = Requirements::of_scenario(&s),
             Err(errors) => {
                 let _ = writeln!(err, "{errors}");
                 return Err(Exit::Invalid);
@@ -43,8 +35,13 @@ pub fn requirements(args: &AuditArgs, err: &mut dyn Write) -> Result<Requirement
     Ok(req)
 }
 
-/// Where the configuration comes from, credentials read through `var`.
-pub fn source(args: &AuditArgs, var: impl Fn(&str) -> Option<String>) -> Result<Source, String> {
+/// Where the configuration comes from, credentials read through `var`, the APIs reached as
+/// the flags and the environment's proxy (`env`) say.
+pub fn source(
+    args: &AuditArgs,
+    env: &Env,
+    var: impl Fn(&str) -> Option<String>,
+) -> Result<Source, String> {
     if let Some(dir) = &args.from_snapshot {
         return Ok(Source::Snapshot(dir.clone()));
     }
@@ -54,10 +51,19 @@ pub fn source(args: &AuditArgs, var: impl Fn(&str) -> Option<String>) -> Result<
         oneapi: args.oneapi_url.clone(),
         oneapi_token: args.oneapi_token_url.clone(),
     };
-    let credentials =
-        AuditCredentials::from_env(var, &urls).map_err(|e| format!("credentials: {e}"))?;
+    let credentials = AuditCredentials::from_env(var, &urls)
+        .and_then(|c| c.check_urls(&urls).map(|()| c))
+        .map_err(|e| format!("credentials: {e}"))?;
+    let route = ApiRoute::new(
+        args.proxy.as_deref(),
+        env.proxy_password.as_ref(),
+        &env.api_proxy,
+        &args.dns,
+        &args.connect_to,
+    )?;
     let mut settings = ApiSettings {
         ca_files: args.ca_file.clone(),
+        route: Box::new(route),
         ..ApiSettings::default()
     };
     if let Some(t) = args.timeout {
@@ -67,6 +73,110 @@ pub fn source(args: &AuditArgs, var: impl Fn(&str) -> Option<String>) -> Result<
         credentials: Box::new(credentials),
         settings,
     })
+}
+
+/// `run --anchors-from-zpa[=SNAPSHOT]`: reads the anchor set from ZPA (ZPA credentials alone,
+/// through `var`; the same base URL flags as `audit`), finding the segments by the run's own
+/// scenarios' login hosts. Returns the run's arguments with the anchors as `--expect-ip`, and
+/// the connectors; or the exit code, having said why on `err` (2: unusable scenario, flags or
+/// credentials; 3: ZPA could not be read or lists no connector, so the run could not judge
+/// anchoring).
+pub async fn anchors_for_run(
+    args: &RunArgs,
+    snapshot: Option<&Path>,
+    var: impl Fn(&str) -> Option<String>,
+    proxy: &ProxyEnv,
+    err: &mut dyn Write,
+) -> Result<(RunArgs, ZpaAnchors), Exit> {
+    // The login hosts (and ports) of the scenarios the run will check: a US Government
+    // scenario's segment lists login.microsoftonline.us, not the commercial hosts.
+    let mut scenarios = Vec::new();
+    if args.scenarios.is_empty() {
+        scenarios.push(crate::scenario::bundled_office365());
+    }
+    for path in &args.scenarios {
+        match crate::scenario::load(path) {
+            Ok(s) => scenarios.push(s),
+            Err(errors) => {
+                let _ = writeln!(err, "{errors}");
+                return Err(Exit::Invalid);
+            }
+        }
+    }
+    let mut req = Requirements {
+        login_hosts: Vec::new(),
+        ports: Vec::new(),
+        anchors: AnchorSet::default(),
+    };
+    for s in &scenarios {
+        let of = Requirements::of_scenario(s);
+        for h in of.login_hosts {
+            if !req.login_hosts.contains(&h) {
+                req.login_hosts.push(h);
+            }
+        }
+        for p in of.ports {
+            if !req.ports.contains(&p) {
+                req.ports.push(p);
+            }
+        }
+    }
+    let fail = |err: &mut dyn Write, exit: Exit, message: String| {
+        let _ = writeln!(err, "error: --anchors-from-zpa: {message}");
+        Err(exit)
+    };
+    let source = match snapshot {
+        Some(dir) => Source::Snapshot(dir.to_path_buf()),
+        None => {
+            let urls = BaseUrls {
+                zpa: args.zpa_url.clone(),
+                zia: None,
+                oneapi: args.oneapi_url.clone(),
+                oneapi_token: args.oneapi_token_url.clone(),
+            };
+            let credentials = match AuditCredentials::from_env_for(var, &urls, Products::ZpaOnly)
+                .and_then(|c| c.check_urls(&urls).map(|()| c))
+            {
+                Ok(c) => c,
+                Err(e) => return fail(err, Exit::Invalid, format!("credentials: {e}")),
+            };
+            if credentials.zpa.is_none() {
+                return fail(
+                    err,
+                    Exit::Invalid,
+                    "no ZPA credentials in the environment (ZPA_CLIENT_ID, ZPA_CLIENT_SECRET, ZPA_CUSTOMER_ID; or ZSCALER_CLIENT_ID with ZPA_CUSTOMER_ID)".into(),
+                );
+            }
+            // The environment's proxy, as `audit` uses it; the run's own --proxy, --dns and
+            // --connect-to are the vantage's path to the login hosts, not to the API.
+            let route = match ApiRoute::new(None, None, proxy, &[], &[]) {
+                Ok(r) => r,
+                Err(e) => return fail(err, Exit::Invalid, e),
+            };
+            Source::Api {
+                credentials: Box::new(credentials),
+                settings: ApiSettings {
+                    ca_files: args.flags.ca_file.clone(),
+                    route: Box::new(route),
+                    ..ApiSettings::default()
+                },
+            }
+        }
+    };
+    match super::anchors::resolve(&source, &req).await {
+        Ok(zpa) => {
+            let mut args = args.clone();
+            args.flags.expect_ip = zpa.nets();
+            Ok((args, zpa))
+        }
+        Err(e) => {
+            let exit = match e {
+                AnchorsError::Read(super::AuditError::Snapshot(_)) => Exit::Invalid,
+                _ => Exit::Inconclusive,
+            };
+            fail(err, exit, crate::observation::cause_chain(&e).join(": "))
+        }
+    }
 }
 
 /// `sipa-check audit`.
@@ -81,7 +191,7 @@ pub async fn audit(
         Ok(r) => r,
         Err(e) => return e,
     };
-    let source = match source(args, var) {
+    let source = match source(args, env, var) {
         Ok(s) => s,
         Err(e) => {
             let _ = writeln!(err, "error: {e}");
@@ -115,13 +225,16 @@ pub async fn audit(
             return Exit::Invalid;
         }
     };
-    let mut planned = Vec::new();
+    let mut applied = None;
     if let Some((path, plan)) = &plan {
-        planned = super::plan::apply(&mut reading.tenant, plan).changes;
+        applied = Some(super::plan::apply(&mut reading.tenant, plan));
         reading.source = format!("{} + Terraform plan {}", reading.source, path.display());
     }
     let mut report = super::report(&reading, &req, started_at, started);
-    report.planned_changes = planned;
+    if let Some(applied) = applied {
+        applied.attribute(&mut report.checks);
+        report.planned_changes = applied.changes;
+    }
     finish(
         &reading,
         &report,
@@ -151,6 +264,9 @@ pub fn finish(
     err: &mut dyn Write,
 ) -> Exit {
     let mut exit = Exit::of(report.overall);
+    for w in &reading.warnings {
+        let _ = writeln!(err, "warning: {w}");
+    }
     if let Some(dir) = snapshot {
         match reading.documents.write_snapshot(dir) {
             Ok(()) => {

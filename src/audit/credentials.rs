@@ -50,6 +50,12 @@ pub enum CredentialsError {
     ApiKeyTooShort,
     #[error("{ZSCALER_PRIVATE_KEY}: {0}")]
     PrivateKey(String),
+    #[error("{flag} does not apply to {credentials}, which the environment holds: give {instead}")]
+    UnusedUrl {
+        flag: &'static str,
+        credentials: &'static str,
+        instead: &'static str,
+    },
     #[error("{what} `{value}` is not a valid URL")]
     Url { what: &'static str, value: String },
 }
@@ -288,6 +294,29 @@ impl AuditCredentials {
         get: impl Fn(&str) -> Option<String>,
         urls: &BaseUrls,
     ) -> Result<AuditCredentials, CredentialsError> {
+        Self::from_env_for(get, urls, Products::Both)
+    }
+
+    /// As [`AuditCredentials::from_env`], reading only what `products` need: `run
+    /// --anchors-from-zpa` reads ZPA alone, so ZIA's variables (complete or not) do not
+    /// concern it.
+    pub fn from_env_for(
+        get: impl Fn(&str) -> Option<String>,
+        urls: &BaseUrls,
+        products: Products,
+    ) -> Result<AuditCredentials, CredentialsError> {
+        let mut creds = Self::read(get, urls, products)?;
+        if products == Products::ZpaOnly {
+            creds.zia = None;
+        }
+        Ok(creds)
+    }
+
+    fn read(
+        get: impl Fn(&str) -> Option<String>,
+        urls: &BaseUrls,
+        products: Products,
+    ) -> Result<AuditCredentials, CredentialsError> {
         let get = |k: &str| get(k).filter(|v| !v.is_empty());
         let need = |present: &'static str, missing: &'static str| {
             get(missing).ok_or(CredentialsError::Incomplete { present, missing })
@@ -343,7 +372,11 @@ impl AuditCredentials {
             }
             None => None,
         };
-        let zia = match get(ZIA_USERNAME) {
+        let zia_user = match products {
+            Products::Both => get(ZIA_USERNAME),
+            Products::ZpaOnly => None,
+        };
+        let zia = match zia_user {
             Some(username) => {
                 let password = Secret::new(need(ZIA_USERNAME, ZIA_PASSWORD)?);
                 let api_key = need(ZIA_USERNAME, ZIA_API_KEY)?;
@@ -365,6 +398,50 @@ impl AuditCredentials {
         };
         Ok(AuditCredentials { zpa, zia })
     }
+
+    /// Refuses a base URL flag that these credentials would silently ignore: `--zpa-url` (or
+    /// `--zia-url`) with OneAPI credentials and no `--oneapi-url`, or `--oneapi-url` (or
+    /// `--oneapi-token-url`) with legacy credentials only and no legacy URL.
+    pub fn check_urls(&self, urls: &BaseUrls) -> Result<(), CredentialsError> {
+        let oneapi = matches!(self.zpa, Some((ZpaLogin::OneApi(_), _)))
+            || matches!(self.zia, Some(ZiaLogin::OneApi(_)));
+        let legacy = matches!(self.zpa, Some((ZpaLogin::Legacy { .. }, _)))
+            || matches!(self.zia, Some(ZiaLogin::Legacy { .. }));
+        let oneapi_flags = urls.oneapi.is_some() || urls.oneapi_token.is_some();
+        let legacy_flags = urls.zpa.is_some() || urls.zia.is_some();
+        if oneapi && !legacy && legacy_flags && !oneapi_flags {
+            return Err(CredentialsError::UnusedUrl {
+                flag: if urls.zpa.is_some() {
+                    "--zpa-url"
+                } else {
+                    "--zia-url"
+                },
+                credentials: "OneAPI credentials (ZSCALER_CLIENT_ID)",
+                instead: "--oneapi-url and --oneapi-token-url",
+            });
+        }
+        if legacy && !oneapi && oneapi_flags && !legacy_flags {
+            return Err(CredentialsError::UnusedUrl {
+                flag: if urls.oneapi.is_some() {
+                    "--oneapi-url"
+                } else {
+                    "--oneapi-token-url"
+                },
+                credentials: "legacy credentials (ZPA_CLIENT_ID, ZIA_USERNAME)",
+                instead: "--zpa-url (and --zia-url)",
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Which products' credentials a command reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Products {
+    /// `audit`: ZPA and ZIA.
+    Both,
+    /// `run --anchors-from-zpa`: ZPA alone.
+    ZpaOnly,
 }
 
 /// The legacy ZIA API key obfuscation (Zscaler's SDKs): the last six digits of the millisecond

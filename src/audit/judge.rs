@@ -65,16 +65,27 @@ pub struct Requirements {
     pub anchors: AnchorSet,
 }
 
-impl Default for Requirements {
-    fn default() -> Self {
+impl Requirements {
+    /// What a scenario requires: its login hosts, its ports and its expected anchors.
+    pub fn of_scenario(s: &crate::scenario::model::Scenario) -> Requirements {
         Requirements {
-            login_hosts: crate::lab::LOGIN_HOSTS
+            login_hosts: s
+                .login
+                .hosts
                 .iter()
-                .map(|h| (*h).to_string())
+                .map(|h| h.as_str().to_string())
                 .collect(),
-            ports: vec![80, 443],
-            anchors: AnchorSet::default(),
+            ports: s.login.ports.iter().map(|p| p.get()).collect(),
+            anchors: s.anchors.clone(),
         }
+    }
+}
+
+impl Default for Requirements {
+    /// The guide's: the bundled Office 365 scenario's three login hosts on 80 and 443, no
+    /// expected anchors.
+    fn default() -> Self {
+        Requirements::of_scenario(&crate::scenario::bundled_office365())
     }
 }
 
@@ -458,18 +469,23 @@ fn judge_zpa(zpa: &ZpaConfig, req: &Requirements, checks: &mut Vec<AuditCheck>) 
         ));
         let ranges: Vec<String> = s.tcp_ports.iter().map(ToString::to_string).collect();
         for port in &req.ports {
-            checks.push(check(
-                format!("segment {n}: TCP port {port}"),
-                s.tcp_ports.iter().any(|r| r.contains(*port)),
-                seg_subject(s),
-                format!("TCP port ranges covering {port}"),
-                if ranges.is_empty() {
-                    "no TCP port range".to_string()
-                } else {
-                    format!("TCP port ranges {}", ranges.join(", "))
-                },
-                format!("{FIX_SEGMENT} > {n}: TCP Port Ranges"),
-                GuideStep::SegmentPorts,
+            checks.push(unless_missing(
+                check(
+                    format!("segment {n}: TCP port {port}"),
+                    s.tcp_ports.iter().any(|r| r.contains(*port)),
+                    seg_subject(s),
+                    format!("TCP port ranges covering {port}"),
+                    if ranges.is_empty() {
+                        "no TCP port range".to_string()
+                    } else {
+                        format!("TCP port ranges {}", ranges.join(", "))
+                    },
+                    format!("{FIX_SEGMENT} > {n}: TCP Port Ranges"),
+                    GuideStep::SegmentPorts,
+                ),
+                &s.missing,
+                "tcpPortRange",
+                &what,
             ));
         }
     }
@@ -752,6 +768,12 @@ fn judge_zpa(zpa: &ZpaConfig, req: &Requirements, checks: &mut Vec<AuditCheck>) 
                 connectors.len()
             ));
         }
+        if req.anchors.is_empty() {
+            // Said, so that a pass is not read as "the connectors are the right ones".
+            c.warnings.push(
+                "no expected anchors (--expect-ip, or the scenario's [anchor] expect): the App Connectors' public IPs were not compared".to_string(),
+            );
+        }
         checks.push(c);
         if !req.anchors.is_empty() {
             let ips: Vec<(String, bool)> = up
@@ -1003,6 +1025,7 @@ fn access_check(zpa: &ZpaConfig, s: &Segment, request: &PolicyRequest<'_>) -> Au
 }
 
 fn judge_zia(zia: &ZiaConfig, chain: Option<&Chain>, checks: &mut Vec<AuditCheck>) {
+    let first_zia = checks.len();
     let user_gateways: Vec<&ZiaGateway> = zia
         .gateways
         .iter()
@@ -1269,36 +1292,65 @@ fn judge_zia(zia: &ZiaConfig, chain: Option<&Chain>, checks: &mut Vec<AuditCheck
         });
         return;
     }
-    let (pass_word, warning) = match &zia.activation {
+    // Saved but not activated (or being activated, or a status the audit does not know): what
+    // was read may not be what ZIA applies, so no ZIA link can pass on it.
+    let unsettled = match &zia.activation {
         // Judged above.
-        Activation::Unknown => (String::new(), None),
-        Activation::Active => ("ACTIVE".to_string(), None),
-        Activation::Pending => (
+        Activation::Unknown | Activation::Active => None,
+        Activation::Pending => Some((
             "PENDING".to_string(),
-            Some(
-                "ZIA has saved changes that are not activated: the audited configuration may not be live",
-            ),
-        ),
-        Activation::InProgress => (
+            "ZIA has saved changes that are not activated: the audited ZIA configuration may not be live",
+        )),
+        Activation::InProgress => Some((
             "INPROGRESS".to_string(),
-            Some("ZIA is activating changes: the audited configuration may not be live yet"),
-        ),
-        Activation::Other(s) => (
+            "ZIA is activating changes: the audited ZIA configuration may not be live yet",
+        )),
+        Activation::Other(s) => Some((
             format!("`{s}`"),
-            Some("ZIA's activation status is not one the audit knows"),
-        ),
+            "ZIA's activation status is not one the audit knows: whether the audited ZIA configuration is live cannot be told",
+        )),
     };
-    let mut c = check(
-        "ZIA activation".into(),
-        true,
-        None,
-        "no pending changes (status ACTIVE)",
-        format!("status {pass_word}"),
-        FIX_ACTIVATION,
-        GuideStep::ZiaActivation,
-    );
-    c.warnings.extend(warning.map(str::to_string));
-    checks.push(c);
+    let Some((word, reason)) = unsettled else {
+        checks.push(check(
+            "ZIA activation".into(),
+            true,
+            None,
+            "no pending changes (status ACTIVE)",
+            "status ACTIVE",
+            FIX_ACTIVATION,
+            GuideStep::ZiaActivation,
+        ));
+        return;
+    };
+    // The ZIA links that would have passed are undecided; a failing one fails whatever is
+    // activated (the saved configuration is wrong either way).
+    for c in checks[first_zia..]
+        .iter_mut()
+        .filter(|c| c.status == Status::Pass)
+    {
+        c.status = Status::Error;
+        c.found = format!(
+            "{} as saved, but ZIA's activation status is {word}: what ZIA applies may differ",
+            c.found
+        );
+        c.causes.insert(
+            0,
+            format!("ZIA activation status {word}: {reason}; {FIX_ACTIVATION}, then audit again"),
+        );
+    }
+    checks.push(AuditCheck {
+        status: Status::Error,
+        causes: vec![format!("GET /status answered {word}: {reason}")],
+        ..check(
+            "ZIA activation".into(),
+            false,
+            None,
+            "no pending changes (status ACTIVE)",
+            format!("status {word}: {reason}"),
+            FIX_ACTIVATION,
+            GuideStep::ZiaActivation,
+        )
+    });
 }
 
 fn trust_words(r: &ZiaForwardingRule) -> String {

@@ -53,6 +53,9 @@ pub struct Reading {
     pub tenant: Tenant,
     /// `api` or `snapshot DIR`.
     pub source: String,
+    /// What went wrong around the reading without changing what was read, such as a ZIA
+    /// session that could not be ended.
+    pub warnings: Vec<String>,
 }
 
 /// Reads the configuration from `source`.
@@ -65,6 +68,7 @@ pub async fn read(source: &Source) -> Result<Reading, AuditError> {
                 documents,
                 tenant,
                 source: format!("snapshot {}", dir.display()),
+                warnings: Vec::new(),
             })
         }
         Source::Api {
@@ -73,6 +77,17 @@ pub async fn read(source: &Source) -> Result<Reading, AuditError> {
         } => {
             let (zpa, zia) = client::ReadOnlyClient::from_credentials(credentials, settings)?;
             let (documents, problems) = client::fetch_all(zpa.as_ref(), zia.as_ref()).await;
+            // Done with ZIA: its admin session is ended, not left open until it expires. Its
+            // outcome changes nothing that was read; a failure is said.
+            let mut warnings = Vec::new();
+            if let Some(zia) = &zia
+                && let Err(e) = zia.sign_out().await
+            {
+                warnings.push(format!(
+                    "the ZIA admin session could not be ended ({}): it stays open until ZIA expires it",
+                    crate::observation::cause_chain(&e).join(": ")
+                ));
+            }
             let mut tenant = parse::tenant(&documents);
             for (product, problem) in problems {
                 match product {
@@ -83,7 +98,11 @@ pub async fn read(source: &Source) -> Result<Reading, AuditError> {
             Ok(Reading {
                 documents,
                 tenant,
-                source: "api".into(),
+                source: match settings.route.describe() {
+                    Some(route) => format!("api, {route}"),
+                    None => "api".into(),
+                },
+                warnings,
             })
         }
     }

@@ -12,7 +12,7 @@ pub struct ObjRef {
 }
 
 /// A TCP port range of a segment, both ends included.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 pub struct PortRange {
     pub from: u16,
     pub to: u16,

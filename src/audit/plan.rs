@@ -6,7 +6,10 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
+use super::judge::AuditCheck;
 use super::model::*;
+use crate::guide::GuideStep;
+use crate::outcome::Status;
 
 /// Why a plan cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -31,6 +34,48 @@ pub enum PlanError {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Applied {
     pub changes: Vec<String>,
+    /// The application segments the plan creates or updates, so that a check on one names
+    /// the resource that changes it.
+    pub segments: Vec<PlannedSegment>,
+}
+
+/// An application segment as the plan leaves it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlannedSegment {
+    /// The segment's id in the tenant (or `(known after apply: ADDRESS)`).
+    pub id: String,
+    /// The resource's address, such as `zpa_application_segment.o365`.
+    pub address: String,
+    /// The forms of the TCP ranges the plan changes (the ones the provider sends).
+    pub port_forms: Vec<PortForm>,
+    /// Whether the plan changes `domain_names`.
+    pub domains_changed: bool,
+}
+
+impl Applied {
+    /// Names the planned resource in each segment port or domain check that does not pass, so
+    /// a failing gate says which resource (and which form of its ports) breaks the link.
+    pub fn attribute(&self, checks: &mut [AuditCheck]) {
+        for c in checks.iter_mut().filter(|c| c.status != Status::Pass) {
+            let Some(id) = c.object.as_ref().map(|o| o.id.as_str()) else {
+                continue;
+            };
+            let Some(seg) = self.segments.iter().find(|s| s.id == id) else {
+                continue;
+            };
+            let what = match c.guide_step {
+                GuideStep::SegmentPorts if !seg.port_forms.is_empty() => seg
+                    .port_forms
+                    .iter()
+                    .map(|f| format!("`{}`", f.attribute()))
+                    .collect::<Vec<_>>()
+                    .join(" and "),
+                GuideStep::SegmentDomains if seg.domains_changed => "`domain_names`".to_string(),
+                _ => continue,
+            };
+            c.found = format!("{}, as planned by {} ({what})", c.found, seg.address);
+        }
+    }
 }
 
 /// Reads `terraform show -json` output.
@@ -98,33 +143,125 @@ fn block_ids(v: &Value, key: &str) -> Vec<String> {
         .collect()
 }
 
-fn ports(after: &Value) -> Option<Vec<PortRange>> {
-    let p = |x: &str| x.trim().parse::<u16>().ok();
-    let mut out = Vec::new();
-    let mut seen = false;
-    for r in arr(after, "tcp_port_range") {
-        seen = true;
-        if let (Some(from), to) = (s(r, "from").as_deref().and_then(p), s(r, "to")) {
-            let to = to.as_deref().and_then(p).unwrap_or(from);
-            out.push(PortRange { from, to });
+/// The two forms of a segment's TCP ranges in the zpa provider's schema, both Optional and
+/// Computed: a plan changes the one the configuration sets and carries the other's prior value,
+/// and the provider sends only the changed form, which ZPA then applies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PortForm {
+    /// `tcp_port_range { from = .., to = .. }` blocks.
+    Blocks,
+    /// The flat `tcp_port_ranges = ["from", "to", ...]` list.
+    Flat,
+}
+
+impl PortForm {
+    const BOTH: [PortForm; 2] = [PortForm::Blocks, PortForm::Flat];
+
+    /// The attribute's name in the provider's schema.
+    pub fn attribute(self) -> &'static str {
+        match self {
+            PortForm::Blocks => "tcp_port_range",
+            PortForm::Flat => "tcp_port_ranges",
         }
     }
-    if let Some(flat) = after.get("tcp_port_ranges") {
-        seen = true;
-        let flat: Vec<Option<u16>> = strings(flat).iter().map(|x| p(x)).collect();
-        for pair in flat.chunks(2) {
-            if let [Some(from), Some(to)] = pair {
-                let r = PortRange {
-                    from: *from,
-                    to: *to,
-                };
-                if !out.contains(&r) {
-                    out.push(r);
+
+    /// The ranges in this form, sorted; `None` when the attribute is absent or null (not
+    /// known, or not set).
+    fn ranges(self, v: &Value) -> Option<Vec<PortRange>> {
+        let p = |x: &str| x.trim().parse::<u16>().ok();
+        let value = v.get(self.attribute()).filter(|x| !x.is_null())?;
+        let mut out = Vec::new();
+        match self {
+            PortForm::Blocks => {
+                for r in value.as_array().map(Vec::as_slice).unwrap_or(&[]) {
+                    if let Some(from) = s(r, "from").as_deref().and_then(p) {
+                        let to = s(r, "to").as_deref().and_then(p).unwrap_or(from);
+                        out.push(PortRange { from, to });
+                    }
+                }
+            }
+            PortForm::Flat => {
+                let flat: Vec<Option<u16>> = strings(value).iter().map(|x| p(x)).collect();
+                for pair in flat.chunks(2) {
+                    if let [Some(from), Some(to)] = pair {
+                        out.push(PortRange {
+                            from: *from,
+                            to: *to,
+                        });
+                    }
                 }
             }
         }
+        out.sort();
+        out.dedup();
+        Some(out)
     }
-    seen.then_some(out)
+
+    /// Whether `after_unknown` marks this form (or part of it) as known only after apply.
+    fn unknown(self, after_unknown: &Value) -> bool {
+        fn any_true(v: &Value) -> bool {
+            match v {
+                Value::Bool(b) => *b,
+                Value::Array(items) => items.iter().any(any_true),
+                Value::Object(m) => m.values().any(any_true),
+                _ => false,
+            }
+        }
+        after_unknown.get(self.attribute()).is_some_and(any_true)
+    }
+}
+
+/// What a plan does to a segment's TCP ranges.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum PlannedPorts {
+    /// Neither form changes: the provider sends no ports, the tenant keeps its own.
+    Unchanged,
+    /// The ranges after apply, from the forms the plan changes (both: only what both cover).
+    Set {
+        ranges: Vec<PortRange>,
+        forms: Vec<PortForm>,
+    },
+    /// No known form changes but one is known only after apply: the ports cannot be told.
+    Unknown,
+}
+
+/// The ports a segment has after apply, judged on the form the plan changes, never on a prior
+/// value the other form carries.
+fn planned_ports(before: &Value, after: &Value, after_unknown: &Value) -> PlannedPorts {
+    let changed: Vec<(PortForm, Vec<PortRange>)> = PortForm::BOTH
+        .into_iter()
+        .filter_map(|f| {
+            let now = f.ranges(after)?;
+            (now != f.ranges(before).unwrap_or_default()).then_some((f, now))
+        })
+        .collect();
+    match changed.as_slice() {
+        [] if PortForm::BOTH.iter().any(|f| f.unknown(after_unknown)) => PlannedPorts::Unknown,
+        [] => PlannedPorts::Unchanged,
+        [(form, ranges)] => PlannedPorts::Set {
+            ranges: ranges.clone(),
+            forms: vec![*form],
+        },
+        [(f1, a), (f2, b), ..] => {
+            // Both changed and both are sent: a port counts only if both cover it, so a
+            // removal in either form fails.
+            let mut ranges: Vec<PortRange> = a
+                .iter()
+                .flat_map(|x| {
+                    b.iter().filter_map(move |y| {
+                        let (from, to) = (x.from.max(y.from), x.to.min(y.to));
+                        (from <= to).then_some(PortRange { from, to })
+                    })
+                })
+                .collect();
+            ranges.sort();
+            ranges.dedup();
+            PlannedPorts::Set {
+                ranges,
+                forms: vec![*f1, *f2],
+            }
+        }
+    }
 }
 
 fn conditions(after: &Value) -> Vec<Condition> {
@@ -193,6 +330,7 @@ fn find<T>(
 /// Merges the plan's resource changes over `tenant`.
 pub fn apply(tenant: &mut Tenant, plan: &Value) -> Applied {
     let mut applied = Applied::default();
+    let mut planned_segments = Vec::new();
     for rc in arr(plan, "resource_changes") {
         let Some(kind) = s(rc, "type") else { continue };
         let address = s(rc, "address").unwrap_or_else(|| kind.clone());
@@ -203,6 +341,7 @@ pub fn apply(tenant: &mut Tenant, plan: &Value) -> Applied {
         }
         let before = change.get("before").cloned().unwrap_or(Value::Null);
         let after = change.get("after").cloned().unwrap_or(Value::Null);
+        let after_unknown = change.get("after_unknown").cloned().unwrap_or(Value::Null);
         let delete =
             actions.iter().any(|a| a == "delete") && !actions.iter().any(|a| a == "create");
         let (id, name) = key(&before, &after);
@@ -243,12 +382,31 @@ pub fn apply(tenant: &mut Tenant, plan: &Value) -> Applied {
                     seg.ip_anchored = a;
                     seg.missing.retain(|f| f != "ipAnchored");
                 }
-                if let Some(d) = after.get("domain_names") {
-                    seg.domains = strings(d);
+                let mut planned = PlannedSegment {
+                    id: seg.id.clone(),
+                    address: address.clone(),
+                    port_forms: Vec::new(),
+                    domains_changed: false,
+                };
+                if let Some(d) = after.get("domain_names").filter(|d| !d.is_null()) {
+                    let d = strings(d);
+                    planned.domains_changed =
+                        before.get("domain_names").map(strings).unwrap_or_default() != d;
+                    seg.domains = d;
                 }
-                if let Some(p) = ports(&after) {
-                    seg.tcp_ports = p;
+                match planned_ports(&before, &after, &after_unknown) {
+                    PlannedPorts::Unchanged => {}
+                    PlannedPorts::Set { ranges, forms } => {
+                        seg.tcp_ports = ranges;
+                        seg.missing.retain(|f| f != "tcpPortRange");
+                        planned.port_forms = forms;
+                    }
+                    PlannedPorts::Unknown => {
+                        seg.tcp_ports = Vec::new();
+                        seg.missing.push("tcpPortRange".into());
+                    }
                 }
+                planned_segments.push(planned);
                 if let Some(g) = s(&after, "segment_group_id") {
                     seg.segment_group_id = Some(g);
                 }
@@ -476,6 +634,7 @@ pub fn apply(tenant: &mut Tenant, plan: &Value) -> Applied {
                 .push(format!("{address}: {}", actions.join(", ")));
         }
     }
+    applied.segments = planned_segments;
     applied
 }
 
@@ -522,5 +681,119 @@ mod tests {
         assert_eq!(seg.tcp_ports, [PortRange { from: 443, to: 443 }]);
         assert!(seg.ip_anchored);
         assert_eq!(seg.segment_group_id.as_deref(), Some("1"));
+    }
+
+    fn both_forms(blocks: &[(u16, u16)], flat: &[u16]) -> Value {
+        json!({
+            "tcp_port_range": blocks.iter().map(|(f, t)| json!({"from": f.to_string(), "to": t.to_string()})).collect::<Vec<_>>(),
+            "tcp_port_ranges": flat.iter().map(u16::to_string).collect::<Vec<_>>(),
+        })
+    }
+
+    #[test]
+    fn the_form_the_plan_changes_decides_the_ports() {
+        let before = both_forms(&[(80, 80), (443, 443)], &[80, 80, 443, 443]);
+        let none = json!({});
+        // The blocks change; the flat list carries its prior value, which is not sent.
+        let after = both_forms(&[(443, 443)], &[80, 80, 443, 443]);
+        assert_eq!(
+            planned_ports(&before, &after, &none),
+            PlannedPorts::Set {
+                ranges: vec![PortRange { from: 443, to: 443 }],
+                forms: vec![PortForm::Blocks]
+            }
+        );
+        // The mirror.
+        let after = both_forms(&[(80, 80), (443, 443)], &[443, 443]);
+        assert_eq!(
+            planned_ports(&before, &after, &none),
+            PlannedPorts::Set {
+                ranges: vec![PortRange { from: 443, to: 443 }],
+                forms: vec![PortForm::Flat]
+            }
+        );
+        // Reordered, not changed: the tenant keeps its own ports.
+        let after = both_forms(&[(443, 443), (80, 80)], &[443, 443, 80, 80]);
+        assert_eq!(
+            planned_ports(&before, &after, &none),
+            PlannedPorts::Unchanged
+        );
+        // Both change: a port counts only where both forms cover it.
+        let after = both_forms(&[(1, 500)], &[80, 80, 8443, 8443]);
+        assert_eq!(
+            planned_ports(&before, &after, &none),
+            PlannedPorts::Set {
+                ranges: vec![PortRange { from: 80, to: 80 }],
+                forms: vec![PortForm::Blocks, PortForm::Flat]
+            }
+        );
+        // A create: the configured form is known, the other only after apply.
+        let after =
+            json!({"tcp_port_range": [{"from": "80", "to": "80"}, {"from": "443", "to": "443"}]});
+        assert_eq!(
+            planned_ports(&Value::Null, &after, &json!({"tcp_port_ranges": true})),
+            PlannedPorts::Set {
+                ranges: vec![
+                    PortRange { from: 80, to: 80 },
+                    PortRange { from: 443, to: 443 }
+                ],
+                forms: vec![PortForm::Blocks]
+            }
+        );
+        // The configured form known only after apply: the ports cannot be told.
+        let after = json!({"tcp_port_ranges": ["80", "80", "443", "443"]});
+        let before = json!({"tcp_port_ranges": ["80", "80", "443", "443"], "tcp_port_range": []});
+        assert_eq!(
+            planned_ports(&before, &after, &json!({"tcp_port_range": true})),
+            PlannedPorts::Unknown
+        );
+    }
+
+    #[test]
+    fn ports_known_only_after_apply_make_the_port_checks_errors() {
+        let mut t = Tenant {
+            zpa: Ok(ZpaConfig {
+                segments: vec![Segment {
+                    id: "1".into(),
+                    name: "o365".into(),
+                    enabled: true,
+                    ip_anchored: true,
+                    domains: vec!["login.windows.net".into()],
+                    tcp_ports: vec![
+                        PortRange { from: 80, to: 80 },
+                        PortRange { from: 443, to: 443 },
+                    ],
+                    segment_group_id: None,
+                    server_groups: vec![],
+                    bypass_type: Some("NEVER".into()),
+                    double_encrypt: false,
+                    missing: vec![],
+                }],
+                ..ZpaConfig::default()
+            }),
+            zia: Err(Unreadable {
+                what: "ZIA".into(),
+                causes: vec![],
+            }),
+        };
+        let plan = json!({"resource_changes": [
+            {"address": "zpa_application_segment.o365", "type": "zpa_application_segment",
+             "change": {"actions": ["update"],
+                        "before": {"id": "1", "name": "o365", "tcp_port_range": [{"from": "80", "to": "80"}]},
+                        "after": {"id": "1", "name": "o365"},
+                        "after_unknown": {"tcp_port_range": true}}}]});
+        apply(&mut t, &plan);
+        let req = super::super::judge::Requirements {
+            login_hosts: vec!["login.windows.net".into()],
+            ..Default::default()
+        };
+        let checks = super::super::judge::judge(&t, &req);
+        for port in [80, 443] {
+            let c = checks
+                .iter()
+                .find(|c| c.name == format!("segment o365: TCP port {port}"))
+                .unwrap();
+            assert_eq!(c.status, Status::Error, "{c:#?}");
+        }
     }
 }

@@ -26,8 +26,8 @@ pub use overrides::Overrides;
 pub use readiness::{Shortfall, Summary};
 pub use values::{
     PROXY_PASSWORD_ENV, parse_anchor, parse_deadline, parse_dns_server, parse_duration,
-    parse_entra_mode, parse_entra_wait, parse_family, parse_proxy, parse_require, parse_samples,
-    parse_timeout, shorten,
+    parse_entra_mode, parse_entra_wait, parse_env_proxy, parse_family, parse_proxy, parse_require,
+    parse_samples, parse_timeout, shorten,
 };
 
 use de::{Ctx, DeError, Diag, NodeDe};

@@ -151,11 +151,35 @@ pub fn parse_dns_server(s: &str) -> Result<SocketAddr, String> {
 pub(crate) enum Written {
     Scenario,
     CommandLine,
+    Environment,
 }
 
 /// An explicit proxy given on the command line (`--proxy`): `http://[user@]host[:port]`.
 pub fn parse_proxy(s: &str) -> Result<ProxySpec, String> {
     parse_proxy_written(s, Written::CommandLine)
+}
+
+/// A proxy from the environment (`HTTPS_PROXY`), as curl reads it: `http://` (or no scheme),
+/// a user and password in the URL allowed, since the environment is where secrets go. The
+/// password is kept as a [`Secret`]; messages never repeat it.
+pub fn parse_env_proxy(s: &str) -> Result<ProxySpec, String> {
+    let written = if s.contains("://") {
+        s.to_string()
+    } else {
+        format!("http://{s}")
+    };
+    let shown = shorten(&redact_userinfo(&written));
+    let mut url = Url::parse(&written).map_err(|e| format!("`{shown}` is not a valid URL: {e}"))?;
+    let password = url
+        .password()
+        .map(percent_decode)
+        .filter(|p| !p.is_empty())
+        .map(crate::scenario::model::Secret::new);
+    // Cannot fail for a URL with a host; one without is refused below.
+    let _ = url.set_password(None);
+    let mut spec = parse_proxy_written(url.as_str(), Written::Environment)?;
+    spec.password = password;
+    Ok(spec)
 }
 
 /// An explicit proxy: only `http://`, a user name allowed, a password never (it belongs in
@@ -179,6 +203,8 @@ pub(crate) fn parse_proxy_written(s: &str, written: Written) -> Result<ProxySpec
         let place = match written {
             Written::Scenario => "in the scenario",
             Written::CommandLine => "on the command line",
+            // Taken out before: never here.
+            Written::Environment => "in the environment",
         };
         return Err(format!(
             "the proxy URL contains a password: put the proxy password in {PROXY_PASSWORD_ENV}, not {place}"
@@ -802,6 +828,29 @@ mod tests {
         let err = parse_proxy("http://u:hunter2@pro xy:8080").unwrap_err();
         assert!(!err.contains("hunter2"), "{err}");
         assert!(err.contains("u:REDACTED@"), "{err}");
+    }
+
+    #[test]
+    fn an_environment_proxy_keeps_its_password_as_a_secret_and_never_shows_it() {
+        let p = parse_env_proxy("http://svc%40corp:p%40ss%3Aw@proxy.example.com:3128").unwrap();
+        assert_eq!(p.url.as_str(), "http://proxy.example.com:3128/");
+        assert_eq!(p.username.as_deref(), Some("svc@corp"));
+        assert_eq!(p.password.as_ref().map(|s| s.expose()), Some("p@ss:w"));
+        assert!(!p.display_url().contains("p%40ss"), "{}", p.display_url());
+        // As curl: no scheme means http://.
+        let p = parse_env_proxy("proxy.example.com:8080").unwrap();
+        assert_eq!(p.url.as_str(), "http://proxy.example.com:8080/");
+        assert!(p.password.is_none());
+        // Refusals never repeat the password.
+        for bad in [
+            "https://u:hunter2@proxy:8443",
+            "socks5://u:hunter2@proxy:1080",
+            "http://u:hunter2@pro xy:8080",
+            "http://u:hunter2@proxy:8080/path",
+        ] {
+            let err = parse_env_proxy(bad).unwrap_err();
+            assert!(!err.contains("hunter2"), "{bad}: {err}");
+        }
     }
 
     #[test]

@@ -549,14 +549,70 @@ fn a_disabled_forwarding_rule_fails_by_name() {
 }
 
 #[test]
-fn pending_activation_is_a_warning() {
+fn pending_activation_makes_the_zia_links_inconclusive_not_a_pass() {
     let mut t = good();
     zia(&mut t).activation = Activation::Pending;
     let checks = judge(&t, &req());
-    let c = checks.iter().find(|c| c.name == "ZIA activation").unwrap();
-    assert_eq!(c.status, Status::Pass);
-    assert_eq!(c.warnings.len(), 1);
+    let c = named(&checks, "ZIA activation");
+    assert_eq!(c.status, Status::Error, "{c:#?}");
     assert_eq!(c.guide_step, GuideStep::ZiaActivation);
+    assert!(c.found.contains("PENDING"), "{}", c.found);
+    assert!(c.found.contains("not activated"), "{}", c.found);
+    assert_eq!(c.fix, FIX_ACTIVATION);
+    assert!(c.fix.contains("activate"));
+    // Every ZIA link that would have passed is undecided, naming the activation; the ZPA side
+    // stands as read.
+    let zia_links = [
+        "ZIA ZPA gateway SIPA gateway: server group",
+        "segment O365 SIPA: ZIA forwarding rule",
+    ];
+    for name in zia_links {
+        let c = named(&checks, name);
+        assert_eq!(c.status, Status::Error, "{c:#?}");
+        assert!(
+            c.causes
+                .iter()
+                .any(|k| k.contains("PENDING") && k.contains("activate")),
+            "{c:#?}"
+        );
+    }
+    let errors: Vec<&str> = checks
+        .iter()
+        .filter(|c| c.status != Status::Pass)
+        .map(|c| c.name.as_str())
+        .collect();
+    assert_eq!(errors.len(), zia_links.len() + 1, "{errors:?}");
+    // Nothing failed, so the run is inconclusive (exit 3), not a pass.
+    assert!(checks.iter().all(|c| c.status != Status::Fail));
+}
+
+#[test]
+fn a_failing_zia_link_still_fails_while_changes_are_pending() {
+    let mut t = good();
+    zia(&mut t).activation = Activation::Pending;
+    zia(&mut t).forwarding_rules[0].enabled = false;
+    let checks = judge(&t, &req());
+    assert_eq!(
+        named(&checks, "segment O365 SIPA: ZIA forwarding rule").status,
+        Status::Fail
+    );
+}
+
+#[test]
+fn an_activation_in_progress_or_unknown_is_not_a_pass_either() {
+    for a in [
+        Activation::InProgress,
+        Activation::Other("SOMETHING".into()),
+    ] {
+        let mut t = good();
+        zia(&mut t).activation = a.clone();
+        let checks = judge(&t, &req());
+        assert_eq!(
+            named(&checks, "ZIA activation").status,
+            Status::Error,
+            "{a:?}"
+        );
+    }
 }
 
 #[test]
@@ -956,4 +1012,55 @@ fn a_zia_catch_all_rule_above_the_sipa_rule_takes_the_traffic_first() {
     let c = named(&checks, "segment O365 SIPA: ZIA forwarding rule");
     assert_eq!(c.status, Status::Pass);
     assert!(c.warnings[0].contains("Direct everything") && c.warnings[0].contains("Branch"));
+}
+
+#[test]
+fn without_expected_anchors_the_connector_ips_are_said_not_compared() {
+    let checks = judge(&good(), &Requirements::default());
+    let c = named(
+        &checks,
+        "server group SIPA servers: App Connectors connected",
+    );
+    assert_eq!(c.status, Status::Pass);
+    assert!(
+        c.warnings
+            .iter()
+            .any(|w| w.contains("public IPs were not compared")),
+        "{c:#?}"
+    );
+    assert!(
+        !checks
+            .iter()
+            .any(|c| c.name.ends_with("App Connector IPs expected"))
+    );
+    // With expected anchors they are compared, and nothing is said.
+    let checks = judge(&good(), &req());
+    let c = named(
+        &checks,
+        "server group SIPA servers: App Connectors connected",
+    );
+    assert!(c.warnings.is_empty(), "{c:#?}");
+    assert_eq!(
+        named(
+            &checks,
+            "server group SIPA servers: App Connector IPs expected"
+        )
+        .status,
+        Status::Pass
+    );
+}
+
+#[test]
+fn the_default_requirements_are_the_guides_hosts_and_ports() {
+    let r = Requirements::default();
+    assert_eq!(
+        r.login_hosts,
+        [
+            "login.microsoftonline.com",
+            "login.windows.net",
+            "login.microsoft.com"
+        ]
+    );
+    assert_eq!(r.ports, [80, 443]);
+    assert!(r.anchors.is_empty());
 }

@@ -3,8 +3,9 @@
 //! /api/v1/authenticatedSession` with the obfuscated API key, `JSESSIONID` cookie), OneAPI
 //! (`POST /oauth2/v1/token`, one bearer for `/zpa/…` and `/zia/api/v1/…`). ZPA pages with
 //! `page`/`pagesize` and string counts, ZIA with `page`/`pageSize` and bare arrays; throttling
-//! answers 429 with `Retry-After` in ZPA's `13s` form. Every request is recorded, so a test can
-//! prove the audit never wrote.
+//! answers 429 with `Retry-After` in ZPA's `13s` form; `DELETE /api/v1/authenticatedSession` ends
+//! a ZIA session. Every request is recorded, so a test can prove the audit never wrote and left
+//! no session open.
 
 mod tenant;
 
@@ -128,7 +129,9 @@ impl AuditFault {
             AuditFault::ForwardingRuleDisabled => {
                 "the ZIA forwarding rule is DISABLED (network: nothing anchored)"
             }
-            AuditFault::ActivationPending => "ZIA has changes saved but not activated (a warning)",
+            AuditFault::ActivationPending => {
+                "ZIA has changes saved but not activated (the ZIA links inconclusive)"
+            }
         }
     }
 
@@ -192,6 +195,9 @@ pub struct ApiBehaviour {
     pub bad_json: bool,
     /// The largest page the APIs serve.
     pub max_page_size: Option<usize>,
+    /// Answer the ZIA sign-out (`DELETE /api/v1/authenticatedSession`) with 500, the session
+    /// left open.
+    pub refuse_sign_out: bool,
 }
 
 /// What the fake APIs saw.
@@ -207,6 +213,8 @@ struct ApiState {
     behaviour: ApiBehaviour,
     requests: Mutex<Vec<ApiRequest>>,
     sessions: Mutex<HashSet<String>>,
+    /// The legacy ZIA sessions (`JSESSIONID`s) ever opened; open while still in `sessions`.
+    zia_sessions: Mutex<HashSet<String>>,
     gets: Mutex<u32>,
     expired: Mutex<bool>,
 }
@@ -261,6 +269,7 @@ impl AdminApi {
             behaviour,
             requests: Mutex::default(),
             sessions: Mutex::default(),
+            zia_sessions: Mutex::default(),
             gets: Mutex::new(0),
             expired: Mutex::new(false),
         }));
@@ -357,6 +366,25 @@ impl AdminApi {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
+    }
+
+    /// How many legacy ZIA sessions are still open: signed in, neither ended (`DELETE
+    /// /api/v1/authenticatedSession`) nor expired.
+    pub fn open_zia_sessions(&self) -> usize {
+        let sessions = self
+            .state
+            .0
+            .sessions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        self.state
+            .0
+            .zia_sessions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .filter(|s| sessions.contains(*s))
+            .count()
     }
 
     /// The `audit` flags that reach these APIs (legacy and OneAPI base URLs, the CA).
@@ -486,6 +514,11 @@ async fn answer(state: &ApiState, request: Request<Incoming>) -> Answer {
                 && body.get("password").and_then(Value::as_str) == Some(LAB_ZIA_PASSWORD)
             {
                 let session = new_session(state);
+                state
+                    .zia_sessions
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(session.clone());
                 let mut r = json_answer(
                     StatusCode::OK,
                     &json!({"authType": "ADMIN_LOGIN", "obfuscateApiKey": true, "passwordExpiryTime": 0, "passwordExpiryDays": 0}),
@@ -500,6 +533,27 @@ async fn answer(state: &ApiState, request: Request<Incoming>) -> Answer {
                 unauthorized()
             }
         }
+        // Ends the session of the cookie sent (the SDKs' logout); an unknown one is 401.
+        (Method::DELETE, "/api/v1/authenticatedSession") if state.behaviour.refuse_sign_out => {
+            json_answer(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                &json!({"id": "internal.error"}),
+            )
+        }
+        (Method::DELETE, "/api/v1/authenticatedSession") => {
+            let ended = jsessionid(request.headers()).is_some_and(|c| {
+                state
+                    .sessions
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .remove(c)
+            });
+            if ended {
+                json_answer(StatusCode::OK, &json!({"status": "SUCCESS"}))
+            } else {
+                unauthorized()
+            }
+        }
         (Method::GET, _) => get(state, &request, &path, &query),
         _ => json_answer(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -508,19 +562,24 @@ async fn answer(state: &ApiState, request: Request<Incoming>) -> Answer {
     }
 }
 
+/// The `JSESSIONID` cookie of a request, if any.
+fn jsessionid(headers: &hyper::HeaderMap) -> Option<&str> {
+    headers
+        .get(header::COOKIE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|c| {
+            c.split(';')
+                .find_map(|kv| kv.trim().strip_prefix("JSESSIONID="))
+        })
+}
+
 fn get(state: &ApiState, request: &Request<Incoming>, path: &str, query: &str) -> Answer {
     let headers = request.headers();
     let bearer = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
-    let cookie = headers
-        .get(header::COOKIE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|c| {
-            c.split(';')
-                .find_map(|kv| kv.trim().strip_prefix("JSESSIONID="))
-        });
+    let cookie = jsessionid(headers);
     // Which API: legacy ZPA, legacy ZIA, or OneAPI with its product prefix.
     let (product, rest) = if let Some(r) = path.strip_prefix("/zpa/mgmtconfig/v1/admin/customers/")
     {
