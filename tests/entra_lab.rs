@@ -575,16 +575,11 @@ async fn a_sign_in_missing_by_correlation_id_is_found_by_its_request_id() {
 
 #[tokio::test]
 async fn a_registered_certificate_gets_a_token_and_another_does_not() {
-    let make = || {
-        let key = rcgen::KeyPair::generate().unwrap();
-        let cert = rcgen::CertificateParams::new(vec!["sipa-check-app".into()])
-            .unwrap()
-            .self_signed(&key)
-            .unwrap();
-        (cert.pem(), format!("{}{}", cert.pem(), key.serialize_pem()))
-    };
-    let (registered_cert, registered) = make();
-    let (_, stranger) = make();
+    // Test-only RSA certificates (tests/fixtures/entra): Entra takes RSA assertions only.
+    let registered = include_str!("fixtures/entra/test-only-app-rsa.pem").to_owned();
+    let stranger = include_str!("fixtures/entra/test-only-other-rsa.pem").to_owned();
+    let registered_cert =
+        registered[..registered.find("-----BEGIN PRIVATE KEY-----").unwrap()].to_owned();
     let lab = lab(
         &[],
         EntraLabConfig {

@@ -671,19 +671,33 @@ fn what_if(state: &GraphState, body: &[u8]) -> Answer {
     )
 }
 
-/// Whether `assertion` is a client assertion for `client_id` at `endpoint`, signed by the key
-/// of one of `certificates` (DER) named by its `x5t#S256` header, and valid now.
-pub(crate) fn assertion_is_valid(
+/// What the lab's token endpoints make of a client assertion.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum AssertionCheck {
+    /// Signed by a registered certificate's key, for this client and endpoint, valid now.
+    Valid,
+    /// Signed with an algorithm Entra does not take for client assertions (anything but
+    /// RS256 and PS256, such as ES256): AADSTS5002738.
+    UnsupportedAlgorithm(String),
+    /// Anything else: no registered certificate named, a bad signature, other claims.
+    Invalid,
+}
+
+/// Checks `assertion` as Entra does, with the lab's own code: `alg` RS256 or PS256 (Entra
+/// takes RSA assertions only), the certificate named by its `x5t#S256` or `x5t` header among
+/// `certificates` (DER), its key verifying the signature, `aud` the `endpoint`, `iss` = `sub`
+/// = `client_id`, and valid now.
+pub(crate) fn check_assertion(
     assertion: &str,
     client_id: Option<&str>,
     endpoint: &str,
     certificates: &[Vec<u8>],
-) -> bool {
+) -> AssertionCheck {
     use base64::Engine as _;
     let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
     let parts: Vec<&str> = assertion.split('.').collect();
     let [header, claims, signature] = parts.as_slice() else {
-        return false;
+        return AssertionCheck::Invalid;
     };
     let decode = |part: &str| -> Option<serde_json::Value> {
         serde_json::from_slice(&b64.decode(part).ok()?).ok()
@@ -691,21 +705,25 @@ pub(crate) fn assertion_is_valid(
     let (Some(head), Some(body), Ok(signature)) =
         (decode(header), decode(claims), b64.decode(signature))
     else {
-        return false;
-    };
-    let Some(certificate) = certificates.iter().find(|der| {
-        let digest = ring::digest::digest(&ring::digest::SHA256, der);
-        head["x5t#S256"].as_str() == Some(b64.encode(digest.as_ref()).as_str())
-    }) else {
-        return false;
+        return AssertionCheck::Invalid;
     };
     let algorithm: &dyn ring::signature::VerificationAlgorithm = match head["alg"].as_str() {
         Some("RS256") => &ring::signature::RSA_PKCS1_2048_8192_SHA256,
-        Some("ES256") => &ring::signature::ECDSA_P256_SHA256_FIXED,
-        _ => return false,
+        Some("PS256") => &ring::signature::RSA_PSS_2048_8192_SHA256,
+        Some(other) => return AssertionCheck::UnsupportedAlgorithm(other.to_owned()),
+        None => return AssertionCheck::Invalid,
+    };
+    let named = |der: &Vec<u8>| {
+        let sha256 = ring::digest::digest(&ring::digest::SHA256, der);
+        let sha1 = ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, der);
+        head["x5t#S256"].as_str() == Some(b64.encode(sha256.as_ref()).as_str())
+            || head["x5t"].as_str() == Some(b64.encode(sha1.as_ref()).as_str())
+    };
+    let Some(certificate) = certificates.iter().find(|der| named(der)) else {
+        return AssertionCheck::Invalid;
     };
     let Ok((_, parsed)) = x509_parser::parse_x509_certificate(certificate) else {
-        return false;
+        return AssertionCheck::Invalid;
     };
     let public = parsed
         .tbs_certificate
@@ -718,17 +736,22 @@ pub(crate) fn assertion_is_valid(
         .verify(signed.as_bytes(), &signature)
         .is_err()
     {
-        return false;
+        return AssertionCheck::Invalid;
     }
     let now = SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
-    body["aud"].as_str() == Some(endpoint)
+    let claims_ok = body["aud"].as_str() == Some(endpoint)
         && body["iss"].as_str().is_some()
         && body["iss"].as_str() == client_id
         && body["sub"].as_str() == client_id
         && body["nbf"].as_u64().is_some_and(|nbf| nbf <= now + 60)
-        && body["exp"].as_u64().is_some_and(|exp| exp > now)
+        && body["exp"].as_u64().is_some_and(|exp| exp > now);
+    if claims_ok {
+        AssertionCheck::Valid
+    } else {
+        AssertionCheck::Invalid
+    }
 }
 
 #[cfg(test)]
