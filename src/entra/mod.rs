@@ -13,8 +13,8 @@ pub use credentials::{
 };
 pub use graph::{
     AnchorCoverage, AppliedPolicy, GraphClient, GraphError, GraphSettings, NamedLocation,
-    NetworkLocationDetail, PendingSignIn, SignInLookup, SignInRecord, WhatIfPolicy, WhatIfSubject,
-    check_anchors,
+    NetworkLocationDetail, PendingSignIn, SignInLookup, SignInRecord, WhatIfPolicy, WhatIfRequest,
+    WhatIfSubject, check_anchors,
 };
 
 use serde::Serialize;

@@ -1,7 +1,8 @@
 //! A Graph-like API over the lab's sign-ins, on a listener of its own (`graph.sipa-lab.test`,
 //! lab CA certificate): the token endpoint for app-only Graph tokens, `/beta/auditLogs/signIns`
 //! with the `$filter` shapes the harness sends and `@odata.nextLink` paging after an ingestion
-//! delay, the Conditional Access named locations, and What If. Faults and quirks make it
+//! delay, the Conditional Access named locations, and What If (`/v1.0` and `/beta`, the app id
+//! as the documented subject). Faults and quirks make it
 //! answer as a misconfigured tenant or a misbehaving service would.
 
 use std::collections::HashSet;
@@ -37,7 +38,8 @@ pub const LAB_CLIENT_SECRET: &str = "lab-secret";
 pub const LAB_CA_POLICY_ID: &str = "c0a1b2c3-0000-4000-8000-00000000ca01";
 /// Its display name.
 pub const LAB_CA_POLICY_NAME: &str = "SIPA probe: block outside trusted locations";
-/// The object id of the lab app's service principal: the subject of What If.
+/// The object id of the lab app's service principal: the subject of the older What If shape
+/// only (the documented one takes the app id, [`LAB_CLIENT_ID`]).
 pub const LAB_SERVICE_PRINCIPAL_ID: &str = "5a1b0c4e-5e9e-4c1e-9a7e-00000000005b";
 /// The id of the lab tenant's second policy, for users only: it never applies to the probe.
 pub const LAB_MFA_POLICY_ID: &str = "c0a1b2c3-0000-4000-8000-00000000ca02";
@@ -77,7 +79,7 @@ impl Default for EntraLabConfig {
             ingestion_delay: Duration::ZERO,
             page_size: 100,
             quirk: None,
-            what_if: WhatIfShape::Newer,
+            what_if: WhatIfShape::Documented,
             service_principals: true,
             client_certificates: Vec::new(),
         }
@@ -97,15 +99,22 @@ pub enum GraphQuirk {
     PageLoop,
 }
 
-/// The What If request shapes the lab answers; the other gets a 400.
+/// The What If requests the lab answers; any other gets a 400.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WhatIfShape {
-    /// `signInIdentity` / `signInContext` / `signInConditions`.
-    Newer,
-    /// `conditionalAccessWhatIfSubject` / `conditionalAccessContext` /
-    /// `conditionalAccessWhatIfConditions`.
+    /// As Microsoft documents it, on `/v1.0` and `/beta`: `signInIdentity`
+    /// (`#microsoft.graph.servicePrincipalSignIn` whose `servicePrincipalId` is the app id),
+    /// `signInContext`, `signInConditions`. The service principal's object id as
+    /// `servicePrincipalId` is refused with a 400, as Graph refuses it.
+    Documented,
+    /// The documented shape on `/beta` only: `/v1.0` answers 400 "Resource not found for the
+    /// segment", as a cloud without the v1.0 API does.
+    DocumentedBetaOnly,
+    /// Only the older `conditionalAccessWhatIfSubject` / `conditionalAccessContext` /
+    /// `conditionalAccessWhatIfConditions` shape on `/beta`, with the service principal's
+    /// object id (`#microsoft.graph.servicePrincipalSubject`).
     Older,
-    /// Neither: What If is unavailable.
+    /// None: What If is unavailable.
     Neither,
 }
 
@@ -317,9 +326,18 @@ async fn answer(state: &GraphState, request: Request<Incoming>) -> Answer {
         (&Method::GET, ["v1.0", "identity", "conditionalAccess", "namedLocations"]) => {
             json(StatusCode::OK, &named_locations(state))
         }
-        (&Method::POST, ["beta", "identity", "conditionalAccess", "evaluate"]) => {
+        (
+            &Method::POST,
+            [
+                version @ ("v1.0" | "beta"),
+                "identity",
+                "conditionalAccess",
+                "evaluate",
+            ],
+        ) => {
+            let v1 = *version == "v1.0";
             let body = read_body(request).await;
-            what_if(state, &body)
+            what_if(state, v1, &body)
         }
         _ => graph_error(
             StatusCode::NOT_FOUND,
@@ -594,31 +612,53 @@ fn service_principal(segment: &str, known: bool) -> Answer {
 /// the workload-identity policy blocks outside the trusted named location (the anchor), so
 /// it does not apply from there (`location`); it is enforced under `ca-blocks` and report-only
 /// otherwise; under `what-if-no-difference` it has no location condition and applies from
-/// everywhere. A users-only MFA policy never applies to the probe (`users`). A body of
-/// neither the shape the lab understands nor for a service principal gets a 400.
-fn what_if(state: &GraphState, body: &[u8]) -> Answer {
+/// everywhere. A users-only MFA policy never applies to the probe (`users`). A request of
+/// another shape than [`WhatIfShape`] allows, on another version, or for another subject than
+/// the lab app gets a 400 (the exact text of Graph's refusals is not recorded anywhere this
+/// lab could copy; the status and error shape are Graph's).
+fn what_if(state: &GraphState, v1: bool, body: &[u8]) -> Answer {
     let parsed: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
-    let (identity, identity_type, context, conditions) = match state.config.what_if {
-        WhatIfShape::Newer => (
+    let shape = state.config.what_if;
+    if v1 && matches!(shape, WhatIfShape::DocumentedBetaOnly | WhatIfShape::Older) {
+        return graph_error(
+            StatusCode::BAD_REQUEST,
+            "BadRequest",
+            "Resource not found for the segment 'evaluate'.",
+        );
+    }
+    let (identity, identity_type, context, conditions, subject) = match shape {
+        WhatIfShape::Documented | WhatIfShape::DocumentedBetaOnly => (
             "signInIdentity",
             "#microsoft.graph.servicePrincipalSignIn",
             "signInContext",
             "signInConditions",
+            LAB_CLIENT_ID,
         ),
         WhatIfShape::Older => (
             "conditionalAccessWhatIfSubject",
             "#microsoft.graph.servicePrincipalSubject",
             "conditionalAccessContext",
             "conditionalAccessWhatIfConditions",
+            LAB_SERVICE_PRINCIPAL_ID,
         ),
-        WhatIfShape::Neither => ("", "", "", ""),
+        WhatIfShape::Neither => ("", "", "", "", ""),
     };
-    let subject_ok = parsed.get(identity).is_some_and(|i| {
-        i["@odata.type"].as_str() == Some(identity_type)
-            && i["servicePrincipalId"]
-                .as_str()
-                .is_some_and(|id| !id.is_empty())
-    });
+    let identity_value = parsed.get(identity);
+    let shape_ok = identity_value.is_some_and(|i| i["@odata.type"].as_str() == Some(identity_type));
+    let given = identity_value
+        .and_then(|i| i["servicePrincipalId"].as_str())
+        .unwrap_or_default();
+    if shape_ok && given != subject {
+        // Graph reads `servicePrincipalId` of the documented subject as an app id: the
+        // object id (or any other id) names no app of the tenant.
+        return graph_error(
+            StatusCode::BAD_REQUEST,
+            "BadRequest",
+            &format!(
+                "Invalid servicePrincipalId '{given}': no service principal with this appId in the tenant."
+            ),
+        );
+    }
     let applications_ok = parsed
         .get(context)
         .and_then(|c| c.get("includeApplications"))
@@ -629,7 +669,7 @@ fn what_if(state: &GraphState, body: &[u8]) -> Answer {
         .and_then(|c| c.get("ipAddress"))
         .and_then(|ip| ip.as_str())
         .and_then(|ip| ip.parse::<IpAddr>().ok());
-    let (true, true, Some(ip)) = (subject_ok, applications_ok, ip) else {
+    let (true, true, Some(ip)) = (shape_ok, applications_ok, ip) else {
         return graph_error(
             StatusCode::BAD_REQUEST,
             "BadRequest",
@@ -665,7 +705,7 @@ fn what_if(state: &GraphState, body: &[u8]) -> Answer {
     json(
         StatusCode::OK,
         &serde_json::json!({
-            "@odata.context": "https://graph.microsoft.com/beta/$metadata#Collection(microsoft.graph.whatIfAnalysisResult)",
+            "@odata.context": format!("https://graph.microsoft.com/{}/$metadata#Collection(microsoft.graph.whatIfAnalysisResult)", if v1 { "v1.0" } else { "beta" }),
             "value": [probe_policy, mfa_policy],
         }),
     )
