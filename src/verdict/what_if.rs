@@ -379,7 +379,7 @@ fn quoted(p: &WhatIfPolicy) -> String {
 fn what_if_diagnosis(error: &GraphError) -> Option<Diagnosis> {
     match error {
         GraphError::WhatIfUnavailable { .. } => diagnosis(
-            "Graph's What If (identity/conditionalAccess/evaluate, v1.0 then beta) refused every request: it changed or is not offered here; [entra] what_if = false leaves the check out",
+            "Graph's What If (identity/conditionalAccess/evaluate, v1.0 then beta) refused every request shape: it changed or is not offered here; [entra] what_if = false leaves the check out",
             GuideStep::GraphRoute,
         ),
         GraphError::Unauthorized { .. }
