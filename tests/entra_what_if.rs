@@ -14,7 +14,7 @@ use sipa_check::lab::{
     EntraLabConfig, Fault, LAB_CA_POLICY_ID, LAB_CLIENT_ID, LAB_CLIENT_SECRET,
     LAB_SERVICE_PRINCIPAL_ID, Lab, LabConfig, WhatIfShape,
 };
-use sipa_check::outcome::{Outcome, ScenarioRun, Stage, Status};
+use sipa_check::outcome::{Outcome, Route, RunReport, ScenarioRun, Stage, Status};
 use sipa_check::scenario::model::{EntraMode, ObserverRole};
 use sipa_check::scenario::{Overrides, Scenario};
 
@@ -347,6 +347,56 @@ async fn a_whole_run_opens_at_most_two_connections_to_graph() {
         traffic.max_concurrent_connections <= 2,
         "never more than two connections to Graph: {traffic:?}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn graph_checks_are_labelled_with_graphs_own_route_not_the_proxy() {
+    // Through the explicit proxy, the path under test is `proxy`; Graph is reached on its
+    // own route (system DNS, no proxy), and every report says so.
+    let run = common::run_lab_entra(&[], true, Overrides::default()).await;
+    assert_eq!(run.tally.overall(), Status::Pass, "{:#?}", run.checks);
+    let graph_checks: Vec<&Outcome> = run
+        .checks
+        .iter()
+        .filter(|o| o.host == "graph.sipa-lab.test")
+        .collect();
+    assert_eq!(graph_checks.len(), 2, "named locations and What If");
+    for o in &graph_checks {
+        assert_eq!(o.route, Some(Route::Graph), "{}", o.name);
+    }
+    assert!(
+        run.checks
+            .iter()
+            .any(|o| o.name.ends_with("entra sign-in (proxy)")),
+        "the token requests still take the proxy"
+    );
+    let report = RunReport::new(vec![run]);
+    let mut json = Vec::new();
+    sipa_check::report::json::write(&report, &mut json).unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&json).unwrap();
+    for check in json["runs"][0]["checks"].as_array().unwrap() {
+        if check["host"] == "graph.sipa-lab.test" {
+            assert_eq!(check["route"], "graph", "{}", check["name"]);
+        }
+    }
+    let mut xml = Vec::new();
+    sipa_check::report::junit::write(&report, &mut xml).unwrap();
+    let xml = String::from_utf8(xml).unwrap();
+    let case = &xml[xml.find(&format!("<testcase name=\"{WHAT_IF}\"")).unwrap()..];
+    let case = &case[..case.find("</testcase>").unwrap()];
+    assert!(
+        case.contains("route       graph route: system DNS, no proxy"),
+        "{case}"
+    );
+    assert!(!case.contains("(proxy)"), "{case}");
+    let mut html = Vec::new();
+    sipa_check::report::html::write(&report, &mut html).unwrap();
+    let html = String::from_utf8(html).unwrap();
+    assert!(
+        html.contains("graph.sipa-lab.test (graph route)"),
+        "an HTML lane"
+    );
+    assert!(!html.contains("graph.sipa-lab.test (proxy)"));
 }
 
 fn sipa(args: &[&str]) -> std::process::Output {
