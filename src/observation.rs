@@ -635,6 +635,46 @@ pub enum WhatIfObservation {
     Cut { by: Cut },
 }
 
+/// A What If request as sent: the endpoint and the body's shape, in the order tried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub enum WhatIfRequest {
+    /// `POST /v1.0/identity/conditionalAccess/evaluate`, the documented shape
+    /// (`signInIdentity` `#microsoft.graph.servicePrincipalSignIn` with the app id).
+    #[serde(rename = "v1.0 documented")]
+    DocumentedV1,
+    /// The same on `/beta`.
+    #[serde(rename = "beta documented")]
+    DocumentedBeta,
+    /// `/beta`, `signInIdentity` `#microsoft.graph.servicePrincipalSubject` with the
+    /// service principal's object id (seen in public scripts).
+    #[serde(rename = "beta servicePrincipalSubject")]
+    SubjectShapeBeta,
+    /// `/beta`, the older `conditionalAccessWhatIfSubject` shape with the object id.
+    #[serde(rename = "beta conditionalAccessWhatIfSubject")]
+    OlderShapeBeta,
+}
+
+impl WhatIfRequest {
+    /// Whether the request is the documented one, whose subject is the app id.
+    pub fn documented(self) -> bool {
+        matches!(
+            self,
+            WhatIfRequest::DocumentedV1 | WhatIfRequest::DocumentedBeta
+        )
+    }
+}
+
+impl std::fmt::Display for WhatIfRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            WhatIfRequest::DocumentedV1 => "v1.0 documented",
+            WhatIfRequest::DocumentedBeta => "beta documented",
+            WhatIfRequest::SubjectShapeBeta => "beta servicePrincipalSubject",
+            WhatIfRequest::OlderShapeBeta => "beta conditionalAccessWhatIfSubject",
+        })
+    }
+}
+
 /// What If refused the documented request: each refusal, named by its request, and the
 /// question that was asked.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -698,7 +738,7 @@ pub enum WhatIfSource {
 pub enum WhatIfAnswer {
     /// Every policy, and whether it applies, with the request that was answered.
     Policies {
-        asked: crate::entra::WhatIfRequest,
+        asked: WhatIfRequest,
         policies: Vec<crate::entra::WhatIfPolicy>,
     },
     /// No usable answer.

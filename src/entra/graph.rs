@@ -20,6 +20,7 @@ use tokio::sync::Semaphore;
 use tokio_rustls::TlsConnector;
 
 use super::{Cloud, EntraCredentials, Secret};
+pub use crate::observation::WhatIfRequest;
 use crate::observation::cause_chain;
 
 /// Never more than this many connections to Graph at once.
@@ -313,46 +314,6 @@ pub struct WhatIfSubject {
     pub object_id: Option<String>,
     /// The resource the sign-in asks for (`includeApplications`).
     pub resource_app_id: String,
-}
-
-/// A What If request as sent: the endpoint and the body's shape, in the order tried.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum WhatIfRequest {
-    /// `POST /v1.0/identity/conditionalAccess/evaluate`, the documented shape
-    /// (`signInIdentity` `#microsoft.graph.servicePrincipalSignIn` with the app id).
-    #[serde(rename = "v1.0 documented")]
-    DocumentedV1,
-    /// The same on `/beta`.
-    #[serde(rename = "beta documented")]
-    DocumentedBeta,
-    /// `/beta`, `signInIdentity` `#microsoft.graph.servicePrincipalSubject` with the
-    /// service principal's object id (seen in public scripts).
-    #[serde(rename = "beta servicePrincipalSubject")]
-    SubjectShapeBeta,
-    /// `/beta`, the older `conditionalAccessWhatIfSubject` shape with the object id.
-    #[serde(rename = "beta conditionalAccessWhatIfSubject")]
-    OlderShapeBeta,
-}
-
-impl WhatIfRequest {
-    /// Whether the request is the documented one, whose subject is the app id.
-    pub fn documented(self) -> bool {
-        matches!(
-            self,
-            WhatIfRequest::DocumentedV1 | WhatIfRequest::DocumentedBeta
-        )
-    }
-}
-
-impl std::fmt::Display for WhatIfRequest {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            WhatIfRequest::DocumentedV1 => "v1.0 documented",
-            WhatIfRequest::DocumentedBeta => "beta documented",
-            WhatIfRequest::SubjectShapeBeta => "beta servicePrincipalSubject",
-            WhatIfRequest::OlderShapeBeta => "beta conditionalAccessWhatIfSubject",
-        })
-    }
 }
 
 /// Every anchor checked against the named locations: pure, so the verdict can be tested.

@@ -501,7 +501,7 @@ mod tests {
             ip: ip.parse().unwrap(),
             source,
             answer: WhatIfAnswer::Policies {
-                asked: crate::entra::WhatIfRequest::DocumentedV1,
+                asked: crate::observation::WhatIfRequest::DocumentedV1,
                 policies,
             },
         }
