@@ -1,7 +1,9 @@
 //! `sipa-check complete`: finishes a JSON report whose run ended before Entra's sign-in log
 //! showed its sign-ins (a CI job that does not wait 20 minutes). It reads the report back,
 //! looks the pending sign-ins up in one Graph round per poll, judges those checks again as the
-//! run would have, and recounts the tally, the overall verdict and the evidence.
+//! run would have, and recounts the tally, the overall verdict and the evidence. A What If
+//! that errored for want of the service principal's object id is asked again once the
+//! sign-ins found carry `servicePrincipalId`.
 //!
 //! The report is read back into the typed result model ([`RunReport`]) with each check's
 //! observation kept as recorded JSON ([`Observation::Recorded`]): the report is the record,
@@ -12,8 +14,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::entra::{Cloud, GraphClient, GraphSettings, SignInLookup, SignInRecord};
-use crate::observation::{Observation, SignInLog};
+use crate::entra::{Cloud, GraphClient, GraphError, GraphSettings, SignInLookup, SignInRecord};
+use crate::observation::{Observation, SignInLog, SubjectSource, WhatIfQuestion};
 use crate::outcome::{PendingSignIn, RunReport, ScenarioRun, Stage, Status};
 use crate::probe::token::TokenOutcome;
 use crate::runner::EntraAccess;
@@ -217,16 +219,90 @@ pub async fn complete(report: RunReport, access: &EntraAccess, wait: Duration) -
         if run.pending_sign_ins.is_empty() {
             continue;
         }
-        let found = look_up(run, access, wait).await;
+        let client = graph_settings(run, access).and_then(GraphClient::new);
+        let found = look_up(run, &client, wait).await;
         complete_run(run, &found);
+        if let Ok(client) = &client {
+            ask_what_if_again(run, client, &found).await;
+        }
     }
     RunReport::new(runs)
+}
+
+/// The parts of a recorded What If observation that `complete` asks again from.
+#[derive(Deserialize)]
+struct RecordedWhatIf {
+    kind: String,
+    result: String,
+    client_id: Option<String>,
+    question: Option<WhatIfQuestion>,
+}
+
+/// Asks What If again for a run whose What If errored for want of the service principal's
+/// object id ([`crate::observation::WhatIfObservation::NoSubject`] with its question), once a
+/// sign-in found now (or by the run) carries `servicePrincipalId`; judges that check again.
+async fn ask_what_if_again(
+    run: &mut ScenarioRun,
+    client: &GraphClient,
+    found: &std::collections::HashMap<String, SignInLookup>,
+) {
+    let Ok(exp) = expectation(run) else {
+        return;
+    };
+    let recorded_ids = run
+        .checks
+        .iter()
+        .filter_map(|o| recorded_sign_in(&o.observation))
+        .filter_map(|(_, record)| record?.service_principal_id);
+    let Some(object_id) = found
+        .values()
+        .filter_map(|lookup| match lookup {
+            SignInLookup::Found(record) => record.service_principal_id.clone(),
+            _ => None,
+        })
+        .chain(recorded_ids)
+        .find(|id| !id.trim().is_empty())
+    else {
+        return;
+    };
+    for outcome in run.checks.iter_mut().filter(|o| o.stage == Stage::Entra) {
+        let Observation::Recorded(value) = &outcome.observation else {
+            continue;
+        };
+        let Ok(RecordedWhatIf {
+            kind,
+            result,
+            client_id: Some(client_id),
+            question: Some(question),
+        }) = RecordedWhatIf::deserialize(value)
+        else {
+            continue;
+        };
+        if kind != "what_if" || result != "no_subject" {
+            continue;
+        }
+        let asked = crate::entra::what_if::ask_question(
+            client,
+            &question,
+            &client_id,
+            Some((object_id.clone(), SubjectSource::SignInLog)),
+            std::future::ready(Err(GraphError::Setup(
+                "the object id is known: nothing to look up".into(),
+            ))),
+        )
+        .await;
+        let mut judged = verdict::rejudge_what_if(outcome, &asked, &exp);
+        let observation = Observation::WhatIf(Box::new(asked));
+        judged.observation =
+            Observation::Recorded(serde_json::to_value(&observation).unwrap_or_default());
+        *outcome = judged;
+    }
 }
 
 /// One Graph lookup for the run's pending sign-ins, on the Graph the run used.
 async fn look_up(
     run: &ScenarioRun,
-    access: &EntraAccess,
+    client: &Result<GraphClient, GraphError>,
     wait: Duration,
 ) -> std::collections::HashMap<String, SignInLookup> {
     let lookups: Vec<crate::entra::PendingSignIn> = run
@@ -247,17 +323,13 @@ async fn look_up(
             })
             .collect()
     };
-    let settings = match graph_settings(run, access) {
-        Ok(s) => s,
-        Err(error) => return failed(error),
-    };
-    match GraphClient::new(settings) {
+    match client {
         Ok(client) => client
             .find_sign_ins(&lookups, wait)
             .await
             .into_iter()
             .collect(),
-        Err(error) => failed(error),
+        Err(error) => failed(error.clone()),
     }
 }
 

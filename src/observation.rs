@@ -647,14 +647,23 @@ pub enum WhatIfObservation {
         /// Addresses they revealed inside the anchor set.
         inside_anchor_set: Vec<IpAddr>,
     },
-    /// The probe app's service principal could not be found in Graph.
+    /// What If refused the documented request (the app id as subject), and the older request
+    /// shapes need the object id of the probe app's service principal, which neither Graph
+    /// nor the run's sign-ins named (`error`: why Graph did not). `sipa-check complete` asks
+    /// again once the sign-ins it finds carry `servicePrincipalId`.
     NoSubject {
         client_id: String,
         #[serde(serialize_with = "graph_error")]
         error: crate::entra::GraphError,
+        /// What If's refusal of the documented request, and what was asked, for `complete`
+        /// to ask again; none when Graph could not be used at all.
+        #[serde(flatten, skip_serializing_if = "Option::is_none")]
+        refused: Option<Box<DocumentedRefused>>,
     },
     /// What If was asked for every address.
     Evaluated {
+        /// The `servicePrincipalId` of the answered requests: the app id for the documented
+        /// request, the object id for the older shapes.
         service_principal_id: String,
         subject_from: SubjectSource,
         resource_app_id: String,
@@ -665,10 +674,75 @@ pub enum WhatIfObservation {
     Cut { by: Cut },
 }
 
+/// A What If request as sent: the endpoint and the body's shape, in the order tried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub enum WhatIfRequest {
+    /// `POST /v1.0/identity/conditionalAccess/evaluate`, the documented shape
+    /// (`signInIdentity` `#microsoft.graph.servicePrincipalSignIn` with the app id).
+    #[serde(rename = "v1.0 documented")]
+    DocumentedV1,
+    /// The same on `/beta`.
+    #[serde(rename = "beta documented")]
+    DocumentedBeta,
+    /// `/beta`, `signInIdentity` `#microsoft.graph.servicePrincipalSubject` with the
+    /// service principal's object id (seen in public scripts).
+    #[serde(rename = "beta servicePrincipalSubject")]
+    SubjectShapeBeta,
+    /// `/beta`, the older `conditionalAccessWhatIfSubject` shape with the object id.
+    #[serde(rename = "beta conditionalAccessWhatIfSubject")]
+    OlderShapeBeta,
+}
+
+impl WhatIfRequest {
+    /// Whether the request is the documented one, whose subject is the app id.
+    pub fn documented(self) -> bool {
+        matches!(
+            self,
+            WhatIfRequest::DocumentedV1 | WhatIfRequest::DocumentedBeta
+        )
+    }
+}
+
+impl std::fmt::Display for WhatIfRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            WhatIfRequest::DocumentedV1 => "v1.0 documented",
+            WhatIfRequest::DocumentedBeta => "beta documented",
+            WhatIfRequest::SubjectShapeBeta => "beta servicePrincipalSubject",
+            WhatIfRequest::OlderShapeBeta => "beta conditionalAccessWhatIfSubject",
+        })
+    }
+}
+
+/// What If refused the documented request: each refusal, named by its request, and the
+/// question that was asked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DocumentedRefused {
+    pub refusals: Vec<String>,
+    pub question: WhatIfQuestion,
+}
+
+/// What What If is asked: a sign-in to `resource_app_id` from each anchor and each control IP.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct WhatIfQuestion {
+    pub resource_app_id: String,
+    pub anchors: Vec<WhatIfTarget>,
+    pub controls: Vec<WhatIfTarget>,
+}
+
+/// One address What If evaluates, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct WhatIfTarget {
+    pub ip: IpAddr,
+    pub source: WhatIfSource,
+}
+
 /// Where What If's subject, the probe app's service principal, was found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SubjectSource {
+    /// `AZURE_CLIENT_ID`, the app id: the documented request's subject.
+    ClientId,
     /// `[entra] what_if_service_principal_id`.
     Scenario,
     /// `GET /v1.0/servicePrincipals(appId='…')`.
@@ -686,7 +760,7 @@ pub struct WhatIfSide {
 }
 
 /// Where an evaluated IP comes from.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(tag = "source", rename_all = "snake_case")]
 pub enum WhatIfSource {
     /// An anchor of the anchor set (a range is represented by one address of it).
@@ -701,8 +775,9 @@ pub enum WhatIfSource {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "answer", rename_all = "snake_case")]
 pub enum WhatIfAnswer {
-    /// Every policy, and whether it applies.
+    /// Every policy, and whether it applies, with the request that was answered.
     Policies {
+        asked: WhatIfRequest,
         policies: Vec<crate::entra::WhatIfPolicy>,
     },
     /// No usable answer.

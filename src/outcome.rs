@@ -15,48 +15,70 @@ pub enum Route {
     Direct(Family),
     /// Through the explicit proxy, which resolves the name itself.
     Proxy,
+    /// Graph's own route, apart from the path under test: system DNS, a direct connection, no
+    /// proxy. The run-wide Graph checks (named locations, What If) take it.
+    Graph,
 }
 
+/// Reports show a route as `ipv4`, `ipv6`, `proxy`, or `graph route`.
 impl std::fmt::Display for Route {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Route::Direct(family) => family.fmt(f),
             Route::Proxy => f.write_str("proxy"),
+            Route::Graph => f.write_str("graph route"),
         }
     }
 }
 
 impl Route {
-    /// The IP family a direct route probes; none through the proxy, which resolves names.
+    /// Every route, in the order reports sort them.
+    pub const ALL: [Route; 4] = [
+        Route::Direct(Family::V4),
+        Route::Direct(Family::V6),
+        Route::Proxy,
+        Route::Graph,
+    ];
+
+    /// The IP family a direct route probes; none through the proxy, which resolves names,
+    /// nor on Graph's own route.
     pub fn family(self) -> Option<Family> {
         match self {
             Route::Direct(f) => Some(f),
-            Route::Proxy => None,
+            Route::Proxy | Route::Graph => None,
+        }
+    }
+
+    /// The one word JSON and the reports read back: `ipv4`, `ipv6`, `proxy` or `graph`.
+    pub fn word(self) -> &'static str {
+        match self {
+            Route::Direct(Family::V4) => "ipv4",
+            Route::Direct(Family::V6) => "ipv6",
+            Route::Proxy => "proxy",
+            Route::Graph => "graph",
         }
     }
 }
 
-/// Reports show a route as one word: `ipv4`, `ipv6` or `proxy`.
+/// Reports write a route as one word: `ipv4`, `ipv6`, `proxy` or `graph`.
 impl Serialize for Route {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
+        s.serialize_str(self.word())
     }
 }
 
-/// Reads back the one word a report shows.
+/// Reads back the one word a report writes.
 impl<'de> Deserialize<'de> for Route {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Route, D::Error> {
         let word = String::deserialize(d)?;
-        [
-            Route::Direct(Family::V4),
-            Route::Direct(Family::V6),
-            Route::Proxy,
-        ]
-        .into_iter()
-        .find(|r| r.to_string() == word)
-        .ok_or_else(|| {
-            serde::de::Error::custom(format!("route `{word}`: expected ipv4, ipv6 or proxy"))
-        })
+        Route::ALL
+            .into_iter()
+            .find(|r| r.word() == word)
+            .ok_or_else(|| {
+                serde::de::Error::custom(format!(
+                    "route `{word}`: expected ipv4, ipv6, proxy or graph"
+                ))
+            })
     }
 }
 

@@ -294,6 +294,8 @@ impl Builder<'_> {
                 }
                 return None;
             }
+            // Graph resolves its host itself, with system DNS.
+            Route::Graph => return None,
         };
         let id = self.resolve_check(host, family);
         let pinned = self
@@ -331,6 +333,7 @@ impl Builder<'_> {
 
     /// A check of the run as a whole on Graph (`host`), with no port and no route under test,
     /// for the probe pushed next.
+    /// A run-wide Graph check: on Graph's own route, never the vantage's proxy or family.
     fn push_graph(&mut self, host: String, kind: CheckKind) -> usize {
         let id = self.checks.len();
         self.checks.push(Check {
@@ -339,7 +342,7 @@ impl Builder<'_> {
             stage: Stage::Entra,
             host,
             port: None,
-            route: self.routes()[0],
+            route: Route::Graph,
             kind,
             waits_for: None,
             after: None,
@@ -434,6 +437,57 @@ impl Builder<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn graph_checks_take_graphs_own_route_whatever_the_vantage() {
+        for proxy in ["", "[vantage]\nproxy = \"http://127.0.0.1:3128\"\n"] {
+            let text = format!(
+                "name = \"e\"\n[login]\nhosts = [\"login.windows.net\"]\n[anchor]\nexpect = [\"127.0.0.2\"]\n[[observer]]\nname = \"control\"\nurl = \"https://control.example/ip\"\nrole = \"control\"\n{proxy}[entra]\n"
+            );
+            let s = crate::scenario::load_str(
+                &text,
+                std::path::Path::new("e.toml"),
+                crate::scenario::Format::Toml,
+            )
+            .unwrap();
+            let plan = Plan::build(&s, &[]);
+            let graph: Vec<&Check> = plan
+                .checks
+                .iter()
+                .filter(|c| {
+                    matches!(
+                        c.kind,
+                        CheckKind::EntraNamedLocations | CheckKind::EntraWhatIf
+                    )
+                })
+                .collect();
+            assert_eq!(graph.len(), 2, "{proxy}");
+            for c in graph {
+                assert_eq!(c.route, Route::Graph, "{}", c.name);
+                assert_eq!(c.route.family(), None);
+                assert!(!c.name.contains("proxy"), "{}", c.name);
+            }
+            // The path under test keeps its own route.
+            let sign_in = plan
+                .checks
+                .iter()
+                .find(|c| c.kind == CheckKind::EntraSignIn)
+                .unwrap();
+            assert_eq!(sign_in.route == Route::Proxy, !proxy.is_empty());
+        }
+    }
+
+    #[test]
+    fn routes_read_back_as_written() {
+        for route in Route::ALL {
+            let json = serde_json::to_string(&route).unwrap();
+            assert_eq!(json, format!("\"{}\"", route.word()));
+            assert_eq!(serde_json::from_str::<Route>(&json).unwrap(), route);
+        }
+        assert_eq!(Route::Graph.word(), "graph");
+        assert_eq!(Route::Graph.to_string(), "graph route");
+        assert!(serde_json::from_str::<Route>("\"graph route\"").is_err());
+    }
 
     #[test]
     fn observers_at_literal_addresses_have_nothing_to_resolve() {

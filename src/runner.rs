@@ -557,6 +557,7 @@ async fn read_graph(
                 &WhatIfObservation::NoSubject {
                     client_id: client_id.to_owned(),
                     error: error.clone(),
+                    refused: None,
                 },
             );
             return None;

@@ -11,7 +11,9 @@ mod common;
 use sipa_check::command::{Exit, lab_entra};
 use sipa_check::complete::{ReadError, complete, pending_count, read_report};
 use sipa_check::guide::GuideStep;
-use sipa_check::lab::{EntraLabConfig, Fault, Lab, LabConfig};
+use sipa_check::lab::{
+    EntraLabConfig, Fault, LAB_SERVICE_PRINCIPAL_ID, Lab, LabConfig, WhatIfShape,
+};
 use sipa_check::outcome::{Proof, RunReport, Status};
 use sipa_check::report;
 use sipa_check::scenario::Overrides;
@@ -21,6 +23,11 @@ const DELAY: Duration = Duration::from_secs(3);
 /// A lab whose log shows each sign-in `DELAY` after it, and the JSON report of a run with
 /// `--entra-wait 0` against it, with when the run started.
 async fn pending_run(faults: &[Fault]) -> (Lab, String, Instant) {
+    pending_run_with(faults, EntraLabConfig::default()).await
+}
+
+/// [`pending_run`] against a lab whose Entra side is `entra` (its ingestion delay `DELAY`).
+async fn pending_run_with(faults: &[Fault], entra: EntraLabConfig) -> (Lab, String, Instant) {
     let lab = Lab::start_with(
         LabConfig {
             faults: faults.to_vec(),
@@ -28,7 +35,7 @@ async fn pending_run(faults: &[Fault]) -> (Lab, String, Instant) {
         },
         EntraLabConfig {
             ingestion_delay: DELAY,
-            ..EntraLabConfig::default()
+            ..entra
         },
     )
     .await
@@ -138,6 +145,67 @@ async fn a_pending_run_exits_3_and_completes_to_a_pass_once_ingested() {
     let reread = read_report(&again, "done.json").expect("the completed report reads back");
     assert_eq!(pending_count(&reread), 0);
     assert_eq!(reread.overall, Status::Pass);
+}
+
+/// Where What If answers only the older request shape, it needs the service principal's
+/// object id; with Graph naming none and the sign-ins not yet in the log, the run's What If
+/// errs for want of it. `complete` asks again once the sign-ins it finds carry
+/// `servicePrincipalId`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn complete_asks_what_if_again_once_the_sign_ins_name_the_service_principal() {
+    const WHAT_IF: &str = "graph.sipa-lab.test entra conditional access what-if";
+    let (lab, json, started) = pending_run_with(
+        &[],
+        EntraLabConfig {
+            what_if: WhatIfShape::Older,
+            service_principals: false,
+            ..EntraLabConfig::default()
+        },
+    )
+    .await;
+    let report = read_report(&json, "report.json").expect("the run's own report reads back");
+    let what_if = |report: &RunReport| {
+        report.runs[0]
+            .checks
+            .iter()
+            .find(|o| o.name == WHAT_IF)
+            .cloned()
+            .expect("a What If check")
+    };
+    let o = what_if(&report);
+    assert_eq!(o.status, Status::Error, "{}", o.reason);
+    assert!(
+        o.reason
+            .starts_with("What If refused the documented request for the probe app"),
+        "{}",
+        o.reason
+    );
+    assert!(o.reason.contains("sipa-check complete"), "{}", o.reason);
+    let recorded = serde_json::to_value(&o.observation).unwrap();
+    assert_eq!(recorded["result"], "no_subject", "{recorded}");
+    assert_eq!(recorded["question"]["anchors"][0]["ip"], "127.0.0.2");
+    assert_eq!(recorded["question"]["controls"][0]["ip"], "127.0.0.3");
+
+    let (_, access) = lab_entra(&lab);
+    until_ingested(started).await;
+    let done = complete(report, &access, Duration::ZERO).await;
+    lab.shutdown().await;
+    let o = what_if(&done);
+    assert_eq!(o.status, Status::Pass, "{}", o.reason);
+    let json = serde_json::to_value(&o.observation).unwrap();
+    assert_eq!(json["result"], "evaluated", "{json}");
+    assert_eq!(json["subject_from"], "sign_in_log");
+    assert_eq!(json["service_principal_id"], LAB_SERVICE_PRINCIPAL_ID);
+    assert_eq!(
+        json["anchors"][0]["answer"]["asked"],
+        "beta conditionalAccessWhatIfSubject"
+    );
+    assert_eq!(done.overall, Status::Pass, "{:#?}", done.runs[0].checks);
+    // The completed report reads back with the new What If.
+    let mut again = Vec::new();
+    report::json::write(&done, &mut again).unwrap();
+    let reread = read_report(&String::from_utf8(again).unwrap(), "done.json").unwrap();
+    assert_eq!(what_if(&reread).status, Status::Pass);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,11 +1,12 @@
 //! The client assertion a certificate credential signs: header and claims as MSAL makes them,
-//! and a signature that the certificate's public key verifies, for an RSA (RS256) and an EC
-//! P-256 (ES256) key. The assertion never shows in `Debug` or `Display`.
+//! and a signature that the certificate's public key verifies, for an RSA key (RS256). An EC
+//! key is refused when the certificate is loaded: Entra accepts RSA assertions only. The
+//! assertion never shows in `Debug` or `Display`.
 
 use base64::Engine as _;
 use sipa_check::entra::{
     AZURE_CLIENT_CERTIFICATE_PATH, AZURE_CLIENT_ID, AZURE_TENANT_ID, ClientAuth, ClientCertificate,
-    EntraCredentials,
+    CredentialsError, EntraCredentials,
 };
 
 /// A throwaway RSA 2048 test certificate and key, made for this test with
@@ -153,22 +154,47 @@ fn an_rsa_certificate_signs_an_rs256_assertion() {
 }
 
 #[test]
-fn an_ec_certificate_signs_an_es256_assertion() {
+fn an_ec_certificate_is_refused_when_loaded_naming_why() {
+    // Entra refuses ES256 client assertions (AADSTS5002738): an EC key is refused up front
+    // rather than signing what a real tenant turns down.
     let key = rcgen::KeyPair::generate().unwrap();
     let cert = rcgen::CertificateParams::new(vec!["sipa-check-app".into()])
         .unwrap()
         .self_signed(&key)
         .unwrap();
     let pem = format!("{}{}", cert.pem(), key.serialize_pem());
-    let certificate = ClientCertificate::from_pem(pem.as_bytes()).expect("the PEM is usable");
-    assert_eq!(certificate.algorithm(), "ES256");
-    let jwt = certificate.assertion(CLIENT, ENDPOINT).unwrap();
-    check_assertion(
-        jwt.expose(),
-        &pem,
-        "ES256",
-        &ring::signature::ECDSA_P256_SHA256_FIXED,
-    );
+    let err = ClientCertificate::from_pem(pem.as_bytes()).unwrap_err();
+    assert!(matches!(err, CredentialsError::EcKey { .. }), "{err:?}");
+    assert!(err.to_string().contains("AADSTS5002738"), "{err}");
+    assert!(err.to_string().contains("RSA key only"), "{err}");
+}
+
+#[test]
+fn an_ec_certificate_path_is_exit_2_before_anything_runs() {
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["sipa-check-app".into()])
+        .unwrap()
+        .self_signed(&key)
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ec-app.pem");
+    std::fs::write(&path, format!("{}{}", cert.pem(), key.serialize_pem())).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_sipa-check"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("NO_COLOR", "1")
+        .env("AZURE_TENANT_ID", "contoso.onmicrosoft.com")
+        .env("AZURE_CLIENT_ID", CLIENT)
+        .env_remove("AZURE_CLIENT_SECRET")
+        .env("AZURE_CLIENT_CERTIFICATE_PATH", &path)
+        .stdin(std::process::Stdio::null())
+        .args(["run", "--dry-run", "scenarios/lab-entra.toml"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("an EC key"), "{stderr}");
+    assert!(stderr.contains("AADSTS5002738"), "{stderr}");
+    assert!(stderr.contains(&path.display().to_string()), "{stderr}");
 }
 
 #[test]

@@ -8,12 +8,12 @@ use std::time::{Duration, Instant};
 
 use sipa_check::entra::{
     AnchorCoverage, ClientAuth, Cloud, EntraCredentials, GraphClient, GraphError, GraphSettings,
-    PendingSignIn, Secret, SignInLookup, WhatIfSubject, check_anchors,
+    PendingSignIn, Secret, SignInLookup, WhatIfRequest, WhatIfSubject, check_anchors,
 };
 use sipa_check::lab::{
     ANCHOR_IP, CaStatus, EDGE_IP, EntraLabConfig, Fault, GRAPH_HOST, GraphQuirk, LAB_CA_POLICY_ID,
-    LAB_CLIENT_ID, LAB_CLIENT_SECRET, LAB_NAMED_LOCATION_NAME, LOGIN_HOSTS, Lab, LabConfig,
-    WhatIfShape,
+    LAB_CLIENT_ID, LAB_CLIENT_SECRET, LAB_NAMED_LOCATION_NAME, LAB_SERVICE_PRINCIPAL_ID,
+    LOGIN_HOSTS, Lab, LabConfig, WhatIfShape,
 };
 use sipa_check::probe::token::{self, Rejection, TokenObservation, TokenOutcome};
 use sipa_check::probe::{DnsClient, Path, ProbeCtx, TrustStore};
@@ -346,7 +346,8 @@ async fn at_most_two_connections_reach_graph_at_once() {
     .unwrap();
     let client = graph(&lab);
     let subject = WhatIfSubject {
-        service_principal_id: "sp-1".into(),
+        app_id: LAB_CLIENT_ID.into(),
+        object_id: None,
         resource_app_id: "00000003-0000-0000-c000-000000000000".into(),
     };
     let ips: Vec<IpAddr> = (2..10).map(|n| IpAddr::from([127, 0, 0, n])).collect();
@@ -357,7 +358,8 @@ async fn at_most_two_connections_reach_graph_at_once() {
     assert!(locations.is_ok(), "{locations:?}");
     assert_eq!(what_if.len(), ips.len());
     for (ip, result) in &what_if {
-        let policies = result.as_ref().expect("What If answers");
+        let (asked, policies) = result.as_ref().expect("What If answers");
+        assert_eq!(*asked, WhatIfRequest::DocumentedV1);
         let anchored = *ip == IpAddr::V4(ANCHOR_IP);
         assert_eq!(policies[0].id, LAB_CA_POLICY_ID);
         assert_eq!(policies[0].applies, !anchored, "{ip}");
@@ -373,12 +375,75 @@ async fn at_most_two_connections_reach_graph_at_once() {
     );
 }
 
+/// What If as Microsoft documents it: `/v1.0` first, the `servicePrincipalSignIn` subject
+/// whose `servicePrincipalId` is the app id. The lab refuses the object id there, as Graph
+/// does, so only the documented request can be answered.
 #[tokio::test]
-async fn what_if_falls_back_to_the_older_shape_and_names_its_absence() {
+async fn what_if_sends_the_documented_request_on_v1_first() {
+    let documented = lab(&[], EntraLabConfig::default()).await;
     let subject = WhatIfSubject {
-        service_principal_id: "sp-1".into(),
+        app_id: LAB_CLIENT_ID.into(),
+        object_id: Some(LAB_SERVICE_PRINCIPAL_ID.into()),
         resource_app_id: "app".into(),
     };
+    let (asked, policies) = graph(&documented)
+        .what_if(&subject, IpAddr::V4(EDGE_IP))
+        .await
+        .expect("the documented request answers");
+    assert_eq!(asked, WhatIfRequest::DocumentedV1);
+    assert!(policies[0].applies);
+    // One request: the first one sent is the one answered (plus the Graph token).
+    assert_eq!(documented.graph_traffic().requests, 2);
+    // The object id where the app id belongs is refused, as Graph refuses it: every request
+    // that carries it fails, and What If names each refusal.
+    let wrong = WhatIfSubject {
+        app_id: LAB_SERVICE_PRINCIPAL_ID.into(),
+        object_id: None,
+        resource_app_id: "app".into(),
+    };
+    let error = graph(&documented)
+        .what_if(&wrong, IpAddr::V4(EDGE_IP))
+        .await
+        .unwrap_err();
+    let GraphError::WhatIfUnavailable { refusals } = &error else {
+        panic!("{error:?}");
+    };
+    assert_eq!(refusals.len(), 2, "{refusals:?}");
+    assert!(
+        refusals[0].starts_with("v1.0 documented: 400"),
+        "{refusals:?}"
+    );
+    assert!(
+        refusals[0].contains(LAB_SERVICE_PRINCIPAL_ID),
+        "{refusals:?}"
+    );
+    assert!(
+        refusals[1].starts_with("beta documented: 400"),
+        "{refusals:?}"
+    );
+    documented.shutdown().await;
+}
+
+#[tokio::test]
+async fn what_if_falls_back_to_beta_then_to_the_older_shape_and_names_its_absence() {
+    let subject = WhatIfSubject {
+        app_id: LAB_CLIENT_ID.into(),
+        object_id: Some(LAB_SERVICE_PRINCIPAL_ID.into()),
+        resource_app_id: "app".into(),
+    };
+    let beta_only = lab(
+        &[],
+        EntraLabConfig {
+            what_if: WhatIfShape::DocumentedBetaOnly,
+            ..EntraLabConfig::default()
+        },
+    )
+    .await;
+    let (asked, _) = graph(&beta_only)
+        .what_if(&subject, IpAddr::V4(EDGE_IP))
+        .await
+        .expect("beta answers the documented request");
+    assert_eq!(asked, WhatIfRequest::DocumentedBeta);
     let older = lab(
         &[],
         EntraLabConfig {
@@ -387,11 +452,27 @@ async fn what_if_falls_back_to_the_older_shape_and_names_its_absence() {
         },
     )
     .await;
-    let policies = graph(&older)
+    let (asked, policies) = graph(&older)
         .what_if(&subject, IpAddr::V4(EDGE_IP))
         .await
         .expect("the older shape answers");
+    assert_eq!(asked, WhatIfRequest::OlderShapeBeta);
     assert!(policies[0].applies);
+    // Without the object id the older shapes are not tried.
+    let error = graph(&older)
+        .what_if(
+            &WhatIfSubject {
+                object_id: None,
+                ..subject.clone()
+            },
+            IpAddr::V4(EDGE_IP),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&error, GraphError::WhatIfUnavailable { refusals } if refusals.len() == 2),
+        "{error:?}"
+    );
     let neither = lab(
         &[],
         EntraLabConfig {
@@ -404,10 +485,10 @@ async fn what_if_falls_back_to_the_older_shape_and_names_its_absence() {
         .what_if(&subject, IpAddr::V4(ANCHOR_IP))
         .await
         .unwrap_err();
-    assert!(
-        matches!(error, GraphError::WhatIfUnavailable { .. }),
-        "{error:?}"
-    );
+    let GraphError::WhatIfUnavailable { refusals } = &error else {
+        panic!("{error:?}");
+    };
+    assert_eq!(refusals.len(), 4, "{refusals:?}");
     assert!(
         error
             .to_string()
@@ -579,16 +660,11 @@ async fn a_sign_in_missing_by_correlation_id_is_found_by_its_request_id() {
 
 #[tokio::test]
 async fn a_registered_certificate_gets_a_token_and_another_does_not() {
-    let make = || {
-        let key = rcgen::KeyPair::generate().unwrap();
-        let cert = rcgen::CertificateParams::new(vec!["sipa-check-app".into()])
-            .unwrap()
-            .self_signed(&key)
-            .unwrap();
-        (cert.pem(), format!("{}{}", cert.pem(), key.serialize_pem()))
-    };
-    let (registered_cert, registered) = make();
-    let (_, stranger) = make();
+    // Test-only RSA certificates (tests/fixtures/entra): Entra takes RSA assertions only.
+    let registered = include_str!("fixtures/entra/test-only-app-rsa.pem").to_owned();
+    let stranger = include_str!("fixtures/entra/test-only-other-rsa.pem").to_owned();
+    let registered_cert =
+        registered[..registered.find("-----BEGIN PRIVATE KEY-----").unwrap()].to_owned();
     let lab = lab(
         &[],
         EntraLabConfig {

@@ -148,15 +148,12 @@ async fn a_planted_client_secret_reaches_the_login_host_and_no_output() {
 
 #[tokio::test]
 async fn a_certificate_key_and_its_assertions_reach_no_output() {
-    let key = rcgen::KeyPair::generate().unwrap();
-    let cert = rcgen::CertificateParams::new(vec!["sipa-check-app".into()])
-        .unwrap()
-        .self_signed(&key)
-        .unwrap();
-    let key_pem = key.serialize_pem();
+    // A test-only RSA certificate and key (tests/fixtures/entra): Entra takes RSA keys only.
+    let pem = include_str!("fixtures/entra/test-only-app-rsa.pem");
+    let key_pem = &pem[pem.find("-----BEGIN PRIVATE KEY-----").unwrap()..];
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("app.pem");
-    std::fs::write(&path, format!("{}{key_pem}", cert.pem())).unwrap();
+    std::fs::write(&path, pem).unwrap();
     let path_text = path.display().to_string();
     let credentials = Arc::new(EntraCredentials::from_env(env(None, Some(&path_text))).unwrap());
     // A line from the middle of the key's base64.

@@ -11,10 +11,10 @@ mod common;
 
 use sipa_check::guide::GuideStep;
 use sipa_check::lab::{
-    EntraLabConfig, Fault, LAB_CA_POLICY_ID, LAB_CLIENT_SECRET, LAB_SERVICE_PRINCIPAL_ID, Lab,
-    LabConfig,
+    EntraLabConfig, Fault, LAB_CA_POLICY_ID, LAB_CLIENT_ID, LAB_CLIENT_SECRET,
+    LAB_SERVICE_PRINCIPAL_ID, Lab, LabConfig, WhatIfShape,
 };
-use sipa_check::outcome::{Outcome, ScenarioRun, Stage, Status};
+use sipa_check::outcome::{Outcome, Route, RunReport, ScenarioRun, Stage, Status};
 use sipa_check::scenario::model::{EntraMode, ObserverRole};
 use sipa_check::scenario::{Overrides, Scenario};
 
@@ -87,9 +87,12 @@ async fn the_clean_lab_passes_as_anchoring_changes_conditional_access() {
     let json = observation(o);
     assert_eq!(json["kind"], "what_if");
     assert_eq!(json["result"], "evaluated");
-    // The subject was looked up by the app's client id.
-    assert_eq!(json["service_principal_id"], LAB_SERVICE_PRINCIPAL_ID);
-    assert_eq!(json["subject_from"], "graph");
+    // The subject is the app id, as Microsoft documents servicePrincipalSignIn, asked on
+    // v1.0 first: the lab refuses the object id there, as Graph does.
+    assert_eq!(json["service_principal_id"], LAB_CLIENT_ID);
+    assert_eq!(json["subject_from"], "client_id");
+    assert_eq!(json["anchors"][0]["answer"]["asked"], "v1.0 documented");
+    assert_eq!(json["controls"][0]["answer"]["asked"], "v1.0 documented");
     assert_eq!(
         json["resource_app_id"],
         "00000003-0000-0000-c000-000000000000"
@@ -106,7 +109,36 @@ async fn the_clean_lab_passes_as_anchoring_changes_conditional_access() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_service_principal_comes_from_the_sign_in_log_when_graph_will_not_name_it() {
+async fn where_only_the_older_shape_answers_the_object_id_comes_from_graph_or_the_sign_in_log() {
+    for (service_principals, from) in [(true, "graph"), (false, "sign_in_log")] {
+        let lab = Lab::start_with(
+            LabConfig::default(),
+            EntraLabConfig {
+                what_if: WhatIfShape::Older,
+                service_principals,
+                ..EntraLabConfig::default()
+            },
+        )
+        .await
+        .expect("the lab starts");
+        let run = common::run_entra_on(&lab, &[], false, Overrides::default()).await;
+        lab.shutdown().await;
+        let o = what_if(&run);
+        assert_eq!(o.status, Status::Pass, "{}", o.reason);
+        let json = observation(o);
+        assert_eq!(json["service_principal_id"], LAB_SERVICE_PRINCIPAL_ID);
+        assert_eq!(json["subject_from"], from);
+        assert_eq!(
+            json["anchors"][0]["answer"]["asked"],
+            "beta conditionalAccessWhatIfSubject"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_documented_request_needs_no_service_principal_lookup() {
+    // Graph names no service principal (no Application.Read.All): the documented request
+    // takes the app id, so What If still answers, and nothing is looked up.
     let lab = Lab::start_with(
         LabConfig::default(),
         EntraLabConfig {
@@ -121,8 +153,8 @@ async fn the_service_principal_comes_from_the_sign_in_log_when_graph_will_not_na
     let o = what_if(&run);
     assert_eq!(o.status, Status::Pass, "{}", o.reason);
     let json = observation(o);
-    assert_eq!(json["service_principal_id"], LAB_SERVICE_PRINCIPAL_ID);
-    assert_eq!(json["subject_from"], "sign_in_log");
+    assert_eq!(json["service_principal_id"], LAB_CLIENT_ID);
+    assert_eq!(json["subject_from"], "client_id");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -173,20 +205,30 @@ async fn a_policy_that_ignores_location_fails_anchoring_buys_no_trust() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn graph_403_makes_what_if_an_error_naming_the_permissions() {
-    // The service principal is looked up first: its 403 names what it needs.
+    // The documented request needs no service principal lookup: What If itself answers 403,
+    // and the error names what What If needs (Policy.Read.All), not Application.Read.All.
     let run = common::run_lab_entra(&[Fault::GraphForbidden], false, Overrides::default()).await;
     let o = what_if(&run);
     assert_eq!(o.status, Status::Error, "{}", o.reason);
+    assert!(
+        o.reason.starts_with("What If for a sign-in from 127.0.0.2"),
+        "{}",
+        o.reason
+    );
     assert!(o.reason.contains("403"), "{}", o.reason);
     let d = o.diagnosis.as_ref().unwrap();
     assert_eq!(d.guide_step, GuideStep::EntraApp);
     assert!(
-        d.likely_cause.contains("Application.Read.All")
-            && d.likely_cause.contains("Policy.Read.All"),
+        d.likely_cause.contains("Policy.Read.All"),
         "{}",
         d.likely_cause
     );
-    // With the service principal given, What If itself answers 403.
+    assert!(
+        !d.likely_cause.contains("Application.Read.All"),
+        "{}",
+        d.likely_cause
+    );
+    // The same with the service principal given in the scenario.
     let (run, lab) = run_edited(&[Fault::GraphForbidden], |s| {
         s.entra.as_mut().unwrap().what_if_service_principal_id =
             Some(LAB_SERVICE_PRINCIPAL_ID.to_owned());
@@ -199,13 +241,6 @@ async fn graph_403_makes_what_if_an_error_naming_the_permissions() {
         o.reason.starts_with("What If for a sign-in from 127.0.0.2"),
         "{}",
         o.reason
-    );
-    let d = o.diagnosis.as_ref().unwrap();
-    assert_eq!(d.guide_step, GuideStep::EntraApp);
-    assert!(
-        d.likely_cause.contains("Policy.Read.All"),
-        "{}",
-        d.likely_cause
     );
 }
 
@@ -323,14 +358,64 @@ async fn a_whole_run_opens_at_most_two_connections_to_graph() {
         o.reason
     );
     assert!(!o.reason.contains("127.0.0.2 "), "{}", o.reason);
-    // The service principal, ten evaluations, the sign-in log, the named locations; no token
-    // from Graph's own route: the one issued through the path under test reads Graph.
-    assert!(traffic.requests >= 13, "{traffic:?}");
+    // Ten evaluations, the sign-in log, the named locations; no token from Graph's own route:
+    // the one issued through the path under test reads Graph.
+    assert!(traffic.requests >= 12, "{traffic:?}");
     assert_eq!(traffic.token_requests, 0, "{traffic:?}");
     assert!(
         traffic.max_concurrent_connections <= 2,
         "never more than two connections to Graph: {traffic:?}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn graph_checks_are_labelled_with_graphs_own_route_not_the_proxy() {
+    // Through the explicit proxy, the path under test is `proxy`; Graph is reached on its
+    // own route (system DNS, no proxy), and every report says so.
+    let run = common::run_lab_entra(&[], true, Overrides::default()).await;
+    assert_eq!(run.tally.overall(), Status::Pass, "{:#?}", run.checks);
+    let graph_checks: Vec<&Outcome> = run
+        .checks
+        .iter()
+        .filter(|o| o.host == "graph.sipa-lab.test")
+        .collect();
+    assert_eq!(graph_checks.len(), 2, "named locations and What If");
+    for o in &graph_checks {
+        assert_eq!(o.route, Some(Route::Graph), "{}", o.name);
+    }
+    assert!(
+        run.checks
+            .iter()
+            .any(|o| o.name.ends_with("entra sign-in (proxy)")),
+        "the token requests still take the proxy"
+    );
+    let report = RunReport::new(vec![run]);
+    let mut json = Vec::new();
+    sipa_check::report::json::write(&report, &mut json).unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&json).unwrap();
+    for check in json["runs"][0]["checks"].as_array().unwrap() {
+        if check["host"] == "graph.sipa-lab.test" {
+            assert_eq!(check["route"], "graph", "{}", check["name"]);
+        }
+    }
+    let mut xml = Vec::new();
+    sipa_check::report::junit::write(&report, &mut xml).unwrap();
+    let xml = String::from_utf8(xml).unwrap();
+    let case = &xml[xml.find(&format!("<testcase name=\"{WHAT_IF}\"")).unwrap()..];
+    let case = &case[..case.find("</testcase>").unwrap()];
+    assert!(
+        case.contains("route       graph route: system DNS, no proxy"),
+        "{case}"
+    );
+    assert!(!case.contains("(proxy)"), "{case}");
+    let mut html = Vec::new();
+    sipa_check::report::html::write(&report, &mut html).unwrap();
+    let html = String::from_utf8(html).unwrap();
+    assert!(
+        html.contains("graph.sipa-lab.test (graph route)"),
+        "an HTML lane"
+    );
+    assert!(!html.contains("graph.sipa-lab.test (proxy)"));
 }
 
 fn sipa(args: &[&str]) -> std::process::Output {

@@ -1,6 +1,7 @@
 //! The Entra app's credentials: tenant, client id, and a client secret or a certificate (whose
-//! key signs a client assertion, as MSAL does). Read from values the caller looked up, never
-//! from the environment itself; every secret is held in a redacting type.
+//! RSA key signs an RS256 client assertion, as MSAL does; Entra refuses EC assertions). Read
+//! from values the caller looked up, never from the environment itself; every secret is held
+//! in a redacting type.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -9,7 +10,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
 use ring::rand::SystemRandom;
-use ring::signature::{self, EcdsaKeyPair, KeyPair as _, RsaKeyPair};
+use ring::signature::{self, KeyPair as _, RsaKeyPair};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
@@ -53,6 +54,15 @@ pub enum CredentialsError {
     /// The PEM lacks a certificate or a key, or holds what cannot be used.
     #[error("client certificate {what}: {reason}")]
     BadCertificate { what: String, reason: String },
+    /// The key is an EC key: Entra accepts client assertions signed with RSA keys only
+    /// (RS256, PS256) and refuses ES256 with AADSTS5002738.
+    #[error(
+        "client certificate {what}: an EC key, which Entra ID refuses: it accepts client \
+         assertions signed with an RSA key only (RS256 or PS256; an ES256 assertion gets \
+         AADSTS5002738): make an RSA certificate (openssl req -x509 -newkey rsa:2048 ...) and \
+         upload it to the app"
+    )]
+    EcKey { what: String },
     /// `AZURE_AUTHORITY_HOST` is not a host name.
     #[error("{AZURE_AUTHORITY_HOST} `{given}` is not a host name")]
     BadAuthorityHost { given: String },
@@ -148,19 +158,14 @@ impl EntraCredentials {
     }
 }
 
-/// The app's certificate and private key. `Debug` shows the thumbprint, never the key.
+/// The app's certificate and its RSA private key. `Debug` shows the thumbprint, never the key.
 #[derive(Clone)]
 pub struct ClientCertificate {
     /// SHA-256 of the certificate (DER), base64url: the `x5t#S256` header.
     x5t_s256: String,
     /// SHA-1 of the certificate, base64url: the `x5t` header older Entra front ends read.
     x5t: String,
-    key: Arc<SigningKey>,
-}
-
-enum SigningKey {
-    Rsa(RsaKeyPair),
-    Ec(EcdsaKeyPair),
+    key: Arc<RsaKeyPair>,
 }
 
 impl fmt::Debug for ClientCertificate {
@@ -185,17 +190,22 @@ impl ClientCertificate {
                 what: path.display().to_string(),
                 reason,
             },
+            CredentialsError::EcKey { .. } => CredentialsError::EcKey {
+                what: path.display().to_string(),
+            },
             other => other,
         })
     }
 
     /// Parses PEM text holding the certificate (first one = the app's) and an unencrypted
-    /// PKCS#8 (RSA or P-256) or PKCS#1 (RSA) private key that matches it.
+    /// PKCS#8 or PKCS#1 RSA private key that matches it. An EC key is refused
+    /// ([`CredentialsError::EcKey`]): Entra accepts RSA assertions only.
     pub fn from_pem(pem: &[u8]) -> Result<ClientCertificate, CredentialsError> {
         let bad = |reason: &str| CredentialsError::BadCertificate {
             what: "PEM".into(),
             reason: reason.into(),
         };
+        let ec = || CredentialsError::EcKey { what: "PEM".into() };
         if String::from_utf8_lossy(pem).contains("ENCRYPTED PRIVATE KEY") {
             return Err(bad("the private key is encrypted; give an unencrypted key"));
         }
@@ -203,36 +213,22 @@ impl ClientCertificate {
             .next()
             .ok_or_else(|| bad("holds no CERTIFICATE"))?
             .map_err(|_| bad("its CERTIFICATE cannot be read"))?;
-        let key = PrivateKeyDer::from_pem_slice(pem).map_err(|_| bad("holds no PRIVATE KEY"))?;
-        let key = match &key {
-            PrivateKeyDer::Pkcs8(der) => match RsaKeyPair::from_pkcs8(der.secret_pkcs8_der()) {
-                Ok(rsa) => SigningKey::Rsa(rsa),
-                Err(_) => EcdsaKeyPair::from_pkcs8(
-                    &signature::ECDSA_P256_SHA256_FIXED_SIGNING,
-                    der.secret_pkcs8_der(),
-                    &SystemRandom::new(),
-                )
-                .map(SigningKey::Ec)
-                .map_err(|_| bad("the private key is neither RSA nor EC P-256"))?,
-            },
-            PrivateKeyDer::Pkcs1(der) => RsaKeyPair::from_der(der.secret_pkcs1_der())
-                .map(SigningKey::Rsa)
-                .map_err(|_| bad("the RSA private key cannot be used"))?,
-            PrivateKeyDer::Sec1(_) => {
-                return Err(bad(
-                    "a SEC1 EC key: convert it to PKCS#8 (openssl pkcs8 -topk8 -nocrypt)",
-                ));
-            }
-            _ => return Err(bad("an unsupported private key type")),
-        };
         let (_, parsed) = x509_parser::parse_x509_certificate(cert.as_ref())
             .map_err(|_| bad("its CERTIFICATE is not valid X.509"))?;
-        let public = &parsed.tbs_certificate.subject_pki.subject_public_key.data;
-        let key_public = match &key {
-            SigningKey::Rsa(rsa) => rsa.public_key().as_ref().to_vec(),
-            SigningKey::Ec(ec) => ec.public_key().as_ref().to_vec(),
+        let spki = &parsed.tbs_certificate.subject_pki;
+        if spki.algorithm.algorithm == x509_parser::oid_registry::OID_KEY_TYPE_EC_PUBLIC_KEY {
+            return Err(ec());
+        }
+        let key = PrivateKeyDer::from_pem_slice(pem).map_err(|_| bad("holds no PRIVATE KEY"))?;
+        let key = match &key {
+            PrivateKeyDer::Pkcs8(der) => RsaKeyPair::from_pkcs8(der.secret_pkcs8_der())
+                .map_err(|_| bad("the private key is not a usable RSA key"))?,
+            PrivateKeyDer::Pkcs1(der) => RsaKeyPair::from_der(der.secret_pkcs1_der())
+                .map_err(|_| bad("the RSA private key cannot be used"))?,
+            PrivateKeyDer::Sec1(_) => return Err(ec()),
+            _ => return Err(bad("an unsupported private key type")),
         };
-        if public.as_ref() != key_public.as_slice() {
+        if spki.subject_public_key.data.as_ref() != key.public_key().as_ref() {
             return Err(bad("the private key does not belong to the certificate"));
         }
         let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -245,12 +241,10 @@ impl ClientCertificate {
         })
     }
 
-    /// The JWS algorithm of the key: `RS256` or `ES256`.
+    /// The JWS algorithm of the assertion: `RS256`, as Microsoft documents the certificate
+    /// credential's assertion.
     pub fn algorithm(&self) -> &'static str {
-        match *self.key {
-            SigningKey::Rsa(_) => "RS256",
-            SigningKey::Ec(_) => "ES256",
-        }
+        "RS256"
     }
 
     /// The certificate's SHA-256 thumbprint, base64url (`x5t#S256`).
@@ -298,25 +292,15 @@ impl ClientCertificate {
             b64.encode(header.to_string()),
             b64.encode(claims.to_string())
         );
-        let rng = SystemRandom::new();
-        let signature = match &*self.key {
-            SigningKey::Rsa(rsa) => {
-                let mut signature = vec![0; rsa.public().modulus_len()];
-                rsa.sign(
-                    &signature::RSA_PKCS1_SHA256,
-                    &rng,
-                    signing_input.as_bytes(),
-                    &mut signature,
-                )
-                .map_err(|_| CredentialsError::Signing)?;
-                signature
-            }
-            SigningKey::Ec(ec) => ec
-                .sign(&rng, signing_input.as_bytes())
-                .map_err(|_| CredentialsError::Signing)?
-                .as_ref()
-                .to_vec(),
-        };
+        let mut signature = vec![0; self.key.public().modulus_len()];
+        self.key
+            .sign(
+                &signature::RSA_PKCS1_SHA256,
+                &SystemRandom::new(),
+                signing_input.as_bytes(),
+                &mut signature,
+            )
+            .map_err(|_| CredentialsError::Signing)?;
         Ok(Secret::new(format!(
             "{signing_input}.{}",
             b64.encode(signature)
@@ -417,23 +401,61 @@ mod tests {
         );
     }
 
+    /// Test-only RSA certificates and keys (see tests/fixtures/entra/README.md).
+    const APP_PEM: &str = include_str!("../../tests/fixtures/entra/test-only-app-rsa.pem");
+    const OTHER_PEM: &str = include_str!("../../tests/fixtures/entra/test-only-other-rsa.pem");
+
+    /// The certificate part of a test PEM, and its key part.
+    fn split(pem: &str) -> (&str, &str) {
+        let at = pem.find("-----BEGIN PRIVATE KEY-----").unwrap();
+        pem.split_at(at)
+    }
+
     #[test]
     fn a_pem_without_key_or_with_another_key_is_refused() {
+        let (cert, _) = split(APP_PEM);
+        let (_, other_key) = split(OTHER_PEM);
+        let err = ClientCertificate::from_pem(cert.as_bytes()).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "client certificate PEM: holds no PRIVATE KEY"
+        );
+        let pem = format!("{cert}{other_key}");
+        let err = ClientCertificate::from_pem(pem.as_bytes()).unwrap_err();
+        assert!(err.to_string().contains("does not belong"), "{err}");
+        let err = ClientCertificate::from_pem(other_key.as_bytes()).unwrap_err();
+        assert!(err.to_string().contains("no CERTIFICATE"), "{err}");
+        let rsa = ClientCertificate::from_pem(APP_PEM.as_bytes()).unwrap();
+        assert_eq!(rsa.algorithm(), "RS256");
+    }
+
+    #[test]
+    fn an_ec_key_is_refused_naming_why() {
         let key = rcgen::KeyPair::generate().unwrap();
         let cert = rcgen::CertificateParams::new(vec!["app".into()])
             .unwrap()
             .self_signed(&key)
             .unwrap();
-        let err = ClientCertificate::from_pem(cert.pem().as_bytes()).unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "client certificate PEM: holds no PRIVATE KEY"
-        );
-        let other = rcgen::KeyPair::generate().unwrap();
-        let pem = format!("{}{}", cert.pem(), other.serialize_pem());
+        let pem = format!("{}{}", cert.pem(), key.serialize_pem());
         let err = ClientCertificate::from_pem(pem.as_bytes()).unwrap_err();
-        assert!(err.to_string().contains("does not belong"), "{err}");
-        let err = ClientCertificate::from_pem(key.serialize_pem().as_bytes()).unwrap_err();
-        assert!(err.to_string().contains("no CERTIFICATE"), "{err}");
+        assert!(matches!(err, CredentialsError::EcKey { .. }), "{err:?}");
+        let text = err.to_string();
+        for words in ["an EC key", "RSA key only", "RS256", "AADSTS5002738"] {
+            assert!(text.contains(words), "{text}");
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ec.pem");
+        std::fs::write(&path, &pem).unwrap();
+        let err = EntraCredentials::from_env(env(&[
+            (AZURE_TENANT_ID, "t"),
+            (AZURE_CLIENT_ID, "c"),
+            (AZURE_CLIENT_CERTIFICATE_PATH, path.to_str().unwrap()),
+        ]))
+        .unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with(&format!("client certificate {}: an EC key", path.display())),
+            "{err}"
+        );
     }
 }

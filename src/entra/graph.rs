@@ -20,6 +20,7 @@ use tokio::sync::Semaphore;
 use tokio_rustls::TlsConnector;
 
 use super::{Cloud, EntraCredentials, Secret};
+pub use crate::observation::WhatIfRequest;
 use crate::observation::cause_chain;
 
 /// Never more than this many connections to Graph at once.
@@ -168,12 +169,13 @@ pub enum GraphError {
     /// `@odata.nextLink` leads away from Graph: the token is not sent there.
     #[error("@odata.nextLink {next} leads away from {base}: not followed")]
     ForeignNextLink { base: String, next: String },
-    /// What If answered 400 to both request shapes.
+    /// What If refused every request it was sent (400 or 404), each refusal named by the
+    /// request ([`WhatIfRequest`]) and Graph's message.
     #[error(
-        "Conditional Access What If is unavailable: 400 to the newer request shape ({newer}) \
-         and to the older one ({older})"
+        "Conditional Access What If is unavailable: every request was refused: {}",
+        refusals.join("; ")
     )]
-    WhatIfUnavailable { newer: String, older: String },
+    WhatIfUnavailable { refusals: Vec<String> },
 }
 
 impl GraphError {
@@ -265,7 +267,7 @@ pub struct SignInRecord {
     pub applied_policies: Vec<AppliedPolicy>,
     pub network_location_details: Vec<NetworkLocationDetail>,
     /// `servicePrincipalId`: the object id of the app's service principal that signed in
-    /// (What If's subject when Graph will not name it otherwise).
+    /// (the older What If shapes' subject when Graph will not name it otherwise).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service_principal_id: Option<String>,
 }
@@ -349,7 +351,13 @@ impl WhatIfPolicy {
 /// The sign-in What If evaluates: the probe app's service principal, asking for a resource.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WhatIfSubject {
-    pub service_principal_id: String,
+    /// The probe app's `appId` (client id): `servicePrincipalId` of the documented
+    /// `servicePrincipalSignIn` subject, as Microsoft documents it.
+    pub app_id: String,
+    /// The object id of the app's service principal, for the older request shapes only; they
+    /// are not tried without it.
+    pub object_id: Option<String>,
+    /// The resource the sign-in asks for (`includeApplications`).
     pub resource_app_id: String,
 }
 
@@ -690,7 +698,7 @@ impl GraphClient {
     }
 
     /// The object id of the service principal of the app `client_id` in this tenant
-    /// (`GET /v1.0/servicePrincipals(appId='…')`): the subject What If evaluates.
+    /// (`GET /v1.0/servicePrincipals(appId='…')`): the subject of the older What If shapes.
     pub async fn service_principal_id(&self, client_id: &str) -> Result<String, GraphError> {
         #[derive(Deserialize)]
         struct RawServicePrincipal {
@@ -716,73 +724,79 @@ impl GraphClient {
             })
     }
 
-    /// What If for a sign-in of `subject` from `ip`: the newer request shape (with the
-    /// `servicePrincipalSignIn` identity Microsoft documents, then the `servicePrincipalSubject`
-    /// one also in circulation), then the older shape; a 400 to all of them is
-    /// [`GraphError::WhatIfUnavailable`]. Every policy of the answer must say whether it
-    /// applies: an answer without `value`, or a policy without `id` or `policyApplies`, is
+    /// What If for a sign-in of `subject` from `ip`, as Microsoft documents it first:
+    /// `POST /v1.0/identity/conditionalAccess/evaluate` with a `servicePrincipalSignIn`
+    /// subject whose `servicePrincipalId` is the app id; then the same on `/beta`; then, only
+    /// with the service principal's object id, the `servicePrincipalSubject` and the older
+    /// `conditionalAccessWhatIfSubject` shapes on `/beta`. A 400 or 404 moves on to the next;
+    /// a refusal of all of them is [`GraphError::WhatIfUnavailable`]. Returns the request that
+    /// was answered and its policies. Every policy of the answer must say whether it applies:
+    /// an answer without `value`, or a policy without `id` or `policyApplies`, is
     /// [`GraphError::BadJson`].
     pub async fn what_if(
         &self,
         subject: &WhatIfSubject,
         ip: IpAddr,
-    ) -> Result<Vec<WhatIfPolicy>, GraphError> {
-        let url = self.url("beta/identity/conditionalAccess/evaluate")?;
+    ) -> Result<(WhatIfRequest, Vec<WhatIfPolicy>), GraphError> {
+        let v1 = self.url("v1.0/identity/conditionalAccess/evaluate")?;
+        let beta = self.url("beta/identity/conditionalAccess/evaluate")?;
         let deadline = Instant::now() + self.inner.settings.timeout;
-        let newer = |identity_type: &str| {
+        let sign_in = |identity_type: &str, id: &str| {
             serde_json::json!({
-                "signInIdentity": {"@odata.type": identity_type,
-                    "servicePrincipalId": subject.service_principal_id},
+                "signInIdentity": {"@odata.type": identity_type, "servicePrincipalId": id},
                 "signInContext": {"@odata.type": "#microsoft.graph.applicationContext",
                     "includeApplications": [subject.resource_app_id]},
                 "signInConditions": {"ipAddress": ip.to_string()},
                 "appliedPoliciesOnly": false,
             })
         };
-        let older = serde_json::json!({
-            "conditionalAccessWhatIfSubject": {"@odata.type": "#microsoft.graph.servicePrincipalSubject",
-                "servicePrincipalId": subject.service_principal_id},
-            "conditionalAccessContext": {"@odata.type": "#microsoft.graph.whatIfApplicationContext",
-                "includeApplications": [subject.resource_app_id]},
-            "conditionalAccessWhatIfConditions": {"ipAddress": ip.to_string()},
-            "appliedPoliciesOnly": false,
-        });
-        let shapes = [
-            newer("#microsoft.graph.servicePrincipalSignIn"),
-            newer("#microsoft.graph.servicePrincipalSubject"),
-            older,
+        let documented = sign_in("#microsoft.graph.servicePrincipalSignIn", &subject.app_id);
+        let mut requests = vec![
+            (WhatIfRequest::DocumentedV1, &v1, documented.clone()),
+            (WhatIfRequest::DocumentedBeta, &beta, documented),
         ];
+        if let Some(object_id) = &subject.object_id {
+            requests.push((
+                WhatIfRequest::SubjectShapeBeta,
+                &beta,
+                sign_in("#microsoft.graph.servicePrincipalSubject", object_id),
+            ));
+            requests.push((
+                WhatIfRequest::OlderShapeBeta,
+                &beta,
+                serde_json::json!({
+                    "conditionalAccessWhatIfSubject": {"@odata.type": "#microsoft.graph.servicePrincipalSubject",
+                        "servicePrincipalId": object_id},
+                    "conditionalAccessContext": {"@odata.type": "#microsoft.graph.whatIfApplicationContext",
+                        "includeApplications": [subject.resource_app_id]},
+                    "conditionalAccessWhatIfConditions": {"ipAddress": ip.to_string()},
+                    "appliedPoliciesOnly": false,
+                }),
+            ));
+        }
         let mut refusals: Vec<String> = Vec::new();
-        let mut answer = None;
-        for body in &shapes {
-            match self.post_json(&url, body, deadline).await {
+        for (request, url, body) in requests {
+            match self.post_json(url, &body, deadline).await {
                 Err(GraphError::Status {
-                    status: 400,
+                    status: status @ (400 | 404),
                     message,
                     ..
-                }) => refusals.push(message),
-                other => {
-                    answer = Some(other?);
-                    break;
+                }) => refusals.push(format!("{request}: {status} {message}")),
+                answer => {
+                    let (mut raw, next) = what_if_results(url, answer?)?;
+                    if let Some(next) = next {
+                        raw.extend(self.pages::<RawWhatIfPolicy>(next, deadline).await?);
+                    }
+                    let policies = raw
+                        .into_iter()
+                        .enumerate()
+                        .map(|(i, p)| what_if_policy(url, i, p))
+                        .collect::<Result<Vec<_>, _>>()?;
+                    return Ok((request, policies));
                 }
             }
         }
-        let Some(answer) = answer else {
-            let older = refusals.pop().unwrap_or_default();
-            refusals.dedup();
-            return Err(GraphError::WhatIfUnavailable {
-                newer: refusals.join("; "),
-                older,
-            });
-        };
-        let (mut raw, next) = what_if_results(&url, answer)?;
-        if let Some(next) = next {
-            raw.extend(self.pages::<RawWhatIfPolicy>(next, deadline).await?);
-        }
-        raw.into_iter()
-            .enumerate()
-            .map(|(i, p)| what_if_policy(&url, i, p))
-            .collect()
+        Err(GraphError::WhatIfUnavailable { refusals })
     }
 
     /// What If for every IP, at most [`MAX_CONNECTIONS`] requests at once (the connection
@@ -792,7 +806,10 @@ impl GraphClient {
         &self,
         subject: &WhatIfSubject,
         ips: &[IpAddr],
-    ) -> Vec<(IpAddr, Result<Vec<WhatIfPolicy>, GraphError>)> {
+    ) -> Vec<(
+        IpAddr,
+        Result<(WhatIfRequest, Vec<WhatIfPolicy>), GraphError>,
+    )> {
         use futures::stream::StreamExt;
         futures::stream::iter(ips.iter().copied())
             .map(|ip| async move { (ip, self.what_if(subject, ip).await) })

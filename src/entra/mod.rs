@@ -16,7 +16,7 @@ pub use credentials::{
 pub use graph::{
     AnchorCoverage, AppliedPolicy, GraphClient, GraphError, GraphSettings, NamedLocation,
     NetworkLocationDetail, PendingSignIn, SignInLookup, SignInRecord, TokenRefusal, WhatIfPolicy,
-    WhatIfSubject, check_anchors, short_url,
+    WhatIfRequest, WhatIfSubject, check_anchors, short_url,
 };
 
 use serde::Serialize;

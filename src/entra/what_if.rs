@@ -1,15 +1,17 @@
 //! Conditional Access What If in a run: which addresses to evaluate (each anchor, and the
-//! control's observed egress IP or the configured one), the probe app's service principal as
-//! the subject, and Graph asked for each, at most two at once. The verdict compares the
-//! answers; this module only gathers them.
+//! control's observed egress IP or the configured one), the probe app as the subject (its app
+//! id, as Microsoft documents the `servicePrincipalSignIn` subject; its service principal's
+//! object id only for the older request shapes), and Graph asked for each, at most two at
+//! once. The verdict compares the answers; this module only gathers them.
 
 use std::net::IpAddr;
 
 use ipnet::IpNet;
 
-use super::{GraphClient, WhatIfSubject};
+use super::{GraphClient, GraphError, WhatIfSubject};
 use crate::observation::{
-    Observation, SubjectSource, WhatIfAnswer, WhatIfObservation, WhatIfSide, WhatIfSource,
+    DocumentedRefused, Observation, SubjectSource, WhatIfAnswer, WhatIfObservation, WhatIfQuestion,
+    WhatIfSide, WhatIfSource, WhatIfTarget,
 };
 use crate::scenario::model::{AnchorSet, EntraSpec, ObserverRole};
 
@@ -75,10 +77,37 @@ pub fn control_ips(
     }
 }
 
-/// Asks What If for a sign-in of the probe app from each anchor and each control IP. The
-/// subject is the scenario's service principal id, else the one Graph names for `client_id`,
-/// else the `servicePrincipalId` of the run's own sign-ins in Entra's log (`logged`, awaited
-/// only then).
+/// What the run asks What If: a sign-in to the scenario's resource from each anchor (a range
+/// at its [`representative`] address) and each control IP; or why there is no control IP.
+pub fn question(
+    spec: &EntraSpec,
+    anchors: &AnchorSet,
+    observations: &[Observation],
+) -> Result<WhatIfQuestion, WhatIfObservation> {
+    let controls = control_ips(observations, anchors, spec.what_if_control_ip)?;
+    Ok(WhatIfQuestion {
+        resource_app_id: spec.resource_app_id().to_owned(),
+        anchors: anchors
+            .0
+            .iter()
+            .map(|a| WhatIfTarget {
+                ip: representative(a),
+                source: WhatIfSource::Anchor { anchor: *a },
+            })
+            .collect(),
+        controls: controls
+            .into_iter()
+            .map(|(ip, source)| WhatIfTarget { ip, source })
+            .collect(),
+    })
+}
+
+/// Asks What If for a sign-in of the probe app from each anchor and each control IP, with
+/// the documented subject (the app id `client_id`) first. Should What If refuse it, the older
+/// shapes need the service principal's object id: the scenario's
+/// `what_if_service_principal_id`, else the one Graph names for `client_id`, else the
+/// `servicePrincipalId` of the run's own sign-ins in Entra's log (`logged`, awaited only
+/// then).
 pub async fn ask(
     client: &GraphClient,
     spec: &EntraSpec,
@@ -87,61 +116,109 @@ pub async fn ask(
     observations: &[Observation],
     logged: impl std::future::Future<Output = Option<String>>,
 ) -> WhatIfObservation {
-    let controls = match control_ips(observations, anchors, spec.what_if_control_ip) {
-        Ok(controls) => controls,
+    let question = match question(spec, anchors, observations) {
+        Ok(question) => question,
         Err(missing) => return missing,
     };
-    let (service_principal_id, subject_from) = match &spec.what_if_service_principal_id {
-        Some(id) => (id.clone(), SubjectSource::Scenario),
-        None => match client.service_principal_id(client_id).await {
-            Ok(id) => (id, SubjectSource::Graph),
+    let known = spec
+        .what_if_service_principal_id
+        .clone()
+        .map(|id| (id, SubjectSource::Scenario));
+    let find = async {
+        match client.service_principal_id(client_id).await {
+            Ok(id) => Ok((id, SubjectSource::Graph)),
             Err(error) => match logged.await {
-                Some(id) => (id, SubjectSource::SignInLog),
-                None => {
-                    return WhatIfObservation::NoSubject {
-                        client_id: client_id.to_owned(),
-                        error,
-                    };
-                }
+                Some(id) => Ok((id, SubjectSource::SignInLog)),
+                None => Err(error),
             },
-        },
+        }
     };
-    let subject = WhatIfSubject {
-        service_principal_id,
-        resource_app_id: spec.resource_app_id().to_owned(),
+    ask_question(client, &question, client_id, known, find).await
+}
+
+/// Asks `question` for the app `client_id`: the documented request for every address; when
+/// What If refuses it and no object id is `known`, `find` names the service principal's
+/// object id for the older shapes and every address is asked again with it. Without one,
+/// [`WhatIfObservation::NoSubject`] keeps the question for a later `complete`.
+pub async fn ask_question(
+    client: &GraphClient,
+    question: &WhatIfQuestion,
+    client_id: &str,
+    known: Option<(String, SubjectSource)>,
+    find: impl std::future::Future<Output = Result<(String, SubjectSource), GraphError>>,
+) -> WhatIfObservation {
+    let mut subject = WhatIfSubject {
+        app_id: client_id.to_owned(),
+        object_id: known.as_ref().map(|(id, _)| id.clone()),
+        resource_app_id: question.resource_app_id.clone(),
     };
-    let anchor_ips: Vec<(IpAddr, WhatIfSource)> = anchors
-        .0
-        .iter()
-        .map(|a| (representative(a), WhatIfSource::Anchor { anchor: *a }))
-        .collect();
+    let mut object_from = known.map(|(_, from)| from);
     let mut ips: Vec<IpAddr> = Vec::new();
-    for (ip, _) in anchor_ips.iter().chain(&controls) {
-        if !ips.contains(ip) {
-            ips.push(*ip);
+    for target in question.anchors.iter().chain(&question.controls) {
+        if !ips.contains(&target.ip) {
+            ips.push(target.ip);
         }
     }
-    let answers = client.what_if_each(&subject, &ips).await;
-    let side = |(ip, source): (IpAddr, WhatIfSource)| {
-        let answer = match answers.iter().find(|(asked, _)| *asked == ip) {
-            Some((_, Ok(policies))) => WhatIfAnswer::Policies {
+    let mut answers = client.what_if_each(&subject, &ips).await;
+    let refused = answers.iter().find_map(|(_, answer)| match answer {
+        Err(GraphError::WhatIfUnavailable { refusals }) => Some(refusals.clone()),
+        _ => None,
+    });
+    if let (Some(refusals), None) = (refused, &subject.object_id) {
+        match find.await {
+            Ok((id, from)) => {
+                subject.object_id = Some(id);
+                object_from = Some(from);
+                answers = client.what_if_each(&subject, &ips).await;
+            }
+            Err(error) => {
+                return WhatIfObservation::NoSubject {
+                    client_id: client_id.to_owned(),
+                    error,
+                    refused: Some(Box::new(DocumentedRefused {
+                        refusals,
+                        question: question.clone(),
+                    })),
+                };
+            }
+        }
+    }
+    let side = |target: &WhatIfTarget| {
+        let answer = match answers.iter().find(|(asked, _)| *asked == target.ip) {
+            Some((_, Ok((asked, policies)))) => WhatIfAnswer::Policies {
+                asked: *asked,
                 policies: policies.clone(),
             },
             Some((_, Err(error))) => WhatIfAnswer::Failed {
                 error: error.clone(),
             },
             None => WhatIfAnswer::Failed {
-                error: super::GraphError::Setup(format!("{ip} was not evaluated")),
+                error: GraphError::Setup(format!("{} was not evaluated", target.ip)),
             },
         };
-        WhatIfSide { ip, source, answer }
+        WhatIfSide {
+            ip: target.ip,
+            source: target.source.clone(),
+            answer,
+        }
+    };
+    let answered_by = answers.iter().find_map(|(_, answer)| match answer {
+        Ok((asked, _)) => Some(*asked),
+        Err(_) => None,
+    });
+    let (service_principal_id, subject_from) = match (answered_by, &subject.object_id, object_from)
+    {
+        (Some(asked), Some(object_id), Some(from)) if !asked.documented() => {
+            (object_id.clone(), from)
+        }
+        _ => (subject.app_id.clone(), SubjectSource::ClientId),
     };
     WhatIfObservation::Evaluated {
-        service_principal_id: subject.service_principal_id.clone(),
+        service_principal_id,
         subject_from,
         resource_app_id: subject.resource_app_id.clone(),
-        anchors: anchor_ips.into_iter().map(side).collect(),
-        controls: controls.into_iter().map(side).collect(),
+        anchors: question.anchors.iter().map(side).collect(),
+        controls: question.controls.iter().map(side).collect(),
     }
 }
 
@@ -223,6 +300,37 @@ mod tests {
                 ),
             ]
         );
+    }
+
+    #[test]
+    fn the_question_holds_each_anchor_and_control_with_the_resource() {
+        let mut spec = crate::scenario::bundled_lab_entra()
+            .entra
+            .expect("the lab scenario has [entra]");
+        spec.what_if_resource_app_id = Some("00000002-0000-0ff1-ce00-000000000000".into());
+        let anchors = AnchorSet(vec![net("127.0.0.2/32"), net("198.51.100.0/29")]);
+        let observations = [egress("control", ObserverRole::Control, &["127.0.0.3"])];
+        let q = question(&spec, &anchors, &observations).unwrap();
+        assert_eq!(q.resource_app_id, "00000002-0000-0ff1-ce00-000000000000");
+        let ips: Vec<IpAddr> = q.anchors.iter().map(|t| t.ip).collect();
+        assert_eq!(ips, [ip("127.0.0.2"), ip("198.51.100.1")]);
+        assert_eq!(
+            q.anchors[1].source,
+            WhatIfSource::Anchor {
+                anchor: net("198.51.100.0/29")
+            }
+        );
+        assert_eq!(q.controls.len(), 1);
+        assert_eq!(q.controls[0].ip, ip("127.0.0.3"));
+        // It reads back as written, for `complete`.
+        let json = serde_json::to_string(&q).unwrap();
+        let back: WhatIfQuestion = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, q);
+        spec.what_if_control_ip = None;
+        assert!(matches!(
+            question(&spec, &anchors, &[]),
+            Err(WhatIfObservation::NoControlIp { .. })
+        ));
     }
 
     #[test]

@@ -63,7 +63,7 @@ pub enum Fault {
     /// The workload-identity Conditional Access policy has no location condition: What If
     /// decides the same for the App Connector IP as for the ZIA egress.
     WhatIfNoDifference,
-    /// Graph's beta What If answers 400 to every request shape.
+    /// Graph's What If answers 400 to every request (v1.0 and beta, every shape).
     WhatIfUnavailable,
 }
 
@@ -248,8 +248,8 @@ impl Fault {
                  App Connector IP as for the ZIA egress; expect a fail: anchoring buys no trust"
             }
             Fault::WhatIfUnavailable => {
-                "Graph's beta What If answers 400 to every request shape; expect an error naming \
-                 What If as unavailable, never a pass"
+                "Graph's What If answers 400 to every request (v1.0 and beta, every shape); \
+                 expect an error naming What If as unavailable, never a pass"
             }
         }
     }

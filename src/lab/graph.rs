@@ -1,7 +1,8 @@
 //! A Graph-like API over the lab's sign-ins, on a listener of its own (`graph.sipa-lab.test`,
 //! lab CA certificate): the token endpoint for app-only Graph tokens, `/beta/auditLogs/signIns`
 //! with the `$filter` shapes the harness sends and `@odata.nextLink` paging after an ingestion
-//! delay, the Conditional Access named locations, and What If. Faults and quirks make it
+//! delay, the Conditional Access named locations, and What If (`/v1.0` and `/beta`, the app id
+//! as the documented subject). Faults and quirks make it
 //! answer as a misconfigured tenant or a misbehaving service would.
 
 use std::collections::HashSet;
@@ -37,7 +38,8 @@ pub const LAB_CLIENT_SECRET: &str = "lab-secret";
 pub const LAB_CA_POLICY_ID: &str = "c0a1b2c3-0000-4000-8000-00000000ca01";
 /// Its display name.
 pub const LAB_CA_POLICY_NAME: &str = "SIPA probe: block outside trusted locations";
-/// The object id of the lab app's service principal: the subject of What If.
+/// The object id of the lab app's service principal: the subject of the older What If shape
+/// only (the documented one takes the app id, [`LAB_CLIENT_ID`]).
 pub const LAB_SERVICE_PRINCIPAL_ID: &str = "5a1b0c4e-5e9e-4c1e-9a7e-00000000005b";
 /// The id of the lab tenant's second policy, for users only: it never applies to the probe.
 pub const LAB_MFA_POLICY_ID: &str = "c0a1b2c3-0000-4000-8000-00000000ca02";
@@ -77,7 +79,7 @@ impl Default for EntraLabConfig {
             ingestion_delay: Duration::ZERO,
             page_size: 100,
             quirk: None,
-            what_if: WhatIfShape::Newer,
+            what_if: WhatIfShape::Documented,
             service_principals: true,
             client_certificates: Vec::new(),
         }
@@ -97,15 +99,22 @@ pub enum GraphQuirk {
     PageLoop,
 }
 
-/// The What If request shapes the lab answers; the other gets a 400.
+/// The What If requests the lab answers; any other gets a 400.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WhatIfShape {
-    /// `signInIdentity` / `signInContext` / `signInConditions`.
-    Newer,
-    /// `conditionalAccessWhatIfSubject` / `conditionalAccessContext` /
-    /// `conditionalAccessWhatIfConditions`.
+    /// As Microsoft documents it, on `/v1.0` and `/beta`: `signInIdentity`
+    /// (`#microsoft.graph.servicePrincipalSignIn` whose `servicePrincipalId` is the app id),
+    /// `signInContext`, `signInConditions`. The service principal's object id as
+    /// `servicePrincipalId` is refused with a 400, as Graph refuses it.
+    Documented,
+    /// The documented shape on `/beta` only: `/v1.0` answers 400 "Resource not found for the
+    /// segment", as a cloud without the v1.0 API does.
+    DocumentedBetaOnly,
+    /// Only the older `conditionalAccessWhatIfSubject` / `conditionalAccessContext` /
+    /// `conditionalAccessWhatIfConditions` shape on `/beta`, with the service principal's
+    /// object id (`#microsoft.graph.servicePrincipalSubject`).
     Older,
-    /// Neither: What If is unavailable.
+    /// None: What If is unavailable.
     Neither,
 }
 
@@ -326,9 +335,18 @@ async fn answer(state: &GraphState, caller: IpAddr, request: Request<Incoming>) 
         (&Method::GET, ["v1.0", "identity", "conditionalAccess", "namedLocations"]) => {
             json(StatusCode::OK, &named_locations(state))
         }
-        (&Method::POST, ["beta", "identity", "conditionalAccess", "evaluate"]) => {
+        (
+            &Method::POST,
+            [
+                version @ ("v1.0" | "beta"),
+                "identity",
+                "conditionalAccess",
+                "evaluate",
+            ],
+        ) => {
+            let v1 = *version == "v1.0";
             let body = read_body(request).await;
-            what_if(state, &body)
+            what_if(state, v1, &body)
         }
         _ => graph_error(
             StatusCode::NOT_FOUND,
@@ -617,31 +635,53 @@ fn service_principal(segment: &str, known: bool) -> Answer {
 /// the workload-identity policy blocks outside the trusted named location (the anchor), so
 /// it does not apply from there (`location`); it is enforced under `ca-blocks` and report-only
 /// otherwise; under `what-if-no-difference` it has no location condition and applies from
-/// everywhere. A users-only MFA policy never applies to the probe (`users`). A body of
-/// neither the shape the lab understands nor for a service principal gets a 400.
-fn what_if(state: &GraphState, body: &[u8]) -> Answer {
+/// everywhere. A users-only MFA policy never applies to the probe (`users`). A request of
+/// another shape than [`WhatIfShape`] allows, on another version, or for another subject than
+/// the lab app gets a 400 (the exact text of Graph's refusals is not recorded anywhere this
+/// lab could copy; the status and error shape are Graph's).
+fn what_if(state: &GraphState, v1: bool, body: &[u8]) -> Answer {
     let parsed: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
-    let (identity, identity_type, context, conditions) = match state.config.what_if {
-        WhatIfShape::Newer => (
+    let shape = state.config.what_if;
+    if v1 && matches!(shape, WhatIfShape::DocumentedBetaOnly | WhatIfShape::Older) {
+        return graph_error(
+            StatusCode::BAD_REQUEST,
+            "BadRequest",
+            "Resource not found for the segment 'evaluate'.",
+        );
+    }
+    let (identity, identity_type, context, conditions, subject) = match shape {
+        WhatIfShape::Documented | WhatIfShape::DocumentedBetaOnly => (
             "signInIdentity",
             "#microsoft.graph.servicePrincipalSignIn",
             "signInContext",
             "signInConditions",
+            LAB_CLIENT_ID,
         ),
         WhatIfShape::Older => (
             "conditionalAccessWhatIfSubject",
             "#microsoft.graph.servicePrincipalSubject",
             "conditionalAccessContext",
             "conditionalAccessWhatIfConditions",
+            LAB_SERVICE_PRINCIPAL_ID,
         ),
-        WhatIfShape::Neither => ("", "", "", ""),
+        WhatIfShape::Neither => ("", "", "", "", ""),
     };
-    let subject_ok = parsed.get(identity).is_some_and(|i| {
-        i["@odata.type"].as_str() == Some(identity_type)
-            && i["servicePrincipalId"]
-                .as_str()
-                .is_some_and(|id| !id.is_empty())
-    });
+    let identity_value = parsed.get(identity);
+    let shape_ok = identity_value.is_some_and(|i| i["@odata.type"].as_str() == Some(identity_type));
+    let given = identity_value
+        .and_then(|i| i["servicePrincipalId"].as_str())
+        .unwrap_or_default();
+    if shape_ok && given != subject {
+        // Graph reads `servicePrincipalId` of the documented subject as an app id: the
+        // object id (or any other id) names no app of the tenant.
+        return graph_error(
+            StatusCode::BAD_REQUEST,
+            "BadRequest",
+            &format!(
+                "Invalid servicePrincipalId '{given}': no service principal with this appId in the tenant."
+            ),
+        );
+    }
     let applications_ok = parsed
         .get(context)
         .and_then(|c| c.get("includeApplications"))
@@ -652,7 +692,7 @@ fn what_if(state: &GraphState, body: &[u8]) -> Answer {
         .and_then(|c| c.get("ipAddress"))
         .and_then(|ip| ip.as_str())
         .and_then(|ip| ip.parse::<IpAddr>().ok());
-    let (true, true, Some(ip)) = (subject_ok, applications_ok, ip) else {
+    let (true, true, Some(ip)) = (shape_ok, applications_ok, ip) else {
         return graph_error(
             StatusCode::BAD_REQUEST,
             "BadRequest",
@@ -688,25 +728,39 @@ fn what_if(state: &GraphState, body: &[u8]) -> Answer {
     json(
         StatusCode::OK,
         &serde_json::json!({
-            "@odata.context": "https://graph.microsoft.com/beta/$metadata#Collection(microsoft.graph.whatIfAnalysisResult)",
+            "@odata.context": format!("https://graph.microsoft.com/{}/$metadata#Collection(microsoft.graph.whatIfAnalysisResult)", if v1 { "v1.0" } else { "beta" }),
             "value": [probe_policy, mfa_policy],
         }),
     )
 }
 
-/// Whether `assertion` is a client assertion for `client_id` at `endpoint`, signed by the key
-/// of one of `certificates` (DER) named by its `x5t#S256` header, and valid now.
-pub(crate) fn assertion_is_valid(
+/// What the lab's token endpoints make of a client assertion.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum AssertionCheck {
+    /// Signed by a registered certificate's key, for this client and endpoint, valid now.
+    Valid,
+    /// Signed with an algorithm Entra does not take for client assertions (anything but
+    /// RS256 and PS256, such as ES256): AADSTS5002738.
+    UnsupportedAlgorithm(String),
+    /// Anything else: no registered certificate named, a bad signature, other claims.
+    Invalid,
+}
+
+/// Checks `assertion` as Entra does, with the lab's own code: `alg` RS256 or PS256 (Entra
+/// takes RSA assertions only), the certificate named by its `x5t#S256` or `x5t` header among
+/// `certificates` (DER), its key verifying the signature, `aud` the `endpoint`, `iss` = `sub`
+/// = `client_id`, and valid now.
+pub(crate) fn check_assertion(
     assertion: &str,
     client_id: Option<&str>,
     endpoint: &str,
     certificates: &[Vec<u8>],
-) -> bool {
+) -> AssertionCheck {
     use base64::Engine as _;
     let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
     let parts: Vec<&str> = assertion.split('.').collect();
     let [header, claims, signature] = parts.as_slice() else {
-        return false;
+        return AssertionCheck::Invalid;
     };
     let decode = |part: &str| -> Option<serde_json::Value> {
         serde_json::from_slice(&b64.decode(part).ok()?).ok()
@@ -714,21 +768,25 @@ pub(crate) fn assertion_is_valid(
     let (Some(head), Some(body), Ok(signature)) =
         (decode(header), decode(claims), b64.decode(signature))
     else {
-        return false;
-    };
-    let Some(certificate) = certificates.iter().find(|der| {
-        let digest = ring::digest::digest(&ring::digest::SHA256, der);
-        head["x5t#S256"].as_str() == Some(b64.encode(digest.as_ref()).as_str())
-    }) else {
-        return false;
+        return AssertionCheck::Invalid;
     };
     let algorithm: &dyn ring::signature::VerificationAlgorithm = match head["alg"].as_str() {
         Some("RS256") => &ring::signature::RSA_PKCS1_2048_8192_SHA256,
-        Some("ES256") => &ring::signature::ECDSA_P256_SHA256_FIXED,
-        _ => return false,
+        Some("PS256") => &ring::signature::RSA_PSS_2048_8192_SHA256,
+        Some(other) => return AssertionCheck::UnsupportedAlgorithm(other.to_owned()),
+        None => return AssertionCheck::Invalid,
+    };
+    let named = |der: &Vec<u8>| {
+        let sha256 = ring::digest::digest(&ring::digest::SHA256, der);
+        let sha1 = ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, der);
+        head["x5t#S256"].as_str() == Some(b64.encode(sha256.as_ref()).as_str())
+            || head["x5t"].as_str() == Some(b64.encode(sha1.as_ref()).as_str())
+    };
+    let Some(certificate) = certificates.iter().find(|der| named(der)) else {
+        return AssertionCheck::Invalid;
     };
     let Ok((_, parsed)) = x509_parser::parse_x509_certificate(certificate) else {
-        return false;
+        return AssertionCheck::Invalid;
     };
     let public = parsed
         .tbs_certificate
@@ -741,17 +799,22 @@ pub(crate) fn assertion_is_valid(
         .verify(signed.as_bytes(), &signature)
         .is_err()
     {
-        return false;
+        return AssertionCheck::Invalid;
     }
     let now = SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
-    body["aud"].as_str() == Some(endpoint)
+    let claims_ok = body["aud"].as_str() == Some(endpoint)
         && body["iss"].as_str().is_some()
         && body["iss"].as_str() == client_id
         && body["sub"].as_str() == client_id
         && body["nbf"].as_u64().is_some_and(|nbf| nbf <= now + 60)
-        && body["exp"].as_u64().is_some_and(|exp| exp > now)
+        && body["exp"].as_u64().is_some_and(|exp| exp > now);
+    if claims_ok {
+        AssertionCheck::Valid
+    } else {
+        AssertionCheck::Invalid
+    }
 }
 
 #[cfg(test)]

@@ -23,7 +23,7 @@ use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 
 use super::conn::{HANDSHAKE_TIMEOUT, spawn_accept_loop, wan_delay};
-use super::graph::{LAB_CA_POLICY_ID, LAB_CLIENT_SECRET, assertion_is_valid};
+use super::graph::{AssertionCheck, LAB_CA_POLICY_ID, LAB_CLIENT_SECRET, check_assertion};
 use super::{ANCHOR_IP, CaStatus, OriginTraffic, SignIn, is_lab_host, is_login_like};
 
 /// The path where every lab site reveals the caller's address, as an IP echo site would.
@@ -347,8 +347,9 @@ fn openid_configuration(host: &str, tenant: &str, v2: bool) -> serde_json::Value
 }
 
 /// The token endpoint, in Entra's shapes: the lab secret, or a valid client assertion signed
-/// by a registered certificate's key, gets a token; any other secret AADSTS7000215, any other
-/// assertion AADSTS700027; under
+/// by a registered certificate's RSA key (RS256 or PS256), gets a token; any other secret
+/// AADSTS7000215, an assertion signed with another algorithm (ES256) AADSTS5002738 as Entra
+/// answers it, any other assertion AADSTS700027; under
 /// `ca-blocks` a valid client from outside the anchor set gets AADSTS53003 naming the policy.
 /// Every request is recorded as a sign-in with the address the login host saw, as Entra logs
 /// failed sign-ins too.
@@ -396,14 +397,15 @@ async fn token_request(
         .or(form_correlation)
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
     let endpoint = format!("https://{host}/{tenant}/oauth2/v2.0/token");
-    let assertion_ok = assertion.as_deref().is_some_and(|jwt| {
-        assertion_is_valid(
+    let assertion_check = assertion.as_deref().map(|jwt| {
+        check_assertion(
             jwt,
             client_id.as_deref(),
             &endpoint,
             &state.client_certificates,
         )
     });
+    let assertion_ok = assertion_check == Some(AssertionCheck::Valid);
     let blocked = state.conditional_access
         && (state.ca_ignores_location || caller.ip != IpAddr::V4(ANCHOR_IP));
     let (error_code, conditional_access) = match (secret_ok || assertion_ok, assertion.is_some()) {
@@ -416,7 +418,10 @@ async fn token_request(
                 CaStatus::NotApplied
             },
         ),
-        (false, true) => (700027, CaStatus::NotApplied),
+        (false, true) => match &assertion_check {
+            Some(AssertionCheck::UnsupportedAlgorithm(_)) => (5002738, CaStatus::NotApplied),
+            _ => (700027, CaStatus::NotApplied),
+        },
         (false, false) => (7000215, CaStatus::NotApplied),
     };
     let now = SystemTime::now();
@@ -470,6 +475,18 @@ async fn token_request(
                 "invalid_client",
                 StatusCode::UNAUTHORIZED,
                 "Client assertion contains an invalid signature.".to_owned(),
+            ),
+            5002738 => (
+                "invalid_request",
+                StatusCode::BAD_REQUEST,
+                match &assertion_check {
+                    Some(AssertionCheck::UnsupportedAlgorithm(alg)) => {
+                        format!(
+                            "Invalid JWT token. '{alg}' is not a supported signature algorithm."
+                        )
+                    }
+                    _ => "Invalid JWT token.".to_owned(),
+                },
             ),
             _ => (
                 "invalid_client",

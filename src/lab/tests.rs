@@ -421,6 +421,181 @@ async fn token_requests_are_logged_as_sign_ins() {
     assert_eq!(sign_in.client_id.as_deref(), Some("abc"));
 }
 
+/// A client assertion signed by this test with `ring` (never the product's signer): `header`
+/// as given, claims for the lab app at `endpoint`, signed by `sign`.
+fn hand_signed(
+    header: serde_json::Value,
+    endpoint: &str,
+    sign: impl Fn(&[u8]) -> Vec<u8>,
+) -> String {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let claims = serde_json::json!({"aud": endpoint, "iss": graph::LAB_CLIENT_ID,
+        "sub": graph::LAB_CLIENT_ID, "jti": uuid::Uuid::new_v4().to_string(),
+        "nbf": now, "iat": now, "exp": now + 600});
+    let input = format!(
+        "{}.{}",
+        b64.encode(header.to_string()),
+        b64.encode(claims.to_string())
+    );
+    let signature = sign(input.as_bytes());
+    format!("{input}.{}", b64.encode(signature))
+}
+
+/// The lab's token endpoint checks assertions as Entra does: RS256 and PS256 from a registered
+/// RSA certificate (named by `x5t#S256` or by `x5t`) get a token; ES256, even from a registered
+/// EC certificate with a good signature, gets AADSTS5002738.
+#[tokio::test]
+async fn the_token_endpoint_takes_rsa_assertions_and_refuses_es256_as_entra_does() {
+    use base64::Engine as _;
+    use ring::signature::{self as sig, KeyPair as _};
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let rsa_pem = include_str!("../../tests/fixtures/entra/test-only-app-rsa.pem");
+    let rsa_cert = CertificateDer::pem_slice_iter(rsa_pem.as_bytes())
+        .next()
+        .unwrap()
+        .unwrap();
+    let rsa_key = rustls::pki_types::PrivateKeyDer::from_pem_slice(rsa_pem.as_bytes()).unwrap();
+    let rsa = sig::RsaKeyPair::from_pkcs8(rsa_key.secret_der()).unwrap();
+    let ec_key = rcgen::KeyPair::generate().unwrap();
+    let ec_cert = rcgen::CertificateParams::new(vec!["app".into()])
+        .unwrap()
+        .self_signed(&ec_key)
+        .unwrap();
+    let rng = ring::rand::SystemRandom::new();
+    let ec = sig::EcdsaKeyPair::from_pkcs8(
+        &sig::ECDSA_P256_SHA256_FIXED_SIGNING,
+        &ec_key.serialize_der(),
+        &rng,
+    )
+    .unwrap();
+    let lab = Lab::start_with(
+        LabConfig::default(),
+        EntraLabConfig {
+            client_certificates: vec![
+                String::from_utf8_lossy(rsa_pem.as_bytes()).into_owned(),
+                ec_cert.pem(),
+            ],
+            ..EntraLabConfig::default()
+        },
+    )
+    .await
+    .unwrap();
+    let host = "login.microsoftonline.com";
+    let endpoint = format!("https://{host}/contoso.onmicrosoft.com/oauth2/v2.0/token");
+    let thumbprints = |der: &[u8]| {
+        (
+            b64.encode(ring::digest::digest(&ring::digest::SHA256, der).as_ref()),
+            b64.encode(ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, der).as_ref()),
+        )
+    };
+    let (rsa_s256, rsa_sha1) = thumbprints(rsa_cert.as_ref());
+    let (ec_s256, _) = thumbprints(ec_cert.der().as_ref());
+    let rsa_sign = |padding: &'static dyn sig::RsaEncoding| {
+        let rsa = &rsa;
+        let rng = &rng;
+        move |input: &[u8]| {
+            let mut out = vec![0; rsa.public().modulus_len()];
+            rsa.sign(padding, rng, input, &mut out).unwrap();
+            out
+        }
+    };
+    let cases = [
+        (
+            "RS256 named by x5t#S256",
+            hand_signed(
+                serde_json::json!({"alg": "RS256", "typ": "JWT", "x5t#S256": rsa_s256}),
+                &endpoint,
+                rsa_sign(&sig::RSA_PKCS1_SHA256),
+            ),
+            200,
+            None,
+        ),
+        (
+            "RS256 named by x5t",
+            hand_signed(
+                serde_json::json!({"alg": "RS256", "typ": "JWT", "x5t": rsa_sha1}),
+                &endpoint,
+                rsa_sign(&sig::RSA_PKCS1_SHA256),
+            ),
+            200,
+            None,
+        ),
+        (
+            "PS256",
+            hand_signed(
+                serde_json::json!({"alg": "PS256", "typ": "JWT", "x5t#S256": rsa_s256}),
+                &endpoint,
+                rsa_sign(&sig::RSA_PSS_SHA256),
+            ),
+            200,
+            None,
+        ),
+        (
+            "ES256",
+            hand_signed(
+                serde_json::json!({"alg": "ES256", "typ": "JWT", "x5t#S256": ec_s256}),
+                &endpoint,
+                |input| ec.sign(&rng, input).unwrap().as_ref().to_vec(),
+            ),
+            400,
+            Some(5002738),
+        ),
+        (
+            "RS256 with a bad signature",
+            hand_signed(
+                serde_json::json!({"alg": "RS256", "typ": "JWT", "x5t#S256": rsa_s256}),
+                &endpoint,
+                |_| vec![7; 256],
+            ),
+            401,
+            Some(700027),
+        ),
+    ];
+    // The EC certificate's key is good: only its algorithm is refused.
+    assert_eq!(ec.public_key().as_ref().len(), 65);
+    for (what, assertion, status, code) in cases {
+        let body = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("client_id", graph::LAB_CLIENT_ID)
+            .append_pair("grant_type", "client_credentials")
+            .append_pair("scope", "https://graph.microsoft.com/.default")
+            .append_pair(
+                "client_assertion_type",
+                "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            )
+            .append_pair("client_assertion", &assertion)
+            .finish();
+        let request = format!(
+            "POST /contoso.onmicrosoft.com/oauth2/v2.0/token HTTP/1.1\r\nHost: {host}\r\n\
+             Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\
+             Connection: close\r\n\r\n{body}",
+            body.len()
+        );
+        let stream = connect(lab.transparent_https_addr()).await.unwrap();
+        let answer = tls_over(&lab, stream, host, &request).await.unwrap();
+        assert_eq!(answer.status, status, "{what}: {}", answer.body);
+        let json: serde_json::Value = serde_json::from_str(&answer.body).unwrap();
+        match code {
+            None => assert!(json["access_token"].is_string(), "{what}: {json}"),
+            Some(code) => assert_eq!(json["error_codes"][0], code, "{what}: {json}"),
+        }
+        if code == Some(5002738) {
+            let text = json["error_description"].as_str().unwrap();
+            assert!(
+                text.starts_with(
+                    "AADSTS5002738: Invalid JWT token. 'ES256' is not a supported signature algorithm."
+                ),
+                "{text}"
+            );
+        }
+    }
+    lab.shutdown().await;
+}
+
 #[tokio::test]
 async fn run_flags_point_at_the_lab() {
     let lab = lab(&[]).await;

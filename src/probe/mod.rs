@@ -139,6 +139,9 @@ pub async fn run(
                 .targets(&lead.host, port, family, resolved)
                 .await
                 .map(Path::Direct),
+            Route::Graph => Err(NotRun::Panicked {
+                message: format!("{} was planned on Graph's route with a port", lead.name),
+            }),
         }
     };
     match (*probe, &lead.kind) {

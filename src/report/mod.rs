@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::observation::Observation;
-use crate::outcome::{Outcome, Status};
+use crate::outcome::{Outcome, Route, Status};
 
 /// Why a report could not be written.
 #[derive(Debug, thiserror::Error)]
@@ -81,7 +81,8 @@ pub fn write_to(
 /// The evidence of one check, as `(key, value)` rows shared by the terminal "Problems" blocks
 /// and the JUnit `system-out`. Multi-valued keys (causes, warnings) repeat; empty
 /// `expected`/`observed` say so rather than vanish, so every failure shows both. The route is
-/// not a row: the check's name ends with it.
+/// not a row, as the check's name ends with it, except Graph's own route, which a run-wide
+/// Graph check's name does not show.
 pub(crate) fn evidence(o: &Outcome) -> Vec<(&'static str, String)> {
     let or_none = |s: &str| {
         if s.trim().is_empty() {
@@ -95,6 +96,15 @@ pub(crate) fn evidence(o: &Outcome) -> Vec<(&'static str, String)> {
         ("stage", o.stage.to_string()),
         ("target", o.target.clone()),
     ];
+    if o.route == Some(Route::Graph) {
+        rows.push((
+            "route",
+            format!(
+                "{}: system DNS, no proxy, apart from the path under test",
+                Route::Graph
+            ),
+        ));
+    }
     // An egress check is only as good as its observer: name it, with what it asked.
     match &o.observation {
         Observation::Egress(e) => rows.push(("observer", format!("{} ({})", e.observer, e.url))),

@@ -476,8 +476,9 @@ pub struct EntraSpec {
     /// `what_if_control_ip`: the non-anchor IP What If compares with when the run's control
     /// observers revealed none.
     pub what_if_control_ip: Option<std::net::IpAddr>,
-    /// `what_if_service_principal_id`: the probe app's service principal (object id); looked up
-    /// in Graph by the app's client id when `None`.
+    /// `what_if_service_principal_id`: the probe app's service principal (object id), for the
+    /// older What If request shapes only (the documented one takes the app id); looked up in
+    /// Graph by the app's client id when `None` and needed.
     pub what_if_service_principal_id: Option<String>,
     /// `what_if_resource_app_id`: the resource the evaluated sign-in asks for; Microsoft
     /// Graph (the token probe's resource) when `None`.

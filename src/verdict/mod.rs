@@ -44,6 +44,28 @@ pub fn rejudge_sign_in(
     entra::judge_sign_in(blank, token, log, exp)
 }
 
+/// Judges the What If check read back from a report again, on `w` as `complete` asked it
+/// now. Returns the outcome with its verdict fields replaced; the caller records `w` in its
+/// observation.
+pub fn rejudge_what_if(
+    recorded: &Outcome,
+    w: &crate::observation::WhatIfObservation,
+    exp: &Expectation,
+) -> Outcome {
+    let blank = Outcome {
+        status: Status::Error,
+        reason: String::new(),
+        expected: String::new(),
+        observed: String::new(),
+        causes: Vec::new(),
+        warnings: Vec::new(),
+        diagnosis: None,
+        blocked_by: None,
+        ..recorded.clone()
+    };
+    what_if::judge_what_if(blank, w, exp)
+}
+
 /// How a decided sign-in check proves its host, from its log.
 pub fn sign_in_proof(
     token: &crate::probe::token::TokenOutcome,

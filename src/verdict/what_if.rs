@@ -61,11 +61,26 @@ pub(super) fn judge_what_if(mut o: Outcome, w: &WhatIfObservation, exp: &Expecta
                 GuideStep::Observers,
             );
         }
-        WhatIfObservation::NoSubject { client_id, error } => {
-            o.reason = format!(
-                "the probe app {client_id} has no service principal Graph would name: {error}"
-            );
-            o.observed = "What If not asked: no service principal".into();
+        WhatIfObservation::NoSubject {
+            client_id,
+            error,
+            refused,
+            ..
+        } => {
+            if let Some(refused) = refused {
+                o.reason = format!(
+                    "What If refused the documented request for the probe app {client_id} ({}), and the older request shapes need its service principal's object id, which neither Graph ({error}) nor the run's sign-ins named: `sipa-check complete` asks again once the sign-ins are in the log",
+                    refused.refusals.join("; ")
+                );
+                o.observed =
+                    "What If refused the documented request; no service principal object id for the older ones"
+                        .into();
+            } else {
+                o.reason = format!(
+                    "the probe app {client_id} has no service principal Graph would name: {error}"
+                );
+                o.observed = "What If not asked: no service principal".into();
+            }
             o.diagnosis = match error {
                 GraphError::Status { status: 404, .. } => diagnosis(
                     format!(
@@ -185,7 +200,7 @@ fn compare(o: &mut Outcome, anchors: &[WhatIfSide], controls: &[WhatIfSide]) {
     }
     let policies = |s: &'_ WhatIfSide| -> Vec<WhatIfPolicy> {
         match &s.answer {
-            WhatIfAnswer::Policies { policies } => policies.clone(),
+            WhatIfAnswer::Policies { policies, .. } => policies.clone(),
             WhatIfAnswer::Failed { .. } => Vec::new(),
         }
     };
@@ -303,10 +318,10 @@ fn describe_side(s: &WhatIfSide) -> String {
     let head = format!("from {who} {} ({})", s.ip, describe_source(&s.source));
     match &s.answer {
         WhatIfAnswer::Failed { error } => format!("{head}: What If failed: {error}"),
-        WhatIfAnswer::Policies { policies } if policies.is_empty() => {
+        WhatIfAnswer::Policies { policies, .. } if policies.is_empty() => {
             format!("{head}: no Conditional Access policy listed")
         }
-        WhatIfAnswer::Policies { policies } => {
+        WhatIfAnswer::Policies { policies, .. } => {
             let applies: Vec<String> = policies.iter().filter(|p| p.applies).map(quoted).collect();
             let not: Vec<String> = policies
                 .iter()
@@ -364,7 +379,7 @@ fn quoted(p: &WhatIfPolicy) -> String {
 fn what_if_diagnosis(error: &GraphError) -> Option<Diagnosis> {
     match error {
         GraphError::WhatIfUnavailable { .. } => diagnosis(
-            "Graph's beta What If (identity/conditionalAccess/evaluate) refused every request shape: it changed or is not offered here; [entra] what_if = false leaves the check out",
+            "Graph's What If (identity/conditionalAccess/evaluate, v1.0 then beta) refused every request shape: it changed or is not offered here; [entra] what_if = false leaves the check out",
             GuideStep::GraphRoute,
         ),
         GraphError::Unauthorized { .. }
@@ -378,7 +393,7 @@ fn what_if_diagnosis(error: &GraphError) -> Option<Diagnosis> {
         ),
         GraphError::Html { .. } | GraphError::TruncatedJson { .. } | GraphError::BadJson { .. } => {
             diagnosis(
-                "Graph's What If answer is not the documented whatIfAnalysisResult collection (a proxy in the way, or the beta API changed)",
+                "Graph's What If answer is not the documented whatIfAnalysisResult collection (a proxy in the way, or the API changed)",
                 GuideStep::GraphRoute,
             )
         }
@@ -391,11 +406,12 @@ fn what_if_diagnosis(error: &GraphError) -> Option<Diagnosis> {
 
 fn subject_or_graph_diagnosis(error: &GraphError) -> Option<Diagnosis> {
     match error {
+        GraphError::Token { .. } => super::entra::graph_access(error, "What If", "Policy.Read.All"),
         GraphError::Unauthorized { .. } | GraphError::Forbidden { .. } => {
             super::entra::graph_access(
                 error,
-                "its service principal",
-                "Application.Read.All or Directory.Read.All (or set [entra] what_if_service_principal_id; What If itself then needs Policy.Read.All)",
+                "its service principal's object id for the older What If requests (the documented one was refused)",
+                "Application.Read.All or Directory.Read.All, or set [entra] what_if_service_principal_id; What If itself needs Policy.Read.All",
             )
         }
         other => what_if_diagnosis(other),
@@ -486,7 +502,10 @@ mod tests {
         WhatIfSide {
             ip: ip.parse().unwrap(),
             source,
-            answer: WhatIfAnswer::Policies { policies },
+            answer: WhatIfAnswer::Policies {
+                asked: crate::observation::WhatIfRequest::DocumentedV1,
+                policies,
+            },
         }
     }
 
@@ -512,8 +531,8 @@ mod tests {
 
     fn evaluated(anchors: Vec<WhatIfSide>, controls: Vec<WhatIfSide>) -> WhatIfObservation {
         WhatIfObservation::Evaluated {
-            service_principal_id: "sp".into(),
-            subject_from: crate::observation::SubjectSource::Graph,
+            service_principal_id: "app".into(),
+            subject_from: crate::observation::SubjectSource::ClientId,
             resource_app_id: "00000003-0000-0000-c000-000000000000".into(),
             anchors,
             controls,
@@ -645,8 +664,10 @@ mod tests {
     fn what_if_unavailable_is_an_error_never_a_pass() {
         let unavailable = WhatIfAnswer::Failed {
             error: GraphError::WhatIfUnavailable {
-                newer: "BadRequest".into(),
-                older: "BadRequest".into(),
+                refusals: vec![
+                    "v1.0 documented: 400 BadRequest".into(),
+                    "beta documented: 400 BadRequest".into(),
+                ],
             },
         };
         let mut a = anchor(vec![]);
@@ -709,8 +730,24 @@ mod tests {
                 status: 404,
                 message: "Request_ResourceNotFound".into(),
             },
+            refused: Some(Box::new(crate::observation::DocumentedRefused {
+                refusals: vec!["v1.0 documented: 400 BadRequest".into()],
+                question: crate::observation::WhatIfQuestion {
+                    resource_app_id: "r".into(),
+                    anchors: vec![],
+                    controls: vec![],
+                },
+            })),
         });
         assert_eq!(o.status, Status::Error);
+        assert!(
+            o.reason.starts_with(
+                "What If refused the documented request for the probe app app (v1.0 documented: 400 BadRequest)"
+            ),
+            "{}",
+            o.reason
+        );
+        assert!(o.reason.contains("sipa-check complete"), "{}", o.reason);
         assert!(
             o.diagnosis
                 .unwrap()
