@@ -408,6 +408,98 @@ async fn overdue_runs_are_skipped_and_counted_and_a_failing_setup_is_a_metric() 
     slow.shutdown().await;
 }
 
+/// README: SIGTERM stops listening and exits. A Prometheus server keeps its scrape connection
+/// alive between scrapes; that idle connection must not hold the exit (it held it for the whole
+/// 5 s grace period when connections were never told to shut down).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_exits_at_once_while_a_scraper_holds_a_keep_alive_connection() {
+    use std::io::{Read, Write};
+
+    let lab = start_lab(&[]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("serve.toml");
+    // Scheduled once at start, then not for an hour: no run is in flight at the SIGTERM.
+    std::fs::write(&config, lab_entry(&lab, "lab", "1h", "jitter = \"0s\"")).unwrap();
+    let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let mut serve = start_serve(&config, addr);
+    wait_for("the first scheduled run", Duration::from_secs(60), || {
+        sample(
+            &get(addr, "/metrics").body,
+            "sipa_check_runs_total",
+            &[("scenario", "lab")],
+        )
+        .filter(|n| *n >= 1.0)
+    });
+
+    // A scrape as Prometheus makes it: HTTP/1.1, the connection kept for the next one.
+    let mut scraper = std::net::TcpStream::connect(addr).unwrap();
+    scraper
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    write!(
+        scraper,
+        "GET /metrics HTTP/1.1\r\nHost: {addr}\r\nAccept: application/openmetrics-text\r\n\r\n"
+    )
+    .unwrap();
+    let mut raw = Vec::new();
+    let mut buf = [0u8; 16384];
+    let body_len = loop {
+        let n = scraper.read(&mut buf).unwrap();
+        assert!(n > 0, "serve closed the scrape connection before answering");
+        raw.extend_from_slice(&buf[..n]);
+        if let Some(end) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&raw[..end]).to_ascii_lowercase();
+            assert!(head.starts_with("http/1.1 200"), "{head}");
+            assert!(!head.contains("connection: close"), "{head}");
+            let length: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .map(|v| v.trim().parse().unwrap())
+                .expect("a content-length on the metrics answer");
+            break end + 4 + length;
+        }
+    };
+    while raw.len() < body_len {
+        let n = scraper.read(&mut buf).unwrap();
+        assert!(n > 0, "serve closed the scrape connection mid-answer");
+        raw.extend_from_slice(&buf[..n]);
+    }
+    assert!(String::from_utf8_lossy(&raw).ends_with("# EOF\n"));
+
+    // The connection is idle and open, as between two scrapes. Now SIGTERM.
+    let pid = serve.0.id();
+    let sent = Instant::now();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let status = loop {
+        if let Some(status) = serve.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            sent.elapsed() < Duration::from_secs(30),
+            "sipa-check serve did not stop within 30 s of SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let took = sent.elapsed();
+    eprintln!("serve exited {took:?} after SIGTERM with a keep-alive connection open");
+    assert_eq!(status.code(), Some(0));
+    // The promise is 1 s; 2.5 s leaves room for a loaded two-core machine and still fails the
+    // old behaviour, which waited out the 5 s grace period for the idle connection.
+    assert!(
+        took < Duration::from_millis(2500),
+        "serve took {took:?} to exit after SIGTERM while a scraper held a keep-alive connection"
+    );
+    // And the scraper was told: its connection is closed, not left hanging.
+    assert_eq!(scraper.read(&mut buf).unwrap_or(0), 0);
+    lab.shutdown().await;
+}
+
 fn serve_exit(config_text: &str, files: &[(&str, &str)]) -> (Option<i32>, String) {
     let dir = tempfile::tempdir().unwrap();
     for (name, text) in files {
