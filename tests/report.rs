@@ -7,8 +7,9 @@ use std::time::Duration;
 
 use sipa_check::guide::GuideStep;
 use sipa_check::observation::{
-    AddressClass, ConnectAttempt, ConnectObservation, ConnectOutcome, DnsAnswer, DnsObservation,
-    DnsOutcome, EgressObservation, EgressSample, NotRun, Observation, SampleOutcome,
+    AddressClass, AnswerSource, ConnectAttempt, ConnectObservation, ConnectOutcome, DnsAnswer,
+    DnsObservation, DnsOutcome, EgressObservation, EgressSample, NotRun, Observation,
+    SampleOutcome,
 };
 use sipa_check::outcome::{
     Diagnosis, HostEvidence, Outcome, Proof, Route, RunReport, ScenarioRun, Stage, Status, Tally,
@@ -64,6 +65,9 @@ fn resolve_obs(host: &str) -> Observation {
         host: host.to_string(),
         record_type: "A",
         resolvers: vec!["127.0.0.1:5353".to_string()],
+        source: AnswerSource::NamedServers {
+            servers: vec!["127.0.0.1:5353".to_string()],
+        },
         outcome: DnsOutcome::Answers {
             answers: vec![DnsAnswer {
                 addr: "127.0.0.1".parse().unwrap(),

@@ -121,6 +121,9 @@ fn observe(plan: &Plan, egress: impl Fn(&Check, usize) -> SampleOutcome) -> Vec<
                 host: c.host.clone(),
                 record_type: "A",
                 resolvers: vec!["127.0.0.1:53".into()],
+                source: AnswerSource::NamedServers {
+                    servers: vec!["127.0.0.1:53".into()],
+                },
                 outcome: DnsOutcome::Answers {
                     answers: vec![DnsAnswer {
                         addr: "127.0.0.1".parse().unwrap(),
@@ -490,6 +493,71 @@ fn an_untrusted_chain_fails_with_the_inspection_diagnosis() {
     );
 }
 
+/// A resolve answered by the hosts file says so (reason, observed, a warning); one answered by
+/// DNS, the named servers' or the system's, says nothing of its source.
+#[test]
+fn an_answer_from_the_hosts_file_is_said_and_warned_of() {
+    let s = scenario(true);
+    let plan = Plan::build(&s, &[]);
+    let exp = expectation(&s);
+    let check = plan
+        .checks
+        .iter()
+        .find(|c| c.kind == CheckKind::Resolve)
+        .unwrap();
+    let answered = |source: AnswerSource| {
+        Observation::Resolve(DnsObservation {
+            host: check.host.clone(),
+            record_type: "A",
+            resolvers: vec!["127.0.0.53:53".into()],
+            source,
+            outcome: DnsOutcome::Answers {
+                answers: vec![DnsAnswer {
+                    addr: "127.0.0.77".parse().unwrap(),
+                    ttl: 86400,
+                    class: AddressClass::Loopback,
+                }],
+            },
+            elapsed: Duration::ZERO,
+        })
+    };
+    let from_file = judge_check(
+        check,
+        &answered(AnswerSource::HostsFile {
+            path: "/etc/hosts".into(),
+        }),
+        &exp,
+    );
+    assert_eq!(from_file.status, Status::Pass);
+    assert_eq!(
+        from_file.reason,
+        "A 127.0.0.77 (loopback) from the hosts file /etc/hosts"
+    );
+    assert_eq!(
+        from_file.observed,
+        "127.0.0.77 (loopback) from the hosts file /etc/hosts"
+    );
+    assert_eq!(
+        from_file.warnings,
+        [format!(
+            "{} was answered by the hosts file /etc/hosts, not by DNS: traffic to it goes where that entry says, whatever DNS and the segment say",
+            check.host
+        )]
+    );
+    for source in [
+        AnswerSource::NamedServers {
+            servers: vec!["127.0.0.53:53".into()],
+        },
+        AnswerSource::SystemServers {
+            servers: vec!["127.0.0.53:53".into()],
+        },
+    ] {
+        let o = judge_check(check, &answered(source), &exp);
+        assert_eq!(o.reason, "A 127.0.0.77 (loopback, ttl 86400)");
+        assert!(o.warnings.is_empty(), "{:?}", o.warnings);
+    }
+}
+
 #[test]
 fn local_dns_failure_through_a_proxy_is_only_a_warning() {
     let s = scenario(true);
@@ -505,6 +573,7 @@ fn local_dns_failure_through_a_proxy_is_only_a_warning() {
         host: check.host.clone(),
         record_type: "A",
         resolvers: vec![],
+        source: AnswerSource::SystemServers { servers: vec![] },
         outcome: DnsOutcome::NxDomain,
         elapsed: Duration::ZERO,
     });
@@ -662,6 +731,9 @@ fn a_login_host_whose_observers_never_ran_is_not_covered() {
                     host: c.host.clone(),
                     record_type: "A",
                     resolvers: vec!["127.0.0.1:53".into()],
+                    source: AnswerSource::NamedServers {
+                        servers: vec!["127.0.0.1:53".into()],
+                    },
                     outcome: DnsOutcome::NxDomain,
                     elapsed: Duration::from_millis(1),
                 })
