@@ -85,7 +85,9 @@ async fn prometheus_scrapes_serve_and_sees_a_fault_within_one_interval() {
             &lab,
             "lab",
             "2s",
-            "jitter = \"200ms\"\ntimeout = \"1s\"\ndeadline = \"1500ms\"",
+            // A lab run takes tens of milliseconds; the headroom is for a loaded machine, where
+            // a run cut short would be inconclusive instead of the pass or fail waited for.
+            "jitter = \"200ms\"\ntimeout = \"1500ms\"\ndeadline = \"1900ms\"",
         ),
     )
     .unwrap();
@@ -154,8 +156,15 @@ async fn prometheus_scrapes_serve_and_sees_a_fault_within_one_interval() {
     // The segment loses login.windows.net while the exporter runs.
     lab.switch_faults(&[Fault::OneDomainUnanchored]).unwrap();
     let switched = Instant::now();
+    // A failed run, not merely a check that did not pass: a run cut short on a loaded machine
+    // also leaves the check at 0, and is inconclusive.
     wait_for("Prometheus to see the failed check", limit, || {
-        (one_value(prom_addr, &success) == Some(0.0)).then_some(())
+        (one_value(prom_addr, &success) == Some(0.0)
+            && one_value(
+                prom_addr,
+                "sipa_check_run_status{scenario=\"lab\",status=\"fail\"}",
+            ) == Some(1.0))
+        .then_some(())
     });
     let seen_after = switched.elapsed();
     eprintln!("the fault showed in Prometheus {seen_after:?} after the switch");
