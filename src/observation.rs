@@ -224,13 +224,6 @@ pub enum AnswerSource {
     HostsFile { path: String },
 }
 
-impl AnswerSource {
-    /// Whether the answer came from a server the vantage names (what reports need not repeat).
-    pub fn is_named_servers(&self) -> bool {
-        matches!(self, AnswerSource::NamedServers { .. })
-    }
-}
-
 #[derive(Debug, Clone, Serialize)]
 pub struct DnsObservation {
     pub host: String,
