@@ -4,7 +4,8 @@
 //! (the lab's `run` flags are appended to `run` lines: DNS, routes, CA, anchor). Each must exit 0
 //! and leave the reports it names, valid. The examples must also keep what the issue asked of
 //! them: the scenario created with `sipa-check init`, exit 3 told apart from 1, and no rebuild of
-//! sipa-check on every run.
+//! sipa-check on every run. Each example's run step, run as its CI system runs it, warns of a
+//! pass on path-only evidence, and only then.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
