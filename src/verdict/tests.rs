@@ -270,6 +270,53 @@ fn one_unanchored_domain_names_that_domain() {
     }
 }
 
+/// An unanchored login host whose name came from the hosts file is blamed on that entry, not
+/// on the segment: the entry decides where its traffic goes.
+#[test]
+fn an_unanchored_host_pinned_by_the_hosts_file_blames_the_entry() {
+    let s = scenario(true);
+    let plan = Plan::build(&s, &[]);
+    let mut obs = observe(&plan, |c, i| {
+        if c.host == "login.windows.net" {
+            ip(EDGE)
+        } else {
+            healthy(c, i)
+        }
+    });
+    for (c, o) in plan.checks.iter().zip(obs.iter_mut()) {
+        if c.kind == CheckKind::Resolve && c.host == "login.windows.net" {
+            *o = Observation::Resolve(DnsObservation {
+                host: c.host.clone(),
+                record_type: "A",
+                resolvers: vec!["127.0.0.53:53".into()],
+                source: AnswerSource::HostsFile {
+                    path: "/etc/hosts".into(),
+                },
+                outcome: DnsOutcome::Answers {
+                    answers: vec![DnsAnswer {
+                        addr: "127.0.0.77".parse().unwrap(),
+                        ttl: 86400,
+                        class: AddressClass::Loopback,
+                    }],
+                },
+                elapsed: Duration::ZERO,
+            });
+        }
+    }
+    let outcomes = judge(&plan, &obs, &expectation(&s));
+    let failed = failing(&outcomes);
+    assert_eq!(failed.len(), 2, "{failed:#?}");
+    for f in failed {
+        assert_eq!(f.host, "login.windows.net");
+        let d = f.diagnosis.as_ref().unwrap();
+        assert_eq!(
+            d.likely_cause,
+            "login.windows.net was answered by the hosts file /etc/hosts (127.0.0.77), not by DNS: that entry, not the segment, decides where this traffic goes"
+        );
+        assert_eq!(d.guide_step, GuideStep::Dns);
+    }
+}
+
 #[test]
 fn an_unanchored_port_names_the_port_ranges() {
     let outcomes = judge_with(&scenario(true), |c, i| {
