@@ -91,8 +91,7 @@ async fn prometheus_scrapes_serve_and_sees_a_fault_within_one_interval() {
         ),
     )
     .unwrap();
-    let serve_addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-    let serve = start_serve(&config, serve_addr);
+    let (serve, serve_addr) = start_serve(&config);
 
     let rules =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("monitoring/sipa-check-rules.yml");
@@ -238,8 +237,7 @@ async fn probe_runs_configured_scenarios_only_and_reaches_no_target_from_the_que
     let config = dir.path().join("serve.toml");
     // Scheduled once at start (no jitter), then not for an hour: only /probe runs it again.
     std::fs::write(&config, lab_entry(&lab, "lab", "1h", "jitter = \"0s\"")).unwrap();
-    let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-    let serve = start_serve(&config, addr);
+    let (serve, addr) = start_serve(&config);
     wait_for("the first scheduled run", Duration::from_secs(60), || {
         sample(
             &get(addr, "/metrics").body,
@@ -352,8 +350,7 @@ async fn overdue_runs_are_skipped_and_counted_and_a_failing_setup_is_a_metric() 
     );
     let config = dir.path().join("serve.toml");
     std::fs::write(&config, text).unwrap();
-    let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-    let serve = start_serve(&config, addr);
+    let (serve, addr) = start_serve(&config);
     wait_for("a skipped run of `slow`", Duration::from_secs(60), || {
         sample(
             &get(addr, "/metrics").body,
@@ -429,8 +426,7 @@ async fn sigterm_exits_at_once_while_a_scraper_holds_a_keep_alive_connection() {
     let config = dir.path().join("serve.toml");
     // Scheduled once at start, then not for an hour: no run is in flight at the SIGTERM.
     std::fs::write(&config, lab_entry(&lab, "lab", "1h", "jitter = \"0s\"")).unwrap();
-    let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-    let mut serve = start_serve(&config, addr);
+    let (mut serve, addr) = start_serve(&config);
     wait_for("the first scheduled run", Duration::from_secs(60), || {
         sample(
             &get(addr, "/metrics").body,
@@ -517,7 +513,8 @@ fn serve_exit(config_text: &str, files: &[(&str, &str)]) -> (Option<i32>, String
     let config = dir.path().join("serve.toml");
     std::fs::write(&config, config_text).unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_sipa-check"))
-        .args(["serve", "--listen", &format!("127.0.0.1:{}", free_port())])
+        // Configuration errors come before the listener: any port will do.
+        .args(["serve", "--listen", "127.0.0.1:0"])
         .arg(&config)
         .stdin(Stdio::null())
         .output()
