@@ -13,6 +13,10 @@
 # CA). Then for each echo observer: dig its name and curl it N times, each on a new connection;
 # the canary must always show the anchor IP, the control never.
 #
+# Like a canary-only scenario, its echo checks prove the shared path (forwarding rule, gateway,
+# connectors), not that each login host is in the segment: the login-host checks pass whether or
+# not a host is anchored (sipa-check calls this "path only").
+#
 # Only loopback is ever contacted: a DNS server or an answer outside 127.0.0.0/8 is an error.
 # Exit codes: 0 all checks passed, 1 a check failed, 2 bad usage or dig/curl missing.
 set -uo pipefail
@@ -27,7 +31,7 @@ SAMPLES=3
 DNS= HTTP_PORT= HTTPS_PORT= CACERT=
 
 usage() {
-  sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 

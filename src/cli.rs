@@ -364,7 +364,8 @@ pub struct ShowArgs {
 
 #[derive(Debug, Clone, Args)]
 pub struct InitArgs {
-    /// Where to write the template (`-` for standard output).
+    /// Where to write the template (`-` for standard output): FILE.toml gets the documented
+    /// template, FILE.json its values as JSON (without the comments).
     #[arg(value_name = "FILE", default_value = "sipa-check.toml")]
     pub file: PathBuf,
     /// Overwrite FILE if it exists.

@@ -1389,6 +1389,25 @@ pub fn init(args: &InitArgs, out: &mut dyn Write, err: &mut dyn Write) -> Exit {
         );
         return Exit::Invalid;
     }
+    // Only a file `run` can read: the documented TOML, or its values as JSON (no comments).
+    let text = match scenario::Format::from_path(path) {
+        Some(scenario::Format::Toml) => INIT_TEMPLATE.to_owned(),
+        Some(scenario::Format::Json) => match scenario::office365_json() {
+            Ok(json) => json,
+            Err(e) => {
+                let _ = writeln!(err, "error: {e}");
+                return Exit::Invalid;
+            }
+        },
+        None => {
+            let _ = writeln!(
+                err,
+                "error: {}: a scenario file's name ends in .toml (the documented template) or .json (its values, without the comments JSON cannot hold); nothing was written",
+                path.display()
+            );
+            return Exit::Invalid;
+        }
+    };
     let mut options = std::fs::OpenOptions::new();
     options.write(true);
     if args.force {
@@ -1398,14 +1417,21 @@ pub fn init(args: &InitArgs, out: &mut dyn Write, err: &mut dyn Write) -> Exit {
     }
     let written = options
         .open(path)
-        .and_then(|mut f| f.write_all(INIT_TEMPLATE.as_bytes()));
+        .and_then(|mut f| f.write_all(text.as_bytes()));
     match written {
         Ok(()) => {
             let shown = shell_words(&[path.display().to_string()]);
+            let (fill_in, comments) = match scenario::Format::from_path(path) {
+                Some(scenario::Format::Json) => (
+                    "anchor.expect and your observers (\"observer\")",
+                    "\n(JSON holds no comments: `sipa-check init -` prints the documented template)",
+                ),
+                _ => ("[anchor] expect and your observers' URLs", ""),
+            };
             let _ = writeln!(
                 out,
-                "wrote {}: fill in [anchor] expect and your observers' URLs, then:\n\n  \
-                 sipa-check validate {shown}\n  sipa-check run {shown}",
+                "wrote {}: fill in {fill_in}, then:\n\n  \
+                 sipa-check validate {shown}\n  sipa-check run {shown}{comments}",
                 path.display()
             );
             Exit::Passed

@@ -4,7 +4,8 @@
 //!
 //! Every label value comes from the configuration (scenario, vantage, check, host, port, route,
 //! stage) or from a closed set (status, proof), except the egress IP, which is bounded to
-//! [`MAX_EGRESS_IPS_PER_CHECK`] per check: the number of series is fixed by the scenarios.
+//! [`MAX_EGRESS_IPS_PER_CHECK`] per check: the number of series is bounded by the scenarios,
+//! not fixed (a status or proof that changes, or an egress IP dropped, ends its series).
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::IpAddr;

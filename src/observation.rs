@@ -210,12 +210,28 @@ pub enum DnsOutcome {
     },
 }
 
+/// Where a resolve's answer (or its absence) came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum AnswerSource {
+    /// The servers the vantage names (`--dns`, `vantage.dns`): nothing else is asked, the hosts
+    /// file included.
+    NamedServers { servers: Vec<String> },
+    /// The system's DNS servers (no servers named), asked because the hosts file has no entry.
+    SystemServers { servers: Vec<String> },
+    /// A static entry of the hosts file, which the system resolver reads before DNS (no
+    /// servers named): DNS was not asked.
+    HostsFile { path: String },
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct DnsObservation {
     pub host: String,
     pub record_type: &'static str,
     /// The resolvers asked (`system` when the system configuration was used).
     pub resolvers: Vec<String>,
+    /// Where the answer came from: the named servers, the system's, or the hosts file.
+    pub source: AnswerSource,
     pub outcome: DnsOutcome,
     #[serde(with = "ms", rename = "elapsed_ms")]
     pub elapsed: Duration,

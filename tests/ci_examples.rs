@@ -4,7 +4,8 @@
 //! (the lab's `run` flags are appended to `run` lines: DNS, routes, CA, anchor). Each must exit 0
 //! and leave the reports it names, valid. The examples must also keep what the issue asked of
 //! them: the scenario created with `sipa-check init`, exit 3 told apart from 1, and no rebuild of
-//! sipa-check on every run.
+//! sipa-check on every run. Each example's run step, run as its CI system runs it, warns of a
+//! pass on path-only evidence, and only then.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -50,11 +51,110 @@ fn shell_quote(word: &str) -> String {
 }
 
 fn checkout(name: &str) -> PathBuf {
+    checkout_of(name, "scenarios/lab.toml")
+}
+
+/// A checkout whose `sipa-check.toml` is the shipped scenario `scenario`.
+fn checkout_of(name: &str, scenario: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("sipa-check-ci-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("checkout dir");
-    std::fs::write(dir.join(USER_SCENARIO), read("scenarios/lab.toml")).expect("user scenario");
+    std::fs::write(dir.join(USER_SCENARIO), read(scenario)).expect("user scenario");
     dir
+}
+
+/// The words every example's path-only warning carries (GitHub in a `::warning` annotation,
+/// GitLab and Jenkins on an echoed `WARNING:` line).
+const PATH_ONLY_WARNING: &str = "sipa-check passed on path-only evidence";
+
+/// The shell script of each example's run step, as its CI system runs it, with the shell that
+/// runs it: GitHub's `bash -e` step script, GitLab's `script:` list (one `bash -e` script; a
+/// failing line ends the job), Jenkins's `sh(returnStatus: true, script: ...)` (`sh -e`).
+fn run_step_scripts() -> Vec<(&'static str, &'static str, String)> {
+    let github = read("ci/github-actions.yml");
+    let start = github
+        .find("          set +e\n")
+        .expect("the GitHub run step's script");
+    let end = github[start..].find("        env:").expect("end of script") + start;
+    let github_script: String = github[start..end]
+        .lines()
+        .map(|l| l.strip_prefix("          ").unwrap_or(l))
+        .collect::<Vec<_>>()
+        .join("\n");
+
+    let gitlab = read("ci/gitlab-ci.yml");
+    let start = gitlab.find("\n  script:\n").expect("the GitLab script") + "\n  script:\n".len();
+    let end = gitlab[start..]
+        .find("\n  allow_failure:")
+        .expect("end of script")
+        + start;
+    let mut gitlab_script = String::new();
+    for line in gitlab[start..end].lines() {
+        if let Some(item) = line.strip_prefix("    - ") {
+            // A `|` item is a block whose lines follow, indented by six.
+            if item != "|" {
+                gitlab_script.push_str(item);
+                gitlab_script.push('\n');
+            }
+        } else if let Some(block_line) = line.strip_prefix("      ") {
+            gitlab_script.push_str(block_line);
+            gitlab_script.push('\n');
+        } else {
+            panic!("unexpected line in the GitLab script: {line:?}");
+        }
+    }
+
+    let jenkins = read("ci/Jenkinsfile");
+    let start = jenkins
+        .find("sh(returnStatus: true, script: '''\n")
+        .expect("the Jenkins run script")
+        + "sh(returnStatus: true, script: '''\n".len();
+    let end = jenkins[start..].find("'''").expect("end of script") + start;
+    let jenkins_script = jenkins[start..end].to_string();
+
+    vec![
+        ("ci/github-actions.yml", "bash", github_script),
+        ("ci/gitlab-ci.yml", "bash", gitlab_script),
+        ("ci/Jenkinsfile", "sh", jenkins_script),
+    ]
+}
+
+/// `script` with `extra` appended to each `sipa-check run` line.
+fn with_run_flags(script: &str, extra: &str) -> String {
+    script
+        .lines()
+        .map(|l| {
+            if l.trim_start().starts_with("sipa-check run ") {
+                format!("{l} {extra}")
+            } else {
+                l.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Runs one example's run-step script in `dir` with `bin_dir` first on the PATH.
+fn run_step(shell: &str, script: &str, dir: &Path, bin_dir: &Path) -> std::process::Output {
+    let path = format!(
+        "{}:{}",
+        bin_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    Command::new(shell)
+        .arg("-e")
+        .arg("-c")
+        .arg(script)
+        .current_dir(dir)
+        .env("PATH", path)
+        .env("NO_COLOR", "1")
+        .env("GITHUB_OUTPUT", dir.join("github-output"))
+        .env("RUNNER_NAME", RUNNER)
+        .env("CI_RUNNER_DESCRIPTION", RUNNER)
+        .env("NODE_NAME", RUNNER)
+        .env_remove("SIPA_CHECK_PROXY_PASSWORD")
+        .output()
+        .expect("the shell runs")
 }
 
 fn xmllint(path: &Path) {
@@ -250,6 +350,123 @@ async fn every_examples_command_lines_pass_against_the_lab() {
             }
         }
         let _ = std::fs::remove_dir_all(&dir);
+    }
+    lab.shutdown().await;
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+/// The path-only warning is about passes: with a stub `sipa-check` that leaves a JSON report
+/// whose evidence is path only and exits with each code, each example's run step warns of
+/// path-only evidence on exit 0 only, and keeps its verdict for every code.
+#[test]
+fn every_run_step_warns_of_path_only_evidence_on_a_pass_only() {
+    let path_only_report = r#"{
+  "runs": [
+    {
+      "evidence": [
+        {
+          "host": "login.windows.net",
+          "port": 443,
+          "route": "ipv4",
+          "proof": "path-only"
+        }
+      ]
+    }
+  ],
+  "overall": "pass"
+}
+"#;
+    for (example, shell, script) in run_step_scripts() {
+        for code in [0, 1, 2, 3] {
+            let name = format!(
+                "path-only-stub-{}-{code}",
+                example.trim_start_matches("ci/").replace('.', "-")
+            );
+            let dir = checkout(&name);
+            let stub = dir.join("bin");
+            std::fs::create_dir_all(&stub).unwrap();
+            let exe = stub.join("sipa-check");
+            std::fs::write(
+                &exe,
+                format!(
+                    "#!/bin/sh\ncase \"$1\" in run) cat > sipa-check.json <<'EOF'\n{path_only_report}EOF\n exit {code} ;; esac\nexit 0\n"
+                ),
+            )
+            .unwrap();
+            let mut perms = std::fs::metadata(&exe).unwrap().permissions();
+            std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
+            std::fs::set_permissions(&exe, perms).unwrap();
+            let out = run_step(shell, &script, &dir, &stub);
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            assert_eq!(
+                stdout.contains(PATH_ONLY_WARNING),
+                code == 0,
+                "{example}, sipa-check exit {code}: {stdout}"
+            );
+            // Each example keeps its verdict: GitHub passes 0 and 3, the others pass on 0 only
+            // (GitLab allows 3 by exit code, Jenkins turns 3 into unstable).
+            let expected = match (example, code) {
+                ("ci/github-actions.yml", 3) => 0,
+                (_, c) => c,
+            };
+            assert_eq!(
+                out.status.code(),
+                Some(expected),
+                "{example}, sipa-check exit {code}: {stdout}{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+    }
+}
+
+/// Against the lab with the real binary: each example's run step passes with no warning when
+/// every login host is proven by an echo on it (`scenarios/lab.toml`), and passes with the
+/// path-only warning when a canary is all the evidence (`scenarios/lab-canary-only.toml`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_run_step_warns_when_the_lab_passes_on_a_canary_only() {
+    let lab = Lab::start(LabConfig::default())
+        .await
+        .expect("the lab starts");
+    let lab_flags: Vec<String> = lab.run_flags().iter().map(|f| shell_quote(f)).collect();
+    let lab_flags = lab_flags.join(" ");
+    let bin_dir = Path::new(env!("CARGO_BIN_EXE_sipa-check"))
+        .parent()
+        .expect("the binary's directory")
+        .to_path_buf();
+    let mut failures = Vec::new();
+    for (example, shell, script) in run_step_scripts() {
+        let script = with_run_flags(&script, &lab_flags);
+        for (scenario, warned) in [
+            ("scenarios/lab.toml", false),
+            ("scenarios/lab-canary-only.toml", true),
+        ] {
+            let name = format!(
+                "lab-step-{}-{}",
+                example.trim_start_matches("ci/").replace('.', "-"),
+                warned
+            );
+            let dir = checkout_of(&name, scenario);
+            let (shell, script, run_dir, bins) = (
+                shell.to_string(),
+                script.clone(),
+                dir.clone(),
+                bin_dir.clone(),
+            );
+            let out =
+                tokio::task::spawn_blocking(move || run_step(&shell, &script, &run_dir, &bins))
+                    .await
+                    .expect("the step's thread");
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            if out.status.code() != Some(0) || stdout.contains(PATH_ONLY_WARNING) != warned {
+                failures.push(format!(
+                    "{example} with {scenario}: exit {:?}, path-only warning expected {warned}\n{stdout}{}",
+                    out.status.code(),
+                    String::from_utf8_lossy(&out.stderr)
+                ));
+            }
+            let _ = std::fs::remove_dir_all(&dir);
+        }
     }
     lab.shutdown().await;
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));

@@ -126,6 +126,15 @@ fn bad_flags_and_files_get_one_clear_line_and_exit_2() {
             vec!["run", "--timeout", "5s", "--deadline", "1s"],
             "deadline",
         ),
+        // The lab scenario's own timeout is 3s: a 1s deadline is refused as the flag's would be.
+        (
+            vec!["run", "scenarios/lab.toml", "--deadline", "1s"],
+            "the run deadline `1s` is shorter than the scenario's per-probe timeout `3s` (limits.timeout)",
+        ),
+        (
+            vec!["lab", "--deadline", "1s"],
+            "the run deadline `1s` is shorter than the scenario's per-probe timeout `3s` (limits.timeout)",
+        ),
     ] {
         let out = run(&args);
         let err = text(&out.stderr);
@@ -247,10 +256,16 @@ fn a_blackholed_run_ends_at_the_deadline_with_every_report() {
     let (json, junit) = (dir.join("r.json"), dir.join("r.xml"));
     let started = Instant::now();
     let out = sipa()
+        // The deadline may not be shorter than the timeout, so the cut comes from the lab's
+        // latency: each connect starts 500 ms late (the DNS answer) and would time out at 2.5 s.
         .args([
             "lab",
             "--fault",
             "blackhole-connect",
+            "--latency",
+            "500ms",
+            "--timeout",
+            "2s",
             "--deadline",
             "2s",
             "--json",

@@ -475,6 +475,71 @@ fn init_writes_the_office365_template_and_never_overwrites_silently() {
     assert!(text(&out.stderr).contains("cannot write /nonexistent-dir/x.toml"));
 }
 
+/// `init x.json` writes JSON, the template's values (JSON holds no comments), which `validate`
+/// reads as the same scenario as the TOML; a name `run` could not read is refused with exit 2
+/// and nothing written (it used to get TOML text whatever its name).
+#[test]
+fn init_writes_json_to_a_json_file_and_refuses_names_run_cannot_read() {
+    let dir = scratch("init-formats");
+    let bin = env!("CARGO_BIN_EXE_sipa-check");
+    let sipa = |args: &[&str]| {
+        Command::new(bin)
+            .args(args)
+            .current_dir(&dir)
+            .output()
+            .unwrap()
+    };
+    let out = sipa(&["init", "branch.json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("sipa-check run branch.json"),
+        "{}",
+        text(&out.stdout)
+    );
+    let written = std::fs::read_to_string(dir.join("branch.json")).unwrap();
+    let json: serde_json::Value = serde_json::from_str(&written)
+        .unwrap_or_else(|e| panic!("init wrote no JSON ({e}):\n{written}"));
+    // The same values as the documented template, read here with the toml crate.
+    let template: toml::Table = toml::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/scenarios/office365.toml"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(json, serde_json::to_value(&template).unwrap());
+    assert_eq!(json["login"]["hosts"][1], "login.windows.net");
+    // `validate` reads it as the same scenario as the TOML template.
+    sipa(&["init", "branch.toml"]);
+    let json_says = sipa(&["validate", "branch.json"]);
+    let toml_says = sipa(&["validate", "branch.toml"]);
+    assert_eq!(
+        json_says.status.code(),
+        Some(0),
+        "{}",
+        text(&json_says.stderr)
+    );
+    assert_eq!(
+        text(&json_says.stdout).replace("branch.json", "FILE"),
+        text(&toml_says.stdout).replace("branch.toml", "FILE")
+    );
+
+    for refused in ["branch.yaml", "branch", "branch.toml.bak"] {
+        let out = sipa(&["init", refused]);
+        assert_eq!(out.status.code(), Some(2), "{refused}");
+        assert!(
+            text(&out.stderr).contains(&format!(
+                "error: {refused}: a scenario file's name ends in .toml (the documented template) or .json"
+            )),
+            "{refused}: {}",
+            text(&out.stderr)
+        );
+        assert!(!dir.join(refused).exists(), "{refused} was written");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn completions_and_man_page_are_generated() {
     for shell in ["bash", "zsh", "fish", "powershell", "elvish"] {

@@ -94,3 +94,69 @@ async fn a_failed_run_shows_in_every_series_family() {
     assert!(pushed.contains("# TYPE sipa_check_egress_ip_info gauge"));
     assert!(!pushed.contains(" info\n"));
 }
+
+/// The series of one exposition: each sample line's name and labels (its value set aside).
+fn series(text: &str) -> std::collections::BTreeSet<String> {
+    text.lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .map(|l| {
+            l.rsplit_once(' ')
+                .map_or(l, |(series, _)| series)
+                .to_owned()
+        })
+        .collect()
+}
+
+/// The README says the series are bounded, not fixed: a check's `status` label and a run's
+/// egress IPs change from run to run, so series come and go, while each family keeps one
+/// series per check. Both halves are shown here on the lab, healthy and then broken.
+#[tokio::test]
+async fn series_come_and_go_between_runs_but_stay_bounded() {
+    let healthy = common::run_lab(&[], false, Overrides::default()).await;
+    let broken = common::run_lab(&[Fault::OneDomainUnanchored], false, Overrides::default()).await;
+    let checks = healthy.checks.len();
+    assert_eq!(broken.checks.len(), checks, "the same plan both times");
+    let render = |run| {
+        metrics::openmetrics(&metrics::registry(vec![ScenarioRecord::of_runs(
+            vec![run],
+            SystemTime::now(),
+        )]))
+    };
+    let (before, after) = (series(&render(healthy)), series(&render(broken)));
+    let status_of_check = |status: &str| {
+        format!(
+            "sipa_check_check_status{{scenario=\"lab\",vantage=\"lab\",check=\"{CHECK}\",host=\"login.windows.net\",port=\"443\",route=\"ipv4\",stage=\"egress\",status=\"{status}\"}}"
+        )
+    };
+    // Come and go: the check's pass series is gone after the fault, a fail series came.
+    assert!(before.contains(&status_of_check("pass")), "{before:#?}");
+    assert!(!after.contains(&status_of_check("pass")), "{after:#?}");
+    assert!(after.contains(&status_of_check("fail")), "{after:#?}");
+    assert!(!before.contains(&status_of_check("fail")));
+    assert!(
+        after.difference(&before).count() > 0 && before.difference(&after).count() > 0,
+        "no series came or went"
+    );
+    // Bounded: one status series per check in either run.
+    for exposed in [&before, &after] {
+        let status_series = exposed
+            .iter()
+            .filter(|s| s.starts_with("sipa_check_check_status{"))
+            .count();
+        assert_eq!(status_series, checks);
+    }
+    // And the README says so, in the metrics section.
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
+        .unwrap()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert!(
+        !readme.contains("so the number of series is too"),
+        "the README still calls the number of series fixed"
+    );
+    assert!(
+        readme.contains("number of series is bounded, not fixed"),
+        "the README does not say the series are bounded"
+    );
+}

@@ -265,6 +265,57 @@ async fn a_refusing_or_unreachable_pushgateway_changes_nothing_but_stderr() {
     lab.shutdown().await;
 }
 
+/// The README documents how long a push may take: a Pushgateway that accepts the connection and
+/// never answers costs the run that long (`push::PUSH_TIMEOUT`), no more, and is one line on
+/// stderr; the verdict and the exit code stay the run's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_pushgateway_costs_the_documented_push_timeout() {
+    let timeout = sipa_check::push::PUSH_TIMEOUT;
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
+        .unwrap()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    let documented = format!("gives up after {} s", timeout.as_secs());
+    assert!(
+        readme.contains(&documented),
+        "the README does not say the push {documented}"
+    );
+
+    // Accepts every connection and holds it without a word.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let silent_addr = silent.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in silent.incoming().flatten() {
+            held.push(stream);
+        }
+    });
+    let lab = Lab::start(LabConfig::default()).await.unwrap();
+    let started = std::time::Instant::now();
+    let out = run_against(&lab, &["--push".into(), format!("http://{silent_addr}")]);
+    let took = started.elapsed();
+    let err = stderr(&out);
+    eprintln!("a run pushing to a silent Pushgateway took {took:?}");
+    assert_eq!(out.status.code(), Some(0), "the verdict's code: {err}");
+    assert!(
+        err.contains(&format!(
+            "error: push to http://{silent_addr}/metrics/job/sipa-check/vantage/lab: "
+        )),
+        "{err}"
+    );
+    assert!(
+        took >= timeout,
+        "gave up after {took:?}, before {timeout:?}"
+    );
+    // The run itself takes well under a second on the lab; the rest is a loaded machine.
+    assert!(
+        took < timeout + Duration::from_secs(5),
+        "took {took:?}: the push outlived its {timeout:?}"
+    );
+    lab.shutdown().await;
+}
+
 #[test]
 fn a_bad_push_url_is_exit_2_before_anything_runs() {
     for (url, says) in [

@@ -7,8 +7,9 @@ use std::time::Duration;
 
 use sipa_check::guide::GuideStep;
 use sipa_check::observation::{
-    AddressClass, ConnectAttempt, ConnectObservation, ConnectOutcome, DnsAnswer, DnsObservation,
-    DnsOutcome, EgressObservation, EgressSample, NotRun, Observation, SampleOutcome,
+    AddressClass, AnswerSource, ConnectAttempt, ConnectObservation, ConnectOutcome, DnsAnswer,
+    DnsObservation, DnsOutcome, EgressObservation, EgressSample, NotRun, Observation,
+    SampleOutcome,
 };
 use sipa_check::outcome::{
     Diagnosis, HostEvidence, Outcome, Proof, Route, RunReport, ScenarioRun, Stage, Status, Tally,
@@ -64,6 +65,9 @@ fn resolve_obs(host: &str) -> Observation {
         host: host.to_string(),
         record_type: "A",
         resolvers: vec!["127.0.0.1:5353".to_string()],
+        source: AnswerSource::NamedServers {
+            servers: vec!["127.0.0.1:5353".to_string()],
+        },
         outcome: DnsOutcome::Answers {
             answers: vec![DnsAnswer {
                 addr: "127.0.0.1".parse().unwrap(),
@@ -551,6 +555,69 @@ fn junit_counts_and_attributes_match_the_report() {
     );
     assert!(xml.contains("expect_anchored: true"));
     assert!(xml.ends_with("</testsuites>\n"));
+}
+
+/// README: "its properties are the vantage facts". Each suite (one per run) carries them as
+/// `<properties>`, first among its children, with its own values, and still validates.
+#[test]
+fn junit_suites_carry_the_vantage_facts_as_properties() {
+    let mut second = canned_run();
+    second.vantage.name = "guest-wifi".to_string();
+    second.vantage.expect_anchored = false;
+    second.vantage.proxy = None;
+    second.vantage.bind = Some("127.0.0.20".to_string());
+    second.elapsed = Duration::from_millis(2500);
+    // Text from outside that looks like a suite's start must stay text.
+    second.checks[0].observed =
+        r#"<testsuite id="9" name="x" time="99"><properties/></testsuite>"#.to_string();
+    let xml = junit_text(&RunReport::new(vec![canned_run(), second]));
+    assert_valid_junit(&xml);
+    assert_eq!(xml.matches("<properties>").count(), 2, "{xml}");
+    // junit-report numbers its suites; the look-alike in the second suite's evidence is id 9.
+    let first = xml.find(r#"<testsuite id="0" "#).expect("the first suite");
+    let second = xml.find(r#"<testsuite id="1" "#).expect("the second suite");
+    let suites = [&xml[first..second], &xml[second..]];
+    // Each suite's start is followed at once by its properties.
+    for suite in &suites {
+        let children = &suite[suite.find('>').unwrap() + 1..];
+        assert!(children.starts_with("<properties><property "), "{suite}");
+    }
+    for (name, value) in [
+        ("scenario", "office365-login"),
+        ("source", "scenarios/office365.toml"),
+        ("vantage", "branch-office"),
+        ("hostname", "ws-042"),
+        ("os", "linux x86_64"),
+        ("sipa-check version", "0.1.0"),
+        ("resolvers", "127.0.0.1:5353"),
+        ("proxy", "http://proxy.example:8080 (user REDACTED)"),
+        ("local addresses", "127.0.0.1"),
+        ("expect_anchored", "true"),
+        ("anchors", "127.0.0.2, 10.9.0.0/24"),
+        ("started_at", "2025-03-04T05:06:07Z"),
+        ("cut_short", "deadline of 30s reached"),
+    ] {
+        let property = format!(r#"<property name="{name}" value="{value}"/>"#);
+        assert!(suites[0].contains(&property), "{property}\n{}", suites[0]);
+    }
+    for property in [
+        r#"<property name="vantage" value="guest-wifi"/>"#,
+        r#"<property name="expect_anchored" value="false"/>"#,
+        r#"<property name="proxy" value="none"/>"#,
+        r#"<property name="bind" value="127.0.0.20"/>"#,
+    ] {
+        assert!(suites[1].contains(property), "{property}\n{}", suites[1]);
+    }
+    // Wall times stay each run's own; the look-alike in the evidence is untouched.
+    assert!(suites[0].contains(r#" time="1.234""#), "{}", suites[0]);
+    assert!(suites[1].contains(r#" time="2.5""#), "{}", suites[1]);
+    assert!(
+        suites[1].contains(
+            r#"observed    <testsuite id="9" name="x" time="99"><properties/></testsuite>"#
+        ),
+        "{}",
+        suites[1]
+    );
 }
 
 /// Each failure and error carries its evidence in its body, once (no copy in system-out);

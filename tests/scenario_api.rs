@@ -114,6 +114,49 @@ fn overrides_replace_lists_and_options() {
     );
 }
 
+/// `--deadline` is checked against the timeout in force: the scenario file's `limits.timeout`
+/// when no `--timeout` is given, as the flag's when it is. A deadline that ends before one probe
+/// may time out is refused, and the scenario is left as it was.
+#[test]
+fn a_deadline_shorter_than_the_scenarios_own_timeout_is_refused() {
+    let mut s = minimal();
+    s.limits.timeout = Duration::from_secs(5);
+    s.limits.deadline = Duration::from_secs(60);
+    let before = s.clone();
+    let err = s
+        .apply(&Overrides {
+            deadline: Some(Duration::from_secs(2)),
+            ..Overrides::default()
+        })
+        .expect_err("a 2s deadline under the scenario's 5s timeout");
+    assert_eq!(
+        err,
+        "the run deadline `2s` is shorter than the scenario's per-probe timeout `5s` (limits.timeout): raise --deadline, or lower the timeout (--timeout or limits.timeout)"
+    );
+    assert_eq!(s, before);
+    // The same deadline with a timeout that fits it (flag), or equal to the file's, is fine.
+    let mut lowered = before.clone();
+    lowered
+        .apply(&Overrides {
+            timeout: Some(Duration::from_secs(2)),
+            deadline: Some(Duration::from_secs(2)),
+            ..Overrides::default()
+        })
+        .expect("timeout and deadline both 2s");
+    assert_eq!(
+        (lowered.limits.timeout, lowered.limits.deadline),
+        (Duration::from_secs(2), Duration::from_secs(2))
+    );
+    let mut equal = before.clone();
+    equal
+        .apply(&Overrides {
+            deadline: Some(Duration::from_secs(5)),
+            ..Overrides::default()
+        })
+        .expect("a deadline equal to the scenario's timeout");
+    assert_eq!(equal.limits.deadline, Duration::from_secs(5));
+}
+
 #[test]
 fn overrides_that_break_the_limits_are_refused_and_change_nothing() {
     let mut s = minimal();

@@ -146,3 +146,31 @@ fn the_office365_template_names_what_it_still_lacks() {
         ]
     );
 }
+
+/// The template `init` writes does not promise what a canary cannot prove: a canary-only
+/// scenario passes with a login host missing from the segment (the lab's
+/// `one-domain-unanchored` fault against `scenarios/lab-canary-only.toml`), so the text must say
+/// that a canary proves the shared path only, and how each host is proven.
+#[test]
+fn the_template_says_a_canary_proves_the_path_not_each_login_host() {
+    let text = scenario::OFFICE365_TOML;
+    // Comments are wrapped at 100 columns; judge the sentences, not the line breaks.
+    let prose = text
+        .lines()
+        .map(|l| l.trim_start_matches('#').trim())
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert!(
+        !prose.contains("so do the login hosts"),
+        "the template still claims a canary proves each login host"
+    );
+    for needed in [
+        "proves the shared path",
+        "NOT that each login host is in the segment",
+        "\"path only\"",
+        "add an [entra] table",
+        "`--require per-host`",
+    ] {
+        assert!(prose.contains(needed), "the template lacks {needed:?}");
+    }
+}

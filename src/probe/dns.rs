@@ -3,16 +3,16 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
-use hickory_resolver::Resolver;
-use hickory_resolver::config::{NameServerConfig, ResolverConfig, ResolverOpts};
+use hickory_resolver::config::{NameServerConfig, ResolveHosts, ResolverConfig, ResolverOpts};
 use hickory_resolver::net::{DnsError, NetError};
-use hickory_resolver::proto::op::ResponseCode;
-use hickory_resolver::proto::rr::{RData, RecordType};
+use hickory_resolver::proto::op::{Query, ResponseCode};
+use hickory_resolver::proto::rr::{Name, RData, Record, RecordType};
+use hickory_resolver::{Hosts, Resolver};
 
 use super::ProbeCtx;
 use super::bind::{self, BoundRuntime};
 use crate::observation::{
-    AddressClass, DnsAnswer, DnsObservation, DnsOutcome, Observation, cause_chain,
+    AddressClass, AnswerSource, DnsAnswer, DnsObservation, DnsOutcome, Observation, cause_chain,
 };
 use crate::scenario::model::Family;
 use crate::scenario::model::LocalBind;
@@ -24,10 +24,23 @@ pub struct Spec {
     pub family: Family,
 }
 
+/// The hosts file the system resolver reads before DNS.
+#[cfg(unix)]
+pub const SYSTEM_HOSTS_FILE: &str = "/etc/hosts";
+/// The hosts file the system resolver reads before DNS.
+#[cfg(windows)]
+pub const SYSTEM_HOSTS_FILE: &str = r"C:\Windows\System32\drivers\etc\hosts";
+/// The hosts file the system resolver reads before DNS (none on this system).
+#[cfg(not(any(unix, windows)))]
+pub const SYSTEM_HOSTS_FILE: &str = "";
+
 /// The run's resolver: the `--dns` servers, or the system configuration.
 pub struct DnsClient {
     resolver: Resolver<BoundRuntime>,
     servers: Vec<String>,
+    /// Without named servers, the hosts file, read before DNS as the system resolver does
+    /// (its path and entries); with named servers, none: only they are asked.
+    hosts: Option<(String, Hosts)>,
 }
 
 /// The resolver could not be set up.
@@ -96,6 +109,13 @@ impl DnsClient {
         } else {
             servers.iter().map(|s| s.to_string()).collect()
         };
+        // hickory would read the hosts file itself and answer from it without saying so. With
+        // named servers only they are asked; without, the hosts file is read here, before DNS as
+        // the system resolver does, so that an answer from it is recorded as such.
+        opts.use_hosts_file = ResolveHosts::Never;
+        let hosts = servers
+            .is_empty()
+            .then(|| (SYSTEM_HOSTS_FILE.to_owned(), read_hosts(SYSTEM_HOSTS_FILE)));
         // Each question is asked afresh: the TTLs we report must be the servers' own.
         opts.cache_size = 0;
         opts.attempts = 1;
@@ -108,6 +128,7 @@ impl DnsClient {
         Ok(DnsClient {
             resolver,
             servers: shown,
+            hosts,
         })
     }
 
@@ -115,45 +136,77 @@ impl DnsClient {
         &self.servers
     }
 
-    /// One lookup of `host` for `family`, classified.
-    pub async fn lookup(&self, host: &str, family: Family) -> DnsOutcome {
+    /// One lookup of `host` for `family`, classified, with where its answer came from.
+    pub async fn lookup(&self, host: &str, family: Family) -> (DnsOutcome, AnswerSource) {
         let record_type = record_type(family);
         // A trailing dot keeps search domains out of it: we ask for exactly this name.
         let fqdn = format!("{}.", host.trim_end_matches('.'));
-        match self.resolver.lookup(fqdn.as_str(), record_type).await {
-            Ok(lookup) => {
-                let answers: Vec<DnsAnswer> = lookup
-                    .answers()
-                    .iter()
-                    .filter_map(|record| {
-                        let addr = match &record.data {
-                            RData::A(a) => IpAddr::V4(a.0),
-                            RData::AAAA(a) => IpAddr::V6(a.0),
-                            _ => return None,
-                        };
-                        Some(DnsAnswer {
-                            addr,
-                            ttl: record.ttl,
-                            class: AddressClass::of(addr),
-                        })
-                    })
-                    .collect();
-                if answers.is_empty() {
-                    DnsOutcome::NoRecords
-                } else {
-                    DnsOutcome::Answers { answers }
-                }
+        if let Some((path, hosts)) = &self.hosts {
+            let entry = Name::from_ascii(&fqdn)
+                .ok()
+                .and_then(|name| hosts.lookup_static_host(&Query::query(name, record_type)));
+            if let Some(lookup) = entry {
+                let source = AnswerSource::HostsFile { path: path.clone() };
+                return (answers_of(lookup.answers()), source);
             }
-            Err(err) => classify(&err),
         }
+        let source = if self.hosts.is_some() {
+            AnswerSource::SystemServers {
+                servers: self.servers.clone(),
+            }
+        } else {
+            AnswerSource::NamedServers {
+                servers: self.servers.clone(),
+            }
+        };
+        let outcome = match self.resolver.lookup(fqdn.as_str(), record_type).await {
+            Ok(lookup) => answers_of(lookup.answers()),
+            Err(err) => classify(&err),
+        };
+        (outcome, source)
     }
 
     /// Just the addresses, for `--connect-to` targets given by name.
     pub async fn addresses(&self, host: &str, family: Family) -> Vec<IpAddr> {
-        match self.lookup(host, family).await {
+        match self.lookup(host, family).await.0 {
             DnsOutcome::Answers { answers } => answers.into_iter().map(|a| a.addr).collect(),
             _ => Vec::new(),
         }
+    }
+}
+
+/// The hosts file at `path`; a file that cannot be read has no entries, as for the system
+/// resolver.
+fn read_hosts(path: &str) -> Hosts {
+    let mut hosts = Hosts::default();
+    if let Ok(file) = std::fs::File::open(path) {
+        // A line it cannot read is skipped by hickory; an I/O error midway keeps what was read.
+        let _ = hosts.read_hosts_conf(file);
+    }
+    hosts
+}
+
+/// The A and AAAA records of an answer, classified; none is `NoRecords`.
+fn answers_of(records: &[Record]) -> DnsOutcome {
+    let answers: Vec<DnsAnswer> = records
+        .iter()
+        .filter_map(|record| {
+            let addr = match &record.data {
+                RData::A(a) => IpAddr::V4(a.0),
+                RData::AAAA(a) => IpAddr::V6(a.0),
+                _ => return None,
+            };
+            Some(DnsAnswer {
+                addr,
+                ttl: record.ttl,
+                class: AddressClass::of(addr),
+            })
+        })
+        .collect();
+    if answers.is_empty() {
+        DnsOutcome::NoRecords
+    } else {
+        DnsOutcome::Answers { answers }
     }
 }
 
@@ -185,11 +238,12 @@ fn classify(err: &NetError) -> DnsOutcome {
 
 pub async fn run(spec: &Spec, ctx: &ProbeCtx) -> Observation {
     let started = Instant::now();
-    let outcome = ctx.dns.lookup(&spec.host, spec.family).await;
+    let (outcome, source) = ctx.dns.lookup(&spec.host, spec.family).await;
     Observation::Resolve(DnsObservation {
         host: spec.host.clone(),
         record_type: spec.family.record_type(),
         resolvers: ctx.dns.servers().to_vec(),
+        source,
         outcome,
         elapsed: started.elapsed(),
     })

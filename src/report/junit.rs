@@ -4,20 +4,25 @@
 //! Each case carries its evidence once: a failure or an error in the body of its `<failure>` /
 //! `<error>` element (GitLab and others show the body, not the `message` attribute), a pass or
 //! a skip in its `system-out`. A suite's `time` is the run's wall time, not the sum of its
-//! concurrent checks.
+//! concurrent checks, and its `<properties>` are the vantage facts (also in its `system-out`).
 //!
 //! The output validates against the Jenkins xUnit `junit-10.xsd`. junit-report already writes
 //! every attribute that schema requires (`name`, `tests`, `failures`, `errors` on a suite,
 //! `name` on a case), plain decimal times (Rust's `f64` `Display` never uses an exponent, so
 //! `SUREFIRE_TIME` holds) and children in an order the schema's `xs:choice` accepts. What it
 //! does not do is make arbitrary text safe for XML, so every string is cleaned before it is
-//! handed over (see [`xml_chars`] and [`cdata`]). The one thing it cannot be told is a suite's
-//! time (it sums the cases'), so [`wall_times`] puts the run's own into its output.
+//! handed over (see [`xml_chars`] and [`cdata`]). What it cannot be told is a suite's time (it
+//! sums the cases') and its properties, so [`finish_suites`] reads its output back as XML events
+//! and puts both into each suite's start.
 
+use std::borrow::Cow;
 use std::io::Write;
 use std::time::Duration;
 
 use junit_report::{OffsetDateTime, Report, TestCase, TestResult, TestSuite};
+use quick_xml::events::attributes::Attribute;
+use quick_xml::events::{BytesEnd, BytesStart, Event};
+use quick_xml::name::QName;
 use time::format_description::well_known::Rfc3339;
 
 use super::{ReportError, evidence};
@@ -26,59 +31,123 @@ use crate::outcome::{HostEvidence, Outcome, Proof, RunReport, ScenarioRun, Statu
 /// Writes `report` as JUnit XML (with a trailing newline).
 pub fn write(report: &RunReport, mut out: impl Write) -> Result<(), ReportError> {
     let mut junit = Report::new();
-    let mut suites = Vec::new();
+    let mut finishes = Vec::new();
     for run in &report.runs {
-        let suite = suite(run)?;
-        suites.push((suite.clone(), run.elapsed));
-        junit.add_testsuite(suite);
+        junit.add_testsuite(suite(run)?);
+        finishes.push(SuiteFinish {
+            wall: run.elapsed,
+            properties: vantage_facts(run),
+        });
     }
     let mut xml = Vec::new();
     junit.write_xml(&mut xml).map_err(|e| match e {
         junit_report::Error::Io(e) => ReportError::Io(e),
         xml @ junit_report::Error::Xml(_) => ReportError::Xml(xml),
     })?;
-    let xml = wall_times(String::from_utf8_lossy(&xml).into_owned(), &suites);
-    out.write_all(xml.as_bytes())?;
+    let xml = finish_suites(&String::from_utf8_lossy(&xml), &finishes)?;
+    out.write_all(&xml)?;
     out.write_all(b"\n")?;
     out.flush()?;
     Ok(())
 }
 
-/// Replaces each suite's summed `time` with the run's wall time. junit-report writes a
-/// suite's `timestamp` and `time` side by side, and no case has a timestamp, so the pair is
-/// found exactly, suite after suite.
-fn wall_times(mut xml: String, suites: &[(TestSuite, Duration)]) -> String {
-    let mut from = 0;
-    for (suite, wall) in suites {
-        let Ok(stamp) = suite.timestamp.format(&Rfc3339) else {
-            continue;
-        };
-        let summed = format!(
-            "timestamp=\"{stamp}\" time=\"{}\"",
-            suite.time().as_seconds_f64()
-        );
-        let wall = format!(
-            "timestamp=\"{stamp}\" time=\"{}\"",
-            junit_time(*wall).as_seconds_f64()
-        );
-        if let Some(at) = xml[from..].find(&summed) {
-            let at = from + at;
-            xml.replace_range(at..at + summed.len(), &wall);
-            from = at + wall.len();
-        }
-    }
-    xml
+/// What junit-report cannot write into a suite: its run's wall time and its properties.
+struct SuiteFinish {
+    wall: Duration,
+    properties: Vec<(&'static str, String)>,
 }
 
-fn suite(run: &ScenarioRun) -> Result<TestSuite, ReportError> {
-    let v = &run.vantage;
-    let mut suite = TestSuite::new(&attr(&format!("{} @ {}", run.scenario, v.name)));
-    suite.hostname = attr(&v.hostname);
-    // A start time that does not parse is a producer bug; the epoch is obviously wrong rather
-    // than plausibly wrong, and the raw value is still in the suite's system-out.
-    suite.timestamp =
-        OffsetDateTime::parse(&v.started_at, &Rfc3339).unwrap_or(OffsetDateTime::UNIX_EPOCH);
+/// junit-report's XML with each suite's summed `time` replaced by its run's wall time and its
+/// `<properties>` first among its children. The XML is read as events, so no text inside a
+/// case (an echo body, a header) can be taken for a suite's tag.
+fn finish_suites(xml: &str, finishes: &[SuiteFinish]) -> Result<Vec<u8>, ReportError> {
+    let xml_error = |e: quick_xml::Error| ReportError::Xml(junit_report::Error::Xml(e));
+    let mut reader = quick_xml::Reader::from_str(xml);
+    let mut writer = quick_xml::Writer::new(Vec::with_capacity(xml.len() + 1024));
+    let mut depth = 0usize;
+    let mut finishes = finishes.iter();
+    loop {
+        let event = reader.read_event().map_err(xml_error)?;
+        // A suite is a child of the one `<testsuites>`.
+        let suite_start = |e: &BytesStart| depth == 1 && e.name().as_ref() == b"testsuite";
+        match event {
+            Event::Eof => break,
+            Event::Start(e) if suite_start(&e) => {
+                depth += 1;
+                let finish = finishes.next();
+                writer.write_event(Event::Start(with_wall_time(&e, finish)?))?;
+                write_properties(&mut writer, finish)?;
+            }
+            Event::Empty(e) if suite_start(&e) => {
+                let finish = finishes.next();
+                writer.write_event(Event::Start(with_wall_time(&e, finish)?))?;
+                write_properties(&mut writer, finish)?;
+                writer.write_event(Event::End(BytesEnd::new("testsuite")))?;
+            }
+            Event::Start(e) => {
+                depth += 1;
+                writer.write_event(Event::Start(e))?;
+            }
+            Event::End(e) => {
+                depth = depth.saturating_sub(1);
+                writer.write_event(Event::End(e))?;
+            }
+            other => writer.write_event(other)?,
+        }
+    }
+    Ok(writer.into_inner())
+}
 
+/// A suite's start tag with `time` set to the run's wall time; the other attributes as written.
+fn with_wall_time(
+    start: &BytesStart,
+    finish: Option<&SuiteFinish>,
+) -> Result<BytesStart<'static>, ReportError> {
+    let Some(finish) = finish else {
+        return Ok(start.clone().into_owned());
+    };
+    let wall = junit_time(finish.wall).as_seconds_f64().to_string();
+    let mut out = BytesStart::new("testsuite");
+    for attribute in start.attributes() {
+        let attribute = attribute
+            .map_err(|e| ReportError::Xml(junit_report::Error::Xml(quick_xml::Error::from(e))))?;
+        if attribute.key.as_ref() == b"time" {
+            out.push_attribute(Attribute {
+                key: QName(b"time"),
+                value: Cow::Borrowed(wall.as_bytes()),
+            });
+        } else {
+            out.push_attribute(attribute);
+        }
+    }
+    Ok(out)
+}
+
+/// `<properties>` with one `<property name value>` per vantage fact (quick-xml escapes them).
+fn write_properties(
+    writer: &mut quick_xml::Writer<Vec<u8>>,
+    finish: Option<&SuiteFinish>,
+) -> std::io::Result<()> {
+    let Some(finish) = finish else {
+        return Ok(());
+    };
+    writer
+        .create_element("properties")
+        .write_inner_content(|w| {
+            for (name, value) in &finish.properties {
+                w.create_element("property")
+                    .with_attributes([("name", *name), ("value", attr(value).as_str())])
+                    .write_empty()?;
+            }
+            Ok(())
+        })
+        .map(drop)
+}
+
+/// The vantage facts of a run, each a name and a value: a suite's properties and the first
+/// lines of its `system-out`.
+fn vantage_facts(run: &ScenarioRun) -> Vec<(&'static str, String)> {
+    let v = &run.vantage;
     let none = || "none".to_string();
     let list = |items: &[String]| {
         if items.is_empty() {
@@ -87,7 +156,7 @@ fn suite(run: &ScenarioRun) -> Result<TestSuite, ReportError> {
             items.join(", ")
         }
     };
-    let facts = [
+    [
         ("scenario", run.scenario.clone()),
         ("source", run.source.clone()),
         ("vantage", v.name.clone()),
@@ -113,7 +182,19 @@ fn suite(run: &ScenarioRun) -> Result<TestSuite, ReportError> {
     ]
     .into_iter()
     .chain(v.bind.clone().map(|b| ("bind", b)))
-    .collect::<Vec<_>>();
+    .collect()
+}
+
+fn suite(run: &ScenarioRun) -> Result<TestSuite, ReportError> {
+    let v = &run.vantage;
+    let mut suite = TestSuite::new(&attr(&format!("{} @ {}", run.scenario, v.name)));
+    suite.hostname = attr(&v.hostname);
+    // A start time that does not parse is a producer bug; the epoch is obviously wrong rather
+    // than plausibly wrong, and the raw value is still in the suite's system-out.
+    suite.timestamp =
+        OffsetDateTime::parse(&v.started_at, &Rfc3339).unwrap_or(OffsetDateTime::UNIX_EPOCH);
+
+    let facts = vantage_facts(run);
     let system_out: String = facts
         .iter()
         .map(|(key, value)| format!("{key}: {value}\n"))

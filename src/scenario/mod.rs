@@ -36,6 +36,18 @@ use raw::RawScenario;
 
 /// The bundled Office 365 scenario (the vendor guide's configuration), as text.
 pub const OFFICE365_TOML: &str = include_str!("../../scenarios/office365.toml");
+/// The bundled Office 365 scenario's values as JSON (pretty, with a trailing newline): what
+/// `sipa-check init FILE.json` writes. The same scenario as [`OFFICE365_TOML`] without its
+/// comments, which JSON cannot hold.
+pub fn office365_json() -> Result<String, String> {
+    let values: toml::Table = toml::from_str(OFFICE365_TOML)
+        .map_err(|e| format!("the bundled template does not parse: {e}"))?;
+    let mut json = serde_json::to_string_pretty(&values)
+        .map_err(|e| format!("the bundled template cannot be written as JSON: {e}"))?;
+    json.push('\n');
+    Ok(json)
+}
+
 /// The bundled scenario that `sipa-check lab` runs against the embedded lab, as text.
 pub const LAB_TOML: &str = include_str!("../../scenarios/lab.toml");
 

@@ -48,14 +48,22 @@ impl Scenario {
             .map_err(|e| format!("timeout: {e}"))?;
         values::check_duration(deadline, &show(deadline), Bound::Deadline)
             .map_err(|e| format!("deadline: {e}"))?;
-        // A --deadline alone may cut a run shorter than one probe's timeout: the user asked
-        // for the whole run to end by then. An explicit --timeout beyond it is a contradiction.
-        if o.timeout.is_some() && deadline < timeout {
-            return Err(format!(
-                "the run deadline `{}` is shorter than the per-probe timeout `{}`: raise --deadline or lower --timeout",
-                show(deadline),
-                show(timeout)
-            ));
+        // The deadline is checked against the timeout in force, wherever each comes from: a
+        // run whose deadline ends before one probe may time out cannot tell a slow path from
+        // a cut one. (The scenario's own pair was checked when it was read.)
+        if deadline < timeout {
+            return Err(match o.timeout {
+                Some(_) => format!(
+                    "the run deadline `{}` is shorter than the per-probe timeout `{}`: raise --deadline or lower --timeout",
+                    show(deadline),
+                    show(timeout)
+                ),
+                None => format!(
+                    "the run deadline `{}` is shorter than the scenario's per-probe timeout `{}` (limits.timeout): raise --deadline, or lower the timeout (--timeout or limits.timeout)",
+                    show(deadline),
+                    show(timeout)
+                ),
+            });
         }
         if let Some(samples) = o.samples {
             values::check_samples(i128::from(samples)).map_err(|e| format!("samples: {e}"))?;

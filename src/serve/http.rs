@@ -24,6 +24,9 @@ use crate::metrics::OPENMETRICS_CONTENT_TYPE;
 /// How long a client may take to send its request head.
 const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How long answers in flight may take once serving stops; idle connections close at once.
+const GRACE: Duration = Duration::from_secs(5);
+
 type Answer = Response<Full<Bytes>>;
 
 /// Accepts connections until `stop`, each served on a task of its own.
@@ -46,20 +49,30 @@ pub(super) async fn accept_loop(
             continue;
         };
         let exporter = exporter.clone();
+        let mut stop = stop.clone();
         connections.spawn(async move {
             let service = service_fn(move |request| {
                 let exporter = exporter.clone();
                 async move { Ok::<_, Infallible>(answer(&exporter, &request).await) }
             });
-            let _ = http1::Builder::new()
+            let connection = http1::Builder::new()
                 .timer(TokioTimer::new())
                 .header_read_timeout(HEADER_TIMEOUT)
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
+                .serve_connection(TokioIo::new(stream), service);
+            tokio::pin!(connection);
+            tokio::select! {
+                _ = connection.as_mut() => {}
+                // A scraper's keep-alive connection would otherwise hold the exit for the whole
+                // grace period: an idle connection closes now, one mid-answer after its answer.
+                () = async { let _ = stop.wait_for(|stopped| *stopped).await; } => {
+                    connection.as_mut().graceful_shutdown();
+                    let _ = connection.await;
+                }
+            }
         });
     }
     drop(listener);
-    let _ = tokio::time::timeout(Duration::from_secs(5), async {
+    let _ = tokio::time::timeout(GRACE, async {
         while connections.join_next().await.is_some() {}
     })
     .await;

@@ -7,8 +7,8 @@ use super::judge::Block;
 use super::{Expectation, diagnosis};
 use crate::guide::GuideStep;
 use crate::observation::{
-    ChainTrust, ConnectOutcome, HttpObservation, HttpOutcome, NotRun, Observation, SampleOutcome,
-    TlsObservation, TlsOutcome,
+    AnswerSource, ChainTrust, ConnectOutcome, HttpObservation, HttpOutcome, NotRun, Observation,
+    SampleOutcome, TlsObservation, TlsOutcome,
 };
 use crate::outcome::{Diagnosis, Outcome, Route, Status};
 use crate::plan::{Check, CheckKind, Plan};
@@ -68,6 +68,11 @@ pub(super) fn diagnose(plan: &Plan, outcomes: &mut [Outcome], exp: &Expectation)
             continue;
         }
         let check = &checks[i];
+        let pinned = if pinned_path(check, exp) {
+            hosts_file_answer(plan, outcomes, check)
+        } else {
+            None
+        };
         let found = match &outcomes[i].observation {
             // Checks that never ran say why themselves; only a timeout or a cut speaks of the path.
             Observation::NotRun(NotRun::NoAddress { host, family }) => diagnosis(
@@ -83,6 +88,16 @@ pub(super) fn diagnose(plan: &Plan, outcomes: &mut [Outcome], exp: &Expectation)
             ),
             // A crash of the harness is a bug: no guide step explains it.
             Observation::NotRun(NotRun::Panicked { .. }) => None,
+            // A hosts-file entry for the host explains its path before the segment does.
+            _ if pinned.is_some() => pinned.and_then(|(path, addrs)| {
+                diagnosis(
+                    format!(
+                        "{} was answered by the hosts file {path} ({addrs}), not by DNS: that entry, not the segment, decides where this traffic goes",
+                        check.host
+                    ),
+                    GuideStep::Dns,
+                )
+            }),
             _ => match &check.kind {
                 CheckKind::Egress(observer) => {
                     if observer.role == ObserverRole::Control {
@@ -233,6 +248,45 @@ fn no_connection(obs: &Observation) -> bool {
         }
         _ => false,
     }
+}
+
+/// Whether `check` follows its host's own resolve: a direct connection, its TLS and HTTP, or an
+/// echo expected to be anchored. (Through a proxy the proxy resolves.)
+fn pinned_path(check: &Check, exp: &Expectation) -> bool {
+    let follows = match &check.kind {
+        CheckKind::Connect | CheckKind::Tls | CheckKind::Http(_) => true,
+        CheckKind::Egress(o) => o.role == ObserverRole::Anchored && exp.expect_anchored,
+        _ => false,
+    };
+    follows && matches!(check.route, Route::Direct(_))
+}
+
+/// The hosts file that answered the resolve `check` followed, and the addresses it gave, if a
+/// hosts file answered it.
+fn hosts_file_answer<'a>(
+    plan: &Plan,
+    outcomes: &'a [Outcome],
+    check: &Check,
+) -> Option<(&'a str, String)> {
+    plan.checks
+        .iter()
+        .zip(outcomes)
+        .filter(|(c, _)| c.kind == CheckKind::Resolve && c.host == check.host)
+        .filter(|(c, _)| c.route == check.route)
+        .find_map(|(_, o)| match &o.observation {
+            Observation::Resolve(dns) => match &dns.source {
+                AnswerSource::HostsFile { path } => Some((
+                    path.as_str(),
+                    dns.addresses()
+                        .iter()
+                        .map(|a| a.to_string())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                )),
+                AnswerSource::NamedServers { .. } | AnswerSource::SystemServers { .. } => None,
+            },
+            _ => None,
+        })
 }
 
 /// A control that failed is over-anchoring; one that gave no address is explained by what its

@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use super::Expectation;
 use crate::observation::{
-    ChainTrust, ConnectOutcome, Cut, DnsObservation, DnsOutcome, EgressObservation, HttpAnswer,
-    HttpObservation, HttpOutcome, NoFamilyPath, NotRun, Observation, SampleOutcome, TlsObservation,
-    TlsOutcome,
+    AnswerSource, ChainTrust, ConnectOutcome, Cut, DnsObservation, DnsOutcome, EgressObservation,
+    HttpAnswer, HttpObservation, HttpOutcome, NoFamilyPath, NotRun, Observation, SampleOutcome,
+    TlsObservation, TlsOutcome,
 };
 use crate::outcome::{Outcome, Status};
 use crate::plan::{Check, CheckKind, HttpExpect};
@@ -211,8 +211,24 @@ fn judge_resolve(
     } else {
         dns.resolvers.join(", ")
     };
-    let (status, reason, observed) = match &dns.outcome {
-        DnsOutcome::Answers { answers } => {
+    let hosts_file = match &dns.source {
+        AnswerSource::HostsFile { path } => Some(path.as_str()),
+        AnswerSource::NamedServers { .. } | AnswerSource::SystemServers { .. } => None,
+    };
+    let (status, reason, observed) = match (&dns.outcome, hosts_file) {
+        // A hosts-file entry has no TTL of its own: where it came from is what matters.
+        (DnsOutcome::Answers { answers }, Some(path)) => {
+            let shown: Vec<String> = answers
+                .iter()
+                .map(|a| format!("{} ({})", a.addr, a.class))
+                .collect();
+            (
+                Status::Pass,
+                format!("{rtype} {} from the hosts file {path}", shown.join(", ")),
+                format!("{} from the hosts file {path}", shown.join(", ")),
+            )
+        }
+        (DnsOutcome::Answers { answers }, None) => {
             let shown: Vec<String> = answers
                 .iter()
                 .map(|a| format!("{} ({}, ttl {})", a.addr, a.class, a.ttl))
@@ -223,32 +239,32 @@ fn judge_resolve(
                 shown.join(", "),
             )
         }
-        DnsOutcome::NoRecords if check.family() == Some(Family::V6) => (
+        (DnsOutcome::NoRecords, _) if check.family() == Some(Family::V6) => (
             Status::Skip,
             "no AAAA records: nothing to probe over IPv6".into(),
             "no AAAA records".into(),
         ),
-        DnsOutcome::NoRecords => (
+        (DnsOutcome::NoRecords, _) => (
             Status::Fail,
             format!("{} has no {rtype} records", dns.host),
             format!("NOERROR, no {rtype} records"),
         ),
-        DnsOutcome::NxDomain => (
+        (DnsOutcome::NxDomain, _) => (
             Status::Fail,
             format!("{} does not exist (NXDOMAIN)", dns.host),
             "NXDOMAIN".into(),
         ),
-        DnsOutcome::ErrorCode { code } => (
+        (DnsOutcome::ErrorCode { code }, _) => (
             Status::Fail,
             format!("the resolver answered {code}"),
             code.clone(),
         ),
-        DnsOutcome::Timeout => (
+        (DnsOutcome::Timeout, _) => (
             Status::Error,
             format!("no DNS answer from {resolvers}"),
             "timeout".into(),
         ),
-        DnsOutcome::Failed { causes } => (
+        (DnsOutcome::Failed { causes }, _) => (
             Status::Error,
             format!("DNS lookup failed: {}", causes.join(": ")),
             causes.join(": "),
@@ -259,6 +275,12 @@ fn judge_resolve(
     o.observed = observed;
     if let DnsOutcome::Failed { causes } = &dns.outcome {
         o.causes = causes.clone();
+    }
+    if let Some(path) = hosts_file {
+        o.warnings.push(format!(
+            "{} was answered by the hosts file {path}, not by DNS: traffic to it goes where that entry says, whatever DNS and the segment say",
+            dns.host
+        ));
     }
     if let DnsOutcome::Answers { answers } = &dns.outcome {
         for a in answers {

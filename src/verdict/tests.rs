@@ -122,6 +122,9 @@ fn observe(plan: &Plan, egress: impl Fn(&Check, usize) -> SampleOutcome) -> Vec<
                 host: c.host.clone(),
                 record_type: "A",
                 resolvers: vec!["127.0.0.1:53".into()],
+                source: AnswerSource::NamedServers {
+                    servers: vec!["127.0.0.1:53".into()],
+                },
                 outcome: DnsOutcome::Answers {
                     answers: vec![DnsAnswer {
                         addr: "127.0.0.1".parse().unwrap(),
@@ -265,6 +268,53 @@ fn one_unanchored_domain_names_that_domain() {
             "the application segment probably lacks login.windows.net"
         );
         assert_eq!(d.guide_step, GuideStep::SegmentDomains);
+    }
+}
+
+/// An unanchored login host whose name came from the hosts file is blamed on that entry, not
+/// on the segment: the entry decides where its traffic goes.
+#[test]
+fn an_unanchored_host_pinned_by_the_hosts_file_blames_the_entry() {
+    let s = scenario(true);
+    let plan = Plan::build(&s, &[]);
+    let mut obs = observe(&plan, |c, i| {
+        if c.host == "login.windows.net" {
+            ip(EDGE)
+        } else {
+            healthy(c, i)
+        }
+    });
+    for (c, o) in plan.checks.iter().zip(obs.iter_mut()) {
+        if c.kind == CheckKind::Resolve && c.host == "login.windows.net" {
+            *o = Observation::Resolve(DnsObservation {
+                host: c.host.clone(),
+                record_type: "A",
+                resolvers: vec!["127.0.0.53:53".into()],
+                source: AnswerSource::HostsFile {
+                    path: "/etc/hosts".into(),
+                },
+                outcome: DnsOutcome::Answers {
+                    answers: vec![DnsAnswer {
+                        addr: "127.0.0.77".parse().unwrap(),
+                        ttl: 86400,
+                        class: AddressClass::Loopback,
+                    }],
+                },
+                elapsed: Duration::ZERO,
+            });
+        }
+    }
+    let outcomes = judge(&plan, &obs, &expectation(&s));
+    let failed = failing(&outcomes);
+    assert_eq!(failed.len(), 2, "{failed:#?}");
+    for f in failed {
+        assert_eq!(f.host, "login.windows.net");
+        let d = f.diagnosis.as_ref().unwrap();
+        assert_eq!(
+            d.likely_cause,
+            "login.windows.net was answered by the hosts file /etc/hosts (127.0.0.77), not by DNS: that entry, not the segment, decides where this traffic goes"
+        );
+        assert_eq!(d.guide_step, GuideStep::Dns);
     }
 }
 
@@ -491,6 +541,71 @@ fn an_untrusted_chain_fails_with_the_inspection_diagnosis() {
     );
 }
 
+/// A resolve answered by the hosts file says so (reason, observed, a warning); one answered by
+/// DNS, the named servers' or the system's, says nothing of its source.
+#[test]
+fn an_answer_from_the_hosts_file_is_said_and_warned_of() {
+    let s = scenario(true);
+    let plan = Plan::build(&s, &[]);
+    let exp = expectation(&s);
+    let check = plan
+        .checks
+        .iter()
+        .find(|c| c.kind == CheckKind::Resolve)
+        .unwrap();
+    let answered = |source: AnswerSource| {
+        Observation::Resolve(DnsObservation {
+            host: check.host.clone(),
+            record_type: "A",
+            resolvers: vec!["127.0.0.53:53".into()],
+            source,
+            outcome: DnsOutcome::Answers {
+                answers: vec![DnsAnswer {
+                    addr: "127.0.0.77".parse().unwrap(),
+                    ttl: 86400,
+                    class: AddressClass::Loopback,
+                }],
+            },
+            elapsed: Duration::ZERO,
+        })
+    };
+    let from_file = judge_check(
+        check,
+        &answered(AnswerSource::HostsFile {
+            path: "/etc/hosts".into(),
+        }),
+        &exp,
+    );
+    assert_eq!(from_file.status, Status::Pass);
+    assert_eq!(
+        from_file.reason,
+        "A 127.0.0.77 (loopback) from the hosts file /etc/hosts"
+    );
+    assert_eq!(
+        from_file.observed,
+        "127.0.0.77 (loopback) from the hosts file /etc/hosts"
+    );
+    assert_eq!(
+        from_file.warnings,
+        [format!(
+            "{} was answered by the hosts file /etc/hosts, not by DNS: traffic to it goes where that entry says, whatever DNS and the segment say",
+            check.host
+        )]
+    );
+    for source in [
+        AnswerSource::NamedServers {
+            servers: vec!["127.0.0.53:53".into()],
+        },
+        AnswerSource::SystemServers {
+            servers: vec!["127.0.0.53:53".into()],
+        },
+    ] {
+        let o = judge_check(check, &answered(source), &exp);
+        assert_eq!(o.reason, "A 127.0.0.77 (loopback, ttl 86400)");
+        assert!(o.warnings.is_empty(), "{:?}", o.warnings);
+    }
+}
+
 #[test]
 fn local_dns_failure_through_a_proxy_is_only_a_warning() {
     let s = scenario(true);
@@ -506,6 +621,7 @@ fn local_dns_failure_through_a_proxy_is_only_a_warning() {
         host: check.host.clone(),
         record_type: "A",
         resolvers: vec![],
+        source: AnswerSource::SystemServers { servers: vec![] },
         outcome: DnsOutcome::NxDomain,
         elapsed: Duration::ZERO,
     });
@@ -663,6 +779,9 @@ fn a_login_host_whose_observers_never_ran_is_not_covered() {
                     host: c.host.clone(),
                     record_type: "A",
                     resolvers: vec!["127.0.0.1:53".into()],
+                    source: AnswerSource::NamedServers {
+                        servers: vec!["127.0.0.1:53".into()],
+                    },
                     outcome: DnsOutcome::NxDomain,
                     elapsed: Duration::from_millis(1),
                 })

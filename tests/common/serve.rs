@@ -138,10 +138,14 @@ pub fn lab_entry(lab: &Lab, name: &str, interval: &str, extra: &str) -> String {
     )
 }
 
-/// `sipa-check serve CONFIG` as a child, once it answers `/-/healthy`.
-pub fn start_serve(config: &Path, listen: SocketAddr) -> ChildGuard {
+/// `sipa-check serve CONFIG` as a child listening on a loopback port the system picks, once it
+/// answers `/-/healthy`; returns it and its address. The address is read from serve's own
+/// "listening on" line, so no other process can hold the port: a port picked beforehand could be
+/// taken by other work on the machine before serve binds it (serve would then exit, or another
+/// serve on that port would answer for it).
+pub fn start_serve(config: &Path) -> (ChildGuard, SocketAddr) {
     let child = Command::new(env!("CARGO_BIN_EXE_sipa-check"))
-        .args(["serve", "--listen", &listen.to_string()])
+        .args(["serve", "--listen", "127.0.0.1:0"])
         .arg(config)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -149,23 +153,56 @@ pub fn start_serve(config: &Path, listen: SocketAddr) -> ChildGuard {
         .spawn()
         .expect("sipa-check serve starts");
     let mut guard = ChildGuard(child);
+    let mut stderr = guard.0.stderr.take().expect("serve's stderr");
+    // Read byte by byte up to the line, so that the rest stays in the pipe for `terminate`.
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut seen = Vec::new();
+        let mut byte = [0u8; 1];
+        let addr = loop {
+            match stderr.read(&mut byte) {
+                Ok(1) => seen.push(byte[0]),
+                _ => break None,
+            }
+            if byte[0] != b'\n' {
+                continue;
+            }
+            let text = String::from_utf8_lossy(&seen);
+            let last = text.lines().last().unwrap_or_default();
+            if let Some(rest) = last.strip_prefix("sipa-check serve: listening on http://") {
+                break rest
+                    .split('/')
+                    .next()
+                    .and_then(|a| a.parse::<SocketAddr>().ok());
+            }
+        };
+        let _ = tx.send((addr, String::from_utf8_lossy(&seen).into_owned(), stderr));
+    });
+    let (addr, seen, stderr) = rx
+        .recv_timeout(Duration::from_secs(60))
+        .expect("sipa-check serve says where it listens within 60 s");
+    guard.0.stderr = Some(stderr);
+    let Some(addr) = addr else {
+        let _ = guard.0.wait();
+        let mut rest = String::new();
+        if let Some(mut e) = guard.0.stderr.take() {
+            let _ = e.read_to_string(&mut rest);
+        }
+        panic!("sipa-check serve did not start listening: {seen}{rest}");
+    };
     wait_for(
         "sipa-check serve to answer /-/healthy",
         Duration::from_secs(60),
         || {
             if let Ok(Some(status)) = guard.0.try_wait() {
-                let mut err = String::new();
-                if let Some(mut e) = guard.0.stderr.take() {
-                    let _ = e.read_to_string(&mut err);
-                }
-                panic!("sipa-check serve exited early with {status}: {err}");
+                panic!("sipa-check serve exited early with {status}");
             }
-            http(listen, "GET", "/-/healthy")
+            http(addr, "GET", "/-/healthy")
                 .ok()
                 .filter(|a| a.status == 200)
         },
     );
-    guard
+    (guard, addr)
 }
 
 /// Sends SIGTERM and waits for the exit; returns the exit code and stderr.
