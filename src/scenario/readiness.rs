@@ -16,6 +16,9 @@ pub enum Shortfall {
     NoAnchoredObserver { port: Port },
     /// No control observer.
     NoControl,
+    /// `[entra] mode` ca or both, and no vantage outside the trusted locations: nothing will
+    /// show the Conditional Access policy biting, so each issued token is undecided.
+    NoCaControl,
 }
 
 impl fmt::Display for Shortfall {
@@ -30,6 +33,9 @@ impl fmt::Display for Shortfall {
             ),
             Shortfall::NoControl => f.write_str(
                 "no control observer: that non-login traffic stays unanchored cannot be verified, so a run can only be inconclusive; add an [[observer]] with role = \"control\" (an echo host outside the SIPA segment)",
+            ),
+            Shortfall::NoCaControl => f.write_str(
+                "[entra] mode ca or both, and no vantage with expect_anchored = false: nothing will show Conditional Access refusing the probe app outside the trusted locations, so each token issued is \"policy unverified\" and a run can only be inconclusive; add a [[vantage]] outside them (a guest network, or a route around ZIA)",
             ),
         }
     }
@@ -58,6 +64,13 @@ impl Scenario {
             .any(|o| o.role == ObserverRole::Control)
         {
             found.push(Shortfall::NoControl);
+        }
+        let ca = self
+            .entra
+            .as_ref()
+            .is_some_and(|e| e.mode != super::model::EntraMode::Log);
+        if ca && self.vantages().all(|v| v.expect_anchored) {
+            found.push(Shortfall::NoCaControl);
         }
         found
     }
@@ -180,6 +193,20 @@ mod tests {
             s.shortfalls(),
             [Shortfall::NoAnchoredObserver { port: Port::HTTPS }]
         );
+    }
+
+    #[test]
+    fn conditional_access_mode_needs_a_vantage_outside_the_trusted_locations() {
+        let base = "name = \"x\"\n[login]\nhosts = [\"login.windows.net\"]\nports = [443]\n[anchor]\nexpect = [\"127.0.0.2\"]\n[[observer]]\nname = \"a\"\nrole = \"anchored\"\nurl = \"https://canary.example/ip\"\n[[observer]]\nname = \"c\"\nrole = \"control\"\nurl = \"https://control.example/ip\"\n";
+        let ca = format!("{base}[entra]\nmode = \"ca\"\n");
+        assert_eq!(scenario(&ca).shortfalls(), vec![Shortfall::NoCaControl]);
+        let log = format!("{base}[entra]\nmode = \"log\"\n");
+        assert!(scenario(&log).shortfalls().is_empty());
+        let outside = format!(
+            "{}[[vantage]]\nname = \"office\"\n[[vantage]]\nname = \"guest\"\nexpect_anchored = false\n[entra]\nmode = \"both\"\n",
+            base
+        );
+        assert!(scenario(&outside).shortfalls().is_empty());
     }
 
     #[test]
