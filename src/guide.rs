@@ -182,6 +182,50 @@ impl GuideStep {
     }
 }
 
+impl GuideStep {
+    /// What to look at, without the "not a guide step: " that [`GuideStep::text`] puts before
+    /// the steps of the vantage, the scenario, the harness and the probe app.
+    pub fn advice(self) -> &'static str {
+        let text = self.text();
+        text.strip_prefix("not a guide step: ").unwrap_or(text)
+    }
+
+    /// Whether this is a step of the tenant's configuration (ZPA, ZIA, Entra's trusted
+    /// locations, the network around them), as opposed to the vantage's own set-up, the
+    /// scenario, the harness or the probe app.
+    pub fn is_tenant(self) -> bool {
+        match self {
+            GuideStep::SegmentDomains
+            | GuideStep::SegmentPorts
+            | GuideStep::ForwardingRule
+            | GuideStep::ServerGroup
+            | GuideStep::AccessPolicy
+            | GuideStep::TooBroad
+            | GuideStep::TrustCriteria
+            | GuideStep::Ipv6
+            | GuideStep::SslInspection
+            | GuideStep::TrustedLocation
+            | GuideStep::SegmentAnchor
+            | GuideStep::AppConnectors
+            | GuideStep::ClientForwarding
+            | GuideStep::ZpaGateway => true,
+            GuideStep::PerHostEvidence
+            | GuideStep::Dns
+            | GuideStep::ProxyAuth
+            | GuideStep::PathToZia
+            | GuideStep::Observers
+            | GuideStep::ConnectTo
+            | GuideStep::EntraApp
+            | GuideStep::SignInLog
+            | GuideStep::CaPolicy
+            | GuideStep::GraphRoute
+            | GuideStep::ZiaActivation
+            | GuideStep::AdminApi
+            | GuideStep::RunCut => false,
+        }
+    }
+}
+
 impl std::fmt::Display for GuideStep {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.text())

@@ -3,6 +3,7 @@
 
 pub mod address;
 pub mod audit;
+pub mod cause;
 pub mod cli;
 pub mod command;
 pub mod complete;

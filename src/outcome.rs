@@ -134,10 +134,24 @@ impl std::fmt::Display for Stage {
 /// The most likely configuration step behind a failure (a row of DESIGN.md's table).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Diagnosis {
-    /// What is probably wrong, in the admin's words.
+    /// The cause, as a value with a stable id: what reports group by.
+    #[serde(default)]
+    pub cause: crate::cause::Cause,
+    /// What is probably wrong here, in the admin's words (which host, port or IP).
     pub likely_cause: String,
-    /// The configuration guide step to look at; serialized as its text.
+    /// The configuration guide step to look at (the cause's); serialized as its text.
     pub guide_step: GuideStep,
+}
+
+impl Diagnosis {
+    /// `cause`, said of this case in `likely_cause`; the guide step is the cause's own.
+    pub fn of(cause: crate::cause::Cause, likely_cause: impl Into<String>) -> Diagnosis {
+        Diagnosis {
+            cause,
+            likely_cause: likely_cause.into(),
+            guide_step: cause.guide_step(),
+        }
+    }
 }
 
 /// One check's verdict with its evidence. Read back from a report (`sipa-check complete`), its

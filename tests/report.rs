@@ -118,6 +118,7 @@ fn canned_run() -> ScenarioRun {
         "connector 127.0.0.3 is not in server group sg-login".to_string(),
     ];
     egress443.diagnosis = Some(Diagnosis {
+        cause: sipa_check::cause::Cause::SegmentLacksHost,
         likely_cause: "the application segment probably lacks login.windows.net".to_string(),
         guide_step: GuideStep::SegmentDomains,
     });
@@ -190,6 +191,7 @@ fn canned_run() -> ScenarioRun {
     timeout.expected = "an egress IP in the anchor set {127.0.0.2}".to_string();
     timeout.observed = "no answer within 5s".to_string();
     timeout.diagnosis = Some(Diagnosis {
+        cause: sipa_check::cause::Cause::AnchoredPathDown,
         likely_cause: "a blackhole on the anchored path (App Connectors unreachable)".to_string(),
         guide_step: GuideStep::AccessPolicy,
     });
@@ -544,7 +546,8 @@ fn junit_counts_and_attributes_match_the_report() {
     assert!(xml.contains(r#"classname="sipa-check.office365-login.egress""#));
     assert!(xml.contains(
         "<failure type=\"egress\" message=\"egress 127.0.0.3 is not in the anchor set \
-         — the application segment probably lacks login.windows.net\"><![CDATA[status      FAIL\n"
+         — the application segment probably lacks login.windows.net [cause segment-lacks-host]\">\
+         <![CDATA[status      FAIL\n"
     ));
     assert!(xml.contains("cause       connector 127.0.0.3 is not in server group sg-login"));
     assert!(xml.contains("observation {\"kind\":\"egress\""));

@@ -85,9 +85,12 @@ impl Cell {
 /// What a group of problems has in common.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Cause {
-    /// A diagnosis: the likely cause and its guide step.
+    /// A diagnosis: its cause (by value; by its sentence in a report from before causes were
+    /// recorded) and guide step. `headline` is its sentence where every check shares it, else
+    /// what the cause says of them all.
     Diagnosed {
-        likely_cause: String,
+        key: super::CauseKey,
+        headline: String,
         step: GuideStep,
     },
     /// A failure or error without a diagnosis, grouped by its reason word for word.
@@ -214,7 +217,11 @@ impl<'a> FleetView<'a> {
                 match (o.status, &o.diagnosis) {
                     (Status::Fail | Status::Error, Some(d)) => add(
                         Cause::Diagnosed {
-                            likely_cause: d.likely_cause.clone(),
+                            key: super::CauseKey::of(d),
+                            headline: match d.cause {
+                                crate::cause::Cause::Unrecorded => d.likely_cause.clone(),
+                                cause => cause.title().to_owned(),
+                            },
                             step: d.guide_step,
                         },
                         Cell::of(o),
@@ -234,6 +241,16 @@ impl<'a> FleetView<'a> {
                 for w in &o.warnings {
                     add(Cause::Warning { text: w.clone() }, Cell::Warn, i, Some(o));
                 }
+            }
+        }
+        // A cause said of one thing only heads its group in those words.
+        for group in &mut causes {
+            if let Cause::Diagnosed { headline, .. } = &mut group.cause {
+                let diagnoses = group
+                    .checks
+                    .iter()
+                    .filter_map(|(_, o)| o.and_then(|o| o.diagnosis.as_ref()));
+                *headline = super::cause_headline(diagnoses);
             }
         }
         // Worst first; then the widest; ties keep the order first met (the sort is stable).
@@ -288,7 +305,7 @@ impl Cause {
     /// The heading of its group.
     pub fn headline(&self) -> &str {
         match self {
-            Cause::Diagnosed { likely_cause, .. } => likely_cause,
+            Cause::Diagnosed { headline, .. } => headline,
             Cause::Undiagnosed { reason } => reason,
             Cause::Warning { text } => text,
         }
@@ -384,7 +401,15 @@ pub fn write_summary(view: &FleetView, mut out: impl Write, style: SummaryStyle)
                 clean(group.cause.headline())
             )?;
             if let Some(step) = group.cause.guide_step() {
-                writeln!(out, "{:4}guide step: {}", "", clean(&step.to_string()))?;
+                let (label, text) = super::step_row(step);
+                writeln!(out, "{:4}{label}: {}", "", clean(&text))?;
+            }
+            if let Cause::Diagnosed {
+                key: super::CauseKey::Cause(cause),
+                ..
+            } = &group.cause
+            {
+                writeln!(out, "{:4}cause id: {}", "", cause.id())?;
             }
             let max = if style.verbose { usize::MAX } else { 8 };
             writeln!(

@@ -297,7 +297,19 @@ fn causes(h: &mut String, view: &FleetView) {
         );
         match group.cause.guide_step() {
             Some(step) => {
-                let _ = write!(h, "<p>Guide step: {}</p>", esc(&step.to_string()));
+                let (label, text) = super::step_row(step);
+                let _ = write!(h, "<p>{}: {}</p>", esc(label), esc(&text));
+                if let Cause::Diagnosed {
+                    key: super::CauseKey::Cause(cause),
+                    ..
+                } = &group.cause
+                {
+                    let _ = write!(
+                        h,
+                        "<p class=\"muted\">cause id <code>{}</code></p>",
+                        cause.id()
+                    );
+                }
             }
             None if matches!(group.cause, Cause::Undiagnosed { .. }) => {
                 h.push_str("<p class=\"muted\">No diagnosis: the checks' evidence says more.</p>");

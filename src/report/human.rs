@@ -128,8 +128,12 @@ fn write_causes_by_vantage(
     layout: Layout,
     painter: &Painter,
 ) -> io::Result<()> {
-    /// A likely cause and its guide step (if any).
-    type Cause = (String, Option<String>);
+    /// A cause (or a reason without one), its headline and its step row.
+    type Cause = (
+        Option<super::CauseKey>,
+        String,
+        Option<(&'static str, String)>,
+    );
     // Each cause with its worst status and the runs it hit, in first-seen order.
     let mut causes: Vec<(Cause, Status, Vec<String>)> = Vec::new();
     let mut clean_runs: Vec<String> = Vec::new();
@@ -142,15 +146,29 @@ fn write_causes_by_vantage(
         }
         for block in &blocks {
             let first = block.checks[0];
-            let key = match &first.diagnosis {
-                Some(d) => (
-                    clean(&d.likely_cause),
-                    Some(clean(&d.guide_step.to_string())),
-                ),
-                None => (clean(&first.reason), None),
+            let key: Cause = match &first.diagnosis {
+                Some(d) => {
+                    let (label, step) = super::step_row(d.guide_step);
+                    let diagnoses = block.checks.iter().filter_map(|o| o.diagnosis.as_ref());
+                    (
+                        Some(super::CauseKey::of(d)),
+                        clean(&super::cause_headline(diagnoses)),
+                        Some((label, clean(&step))),
+                    )
+                }
+                None => (None, clean(&first.reason), None),
             };
-            match causes.iter_mut().find(|(k, _, _)| *k == key) {
-                Some((_, status, hit)) => {
+            let same = |k: &Cause| match (&k.0, &key.0) {
+                (Some(a), Some(b)) => a == b,
+                (None, None) => k.1 == key.1,
+                _ => false,
+            };
+            match causes.iter_mut().find(|(k, _, _)| same(k)) {
+                Some((k, status, hit)) => {
+                    // Vantages that say it of different hosts share the cause's own words.
+                    if let (Some(super::CauseKey::Cause(cause)), true) = (&k.0, k.1 != key.1) {
+                        k.1 = cause.title().to_owned();
+                    }
                     *status = (*status).max(block.status);
                     if !hit.contains(&here) {
                         hit.push(here.clone());
@@ -168,7 +186,7 @@ fn write_causes_by_vantage(
         "{}",
         painter.paint("Problems by cause, across vantages", Style::new().bold())
     )?;
-    for ((cause, step), status, hit) in &causes {
+    for ((key, cause, step), status, hit) in &causes {
         writeln!(out)?;
         let label = painter.paint(&format!("{:<5}", status.label()), status_style(*status));
         for (i, line) in layout.wrap(cause, 7).iter().enumerate() {
@@ -179,8 +197,11 @@ fn write_causes_by_vantage(
             }
         }
         let mut rows = Vec::new();
-        if let Some(step) = step {
-            rows.push(("guide step", step.clone()));
+        if let Some((label, step)) = step {
+            rows.push((*label, step.clone()));
+        }
+        if let Some(super::CauseKey::Cause(cause)) = key {
+            rows.push(("cause id", cause.id().to_owned()));
         }
         rows.push(("hit", hit.join(", ")));
         write_rows(out, 7, &rows, layout)?;
@@ -546,24 +567,21 @@ impl Block<'_> {
 fn problem_blocks(run: &ScenarioRun) -> Vec<Block<'_>> {
     let ordered = display_order(run);
     let mut blocks: Vec<Block> = Vec::new();
-    let mut keys: BTreeMap<(String, String), usize> = BTreeMap::new();
+    let mut keys: BTreeMap<super::CauseKey, usize> = BTreeMap::new();
     let mut of_check: BTreeMap<&str, usize> = BTreeMap::new();
     for o in ordered
         .iter()
         .filter(|o| matches!(o.status, Status::Fail | Status::Error))
     {
         let at = match &o.diagnosis {
-            Some(d) => {
-                let key = (d.likely_cause.clone(), d.guide_step.to_string());
-                *keys.entry(key).or_insert_with(|| {
-                    blocks.push(Block {
-                        status: o.status,
-                        checks: Vec::new(),
-                        not_judged: Vec::new(),
-                    });
-                    blocks.len() - 1
-                })
-            }
+            Some(d) => *keys.entry(super::CauseKey::of(d)).or_insert_with(|| {
+                blocks.push(Block {
+                    status: o.status,
+                    checks: Vec::new(),
+                    not_judged: Vec::new(),
+                });
+                blocks.len() - 1
+            }),
             None => {
                 blocks.push(Block {
                     status: o.status,
@@ -609,12 +627,17 @@ fn write_block(
         status_style(block.status),
     );
     let first = block.checks[0];
-    let (cause, step) = match &first.diagnosis {
-        Some(d) => (
-            clean(&d.likely_cause),
-            Some(clean(&d.guide_step.to_string())),
-        ),
-        None => (clean(&first.reason), None),
+    let (cause, rows) = match &first.diagnosis {
+        Some(d) => {
+            let (label, step) = super::step_row(d.guide_step);
+            let headline =
+                super::cause_headline(block.checks.iter().filter_map(|o| o.diagnosis.as_ref()));
+            (
+                clean(&headline),
+                vec![(label, clean(&step)), ("cause id", d.cause.id().to_owned())],
+            )
+        }
+        None => (clean(&first.reason), Vec::new()),
     };
     for (i, line) in layout.wrap(&cause, 7).iter().enumerate() {
         if i == 0 {
@@ -623,9 +646,22 @@ fn write_block(
             writeln!(out, "{:7}{line}", "")?;
         }
     }
-    if let Some(step) = step {
-        write_rows(out, 7, &[("guide step", step)], layout)?;
+    // Checks of one cause that say it of different things: each thing once, under the cause.
+    let mut said: Vec<&str> = Vec::new();
+    for d in block.checks.iter().filter_map(|o| o.diagnosis.as_ref()) {
+        if !said.contains(&d.likely_cause.as_str()) {
+            said.push(&d.likely_cause);
+        }
     }
+    if said.len() > 1 {
+        for sentence in said {
+            for (i, line) in layout.wrap(&clean(sentence), 9).iter().enumerate() {
+                let bullet = if i == 0 { "- " } else { "  " };
+                writeln!(out, "{:7}{bullet}{line}", "")?;
+            }
+        }
+    }
+    write_rows(out, 7, &rows, layout)?;
     let is_coverage = |o: &&&Outcome| {
         matches!(
             o.observation,

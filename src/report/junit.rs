@@ -242,6 +242,9 @@ fn case(run: &ScenarioRun, o: &Outcome) -> Result<TestCase, ReportError> {
         if let Some(d) = &o.diagnosis {
             m.push_str(" — ");
             m.push_str(&d.likely_cause);
+            m.push_str(" [cause ");
+            m.push_str(d.cause.id());
+            m.push(']');
         }
         attr(&m)
     };

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::observation::Observation;
-use crate::outcome::{Outcome, Route, Status};
+use crate::outcome::{Diagnosis, Outcome, Route, Status};
 
 /// Why a report could not be written.
 #[derive(Debug, thiserror::Error)]
@@ -122,7 +122,8 @@ pub(crate) fn evidence(o: &Outcome) -> Vec<(&'static str, String)> {
     rows.extend(o.causes.iter().map(|c| ("cause", c.clone())));
     if let Some(d) = &o.diagnosis {
         rows.push(("diagnosis", d.likely_cause.clone()));
-        rows.push(("guide step", d.guide_step.to_string()));
+        rows.push(("cause id", d.cause.id().to_owned()));
+        rows.push(step_row(d.guide_step));
     }
     rows.extend(o.warnings.iter().map(|w| ("warning", w.clone())));
     if let Some(b) = &o.blocked_by {
@@ -177,6 +178,49 @@ pub(crate) fn overall_word(status: Status) -> &'static str {
         Status::Pass => "PASS",
         Status::Fail => "FAIL",
         Status::Error | Status::Skip => "INCONCLUSIVE",
+    }
+}
+
+/// What problems are grouped by, in every renderer: the cause as a value; a report read back
+/// from before causes were recorded groups by its sentence and guide step.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum CauseKey {
+    Cause(crate::cause::Cause),
+    Unrecorded(String, String),
+}
+
+impl CauseKey {
+    pub fn of(d: &Diagnosis) -> CauseKey {
+        match d.cause {
+            crate::cause::Cause::Unrecorded => {
+                CauseKey::Unrecorded(d.likely_cause.clone(), d.guide_step.to_string())
+            }
+            cause => CauseKey::Cause(cause),
+        }
+    }
+}
+
+/// The headline of a group of diagnoses of one cause: their sentence when they share it, else
+/// what the cause says of them all.
+pub(crate) fn cause_headline<'a>(diagnoses: impl IntoIterator<Item = &'a Diagnosis>) -> String {
+    let mut all = diagnoses.into_iter();
+    let Some(first) = all.next() else {
+        return String::new();
+    };
+    if all.all(|d| d.likely_cause == first.likely_cause) {
+        first.likely_cause.clone()
+    } else {
+        first.cause.title().to_owned()
+    }
+}
+
+/// The guide step row of a diagnosis: `guide step` for the tenant's configuration, `look at`
+/// for the vantage, the scenario or the probe app (no guide step names them).
+pub(crate) fn step_row(step: crate::guide::GuideStep) -> (&'static str, String) {
+    if step.is_tenant() {
+        ("guide step", step.to_string())
+    } else {
+        ("look at", step.advice().to_owned())
     }
 }
 

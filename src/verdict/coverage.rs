@@ -2,11 +2,11 @@
 //! egress checks that were decided (pass or fail): a skipped or errored check proves nothing,
 //! and neither does a family with nothing to verify.
 
+use crate::cause::Cause;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use super::{Expectation, diagnosis};
-use crate::guide::GuideStep;
 use crate::observation::{NotRun, Observation};
 use crate::outcome::{Diagnosis, Outcome, Stage, Status};
 use crate::plan::{Check, CheckKind, Plan};
@@ -125,8 +125,8 @@ fn judge_rule(rule: Rule, outcomes: &[Outcome]) -> Option<Outcome> {
             format!("{unobserved}: {}", rule.unverified),
             rule.wants.clone(),
             diagnosis(
+                Cause::MissingObserver,
                 "the scenario has no observer for this, so it cannot be verified",
-                GuideStep::Observers,
             ),
             Observation::NotRun(NotRun::NoObserver),
         ));
@@ -193,7 +193,12 @@ fn tally(seen: &[&Outcome]) -> String {
 
 /// A diagnosis that can explain an undecided rule: not "add an observer", as there are some.
 fn useful(d: &Option<Diagnosis>) -> Option<Diagnosis> {
-    d.clone().filter(|d| d.guide_step != GuideStep::Observers)
+    d.clone().filter(|d| {
+        !matches!(
+            d.cause,
+            Cause::MissingObserver | Cause::ObserverUnusable | Cause::Unrecorded
+        )
+    })
 }
 
 /// What kept the rule's checks from deciding, in plan order: an errored check's own diagnosis,
@@ -221,6 +226,7 @@ fn blocker_diagnosis(rule: &Rule, outcomes: &[Outcome]) -> Option<Diagnosis> {
         }
     }
     diagnosis(
+        Cause::VantagePath,
         format!(
             "{} ran to an answer: whatever stopped them (this vantage's path to ZIA, or the run's deadline) leaves anchoring there unproven",
             match rule.checks.len() {
@@ -228,6 +234,5 @@ fn blocker_diagnosis(rule: &Rule, outcomes: &[Outcome]) -> Option<Diagnosis> {
                 n => format!("none of its {n} egress checks"),
             }
         ),
-        GuideStep::PathToZia,
     )
 }

@@ -1,11 +1,11 @@
 //! The cross-check diagnosis: which guide step most likely explains each failure.
 
+use crate::cause::Cause;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
 use super::judge::Block;
 use super::{Expectation, diagnosis};
-use crate::guide::GuideStep;
 use crate::observation::{
     AnswerSource, ChainTrust, ConnectOutcome, HttpObservation, HttpOutcome, NotRun, Observation,
     SampleOutcome, TlsObservation, TlsOutcome,
@@ -75,55 +75,34 @@ pub(super) fn diagnose(plan: &Plan, outcomes: &mut [Outcome], exp: &Expectation)
         };
         let found = match &outcomes[i].observation {
             // Checks that never ran say why themselves; only a timeout or a cut speaks of the path.
-            Observation::NotRun(NotRun::NoAddress { host, family }) => diagnosis(
-                format!(
+            Observation::NotRun(NotRun::NoAddress { host, family }) => diagnosis(Cause::ConnectTo, format!(
                     "--connect-to sends {} to {host}, which has no {family} address from this vantage",
                     check.target()
-                ),
-                GuideStep::ConnectTo,
-            ),
-            Observation::NotRun(NotRun::NoObserver) => diagnosis(
-                "the scenario has no observer for this, so it cannot be verified",
-                GuideStep::Observers,
-            ),
+                )),
+            Observation::NotRun(NotRun::NoObserver) => diagnosis(Cause::MissingObserver, "the scenario has no observer for this, so it cannot be verified"),
             // A crash of the harness is a bug: no guide step explains it.
             Observation::NotRun(NotRun::Panicked { .. }) => None,
             // A hosts-file entry for the host explains its path before the segment does.
             _ if pinned.is_some() => pinned.and_then(|(path, addrs)| {
-                diagnosis(
-                    format!(
+                diagnosis(Cause::HostsFile, format!(
                         "{} was answered by the hosts file {path} ({addrs}), not by DNS: that entry, not the segment, decides where this traffic goes",
                         check.host
-                    ),
-                    GuideStep::Dns,
-                )
+                    ))
             }),
             _ => match &check.kind {
                 CheckKind::Egress(observer) => {
                     if observer.role == ObserverRole::Control {
                         egress_control_diagnosis(&outcomes[i])
                     } else if !exp.expect_anchored {
-                        diagnosis(
-                            "login traffic is anchored from a vantage outside the trusted locations",
-                            GuideStep::TrustCriteria,
-                        )
+                        diagnosis(Cause::AnchoredOutsideTrust, "login traffic is anchored from a vantage outside the trusted locations")
                     } else {
                         anchored_diagnosis(i, checks, outcomes, &state, &edge)
                     }
                 }
-                CheckKind::Resolve => diagnosis(
-                    format!("{} does not resolve from this vantage", check.host),
-                    GuideStep::Dns,
-                ),
+                CheckKind::Resolve => diagnosis(Cause::DnsFailed, format!("{} does not resolve from this vantage", check.host)),
                 CheckKind::Tls => tls_diagnosis(&outcomes[i], control_reachable),
-                CheckKind::EntraNamedLocations => diagnosis(
-                    "Conditional Access's named locations could not be read",
-                    GuideStep::GraphRoute,
-                ),
-                CheckKind::EntraWhatIf => diagnosis(
-                    "Conditional Access's What If could not be asked",
-                    GuideStep::GraphRoute,
-                ),
+                CheckKind::EntraNamedLocations => diagnosis(Cause::GraphUnreadable, "Conditional Access's named locations could not be read"),
+                CheckKind::EntraWhatIf => diagnosis(Cause::GraphUnreadable, "Conditional Access's What If could not be asked"),
                 CheckKind::Connect | CheckKind::Http(_) | CheckKind::EntraSignIn => {
                     path_diagnosis(&outcomes[i], control_reachable)
                 }
@@ -148,11 +127,11 @@ fn vantage_first(checks: &[Check], outcomes: &mut [Outcome], exp: &Expectation) 
     if let Some(by) = cut {
         for o in outcomes.iter_mut().filter(|o| o.status == Status::Error) {
             o.diagnosis = diagnosis(
+                Cause::RunCut,
                 format!(
                     "the run was cut before these checks ended ({})",
                     super::describe_cut(&by)
                 ),
-                GuideStep::RunCut,
             );
         }
         return;
@@ -194,7 +173,7 @@ fn vantage_first(checks: &[Check], outcomes: &mut [Outcome], exp: &Expectation) 
     for (check, o) in checks.iter().zip(outcomes.iter_mut()) {
         if failed_alike(check, o) {
             o.status = Status::Error;
-            o.diagnosis = diagnosis(path, GuideStep::PathToZia);
+            o.diagnosis = diagnosis(Cause::VantagePath, path);
         }
     }
 }
@@ -295,14 +274,14 @@ fn hosts_file_answer<'a>(
 fn egress_control_diagnosis(o: &Outcome) -> Option<Diagnosis> {
     if o.status == Status::Fail {
         return diagnosis(
+            Cause::OverAnchored,
             "non-login traffic is anchored too: the segment or the forwarding rule is too broad",
-            GuideStep::TooBroad,
         );
     }
     let slow = || {
         diagnosis(
+            Cause::VantagePath,
             "the control observer gave no answer in time: this vantage's path to ZIA is broken or very slow",
-            GuideStep::PathToZia,
         )
     };
     let e = match &o.observation {
@@ -310,38 +289,38 @@ fn egress_control_diagnosis(o: &Outcome) -> Option<Diagnosis> {
         Observation::NotRun(NotRun::Timeout { .. }) => return slow(),
         Observation::NotRun(NotRun::Cut { by, ran }) => {
             return diagnosis(
+                Cause::VantagePath,
                 format!(
                     "the control observer {} had not answered after {} when the run was {}: a slow path to ZIA, or a deadline too short for it",
                     o.target,
                     crate::report::show_duration(*ran),
                     super::describe_cut(by)
                 ),
-                GuideStep::PathToZia,
             );
         }
         _ => {
             return diagnosis(
+                Cause::ObserverUnusable,
                 format!("the control observer {} gave no usable answer", o.target),
-                GuideStep::Observers,
             );
         }
     };
     let all = |f: fn(&SampleOutcome) -> bool| e.samples.iter().all(|s| f(&s.outcome));
     if all(|s| matches!(s, SampleOutcome::Status { status: 407, .. })) {
-        return diagnosis("the proxy demands authentication", GuideStep::ProxyAuth);
+        return diagnosis(Cause::ProxyAuth, "the proxy demands authentication");
     }
     if all(|s| matches!(s, SampleOutcome::Timeout)) {
         return slow();
     }
     if all(|s| matches!(s, SampleOutcome::Failed { .. } | SampleOutcome::Timeout)) {
         return diagnosis(
+            Cause::VantagePath,
             "connections to the control observer fail: this vantage's path to ZIA",
-            GuideStep::PathToZia,
         );
     }
     diagnosis(
+        Cause::ObserverUnusable,
         "the control observer gave no usable address: it is down, blocked, or answers something that is not one IP address",
-        GuideStep::Observers,
     )
 }
 
@@ -365,8 +344,8 @@ fn anchored_diagnosis(
         }
         Anchoring::Partly => {
             return diagnosis(
+                Cause::IntermittentAnchoring,
                 "anchoring is intermittent: some connections leave from outside the anchor set (a second matching forwarding rule, or App Connectors failing over)",
-                GuideStep::ForwardingRule,
             );
         }
         Anchoring::Anchored => return None,
@@ -382,8 +361,8 @@ fn anchored_diagnosis(
         });
         if v4_ok {
             return diagnosis(
+                Cause::Ipv6Bypass,
                 "IPv6 bypasses the tunnel while IPv4 is anchored",
-                GuideStep::Ipv6,
             );
         }
     }
@@ -393,6 +372,7 @@ fn anchored_diagnosis(
         let ips = e.ips();
         if !edge.is_empty() && ips.iter().all(|ip| !edge.contains(ip)) {
             return diagnosis(
+                Cause::WrongConnectors,
                 format!(
                     "anchored, but from {} outside the expected App Connector IPs: the server group is probably associated with another connector group",
                     ips.iter()
@@ -402,7 +382,6 @@ fn anchored_diagnosis(
                         .collect::<Vec<_>>()
                         .join(" and ")
                 ),
-                GuideStep::ServerGroup,
             );
         }
     }
@@ -420,8 +399,8 @@ fn anchored_diagnosis(
     let every_peer_known = known.len() == peers.len();
     if all_not && every_peer_known && known.len() > 1 {
         return diagnosis(
+            Cause::NothingAnchored,
             "nothing is anchored: the ZIA forwarding rule (method ZPA, trust criteria, order) or the ZPA gateway does not send login traffic to ZPA",
-            GuideStep::ForwardingRule,
         );
     }
     let on_port: Vec<&(usize, Anchoring)> = known
@@ -448,10 +427,10 @@ fn anchored_diagnosis(
         .collect();
     if port_all_not && other_ports_ok && hosts_on_port.len() > 1 {
         return diagnosis(
+            Cause::SegmentLacksPort,
             format!(
                 "port {port} is not anchored while other ports are: the application segment's TCP port ranges probably lack {port}"
             ),
-            GuideStep::SegmentPorts,
         );
     }
     // Every port of this host left unanchored, and no other host is seen unanchored.
@@ -461,16 +440,16 @@ fn anchored_diagnosis(
             .any(|(j, s)| checks[*j].host != host && *s == Anchoring::NotAnchored);
     if host_all_not && (other_hosts_ok || only_this_host) {
         return diagnosis(
+            Cause::SegmentLacksHost,
             format!("the application segment probably lacks {host}"),
-            GuideStep::SegmentDomains,
         );
     }
     diagnosis(
+        Cause::SegmentLacksHostOrPort,
         format!(
             "{} is not anchored: the application segment probably lacks {host} or port {port}",
             check.target()
         ),
-        GuideStep::SegmentDomains,
     )
 }
 
@@ -501,12 +480,12 @@ fn unknown_egress_diagnosis(
     let all = |f: fn(&SampleOutcome) -> bool| e.samples.iter().all(|s| f(&s.outcome));
     if all(|o| matches!(o, SampleOutcome::Timeout)) {
         return diagnosis(
+            Cause::AnchoredPathDown,
             "connections get no answer in time: a blackhole on the anchored path (App Connectors unreachable) or a very slow path",
-            GuideStep::AccessPolicy,
         );
     }
     if all(|o| matches!(o, SampleOutcome::Status { status: 407, .. })) {
-        return diagnosis("the proxy demands authentication", GuideStep::ProxyAuth);
+        return diagnosis(Cause::ProxyAuth, "the proxy demands authentication");
     }
     let refused = |o: &SampleOutcome| {
         matches!(
@@ -518,22 +497,22 @@ fn unknown_egress_diagnosis(
     };
     if all(refused) && control_reachable {
         return diagnosis(
+            Cause::AnchoredPathDown,
             "anchored connections fail while non-login traffic gets through: the access policy (client type ZIA Service Edge) or the App Connectors",
-            GuideStep::AccessPolicy,
         );
     }
     if all(refused) {
         return diagnosis(
+            Cause::VantagePath,
             "connections fail, and non-login traffic does not get through either: this vantage's path to ZIA",
-            GuideStep::PathToZia,
         );
     }
     diagnosis(
+        Cause::ObserverUnusable,
         format!(
             "the echo at {} gave no usable address: it is down, blocked, or answers something that is not one IP address",
             check.target()
         ),
-        GuideStep::Observers,
     )
 }
 
@@ -547,8 +526,8 @@ fn tls_diagnosis(o: &Outcome, control_reachable: bool) -> Option<Diagnosis> {
                 },
             ..
         }) => diagnosis(
+            Cause::TlsInterception,
             "TLS is intercepted by a CA this vantage does not trust: SSL inspection without the matching trust anchor",
-            GuideStep::SslInspection,
         ),
         _ => match path_refusal(&o.observation) {
             Some(_) => path_diagnosis(o, control_reachable),
@@ -561,10 +540,10 @@ fn path_diagnosis(o: &Outcome, control_reachable: bool) -> Option<Diagnosis> {
     match path_refusal(&o.observation) {
         Some(Refusal::Block(block)) => block_diagnosis(block),
         Some(Refusal::Tunnel { status, reason }) => diagnosis(
+            Cause::AccessDenied,
             format!(
                 "the proxy refused the tunnel ({status} {reason}): the access policy (client type ZIA Service Edge) or the App Connectors behind it"
             ),
-            GuideStep::AccessPolicy,
         ),
         None => unreachable_diagnosis(o, control_reachable),
     }
@@ -617,10 +596,10 @@ fn tunnel_refusal(outcome: &ConnectOutcome) -> Option<Refusal<'_>> {
 
 fn block_diagnosis(block: Block) -> Option<Diagnosis> {
     match block {
-        Block::ProxyAuth => diagnosis("the proxy demands authentication", GuideStep::ProxyAuth),
+        Block::ProxyAuth => diagnosis(Cause::ProxyAuth, "the proxy demands authentication"),
         Block::Denied { .. } | Block::Page { .. } | Block::Legal => diagnosis(
+            Cause::AccessDenied,
             "access is denied on the anchored path: the access policy probably does not allow client type ZIA Service Edge",
-            GuideStep::AccessPolicy,
         ),
     }
 }
@@ -628,8 +607,8 @@ fn block_diagnosis(block: Block) -> Option<Diagnosis> {
 fn unreachable_diagnosis(o: &Outcome, control_reachable: bool) -> Option<Diagnosis> {
     if o.status == Status::Error {
         return diagnosis(
+            Cause::AnchoredPathDown,
             "connections get no answer in time: a blackhole on the anchored path (App Connectors unreachable) or a very slow path",
-            GuideStep::AccessPolicy,
         );
     }
     let when = if control_reachable {
@@ -638,9 +617,9 @@ fn unreachable_diagnosis(o: &Outcome, control_reachable: bool) -> Option<Diagnos
         ""
     };
     diagnosis(
+        Cause::AnchoredPathDown,
         format!(
             "connections are refused or reset{when}: the access policy (client type ZIA Service Edge) or the App Connectors are down"
         ),
-        GuideStep::AccessPolicy,
     )
 }

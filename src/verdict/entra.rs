@@ -4,10 +4,10 @@
 
 use super::judge::chain;
 use super::{Expectation, diagnosis};
+use crate::cause::Cause;
 use crate::entra::{
     AnchorCoverage, GraphError, SignInLookup, SignInRecord, TokenRefusal, short_url,
 };
-use crate::guide::GuideStep;
 use crate::observation::{EntraObservation, NamedLocationsObservation, SignInLog};
 use crate::outcome::{Diagnosis, Outcome, Proof, Status};
 use crate::probe::token::TokenOutcome;
@@ -39,10 +39,10 @@ pub(super) fn judge_sign_in(
         o.status = Status::Error;
         o.reason = reason;
         o.diagnosis = diagnosis(
+            Cause::TokenUnanswered,
             format!(
                 "the token request through {host} got no answer from Entra: this vantage's path to the login host"
             ),
-            GuideStep::PathToZia,
         );
     };
     match token_outcome {
@@ -83,8 +83,8 @@ pub(super) fn judge_sign_in(
             o.status = Status::Error;
             o.reason = format!("Entra refused the probe app's token request: {meaning}");
             o.diagnosis = diagnosis(
+                Cause::EntraCredentials,
                 "the Entra probe app's credentials are not accepted",
-                GuideStep::EntraApp,
             );
             return o;
         }
@@ -143,11 +143,11 @@ pub(super) fn judge_sign_in(
                         show_policies(policies)
                     );
                     o.diagnosis = diagnosis(
+                        Cause::AnchorNotTrusted,
                         format!(
                             "the App Connector IP {} is probably not in a trusted named location",
                             r.ip_address
                         ),
-                        GuideStep::TrustedLocation,
                     );
                 }
                 (true, false, _) => {
@@ -165,8 +165,8 @@ pub(super) fn judge_sign_in(
                         r.ip_address
                     );
                     o.diagnosis = diagnosis(
+                        Cause::AnchoredOutsideTrust,
                         "login traffic is anchored from a vantage outside the trusted locations",
-                        GuideStep::TrustCriteria,
                     );
                 }
             }
@@ -180,10 +180,10 @@ pub(super) fn judge_sign_in(
                 show_policies(blocked.map(Vec::as_slice).unwrap_or_default())
             );
             o.diagnosis = diagnosis(
+                Cause::CaBlockedLoginHost,
                 format!(
                     "the application segment probably lacks {host}, or the App Connector IPs are not a trusted named location"
                 ),
-                GuideStep::SegmentDomains,
             );
         }
         None => {
@@ -194,8 +194,8 @@ pub(super) fn judge_sign_in(
                 } => (
                     SignInLookup::not_ingested_message(*waited),
                     diagnosis(
+                        Cause::SignInPending,
                         "the sign-in is not in Entra's log yet (pending): ingestion can take 5-30 min; finish the report later with `sipa-check complete REPORT.json`",
-                        GuideStep::SignInLog,
                     ),
                 ),
                 SignInLog::Looked {
@@ -207,15 +207,15 @@ pub(super) fn judge_sign_in(
                         super::describe_cut(by)
                     ),
                     diagnosis(
+                        Cause::GraphNotRead,
                         "the run ended before Entra's sign-in log was read",
-                        GuideStep::SignInLog,
                     ),
                 ),
                 SignInLog::NotAsked | SignInLog::Looked { .. } => (
                     "the sign-in log was not read".to_string(),
                     diagnosis(
+                        Cause::GraphNotRead,
                         "the run ended before Entra's sign-in log was read",
-                        GuideStep::SignInLog,
                     ),
                 ),
             };
@@ -257,8 +257,8 @@ fn judge_ca(mut o: Outcome, token_outcome: &TokenOutcome, exp: &Expectation) -> 
                     "Entra issued the token through {host}; policy unverified: nothing in this run shows a Conditional Access policy refusing the probe app outside the trusted locations, and without one every token is issued"
                 );
                 o.diagnosis = diagnosis(
+                    Cause::CaPolicyUnverified,
                     "nothing in the run showed Conditional Access refusing the probe app outside the trusted locations (a vantage with expect_anchored = false must be refused), so a token issued proves nothing",
-                    GuideStep::CaPolicy,
                 );
             }
         },
@@ -269,10 +269,10 @@ fn judge_ca(mut o: Outcome, token_outcome: &TokenOutcome, exp: &Expectation) -> 
                 show_policies(policy_ids)
             );
             o.diagnosis = diagnosis(
+                Cause::CaBlockedLoginHost,
                 format!(
                     "the application segment probably lacks {host}, or the App Connector IPs are not a trusted named location"
                 ),
-                GuideStep::SegmentDomains,
             );
         }
         (TokenOutcome::Blocked { policy_ids }, false) => {
@@ -288,8 +288,8 @@ fn judge_ca(mut o: Outcome, token_outcome: &TokenOutcome, exp: &Expectation) -> 
                 "Entra issued a token through {host} from a vantage outside the trusted locations: it saw a trusted IP, or no policy blocks the probe app"
             );
             o.diagnosis = diagnosis(
+                Cause::IssuedOutsideTrust,
                 "login traffic is anchored from a vantage outside the trusted locations, or the probe app has no Conditional Access policy",
-                GuideStep::TrustCriteria,
             );
         }
         _ => {
@@ -341,7 +341,7 @@ pub(super) fn judge_named_locations(
             if anchors.is_empty() {
                 o.status = Status::Error;
                 o.reason = "no anchors to look up in the named locations".into();
-                o.diagnosis = diagnosis("the scenario has no anchor set", GuideStep::Observers);
+                o.diagnosis = diagnosis(Cause::MissingObserver, "the scenario has no anchor set");
             } else if missing.is_empty() {
                 o.status = Status::Pass;
                 o.reason = format!(
@@ -360,11 +360,11 @@ pub(super) fn judge_named_locations(
                     missing.join(" and ")
                 );
                 o.diagnosis = diagnosis(
+                    Cause::AnchorNotTrusted,
                     format!(
                         "the trusted named location lacks the App Connector IP {}: Conditional Access does not trust anchored sign-ins",
                         missing.join(" and ")
                     ),
-                    GuideStep::TrustedLocation,
                 );
             }
         }
@@ -382,13 +382,13 @@ pub(super) fn judge_named_locations(
                 super::describe_cut(by)
             );
             o.observed = "not read".into();
-            o.diagnosis = diagnosis("the run ended before Graph was read", GuideStep::SignInLog);
+            o.diagnosis = diagnosis(Cause::GraphNotRead, "the run ended before Graph was read");
         }
         NamedLocationsObservation::NotAsked => {
             o.status = Status::Error;
             o.reason = "the named locations were not read".into();
             o.observed = "not read".into();
-            o.diagnosis = diagnosis("the run ended before Graph was read", GuideStep::SignInLog);
+            o.diagnosis = diagnosis(Cause::GraphNotRead, "the run ended before Graph was read");
         }
     }
     o
@@ -406,8 +406,8 @@ fn show_net(net: &ipnet::IpNet) -> String {
 /// The diagnosis for a host whose sign-in came from outside the anchor set.
 pub(super) fn unanchored(host: &str) -> Option<Diagnosis> {
     diagnosis(
+        Cause::SegmentLacksHost,
         format!("the application segment probably lacks {host}"),
-        GuideStep::SegmentDomains,
     )
 }
 
@@ -419,12 +419,12 @@ fn graph_diagnosis(error: &GraphError) -> Option<Diagnosis> {
     )
     .or_else(|| match error {
         GraphError::Throttled { .. } => diagnosis(
+            Cause::GraphThrottled,
             "Graph throttled the sign-in log reads (429) until the wait ran out",
-            GuideStep::GraphRoute,
         ),
         _ => diagnosis(
+            Cause::GraphUnreadable,
             "the sign-in log could not be read from Graph",
-            GuideStep::GraphRoute,
         ),
     })
 }
@@ -440,36 +440,36 @@ pub(super) fn graph_access(error: &GraphError, read: &str, permissions: &str) ->
             refusal: TokenRefusal::ConditionalAccess { policy_ids },
             ..
         } => diagnosis(
+            Cause::GraphTokenBlocked,
             format!(
                 "Conditional Access refused the probe app's Graph token on Graph's own route (AADSTS53003, {}), and no token was issued through a path under test to read Graph with",
                 show_policies(policy_ids)
             ),
-            GuideStep::GraphRoute,
         ),
         GraphError::Token {
             refusal: TokenRefusal::Credentials { .. },
             meaning,
             ..
         } => diagnosis(
+            Cause::EntraCredentials,
             format!("Entra refused the probe app's Graph token: {meaning}"),
-            GuideStep::EntraApp,
         ),
         GraphError::Token { meaning, .. } => diagnosis(
+            Cause::GraphUnreadable,
             format!("no Graph token for the probe app: {meaning}"),
-            GuideStep::GraphRoute,
         ),
         GraphError::Unauthorized { code, .. } => diagnosis(
+            Cause::GraphPermissions,
             format!(
                 "Graph does not accept the probe app's token to read {read} ({code}): check the tenant, and grant it {permissions} (application) with admin consent"
             ),
-            GuideStep::EntraApp,
         ),
         GraphError::Forbidden { url, code } => diagnosis(
+            Cause::GraphPermissions,
             format!(
                 "Graph refused to let the probe app read {read} ({code}, {}): grant it {permissions} (application) with admin consent",
                 short_url(url)
             ),
-            GuideStep::EntraApp,
         ),
         _ => None,
     }
@@ -615,8 +615,8 @@ pub(super) fn cross_check_sign_ins(outcomes: &mut [Outcome], sign_ins: &[(usize,
     if hosts.len() > 1 && decided.iter().all(|(_, _, outside)| *outside) {
         for (i, _, _) in decided {
             outcomes[*i].diagnosis = diagnosis(
+                Cause::NothingAnchored,
                 "no login host is anchored: the ZIA forwarding rule (method ZPA, trust criteria, order) or the ZPA gateway",
-                GuideStep::ForwardingRule,
             );
         }
     }
@@ -624,6 +624,7 @@ pub(super) fn cross_check_sign_ins(outcomes: &mut [Outcome], sign_ins: &[(usize,
 
 #[cfg(test)]
 mod tests {
+    use crate::guide::GuideStep;
     use std::time::{Duration, SystemTime};
 
     use super::*;

@@ -3,10 +3,10 @@
 //! gateway, connectors), not that a given host is in the segment: such a host is "path only",
 //! said in every report, and an error when the run requires per-host proof.
 
+use crate::cause::Cause;
 use std::time::Duration;
 
 use super::{Expectation, diagnosis};
-use crate::guide::GuideStep;
 use crate::observation::{NotRun, Observation};
 use crate::outcome::{HostEvidence, Outcome, Proof, Stage, Status};
 use crate::plan::{Check, CheckKind, Plan, Probe};
@@ -132,10 +132,7 @@ pub fn per_host_errors(evidence: &[HostEvidence]) -> Vec<Outcome> {
                 ),
                 reason,
                 causes: Vec::new(),
-                diagnosis: diagnosis(
-                    "the scenario proves the shared path, not each login host",
-                    GuideStep::PerHostEvidence,
-                ),
+                diagnosis: diagnosis(Cause::PerHostEvidence, "the scenario proves the shared path, not each login host"),
                 warnings: Vec::new(),
                 blocked_by: None,
                 elapsed: Duration::ZERO,

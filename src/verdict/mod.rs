@@ -13,7 +13,6 @@ mod entra;
 mod judge;
 mod what_if;
 
-use crate::guide::GuideStep;
 use crate::observation::{Observation, SampleOutcome};
 use crate::outcome::{Diagnosis, Outcome, Route, Status};
 use crate::plan::{Check, CheckKind, Plan};
@@ -113,11 +112,9 @@ pub struct Expectation {
     pub ca_policy: Option<crate::observation::CaPolicyProof>,
 }
 
-fn diagnosis(likely_cause: impl Into<String>, guide_step: GuideStep) -> Option<Diagnosis> {
-    Some(Diagnosis {
-        likely_cause: likely_cause.into(),
-        guide_step,
-    })
+/// The diagnosis of `cause`, said of this case in `likely_cause`.
+fn diagnosis(cause: crate::cause::Cause, likely_cause: impl Into<String>) -> Option<Diagnosis> {
+    Some(Diagnosis::of(cause, likely_cause))
 }
 
 /// Judges every check of the plan, skips those whose earlier stage did not pass, diagnoses
@@ -204,7 +201,7 @@ fn knock_on_egress(plan: &Plan, outcomes: &mut [Outcome]) {
                     && outcomes[c.id]
                         .diagnosis
                         .as_ref()
-                        .is_some_and(|d| d.guide_step == GuideStep::ProxyAuth)
+                        .is_some_and(|d| d.cause == crate::cause::Cause::ProxyAuth)
             })
         };
         let blocker = same_path.or_else(|| refused_by_proxy.then(proxy_auth).flatten());

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::*;
+use crate::guide::GuideStep;
 use crate::observation::*;
 use crate::outcome::Tally;
 use crate::outcome::{Diagnosis, Route, Stage};

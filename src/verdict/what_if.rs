@@ -3,11 +3,11 @@
 //! A pass needs, for every anchor against every control IP, a policy that applies on one side
 //! and not on the other, with `location` among the reasons on the side it does not apply.
 
+use crate::cause::Cause;
 use std::net::IpAddr;
 
 use super::{Expectation, diagnosis};
 use crate::entra::{GraphError, WhatIfPolicy};
-use crate::guide::GuideStep;
 use crate::observation::{WhatIfAnswer, WhatIfObservation, WhatIfSide, WhatIfSource};
 use crate::outcome::{Diagnosis, Outcome, Status};
 
@@ -25,7 +25,7 @@ pub(super) fn judge_what_if(mut o: Outcome, w: &WhatIfObservation, exp: &Expecta
         WhatIfObservation::NotAsked => {
             o.reason = "Conditional Access What If was not asked".into();
             o.observed = "not asked".into();
-            o.diagnosis = diagnosis("the run ended before Graph was read", GuideStep::SignInLog);
+            o.diagnosis = diagnosis(Cause::GraphNotRead, "the run ended before Graph was read");
         }
         WhatIfObservation::Cut { by } => {
             o.reason = format!(
@@ -33,7 +33,7 @@ pub(super) fn judge_what_if(mut o: Outcome, w: &WhatIfObservation, exp: &Expecta
                 super::describe_cut(by)
             );
             o.observed = "not asked".into();
-            o.diagnosis = diagnosis("the run ended before Graph was read", GuideStep::SignInLog);
+            o.diagnosis = diagnosis(Cause::GraphNotRead, "the run ended before Graph was read");
         }
         WhatIfObservation::NoControlIp {
             observers,
@@ -57,8 +57,8 @@ pub(super) fn judge_what_if(mut o: Outcome, w: &WhatIfObservation, exp: &Expecta
             };
             o.observed = "What If not asked: no control IP".into();
             o.diagnosis = diagnosis(
+                Cause::MissingObserver,
                 "What If needs a non-anchored egress IP: add a control observer, or set [entra] what_if_control_ip to the ZIA egress IP",
-                GuideStep::Observers,
             );
         }
         WhatIfObservation::NoSubject {
@@ -83,10 +83,10 @@ pub(super) fn judge_what_if(mut o: Outcome, w: &WhatIfObservation, exp: &Expecta
             }
             o.diagnosis = match error {
                 GraphError::Status { status: 404, .. } => diagnosis(
+                    Cause::NoServicePrincipal,
                     format!(
                         "the probe app {client_id} has no service principal in this tenant: consent to it (Enterprise applications), or set [entra] what_if_service_principal_id"
                     ),
-                    GuideStep::EntraApp,
                 ),
                 _ => subject_or_graph_diagnosis(error),
             };
@@ -193,8 +193,8 @@ fn compare(o: &mut Outcome, anchors: &[WhatIfSide], controls: &[WhatIfSide]) {
         o.observed = observed.join("\n");
         o.reason = "What If has nothing to compare: no anchor or no control IP".into();
         o.diagnosis = diagnosis(
+            Cause::MissingObserver,
             "the scenario needs anchors and a control",
-            GuideStep::Observers,
         );
         return;
     }
@@ -264,8 +264,8 @@ fn compare(o: &mut Outcome, anchors: &[WhatIfSide], controls: &[WhatIfSide]) {
                     .join(", ")
             );
             o.diagnosis = diagnosis(
+                Cause::WhatIfOtherDifference,
                 "read the difference: a policy that should trust the App Connector IP must use the trusted named location in its location condition",
-                GuideStep::TrustedLocation,
             );
         }
         PairVerdict::Same => {
@@ -279,11 +279,11 @@ fn compare(o: &mut Outcome, anchors: &[WhatIfSide], controls: &[WhatIfSide]) {
                 show_ips(&control_ips)
             );
             o.diagnosis = diagnosis(
+                Cause::AnchoringBuysNoTrust,
                 format!(
                     "anchoring buys no trust: no Conditional Access policy's location condition trusts the App Connector IP {}: put it in an IP named location marked trusted, and use that location in the policy (exclude trusted locations from the block or MFA policy)",
                     show_ips(&anchor_ips)
                 ),
-                GuideStep::TrustedLocation,
             );
         }
     }
@@ -379,8 +379,8 @@ fn quoted(p: &WhatIfPolicy) -> String {
 fn what_if_diagnosis(error: &GraphError) -> Option<Diagnosis> {
     match error {
         GraphError::WhatIfUnavailable { .. } => diagnosis(
+            Cause::WhatIfUnavailable,
             "Graph's What If (identity/conditionalAccess/evaluate, v1.0 then beta) refused every request shape: it changed or is not offered here; [entra] what_if = false leaves the check out",
-            GuideStep::GraphRoute,
         ),
         GraphError::Unauthorized { .. }
         | GraphError::Forbidden { .. }
@@ -388,18 +388,18 @@ fn what_if_diagnosis(error: &GraphError) -> Option<Diagnosis> {
             super::entra::graph_access(error, "What If", "Policy.Read.All")
         }
         GraphError::Throttled { .. } => diagnosis(
+            Cause::GraphThrottled,
             "Graph throttled What If (429) until the wait ran out",
-            GuideStep::GraphRoute,
         ),
         GraphError::Html { .. } | GraphError::TruncatedJson { .. } | GraphError::BadJson { .. } => {
             diagnosis(
+                Cause::GraphUnreadable,
                 "Graph's What If answer is not the documented whatIfAnalysisResult collection (a proxy in the way, or the API changed)",
-                GuideStep::GraphRoute,
             )
         }
         _ => diagnosis(
+            Cause::GraphUnreadable,
             "Conditional Access What If could not be asked through Graph",
-            GuideStep::GraphRoute,
         ),
     }
 }
@@ -442,6 +442,7 @@ fn plural(n: usize) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::guide::GuideStep;
     use crate::observation::Observation;
     use crate::plan::{CheckKind, Plan};
     use crate::scenario::model::{AnchorSet, EntraMode, Port, Require};
