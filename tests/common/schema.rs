@@ -44,11 +44,16 @@ pub fn run(args: &[&str]) -> Output {
 
 /// Validates `document` against the local schema file `schema`: Ok, or the validator's words.
 pub fn validate(schema: &Path, document: &Path) -> Result<(), String> {
-    let out = run(&[
-        "--schemafile",
-        schema.to_str().expect("a UTF-8 path"),
-        document.to_str().expect("a UTF-8 path"),
-    ]);
+    validate_all(schema, &[document.to_path_buf()])
+}
+
+/// Validates every one of `documents` against `schema` in one run of the validator (each run
+/// starts Python): Ok when all are valid, else the validator's words, which name each invalid
+/// file as `FILE::$.json.path: why`.
+pub fn validate_all(schema: &Path, documents: &[PathBuf]) -> Result<(), String> {
+    let mut args = vec!["--schemafile", schema.to_str().expect("a UTF-8 path")];
+    args.extend(documents.iter().map(|d| d.to_str().expect("a UTF-8 path")));
+    let out = run(&args);
     if out.status.success() {
         Ok(())
     } else {
