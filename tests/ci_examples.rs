@@ -1,13 +1,13 @@
-//! The pipelines in ci/ work as written: every `sipa-check ...` command line of the three
-//! examples runs, through `sh` as a CI runner would, in a checkout holding the user's own
-//! scenario (`sipa-check.toml`, here the lab scenario), against the embedded lab on loopback
-//! (the lab's `run` flags are appended to `run` lines: DNS, routes, CA, anchor). Each must exit 0
-//! and leave the reports it names, valid. The examples must also keep what the issue asked of
-//! them: the scenario created with `sipa-check init`, exit 3 told apart from 1, and no Rust on the
-//! runner: each installs the release archive once per version, its checksum verified (the install
-//! step runs here against a release in a local directory, a corrupted archive included). The
-//! GitHub and GitLab files validate against those systems' schemas (check-jsonschema).
-
+//! The pipelines in ci/ work as written: each example's install step installs this build from a
+//! release archive in a local directory, then every `sipa-check ...` command line of the three
+//! examples runs that installed binary, through `sh` as a CI runner would, in a checkout holding
+//! the user's own scenario (`sipa-check.toml`, here the lab scenario), against the embedded lab on
+//! loopback (the lab's `run` flags are appended to `run` lines: DNS, routes, CA, anchor). Each
+//! must exit 0 and leave the reports it names, valid. The examples must also keep what the issue
+//! asked of them: the scenario created with `sipa-check init`, exit 3 told apart from 1, and no
+//! Rust on the runner: each installs the release archive once per version, its checksum verified
+//! (the install step also runs against a corrupted archive, which it must refuse). The GitHub and
+//! GitLab files validate against those systems' schemas (check-jsonschema).
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -130,6 +130,8 @@ fn every_example_starts_from_init_tells_3_from_1_and_installs_once() {
     assert!(gitlab.contains("  cache:\n    key: \"sipa-check-$SIPA_CHECK_VERSION\"\n"));
     assert!(gitlab.contains("    SIPA_CHECK_HOME: \"$CI_PROJECT_DIR/.sipa-check\"\n"));
     assert!(gitlab.contains("    paths:\n      - .sipa-check/\n"));
+    // Each puts on the PATH the directory its install step unpacks into.
+    assert!(gitlab.contains("    - export PATH=\"$SIPA_CHECK_HOME/$SIPA_CHECK_VERSION:$PATH\"\n"));
 
     let github = read("ci/github-actions.yml");
     assert!(
@@ -137,6 +139,7 @@ fn every_example_starts_from_init_tells_3_from_1_and_installs_once() {
         "action-junit-report needs checks: write"
     );
     assert!(github.contains("  SIPA_CHECK_VERSION: \"0.2.0\"\n"));
+    assert!(github.contains("echo \"$SIPA_CHECK_HOME/$SIPA_CHECK_VERSION\" >> \"$GITHUB_PATH\"\n"));
     assert!(github.contains("3) echo \"::warning"));
     assert!(github.contains("*) exit \"$code\" ;;"));
     // Every action is pinned to a commit, its version said beside it.
@@ -156,6 +159,9 @@ fn every_example_starts_from_init_tells_3_from_1_and_installs_once() {
 
     let jenkins = read("ci/Jenkinsfile");
     assert!(jenkins.contains("    SIPA_CHECK_VERSION = '0.2.0'\n"));
+    assert!(jenkins.contains(
+        "withEnv([\"SIPA_CHECK_HOME=${home}\", \"PATH+SIPA_CHECK=${home}/${env.SIPA_CHECK_VERSION}\"])"
+    ));
     assert!(jenkins.contains("sh(returnStatus: true"));
     assert!(jenkins.contains("if (code == 3) {\n              unstable("));
     assert!(jenkins.contains("} else if (code != 0) {\n              error("));
@@ -219,26 +225,40 @@ fn the_github_step_passes_3_with_a_warning_and_fails_on_1_and_2() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_examples_command_lines_pass_against_the_lab() {
-    let lab = Lab::start(LabConfig::default())
-        .await
-        .expect("the lab starts");
-    let lab_flags: Vec<String> = lab.run_flags().iter().map(|f| shell_quote(f)).collect();
-    let bin_dir = Path::new(env!("CARGO_BIN_EXE_sipa-check"))
-        .parent()
-        .expect("the binary's directory")
-        .to_path_buf();
-    let path = format!(
-        "{}:{}",
-        bin_dir.display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
-    let mut failures = Vec::new();
+    // This build, released as the release workflow packs it; each example's own install step
+    // installs it, and its command lines run the installed binary, not cargo's.
+    let release_root = checkout("release");
+    let releases = release_root.join("releases");
+    local_release(&releases, Some(Path::new(env!("CARGO_BIN_EXE_sipa-check"))));
+    let mut installed = Vec::new();
     for example in EXAMPLES {
         let name = Path::new(example)
             .file_name()
             .and_then(|n| n.to_str())
             .expect("file name");
         let dir = checkout(name);
+        let home = dir.join(".sipa-check");
+        let out = install(&install_script(example), &releases, &home);
+        assert!(
+            out.status.success(),
+            "{example}: the install step: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        installed.push((dir, home.join(VERSION)));
+    }
+    let _ = std::fs::remove_dir_all(&release_root);
+
+    let lab = Lab::start(LabConfig::default())
+        .await
+        .expect("the lab starts");
+    let lab_flags: Vec<String> = lab.run_flags().iter().map(|f| shell_quote(f)).collect();
+    let mut failures = Vec::new();
+    for (example, (dir, bin_dir)) in EXAMPLES.into_iter().zip(installed) {
+        let path = format!(
+            "{}:{}",
+            bin_dir.display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
         for line in command_lines(&read(example)) {
             let script = if line.starts_with("sipa-check run ") {
                 format!("{line} {}", lab_flags.join(" "))
@@ -340,19 +360,24 @@ fn sh_ok(script: &str, dir: &Path) {
 }
 
 /// A release laid out as the release workflow publishes it, under `root`:
-/// `vVERSION/sipa-check-VERSION-TARGET.tar.gz` (the `sipa-check` binary at the top level, here
-/// a stub, with man/ and completions/), an aarch64 archive beside it, and `vVERSION/SHA256SUMS`
-/// listing both. Returns the archive's path.
-fn local_release(root: &Path) -> PathBuf {
+/// `vVERSION/sipa-check-VERSION-TARGET.tar.gz` (the `sipa-check` binary at the top level: `binary`,
+/// or a stub that prints its version; with man/ and completions/), an aarch64 archive beside it,
+/// and `vVERSION/SHA256SUMS` listing both. Returns the archive's path.
+fn local_release(root: &Path, binary: Option<&Path>) -> PathBuf {
     let release = root.join(format!("v{VERSION}"));
     let staging = root.join("staging");
     std::fs::create_dir_all(staging.join("man")).unwrap();
     std::fs::create_dir_all(staging.join("completions")).unwrap();
     std::fs::create_dir_all(&release).unwrap();
-    executable(
-        &staging.join("sipa-check"),
-        &format!("#!/bin/sh\necho \"sipa-check {VERSION} (release stub)\"\n"),
-    );
+    match binary {
+        Some(binary) => {
+            std::fs::copy(binary, staging.join("sipa-check")).expect("the binary is copied");
+        }
+        None => executable(
+            &staging.join("sipa-check"),
+            &format!("#!/bin/sh\necho \"sipa-check {VERSION} (release stub)\"\n"),
+        ),
+    }
     std::fs::write(staging.join("man/sipa-check.1"), ".TH SIPA-CHECK 1\n").unwrap();
     std::fs::write(staging.join("completions/sipa-check.bash"), "complete\n").unwrap();
     let archive = format!("sipa-check-{VERSION}-{TARGET}.tar.gz");
@@ -365,6 +390,7 @@ fn local_release(root: &Path) -> PathBuf {
         ),
         root,
     );
+    std::fs::remove_dir_all(&staging).unwrap();
     std::fs::write(release.join(&other), "another target's archive\n").unwrap();
     sh_ok(
         &format!("sha256sum '{other}' '{archive}' > SHA256SUMS"),
@@ -402,7 +428,7 @@ fn every_install_step_verifies_the_archive_against_sha256sums() {
         let name = Path::new(example).file_name().unwrap().to_str().unwrap();
         let root = checkout(&format!("install-{name}"));
         let releases = root.join("releases");
-        let archive = local_release(&releases);
+        let archive = local_release(&releases, None);
         let installed = |home: &Path| home.join(VERSION).join("sipa-check");
         let refused = |out: &std::process::Output, home: &Path, what: &str| {
             let stderr = String::from_utf8_lossy(&out.stderr);
