@@ -1,16 +1,23 @@
-//! The pipelines in ci/ work as written: every `sipa-check ...` command line of the three
-//! examples runs, through `sh` as a CI runner would, in a checkout holding the user's own
-//! scenario (`sipa-check.toml`, here the lab scenario), against the embedded lab on loopback
-//! (the lab's `run` flags are appended to `run` lines: DNS, routes, CA, anchor). Each must exit 0
-//! and leave the reports it names, valid. The examples must also keep what the issue asked of
-//! them: the scenario created with `sipa-check init`, exit 3 told apart from 1, and no rebuild of
-//! sipa-check on every run. Each example's run step, run as its CI system runs it, warns of a
-//! pass on path-only evidence, and only then.
+//! The pipelines in ci/ work as written: each example's install step installs this build from a
+//! release archive in a local directory, then every `sipa-check ...` command line of the three
+//! examples runs that installed binary, through `sh` as a CI runner would, in a checkout holding
+//! the user's own scenario (`sipa-check.toml`, here the lab scenario), against the embedded lab on
+//! loopback (the lab's `run` flags are appended to `run` lines: DNS, routes, CA, anchor). Each
+//! must exit 0 and leave the reports it names, valid. The examples must also keep what the issue
+//! asked of them: the scenario created with `sipa-check init`, exit 3 told apart from 1, and no
+//! Rust on the runner: each installs the release archive once per version, its checksum verified
+//! (the install step also runs against a corrupted archive, which it must refuse). The GitHub and
+//! GitLab files validate against those systems' schemas (check-jsonschema).
+//! Each example's run step, run as its CI system runs it, warns of a pass on path-only
+//! evidence, and only then.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use sipa_check::lab::{Lab, LabConfig};
+
+#[path = "common/schema.rs"]
+mod schema;
 
 const EXAMPLES: [&str; 3] = [
     "ci/github-actions.yml",
@@ -204,9 +211,12 @@ fn every_example_starts_from_init_tells_3_from_1_and_installs_once() {
             text.contains(&init),
             "{example} says how to create the scenario"
         );
-        assert!(
-            text.contains("--tag \"$SIPA_CHECK_VERSION\""),
-            "{example} installs a pinned version"
+        // A stock runner has no Rust: the examples install the release, never build it.
+        assert!(!text.contains("cargo"), "{example} needs no Rust toolchain");
+        assert_eq!(
+            install_script(example).matches("sha256sum -c").count(),
+            1,
+            "{example} verifies the archive's checksum"
         );
     }
     let gitlab = read("ci/gitlab-ci.yml");
@@ -214,21 +224,55 @@ fn every_example_starts_from_init_tells_3_from_1_and_installs_once() {
         gitlab.contains("allow_failure:\n    exit_codes: [3]"),
         "{gitlab}"
     );
-    assert!(gitlab.contains("key: \"sipa-check-$SIPA_CHECK_VERSION\""));
-    assert!(gitlab.contains("test -x \"$SIPA_CHECK_HOME/bin/sipa-check\" || cargo install"));
+    assert!(
+        gitlab.contains("\n  image: debian:bookworm-slim\n"),
+        "{gitlab}"
+    );
+    assert!(gitlab.contains("    SIPA_CHECK_VERSION: \"0.2.0\"\n"));
+    assert!(gitlab.contains("  cache:\n    key: \"sipa-check-$SIPA_CHECK_VERSION\"\n"));
+    assert!(gitlab.contains("    SIPA_CHECK_HOME: \"$CI_PROJECT_DIR/.sipa-check\"\n"));
+    assert!(gitlab.contains("    paths:\n      - .sipa-check/\n"));
+    // Each puts on the PATH the directory its install step unpacks into.
+    assert!(gitlab.contains("    - export PATH=\"$SIPA_CHECK_HOME/$SIPA_CHECK_VERSION:$PATH\"\n"));
 
     let github = read("ci/github-actions.yml");
-    assert!(github.contains("uses: actions/cache@v4"));
-    assert!(github.contains("${{ vars.SIPA_CHECK_VERSION }}\n"));
-    assert!(github.contains("if: steps.install-cache.outputs.cache-hit != 'true'"));
+    assert!(
+        github.contains("\npermissions:\n  checks: write\n  contents: read\n"),
+        "action-junit-report needs checks: write"
+    );
+    assert!(github.contains("  SIPA_CHECK_VERSION: \"0.2.0\"\n"));
+    assert!(github.contains("echo \"$SIPA_CHECK_HOME/$SIPA_CHECK_VERSION\" >> \"$GITHUB_PATH\"\n"));
     assert!(github.contains("3) echo \"::warning"));
     assert!(github.contains("*) exit \"$code\" ;;"));
+    // Every action is pinned to a commit, its version said beside it.
+    let uses: Vec<&str> = github
+        .lines()
+        .filter_map(|l| l.trim().trim_start_matches("- ").strip_prefix("uses: "))
+        .collect();
+    assert_eq!(uses.len(), 3, "{uses:?}");
+    for action in uses {
+        let (_, pin) = action.split_once('@').expect("a pinned action");
+        let (sha, comment) = pin.split_once(" # v").expect("the version beside the pin");
+        assert!(
+            sha.len() == 40 && sha.bytes().all(|b| b.is_ascii_hexdigit()) && !comment.is_empty(),
+            "{action}"
+        );
+    }
 
     let jenkins = read("ci/Jenkinsfile");
+    assert!(jenkins.contains("    SIPA_CHECK_VERSION = '0.2.0'\n"));
+    assert!(jenkins.contains(
+        "withEnv([\"SIPA_CHECK_HOME=${home}\", \"PATH+SIPA_CHECK=${home}/${env.SIPA_CHECK_VERSION}\"])"
+    ));
     assert!(jenkins.contains("sh(returnStatus: true"));
-    assert!(jenkins.contains("if (code == 3) {\n                unstable("));
-    assert!(jenkins.contains("} else if (code != 0) {\n                error("));
-    assert!(jenkins.contains("test -x \"$SIPA_CHECK_HOME/bin/sipa-check\" || cargo install"));
+    assert!(jenkins.contains("if (code == 3) {\n              unstable("));
+    assert!(jenkins.contains("} else if (code != 0) {\n              error("));
+    // The proxy credential is looked up only when one is named: a Jenkins without it still runs.
+    assert!(jenkins.contains(
+        "if (env.SIPA_CHECK_PROXY_CREDENTIALS_ID?.trim()) {\n              withCredentials("
+    ));
+    assert_eq!(jenkins.matches("withCredentials(").count(), 1);
+    assert!(jenkins.contains("} else {\n              code = gate()\n"));
 }
 
 /// What a shell exit-code branch of the GitHub example does with each code: run the step's
@@ -283,26 +327,40 @@ fn the_github_step_passes_3_with_a_warning_and_fails_on_1_and_2() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_examples_command_lines_pass_against_the_lab() {
-    let lab = Lab::start(LabConfig::default())
-        .await
-        .expect("the lab starts");
-    let lab_flags: Vec<String> = lab.run_flags().iter().map(|f| shell_quote(f)).collect();
-    let bin_dir = Path::new(env!("CARGO_BIN_EXE_sipa-check"))
-        .parent()
-        .expect("the binary's directory")
-        .to_path_buf();
-    let path = format!(
-        "{}:{}",
-        bin_dir.display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
-    let mut failures = Vec::new();
+    // This build, released as the release workflow packs it; each example's own install step
+    // installs it, and its command lines run the installed binary, not cargo's.
+    let release_root = checkout("release");
+    let releases = release_root.join("releases");
+    local_release(&releases, Some(Path::new(env!("CARGO_BIN_EXE_sipa-check"))));
+    let mut installed = Vec::new();
     for example in EXAMPLES {
         let name = Path::new(example)
             .file_name()
             .and_then(|n| n.to_str())
             .expect("file name");
         let dir = checkout(name);
+        let home = dir.join(".sipa-check");
+        let out = install(&install_script(example), &releases, &home);
+        assert!(
+            out.status.success(),
+            "{example}: the install step: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        installed.push((dir, home.join(VERSION)));
+    }
+    let _ = std::fs::remove_dir_all(&release_root);
+
+    let lab = Lab::start(LabConfig::default())
+        .await
+        .expect("the lab starts");
+    let lab_flags: Vec<String> = lab.run_flags().iter().map(|f| shell_quote(f)).collect();
+    let mut failures = Vec::new();
+    for (example, (dir, bin_dir)) in EXAMPLES.into_iter().zip(installed) {
+        let path = format!(
+            "{}:{}",
+            bin_dir.display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
         for line in command_lines(&read(example)) {
             let script = if line.starts_with("sipa-check run ") {
                 format!("{line} {}", lab_flags.join(" "))
@@ -470,4 +528,268 @@ async fn every_run_step_warns_when_the_lab_passes_on_a_canary_only() {
     }
     lab.shutdown().await;
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+const INSTALL_BEGIN: &str = "# --- install sipa-check: begin ---";
+const INSTALL_END: &str = "# --- install sipa-check: end ---";
+/// The release the examples install, as the release workflow names it.
+const VERSION: &str = "0.2.0";
+const TARGET: &str = "x86_64-unknown-linux-gnu";
+
+/// An example's install step: the shell lines between its begin and end markers, dedented.
+fn install_script(example: &str) -> String {
+    let text = read(example);
+    let begin = text
+        .lines()
+        .position(|l| l.trim() == INSTALL_BEGIN)
+        .unwrap_or_else(|| panic!("{example}: no `{INSTALL_BEGIN}` line"));
+    let lines: Vec<&str> = text.lines().collect();
+    let indent = lines[begin].len() - lines[begin].trim_start().len();
+    let end = lines[begin..]
+        .iter()
+        .position(|l| l.trim() == INSTALL_END)
+        .unwrap_or_else(|| panic!("{example}: no `{INSTALL_END}` line"))
+        + begin;
+    lines[begin..=end]
+        .iter()
+        .map(|l| l.get(indent..).unwrap_or(l.trim_start()))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn executable(path: &Path, text: &str) {
+    std::fs::write(path, text).unwrap();
+    let mut perms = std::fs::metadata(path).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
+    std::fs::set_permissions(path, perms).unwrap();
+}
+
+fn sh_ok(script: &str, dir: &Path) {
+    let out = Command::new("sh")
+        .arg("-ec")
+        .arg(script)
+        .current_dir(dir)
+        .output()
+        .expect("sh runs");
+    assert!(
+        out.status.success(),
+        "{script}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A release laid out as the release workflow publishes it, under `root`:
+/// `vVERSION/sipa-check-VERSION-TARGET.tar.gz` (the `sipa-check` binary at the top level: `binary`,
+/// or a stub that prints its version; with man/ and completions/), an aarch64 archive beside it,
+/// and `vVERSION/SHA256SUMS` listing both. Returns the archive's path.
+fn local_release(root: &Path, binary: Option<&Path>) -> PathBuf {
+    let release = root.join(format!("v{VERSION}"));
+    let staging = root.join("staging");
+    std::fs::create_dir_all(staging.join("man")).unwrap();
+    std::fs::create_dir_all(staging.join("completions")).unwrap();
+    std::fs::create_dir_all(&release).unwrap();
+    match binary {
+        Some(binary) => {
+            std::fs::copy(binary, staging.join("sipa-check")).expect("the binary is copied");
+        }
+        None => executable(
+            &staging.join("sipa-check"),
+            &format!("#!/bin/sh\necho \"sipa-check {VERSION} (release stub)\"\n"),
+        ),
+    }
+    std::fs::write(staging.join("man/sipa-check.1"), ".TH SIPA-CHECK 1\n").unwrap();
+    std::fs::write(staging.join("completions/sipa-check.bash"), "complete\n").unwrap();
+    let archive = format!("sipa-check-{VERSION}-{TARGET}.tar.gz");
+    let other = format!("sipa-check-{VERSION}-aarch64-unknown-linux-gnu.tar.gz");
+    sh_ok(
+        &format!(
+            "tar -czf '{}' -C '{}' sipa-check man completions",
+            release.join(&archive).display(),
+            staging.display()
+        ),
+        root,
+    );
+    std::fs::remove_dir_all(&staging).unwrap();
+    std::fs::write(release.join(&other), "another target's archive\n").unwrap();
+    sh_ok(
+        &format!("sha256sum '{other}' '{archive}' > SHA256SUMS"),
+        &release,
+    );
+    release.join(archive)
+}
+
+/// Runs an install step with the release at `releases` (a `file://` URL: no network) and the
+/// install directory `home`.
+fn install(script: &str, releases: &Path, home: &Path) -> std::process::Output {
+    Command::new("sh")
+        .arg("-c")
+        .arg(script)
+        .current_dir(home.parent().expect("a parent"))
+        .env("SIPA_CHECK_VERSION", VERSION)
+        .env("SIPA_CHECK_TARGET", TARGET)
+        .env(
+            "SIPA_CHECK_RELEASES",
+            format!("file://{}", releases.display()),
+        )
+        .env("SIPA_CHECK_HOME", home)
+        .output()
+        .expect("sh runs")
+}
+
+/// Each example's install step, run as written against a release in a local directory: it
+/// installs a good archive and runs from the cache once the release is gone; it refuses a
+/// corrupted archive, one that SHA256SUMS does not list, and a corrupted archive left in the
+/// cache (dropped, so the next run downloads it again), installing nothing.
+#[test]
+fn every_install_step_verifies_the_archive_against_sha256sums() {
+    for example in EXAMPLES {
+        let script = install_script(example);
+        let name = Path::new(example).file_name().unwrap().to_str().unwrap();
+        let root = checkout(&format!("install-{name}"));
+        let releases = root.join("releases");
+        let archive = local_release(&releases, None);
+        let installed = |home: &Path| home.join(VERSION).join("sipa-check");
+        let refused = |out: &std::process::Output, home: &Path, what: &str| {
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_ne!(out.status.code(), Some(0), "{example}, {what}: {stderr}");
+            assert!(
+                stderr.contains("does not match SHA256SUMS: refused, not installed"),
+                "{example}, {what}: {stderr}"
+            );
+            assert!(!installed(home).exists(), "{example}, {what}: installed");
+            assert!(
+                !home
+                    .join(VERSION)
+                    .join(archive.file_name().unwrap())
+                    .exists(),
+                "{example}, {what}: the bad archive stays in the cache"
+            );
+        };
+
+        // A good archive: installed, with its man pages and completions, and it runs.
+        let home = root.join("good");
+        let out = install(&script, &releases, &home);
+        assert!(
+            out.status.success(),
+            "{example}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let version = Command::new(installed(&home))
+            .arg("--version")
+            .output()
+            .unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&version.stdout),
+            format!("sipa-check {VERSION} (release stub)\n")
+        );
+        assert!(home.join(VERSION).join("man/sipa-check.1").is_file());
+        assert!(
+            home.join(VERSION)
+                .join("completions/sipa-check.bash")
+                .is_file()
+        );
+        // Later runs install from the cache: the release is not asked again.
+        let out = install(&script, &root.join("no-such-release"), &home);
+        assert!(
+            out.status.success(),
+            "{example} from the cache: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+
+        // A corrupted archive (one byte changed after SHA256SUMS was written).
+        let good = std::fs::read(&archive).unwrap();
+        let mut bad = good.clone();
+        let middle = bad.len() / 2;
+        bad[middle] ^= 0x55;
+        std::fs::write(&archive, &bad).unwrap();
+        let home = root.join("corrupted");
+        refused(
+            &install(&script, &releases, &home),
+            &home,
+            "a corrupted archive",
+        );
+
+        // A corrupted archive left in the cache is refused and dropped; the next run downloads it.
+        std::fs::write(&archive, &good).unwrap();
+        let home = root.join("poisoned-cache");
+        std::fs::create_dir_all(home.join(VERSION)).unwrap();
+        std::fs::write(home.join(VERSION).join(archive.file_name().unwrap()), &bad).unwrap();
+        std::fs::copy(
+            archive.with_file_name("SHA256SUMS"),
+            home.join(VERSION).join("SHA256SUMS"),
+        )
+        .unwrap();
+        refused(
+            &install(&script, &releases, &home),
+            &home,
+            "a corrupted cache",
+        );
+        let out = install(&script, &releases, &home);
+        assert!(
+            out.status.success(),
+            "{example}: the download after a bad cache"
+        );
+        assert!(installed(&home).is_file());
+
+        // An archive SHA256SUMS does not list.
+        let sums = archive.with_file_name("SHA256SUMS");
+        let listed = std::fs::read_to_string(&sums).unwrap();
+        let unlisted: String = listed
+            .lines()
+            .filter(|l| !l.contains(TARGET))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        assert_ne!(listed, unlisted);
+        std::fs::write(&sums, unlisted).unwrap();
+        let home = root.join("unlisted");
+        refused(
+            &install(&script, &releases, &home),
+            &home,
+            "an unlisted archive",
+        );
+
+        let _ = std::fs::remove_dir_all(&root);
+    }
+}
+
+/// The GitHub workflow and the GitLab pipeline validate against the schemas GitHub's and
+/// GitLab's own editors use (SchemaStore's, built into check-jsonschema: no network), and the
+/// validator does refuse a broken copy of each.
+#[test]
+fn the_github_and_gitlab_examples_validate_against_their_ci_schemas() {
+    let dir = checkout("schemas");
+    for (example, builtin, from, to) in [
+        (
+            "ci/github-actions.yml",
+            "vendor.github-workflows",
+            "    runs-on: ",
+            "    runs_on: ",
+        ),
+        (
+            "ci/gitlab-ci.yml",
+            "vendor.gitlab-ci",
+            "    exit_codes: [3]",
+            "    exit_codes: three",
+        ),
+    ] {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(example);
+        let out = schema::run(&["--builtin-schema", builtin, path.to_str().unwrap()]);
+        assert!(
+            out.status.success(),
+            "{example} against {builtin}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = read(example);
+        assert!(text.contains(from), "{example}: {from}");
+        let broken = dir.join(Path::new(example).file_name().unwrap());
+        std::fs::write(&broken, text.replacen(from, to, 1)).unwrap();
+        let out = schema::run(&["--builtin-schema", builtin, broken.to_str().unwrap()]);
+        assert!(
+            !out.status.success(),
+            "{builtin} accepted a broken {example}: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
 }
