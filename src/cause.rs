@@ -267,9 +267,8 @@ impl Cause {
             Cause::VantagePath | Cause::TokenUnanswered => GuideStep::PathToZia,
             Cause::RunCut => GuideStep::RunCut,
             Cause::ConnectTo => GuideStep::ConnectTo,
-            Cause::MissingObserver | Cause::ObserverUnusable | Cause::Unrecorded => {
-                GuideStep::Observers
-            }
+            Cause::MissingObserver | Cause::Unrecorded => GuideStep::Observers,
+            Cause::ObserverUnusable => GuideStep::EchoObserver,
             Cause::PerHostEvidence => GuideStep::PerHostEvidence,
             Cause::AnchorNotTrusted
             | Cause::AnchoringBuysNoTrust

@@ -35,6 +35,8 @@ pub enum GuideStep {
     PathToZia,
     /// The scenario's observers.
     Observers,
+    /// An echo observer that answers, but not the caller's IP alone.
+    EchoObserver,
     /// This run's `--connect-to` rules.
     ConnectTo,
     /// Conditional Access named locations: the App Connector IPs as a trusted IP location.
@@ -66,7 +68,7 @@ pub enum GuideStep {
 
 impl GuideStep {
     /// Every step, for tests and documentation.
-    pub const ALL: [GuideStep; 27] = [
+    pub const ALL: [GuideStep; 28] = [
         GuideStep::SegmentDomains,
         GuideStep::SegmentPorts,
         GuideStep::ForwardingRule,
@@ -80,6 +82,7 @@ impl GuideStep {
         GuideStep::ProxyAuth,
         GuideStep::PathToZia,
         GuideStep::Observers,
+        GuideStep::EchoObserver,
         GuideStep::PerHostEvidence,
         GuideStep::ConnectTo,
         GuideStep::TrustedLocation,
@@ -135,6 +138,9 @@ impl GuideStep {
             }
             GuideStep::Observers => {
                 "scenario: add [[observer]] entries (an anchored canary in the SIPA segment on each login port, and a control)"
+            }
+            GuideStep::EchoObserver => {
+                "not a guide step: the echo observer itself: that its URL answers with the caller's IP alone, or that its `extract` (json, header, regex) finds it in what it answers"
             }
             GuideStep::PerHostEvidence => {
                 "scenario: prove each login host itself: an echo observer on the host (in a test segment), or Entra's sign-in log ([entra])"
@@ -214,6 +220,7 @@ impl GuideStep {
             | GuideStep::ProxyAuth
             | GuideStep::PathToZia
             | GuideStep::Observers
+            | GuideStep::EchoObserver
             | GuideStep::ConnectTo
             | GuideStep::EntraApp
             | GuideStep::SignInLog

@@ -491,15 +491,16 @@ row!(
             "canary.sipa-lab.test:443 egress anchored (ipv4)",
             Error,
             Egress,
-            GuideStep::Observers,
+            GuideStep::EchoObserver,
             "not one IP address"
         ),
+        // The observers exist: the echo's answer is at fault, one cause for every echo.
         expect(
             "control.sipa-lab.test:80 egress not anchored (ipv4)",
             Error,
             Egress,
-            GuideStep::Observers,
-            "control"
+            GuideStep::EchoObserver,
+            "not one IP address"
         ),
     ]
 );
@@ -626,7 +627,7 @@ row!(
         "canary.sipa-lab.test:80 egress anchored (ipv4)",
         Error,
         Egress,
-        GuideStep::Observers,
+        GuideStep::EchoObserver,
         "not one IP address"
     ),]
 );

@@ -191,14 +191,11 @@ fn tally(seen: &[&Outcome]) -> String {
     parts.join("; ")
 }
 
-/// A diagnosis that can explain an undecided rule: not "add an observer", as there are some.
+/// A diagnosis that can explain an undecided rule: not "add an observer", as there are some
+/// (an observer that answered something unusable does explain it).
 fn useful(d: &Option<Diagnosis>) -> Option<Diagnosis> {
-    d.clone().filter(|d| {
-        !matches!(
-            d.cause,
-            Cause::MissingObserver | Cause::ObserverUnusable | Cause::Unrecorded
-        )
-    })
+    d.clone()
+        .filter(|d| !matches!(d.cause, Cause::MissingObserver | Cause::Unrecorded))
 }
 
 /// What kept the rule's checks from deciding, in plan order: an errored check's own diagnosis,

@@ -320,7 +320,7 @@ fn egress_control_diagnosis(o: &Outcome) -> Option<Diagnosis> {
     }
     diagnosis(
         Cause::ObserverUnusable,
-        "the control observer gave no usable address: it is down, blocked, or answers something that is not one IP address",
+        "an echo observer gave no usable address: it is down, blocked, or answers something that is not one IP address",
     )
 }
 
@@ -509,10 +509,7 @@ fn unknown_egress_diagnosis(
     }
     diagnosis(
         Cause::ObserverUnusable,
-        format!(
-            "the echo at {} gave no usable address: it is down, blocked, or answers something that is not one IP address",
-            check.target()
-        ),
+        "an echo observer gave no usable address: it is down, blocked, or answers something that is not one IP address",
     )
 }
 

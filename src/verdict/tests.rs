@@ -1246,7 +1246,9 @@ fn a_control_cut_off_by_a_407_or_a_timeout_is_diagnosed_by_that_not_by_a_missing
         },
     );
     let (_, d) = diagnosed(&garbage, control);
-    assert_eq!(d.guide_step, GuideStep::Observers);
+    // The control exists: its answer is at fault, not a missing observer.
+    assert_eq!(d.cause, crate::cause::Cause::ObserverUnusable);
+    assert_eq!(d.guide_step, GuideStep::EchoObserver);
 }
 
 #[test]
