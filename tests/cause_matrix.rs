@@ -1,0 +1,257 @@
+//! The cause matrix: every lab fault, and the faults on the vantage's own side that a field
+//! technician meets most (a proxy that is not there, a resolver that never answers, a run cut by
+//! its deadline, SIGINT or SIGTERM), each with the cause ids its problems are put down to, its
+//! exit code, and its number of problem blocks in the terminal report (one per cause). Asserts on
+//! cause ids (`diagnosis.cause` in the JSON), never on prose; a cause on the vantage's side never
+//! names a tenant step. Loopback only.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::net::{TcpListener, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Output, Stdio};
+use std::time::Duration;
+
+use common::cli::{sipa, text};
+use sipa_check::cause::Cause;
+use sipa_check::lab::{Fault, Lab};
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("sipa-check-causes-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    dir
+}
+
+/// What one run came to: its exit code, the cause ids of its failures and errors, its problem
+/// blocks and its lines at 100 columns.
+#[derive(Debug)]
+struct Seen {
+    exit: Option<i32>,
+    causes: BTreeSet<String>,
+    blocks: usize,
+    lines: usize,
+    text: String,
+}
+
+fn seen(out: &Output, json: &Path) -> Seen {
+    let stdout = text(&out.stdout);
+    let doc: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(json).unwrap_or_else(|e| panic!("{e}: {stdout}{}", text(&out.stderr))),
+    )
+    .expect("the JSON report");
+    let mut causes = BTreeSet::new();
+    for run in doc["runs"].as_array().expect("runs") {
+        for check in run["checks"].as_array().expect("checks") {
+            let failed = matches!(check["status"].as_str(), Some("fail" | "error"));
+            if let (true, Some(id)) = (failed, check["diagnosis"]["cause"].as_str()) {
+                causes.insert(id.to_owned());
+            }
+        }
+    }
+    let problems = stdout.split("\nProblems").nth(1).unwrap_or_default();
+    let blocks = problems
+        .lines()
+        .filter(|l| l.starts_with("ERROR  ") || l.starts_with("FAIL   "))
+        .count();
+    Seen {
+        exit: out.status.code(),
+        causes,
+        blocks,
+        lines: stdout.lines().count(),
+        text: stdout,
+    }
+}
+
+fn lab_with(args: &[&str], name: &str) -> Seen {
+    let dir = scratch(name);
+    let json = dir.join("r.json");
+    let out = sipa()
+        .env("COLUMNS", "100")
+        .arg("lab")
+        .args(args)
+        .arg("--json")
+        .arg(&json)
+        .output()
+        .expect("sipa-check runs");
+    let s = seen(&out, &json);
+    let _ = std::fs::remove_dir_all(&dir);
+    s
+}
+
+#[track_caller]
+fn expect(s: &Seen, what: &str, exit: i32, causes: &[Cause], blocks: usize) {
+    let want: BTreeSet<String> = causes.iter().map(|c| c.id().to_owned()).collect();
+    assert_eq!(s.causes, want, "{what}: causes\n{}", s.text);
+    assert_eq!(s.exit, Some(exit), "{what}: exit\n{}", s.text);
+    assert_eq!(s.blocks, blocks, "{what}: problem blocks\n{}", s.text);
+    // The figure the 60-line target is measured by, printed for the note.
+    eprintln!("{what}: exit {exit}, {} lines at 100 columns", s.lines);
+}
+
+/// Every lab fault: the cause ids, the exit code and one block per cause.
+#[test]
+fn every_lab_fault_names_its_cause() {
+    use Cause::*;
+    let rows: &[(&str, i32, &[Cause], usize)] = &[
+        ("one-domain-unanchored", 1, &[SegmentLacksHost], 1),
+        ("port80-unanchored", 1, &[SegmentLacksPort], 1),
+        ("nothing-anchored", 1, &[NothingAnchored], 1),
+        ("wrong-connector", 1, &[WrongConnectors], 1),
+        ("over-anchored", 1, &[OverAnchored], 1),
+        ("connectors-down", 1, &[AnchoredPathDown], 1),
+        ("access-denied", 1, &[AccessDenied, AnchoredPathDown], 2),
+        ("proxy-auth-required", 1, &[ProxyAuth], 1),
+        ("dns-nxdomain", 1, &[DnsFailed], 1),
+        ("dns-servfail", 1, &[DnsFailed], 1),
+        ("blackhole-connect", 3, &[VantagePath], 1),
+        ("blackhole-tls", 3, &[VantagePath], 1),
+        ("tls-intercept", 1, &[TlsInterception], 1),
+        ("echo-garbage", 3, &[ObserverUnusable], 1),
+        ("intermittent", 1, &[IntermittentAnchoring], 1),
+        ("ipv6-bypass", 1, &[Ipv6Bypass], 1),
+        ("sign-in-never-ingested", 3, &[SignInPending], 1),
+        ("graph-403", 3, &[GraphPermissions], 1),
+        ("graph-429-storm", 3, &[GraphThrottled], 1),
+        (
+            "named-location-missing-connector",
+            1,
+            &[AnchorNotTrusted, AnchoringBuysNoTrust],
+            2,
+        ),
+        ("what-if-no-difference", 1, &[AnchoringBuysNoTrust], 1),
+        ("what-if-unavailable", 3, &[WhatIfUnavailable], 1),
+        ("ca-blocks", 0, &[], 0),
+    ];
+    for (fault, exit, causes, blocks) in rows {
+        let s = lab_with(&["--fault", fault], fault);
+        expect(&s, fault, *exit, causes, *blocks);
+    }
+}
+
+/// The places faults: a vantage that should not be anchored and is, and an office the
+/// forwarding rule forgot (both runs of the scenario at once).
+#[test]
+fn the_place_faults_name_their_cause() {
+    let s = lab_with(&["--fault", "trust-criteria-too-broad"], "places-broad");
+    assert_eq!(s.exit, Some(1), "{}", s.text);
+    assert_eq!(
+        s.causes,
+        BTreeSet::from([Cause::AnchoredOutsideTrust.id().to_owned()]),
+        "{}",
+        s.text
+    );
+    let s = lab_with(&["--fault", "office-location-missing"], "places-office");
+    assert_eq!(s.exit, Some(1), "{}", s.text);
+    assert_eq!(
+        s.causes,
+        BTreeSet::from([Cause::NothingAnchored.id().to_owned()]),
+        "{}",
+        s.text
+    );
+}
+
+/// A run against a lab with `flags` (the lab's own flags, changed by `edit`), to its end or
+/// until `signal` is sent after `after`.
+fn run_against(
+    flags: Vec<String>,
+    extra: &[&str],
+    signal: Option<(&str, Duration)>,
+    name: &str,
+) -> Seen {
+    let dir = scratch(name);
+    let json = dir.join("r.json");
+    let child = sipa()
+        .env("COLUMNS", "100")
+        .args(["run", "scenarios/lab.toml"])
+        .args(&flags)
+        .args(extra)
+        .arg("--json")
+        .arg(&json)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("sipa-check runs");
+    if let Some((name, after)) = signal {
+        std::thread::sleep(after);
+        let sent = std::process::Command::new("kill")
+            .args([&format!("-{name}"), &child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(sent.success());
+    }
+    let out = child.wait_with_output().expect("the run ends");
+    let s = seen(&out, &json);
+    let _ = std::fs::remove_dir_all(&dir);
+    s
+}
+
+fn with_flag(mut flags: Vec<String>, flag: &str, value: String) -> Vec<String> {
+    let at = flags.iter().position(|f| f == flag).expect("the flag");
+    flags[at + 1] = value;
+    flags
+}
+
+/// The vantage's own faults, on real sockets: each names the vantage (or the cut), never a
+/// tenant step, and leaves anchoring undecided (exit 3).
+#[test]
+fn vantage_side_faults_name_the_vantage_never_the_tenant() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let lab: Lab = runtime.block_on(async { common::start_lab(&[], false).await.0 });
+    let slow: Lab =
+        runtime.block_on(async { common::start_lab(&[Fault::BlackholeTls], false).await.0 });
+
+    // A proxy that is not there: a port nothing listens on.
+    let closed = TcpListener::bind("127.0.0.1:0").unwrap();
+    let closed_port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let flags = with_flag(
+        lab.proxy_run_flags(),
+        "--proxy",
+        format!("http://127.0.0.1:{closed_port}"),
+    );
+    let s = run_against(flags, &[], None, "proxy-closed");
+    expect(&s, "proxy port closed", 3, &[Cause::VantagePath], 1);
+
+    // A resolver that never answers.
+    let silent = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let flags = with_flag(
+        lab.run_flags(),
+        "--dns",
+        silent.local_addr().unwrap().to_string(),
+    );
+    let s = run_against(flags, &["--timeout", "1s"], None, "dns-silent");
+    assert_eq!(s.exit, Some(3), "{}", s.text);
+    assert!(
+        s.causes.contains(Cause::DnsFailed.id()),
+        "a dead resolver is the DNS's cause: {:?}\n{}",
+        s.causes,
+        s.text
+    );
+
+    // The deadline, Ctrl-C and SIGTERM, each over a path that never completes a handshake.
+    let s = run_against(
+        slow.run_flags(),
+        &["--timeout", "2s", "--deadline", "2s"],
+        None,
+        "deadline",
+    );
+    expect(&s, "deadline", 3, &[Cause::RunCut], 1);
+    for (signal, name) in [("INT", "sigint"), ("TERM", "sigterm")] {
+        let s = run_against(
+            slow.run_flags(),
+            &["--timeout", "30s", "--deadline", "60s"],
+            Some((signal, Duration::from_millis(1500))),
+            name,
+        );
+        expect(&s, name, 3, &[Cause::RunCut], 1);
+    }
+    for ids in [Cause::VantagePath, Cause::RunCut, Cause::DnsFailed] {
+        assert!(!ids.guide_step().is_tenant(), "{ids}");
+    }
+    runtime.block_on(async {
+        lab.shutdown().await;
+        slow.shutdown().await;
+    });
+}
