@@ -255,3 +255,15 @@ fn vantage_side_faults_name_the_vantage_never_the_tenant() {
         slow.shutdown().await;
     });
 }
+
+/// docs/causes.md explains every cause id the verdict can give, each once.
+#[test]
+fn every_cause_id_is_documented() {
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/causes.md"))
+        .expect("docs/causes.md");
+    for cause in Cause::ALL {
+        let heading = format!("## `{}`", cause.id());
+        assert_eq!(doc.matches(&heading).count(), 1, "{heading}");
+    }
+    assert_eq!(doc.matches("\n## ").count(), Cause::ALL.len());
+}
