@@ -1,7 +1,8 @@
 //! The cause matrix: every lab fault, and the faults on the vantage's own side that a field
 //! technician meets most (a proxy that is not there, a resolver that never answers, a run cut by
 //! its deadline, SIGINT or SIGTERM), each with the cause ids its problems are put down to, its
-//! exit code, and its number of problem blocks in the terminal report (one per cause). Asserts on
+//! exit code, its number of problem blocks in the terminal report (one per cause), and a report
+//! that fits a screen (at most 60 lines at 100 columns). Asserts on
 //! cause ids (`diagnosis.cause` in the JSON), never on prose; a cause on the vantage's side never
 //! names a tenant step. Loopback only.
 
@@ -86,8 +87,12 @@ fn expect(s: &Seen, what: &str, exit: i32, causes: &[Cause], blocks: usize) {
     assert_eq!(s.causes, want, "{what}: causes\n{}", s.text);
     assert_eq!(s.exit, Some(exit), "{what}: exit\n{}", s.text);
     assert_eq!(s.blocks, blocks, "{what}: problem blocks\n{}", s.text);
-    // The figure the 60-line target is measured by, printed for the note.
     eprintln!("{what}: exit {exit}, {} lines at 100 columns", s.lines);
+    assert!(
+        s.lines <= 60,
+        "{what}: the report fits a screen (60 lines at 100 columns)\n{}",
+        s.text
+    );
 }
 
 /// Every lab fault: the cause ids, the exit code and one block per cause.

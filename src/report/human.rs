@@ -44,6 +44,8 @@ const NAME_COL: usize = 2 + 5 + 2;
 const KEY_WIDTH: usize = 10;
 /// Where a problem entry's evidence starts: entry indent, key, space.
 const ENTRY_VALUE_COL: usize = 8 + KEY_WIDTH + 1;
+/// How many checks of one problem block show their evidence without -v.
+const BLOCK_EVIDENCE: usize = 4;
 /// Shown instead of the start time when timings are masked.
 const MASKED_START: &str = "YYYY-MM-DDTHH:MM:SSZ";
 
@@ -278,7 +280,7 @@ pub fn write_evidence(
         writeln!(out, "{}", painter.paint(&heading, Style::new().bold()))?;
         for o in display_order(run) {
             writeln!(out)?;
-            write_entry(&mut out, o, style, layout, &painter)?;
+            write_entry(&mut out, o, style, layout, &painter, true)?;
         }
     }
     out.flush()
@@ -358,10 +360,45 @@ fn write_run(
         .max()
         .unwrap_or(0)
         .min(NAME_MAX);
+    // In a run with problems a host whose every check passed, warning-free, is one line: the
+    // problems come first on a screen, and -v lists every check.
+    let compact = |h: &str| {
+        !style.verbose
+            && !blocks.is_empty()
+            && listed
+                .iter()
+                .filter(|o| o.host == h)
+                .all(|o| o.status == Status::Pass && o.warnings.is_empty())
+    };
     let mut host: Option<&str> = None;
+    let mut after_compact = false;
     for o in &listed {
+        if host == Some(o.host.as_str()) && compact(&o.host) {
+            continue;
+        }
+        if host != Some(o.host.as_str()) && compact(&o.host) && !o.host.is_empty() {
+            host = Some(o.host.as_str());
+            if !after_compact {
+                writeln!(out)?;
+            }
+            after_compact = true;
+            let n = listed.iter().filter(|c| c.host == o.host).count();
+            let pad = listed
+                .iter()
+                .filter(|c| compact(&c.host))
+                .map(|c| width(&clean(&c.host)))
+                .max()
+                .unwrap_or(0);
+            let name = clean(&o.host);
+            let gap = " ".repeat(pad.saturating_sub(width(&name)) + 2);
+            let host_name = painter.paint(&name, Style::new().bold());
+            let passed = painter.paint(&format!("{n} passed"), status_style(Status::Pass));
+            writeln!(out, "{host_name}{gap}{passed}")?;
+            continue;
+        }
         if host != Some(o.host.as_str()) {
             host = Some(o.host.as_str());
+            after_compact = false;
             writeln!(out)?;
             let heading = if o.host.is_empty() {
                 "(checks without a host)".to_string()
@@ -668,12 +705,31 @@ fn write_block(
             Observation::NotRun(NotRun::Undecided { .. } | NotRun::NoObserver)
         )
     };
+    // One cause's evidence reads the same from check to check: without -v the first few show
+    // it, the rest are named on a line each.
+    let mut shown = 0;
+    let mut named_only = 0;
     for o in block
         .checks
         .iter()
         .filter(|o| style.verbose || !is_coverage(o))
     {
-        write_entry(out, o, style, layout, painter)?;
+        if style.verbose || shown < BLOCK_EVIDENCE {
+            write_entry(out, o, style, layout, painter, true)?;
+            shown += 1;
+        } else {
+            write_entry(out, o, style, layout, painter, false)?;
+            named_only += 1;
+        }
+    }
+    if named_only > 0 {
+        let text = format!(
+            "the evidence of the last {}: -v, the JSON and the JUnit reports",
+            count(named_only, "check")
+        );
+        for line in layout.wrap(&text, 8) {
+            writeln!(out, "{:8}{line}", "")?;
+        }
     }
     // Coverage rules left undecided by these checks: consequences, named on one line.
     let undecided: Vec<String> = block
@@ -738,6 +794,7 @@ fn write_entry(
     style: HumanStyle,
     layout: Layout,
     painter: &Painter,
+    with_evidence: bool,
 ) -> io::Result<()> {
     let label = painter.paint(&format!("{:<5}", o.status.label()), status_style(o.status));
     let name = clean(&o.name);
@@ -757,7 +814,9 @@ fn write_entry(
             }
         }
     }
-    let mut rows: Vec<(&'static str, String)> = if style.verbose {
+    let mut rows: Vec<(&'static str, String)> = if !with_evidence {
+        Vec::new()
+    } else if style.verbose {
         evidence(o)
             .into_iter()
             .filter(|(k, _)| !matches!(*k, "diagnosis" | "guide step"))
