@@ -2,6 +2,7 @@
 //! its renderers: terminal text (problems grouped by guide step), JSON and JUnit (one testsuite
 //! `audit`). Each renderer writes to any `impl Write`.
 
+use crate::report::clean;
 use std::io::Write;
 use std::time::Duration;
 
@@ -113,7 +114,7 @@ pub fn write_human(
     out: &mut dyn Write,
 ) -> std::io::Result<()> {
     if !quiet {
-        writeln!(out, "sipa-check audit ({})", report.source)?;
+        writeln!(out, "sipa-check audit ({})", clean(&report.source))?;
         if !report.connectors.is_empty() {
             writeln!(
                 out,
@@ -123,10 +124,10 @@ pub fn write_human(
                 writeln!(
                     out,
                     "  {} (id {}): public IP {}, {}{}",
-                    c.name,
-                    c.id,
-                    c.public_ip.as_deref().unwrap_or("unknown"),
-                    c.status,
+                    clean(&c.name),
+                    clean(&c.id),
+                    clean(c.public_ip.as_deref().unwrap_or("unknown")),
+                    clean(&c.status.to_string()),
                     if c.enabled { "" } else { ", disabled" }
                 )?;
             }
@@ -134,7 +135,7 @@ pub fn write_human(
         if !report.planned_changes.is_empty() {
             writeln!(out, "Judged as planned, after:")?;
             for c in &report.planned_changes {
-                writeln!(out, "  {c}")?;
+                writeln!(out, "  {}", clean(&c.to_string()))?;
             }
         }
         let mut steps: Vec<GuideStep> = report
@@ -166,10 +167,10 @@ pub fn write_human(
             writeln!(out, "Warnings:")?;
             for c in warned {
                 for w in &c.warnings {
-                    writeln!(out, "  WARN {}: {w}", c.name)?;
+                    writeln!(out, "  WARN {}: {}", clean(&c.name), clean(w))?;
                 }
                 if let Some(o) = object_words(c) {
-                    writeln!(out, "       object: {o}")?;
+                    writeln!(out, "       object: {}", clean(&o))?;
                 }
                 writeln!(out, "       guide:  {}", c.guide_step)?;
             }
@@ -178,7 +179,7 @@ pub fn write_human(
             writeln!(out)?;
             writeln!(out, "Passed:")?;
             for c in report.checks.iter().filter(|c| c.status == Status::Pass) {
-                writeln!(out, "  PASS {}: {}", c.name, c.found)?;
+                writeln!(out, "  PASS {}: {}", clean(&c.name), clean(&c.found))?;
             }
         }
         writeln!(out)?;
@@ -198,18 +199,18 @@ pub fn write_human(
 }
 
 fn write_check(c: &AuditCheck, out: &mut dyn Write) -> std::io::Result<()> {
-    writeln!(out, "  {} {}", c.status.label(), c.name)?;
+    writeln!(out, "  {} {}", c.status.label(), clean(&c.name))?;
     if let Some(o) = object_words(c) {
-        writeln!(out, "      object:   {o}")?;
+        writeln!(out, "      object:   {}", clean(&o))?;
     }
-    writeln!(out, "      required: {}", c.required)?;
-    writeln!(out, "      found:    {}", c.found)?;
-    writeln!(out, "      fix:      {}", c.fix)?;
+    writeln!(out, "      required: {}", clean(&c.required))?;
+    writeln!(out, "      found:    {}", clean(&c.found))?;
+    writeln!(out, "      fix:      {}", clean(&c.fix))?;
     for cause in c.causes.iter().skip(1) {
-        writeln!(out, "      cause:    {cause}")?;
+        writeln!(out, "      cause:    {}", clean(cause))?;
     }
     for w in &c.warnings {
-        writeln!(out, "      warning:  {w}")?;
+        writeln!(out, "      warning:  {}", clean(w))?;
     }
     Ok(())
 }
@@ -282,4 +283,55 @@ pub fn write_junit(report: &AuditReport, out: &mut dyn Write) -> Result<(), Repo
     out.write_all(b"\n")?;
     out.flush()?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Names and values from the ZPA and ZIA APIs reach the terminal through `clean()`: an
+    /// escape sequence in an object's name is shown escaped, never sent.
+    #[test]
+    fn api_text_is_cleaned_before_the_terminal() {
+        let hostile = "O365 \u{1b}[2J\u{1b}]0;pwned\u{7}";
+        let check = AuditCheck {
+            name: format!("segment {hostile}: TCP port 80"),
+            status: Status::Fail,
+            object: Some(crate::audit::judge::Subject {
+                kind: "ZPA application segment".into(),
+                name: hostile.into(),
+                id: "72058304855015574".into(),
+            }),
+            required: "80 and 443".into(),
+            found: format!("443 only ({hostile})"),
+            fix: "add 80".into(),
+            guide_step: GuideStep::SegmentPorts,
+            causes: vec!["outer".into(), format!("inner {hostile}")],
+            warnings: vec![format!("warned {hostile}")],
+        };
+        let passed = AuditCheck {
+            status: Status::Pass,
+            ..check.clone()
+        };
+        let report = AuditReport::new(
+            "api".into(),
+            "2026-12-06T00:00:00Z".into(),
+            Duration::ZERO,
+            vec![ConnectorAnchor {
+                name: hostile.into(),
+                id: "1".into(),
+                group_id: "2".into(),
+                public_ip: Some(hostile.into()),
+                status: hostile.into(),
+                enabled: true,
+            }],
+            vec![check, passed],
+        );
+        let mut out = Vec::new();
+        write_human(&report, true, false, &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(!text.contains('\u{1b}'), "{text:?}");
+        assert!(!text.contains('\u{7}'), "{text:?}");
+        assert!(text.contains("\\u{1b}[2J"), "{text}");
+    }
 }

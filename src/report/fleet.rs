@@ -452,19 +452,7 @@ fn count(n: usize, noun: &str) -> String {
     }
 }
 
-/// One line of text, whatever a report holds: control characters (an ESC from a hostile
-/// report) are shown escaped, never sent to the terminal.
-fn clean(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '\n' | '\r' | '\t' => out.push(' '),
-            c if c.is_control() => out.extend(c.escape_default()),
-            c => out.push(c),
-        }
-    }
-    out
-}
+use super::clean;
 
 #[cfg(test)]
 mod tests {

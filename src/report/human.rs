@@ -1015,19 +1015,7 @@ impl Painter {
     }
 }
 
-/// One line of text safe for a terminal: line breaks and tabs become spaces, other control
-/// characters (an escape sequence in a proxy's block page, say) are shown escaped.
-fn clean(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '\n' | '\r' | '\t' => out.push(' '),
-            c if c.is_control() => out.extend(c.escape_default()),
-            c => out.push(c),
-        }
-    }
-    out
-}
+use super::clean;
 
 /// Columns taken by `s` (one per character: the model's text is Latin, digits and symbols).
 fn width(s: &str) -> usize {

@@ -224,6 +224,21 @@ pub(crate) fn step_row(step: crate::guide::GuideStep) -> (&'static str, String) 
     }
 }
 
+/// One line of text safe for a terminal, in every renderer: line breaks and tabs become
+/// spaces, other control characters (an escape sequence in a proxy's block page, an API's
+/// object name, a hostile report) are shown escaped, never sent to the terminal.
+pub fn clean(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '\n' | '\r' | '\t' => out.push(' '),
+            c if c.is_control() => out.extend(c.escape_default()),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
