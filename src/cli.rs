@@ -23,11 +23,20 @@ Exit codes:
   3  no failure, but some checks were inconclusive (timeouts, missing observers, deadline,
      Ctrl-C or SIGTERM)";
 
+/// The version `--version` prints: the crate's version and the git commit it was built from
+/// ("unknown" when neither a git checkout nor cargo's packaging record names it).
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("SIPA_CHECK_COMMIT"),
+    ")"
+);
+
 /// Proves that Zscaler Source IP Anchoring for Office 365 Conditional Access works, from here.
 #[derive(Debug, Parser)]
 #[command(
     name = "sipa-check",
-    version,
+    version = VERSION,
     about,
     long_about = None,
     propagate_version = true,
