@@ -592,6 +592,8 @@ fn same_file(a: &File, b: &File) -> bool {
     }
 }
 
+// Not on Unix (Windows): no device and inode to compare, so --json and --junit naming one file
+// by two different paths is not refused; the second report then overwrites the first.
 #[cfg(not(unix))]
 fn same_file(_: &File, _: &File) -> bool {
     false
