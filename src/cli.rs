@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use clap::builder::{PossibleValue, TypedValueParser};
 use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 use ipnet::IpNet;
 
@@ -23,11 +24,23 @@ Exit codes:
   3  no failure, but some checks were inconclusive (timeouts, missing observers, deadline,
      Ctrl-C or SIGTERM)";
 
+/// The version `--version` prints: the crate's version and the git commit it was built from
+/// ("unknown" when neither a git checkout nor cargo's packaging record names it).
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("SIPA_CHECK_COMMIT"),
+    ")"
+);
+
+/// The date of this release, as the man pages show it.
+pub const RELEASE_DATE: &str = "2026-12-06";
+
 /// Proves that Zscaler Source IP Anchoring for Office 365 Conditional Access works, from here.
 #[derive(Debug, Parser)]
 #[command(
     name = "sipa-check",
-    version,
+    version = VERSION,
     about,
     long_about = None,
     propagate_version = true,
@@ -91,8 +104,8 @@ pub enum Command {
     Serve(ServeArgs),
     /// Print a shell completion script to standard output.
     Completions(CompletionsArgs),
-    /// Print the man page (roff) to standard output.
-    Man,
+    /// Print the man page (roff) to standard output, or write every page to a directory.
+    Man(ManArgs),
 }
 
 /// Flags that override the scenario.
@@ -120,7 +133,7 @@ pub struct ScenarioFlags {
     #[arg(long = "ca-file", visible_alias = "cacert", value_name = "PEM")]
     pub ca_file: Vec<PathBuf>,
     /// IP families to probe.
-    #[arg(long, value_name = "4|6|both", value_parser = parse_family)]
+    #[arg(long, value_name = "4|6|both", value_parser = Choices::new(parse_family, family_values))]
     pub family: Option<FamilySelection>,
     /// IPv4 only, as curl's -4 (the same as --family 4).
     #[arg(short = '4', action = ArgAction::SetTrue, conflicts_with_all = ["family", "ipv6"])]
@@ -131,7 +144,7 @@ pub struct ScenarioFlags {
     /// What each login host's evidence must be: `path` (a canary's shared path is enough; hosts
     /// proven by nothing else are shown as path only) or `per-host` (a path-only host on its TLS
     /// port is inconclusive).
-    #[arg(long, value_name = "path|per-host", value_parser = parse_require)]
+    #[arg(long, value_name = "path|per-host", value_parser = Choices::new(parse_require, require_values))]
     pub require: Option<Require>,
     /// Samples per echo observer, each on a fresh connection.
     #[arg(long, value_name = "N", value_parser = parse_samples)]
@@ -232,7 +245,9 @@ pub struct ValidateArgs {
 #[derive(Debug, Clone, Args)]
 pub struct LabArgs {
     /// Inject a named fault (repeatable; see --list-faults).
-    #[arg(long = "fault", value_name = "NAME")]
+    // The names are offered to shell completion and listed in the man page; `--help` leaves
+    // them to --list-faults, as there are dozens.
+    #[arg(long = "fault", value_name = "NAME", value_parser = Choices::new(fault_name, fault_values), hide_possible_values = true)]
     pub faults: Vec<String>,
     /// List the faults and exit.
     #[arg(long)]
@@ -263,7 +278,7 @@ pub struct LabArgs {
     pub entra: bool,
     /// As --entra, judged on `log` (the sign-in log), `ca` (Conditional Access's token answer,
     /// no Graph) or `both`; the lab's `ca-blocks` fault is the Conditional Access policy.
-    #[arg(long, value_name = "log|ca|both", value_parser = crate::scenario::parse_entra_mode, conflicts_with = "serve")]
+    #[arg(long, value_name = "log|ca|both", value_parser = Choices::new(crate::scenario::parse_entra_mode, entra_mode_values), conflicts_with = "serve")]
     pub entra_mode: Option<crate::scenario::model::EntraMode>,
     /// Audit the lab tenant's configuration too, through the lab's fake ZPA and ZIA APIs (the
     /// audit faults, `audit-*` in `--list-faults --audit`, imply it).
@@ -378,6 +393,90 @@ pub struct CompletionsArgs {
     /// The shell to complete for.
     #[arg(value_name = "SHELL", value_enum)]
     pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ManArgs {
+    /// Write one page per command (sipa-check.1, sipa-check-run.1, ...) into DIR instead.
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+}
+
+/// A value parser that keeps the scenario file's own parse function (and so its messages) and
+/// names the values it accepts, so that help, the man pages and shell completions offer them.
+#[derive(Clone)]
+struct Choices<T> {
+    parse: fn(&str) -> Result<T, String>,
+    values: fn() -> Vec<PossibleValue>,
+}
+
+impl<T> Choices<T> {
+    fn new(parse: fn(&str) -> Result<T, String>, values: fn() -> Vec<PossibleValue>) -> Self {
+        Choices { parse, values }
+    }
+}
+
+impl<T: Clone + Send + Sync + 'static> TypedValueParser for Choices<T> {
+    type Value = T;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<T, clap::Error> {
+        self.parse.parse_ref(cmd, arg, value)
+    }
+
+    fn possible_values(&self) -> Option<Box<dyn Iterator<Item = PossibleValue> + '_>> {
+        Some(Box::new((self.values)().into_iter()))
+    }
+}
+
+/// `--family`: what [`parse_family`] accepts (its aliases hidden).
+fn family_values() -> Vec<PossibleValue> {
+    vec![
+        PossibleValue::new("4").help("IPv4 only"),
+        PossibleValue::new("6").help("IPv6 only"),
+        PossibleValue::new("both").help("IPv4 and IPv6"),
+        PossibleValue::new("ipv4").hide(true),
+        PossibleValue::new("ipv6").hide(true),
+        PossibleValue::new("v4").hide(true),
+        PossibleValue::new("v6").hide(true),
+    ]
+}
+
+/// `--require`: what [`parse_require`] accepts.
+fn require_values() -> Vec<PossibleValue> {
+    vec![
+        PossibleValue::new("path").help("a canary's shared path is enough"),
+        PossibleValue::new("per-host").help("a path-only host on its TLS port is inconclusive"),
+    ]
+}
+
+/// `--entra-mode`: what [`crate::scenario::parse_entra_mode`] accepts.
+fn entra_mode_values() -> Vec<PossibleValue> {
+    vec![
+        PossibleValue::new("log").help("the sign-in log"),
+        PossibleValue::new("ca").help("Conditional Access's token answer, no Graph"),
+        PossibleValue::new("both").help("the sign-in log and Conditional Access"),
+    ]
+}
+
+/// `--fault`: the lab's network faults, then its audit faults. The name is checked by `lab`
+/// itself, whose message points at --list-faults.
+fn fault_values() -> Vec<PossibleValue> {
+    let network = crate::lab::Fault::ALL
+        .into_iter()
+        .map(|f| PossibleValue::new(f.name()).help(f.description()));
+    let audit = crate::lab::admin_api::AuditFault::ALL
+        .into_iter()
+        .map(|f| PossibleValue::new(f.name()).help(f.description()));
+    network.chain(audit).collect()
+}
+
+fn fault_name(s: &str) -> Result<String, String> {
+    Ok(s.to_owned())
 }
 
 impl ScenarioFlags {

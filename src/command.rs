@@ -11,7 +11,7 @@ use futures::future::{BoxFuture, FutureExt, Shared};
 
 use crate::address::ConnectTo;
 use crate::cli::{
-    Cli, CompleteArgs, CompletionsArgs, InitArgs, LabArgs, ReportFlags, RunArgs, ScenarioFlags,
+    CompleteArgs, CompletionsArgs, InitArgs, LabArgs, ManArgs, ReportFlags, RunArgs, ScenarioFlags,
     ServeArgs, ValidateArgs,
 };
 use crate::entra::{CredentialsError, EntraCredentials};
@@ -592,6 +592,8 @@ fn same_file(a: &File, b: &File) -> bool {
     }
 }
 
+// Not on Unix (Windows): no device and inode to compare, so --json and --junit naming one file
+// by two different paths is not refused; the second report then overwrites the first.
 #[cfg(not(unix))]
 fn same_file(_: &File, _: &File) -> bool {
     false
@@ -1453,19 +1455,28 @@ pub fn init(args: &InitArgs, out: &mut dyn Write, err: &mut dyn Write) -> Exit {
 
 /// `sipa-check completions SHELL`: the completion script on `out`.
 pub fn completions(args: &CompletionsArgs, out: &mut dyn Write) -> Exit {
-    let mut cmd = <Cli as clap::CommandFactory>::command();
-    clap_complete::generate(args.shell, &mut cmd, "sipa-check", out);
+    crate::manual::completion(args.shell, out);
     let _ = out.flush();
     Exit::Passed
 }
 
-/// `sipa-check man`: the man page (roff) on `out`, the exit codes included.
-pub fn man(out: &mut dyn Write, err: &mut dyn Write) -> Exit {
-    let cmd = <Cli as clap::CommandFactory>::command();
-    match clap_mangen::Man::new(cmd)
-        .render(out)
-        .and_then(|()| out.flush())
-    {
+/// `sipa-check man`: the top man page (roff) on `out`, or with `--dir` every page written there.
+pub fn man(args: &ManArgs, out: &mut dyn Write, err: &mut dyn Write) -> Exit {
+    if let Some(dir) = &args.dir {
+        return match crate::manual::write_pages(dir) {
+            Ok(_) => Exit::Passed,
+            Err(e) => {
+                let _ = writeln!(
+                    err,
+                    "error: cannot write the man pages to {}: {e}",
+                    dir.display()
+                );
+                Exit::Invalid
+            }
+        };
+    }
+    let top = crate::manual::pages().swap_remove(0);
+    match out.write_all(&top.roff).and_then(|()| out.flush()) {
         Ok(()) => Exit::Passed,
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Exit::Passed,
         Err(e) => {

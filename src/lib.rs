@@ -11,6 +11,7 @@ pub mod entra;
 pub mod fleet;
 pub mod guide;
 pub mod lab;
+pub mod manual;
 pub mod metrics;
 pub mod observation;
 pub mod outcome;

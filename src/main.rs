@@ -17,7 +17,12 @@ fn main() -> ExitCode {
     // A run keeps up to `concurrency` sockets open (512 by default); some systems start with a
     // soft limit as low as 256 descriptors. Raising the soft limit toward the hard one is
     // harmless; where it stays low, the run lowers its concurrency to fit.
+    // Unix only: Windows has no descriptor rlimit for sockets (its C runtime's stdio limit is
+    // another thing), so there the limit is unknown and the run keeps its concurrency.
+    #[cfg(unix)]
     let open_files = rlimit::increase_nofile_limit(4096).ok();
+    #[cfg(not(unix))]
+    let open_files = None;
     let env = Env {
         color: match cli.output.color {
             ColorChoice::Always => true,
@@ -76,7 +81,7 @@ fn main() -> ExitCode {
         Command::Validate(args) => return command::validate(args, &mut out, &mut err).into(),
         Command::Init(args) => return command::init(args, &mut out, &mut err).into(),
         Command::Completions(args) => return command::completions(args, &mut out).into(),
-        Command::Man => return command::man(&mut out, &mut err).into(),
+        Command::Man(args) => return command::man(args, &mut out, &mut err).into(),
         Command::Report(args) => {
             return sipa_check::fleet::report(args, &env, &mut out, &mut err).into();
         }
@@ -104,6 +109,9 @@ fn main() -> ExitCode {
         let interrupt = async {
             // SIGTERM is what CI cancellation and `timeout` send: it ends a run as Ctrl-C does,
             // with every report written.
+            // Unix only: Windows has no SIGTERM; there a stop comes as Ctrl-C (or Ctrl-Break,
+            // which tokio's ctrl_c does not see) and a killed process writes no reports.
+            #[cfg(unix)]
             let terminated = async {
                 match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
                     Ok(mut term) => {
@@ -112,6 +120,8 @@ fn main() -> ExitCode {
                     Err(_) => futures::future::pending::<()>().await,
                 }
             };
+            #[cfg(not(unix))]
+            let terminated = futures::future::pending::<()>();
             let interrupted = async {
                 if tokio::signal::ctrl_c().await.is_err() {
                     futures::future::pending::<()>().await;
@@ -169,7 +179,7 @@ fn main() -> ExitCode {
             Command::Validate(_)
             | Command::Init(_)
             | Command::Completions(_)
-            | Command::Man
+            | Command::Man(_)
             | Command::Report(_) => Exit::Invalid,
         };
         exit.into()

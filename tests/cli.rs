@@ -14,14 +14,33 @@ fn scratch(name: &str) -> PathBuf {
     dir
 }
 
+/// `--version` names the release and the commit it was built from: this checkout's HEAD when
+/// built from git, "unknown" only when nothing records it.
 #[test]
-fn version_is_printed() {
+fn version_is_printed_with_the_commit() {
     let out = run(&["--version"]);
     assert!(out.status.success());
-    assert_eq!(
-        text(&out.stdout).trim(),
-        format!("sipa-check {}", env!("CARGO_PKG_VERSION"))
-    );
+    let line = text(&out.stdout).trim().to_owned();
+    assert_eq!(env!("CARGO_PKG_VERSION"), "0.2.0");
+    let commit = line
+        .strip_prefix("sipa-check 0.2.0 (commit ")
+        .and_then(|rest| rest.strip_suffix(')'))
+        .unwrap_or_else(|| panic!("not `sipa-check 0.2.0 (commit ...)`: {line}"));
+    let head = Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| text(&o.stdout).trim().to_owned());
+    match head {
+        Some(head) => assert_eq!(commit, head, "{line}"),
+        None => assert!(
+            commit == "unknown"
+                || (commit.len() == 12 && commit.chars().all(|c| c.is_ascii_hexdigit())),
+            "{line}"
+        ),
+    }
 }
 
 #[test]

@@ -559,7 +559,16 @@ fn completions_and_man_page_are_generated() {
         page.starts_with(".ie") || page.contains(".TH sipa-check"),
         "{page}"
     );
-    assert!(page.contains("Exit codes:"), "{page}");
+    // The exit codes are the page's EXIT STATUS section (they were an untitled EXTRA one).
+    assert!(page.contains(".SH \"EXIT STATUS\""), "{page}");
+    for meaning in [
+        "every check passed",
+        "a check failed",
+        "invalid command line",
+        "inconclusive",
+    ] {
+        assert!(page.contains(meaning), "{meaning}: {page}");
+    }
     assert!(page.contains("completions"), "{page}");
 }
 

@@ -8,7 +8,8 @@ use std::time::Duration;
 /// How often the free memory is handed back.
 pub const TRIM_EVERY: Duration = Duration::from_secs(5);
 
-/// At start: at most two malloc arenas (the runtime's threads share them).
+/// At start: at most two malloc arenas (the runtime's threads share them). glibc Linux only:
+/// elsewhere (musl, macOS, Windows) the system allocator is left as it is, and this does nothing.
 pub fn limit_arenas() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only sets an allocator parameter; called before the runtime's
@@ -18,7 +19,8 @@ pub fn limit_arenas() {
     }
 }
 
-/// Hands the heap's free pages back to the system.
+/// Hands the heap's free pages back to the system. glibc Linux only: elsewhere it does nothing
+/// (macOS's and Windows' allocators return free pages on their own).
 pub fn trim() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: malloc_trim only releases free memory; it is thread-safe in glibc.
