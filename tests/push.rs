@@ -265,21 +265,24 @@ async fn a_refusing_or_unreachable_pushgateway_changes_nothing_but_stderr() {
     lab.shutdown().await;
 }
 
-/// The README documents how long a push may take: a Pushgateway that accepts the connection and
+/// The monitoring guide documents how long a push may take: a Pushgateway that accepts the connection and
 /// never answers costs the run that long (`push::PUSH_TIMEOUT`), no more, and is one line on
 /// stderr; the verdict and the exit code stay the run's.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_silent_pushgateway_costs_the_documented_push_timeout() {
     let timeout = sipa_check::push::PUSH_TIMEOUT;
-    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
-        .unwrap()
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ");
+    let readme = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/docs/guide-monitoring.md"
+    ))
+    .unwrap()
+    .split_whitespace()
+    .collect::<Vec<_>>()
+    .join(" ");
     let documented = format!("gives up after {} s", timeout.as_secs());
     assert!(
         readme.contains(&documented),
-        "the README does not say the push {documented}"
+        "the monitoring guide does not say the push {documented}"
     );
 
     // Accepts every connection and holds it without a word.
