@@ -4,10 +4,9 @@
 pub mod address;
 pub mod audit;
 pub mod cli;
-pub mod command;
+pub mod cmd;
 pub mod complete;
 pub mod entra;
-pub mod fleet;
 pub mod guide;
 pub mod lab;
 pub mod metrics;

@@ -1,0 +1,130 @@
+//! The house's rules, read from the code (DESIGN.md "Layout"): data flows one way, and the
+//! rooms below never import the rooms above. Each rule reads the real `use crate::…` lines of
+//! every file under `src/` (test modules left out), so a new import that breaks one fails here.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+/// Every `.rs` file under `dir`.
+fn rust_files(dir: &Path, found: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            rust_files(&path, found);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            found.push(path);
+        }
+    }
+}
+
+/// A file's text before its test module (a `tests.rs` file is all test code).
+fn non_test_text(path: &Path) -> String {
+    if path.file_name().is_some_and(|n| n == "tests.rs") {
+        return String::new();
+    }
+    let text = std::fs::read_to_string(path).unwrap();
+    match text.find("\n#[cfg(test)]") {
+        Some(cut) => text[..cut].to_string(),
+        None => text,
+    }
+}
+
+/// The top-level module a file belongs to: `src/verdict/entra.rs` is `verdict`, `src/plan.rs`
+/// is `plan`.
+fn room(src: &Path, path: &Path) -> String {
+    let rel = path.strip_prefix(src).unwrap();
+    let first = rel
+        .components()
+        .next()
+        .unwrap()
+        .as_os_str()
+        .to_string_lossy();
+    first.trim_end_matches(".rs").to_string()
+}
+
+/// The rooms each `use crate::` statement names (`use crate::{a, b::c}` names `a` and `b`).
+fn used_rooms(text: &str) -> BTreeSet<String> {
+    let mut rooms = BTreeSet::new();
+    let mut rest = text;
+    while let Some(at) = rest.find("use crate::") {
+        let after = &rest[at + "use crate::".len()..];
+        let end = after.find(';').unwrap_or(after.len());
+        let statement = &after[..end];
+        if let Some(group) = statement.strip_prefix('{') {
+            // Top-level names of a group: split on commas at brace depth zero.
+            let mut depth = 0;
+            let mut start = 0;
+            let group = group.trim_end_matches('}');
+            let mut parts = Vec::new();
+            for (i, c) in group.char_indices() {
+                match c {
+                    '{' => depth += 1,
+                    '}' => depth -= 1,
+                    ',' if depth == 0 => {
+                        parts.push(&group[start..i]);
+                        start = i + 1;
+                    }
+                    _ => {}
+                }
+            }
+            parts.push(&group[start..]);
+            for p in parts {
+                let name: String = p
+                    .trim()
+                    .chars()
+                    .take_while(|c| c.is_alphanumeric() || *c == '_')
+                    .collect();
+                if !name.is_empty() {
+                    rooms.insert(name);
+                }
+            }
+        } else {
+            let name: String = statement
+                .chars()
+                .take_while(|c| c.is_alphanumeric() || *c == '_')
+                .collect();
+            rooms.insert(name);
+        }
+        rest = &after[end..];
+    }
+    rooms
+}
+
+/// Room -> the rooms it imports, from every file's non-test `use crate::` lines.
+fn import_graph() -> BTreeMap<String, BTreeSet<String>> {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    let mut graph: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for f in files {
+        let from = room(&src, &f);
+        let to = used_rooms(&non_test_text(&f));
+        let entry = graph.entry(from.clone()).or_default();
+        entry.extend(to.into_iter().filter(|t| *t != from));
+    }
+    graph
+}
+
+fn assert_imports_none(from: &str, forbidden: &[&str]) {
+    let graph = import_graph();
+    let imports = graph.get(from).cloned().unwrap_or_default();
+    let broken: Vec<&&str> = forbidden.iter().filter(|f| imports.contains(**f)).collect();
+    assert!(
+        broken.is_empty(),
+        "{from} imports {broken:?} (all its imports: {imports:?})"
+    );
+}
+
+#[test]
+fn used_rooms_reads_single_and_grouped_imports() {
+    let rooms = used_rooms("use crate::a::B;\nuse crate::{c::{D, E}, f};\nuse std::x;");
+    assert_eq!(
+        rooms.into_iter().collect::<Vec<_>>(),
+        vec!["a".to_string(), "c".to_string(), "f".to_string()]
+    );
+}
+
+#[test]
+fn audit_imports_none_of_the_command_layer_the_cli_or_the_lab() {
+    assert_imports_none("audit", &["cmd", "command", "cli", "lab"]);
+}
