@@ -128,3 +128,78 @@ fn used_rooms_reads_single_and_grouped_imports() {
 fn audit_imports_none_of_the_command_layer_the_cli_or_the_lab() {
     assert_imports_none("audit", &["cmd", "command", "cli", "lab"]);
 }
+
+#[test]
+fn verdict_imports_none_of_report_probe_entra_or_runner() {
+    assert_imports_none("verdict", &["report", "probe", "entra", "runner"]);
+}
+
+#[test]
+fn observation_imports_neither_probe_nor_entra() {
+    assert_imports_none("observation", &["probe", "entra"]);
+}
+
+#[test]
+fn scenario_does_not_import_entra() {
+    assert_imports_none("scenario", &["entra"]);
+}
+
+/// A loop of rooms importing each other, if any: a path that comes back to where it started.
+fn find_loop(graph: &BTreeMap<String, BTreeSet<String>>) -> Option<Vec<String>> {
+    fn visit(
+        node: &str,
+        graph: &BTreeMap<String, BTreeSet<String>>,
+        path: &mut Vec<String>,
+        done: &mut BTreeSet<String>,
+    ) -> Option<Vec<String>> {
+        if let Some(at) = path.iter().position(|n| n == node) {
+            let mut cycle = path[at..].to_vec();
+            cycle.push(node.to_string());
+            return Some(cycle);
+        }
+        if done.contains(node) {
+            return None;
+        }
+        path.push(node.to_string());
+        for next in graph.get(node).into_iter().flatten() {
+            if let Some(cycle) = visit(next, graph, path, done) {
+                return Some(cycle);
+            }
+        }
+        path.pop();
+        done.insert(node.to_string());
+        None
+    }
+    let mut done = BTreeSet::new();
+    for node in graph.keys() {
+        if let Some(cycle) = visit(node, graph, &mut Vec::new(), &mut done) {
+            return Some(cycle);
+        }
+    }
+    None
+}
+
+#[test]
+fn find_loop_finds_a_loop_and_only_a_loop() {
+    let graph = |edges: &[(&str, &str)]| {
+        let mut g: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        for (a, b) in edges {
+            g.entry(a.to_string()).or_default().insert(b.to_string());
+        }
+        g
+    };
+    assert_eq!(
+        find_loop(&graph(&[("a", "b"), ("b", "c"), ("a", "c")])),
+        None
+    );
+    assert_eq!(
+        find_loop(&graph(&[("a", "b"), ("b", "c"), ("c", "a")])),
+        Some(vec!["a".into(), "b".into(), "c".into(), "a".into()])
+    );
+}
+
+#[test]
+fn no_rooms_import_each_other_in_a_loop() {
+    let graph = import_graph();
+    assert_eq!(find_loop(&graph), None, "import graph: {graph:#?}");
+}

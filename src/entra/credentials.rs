@@ -14,7 +14,7 @@ use ring::signature::{self, KeyPair as _, RsaKeyPair};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
-use super::Cloud;
+use super::{Cloud, CloudError};
 pub use crate::scenario::model::Secret;
 
 /// The tenant (GUID or domain).
@@ -305,6 +305,15 @@ impl ClientCertificate {
             "{signing_input}.{}",
             b64.encode(signature)
         )))
+    }
+}
+
+impl From<CloudError> for CredentialsError {
+    fn from(e: CloudError) -> Self {
+        match e {
+            CloudError::BadAuthorityHost { given } => CredentialsError::BadAuthorityHost { given },
+            CloudError::UnknownCloud { authority } => CredentialsError::UnknownCloud { authority },
+        }
     }
 }
 

@@ -1,6 +1,7 @@
 //! Scenario files: parse (TOML or JSON, with positions), then validate into the typed model.
 //! No I/O beyond reading the file.
 
+pub mod cloud;
 mod de;
 mod document;
 mod error;

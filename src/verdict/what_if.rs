@@ -6,8 +6,8 @@
 use std::net::IpAddr;
 
 use super::{Expectation, diagnosis};
-use crate::entra::{GraphError, WhatIfPolicy};
 use crate::guide::GuideStep;
+use crate::observation::entra::{GraphError, WhatIfPolicy};
 use crate::observation::{WhatIfAnswer, WhatIfObservation, WhatIfSide, WhatIfSource};
 use crate::outcome::{Diagnosis, Outcome, Status};
 
