@@ -203,3 +203,8 @@ fn no_rooms_import_each_other_in_a_loop() {
     let graph = import_graph();
     assert_eq!(find_loop(&graph), None, "import graph: {graph:#?}");
 }
+#[test]
+fn lab_does_not_import_audit() {
+    // A fake checks with its own code (STYLE.md 21).
+    assert_imports_none("lab", &["audit"]);
+}

@@ -467,6 +467,16 @@ mod tests {
     use super::*;
     use std::collections::HashMap;
 
+    /// The documented rule worked by hand (as the lab's fake ZIA checks it with its own code):
+    /// …123456 picks positions 1-6, 123456 / 2 = 061728 picks positions 2, 8, 3, 9, 4, 10.
+    #[test]
+    fn the_api_key_is_obfuscated_as_zscaler_documents() {
+        assert_eq!(
+            obfuscate_api_key("abcdefghijklmnop", 1_700_000_123_456).as_deref(),
+            Some("bcdefgcidjek")
+        );
+    }
+
     fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
         let map: HashMap<String, String> = pairs
             .iter()
