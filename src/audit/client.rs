@@ -20,6 +20,7 @@ use super::documents::{Documents, Endpoint, Paging, Product};
 use super::model::Unreadable;
 use crate::address::ConnectTo;
 use crate::observation::cause_chain;
+pub use crate::observation::retry_after;
 use crate::scenario::model::ProxySpec;
 use crate::scenario::model::Secret;
 
@@ -333,15 +334,6 @@ fn form(pairs: &[(&str, &str)]) -> String {
 fn excerpt(body: &str) -> Option<String> {
     let t = body.trim();
     (!t.is_empty()).then(|| t.chars().take(200).collect())
-}
-
-/// `Retry-After` as seconds (`13`) or a Go duration (`13s`, `1m30s`, `500ms`).
-pub fn retry_after(value: &str) -> Option<Duration> {
-    let v = value.trim();
-    if let Ok(secs) = v.parse::<u64>() {
-        return Some(Duration::from_secs(secs));
-    }
-    humantime::parse_duration(v).ok()
 }
 
 fn joined(base: &Url, path: &str) -> Result<Url, ApiError> {
@@ -868,18 +860,4 @@ pub async fn fetch_all(
         }
     }
     (docs, problems)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn retry_after_in_both_forms() {
-        assert_eq!(retry_after("13s"), Some(Duration::from_secs(13)));
-        assert_eq!(retry_after("13"), Some(Duration::from_secs(13)));
-        assert_eq!(retry_after("1m30s"), Some(Duration::from_secs(90)));
-        assert_eq!(retry_after("500ms"), Some(Duration::from_millis(500)));
-        assert_eq!(retry_after("soon"), None);
-    }
 }

@@ -516,9 +516,28 @@ pub fn excerpt_within(body: &[u8], max: usize) -> String {
     shown.trim().to_string()
 }
 
+/// A `Retry-After` value: seconds (`13`) or a duration (`13s`, `1m30s`, `500ms`, as Go servers
+/// write it). The one parser of the header, for the ZPA/ZIA clients and the Graph client alike.
+pub fn retry_after(value: &str) -> Option<Duration> {
+    let v = value.trim();
+    if let Ok(secs) = v.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    humantime::parse_duration(v).ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn retry_after_in_both_forms() {
+        assert_eq!(retry_after("13s"), Some(Duration::from_secs(13)));
+        assert_eq!(retry_after("13"), Some(Duration::from_secs(13)));
+        assert_eq!(retry_after("1m30s"), Some(Duration::from_secs(90)));
+        assert_eq!(retry_after("500ms"), Some(Duration::from_millis(500)));
+        assert_eq!(retry_after("soon"), None);
+    }
 
     #[test]
     fn classifies_addresses() {

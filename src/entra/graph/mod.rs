@@ -409,8 +409,8 @@ impl GraphClient {
             status: head.status.as_u16(),
             content_type: header(hyper::header::CONTENT_TYPE),
             retry_after: header(hyper::header::RETRY_AFTER)
-                .and_then(|s| s.trim().trim_end_matches('s').parse::<u64>().ok())
-                .map(Duration::from_secs),
+                .as_deref()
+                .and_then(crate::observation::retry_after),
             body: Bytes::from(bytes),
             truncated,
         })
