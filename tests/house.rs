@@ -208,3 +208,28 @@ fn lab_does_not_import_audit() {
     // A fake checks with its own code (STYLE.md 21).
     assert_imports_none("lab", &["audit"]);
 }
+
+/// Files still over the limit, each with why: the test fails when one of them is split (so
+/// the exception goes) or when any other file grows past the limit.
+const OVER_THE_LIMIT_FOR_NOW: &[&str] = &[
+    // Issue 19 item 1 (the typed Cause) is rewriting the human renderer in parallel; it is
+    // split with that work, not under it.
+    "src/report/human.rs",
+];
+
+#[test]
+fn no_file_is_over_900_lines_before_its_test_module() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = Vec::new();
+    rust_files(&root.join("src"), &mut files);
+    let mut over = Vec::new();
+    for f in files {
+        let lines = non_test_text(&f).lines().count();
+        let shown = f.strip_prefix(root).unwrap().display().to_string();
+        if lines > 900 {
+            over.push(shown);
+        }
+    }
+    over.sort();
+    assert_eq!(over, OVER_THE_LIMIT_FOR_NOW, "files over 900 lines before their tests");
+}
