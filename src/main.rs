@@ -73,10 +73,10 @@ fn main() -> ExitCode {
     let mut out = ClosedPipeOk::new(std::io::stdout().lock());
     let mut err = std::io::stderr();
     let synchronous = match &cli.command {
-        Command::Validate(args) => Some(cmd::validate(args, &mut out, &mut err)),
-        Command::Init(args) => Some(cmd::init(args, &mut out)),
-        Command::Completions(args) => Some(cmd::completions(args, &mut out)),
-        Command::Man => Some(cmd::man(&mut out)),
+        Command::Validate(args) => Some(cmd::validate::validate(args, &mut out, &mut err)),
+        Command::Init(args) => Some(cmd::init::init(args, &mut out)),
+        Command::Completions(args) => Some(cmd::init::completions(args, &mut out)),
+        Command::Man => Some(cmd::init::man(&mut out)),
         Command::Report(args) => Some(cmd::report::report(args, &env, &mut out, &mut err)),
         Command::Run(_)
         | Command::Lab(_)
@@ -127,7 +127,7 @@ fn main() -> ExitCode {
         .shared();
         let result = match &cli.command {
             Command::Run(args) => match &args.anchors_from_zpa {
-                None => cmd::run(args, &env, interrupt, &mut out, &mut err).await,
+                None => cmd::run::run(args, &env, interrupt, &mut out, &mut err).await,
                 Some(snapshot) => {
                     cmd::audit::run_with_zpa_anchors(
                         args,
@@ -141,15 +141,15 @@ fn main() -> ExitCode {
                     .await
                 }
             },
-            Command::Lab(args) => cmd::lab(args, &env, interrupt, &mut out, &mut err).await,
+            Command::Lab(args) => cmd::lab::lab(args, &env, interrupt, &mut out, &mut err).await,
             Command::Complete(args) => {
-                cmd::complete(args, &env, interrupt, &mut out, &mut err).await
+                cmd::complete::complete(args, &env, interrupt, &mut out, &mut err).await
             }
             Command::Audit(args) => {
                 cmd::audit::audit(args, &env, |k| std::env::var(k).ok(), &mut out, &mut err).await
             }
             Command::Serve(args) => {
-                cmd::serve_metrics(args, &env, interrupt, &mut out, &mut err).await
+                cmd::serve::serve_metrics(args, &env, interrupt, &mut out, &mut err).await
             }
             Command::Validate(_)
             | Command::Init(_)

@@ -231,5 +231,8 @@ fn no_file_is_over_900_lines_before_its_test_module() {
         }
     }
     over.sort();
-    assert_eq!(over, OVER_THE_LIMIT_FOR_NOW, "files over 900 lines before their tests");
+    assert_eq!(
+        over, OVER_THE_LIMIT_FOR_NOW,
+        "files over 900 lines before their tests"
+    );
 }

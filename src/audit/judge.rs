@@ -18,9 +18,6 @@ mod zpa;
 use crate::guide::GuideStep;
 use crate::outcome::Status;
 use crate::scenario::model::AnchorSet;
-use zia::*;
-pub use zpa::chain_connectors;
-use zpa::*;
 
 /// The client type "ZIA Service Edge": what SIPA traffic presents to ZPA.
 pub const CLIENT_TYPE_SIPA: &str = "zpn_client_type_ip_anchoring";
@@ -359,9 +356,9 @@ pub fn judge(tenant: &Tenant, req: &Requirements) -> Vec<AuditCheck> {
             None
         }
     };
-    let chain = zpa.map(|zpa| judge_zpa(zpa, req, &mut checks));
+    let chain = zpa.map(|zpa| zpa::judge_zpa(zpa, req, &mut checks));
     match &tenant.zia {
-        Ok(zia) => judge_zia(zia, chain.as_ref(), &mut checks),
+        Ok(zia) => zia::judge_zia(zia, chain.as_ref(), &mut checks),
         Err(u) => checks.push(unreadable(u)),
     }
     checks
@@ -372,6 +369,32 @@ pub fn judge(tenant: &Tenant, req: &Requirements) -> Vec<AuditCheck> {
 struct Chain {
     segments: Vec<Segment>,
     server_groups: Vec<ObjRef>,
+}
+
+/// The connectors behind the chain's server groups: the anchor set ZPA itself describes.
+pub fn chain_connectors<'z>(zpa: &'z ZpaConfig, req: &Requirements) -> Vec<&'z Connector> {
+    let mut out: Vec<&Connector> = Vec::new();
+    for s in zpa.segments.iter().filter(|s| {
+        s.enabled
+            && s.ip_anchored
+            && req
+                .login_hosts
+                .iter()
+                .any(|h| coverage(&s.domains, h) != Coverage::None)
+    }) {
+        for sg in &s.server_groups {
+            if let Some(g) = zpa.server_groups.iter().find(|g| g.id == sg.id) {
+                for cg in &g.connector_groups {
+                    for c in zpa.connectors.iter().filter(|c| c.group_id == cg.id) {
+                        if !out.iter().any(|k| k.id == c.id) {
+                            out.push(c);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    out
 }
 
 #[cfg(test)]

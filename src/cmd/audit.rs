@@ -201,7 +201,7 @@ pub async fn run_with_zpa_anchors(
         zpa_anchors: Some(std::sync::Arc::new(zpa)),
         ..env.clone()
     };
-    super::run(&args, &env, interrupt, out, err).await
+    super::run::run(&args, &env, interrupt, out, err).await
 }
 
 /// `sipa-check audit`.

@@ -27,13 +27,6 @@ use crate::outcome::{RunReport, Status};
 use crate::report::human::HumanStyle;
 use crate::scenario::model::Secret;
 
-pub use complete::complete;
-pub use init::{INIT_TEMPLATE, completions, init, man};
-pub use lab::{LAB_TENANT, from_both_places, lab, lab_entra, lab_overrides};
-pub use run::run;
-pub use serve::serve_metrics;
-pub use validate::validate;
-
 /// Why a subcommand stopped before its verdict: always exit 2 (nothing ran, or what ran cannot
 /// be judged: a bad command line, scenario, file or environment).
 #[derive(Debug, thiserror::Error)]

@@ -14,7 +14,7 @@ use ring::signature::{self, KeyPair as _, RsaKeyPair};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
-use super::{Cloud, CloudError};
+use crate::scenario::cloud::{Cloud, CloudError};
 pub use crate::scenario::model::Secret;
 
 /// The tenant (GUID or domain).

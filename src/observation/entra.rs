@@ -9,7 +9,7 @@ use std::time::{Duration, Instant, SystemTime};
 use ipnet::IpNet;
 use serde::Serialize;
 
-use super::{ConnectObservation, Cut, TlsObservation};
+use super::connection::{ConnectObservation, Cut, TlsObservation};
 
 /// A token request through a login host (its credentials and token never kept), joined to
 /// what Entra's sign-in log says about its `client-request-id`.

@@ -671,29 +671,3 @@ pub(super) fn access_check(
         }
     }
 }
-
-/// The connectors behind the chain's server groups: the anchor set ZPA itself describes.
-pub fn chain_connectors<'z>(zpa: &'z ZpaConfig, req: &Requirements) -> Vec<&'z Connector> {
-    let mut out: Vec<&Connector> = Vec::new();
-    for s in zpa.segments.iter().filter(|s| {
-        s.enabled
-            && s.ip_anchored
-            && req
-                .login_hosts
-                .iter()
-                .any(|h| coverage(&s.domains, h) != Coverage::None)
-    }) {
-        for sg in &s.server_groups {
-            if let Some(g) = zpa.server_groups.iter().find(|g| g.id == sg.id) {
-                for cg in &g.connector_groups {
-                    for c in zpa.connectors.iter().filter(|c| c.group_id == cg.id) {
-                        if !out.iter().any(|k| k.id == c.id) {
-                            out.push(c);
-                        }
-                    }
-                }
-            }
-        }
-    }
-    out
-}

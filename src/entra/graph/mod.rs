@@ -24,7 +24,7 @@ mod sign_ins;
 mod token;
 mod what_if;
 
-use super::{Cloud, EntraCredentials, Secret};
+use super::credentials::{EntraCredentials, Secret};
 pub use crate::observation::WhatIfRequest;
 use crate::observation::cause_chain;
 pub use crate::observation::entra::{
@@ -32,6 +32,7 @@ pub use crate::observation::entra::{
     SignInLookup, SignInRecord, TokenRefusal, WhatIfPolicy, WhatIfSubject, check_anchors,
     short_url,
 };
+use crate::scenario::cloud::Cloud;
 
 /// Never more than this many connections to Graph at once.
 pub const MAX_CONNECTIONS: usize = 2;
