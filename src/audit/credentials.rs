@@ -5,7 +5,6 @@
 use std::fmt;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use base64::Engine as _;
 use ring::signature::RsaKeyPair;
 use rustls::pki_types::PrivateKeyDer;
 use rustls::pki_types::pem::PemObject as _;
@@ -126,26 +125,13 @@ fn assertion(key: &RsaKeyPair, client_id: &str) -> Result<String, CredentialsErr
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
-    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
     let header = serde_json::json!({"alg": "RS256", "typ": "JWT"});
     let claims = serde_json::json!({
         "iss": client_id, "sub": client_id, "aud": ONEAPI_AUDIENCE,
         "iat": now, "exp": now + 600, "jti": uuid::Uuid::new_v4().to_string(),
     });
-    let input = format!(
-        "{}.{}",
-        b64.encode(header.to_string()),
-        b64.encode(claims.to_string())
-    );
-    let mut sig = vec![0; key.public().modulus_len()];
-    key.sign(
-        &ring::signature::RSA_PKCS1_SHA256,
-        &ring::rand::SystemRandom::new(),
-        input.as_bytes(),
-        &mut sig,
-    )
-    .map_err(|_| CredentialsError::PrivateKey("cannot sign with the RSA key".into()))?;
-    Ok(format!("{input}.{}", b64.encode(sig)))
+    crate::entra::credentials::sign_rs256(key, &header, &claims)
+        .ok_or_else(|| CredentialsError::PrivateKey("cannot sign with the RSA key".into()))
 }
 
 fn rsa_key(value: &str) -> Result<RsaKeyPair, CredentialsError> {
