@@ -97,8 +97,8 @@ fn main() -> ExitCode {
     let runtime = match builder.enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return Exit::Invalid.into();
+            let e = cmd::CommandError::Invalid(format!("cannot start the async runtime: {e}"));
+            return cmd::finish(Err(e), &mut err).into();
         }
     };
     runtime.block_on(async {
