@@ -331,9 +331,11 @@ fn form(pairs: &[(&str, &str)]) -> String {
         .finish()
 }
 
+/// The start of an error answer's body as printable text (control characters blanked: API
+/// answers reach the terminal), or nothing when it is empty: the one body excerpt.
 fn excerpt(body: &str) -> Option<String> {
-    let t = body.trim();
-    (!t.is_empty()).then(|| t.chars().take(200).collect())
+    let shown = crate::observation::excerpt(body.as_bytes());
+    (!shown.is_empty()).then_some(shown)
 }
 
 fn joined(base: &Url, path: &str) -> Result<Url, ApiError> {
@@ -860,4 +862,20 @@ pub async fn fetch_all(
         }
     }
     (docs, problems)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_error_body_reaches_the_terminal_without_control_characters() {
+        assert_eq!(
+            excerpt("  \u{1b}[31mdenied\u{7}\n ").as_deref(),
+            Some("[31mdenied")
+        );
+        assert_eq!(excerpt(" \n "), None);
+        let long = "x".repeat(500);
+        assert_eq!(excerpt(&long).unwrap().chars().count(), 201);
+    }
 }
