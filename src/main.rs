@@ -7,7 +7,7 @@ use std::sync::Arc;
 use clap::Parser;
 use futures::FutureExt;
 use sipa_check::cli::{Cli, ColorChoice, Command};
-use sipa_check::command::{self, ClosedPipeOk, Detail, Env, Exit};
+use sipa_check::cmd::{self, ClosedPipeOk, Detail, Env, Exit};
 use sipa_check::entra::EntraCredentials;
 use sipa_check::observation::Cut;
 use sipa_check::scenario::model::Secret;
@@ -77,19 +77,20 @@ fn main() -> ExitCode {
     // verdict's code.
     let mut out = ClosedPipeOk::new(std::io::stdout().lock());
     let mut err = std::io::stderr();
-    match &cli.command {
-        Command::Validate(args) => return command::validate(args, &mut out, &mut err).into(),
-        Command::Init(args) => return command::init(args, &mut out, &mut err).into(),
-        Command::Completions(args) => return command::completions(args, &mut out).into(),
-        Command::Man(args) => return command::man(args, &mut out, &mut err).into(),
-        Command::Report(args) => {
-            return sipa_check::fleet::report(args, &env, &mut out, &mut err).into();
-        }
+    let synchronous = match &cli.command {
+        Command::Validate(args) => Some(cmd::validate::validate(args, &mut out, &mut err)),
+        Command::Init(args) => Some(cmd::init::init(args, &mut out)),
+        Command::Completions(args) => Some(cmd::init::completions(args, &mut out)),
+        Command::Man(args) => Some(cmd::init::man(args, &mut out)),
+        Command::Report(args) => Some(cmd::report::report(args, &env, &mut out, &mut err)),
         Command::Run(_)
         | Command::Lab(_)
         | Command::Complete(_)
         | Command::Audit(_)
-        | Command::Serve(_) => {}
+        | Command::Serve(_) => None,
+    };
+    if let Some(result) = synchronous {
+        return cmd::finish(result, &mut err).into();
     }
     // `serve` runs its probes on one thread: they wait on the network nearly all the time, and
     // one thread spares the wake-ups between two (a tenth of the exporter's CPU). A scrape's
@@ -101,8 +102,8 @@ fn main() -> ExitCode {
     let runtime = match builder.enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return Exit::Invalid.into();
+            let e = cmd::CommandError::Invalid(format!("cannot start the async runtime: {e}"));
+            return cmd::finish(Err(e), &mut err).into();
         }
     };
     runtime.block_on(async {
@@ -134,54 +135,38 @@ fn main() -> ExitCode {
         }
         .boxed()
         .shared();
-        let exit = match &cli.command {
+        let result = match &cli.command {
             Command::Run(args) => match &args.anchors_from_zpa {
-                None => command::run(args, &env, interrupt, &mut out, &mut err).await,
+                None => cmd::run::run(args, &env, interrupt, &mut out, &mut err).await,
                 Some(snapshot) => {
-                    // The anchor set comes from ZPA: read it first, then run with it.
-                    match sipa_check::audit::command::anchors_for_run(
+                    cmd::audit::run_with_zpa_anchors(
                         args,
                         snapshot.as_deref(),
                         |k| std::env::var(k).ok(),
-                        &env.api_proxy,
+                        &env,
+                        interrupt,
+                        &mut out,
                         &mut err,
                     )
                     .await
-                    {
-                        Ok((args, zpa)) => {
-                            let env = Env {
-                                zpa_anchors: Some(Arc::new(zpa)),
-                                ..env
-                            };
-                            command::run(&args, &env, interrupt, &mut out, &mut err).await
-                        }
-                        Err(exit) => exit,
-                    }
                 }
             },
-            Command::Lab(args) => command::lab(args, &env, interrupt, &mut out, &mut err).await,
+            Command::Lab(args) => cmd::lab::lab(args, &env, interrupt, &mut out, &mut err).await,
             Command::Complete(args) => {
-                command::complete(args, &env, interrupt, &mut out, &mut err).await
+                cmd::complete::complete(args, &env, interrupt, &mut out, &mut err).await
             }
             Command::Audit(args) => {
-                sipa_check::audit::command::audit(
-                    args,
-                    &env,
-                    |k| std::env::var(k).ok(),
-                    &mut out,
-                    &mut err,
-                )
-                .await
+                cmd::audit::audit(args, &env, |k| std::env::var(k).ok(), &mut out, &mut err).await
             }
             Command::Serve(args) => {
-                command::serve_metrics(args, &env, interrupt, &mut out, &mut err).await
+                cmd::serve::serve_metrics(args, &env, interrupt, &mut out, &mut err).await
             }
             Command::Validate(_)
             | Command::Init(_)
             | Command::Completions(_)
             | Command::Man(_)
-            | Command::Report(_) => Exit::Invalid,
+            | Command::Report(_) => Ok(Exit::Invalid),
         };
-        exit.into()
+        cmd::finish(result, &mut err).into()
     })
 }

@@ -457,7 +457,7 @@ fn entra_setup(
         credentials.cloud = Cloud::from_authority(authority, graph_host).map_err(|source| {
             SetupError::EntraCloud {
                 scenario: scenario.source.clone(),
-                source,
+                source: source.into(),
             }
         })?;
     }

@@ -10,7 +10,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
 use sipa_check::address::ConnectTo;
-use sipa_check::command::lab_overrides;
+use sipa_check::cmd::lab::lab_overrides;
 use sipa_check::lab::{Lab, LabConfig};
 use sipa_check::outcome::{ScenarioRun, Stage, Status};
 use sipa_check::scenario::{self, Format};

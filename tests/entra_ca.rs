@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use sipa_check::command::{from_both_places, lab_entra, lab_overrides};
+use sipa_check::cmd::lab::{from_both_places, lab_entra, lab_overrides};
 use sipa_check::entra::ClientAuth;
 use sipa_check::guide::GuideStep;
 use sipa_check::lab::{Fault, GraphTraffic, LAB_CA_POLICY_ID, Lab, LabConfig};

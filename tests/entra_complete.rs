@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 
 mod common;
 
-use sipa_check::command::{Exit, lab_entra};
+use sipa_check::cmd::Exit;
+use sipa_check::cmd::lab::lab_entra;
 use sipa_check::complete::{ReadError, complete, pending_count, read_report};
 use sipa_check::guide::GuideStep;
 use sipa_check::lab::{

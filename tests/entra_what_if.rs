@@ -43,8 +43,8 @@ async fn run_edited(faults: &[Fault], edit: impl FnOnce(&mut Scenario)) -> (Scen
     })
     .await
     .expect("the lab starts");
-    let (mut s, access) = sipa_check::command::lab_entra(&lab);
-    let (overrides, connect_to) = sipa_check::command::lab_overrides(&lab, faults, false);
+    let (mut s, access) = sipa_check::cmd::lab::lab_entra(&lab);
+    let (overrides, connect_to) = sipa_check::cmd::lab::lab_overrides(&lab, faults, false);
     s.apply(&overrides).expect("lab overrides apply");
     edit(&mut s);
     let settings = sipa_check::runner::RunSettings {

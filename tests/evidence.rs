@@ -14,7 +14,7 @@ async fn canary_only(faults: &[Fault], require: Require) -> ScenarioRun {
     let (lab, _, connect_to) = common::start_lab(faults, false).await;
     let mut s = scenario::load(std::path::Path::new("scenarios/lab-canary-only.toml"))
         .expect("the canary-only scenario loads");
-    let (overrides, _) = sipa_check::command::lab_overrides(&lab, faults, false);
+    let (overrides, _) = sipa_check::cmd::lab::lab_overrides(&lab, faults, false);
     s.apply(&overrides).expect("lab overrides apply");
     s.apply(&Overrides {
         require: Some(require),

@@ -12,7 +12,7 @@ use base64::Engine as _;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-use sipa_check::command::lab_overrides;
+use sipa_check::cmd::lab::lab_overrides;
 use sipa_check::lab::{Lab, LabConfig};
 use sipa_check::outcome::{RunReport, Status};
 use sipa_check::report::{self, human::HumanStyle};

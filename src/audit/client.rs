@@ -20,6 +20,7 @@ use super::documents::{Documents, Endpoint, Paging, Product};
 use super::model::Unreadable;
 use crate::address::ConnectTo;
 use crate::observation::cause_chain;
+pub use crate::observation::retry_after;
 use crate::scenario::model::ProxySpec;
 use crate::scenario::model::Secret;
 
@@ -330,18 +331,11 @@ fn form(pairs: &[(&str, &str)]) -> String {
         .finish()
 }
 
+/// The start of an error answer's body as printable text (control characters blanked: API
+/// answers reach the terminal), or nothing when it is empty: the one body excerpt.
 fn excerpt(body: &str) -> Option<String> {
-    let t = body.trim();
-    (!t.is_empty()).then(|| t.chars().take(200).collect())
-}
-
-/// `Retry-After` as seconds (`13`) or a Go duration (`13s`, `1m30s`, `500ms`).
-pub fn retry_after(value: &str) -> Option<Duration> {
-    let v = value.trim();
-    if let Ok(secs) = v.parse::<u64>() {
-        return Some(Duration::from_secs(secs));
-    }
-    humantime::parse_duration(v).ok()
+    let shown = crate::observation::excerpt(body.as_bytes());
+    (!shown.is_empty()).then_some(shown)
 }
 
 fn joined(base: &Url, path: &str) -> Result<Url, ApiError> {
@@ -875,11 +869,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn retry_after_in_both_forms() {
-        assert_eq!(retry_after("13s"), Some(Duration::from_secs(13)));
-        assert_eq!(retry_after("13"), Some(Duration::from_secs(13)));
-        assert_eq!(retry_after("1m30s"), Some(Duration::from_secs(90)));
-        assert_eq!(retry_after("500ms"), Some(Duration::from_millis(500)));
-        assert_eq!(retry_after("soon"), None);
+    fn an_error_body_reaches_the_terminal_without_control_characters() {
+        assert_eq!(
+            excerpt("  \u{1b}[31mdenied\u{7}\n ").as_deref(),
+            Some("[31mdenied")
+        );
+        assert_eq!(excerpt(" \n "), None);
+        let long = "x".repeat(500);
+        assert_eq!(excerpt(&long).unwrap().chars().count(), 201);
     }
 }

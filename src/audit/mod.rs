@@ -7,11 +7,9 @@
 
 pub mod anchors;
 pub mod client;
-pub mod command;
 pub mod credentials;
 pub mod documents;
 pub mod judge;
-pub mod lab;
 pub mod model;
 pub mod parse;
 pub mod plan;

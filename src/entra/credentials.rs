@@ -14,7 +14,7 @@ use ring::signature::{self, KeyPair as _, RsaKeyPair};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
-use super::Cloud;
+use crate::scenario::cloud::{Cloud, CloudError};
 pub use crate::scenario::model::Secret;
 
 /// The tenant (GUID or domain).
@@ -286,25 +286,43 @@ impl ClientCertificate {
             "nbf": now,
             "exp": now + ASSERTION_LIFETIME.as_secs(),
         });
-        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
-        let signing_input = format!(
-            "{}.{}",
-            b64.encode(header.to_string()),
-            b64.encode(claims.to_string())
-        );
-        let mut signature = vec![0; self.key.public().modulus_len()];
-        self.key
-            .sign(
-                &signature::RSA_PKCS1_SHA256,
-                &SystemRandom::new(),
-                signing_input.as_bytes(),
-                &mut signature,
-            )
-            .map_err(|_| CredentialsError::Signing)?;
-        Ok(Secret::new(format!(
-            "{signing_input}.{}",
-            b64.encode(signature)
-        )))
+        sign_rs256(&self.key, &header, &claims)
+            .map(Secret::new)
+            .ok_or(CredentialsError::Signing)
+    }
+}
+
+/// A JWT signed with RS256 (RSASSA-PKCS1-v1_5 with SHA-256) by `key`: base64url of the header
+/// and of the claims, then of the signature, joined by dots. The one JWT signer: Entra's client
+/// assertion and OneAPI's both use it. `None` when the key cannot sign.
+pub fn sign_rs256(
+    key: &RsaKeyPair,
+    header: &serde_json::Value,
+    claims: &serde_json::Value,
+) -> Option<String> {
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let signing_input = format!(
+        "{}.{}",
+        b64.encode(header.to_string()),
+        b64.encode(claims.to_string())
+    );
+    let mut signature = vec![0; key.public().modulus_len()];
+    key.sign(
+        &signature::RSA_PKCS1_SHA256,
+        &SystemRandom::new(),
+        signing_input.as_bytes(),
+        &mut signature,
+    )
+    .ok()?;
+    Some(format!("{signing_input}.{}", b64.encode(signature)))
+}
+
+impl From<CloudError> for CredentialsError {
+    fn from(e: CloudError) -> Self {
+        match e {
+            CloudError::BadAuthorityHost { given } => CredentialsError::BadAuthorityHost { given },
+            CloudError::UnknownCloud { authority } => CredentialsError::UnknownCloud { authority },
+        }
     }
 }
 
@@ -427,6 +445,36 @@ mod tests {
         assert!(err.to_string().contains("no CERTIFICATE"), "{err}");
         let rsa = ClientCertificate::from_pem(APP_PEM.as_bytes()).unwrap();
         assert_eq!(rsa.algorithm(), "RS256");
+    }
+
+    #[test]
+    fn the_one_jwt_signer_signs_rs256_that_the_public_key_verifies() {
+        let (_, key_pem) = split(APP_PEM);
+        let der = PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).unwrap();
+        let key = RsaKeyPair::from_pkcs8(der.secret_der()).unwrap();
+        let header = serde_json::json!({"alg": "RS256", "typ": "JWT"});
+        let claims = serde_json::json!({"iss": "app", "aud": "https://api.zscaler.com"});
+        let jwt = sign_rs256(&key, &header, &claims).unwrap();
+        let parts: Vec<&str> = jwt.split('.').collect();
+        assert_eq!(parts.len(), 3);
+        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        assert_eq!(b64.decode(parts[1]).unwrap(), claims.to_string().as_bytes());
+        let public = signature::UnparsedPublicKey::new(
+            &signature::RSA_PKCS1_2048_8192_SHA256,
+            key.public().as_ref(),
+        );
+        let signed = format!("{}.{}", parts[0], parts[1]);
+        public
+            .verify(signed.as_bytes(), &b64.decode(parts[2]).unwrap())
+            .unwrap();
+        assert!(
+            public
+                .verify(
+                    format!("{signed}x").as_bytes(),
+                    &b64.decode(parts[2]).unwrap()
+                )
+                .is_err()
+        );
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 
-use super::{GraphClient, GraphError, WhatIfSubject};
+use super::graph::{GraphClient, GraphError, WhatIfSubject};
 use crate::observation::{
     DocumentedRefused, Observation, SubjectSource, WhatIfAnswer, WhatIfObservation, WhatIfQuestion,
     WhatIfSide, WhatIfSource, WhatIfTarget,

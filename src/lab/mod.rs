@@ -105,6 +105,9 @@ pub struct LabConfig {
     pub latency: Duration,
 }
 
+/// The in-memory sign-in log the lab's token endpoint writes to and its Graph reads.
+pub(crate) type SignInLog = Arc<Mutex<Vec<SignIn>>>;
+
 /// One token request seen by a login host, as Entra's sign-in log would record it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SignIn {
@@ -215,7 +218,7 @@ pub struct Lab {
     ca_dir: PathBuf,
     ca_file: PathBuf,
     graph_addr: SocketAddr,
-    sign_ins: origin::SignInLog,
+    sign_ins: SignInLog,
     traffic: Arc<origin::TrafficCounters>,
     graph_traffic: Arc<graph::GraphCounters>,
     /// The gateway's forwarding policy, whose faults can be switched while the lab runs.

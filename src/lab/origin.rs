@@ -5,8 +5,8 @@
 
 use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
@@ -24,7 +24,7 @@ use tokio_rustls::TlsAcceptor;
 
 use super::conn::{HANDSHAKE_TIMEOUT, spawn_accept_loop, wan_delay};
 use super::graph::{AssertionCheck, LAB_CA_POLICY_ID, LAB_CLIENT_SECRET, check_assertion};
-use super::{ANCHOR_IP, CaStatus, OriginTraffic, SignIn, is_lab_host, is_login_like};
+use super::{ANCHOR_IP, CaStatus, OriginTraffic, SignIn, SignInLog, is_lab_host, is_login_like};
 
 /// The path where every lab site reveals the caller's address, as an IP echo site would.
 pub const ECHO_PATH: &str = "/echo/ip";
@@ -33,9 +33,6 @@ const MAX_FORM_BODY: usize = 64 * 1024;
 /// The front-end build Entra reports in `x-ms-ests-server`.
 const ESTS_SERVER: &str = "2.1.0 - LAB ProdSlices";
 const HSTS: &str = "max-age=31536000; includeSubDomains";
-
-/// The in-memory sign-in log the token endpoint writes to.
-pub(crate) type SignInLog = Arc<Mutex<Vec<SignIn>>>;
 
 /// What every origin connection shares.
 pub(crate) struct OriginState {

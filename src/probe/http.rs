@@ -7,6 +7,7 @@ use std::time::Instant;
 use hyper::HeaderMap;
 
 use super::{Path, ProbeCtx};
+pub use crate::observation::{EXCERPT, excerpt, excerpt_within};
 use crate::observation::{HttpAnswer, HttpObservation, HttpOutcome, cause_chain};
 use crate::plan::HttpExpect;
 use crate::scenario::model::{Port, ProxySpec};
@@ -18,7 +19,6 @@ pub const MAX_DOCUMENT: usize = 1024 * 1024;
 pub const MAX_HEADERS: usize = 100;
 const USER_AGENT: &str = concat!("sipa-check/", env!("CARGO_PKG_VERSION"));
 /// How much of a body the evidence keeps.
-const EXCERPT: usize = 200;
 
 #[derive(Debug, Clone)]
 pub struct Spec {
@@ -374,24 +374,6 @@ pub fn looks_like_block_page(status: u16, content_type: Option<&str>, body: &[u8
         "policy",
     ];
     matches!(status, 403 | 407 | 451) || (html && words.iter().any(|w| text.contains(w)))
-}
-
-/// The start of a body as printable text, for the evidence.
-pub fn excerpt(body: &[u8]) -> String {
-    excerpt_within(body, EXCERPT)
-}
-
-/// As [`excerpt`], keeping at most `max` bytes of the body.
-pub fn excerpt_within(body: &[u8], max: usize) -> String {
-    let text = String::from_utf8_lossy(&body[..body.len().min(max)]);
-    let mut shown: String = text
-        .chars()
-        .map(|c| if c.is_control() && c != ' ' { ' ' } else { c })
-        .collect();
-    if body.len() > max {
-        shown.push('…');
-    }
-    shown.trim().to_string()
 }
 
 #[cfg(test)]

@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::observation::Observation;
+pub use crate::observation::show_duration;
 use crate::outcome::{Diagnosis, Outcome, Route, Status};
 
 /// Why a report could not be written.
@@ -147,19 +148,6 @@ pub fn evidence_rows(evidence: &[crate::outcome::HostEvidence]) -> Vec<(String, 
     rows.into_iter()
         .map(|(who, ports)| (who, ports.join(" · ")))
         .collect()
-}
-
-/// A duration as people read it: `<1ms`, `12ms`, `1.2s`.
-pub fn show_duration(d: Duration) -> String {
-    if d.is_zero() {
-        "0ms".to_string()
-    } else if d < Duration::from_millis(1) {
-        "<1ms".to_string()
-    } else if d < Duration::from_secs(1) {
-        format!("{}ms", d.as_millis())
-    } else {
-        format!("{:.1}s", d.as_secs_f64())
-    }
 }
 
 /// A measured time as reports show it: as [`show_duration`], or `--ms` when timings are masked

@@ -1,6 +1,7 @@
 //! Scenario files: parse (TOML or JSON, with positions), then validate into the typed model.
 //! No I/O beyond reading the file.
 
+pub mod cloud;
 mod de;
 mod document;
 mod error;
@@ -23,6 +24,7 @@ pub use model::{
     LoginHost, LoginSpec, ObserverRole, Port, ProxySpec, Require, Scenario, Secret, Vantage,
 };
 pub use overrides::Overrides;
+pub use position::line_col;
 pub use readiness::{Shortfall, Summary};
 pub use values::{
     PROXY_PASSWORD_ENV, parse_anchor, parse_deadline, parse_dns_server, parse_duration,

@@ -543,7 +543,7 @@ impl EntraSpec {
         }
         self.authority_host
             .as_deref()
-            .and_then(|a| crate::entra::Cloud::from_authority(a, None).ok())
+            .and_then(|a| super::cloud::Cloud::from_authority(a, None).ok())
             .unwrap_or_default()
             .graph_host
     }

@@ -72,6 +72,13 @@ impl<'t> LineIndex<'t> {
     }
 }
 
+/// The 1-based line and character column of a byte offset into `text`, a leading byte-order
+/// mark taking no column: the one position helper for every file the tool reads (scenarios,
+/// `serve`'s configuration).
+pub fn line_col(text: &str, offset: usize) -> LineCol {
+    LineIndex::new(text).line_col(offset)
+}
+
 fn saturate(n: usize) -> u32 {
     u32::try_from(n).unwrap_or(u32::MAX)
 }

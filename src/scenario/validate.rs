@@ -735,10 +735,10 @@ fn entra_of(c: &mut Checker<'_>, entra: &Spanned<RawEntra>) -> Option<EntraSpec>
                 .and_then(|g| g.as_ref())
                 .and_then(|g| g.host_str().map(str::to_owned));
             c.check(a, "entra.authority_host", |s: &str| {
-                crate::entra::Cloud::from_authority(s, graph_host.as_deref())
+                super::cloud::Cloud::from_authority(s, graph_host.as_deref())
                     .map(|cloud| cloud.authority_host)
                     .map_err(|e| match e {
-                        crate::entra::CredentialsError::UnknownCloud { authority } => format!(
+                        super::cloud::CloudError::UnknownCloud { authority } => format!(
                             "`{}` is not a cloud sipa-check knows: set entra.graph_url to its Graph",
                             values::shorten(&authority)
                         ),

@@ -286,16 +286,11 @@ pub fn parse(text: &str, path: &Path, base: &Path) -> Result<ServeConfig, Config
     }
 }
 
-/// 1-based line and character column of a byte offset.
+/// 1-based line and character column of a byte offset, as scenario files count them (a
+/// byte-order mark takes no column).
 fn line_col(text: &str, offset: usize) -> (usize, usize) {
-    let mut offset = offset.min(text.len());
-    while !text.is_char_boundary(offset) {
-        offset -= 1;
-    }
-    let before = &text[..offset];
-    let line = before.matches('\n').count() + 1;
-    let start = before.rfind('\n').map_or(0, |i| i + 1);
-    (line, text[start..offset].chars().count() + 1)
+    let at = scenario::line_col(text, offset);
+    (at.line as usize, at.col as usize)
 }
 
 #[cfg(test)]
@@ -372,6 +367,19 @@ mod tests {
             errors("listen = \"127.0.0.1:1\"\n"),
             vec![
                 "serve.toml:1:1: no [[scenario]]: list at least one, with name, file and interval"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_byte_order_mark_takes_no_column() {
+        // Notepad writes one: the column is the one an editor shows, as for scenario files.
+        assert_eq!(
+            errors(
+                "\u{feff}listen = \"everywhere\"\n[[scenario]]\nname = \"a\"\nfile = \"a.toml\"\ninterval = \"30s\"\n"
+            ),
+            vec![
+                "serve.toml:1:10: listen: `everywhere` is not an address and port, such as 127.0.0.1:9853"
             ]
         );
     }

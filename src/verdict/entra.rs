@@ -5,13 +5,12 @@
 use super::judge::chain;
 use super::{Expectation, diagnosis};
 use crate::cause::Cause;
-use crate::entra::{
-    AnchorCoverage, GraphError, SignInLookup, SignInRecord, TokenRefusal, short_url,
+use crate::observation::entra::{
+    AnchorCoverage, GraphError, SignInLookup, SignInRecord, TokenOutcome, TokenRefusal, short_url,
 };
+use crate::observation::show_duration;
 use crate::observation::{EntraObservation, NamedLocationsObservation, SignInLog};
 use crate::outcome::{Diagnosis, Outcome, Proof, Status};
-use crate::probe::token::TokenOutcome;
-use crate::report::show_duration;
 use crate::scenario::model::EntraMode;
 
 /// Judges one entra sign-in check; `o` is the blank outcome to fill.
@@ -628,10 +627,10 @@ mod tests {
     use std::time::{Duration, SystemTime};
 
     use super::*;
-    use crate::entra::{GraphError, SignInRecord};
+    use crate::observation::entra::TokenObservation;
+    use crate::observation::entra::{GraphError, SignInRecord};
     use crate::observation::{CaPolicyProof, ConnectObservation, Observation};
     use crate::plan::{CheckKind, Plan};
-    use crate::probe::token::TokenObservation;
     use crate::scenario::model::{AnchorSet, EntraMode, Port, Require};
 
     const HOSTS: [&str; 3] = [

@@ -5,6 +5,7 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use super::Expectation;
+use crate::observation::show_duration;
 use crate::observation::{
     AnswerSource, ChainTrust, ConnectOutcome, Cut, DnsObservation, DnsOutcome, EgressObservation,
     HttpAnswer, HttpObservation, HttpOutcome, NoFamilyPath, NotRun, Observation, SampleOutcome,
@@ -12,7 +13,6 @@ use crate::observation::{
 };
 use crate::outcome::{Outcome, Status};
 use crate::plan::{Check, CheckKind, HttpExpect};
-use crate::report::show_duration;
 use crate::scenario::model::{Family, ObserverRole};
 
 /// A blank outcome for a check, filled in by the judging functions.

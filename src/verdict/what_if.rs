@@ -7,7 +7,7 @@ use crate::cause::Cause;
 use std::net::IpAddr;
 
 use super::{Expectation, diagnosis};
-use crate::entra::{GraphError, WhatIfPolicy};
+use crate::observation::entra::{GraphError, WhatIfPolicy};
 use crate::observation::{WhatIfAnswer, WhatIfObservation, WhatIfSide, WhatIfSource};
 use crate::outcome::{Diagnosis, Outcome, Status};
 

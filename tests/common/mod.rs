@@ -5,7 +5,7 @@
 pub mod cli;
 
 use sipa_check::address::ConnectTo;
-use sipa_check::command::{lab_entra, lab_overrides};
+use sipa_check::cmd::lab::{lab_entra, lab_overrides};
 use sipa_check::lab::{Fault, Lab, LabConfig};
 use sipa_check::outcome::ScenarioRun;
 use sipa_check::runner::{self, Quiet, RunSettings};

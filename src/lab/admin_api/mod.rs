@@ -8,6 +8,7 @@
 //! no session open.
 
 mod tenant;
+mod zia_key;
 
 use std::collections::{BTreeSet, HashSet};
 use std::convert::Infallible;
@@ -335,26 +336,25 @@ impl AdminApi {
 
     /// The legacy credentials of the lab tenant, as the environment would hold them.
     pub fn legacy_env() -> Vec<(&'static str, String)> {
-        use crate::audit::credentials::*;
+        // The variable names as Zscaler's SDKs read them (the lab names them itself).
         vec![
-            (ZPA_CLIENT_ID, LAB_ZPA_CLIENT_ID.into()),
-            (ZPA_CLIENT_SECRET, LAB_ZPA_CLIENT_SECRET.into()),
-            (ZPA_CUSTOMER_ID, CUSTOMER_ID.into()),
-            (ZIA_USERNAME, LAB_ZIA_USERNAME.into()),
-            (ZIA_PASSWORD, LAB_ZIA_PASSWORD.into()),
-            (ZIA_API_KEY, LAB_ZIA_API_KEY.into()),
-            (ZIA_CLOUD, "zscalerlab".into()),
+            ("ZPA_CLIENT_ID", LAB_ZPA_CLIENT_ID.into()),
+            ("ZPA_CLIENT_SECRET", LAB_ZPA_CLIENT_SECRET.into()),
+            ("ZPA_CUSTOMER_ID", CUSTOMER_ID.into()),
+            ("ZIA_USERNAME", LAB_ZIA_USERNAME.into()),
+            ("ZIA_PASSWORD", LAB_ZIA_PASSWORD.into()),
+            ("ZIA_API_KEY", LAB_ZIA_API_KEY.into()),
+            ("ZIA_CLOUD", "zscalerlab".into()),
         ]
     }
 
     /// The OneAPI credentials of the lab tenant.
     pub fn oneapi_env() -> Vec<(&'static str, String)> {
-        use crate::audit::credentials::*;
         vec![
-            (ZSCALER_CLIENT_ID, LAB_ONEAPI_CLIENT_ID.into()),
-            (ZSCALER_CLIENT_SECRET, LAB_ONEAPI_CLIENT_SECRET.into()),
-            (ZSCALER_VANITY_DOMAIN, "sipalab".into()),
-            (ZPA_CUSTOMER_ID, CUSTOMER_ID.into()),
+            ("ZSCALER_CLIENT_ID", LAB_ONEAPI_CLIENT_ID.into()),
+            ("ZSCALER_CLIENT_SECRET", LAB_ONEAPI_CLIENT_SECRET.into()),
+            ("ZSCALER_VANITY_DOMAIN", "sipalab".into()),
+            ("ZPA_CUSTOMER_ID", CUSTOMER_ID.into()),
         ]
     }
 
@@ -486,7 +486,8 @@ async fn answer(state: &ApiState, request: Request<Incoming>) -> Answer {
             if field(&form, "grant_type") == Some("client_credentials")
                 && field(&form, "client_id") == Some(LAB_ONEAPI_CLIENT_ID)
                 && field(&form, "client_secret") == Some(LAB_ONEAPI_CLIENT_SECRET)
-                && field(&form, "audience") == Some(crate::audit::credentials::ONEAPI_AUDIENCE)
+                // OneAPI's documented audience (vendor-apis.md §1.1).
+                && field(&form, "audience") == Some("https://api.zscaler.com")
             {
                 json_answer(
                     StatusCode::OK,
@@ -502,13 +503,15 @@ async fn answer(state: &ApiState, request: Request<Incoming>) -> Answer {
         (Method::POST, "/api/v1/authenticatedSession") => {
             let body: Value = serde_json::from_slice(&body_of(request).await.unwrap_or_default())
                 .unwrap_or(Value::Null);
-            let ts: Option<u128> = body
-                .get("timestamp")
-                .and_then(Value::as_str)
-                .and_then(|t| t.parse().ok());
-            let key_ok = ts
-                .and_then(|ts| crate::audit::credentials::obfuscate_api_key(LAB_ZIA_API_KEY, ts))
-                .is_some_and(|k| body.get("apiKey").and_then(Value::as_str) == Some(k.as_str()));
+            let key_ok = match (
+                body.get("timestamp").and_then(Value::as_str),
+                body.get("apiKey").and_then(Value::as_str),
+            ) {
+                (Some(timestamp), Some(presented)) => {
+                    zia_key::accepts(LAB_ZIA_API_KEY, timestamp, presented)
+                }
+                _ => false,
+            };
             if key_ok
                 && body.get("username").and_then(Value::as_str) == Some(LAB_ZIA_USERNAME)
                 && body.get("password").and_then(Value::as_str) == Some(LAB_ZIA_PASSWORD)

@@ -1,11 +1,25 @@
 //! What the probes saw: plain data, recorded whatever happened on the network.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::time::Duration;
 
 use serde::Serialize;
 
 use crate::scenario::model::{Family, ObserverRole};
+
+pub mod connection;
+pub mod entra;
+
+pub use connection::{
+    CertSummary, ChainTrust, ConnectAttempt, ConnectObservation, ConnectOutcome, Cut,
+    TlsObservation, TlsOutcome,
+};
+
+pub use entra::{
+    AnchorInLocations, CaPolicyProof, DocumentedRefused, EntraObservation,
+    NamedLocationsObservation, SignInLog, SubjectSource, WhatIfAnswer, WhatIfObservation,
+    WhatIfQuestion, WhatIfRequest, WhatIfSide, WhatIfSource, WhatIfTarget,
+};
 
 /// Milliseconds, as reports show them.
 pub(crate) mod ms {
@@ -81,21 +95,6 @@ pub enum NotRun {
     Panicked { message: String },
     /// The scenario has no observer that could decide this.
     NoObserver,
-}
-
-/// What stopped a run before every check ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(tag = "by", rename_all = "snake_case")]
-pub enum Cut {
-    /// The run's deadline passed.
-    Deadline {
-        #[serde(with = "ms", rename = "deadline_ms")]
-        deadline: Duration,
-    },
-    /// Ctrl-C.
-    Interrupted,
-    /// SIGTERM, as CI cancellation and `timeout` send.
-    Terminated,
 }
 
 /// Why a family has nothing to verify.
@@ -246,105 +245,6 @@ impl DnsObservation {
     }
 }
 
-/// How a TCP connection attempt ended.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(tag = "result", rename_all = "snake_case")]
-pub enum ConnectOutcome {
-    Connected {
-        local: SocketAddr,
-    },
-    Refused,
-    Reset,
-    Timeout,
-    Unreachable {
-        causes: Vec<String>,
-    },
-    /// The explicit proxy refused the CONNECT.
-    ProxyRefused {
-        status: u16,
-        reason: String,
-    },
-    Failed {
-        causes: Vec<String>,
-    },
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct ConnectAttempt {
-    /// Where the socket connected to (after `--connect-to`, or the proxy).
-    pub addr: SocketAddr,
-    /// With a proxy: the tunnel target `host:port` asked of it.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub tunnel: Option<String>,
-    pub outcome: ConnectOutcome,
-    #[serde(with = "ms", rename = "elapsed_ms")]
-    pub elapsed: Duration,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct ConnectObservation {
-    pub attempts: Vec<ConnectAttempt>,
-}
-
-/// One certificate of a presented chain.
-#[derive(Debug, Clone, Serialize)]
-pub struct CertSummary {
-    pub subject: String,
-    pub issuer: String,
-    pub not_after: String,
-}
-
-/// Where the presented chain ends.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(tag = "anchor", rename_all = "snake_case")]
-pub enum ChainTrust {
-    /// A public web PKI root.
-    PublicRoot,
-    /// A trust anchor the user declared (`--ca-file`), such as the Zscaler root.
-    DeclaredAnchor,
-    /// Only the operating system's store trusts it: an inspecting proxy's root.
-    OsStoreOnly,
-    /// Nothing trusts it.
-    Untrusted { error: String },
-}
-
-#[derive(Debug, Clone, Serialize)]
-#[serde(tag = "result", rename_all = "snake_case")]
-pub enum TlsOutcome {
-    Established {
-        /// As people name it: `TLS 1.3`.
-        version: String,
-        cipher: String,
-        chain: Vec<CertSummary>,
-        trust: ChainTrust,
-        /// The leaf's subject alternative name that matched the server name (`login.windows.net`
-        /// or a wildcard such as `*.windows.net`); none when no SAN matched.
-        #[serde(skip_serializing_if = "Option::is_none")]
-        matched_name: Option<String>,
-    },
-    Failed {
-        causes: Vec<String>,
-    },
-    /// No complete handshake within the probe's timeout.
-    Timeout {
-        #[serde(with = "ms", rename = "after_ms")]
-        after: Duration,
-    },
-    /// The transport below TLS failed first.
-    NoTransport {
-        outcome: ConnectOutcome,
-    },
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct TlsObservation {
-    pub addr: SocketAddr,
-    pub server_name: String,
-    pub outcome: TlsOutcome,
-    #[serde(with = "ms", rename = "elapsed_ms")]
-    pub elapsed: Duration,
-}
-
 /// An HTTP answer, as far as the checks need it.
 #[derive(Debug, Clone, Serialize)]
 pub struct HttpAnswer {
@@ -474,9 +374,62 @@ pub fn cause_chain(err: &(dyn std::error::Error + 'static)) -> Vec<String> {
     out
 }
 
+/// A duration as people read it: `<1ms`, `12ms`, `1.2s`.
+pub fn show_duration(d: Duration) -> String {
+    if d.is_zero() {
+        "0ms".to_string()
+    } else if d < Duration::from_millis(1) {
+        "<1ms".to_string()
+    } else if d < Duration::from_secs(1) {
+        format!("{}ms", d.as_millis())
+    } else {
+        format!("{:.1}s", d.as_secs_f64())
+    }
+}
+
+/// How much of a body the evidence keeps.
+pub const EXCERPT: usize = 200;
+
+/// The start of a body as printable text, for the evidence.
+pub fn excerpt(body: &[u8]) -> String {
+    excerpt_within(body, EXCERPT)
+}
+
+/// As [`excerpt`], keeping at most `max` bytes of the body.
+pub fn excerpt_within(body: &[u8], max: usize) -> String {
+    let text = String::from_utf8_lossy(&body[..body.len().min(max)]);
+    let mut shown: String = text
+        .chars()
+        .map(|c| if c.is_control() && c != ' ' { ' ' } else { c })
+        .collect();
+    if body.len() > max {
+        shown.push('…');
+    }
+    shown.trim().to_string()
+}
+
+/// A `Retry-After` value: seconds (`13`) or a duration (`13s`, `1m30s`, `500ms`, as Go servers
+/// write it). The one parser of the header, for the ZPA/ZIA clients and the Graph client alike.
+pub fn retry_after(value: &str) -> Option<Duration> {
+    let v = value.trim();
+    if let Ok(secs) = v.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    humantime::parse_duration(v).ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn retry_after_in_both_forms() {
+        assert_eq!(retry_after("13s"), Some(Duration::from_secs(13)));
+        assert_eq!(retry_after("13"), Some(Duration::from_secs(13)));
+        assert_eq!(retry_after("1m30s"), Some(Duration::from_secs(90)));
+        assert_eq!(retry_after("500ms"), Some(Duration::from_millis(500)));
+        assert_eq!(retry_after("soon"), None);
+    }
 
     #[test]
     fn classifies_addresses() {
@@ -540,265 +493,4 @@ mod tests {
             vec!["cannot read CA file zscaler-root.pem: no such file"]
         );
     }
-}
-
-/// A token request through a login host (its credentials and token never kept), joined to
-/// what Entra's sign-in log says about its `client-request-id`.
-#[derive(Debug, Clone, Serialize)]
-pub struct EntraObservation {
-    pub token: crate::probe::token::TokenObservation,
-    pub log: SignInLog,
-}
-
-/// What shows that a Conditional Access policy refuses the probe app outside the trusted
-/// locations. Without it a token issued through a login host proves only that a token was
-/// issued: with no such policy, Entra issues one wherever the request comes from.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
-#[serde(tag = "by", rename_all = "snake_case")]
-pub enum CaPolicyProof {
-    /// A vantage outside the trusted locations (`expect_anchored = false`) of the same run was
-    /// refused a token (AADSTS53003).
-    Control {
-        /// The vantage that was refused.
-        vantage: String,
-        /// The login host the refused request went through.
-        host: String,
-        /// The policies Entra named (`capolids`).
-        policy_ids: Vec<String>,
-    },
-}
-
-impl std::fmt::Display for CaPolicyProof {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            CaPolicyProof::Control {
-                vantage,
-                host,
-                policy_ids,
-            } => {
-                write!(
-                    f,
-                    "vantage `{vantage}`, outside them, was refused through {host} (AADSTS53003"
-                )?;
-                if !policy_ids.is_empty() {
-                    write!(f, ", policy {}", policy_ids.join(", "))?;
-                }
-                f.write_str(")")
-            }
-        }
-    }
-}
-
-/// Whether, and how, the run read the sign-in back from Entra's log.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "log", rename_all = "snake_case")]
-pub enum SignInLog {
-    /// Not looked up: Entra did not answer the token request as a sign-in (or the lookup has
-    /// not happened yet).
-    NotAsked,
-    /// The lookup's result.
-    Looked { lookup: crate::entra::SignInLookup },
-    /// The run was cut short before the log was read.
-    Cut { by: Cut },
-}
-
-impl EntraObservation {
-    /// Whether Entra answered with a sign-in worth looking up: a token issued or blocked.
-    pub fn signed_in(&self) -> bool {
-        matches!(
-            self.token.outcome,
-            crate::probe::token::TokenOutcome::Issued
-                | crate::probe::token::TokenOutcome::Blocked { .. }
-        )
-    }
-}
-
-/// What Graph said about the tenant's IP named locations.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "result", rename_all = "snake_case")]
-pub enum NamedLocationsObservation {
-    /// Not read yet (the runner reads them after the probes).
-    NotAsked,
-    /// The IP named locations, and where each anchor lies among them.
-    Read {
-        locations: Vec<crate::entra::NamedLocation>,
-        anchors: Vec<AnchorInLocations>,
-    },
-    /// Graph could not answer.
-    Failed {
-        #[serde(serialize_with = "graph_error")]
-        error: crate::entra::GraphError,
-    },
-    /// The run was cut short before they were read.
-    Cut { by: Cut },
-}
-
-/// One anchor IP or CIDR, and the named locations that hold it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct AnchorInLocations {
-    pub anchor: ipnet::IpNet,
-    pub coverage: crate::entra::AnchorCoverage,
-}
-
-fn graph_error<S: serde::Serializer>(
-    e: &crate::entra::GraphError,
-    s: S,
-) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&e.to_string())
-}
-
-/// What Conditional Access's What If says about a sign-in of the probe app from each anchor
-/// IP and from a non-anchor (control) IP: the evidence that anchoring changes its decision.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "result", rename_all = "snake_case")]
-pub enum WhatIfObservation {
-    /// Not asked yet (the runner asks after the probes, once the control's IP is known).
-    NotAsked,
-    /// No IP outside the anchor set to compare with: the control observers revealed none (those
-    /// they revealed, if any, lie inside the anchor set) and `[entra] what_if_control_ip` is
-    /// not set.
-    NoControlIp {
-        /// The control observers of the scenario.
-        observers: Vec<String>,
-        /// Addresses they revealed inside the anchor set.
-        inside_anchor_set: Vec<IpAddr>,
-    },
-    /// What If refused the documented request (the app id as subject), and the older request
-    /// shapes need the object id of the probe app's service principal, which neither Graph
-    /// nor the run's sign-ins named (`error`: why Graph did not). `sipa-check complete` asks
-    /// again once the sign-ins it finds carry `servicePrincipalId`.
-    NoSubject {
-        client_id: String,
-        #[serde(serialize_with = "graph_error")]
-        error: crate::entra::GraphError,
-        /// What If's refusal of the documented request, and what was asked, for `complete`
-        /// to ask again; none when Graph could not be used at all.
-        #[serde(flatten, skip_serializing_if = "Option::is_none")]
-        refused: Option<Box<DocumentedRefused>>,
-    },
-    /// What If was asked for every address.
-    Evaluated {
-        /// The `servicePrincipalId` of the answered requests: the app id for the documented
-        /// request, the object id for the older shapes.
-        service_principal_id: String,
-        subject_from: SubjectSource,
-        resource_app_id: String,
-        anchors: Vec<WhatIfSide>,
-        controls: Vec<WhatIfSide>,
-    },
-    /// The run was cut short before What If was asked.
-    Cut { by: Cut },
-}
-
-/// A What If request as sent: the endpoint and the body's shape, in the order tried.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
-pub enum WhatIfRequest {
-    /// `POST /v1.0/identity/conditionalAccess/evaluate`, the documented shape
-    /// (`signInIdentity` `#microsoft.graph.servicePrincipalSignIn` with the app id).
-    #[serde(rename = "v1.0 documented")]
-    DocumentedV1,
-    /// The same on `/beta`.
-    #[serde(rename = "beta documented")]
-    DocumentedBeta,
-    /// `/beta`, `signInIdentity` `#microsoft.graph.servicePrincipalSubject` with the
-    /// service principal's object id (seen in public scripts).
-    #[serde(rename = "beta servicePrincipalSubject")]
-    SubjectShapeBeta,
-    /// `/beta`, the older `conditionalAccessWhatIfSubject` shape with the object id.
-    #[serde(rename = "beta conditionalAccessWhatIfSubject")]
-    OlderShapeBeta,
-}
-
-impl WhatIfRequest {
-    /// Whether the request is the documented one, whose subject is the app id.
-    pub fn documented(self) -> bool {
-        matches!(
-            self,
-            WhatIfRequest::DocumentedV1 | WhatIfRequest::DocumentedBeta
-        )
-    }
-}
-
-impl std::fmt::Display for WhatIfRequest {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            WhatIfRequest::DocumentedV1 => "v1.0 documented",
-            WhatIfRequest::DocumentedBeta => "beta documented",
-            WhatIfRequest::SubjectShapeBeta => "beta servicePrincipalSubject",
-            WhatIfRequest::OlderShapeBeta => "beta conditionalAccessWhatIfSubject",
-        })
-    }
-}
-
-/// What If refused the documented request: each refusal, named by its request, and the
-/// question that was asked.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct DocumentedRefused {
-    pub refusals: Vec<String>,
-    pub question: WhatIfQuestion,
-}
-
-/// What What If is asked: a sign-in to `resource_app_id` from each anchor and each control IP.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
-pub struct WhatIfQuestion {
-    pub resource_app_id: String,
-    pub anchors: Vec<WhatIfTarget>,
-    pub controls: Vec<WhatIfTarget>,
-}
-
-/// One address What If evaluates, and why.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
-pub struct WhatIfTarget {
-    pub ip: IpAddr,
-    pub source: WhatIfSource,
-}
-
-/// Where What If's subject, the probe app's service principal, was found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SubjectSource {
-    /// `AZURE_CLIENT_ID`, the app id: the documented request's subject.
-    ClientId,
-    /// `[entra] what_if_service_principal_id`.
-    Scenario,
-    /// `GET /v1.0/servicePrincipals(appId='…')`.
-    Graph,
-    /// The `servicePrincipalId` of this run's sign-ins in Entra's log.
-    SignInLog,
-}
-
-/// One evaluated sign-in: from which IP, why that IP, and what Conditional Access answered.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct WhatIfSide {
-    pub ip: IpAddr,
-    pub source: WhatIfSource,
-    pub answer: WhatIfAnswer,
-}
-
-/// Where an evaluated IP comes from.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
-#[serde(tag = "source", rename_all = "snake_case")]
-pub enum WhatIfSource {
-    /// An anchor of the anchor set (a range is represented by one address of it).
-    Anchor { anchor: ipnet::IpNet },
-    /// The egress IP a control observer revealed in this run.
-    Control { observer: String },
-    /// `[entra] what_if_control_ip`, as no control observer revealed an IP.
-    Configured,
-}
-
-/// What Graph answered for one sign-in.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "answer", rename_all = "snake_case")]
-pub enum WhatIfAnswer {
-    /// Every policy, and whether it applies, with the request that was answered.
-    Policies {
-        asked: WhatIfRequest,
-        policies: Vec<crate::entra::WhatIfPolicy>,
-    },
-    /// No usable answer.
-    Failed {
-        #[serde(serialize_with = "graph_error")]
-        error: crate::entra::GraphError,
-    },
 }

@@ -11,8 +11,8 @@
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
+use super::{CommandResult, Detail, Env, Exit, invalid};
 use crate::cli::{MergeArgs, ReportCommand, ShowArgs};
-use crate::command::{Detail, Env, Exit};
 use crate::complete::read_report;
 use crate::outcome::RunReport;
 use crate::report::fleet::{FleetView, SummaryStyle, write_summary};
@@ -26,7 +26,7 @@ pub fn report(
     env: &Env,
     out: &mut dyn Write,
     err: &mut dyn Write,
-) -> Exit {
+) -> CommandResult {
     match command {
         ReportCommand::Merge(args) => merge(args, env, out, err),
         ReportCommand::Show(args) => show(args, env, out, err),
@@ -61,14 +61,14 @@ struct Output {
 }
 
 /// `sipa-check report merge`.
-pub fn merge(args: &MergeArgs, env: &Env, out: &mut dyn Write, err: &mut dyn Write) -> Exit {
-    let fail = |err: &mut dyn Write, text: String| {
-        let _ = writeln!(err, "error: {text}");
-        Exit::Invalid
-    };
+pub fn merge(
+    args: &MergeArgs,
+    env: &Env,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> CommandResult {
     if args.inputs.iter().filter(|p| is_stdin(p)).count() > 1 {
-        return fail(
-            err,
+        return invalid(
             "standard input (`-`) can be read once: give the other reports as files".to_string(),
         );
     }
@@ -90,10 +90,9 @@ pub fn merge(args: &MergeArgs, env: &Env, out: &mut dyn Write, err: &mut dyn Wri
             } else {
                 path.display().to_string()
             };
-            return fail(
-                err,
-                format!("{other} and {flag} both name {what}: give each report its own"),
-            );
+            return invalid(format!(
+                "{other} and {flag} both name {what}: give each report its own"
+            ));
         }
     }
 
@@ -101,12 +100,12 @@ pub fn merge(args: &MergeArgs, env: &Env, out: &mut dyn Write, err: &mut dyn Wri
     for path in &args.inputs {
         match read_input(path) {
             Ok(input) => inputs.push(input),
-            Err(e) => return fail(err, e),
+            Err(e) => return invalid(e),
         }
     }
     let reports = match read_all(&inputs) {
         Ok(r) => r,
-        Err(e) => return fail(err, crate::observation::cause_chain(&e).join(": ")),
+        Err(e) => return invalid(crate::observation::cause_chain(&e).join(": ")),
     };
     drop(inputs);
     let merged = merge_reports(reports);
@@ -124,13 +123,10 @@ pub fn merge(args: &MergeArgs, env: &Env, out: &mut dyn Write, err: &mut dyn Wri
             _ => report::html::write(&report, &mut bytes).map_err(Into::into),
         };
         if let Err(e) = rendered {
-            return fail(
-                err,
-                format!(
-                    "{flag}: cannot render the report: {}",
-                    crate::observation::cause_chain(&e).join(": ")
-                ),
-            );
+            return invalid(format!(
+                "{flag}: cannot render the report: {}",
+                crate::observation::cause_chain(&e).join(": ")
+            ));
         }
         outputs.push(Output {
             flag,
@@ -139,7 +135,7 @@ pub fn merge(args: &MergeArgs, env: &Env, out: &mut dyn Write, err: &mut dyn Wri
         });
     }
     if let Err(e) = write_files_atomically(&outputs) {
-        return fail(err, e);
+        return invalid(e);
     }
 
     let to_stdout = outputs.iter().any(|o| is_stdin(&o.path));
@@ -157,7 +153,7 @@ pub fn merge(args: &MergeArgs, env: &Env, out: &mut dyn Write, err: &mut dyn Wri
             let _ = writeln!(err, "error: {}: cannot write standard output: {e}", o.flag);
         }
     }
-    Exit::of(report.overall)
+    Ok(Exit::of(report.overall))
 }
 
 fn print_summary(report: &RunReport, env: &Env, out: &mut dyn Write) -> io::Result<()> {
@@ -285,23 +281,17 @@ fn human_style(env: &Env) -> HumanStyle {
 /// `sipa-check report show`: the saved report as `run` printed it, and its verdict's exit
 /// code. The verdict is counted again from the saved checks: a hand-edited `"overall"` cannot
 /// turn a failed run into a pass.
-pub fn show(args: &ShowArgs, env: &Env, out: &mut dyn Write, err: &mut dyn Write) -> Exit {
+pub fn show(args: &ShowArgs, env: &Env, out: &mut dyn Write, err: &mut dyn Write) -> CommandResult {
     let input = match read_input(&args.report) {
         Ok(i) => i,
         Err(e) => {
-            let _ = writeln!(err, "error: {e}");
-            return Exit::Invalid;
+            return invalid(e);
         }
     };
     let saved = match read_report(&input.text, &input.name) {
         Ok(r) => r,
         Err(e) => {
-            let _ = writeln!(
-                err,
-                "error: {}",
-                crate::observation::cause_chain(&e).join(": ")
-            );
-            return Exit::Invalid;
+            return invalid(crate::observation::cause_chain(&e).join(": "));
         }
     };
     let saved_overall = saved.overall;
@@ -328,5 +318,5 @@ pub fn show(args: &ShowArgs, env: &Env, out: &mut dyn Write, err: &mut dyn Write
     {
         let _ = writeln!(err, "error: cannot write the report: {e}");
     }
-    Exit::of(report.overall)
+    Ok(Exit::of(report.overall))
 }

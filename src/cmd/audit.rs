@@ -1,5 +1,7 @@
 //! `sipa-check audit`: read (API or snapshot), keep a snapshot if asked, judge, report, and the
-//! exit code (0 passed, 1 a link is wrong, 2 nothing could be read, 3 inconclusive).
+//! exit code (0 passed, 1 a link is wrong, 2 nothing could be read, 3 inconclusive); `run
+//! --anchors-from-zpa`'s anchors; and `lab --audit`, the lab's fake ZPA and ZIA APIs audited
+//! beside its network, so one fault breaks both layers and one command shows both.
 
 use std::io::Write;
 use std::path::Path;
@@ -7,25 +9,27 @@ use std::time::Instant;
 
 use time::format_description::well_known::Rfc3339;
 
-use super::anchors::{AnchorsError, ZpaAnchors};
-use super::client::{ApiRoute, ApiSettings, ProxyEnv};
-use super::credentials::{AuditCredentials, BaseUrls, Products};
-use super::judge::Requirements;
-use super::report::{self, AuditReport};
-use super::{Reading, Source};
+use super::{CommandError, CommandResult, Detail, Env, Exit, Interrupt, invalid};
+use crate::audit::anchors::{AnchorsError, ZpaAnchors};
+use crate::audit::client::{ApiRoute, ApiSettings, ProxyEnv};
+use crate::audit::credentials::{AuditCredentials, BaseUrls, Products};
+use crate::audit::judge::Requirements;
+use crate::audit::report::{self, AuditReport};
+use crate::audit::{AuditError, Reading, Source};
 use crate::cli::{AuditArgs, ReportFlags, RunArgs};
-use crate::command::{Detail, Env, Exit};
+use crate::lab::admin_api::{AdminApi, AuditFault};
+use crate::lab::{ANCHOR_IP, Fault};
 use crate::scenario::model::AnchorSet;
 
 /// What the audit requires, from the scenario (or the guide's defaults) and `--expect-ip`.
-pub fn requirements(args: &AuditArgs, err: &mut dyn Write) -> Result<Requirements, Exit> {
+pub fn requirements(args: &AuditArgs, err: &mut dyn Write) -> Result<Requirements, CommandError> {
     let mut req = Requirements::default();
     if let Some(path) = &args.scenario {
         match crate::scenario::load(path) {
             Ok(s) => req = Requirements::of_scenario(&s),
             Err(errors) => {
                 let _ = writeln!(err, "{errors}");
-                return Err(Exit::Invalid);
+                return Err(CommandError::Shown);
             }
         }
     }
@@ -87,7 +91,7 @@ pub async fn anchors_for_run(
     var: impl Fn(&str) -> Option<String>,
     proxy: &ProxyEnv,
     err: &mut dyn Write,
-) -> Result<(RunArgs, ZpaAnchors), Exit> {
+) -> Result<(RunArgs, ZpaAnchors), CommandError> {
     // The login hosts (and ports) of the scenarios the run will check: a US Government
     // scenario's segment lists login.microsoftonline.us, not the commercial hosts.
     let mut scenarios = Vec::new();
@@ -99,7 +103,7 @@ pub async fn anchors_for_run(
             Ok(s) => scenarios.push(s),
             Err(errors) => {
                 let _ = writeln!(err, "{errors}");
-                return Err(Exit::Invalid);
+                return Err(CommandError::Shown);
             }
         }
     }
@@ -121,9 +125,10 @@ pub async fn anchors_for_run(
             }
         }
     }
-    let fail = |err: &mut dyn Write, exit: Exit, message: String| {
-        let _ = writeln!(err, "error: --anchors-from-zpa: {message}");
-        Err(exit)
+    let invalid = |message: String| {
+        Err(CommandError::Invalid(format!(
+            "--anchors-from-zpa: {message}"
+        )))
     };
     let source = match snapshot {
         Some(dir) => Source::Snapshot(dir.to_path_buf()),
@@ -138,12 +143,10 @@ pub async fn anchors_for_run(
                 .and_then(|c| c.check_urls(&urls).map(|()| c))
             {
                 Ok(c) => c,
-                Err(e) => return fail(err, Exit::Invalid, format!("credentials: {e}")),
+                Err(e) => return invalid(format!("credentials: {e}")),
             };
             if credentials.zpa.is_none() {
-                return fail(
-                    err,
-                    Exit::Invalid,
+                return invalid(
                     "no ZPA credentials in the environment (ZPA_CLIENT_ID, ZPA_CLIENT_SECRET, ZPA_CUSTOMER_ID; or ZSCALER_CLIENT_ID with ZPA_CUSTOMER_ID)".into(),
                 );
             }
@@ -151,7 +154,7 @@ pub async fn anchors_for_run(
             // --connect-to are the vantage's path to the login hosts, not to the API.
             let route = match ApiRoute::new(None, None, proxy, &[], &[]) {
                 Ok(r) => r,
-                Err(e) => return fail(err, Exit::Invalid, e),
+                Err(e) => return invalid(e),
             };
             Source::Api {
                 credentials: Box::new(credentials),
@@ -163,20 +166,42 @@ pub async fn anchors_for_run(
             }
         }
     };
-    match super::anchors::resolve(&source, &req).await {
+    match crate::audit::anchors::resolve(&source, &req).await {
         Ok(zpa) => {
             let mut args = args.clone();
             args.flags.expect_ip = zpa.nets();
             Ok((args, zpa))
         }
         Err(e) => {
-            let exit = match e {
-                AnchorsError::Read(super::AuditError::Snapshot(_)) => Exit::Invalid,
-                _ => Exit::Inconclusive,
-            };
-            fail(err, exit, crate::observation::cause_chain(&e).join(": "))
+            let message = format!(
+                "--anchors-from-zpa: {}",
+                crate::observation::cause_chain(&e).join(": ")
+            );
+            match e {
+                AnchorsError::Read(AuditError::Snapshot(_)) => Err(CommandError::Invalid(message)),
+                _ => Err(CommandError::Inconclusive(message)),
+            }
         }
     }
+}
+
+/// `sipa-check run --anchors-from-zpa`: the anchor set read from ZPA first, then the run
+/// with it.
+pub async fn run_with_zpa_anchors(
+    args: &RunArgs,
+    snapshot: Option<&Path>,
+    var: impl Fn(&str) -> Option<String>,
+    env: &Env,
+    interrupt: Interrupt,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> CommandResult {
+    let (args, zpa) = anchors_for_run(args, snapshot, var, &env.api_proxy, err).await?;
+    let env = Env {
+        zpa_anchors: Some(std::sync::Arc::new(zpa)),
+        ..env.clone()
+    };
+    super::run::run(&args, &env, interrupt, out, err).await
 }
 
 /// `sipa-check audit`.
@@ -186,56 +211,42 @@ pub async fn audit(
     var: impl Fn(&str) -> Option<String>,
     out: &mut dyn Write,
     err: &mut dyn Write,
-) -> Exit {
-    let req = match requirements(args, err) {
-        Ok(r) => r,
-        Err(e) => return e,
-    };
+) -> CommandResult {
+    let req = requirements(args, err)?;
     let source = match source(args, env, var) {
         Ok(s) => s,
         Err(e) => {
-            let _ = writeln!(err, "error: {e}");
-            return Exit::Invalid;
+            return invalid(e);
         }
     };
     let plan = match &args.terraform_plan {
-        Some(path) => match super::plan::read(path) {
+        Some(path) => match crate::audit::plan::read(path) {
             Ok(p) => Some((path, p)),
             Err(e) => {
-                let _ = writeln!(
-                    err,
-                    "error: {}",
-                    crate::observation::cause_chain(&e).join(": ")
-                );
-                return Exit::Invalid;
+                return invalid(crate::observation::cause_chain(&e).join(": "));
             }
         },
         None => None,
     };
     let started = Instant::now();
     let started_at = now_rfc3339();
-    let mut reading = match super::read(&source).await {
+    let mut reading = match crate::audit::read(&source).await {
         Ok(r) => r,
         Err(e) => {
-            let _ = writeln!(
-                err,
-                "error: {}",
-                crate::observation::cause_chain(&e).join(": ")
-            );
-            return Exit::Invalid;
+            return invalid(crate::observation::cause_chain(&e).join(": "));
         }
     };
     let mut applied = None;
     if let Some((path, plan)) = &plan {
-        applied = Some(super::plan::apply(&mut reading.tenant, plan));
+        applied = Some(crate::audit::plan::apply(&mut reading.tenant, plan));
         reading.source = format!("{} + Terraform plan {}", reading.source, path.display());
     }
-    let mut report = super::report(&reading, &req, started_at, started);
+    let mut report = crate::audit::report(&reading, &req, started_at, started);
     if let Some(applied) = applied {
         applied.attribute(&mut report.checks);
         report.planned_changes = applied.changes;
     }
-    finish(
+    Ok(finish(
         &reading,
         &report,
         args.snapshot.as_deref(),
@@ -243,7 +254,7 @@ pub async fn audit(
         env,
         out,
         err,
-    )
+    ))
 }
 
 /// The current time, RFC 3339 UTC.
@@ -315,4 +326,90 @@ fn worse(a: Exit, b: Exit) -> Exit {
         (Exit::Passed, x) => x,
         (x, _) => x,
     }
+}
+
+/// `--fault` names: the network faults (an audit fault adds the network fault it causes), and
+/// the audit faults.
+pub fn split_faults(names: &[String]) -> Result<(Vec<Fault>, Vec<AuditFault>), String> {
+    let mut faults = Vec::new();
+    let mut audit = Vec::new();
+    for name in names {
+        if let Ok(f) = name.parse::<Fault>() {
+            if !faults.contains(&f) {
+                faults.push(f);
+            }
+        } else if let Ok(a) = name.parse::<AuditFault>() {
+            audit.push(a);
+            if let Some(f) = a.network()
+                && !faults.contains(&f)
+            {
+                faults.push(f);
+            }
+        } else {
+            return Err(format!("--fault {name}: unknown fault (see --list-faults)"));
+        }
+    }
+    Ok((faults, audit))
+}
+
+/// Lists the audit faults after the network ones.
+pub fn list_faults(out: &mut dyn Write) {
+    for f in AuditFault::ALL {
+        let _ = writeln!(out, "{:<24} {}", f.name(), f.description());
+    }
+}
+
+/// Combines the network run's exit with the audit's: a failure anywhere fails.
+pub fn combine(a: Exit, b: Exit) -> Exit {
+    use Exit::*;
+    match (a, b) {
+        (Invalid, _) | (_, Invalid) => Invalid,
+        (Failed, _) | (_, Failed) => Failed,
+        (Inconclusive, _) | (_, Inconclusive) => Inconclusive,
+        _ => Passed,
+    }
+}
+
+/// Audits the lab's tenant through its fake APIs (legacy credentials), as a user would.
+pub async fn audit_lab(
+    api: &AdminApi,
+    reports: &ReportFlags,
+    env: &Env,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> CommandResult {
+    let vars = AdminApi::legacy_env();
+    let urls = BaseUrls {
+        zpa: Some(api.zpa_url()),
+        zia: Some(api.zia_url()),
+        oneapi: None,
+        oneapi_token: None,
+    };
+    let credentials = match AuditCredentials::from_env(
+        |k| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone()),
+        &urls,
+    ) {
+        Ok(c) => c,
+        Err(e) => return invalid(format!("lab credentials: {e}")),
+    };
+    let source = Source::Api {
+        credentials: Box::new(credentials),
+        settings: ApiSettings {
+            ca_files: vec![api.ca_file().to_path_buf()],
+            ..ApiSettings::default()
+        },
+    };
+    let req = Requirements {
+        anchors: AnchorSet(vec![ipnet::IpNet::from(std::net::IpAddr::V4(ANCHOR_IP))]),
+        ..Requirements::default()
+    };
+    let started = Instant::now();
+    let started_at = now_rfc3339();
+    let reading = match crate::audit::read(&source).await {
+        Ok(r) => r,
+        Err(e) => return invalid(crate::observation::cause_chain(&e).join(": ")),
+    };
+    let report = crate::audit::report(&reading, &req, started_at, started);
+    let _ = writeln!(out);
+    Ok(finish(&reading, &report, None, reports, env, out, err))
 }
