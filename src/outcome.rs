@@ -433,8 +433,8 @@ pub struct PendingSignIn {
 
 impl PendingSignIn {
     /// The lookup key Graph takes.
-    pub fn lookup(&self) -> crate::entra::PendingSignIn {
-        crate::entra::PendingSignIn {
+    pub fn lookup(&self) -> crate::observation::entra::PendingSignIn {
+        crate::observation::entra::PendingSignIn {
             correlation_id: self.correlation_id.clone(),
             request_id: self.request_id.clone(),
         }

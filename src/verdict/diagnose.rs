@@ -214,10 +214,10 @@ fn no_connection(obs: &Observation) -> bool {
         Observation::Entra(e) => {
             matches!(
                 e.token.outcome,
-                crate::probe::token::TokenOutcome::Timeout { .. }
+                crate::observation::entra::TokenOutcome::Timeout { .. }
             ) || (matches!(
                 e.token.outcome,
-                crate::probe::token::TokenOutcome::NotSent { .. }
+                crate::observation::entra::TokenOutcome::NotSent { .. }
             ) && e.token.tls.as_ref().is_none_or(|t| {
                 matches!(
                     &t.outcome,
@@ -293,7 +293,7 @@ fn egress_control_diagnosis(o: &Outcome) -> Option<Diagnosis> {
                 format!(
                     "the control observer {} had not answered after {} when the run was {}: a slow path to ZIA, or a deadline too short for it",
                     o.target,
-                    crate::report::show_duration(*ran),
+                    crate::observation::show_duration(*ran),
                     super::describe_cut(by)
                 ),
             );

@@ -955,8 +955,8 @@ mod tests {
     fn ca_mode_another_aadsts_code_is_an_error_with_its_meaning() {
         let rejected = TokenOutcome::Rejected {
             code: Some(7000215),
-            known: crate::probe::token::Rejection::from_code(7000215),
-            meaning: crate::probe::token::Rejection::InvalidClientSecret
+            known: crate::observation::entra::Rejection::from_code(7000215),
+            meaning: crate::observation::entra::Rejection::InvalidClientSecret
                 .meaning()
                 .into(),
         };
@@ -1220,7 +1220,7 @@ mod tests {
 
     fn named(anchors: Vec<(&str, AnchorCoverage)>) -> NamedLocationsObservation {
         NamedLocationsObservation::Read {
-            locations: vec![crate::entra::NamedLocation {
+            locations: vec![crate::observation::entra::NamedLocation {
                 id: "l1".into(),
                 display_name: "SIPA App Connectors".into(),
                 is_trusted: true,

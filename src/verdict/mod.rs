@@ -26,7 +26,7 @@ pub use judge::{describe_cut, judge_check};
 /// observation.
 pub fn rejudge_sign_in(
     recorded: &Outcome,
-    token: &crate::probe::token::TokenOutcome,
+    token: &crate::observation::entra::TokenOutcome,
     log: &crate::observation::SignInLog,
     exp: &Expectation,
 ) -> Outcome {
@@ -67,7 +67,7 @@ pub fn rejudge_what_if(
 
 /// How a decided sign-in check proves its host, from its log.
 pub fn sign_in_proof(
-    token: &crate::probe::token::TokenOutcome,
+    token: &crate::observation::entra::TokenOutcome,
     log: &crate::observation::SignInLog,
     exp: &Expectation,
 ) -> crate::outcome::Proof {
