@@ -30,7 +30,12 @@ pub fn rejudge_sign_in(
     log: &crate::observation::SignInLog,
     exp: &Expectation,
 ) -> Outcome {
-    let blank = Outcome {
+    entra::judge_sign_in(cleared(recorded), token, log, exp)
+}
+
+/// A recorded outcome with its verdict fields emptied, to be judged again.
+fn cleared(recorded: &Outcome) -> Outcome {
+    Outcome {
         status: Status::Error,
         reason: String::new(),
         expected: String::new(),
@@ -39,8 +44,7 @@ pub fn rejudge_sign_in(
         diagnosis: None,
         blocked_by: None,
         ..recorded.clone()
-    };
-    entra::judge_sign_in(blank, token, log, exp)
+    }
 }
 
 /// Judges the What If check read back from a report again, on `w` as `complete` asked it
@@ -52,15 +56,8 @@ pub fn rejudge_what_if(
     exp: &Expectation,
 ) -> Outcome {
     let blank = Outcome {
-        status: Status::Error,
-        reason: String::new(),
-        expected: String::new(),
-        observed: String::new(),
-        causes: Vec::new(),
         warnings: Vec::new(),
-        diagnosis: None,
-        blocked_by: None,
-        ..recorded.clone()
+        ..cleared(recorded)
     };
     what_if::judge_what_if(blank, w, exp)
 }
