@@ -6,81 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::guide::GuideStep;
 use crate::observation::{Observation, ms};
-use crate::scenario::model::Family;
-
-/// How a check reaches its target.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Route {
-    /// Straight to the resolved address of this family (a transparent gateway may sit on it).
-    Direct(Family),
-    /// Through the explicit proxy, which resolves the name itself.
-    Proxy,
-    /// Graph's own route, apart from the path under test: system DNS, a direct connection, no
-    /// proxy. The run-wide Graph checks (named locations, What If) take it.
-    Graph,
-}
-
-/// Reports show a route as `ipv4`, `ipv6`, `proxy`, or `graph route`.
-impl std::fmt::Display for Route {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Route::Direct(family) => family.fmt(f),
-            Route::Proxy => f.write_str("proxy"),
-            Route::Graph => f.write_str("graph route"),
-        }
-    }
-}
-
-impl Route {
-    /// Every route, in the order reports sort them.
-    pub const ALL: [Route; 4] = [
-        Route::Direct(Family::V4),
-        Route::Direct(Family::V6),
-        Route::Proxy,
-        Route::Graph,
-    ];
-
-    /// The IP family a direct route probes; none through the proxy, which resolves names,
-    /// nor on Graph's own route.
-    pub fn family(self) -> Option<Family> {
-        match self {
-            Route::Direct(f) => Some(f),
-            Route::Proxy | Route::Graph => None,
-        }
-    }
-
-    /// The one word JSON and the reports read back: `ipv4`, `ipv6`, `proxy` or `graph`.
-    pub fn word(self) -> &'static str {
-        match self {
-            Route::Direct(Family::V4) => "ipv4",
-            Route::Direct(Family::V6) => "ipv6",
-            Route::Proxy => "proxy",
-            Route::Graph => "graph",
-        }
-    }
-}
-
-/// Reports write a route as one word: `ipv4`, `ipv6`, `proxy` or `graph`.
-impl Serialize for Route {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(self.word())
-    }
-}
-
-/// Reads back the one word a report writes.
-impl<'de> Deserialize<'de> for Route {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Route, D::Error> {
-        let word = String::deserialize(d)?;
-        Route::ALL
-            .into_iter()
-            .find(|r| r.word() == word)
-            .ok_or_else(|| {
-                serde::de::Error::custom(format!(
-                    "route `{word}`: expected ipv4, ipv6, proxy or graph"
-                ))
-            })
-    }
-}
+pub use crate::plan::{Route, Stage};
 
 /// How a check ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -102,32 +28,6 @@ impl Status {
             Status::Error => "ERROR",
             Status::Skip => "SKIP",
         }
-    }
-}
-
-/// Where in the path a check looks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Stage {
-    Resolve,
-    Connect,
-    Tls,
-    Http,
-    Egress,
-    /// Entra's own record of the sign-in: the token request and the sign-in log.
-    Entra,
-}
-
-impl std::fmt::Display for Stage {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Stage::Resolve => "resolve",
-            Stage::Connect => "connect",
-            Stage::Tls => "tls",
-            Stage::Http => "http",
-            Stage::Egress => "egress",
-            Stage::Entra => "entra",
-        })
     }
 }
 
