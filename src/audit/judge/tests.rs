@@ -58,10 +58,7 @@ fn good() -> Tenant {
         name: "O365 SIPA".into(),
         enabled: true,
         ip_anchored: true,
-        domains: crate::lab::LOGIN_HOSTS
-            .iter()
-            .map(|h| h.to_string())
-            .collect(),
+        domains: crate::scenario::cloud::Cloud::public().login_hosts(),
         tcp_ports: vec![
             PortRange { from: 80, to: 80 },
             PortRange { from: 443, to: 443 },
@@ -914,7 +911,7 @@ fn a_segment_answer_lacking_anchor_or_enabled_is_an_error_not_a_verdict() {
         );
         if field != "bypassType" {
             // Which segment takes each login host rests on it too.
-            for h in crate::lab::LOGIN_HOSTS {
+            for h in crate::scenario::cloud::Cloud::public().login_hosts() {
                 assert_eq!(
                     named(&checks, &format!("login host {h}: in the anchored segment")).status,
                     Status::Error,
