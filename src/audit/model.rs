@@ -248,6 +248,46 @@ pub struct TrustCriterion {
     pub names: Vec<String>,
 }
 
+/// A ZIA forwarding rule's `forwardMethod`: what the guide needs (`ZPA`) as a value, any other
+/// method kept as ZIA names it. Serialized as ZIA's own word.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ForwardMethod {
+    /// `ZPA`: through a ZPA gateway, as SIPA needs.
+    Zpa,
+    /// `DIRECT`, `PROXYCHAIN`, ..., or none (empty).
+    Other(String),
+}
+
+impl ForwardMethod {
+    /// ZIA's word for it (`ZPA`, `DIRECT`, ...).
+    pub fn parse(word: &str) -> ForwardMethod {
+        match word {
+            "ZPA" => ForwardMethod::Zpa,
+            other => ForwardMethod::Other(other.to_owned()),
+        }
+    }
+
+    /// ZIA's word for it.
+    pub fn as_str(&self) -> &str {
+        match self {
+            ForwardMethod::Zpa => "ZPA",
+            ForwardMethod::Other(word) => word,
+        }
+    }
+}
+
+impl std::fmt::Display for ForwardMethod {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for ForwardMethod {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
 /// A ZIA forwarding rule.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ZiaForwardingRule {
@@ -257,8 +297,8 @@ pub struct ZiaForwardingRule {
     pub enabled: bool,
     /// `FORWARDING`, or another rule type.
     pub rule_type: String,
-    /// `ZPA`, `DIRECT`, ...
-    pub method: String,
+    /// How the rule forwards: to ZPA, or another way.
+    pub method: ForwardMethod,
     pub gateway: Option<ObjRef>,
     pub app_segments: Vec<ExternalRef>,
     /// Only the criteria that hold something.
@@ -319,4 +359,25 @@ pub struct Unreadable {
 pub struct Tenant {
     pub zpa: Result<ZpaConfig, Unreadable>,
     pub zia: Result<ZiaConfig, Unreadable>,
+}
+
+#[cfg(test)]
+mod forward_method_tests {
+    use super::ForwardMethod;
+
+    #[test]
+    fn zpa_is_a_value_and_other_methods_keep_their_word() {
+        assert_eq!(ForwardMethod::parse("ZPA"), ForwardMethod::Zpa);
+        assert_eq!(
+            ForwardMethod::parse("DIRECT"),
+            ForwardMethod::Other("DIRECT".into())
+        );
+        // ZIA's words are upper case: anything else is another method, never ZPA by accident.
+        assert_ne!(ForwardMethod::parse("zpa"), ForwardMethod::Zpa);
+        for word in ["ZPA", "DIRECT", ""] {
+            let m = ForwardMethod::parse(word);
+            assert_eq!(m.to_string(), word);
+            assert_eq!(serde_json::to_string(&m).unwrap(), format!("\"{word}\""));
+        }
+    }
 }

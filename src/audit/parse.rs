@@ -431,7 +431,7 @@ fn zia(docs: &Documents) -> Result<ZiaConfig, Unreadable> {
                 enabled: text(v, "state").as_deref() == Some("ENABLED"),
                 missing,
                 rule_type: text(v, "type").unwrap_or_else(|| "FORWARDING".into()),
-                method: text(v, "forwardMethod").unwrap_or_default(),
+                method: ForwardMethod::parse(&text(v, "forwardMethod").unwrap_or_default()),
                 gateway: v.get("zpaGateway").map(|g| ObjRef {
                     id: id(g),
                     name: name(g),

@@ -590,7 +590,7 @@ pub fn apply(tenant: &mut Tenant, plan: &Value) -> Applied {
                             order: i64::MAX,
                             enabled: true,
                             rule_type: "FORWARDING".into(),
-                            method: String::new(),
+                            method: ForwardMethod::Other(String::new()),
                             gateway: None,
                             app_segments: vec![],
                             trust: vec![],
@@ -610,7 +610,7 @@ pub fn apply(tenant: &mut Tenant, plan: &Value) -> Applied {
                     r.rule_type = t;
                 }
                 if let Some(m) = s(&after, "forward_method") {
-                    r.method = m;
+                    r.method = ForwardMethod::parse(&m);
                 }
                 if let Some(g) = arr(&after, "zpa_gateway").first() {
                     r.gateway = Some(ObjRef {

@@ -144,7 +144,7 @@ fn good() -> Tenant {
                 order: 1,
                 enabled: true,
                 rule_type: "FORWARDING".into(),
-                method: "ZPA".into(),
+                method: ForwardMethod::Zpa,
                 gateway: Some(r("9727909", "SIPA gateway")),
                 app_segments: vec![ExternalRef {
                     name: "O365 SIPA".into(),
@@ -517,7 +517,7 @@ fn predefined_gateways_and_rules_are_ignored() {
         order: -4,
         enabled: true,
         rule_type: "FORWARDING".into(),
-        method: "ZPA".into(),
+        method: ForwardMethod::Zpa,
         gateway: Some(r("2387145", "Auto ZPA Gateway")),
         app_segments: vec![ExternalRef {
             name: "O365 SIPA".into(),
@@ -976,7 +976,7 @@ fn a_zia_catch_all_rule_above_the_sipa_rule_takes_the_traffic_first() {
     direct.id = "78".into();
     direct.name = "Direct everything".into();
     direct.order = 0;
-    direct.method = "DIRECT".into();
+    direct.method = ForwardMethod::parse("DIRECT");
     direct.gateway = None;
     direct.app_segments = vec![];
     direct.trust = vec![];

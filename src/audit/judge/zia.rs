@@ -120,7 +120,7 @@ pub(super) fn judge_zia(zia: &ZiaConfig, chain: Option<&Chain>, checks: &mut Vec
             let for_segment: Vec<&&ZiaForwardingRule> = rules
                 .iter()
                 .filter(|r| {
-                    r.method == "ZPA"
+                    r.method == ForwardMethod::Zpa
                         && r.app_segments
                             .iter()
                             .any(|a| a.external_id.as_deref() == Some(s.id.as_str()))
@@ -162,7 +162,7 @@ pub(super) fn judge_zia(zia: &ZiaConfig, chain: Option<&Chain>, checks: &mut Vec
                         .filter(|k| {
                             k.enabled
                                 && k.order < r.order
-                                && k.method != "ZPA"
+                                && k.method != ForwardMethod::Zpa
                                 && k.destinations.is_empty()
                         })
                         .collect();
