@@ -191,15 +191,26 @@ impl CauseKey {
 /// The headline of a group of diagnoses of one cause: their sentence when they share it, else
 /// what the cause says of them all.
 pub(crate) fn cause_headline<'a>(diagnoses: impl IntoIterator<Item = &'a Diagnosis>) -> String {
-    let mut all = diagnoses.into_iter();
-    let Some(first) = all.next() else {
-        return String::new();
-    };
-    if all.all(|d| d.likely_cause == first.likely_cause) {
-        first.likely_cause.clone()
-    } else {
-        first.cause.title().to_owned()
+    let diagnoses: Vec<&Diagnosis> = diagnoses.into_iter().collect();
+    match (
+        diagnoses.first(),
+        sentences(diagnoses.iter().copied()).len(),
+    ) {
+        (None, _) => String::new(),
+        (Some(d), 1) => d.likely_cause.clone(),
+        (Some(d), _) => d.cause.title().to_owned(),
     }
+}
+
+/// The distinct sentences of some diagnoses, in their order.
+pub(crate) fn sentences<'a>(diagnoses: impl IntoIterator<Item = &'a Diagnosis>) -> Vec<&'a str> {
+    let mut said: Vec<&str> = Vec::new();
+    for d in diagnoses {
+        if !said.contains(&d.likely_cause.as_str()) {
+            said.push(&d.likely_cause);
+        }
+    }
+    said
 }
 
 /// The guide step row of a diagnosis: `guide step` for the tenant's configuration, `look at`

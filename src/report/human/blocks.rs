@@ -217,12 +217,7 @@ pub(super) fn write_block(
         }
     }
     // Checks of one cause that say it of different things: each thing once, under the cause.
-    let mut said: Vec<&str> = Vec::new();
-    for d in block.checks.iter().filter_map(|o| o.diagnosis.as_ref()) {
-        if !said.contains(&d.likely_cause.as_str()) {
-            said.push(&d.likely_cause);
-        }
-    }
+    let said = crate::report::sentences(block.checks.iter().filter_map(|o| o.diagnosis.as_ref()));
     if said.len() > 1 {
         for sentence in said {
             for (i, line) in layout.wrap(&clean(sentence), 9).iter().enumerate() {

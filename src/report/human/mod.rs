@@ -3,6 +3,7 @@
 //! the checks it explains with their evidence, and how many checks it kept from being judged),
 //! and a summary line whose counts match what is shown.
 
+use std::collections::BTreeMap;
 use std::io::{self, Write};
 
 use anstyle::{AnsiColor, Effects, Style};
@@ -149,20 +150,7 @@ pub fn write_verdict(report: &RunReport, mut out: impl Write, style: HumanStyle)
     let painter = Painter { color: style.color };
     let layout = Layout::of(style);
     for run in &report.runs {
-        let line = summary(
-            &run.tally,
-            run.tally.overall(),
-            "",
-            &path_only_note(&run.tally, &run.evidence),
-            &show_timing(run.elapsed, style.mask_timings),
-            layout,
-            &painter,
-        );
-        writeln!(out, "{line}")?;
-        if let Some(why) = &run.cut_short {
-            let text = format!("run cut short: {}", clean(why));
-            writeln!(out, "{}", painter.paint(&text, status_style(Status::Error)))?;
-        }
+        write_run_summary(&mut out, run, style, layout, &painter)?;
         write_pending(&mut out, run, &painter)?;
     }
     if report.runs.len() != 1 {
@@ -268,33 +256,30 @@ fn write_run(
         .min(NAME_MAX);
     // In a run with problems a host whose every check passed, warning-free, is one line: the
     // problems come first on a screen, and -v lists every check.
-    let compact = |h: &str| {
-        !style.verbose
-            && !blocks.is_empty()
-            && listed
-                .iter()
-                .filter(|o| o.host == h)
-                .all(|o| o.status == Status::Pass && o.warnings.is_empty())
-    };
+    let mut compact: BTreeMap<&str, usize> = BTreeMap::new();
+    if !style.verbose && !blocks.is_empty() {
+        for o in listed.iter().filter(|o| !o.host.is_empty()) {
+            *compact.entry(o.host.as_str()).or_default() += 1;
+        }
+        for o in &listed {
+            if o.status != Status::Pass || !o.warnings.is_empty() {
+                compact.remove(o.host.as_str());
+            }
+        }
+    }
+    let pad = compact.keys().map(|h| width(&clean(h))).max().unwrap_or(0);
     let mut host: Option<&str> = None;
     let mut after_compact = false;
     for o in &listed {
-        if host == Some(o.host.as_str()) && compact(&o.host) {
-            continue;
-        }
-        if host != Some(o.host.as_str()) && compact(&o.host) && !o.host.is_empty() {
+        if let Some(&n) = compact.get(o.host.as_str()) {
+            if host == Some(o.host.as_str()) {
+                continue;
+            }
             host = Some(o.host.as_str());
             if !after_compact {
                 writeln!(out)?;
             }
             after_compact = true;
-            let n = listed.iter().filter(|c| c.host == o.host).count();
-            let pad = listed
-                .iter()
-                .filter(|c| compact(&c.host))
-                .map(|c| width(&clean(&c.host)))
-                .max()
-                .unwrap_or(0);
             let name = clean(&o.host);
             let gap = " ".repeat(pad.saturating_sub(width(&name)) + 2);
             let host_name = painter.paint(&name, Style::new().bold());
@@ -337,6 +322,19 @@ fn write_run(
     }
 
     writeln!(out)?;
+    write_run_summary(out, run, style, layout, painter)?;
+    write_pending(out, run, painter)?;
+    Ok(())
+}
+
+/// A run's summary line, and why it was cut short when it was.
+fn write_run_summary(
+    out: &mut impl Write,
+    run: &ScenarioRun,
+    style: HumanStyle,
+    layout: Layout,
+    painter: &Painter,
+) -> io::Result<()> {
     let line = summary(
         &run.tally,
         run.tally.overall(),
@@ -351,7 +349,6 @@ fn write_run(
         let text = format!("run cut short: {}", clean(why));
         writeln!(out, "{}", painter.paint(&text, status_style(Status::Error)))?;
     }
-    write_pending(out, run, painter)?;
     Ok(())
 }
 
