@@ -172,19 +172,15 @@ async fn run_from(
     prepared: Prepared,
     started: (String, Instant),
 ) -> Result<ScenarioRun, SetupError> {
-    let mut observed = observe(scenario, settings, prepared, started).await?;
-    let token = observed.issued_token();
-    observed.read_graph(scenario, token).await;
-    let ca_policy = observed.ca_control(scenario);
-    Ok(conclude(scenario, observed, ca_policy))
+    let observed = observe(scenario, settings, prepared, started).await;
+    judge_together(vec![scenario], vec![observed])
+        .await
+        .pop()
+        .expect("one run for one vantage")
 }
 
 /// Runs every vantage of one scenario at once (each with its settings and set-up), and judges
-/// them together. Graph is read once every vantage's probes are done, with a token Entra issued
-/// through a path under test (preferably an anchored one), which Conditional Access trusts
-/// where it may refuse Graph's own route; and a vantage outside the trusted locations that
-/// Entra refused a token proves the policy that the other vantages' token answers rely on.
-/// One result per vantage, in the order given.
+/// them together ([`judge_together`]). One result per vantage, in the order given.
 pub async fn run_vantages<'a>(
     runs: Vec<(&'a Scenario, RunSettings<'a>, Prepared)>,
 ) -> Vec<Result<ScenarioRun, SetupError>> {
@@ -197,7 +193,19 @@ pub async fn run_vantages<'a>(
             (now_rfc3339(), Instant::now()),
         )
     });
-    let mut observed = futures::future::join_all(observing).await;
+    let observed = futures::future::join_all(observing).await;
+    judge_together(scenarios, observed).await
+}
+
+/// Reads Graph for the vantages whose probes are done, then judges them. Graph is read with a
+/// token Entra issued through a path under test (an anchored vantage's first), which
+/// Conditional Access trusts where it may refuse Graph's own route; a vantage outside the
+/// trusted locations that Entra refused a token proves the policy that the other vantages'
+/// token answers rely on.
+async fn judge_together<'a>(
+    scenarios: Vec<&Scenario>,
+    mut observed: Vec<Result<Observed<'a>, SetupError>>,
+) -> Vec<Result<ScenarioRun, SetupError>> {
     let anchored_first = |want: bool| {
         scenarios
             .iter()
