@@ -66,7 +66,7 @@ fn the_lab_passes_with_exit_0_and_writes_valid_reports() {
     let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
     assert_eq!(doc["format_version"], 1);
     assert_eq!(doc["overall"], "pass");
-    assert_eq!(doc["runs"][0]["checks"].as_array().unwrap().len(), 30);
+    assert_eq!(doc["runs"][0]["checks"].as_array().unwrap().len(), 33);
     xmllint(&junit);
 }
 

@@ -106,7 +106,7 @@ fn two_vantages_run_at_once_each_with_its_facts_its_suite_and_its_source_address
         assert_eq!(v["expect_anchored"], anchored, "{name}");
         assert_eq!(v["bind"], format!("address {ip}"), "{name}");
         assert_eq!(v["local_addresses"], serde_json::json!([ip]), "{name}");
-        assert_eq!(run["checks"].as_array().unwrap().len(), 30, "{name}");
+        assert_eq!(run["checks"].as_array().unwrap().len(), 33, "{name}");
     }
     // The guest's login traffic left from the ZIA edge, the office's through the connector.
     let observed = |run: &serde_json::Value, check: &str| -> String {
