@@ -108,9 +108,18 @@ type Answer = fn(&[u8]) -> Vec<u8>;
 /// A DNS server on one loopback port (UDP and TCP) answering every query with `answer(query)`:
 /// the raw bytes of the response, built from the query's bytes.
 async fn scripted(answer: Answer) -> SocketAddr {
-    let udp = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
-    let addr = udp.local_addr().expect("addr");
-    let tcp = TcpListener::bind(addr).await.expect("bind tcp");
+    // The kernel picks the UDP port; its TCP twin may be taken meanwhile: then another.
+    let mut attempts = 0;
+    let (udp, tcp, addr) = loop {
+        attempts += 1;
+        let udp = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
+        let addr = udp.local_addr().expect("addr");
+        match TcpListener::bind(addr).await {
+            Ok(tcp) => break (udp, tcp, addr),
+            Err(e) if attempts >= 8 => panic!("no UDP and TCP port pair on loopback: {e}"),
+            Err(_) => continue,
+        }
+    };
     tokio::spawn(async move {
         let mut buf = vec![0u8; 4096];
         while let Ok((len, from)) = udp.recv_from(&mut buf).await {
