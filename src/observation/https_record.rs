@@ -36,6 +36,17 @@ impl HttpsRecordObservation {
     pub fn offers_h3(&self) -> bool {
         self.records().iter().any(ServiceRecord::offers_h3)
     }
+
+    /// The HTTPS record observation of `host` among a run's observations, if it was read.
+    pub fn of_host<'a>(
+        observations: impl IntoIterator<Item = &'a super::Observation>,
+        host: &str,
+    ) -> Option<&'a HttpsRecordObservation> {
+        observations.into_iter().find_map(|o| match o {
+            super::Observation::HttpsRecord(r) if r.host.eq_ignore_ascii_case(host) => Some(r),
+            _ => None,
+        })
+    }
 }
 
 /// What the HTTPS record query ended in.
@@ -200,6 +211,13 @@ mod tests {
         assert!(obs(vec![record(&["h2", "h3"])]).offers_h3());
         assert!(!obs(vec![record(&["h2", "h3-29"])]).offers_h3());
         assert!(!obs(vec![]).offers_h3());
+        let seen = [
+            super::super::Observation::NotRun(super::super::NotRun::NoObserver),
+            super::super::Observation::HttpsRecord(obs(vec![record(&["h3"])])),
+        ];
+        let found = HttpsRecordObservation::of_host(&seen, "LOGIN.microsoftonline.com");
+        assert!(found.is_some_and(HttpsRecordObservation::offers_h3));
+        assert!(HttpsRecordObservation::of_host(&seen, "login.windows.net").is_none());
     }
 
     #[test]
