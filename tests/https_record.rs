@@ -23,6 +23,7 @@ use sipa_check::lab::{Fault, Lab, LabConfig};
 use sipa_check::observation::{
     HttpsQueryFailure, HttpsRecordObservation, HttpsRecordOutcome, Observation,
 };
+use sipa_check::outcome::Status;
 use sipa_check::probe::{DnsClient, ProbeCtx, TrustStore, https_record};
 
 fn ctx(dns: SocketAddr) -> ProbeCtx {
@@ -364,6 +365,76 @@ async fn a_malformed_or_oversized_record_is_a_typed_failure_never_a_panic() {
         let shown = failure.to_string();
         assert!(shown.starts_with("an unreadable answer"), "{what}: {shown}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resolver_that_never_answers_is_a_timeout_within_the_probes_bound() {
+    // Bound on UDP and TCP, answering neither.
+    let udp = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
+    let addr = udp.local_addr().unwrap();
+    let tcp = TcpListener::bind(addr).await.ok();
+    let mut ctx = ctx(addr);
+    ctx.dns = DnsClient::new(&[addr], Duration::from_millis(500)).unwrap();
+    ctx.timeout = Duration::from_secs(1);
+    let started = std::time::Instant::now();
+    let spec = https_record::Spec {
+        host: "login.windows.net".into(),
+    };
+    let Observation::HttpsRecord(r) = https_record::run(&spec, &ctx).await else {
+        panic!("not an HTTPS record observation")
+    };
+    assert_eq!(
+        r.outcome,
+        HttpsRecordOutcome::Failed {
+            failure: HttpsQueryFailure::Timeout
+        }
+    );
+    assert!(started.elapsed() < Duration::from_millis(1500), "{r:?}");
+    drop((udp, tcp));
+}
+
+/// A and AAAA answered, the HTTPS query answered with a malformed record.
+fn good_addresses_bad_https(query: &[u8]) -> Vec<u8> {
+    let request = Message::from_vec(query).expect("a query");
+    match u16::from(request.queries[0].query_type()) {
+        65 => ipv4hint_of_five_bytes(query),
+        1 => answer_with(query, vec![RData::A(A(Ipv4Addr::LOCALHOST))]),
+        _ => answer_with(query, vec![]),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_whose_dns_sends_a_malformed_https_record_skips_that_check_with_the_reason() {
+    let dns = scripted(good_addresses_bad_https).await;
+    let text = format!(
+        "name = \"hostile\"\n[login]\nhosts = [\"login.windows.net\"]\nports = [443]\n[anchor]\nexpect = [\"127.0.0.2\"]\n[vantage]\ndns = [\"{dns}\"]\n[limits]\ntimeout = \"1s\"\n"
+    );
+    let s = sipa_check::scenario::load_str(
+        &text,
+        std::path::Path::new("hostile.toml"),
+        sipa_check::scenario::Format::Toml,
+    )
+    .expect("the scenario");
+    let run = common::run_quietly(&s, Vec::new()).await;
+    let o = run
+        .checks
+        .iter()
+        .find(|o| o.name == "login.windows.net https record")
+        .expect("the https record check");
+    assert_eq!(o.status, Status::Skip, "{}", o.reason);
+    assert!(
+        o.reason
+            .starts_with("the HTTPS record could not be read (an unreadable answer"),
+        "{}",
+        o.reason
+    );
+    assert!(!o.causes.is_empty());
+    let resolve = run
+        .checks
+        .iter()
+        .find(|o| o.name == "login.windows.net resolve (ipv4)")
+        .expect("the resolve check");
+    assert_eq!(resolve.status, Status::Pass, "{}", resolve.reason);
 }
 
 #[test]
