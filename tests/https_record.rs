@@ -437,6 +437,83 @@ async fn a_run_whose_dns_sends_a_malformed_https_record_skips_that_check_with_th
     assert_eq!(resolve.status, Status::Pass, "{}", resolve.reason);
 }
 
+/// A and AAAA answered, the HTTPS query with a record whose alpn ids carry terminal escapes
+/// and whose hint lies outside the A answer (so the record's text lands in a failure too).
+fn escapes_in_the_alpn(query: &[u8]) -> Vec<u8> {
+    let request = Message::from_vec(query).expect("a query");
+    match u16::from(request.queries[0].query_type()) {
+        65 => answer_with(
+            query,
+            vec![RData::HTTPS(HTTPS(SVCB::new(
+                1,
+                Name::root(),
+                vec![
+                    (
+                        SvcParamKey::Alpn,
+                        SvcParamValue::Alpn(Alpn(vec![
+                            "h2\u{1b}]0;pwned\u{7}".into(),
+                            "\u{1b}[2Jh3".into(),
+                        ])),
+                    ),
+                    (
+                        SvcParamKey::Ipv4Hint,
+                        SvcParamValue::Ipv4Hint(IpHint(vec![A(Ipv4Addr::new(127, 0, 0, 99))])),
+                    ),
+                ],
+            )))],
+        ),
+        1 => answer_with(query, vec![RData::A(A(Ipv4Addr::LOCALHOST))]),
+        _ => answer_with(query, vec![]),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn escapes_in_a_record_never_reach_the_terminal_or_junit() {
+    use sipa_check::outcome::RunReport;
+    use sipa_check::report::human::{self, HumanStyle};
+
+    let dns = scripted(escapes_in_the_alpn).await;
+    let text = format!(
+        "name = \"escapes\"\n[login]\nhosts = [\"login.windows.net\"]\nports = [443]\n[anchor]\nexpect = [\"127.0.0.2\"]\n[vantage]\ndns = [\"{dns}\"]\n[limits]\ntimeout = \"1s\"\n"
+    );
+    let s = sipa_check::scenario::load_str(
+        &text,
+        std::path::Path::new("escapes.toml"),
+        sipa_check::scenario::Format::Toml,
+    )
+    .expect("the scenario");
+    let run = common::run_quietly(&s, Vec::new()).await;
+    let o = run
+        .checks
+        .iter()
+        .find(|o| o.name == "login.windows.net https record")
+        .expect("the https record check");
+    assert_eq!(o.status, Status::Fail, "{}", o.reason);
+    // The record kept what the server said; only the renderers make it safe.
+    assert!(o.observed.contains("\u{1b}]0;pwned"), "{}", o.observed);
+    let report = RunReport::new(vec![run.clone()]);
+    for verbose in [false, true] {
+        let mut out = Vec::new();
+        let style = HumanStyle {
+            color: false,
+            verbose,
+            ..HumanStyle::default()
+        };
+        human::write(&report, &mut out, style).expect("the human report");
+        let out = String::from_utf8(out).unwrap();
+        assert!(out.contains("ipv4hint=127.0.0.99"), "{out}");
+        assert!(!out.contains('\u{1b}') && !out.contains('\u{7}'), "{out}");
+    }
+    let mut xml = Vec::new();
+    sipa_check::report::junit::write(&report, &mut xml).expect("JUnit");
+    let xml = String::from_utf8(xml).unwrap();
+    assert!(
+        !xml.chars()
+            .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t')),
+        "a control character in the JUnit XML"
+    );
+}
+
 #[test]
 fn sipa_check_lab_fails_a_hint_around_the_gateway_and_writes_the_record_in_json() {
     let dir = std::env::temp_dir().join(format!("sipa-check-https-{}", std::process::id()));

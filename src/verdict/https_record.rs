@@ -195,6 +195,10 @@ pub(super) fn judge_https_record(
             ));
         }
     }
+    // The same hint or port in several records is one finding.
+    let mut seen = std::collections::BTreeSet::new();
+    off.retain(|(_, what)| seen.insert(what.clone()));
+    o.warnings.retain(|w| seen.insert(w.clone()));
     if !judged {
         o.status = Status::Pass;
         o.reason = format!(
@@ -382,6 +386,19 @@ mod tests {
             assert!(o.warnings[0].contains("ipv4hint 127.0.0.99"));
             assert!(o.warnings[1].contains("port 8443"));
         }
+    }
+
+    #[test]
+    fn the_same_hint_in_two_records_is_one_finding() {
+        let mut second = record(&[[127, 0, 0, 99]], None);
+        second.priority = 2;
+        let o = judged(
+            records(vec![record(&[[127, 0, 0, 99]], None), second]),
+            &v4_answer(&[[127, 0, 0, 1]]),
+            &exp(true, false),
+        );
+        assert_eq!(o.status, Status::Fail);
+        assert_eq!(o.reason.matches("127.0.0.99").count(), 1, "{}", o.reason);
     }
 
     #[test]
