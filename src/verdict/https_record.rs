@@ -139,6 +139,12 @@ pub(super) fn judge_https_record(
     };
     let shown: Vec<String> = records.iter().map(|r| r.show()).collect();
     o.observed = format!("{via}HTTPS {}", shown.join("; "));
+    if let Some(alias) = &rec.alias {
+        // RFC 9460, 2.4.2: the alias's target is the name a browser then connects to.
+        o.warnings.push(format!(
+            "{host}'s HTTPS record is an alias to {alias}: a browser that follows it connects to that name's addresses, which this run did not resolve"
+        ));
+    }
 
     // Each path the record opens that the run did not verify, with its cause.
     let mut off: Vec<(Cause, String)> = Vec::new();
@@ -514,6 +520,11 @@ mod tests {
             o.warnings
                 .iter()
                 .any(|w| w.contains("target is svc.example.net."))
+        );
+        assert!(
+            o.warnings
+                .iter()
+                .any(|w| w.contains("is an alias to alias.example.net."))
         );
     }
 
