@@ -622,7 +622,8 @@ impl Limit {
 fn lab_delays(check: &Check) -> u32 {
     let proxied = check.route == Route::Proxy;
     match &check.kind {
-        CheckKind::Resolve => 1,
+        // One DNS answer each (the lab's HTTPS records are no aliases).
+        CheckKind::Resolve | CheckKind::HttpsRecord => 1,
         CheckKind::Connect
             if proxied
                 && check

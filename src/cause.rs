@@ -92,11 +92,15 @@ pub enum Cause {
     /// Read back from a report written before causes were recorded.
     #[default]
     Unrecorded,
+    /// A login host's DNS HTTPS record hints at an address the run did not verify.
+    HttpsHintOffPath,
+    /// A login host's DNS HTTPS record sends browsers to a port other than 443.
+    HttpsPortOffPath,
 }
 
 impl Cause {
     /// Every cause, for tests and documentation.
-    pub const ALL: [Cause; 38] = [
+    pub const ALL: [Cause; 40] = [
         Cause::SegmentLacksHost,
         Cause::SegmentLacksPort,
         Cause::SegmentLacksHostOrPort,
@@ -135,6 +139,8 @@ impl Cause {
         Cause::SignInPending,
         Cause::GraphNotRead,
         Cause::Unrecorded,
+        Cause::HttpsHintOffPath,
+        Cause::HttpsPortOffPath,
     ];
 
     /// The stable id, as JSON and JUnit carry it: `segment-lacks-host`.
@@ -178,6 +184,8 @@ impl Cause {
             Cause::SignInPending => "sign-in-pending",
             Cause::GraphNotRead => "graph-not-read",
             Cause::Unrecorded => "unrecorded",
+            Cause::HttpsHintOffPath => "https-hint-off-path",
+            Cause::HttpsPortOffPath => "https-port-off-path",
         }
     }
 
@@ -245,6 +253,12 @@ impl Cause {
             Cause::SignInPending => "sign-ins are not in Entra's log yet",
             Cause::GraphNotRead => "the run ended before Graph was read",
             Cause::Unrecorded => "a cause not recorded by the report's writer",
+            Cause::HttpsHintOffPath => {
+                "a login host's DNS HTTPS record hints at addresses the run did not verify: a browser may connect there around the anchored path"
+            }
+            Cause::HttpsPortOffPath => {
+                "a login host's DNS HTTPS record sends browsers to a port other than 443, which the run did not verify"
+            }
         }
     }
 
@@ -282,6 +296,8 @@ impl Cause {
             | Cause::GraphThrottled
             | Cause::WhatIfUnavailable => GuideStep::GraphRoute,
             Cause::SignInPending | Cause::GraphNotRead => GuideStep::SignInLog,
+            Cause::HttpsHintOffPath => GuideStep::Dns,
+            Cause::HttpsPortOffPath => GuideStep::SegmentPorts,
         }
     }
 }

@@ -130,6 +130,9 @@ pub enum CheckKind {
     /// Conditional Access's What If for a sign-in from each anchor and from the control's
     /// egress IP: anchoring must change its decision (Graph).
     EntraWhatIf,
+    /// The login host's DNS HTTPS record (type 65): its address hints and port must not lead a
+    /// browser around the path the run verified.
+    HttpsRecord,
 }
 
 /// One check of the plan: one stage of one target, judged on its own.
@@ -196,6 +199,10 @@ pub enum Probe {
     WhatIf {
         check: usize,
     },
+    /// A login host's DNS HTTPS record, read through the vantage's resolver.
+    HttpsRecord {
+        check: usize,
+    },
 }
 
 impl Probe {
@@ -206,7 +213,8 @@ impl Probe {
             | Probe::Egress { check }
             | Probe::Token { check }
             | Probe::NamedLocations { check }
-            | Probe::WhatIf { check } => vec![check],
+            | Probe::WhatIf { check }
+            | Probe::HttpsRecord { check } => vec![check],
             Probe::LoginPath { connect, tls, http } => {
                 std::iter::once(connect).chain(tls).chain([http]).collect()
             }
@@ -220,7 +228,8 @@ impl Probe {
             | Probe::Egress { check }
             | Probe::Token { check }
             | Probe::NamedLocations { check }
-            | Probe::WhatIf { check } => check,
+            | Probe::WhatIf { check }
+            | Probe::HttpsRecord { check } => check,
             Probe::LoginPath { connect, .. } => connect,
         }
     }
@@ -332,6 +341,31 @@ impl Plan {
                 let check = b.push(&at, CheckKind::Egress(observer.clone()), None, login);
                 b.probes.push(Probe::Egress { check });
             }
+        }
+        // Each login host's HTTPS record, read once through the vantage's resolver: the hints
+        // and port a browser may take instead of the A/AAAA answers the path checks verified.
+        for host in login_hosts.iter().filter(|h| literal_ip(h).is_none()) {
+            let id = b.checks.len();
+            b.checks.push(Check {
+                id,
+                name: String::new(),
+                stage: Stage::Resolve,
+                host: host.to_string(),
+                port: None,
+                // Through a proxy, which resolves names itself; otherwise the run's first family
+                // (the record's hints of each family are judged against that family's answer).
+                route: b
+                    .routes()
+                    .first()
+                    .copied()
+                    .unwrap_or(Route::Direct(Family::V4)),
+                kind: CheckKind::HttpsRecord,
+                waits_for: None,
+                after: None,
+                probe: b.probes.len(),
+                login_host: true,
+            });
+            b.probes.push(Probe::HttpsRecord { check: id });
         }
         // The observer's name joins a check's name only where the target alone is ambiguous.
         let names: Vec<String> = b.checks.iter().map(|c| b.name(c)).collect();
@@ -468,6 +502,7 @@ impl Builder<'_> {
             CheckKind::EntraSignIn | CheckKind::EntraNamedLocations | CheckKind::EntraWhatIf => {
                 Stage::Entra
             }
+            CheckKind::HttpsRecord => Stage::Resolve,
         };
         self.checks.push(Check {
             id,
@@ -503,6 +538,8 @@ impl Builder<'_> {
             CheckKind::EntraWhatIf => {
                 return format!("{} entra conditional access what-if", check.host);
             }
+            // One record for every family: the name carries no route.
+            CheckKind::HttpsRecord => return format!("{} https record", check.host),
             CheckKind::Egress(o) => {
                 let role = match o.role {
                     ObserverRole::Anchored => "anchored",

@@ -849,6 +849,41 @@ row!(
     )]
 );
 
+// A DNS HTTPS record that hints around the gateway: direct, the hint fails its own check;
+// through the proxy (which resolves names itself) it is only shown.
+row!(
+    https_hint_bypass,
+    [HttpsHintBypass],
+    Fail,
+    [expect(
+        "login.microsoftonline.com https record",
+        Fail,
+        Resolve,
+        GuideStep::Dns,
+        "ipv4hint 127.0.0.99 is not among the addresses verified (A 127.0.0.1)"
+    )]
+);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_hint_bypass_through_the_proxy_is_only_shown() {
+    let run = common::run_lab(&[Fault::HttpsHintBypass], true, Overrides::default()).await;
+    assert_eq!(run.tally.overall(), Status::Pass, "{:#?}", run.tally);
+    let o = run
+        .checks
+        .iter()
+        .find(|o| o.name == "login.microsoftonline.com https record")
+        .expect("the https record check");
+    assert_eq!(o.status, Status::Pass, "{}", o.reason);
+    assert!(o.reason.contains("ipv4hint=127.0.0.99"), "{}", o.reason);
+    assert!(
+        o.warnings
+            .iter()
+            .any(|w| w.contains("127.0.0.99") && w.contains("shown only")),
+        "{:?}",
+        o.warnings
+    );
+}
+
 #[test]
 fn every_fault_has_a_row() {
     let source = include_str!("fault_matrix.rs");

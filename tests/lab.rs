@@ -35,8 +35,9 @@ fn assert_all_pass(run: &ScenarioRun) {
 async fn the_healthy_lab_passes_through_the_transparent_gateway() {
     let run = run_lab(&[], false).await;
     assert_all_pass(&run);
-    // 3 hosts: resolve; × 2 ports: connect + http, + tls on 443; 10 observers; + 2 echo resolves.
-    assert_eq!(run.checks.len(), 3 + 3 * 2 * 2 + 3 + 10 + 2);
+    // 3 hosts: resolve and https record; × 2 ports: connect + http, + tls on 443; 10 observers;
+    // + 2 echo resolves.
+    assert_eq!(run.checks.len(), 3 * 2 + 3 * 2 * 2 + 3 + 10 + 2);
     assert!(
         run.checks
             .iter()

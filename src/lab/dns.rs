@@ -1,6 +1,7 @@
 //! The lab's authoritative DNS server (hickory-server, UDP and TCP on one loopback port): the
 //! lab names (and every one-label name under `sipa-lab.test`) resolve to the loopback origin
-//! address, everything else is NXDOMAIN.
+//! address, everything else is NXDOMAIN. The login hosts publish an HTTPS record (type 65) as
+//! a real front end would: ServiceMode, alpn h2, the A answer as ipv4hint.
 
 use std::collections::BTreeSet;
 use std::future::Future;
@@ -11,7 +12,8 @@ use std::time::Duration;
 use hickory_server::Server;
 use hickory_server::net::runtime::Time;
 use hickory_server::proto::op::{Edns, MessageType, Metadata, OpCode, ResponseCode};
-use hickory_server::proto::rr::rdata::{A, AAAA};
+use hickory_server::proto::rr::rdata::svcb::{Alpn, IpHint, SVCB, SvcParamKey, SvcParamValue};
+use hickory_server::proto::rr::rdata::{A, AAAA, HTTPS};
 use hickory_server::proto::rr::{Name, RData, Record, RecordType};
 use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
 use hickory_server::zone_handler::MessageResponseBuilder;
@@ -25,6 +27,15 @@ use super::{Fault, LOGIN_HOSTS, LabError, ORIGIN_IP, is_lab_host};
 const RECORD_TTL: u32 = 300;
 /// How long a TCP client may stay silent before the server drops it.
 const TCP_IDLE: Duration = Duration::from_secs(10);
+
+/// The login host whose HTTPS record's ipv4hint `https-hint-bypass` moves.
+pub const HINT_BYPASS_HOST: &str = "login.microsoftonline.com";
+/// Where `https-hint-bypass` points that hint: a loopback address none of the lab gateway's
+/// doors listens on, standing for a front end reached around the gateway.
+pub const HINT_BYPASS_IP: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 99);
+/// The faults under which the lab answers QUIC on UDP 443, so its HTTPS records offer `h3`
+/// beside `h2`: QUIC faults join this list as the lab gains them.
+const H3_FAULTS: &[Fault] = &[];
 
 /// What the lab zone says about one question.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,8 +81,42 @@ impl LabZone {
             {
                 ZoneAnswer::Records(vec![RData::AAAA(AAAA(Ipv6Addr::LOCALHOST))])
             }
+            RecordType::HTTPS if LOGIN_HOSTS.contains(&name) => {
+                ZoneAnswer::Records(vec![self.https_record(name)])
+            }
             _ => ZoneAnswer::NoData,
         }
+    }
+
+    /// A login host's HTTPS record: ServiceMode (priority 1, target "." for the owner), alpn h2
+    /// (h3 first when the lab answers QUIC), hints equal to the address answers, keys in
+    /// ascending order as RFC 9460 writes them.
+    fn https_record(&self, name: &str) -> RData {
+        let mut alpn = Vec::new();
+        if H3_FAULTS.iter().any(|f| self.faults.contains(f)) {
+            alpn.push("h3".to_owned());
+        }
+        alpn.push("h2".to_owned());
+        let ipv4hint = if name == HINT_BYPASS_HOST && self.faults.contains(&Fault::HttpsHintBypass)
+        {
+            HINT_BYPASS_IP
+        } else {
+            ORIGIN_IP
+        };
+        let mut params = vec![
+            (SvcParamKey::Alpn, SvcParamValue::Alpn(Alpn(alpn))),
+            (
+                SvcParamKey::Ipv4Hint,
+                SvcParamValue::Ipv4Hint(IpHint(vec![A(ipv4hint)])),
+            ),
+        ];
+        if self.faults.contains(&Fault::Ipv6Bypass) {
+            params.push((
+                SvcParamKey::Ipv6Hint,
+                SvcParamValue::Ipv6Hint(IpHint(vec![AAAA(Ipv6Addr::LOCALHOST)])),
+            ));
+        }
+        RData::HTTPS(HTTPS(SVCB::new(1, Name::root(), params)))
     }
 
     async fn respond<R: ResponseHandler>(
@@ -259,5 +304,64 @@ mod tests {
             zone.lookup(crate::lab::CONTROL_HOST, RecordType::AAAA),
             ZoneAnswer::NoData
         );
+    }
+
+    fn https_of(zone: &LabZone, host: &str) -> SVCB {
+        match zone.lookup(host, RecordType::HTTPS) {
+            ZoneAnswer::Records(data) => match data.as_slice() {
+                [RData::HTTPS(https)] => https.0.clone(),
+                other => panic!("{host}: {other:?}"),
+            },
+            other => panic!("{host}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn login_hosts_publish_a_service_mode_https_record_hinting_at_their_a_answer() {
+        let zone = zone(&[]);
+        for host in LOGIN_HOSTS {
+            let svcb = https_of(&zone, host);
+            assert_eq!(svcb.svc_priority, 1);
+            assert!(svcb.target_name.is_root());
+            assert_eq!(
+                svcb.svc_params,
+                vec![
+                    (
+                        SvcParamKey::Alpn,
+                        SvcParamValue::Alpn(Alpn(vec!["h2".into()]))
+                    ),
+                    (
+                        SvcParamKey::Ipv4Hint,
+                        SvcParamValue::Ipv4Hint(IpHint(vec![A(ORIGIN_IP)]))
+                    ),
+                ]
+            );
+        }
+        for host in [crate::lab::CANARY_HOST, crate::lab::CONTROL_HOST] {
+            assert_eq!(zone.lookup(host, RecordType::HTTPS), ZoneAnswer::NoData);
+        }
+    }
+
+    #[test]
+    fn https_hint_bypass_moves_one_hosts_ipv4hint_around_the_gateway() {
+        let zone = zone(&[Fault::HttpsHintBypass]);
+        let hint = |host: &str| {
+            https_of(&zone, host)
+                .svc_params
+                .into_iter()
+                .find_map(|(_, v)| match v {
+                    SvcParamValue::Ipv4Hint(IpHint(ips)) => Some(ips),
+                    _ => None,
+                })
+                .unwrap()
+        };
+        assert_eq!(hint(HINT_BYPASS_HOST), vec![A(HINT_BYPASS_IP)]);
+        assert_eq!(hint("login.windows.net"), vec![A(ORIGIN_IP)]);
+        // Under ipv6-bypass the record hints at the AAAA answer too.
+        let svcb = https_of(&self::zone(&[Fault::Ipv6Bypass]), "login.windows.net");
+        assert!(svcb.svc_params.contains(&(
+            SvcParamKey::Ipv6Hint,
+            SvcParamValue::Ipv6Hint(IpHint(vec![AAAA(Ipv6Addr::LOCALHOST)]))
+        )));
     }
 }

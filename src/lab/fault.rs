@@ -65,11 +65,13 @@ pub enum Fault {
     WhatIfNoDifference,
     /// Graph's What If answers 400 to every request (v1.0 and beta, every shape).
     WhatIfUnavailable,
+    /// login.microsoftonline.com's DNS HTTPS record hints at an address around the gateway.
+    HttpsHintBypass,
 }
 
 impl Fault {
     /// Every fault, in the order `--list-faults` shows them.
-    pub const ALL: [Fault; 26] = [
+    pub const ALL: [Fault; 27] = [
         Fault::OneDomainUnanchored,
         Fault::Port80Unanchored,
         Fault::NothingAnchored,
@@ -96,6 +98,7 @@ impl Fault {
         Fault::CaBlocks,
         Fault::WhatIfNoDifference,
         Fault::WhatIfUnavailable,
+        Fault::HttpsHintBypass,
     ];
 
     /// The faults of the forwarding policy, which a running lab can switch on and off
@@ -142,6 +145,7 @@ impl Fault {
             Fault::CaBlocks => "ca-blocks",
             Fault::WhatIfNoDifference => "what-if-no-difference",
             Fault::WhatIfUnavailable => "what-if-unavailable",
+            Fault::HttpsHintBypass => "https-hint-bypass",
         }
     }
 
@@ -251,6 +255,11 @@ impl Fault {
                 "Graph's What If answers 400 to every request (v1.0 and beta, every shape); \
                  expect an error naming What If as unavailable, never a pass"
             }
+            Fault::HttpsHintBypass => {
+                "login.microsoftonline.com's DNS HTTPS record gives ipv4hint 127.0.0.99, not its A \
+                 answer: a browser may connect there around the gateway; expect a fail of its \
+                 https record check (direct runs; through the proxy it is only shown)"
+            }
         }
     }
 }
@@ -346,6 +355,6 @@ mod tests {
         assert!(
             message.starts_with("unknown fault `port-80`; valid faults: one-domain-unanchored,")
         );
-        assert!(message.ends_with("slow-path, sign-in-never-ingested, graph-403, graph-429-storm, named-location-missing-connector, ca-blocks, what-if-no-difference, what-if-unavailable"));
+        assert!(message.ends_with("slow-path, sign-in-never-ingested, graph-403, graph-429-storm, named-location-missing-connector, ca-blocks, what-if-no-difference, what-if-unavailable, https-hint-bypass"));
     }
 }

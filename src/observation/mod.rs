@@ -9,6 +9,7 @@ use crate::scenario::model::{Family, ObserverRole};
 
 pub mod connection;
 pub mod entra;
+pub mod https_record;
 
 pub use connection::{
     CertSummary, ChainTrust, ConnectAttempt, ConnectObservation, ConnectOutcome, Cut,
@@ -19,6 +20,10 @@ pub use entra::{
     AnchorInLocations, CaPolicyProof, DocumentedRefused, EntraObservation,
     NamedLocationsObservation, SignInLog, SubjectSource, WhatIfAnswer, WhatIfObservation,
     WhatIfQuestion, WhatIfRequest, WhatIfSide, WhatIfSource, WhatIfTarget,
+};
+
+pub use https_record::{
+    HttpsQueryFailure, HttpsRecordObservation, HttpsRecordOutcome, ServiceRecord,
 };
 
 /// Milliseconds, as reports show them.
@@ -56,6 +61,8 @@ pub enum Observation {
     WhatIf(Box<WhatIfObservation>),
     /// The probe did not finish or did not start.
     NotRun(NotRun),
+    /// A login host's DNS HTTPS record (type 65).
+    HttpsRecord(HttpsRecordObservation),
     /// An observation read back from a JSON report (`sipa-check complete`), kept exactly as
     /// it was written: the report is the record, and only the checks being completed are
     /// judged again, on the typed parts they need.

@@ -6,13 +6,15 @@ use std::time::{Duration, Instant};
 use hickory_resolver::config::{NameServerConfig, ResolveHosts, ResolverConfig, ResolverOpts};
 use hickory_resolver::net::{DnsError, NetError};
 use hickory_resolver::proto::op::{Query, ResponseCode};
+use hickory_resolver::proto::rr::rdata::svcb::SvcParamValue;
 use hickory_resolver::proto::rr::{Name, RData, Record, RecordType};
 use hickory_resolver::{Hosts, Resolver};
 
 use super::ProbeCtx;
 use super::bind::{self, BoundRuntime};
 use crate::observation::{
-    AddressClass, AnswerSource, DnsAnswer, DnsObservation, DnsOutcome, Observation, cause_chain,
+    AddressClass, AnswerSource, DnsAnswer, DnsObservation, DnsOutcome, HttpsQueryFailure,
+    Observation, ServiceRecord, cause_chain,
 };
 use crate::scenario::model::Family;
 use crate::scenario::model::LocalBind;
@@ -166,6 +168,15 @@ impl DnsClient {
         (outcome, source)
     }
 
+    /// The HTTPS records (type 65) of `name`, asked of the servers (a hosts file has none).
+    pub async fn lookup_https(&self, name: &str) -> HttpsAnswer {
+        let fqdn = format!("{}.", name.trim_end_matches('.'));
+        match self.resolver.lookup(fqdn.as_str(), RecordType::HTTPS).await {
+            Ok(lookup) => https_answer_of(lookup.answers()),
+            Err(err) => classify_https(&err),
+        }
+    }
+
     /// Just the addresses, for `--connect-to` targets given by name.
     pub async fn addresses(&self, host: &str, family: Family) -> Vec<IpAddr> {
         match self.lookup(host, family).await.0 {
@@ -207,6 +218,95 @@ fn answers_of(records: &[Record]) -> DnsOutcome {
         DnsOutcome::NoRecords
     } else {
         DnsOutcome::Answers { answers }
+    }
+}
+
+/// What an HTTPS record query answered, before any alias is followed.
+#[derive(Debug, Clone, PartialEq)]
+pub enum HttpsAnswer {
+    /// ServiceMode records, by priority.
+    Service(Vec<ServiceRecord>),
+    /// An AliasMode record (priority 0): the records are at `target` (`.`: none exist). An
+    /// RRset with one ignores its ServiceMode records (RFC 9460, 2.4.1).
+    Alias {
+        target: String,
+    },
+    /// NOERROR without an HTTPS record.
+    NoRecord,
+    NxDomain,
+    Failed(HttpsQueryFailure),
+}
+
+/// The HTTPS records of an answer (CNAMEs and other types left out), typed.
+fn https_answer_of(records: &[Record]) -> HttpsAnswer {
+    let mut services = Vec::new();
+    for record in records {
+        let RData::HTTPS(https) = &record.data else {
+            continue;
+        };
+        let svcb = &https.0;
+        if svcb.svc_priority == 0 {
+            return HttpsAnswer::Alias {
+                target: svcb.target_name.to_string(),
+            };
+        }
+        let mut service = ServiceRecord {
+            priority: svcb.svc_priority,
+            target: svcb.target_name.to_string(),
+            alpn: Vec::new(),
+            no_default_alpn: false,
+            port: None,
+            ipv4hint: Vec::new(),
+            ipv6hint: Vec::new(),
+            ech_config_bytes: None,
+            ttl: record.ttl,
+        };
+        for (_, value) in &svcb.svc_params {
+            match value {
+                SvcParamValue::Alpn(alpn) => service.alpn.extend(alpn.0.iter().cloned()),
+                SvcParamValue::NoDefaultAlpn => service.no_default_alpn = true,
+                SvcParamValue::Port(port) => service.port = Some(*port),
+                SvcParamValue::Ipv4Hint(hint) => {
+                    service.ipv4hint.extend(hint.0.iter().map(|a| a.0))
+                }
+                SvcParamValue::Ipv6Hint(hint) => {
+                    service.ipv6hint.extend(hint.0.iter().map(|a| a.0))
+                }
+                // Only its length is kept: the configuration is not ours to print.
+                SvcParamValue::EchConfigList(list) => service.ech_config_bytes = Some(list.0.len()),
+                _ => {}
+            }
+        }
+        services.push(service);
+    }
+    if services.is_empty() {
+        return HttpsAnswer::NoRecord;
+    }
+    services.sort_by_key(|s| s.priority);
+    HttpsAnswer::Service(services)
+}
+
+fn classify_https(err: &NetError) -> HttpsAnswer {
+    let code = |code: ResponseCode| match code {
+        ResponseCode::NXDomain => HttpsAnswer::NxDomain,
+        ResponseCode::NoError => HttpsAnswer::NoRecord,
+        ResponseCode::ServFail => HttpsAnswer::Failed(HttpsQueryFailure::ServFail),
+        ResponseCode::Refused => HttpsAnswer::Failed(HttpsQueryFailure::Refused),
+        other => HttpsAnswer::Failed(HttpsQueryFailure::Code {
+            code: other.to_string(),
+        }),
+    };
+    match err {
+        NetError::Dns(DnsError::NoRecordsFound(none)) => code(none.response_code),
+        NetError::Dns(DnsError::ResponseCode(c)) => code(*c),
+        NetError::Timeout => HttpsAnswer::Failed(HttpsQueryFailure::Timeout),
+        // The answer could not be decoded: a malformed or oversized record.
+        NetError::Proto(_) => HttpsAnswer::Failed(HttpsQueryFailure::Malformed {
+            causes: cause_chain(err),
+        }),
+        other => HttpsAnswer::Failed(HttpsQueryFailure::Other {
+            causes: cause_chain(other),
+        }),
     }
 }
 

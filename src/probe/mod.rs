@@ -1,5 +1,6 @@
 //! The probes, one module per kind: resolve (`dns`), the login path (`login_path`: connect,
-//! TLS and HTTP on one connection) and egress (`echo` samples). Each has a `Spec` and an
+//! TLS and HTTP on one connection), egress (`echo` samples) and the login hosts' DNS HTTPS
+//! records (`https_record`). Each has a `Spec` and an
 //! `async fn run(spec, ctx)` that records what happened, network trouble included, as plain
 //! data; [`run`] dispatches a planned probe to its module.
 
@@ -8,6 +9,7 @@ pub mod dns;
 pub mod egress;
 pub mod flight;
 pub mod http;
+pub mod https_record;
 pub mod login_path;
 pub mod proxy;
 pub mod tcp;
@@ -127,6 +129,12 @@ pub async fn run(
             Probe::WhatIf { .. } => vec![Observation::WhatIf(Box::new(
                 crate::observation::WhatIfObservation::NotAsked,
             ))],
+            Probe::HttpsRecord { .. } => {
+                let spec = https_record::Spec {
+                    host: lead.host.clone(),
+                };
+                vec![https_record::run(&spec, ctx).await]
+            }
             _ => not_run(NotRun::Panicked {
                 message: format!("{} was planned without a port", lead.name),
             }),
@@ -145,11 +153,15 @@ pub async fn run(
         }
     };
     match (*probe, &lead.kind) {
-        (Probe::Resolve { .. } | Probe::NamedLocations { .. } | Probe::WhatIf { .. }, _) => {
-            not_run(NotRun::Panicked {
-                message: format!("{} was planned with a port", lead.name),
-            })
-        }
+        (
+            Probe::Resolve { .. }
+            | Probe::NamedLocations { .. }
+            | Probe::WhatIf { .. }
+            | Probe::HttpsRecord { .. },
+            _,
+        ) => not_run(NotRun::Panicked {
+            message: format!("{} was planned with a port", lead.name),
+        }),
         (Probe::LoginPath { connect, tls, http }, _) => {
             let path = match path().await {
                 Ok(path) => path,

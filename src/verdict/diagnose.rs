@@ -103,6 +103,9 @@ pub(super) fn diagnose(plan: &Plan, outcomes: &mut [Outcome], exp: &Expectation)
                 CheckKind::Tls => tls_diagnosis(&outcomes[i], control_reachable),
                 CheckKind::EntraNamedLocations => diagnosis(Cause::GraphUnreadable, "Conditional Access's named locations could not be read"),
                 CheckKind::EntraWhatIf => diagnosis(Cause::GraphUnreadable, "Conditional Access's What If could not be asked"),
+                // A judged record carries its own diagnosis; only a query that never finished
+                // comes here.
+                CheckKind::HttpsRecord => diagnosis(Cause::DnsFailed, format!("the HTTPS record query of {} did not finish", check.host)),
                 CheckKind::Connect | CheckKind::Http(_) | CheckKind::EntraSignIn => {
                     path_diagnosis(&outcomes[i], control_reachable)
                 }

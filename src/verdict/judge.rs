@@ -16,7 +16,7 @@ use crate::plan::{Check, CheckKind, HttpExpect};
 use crate::scenario::model::{Family, ObserverRole};
 
 /// A blank outcome for a check, filled in by the judging functions.
-fn outcome(check: &Check, obs: &Observation, status: Status, reason: String) -> Outcome {
+pub(super) fn outcome(check: &Check, obs: &Observation, status: Status, reason: String) -> Outcome {
     Outcome {
         name: check.name.clone(),
         stage: check.stage,
@@ -55,6 +55,7 @@ fn elapsed(obs: &Observation) -> Duration {
             .max()
             .unwrap_or_default(),
         Observation::Entra(e) => e.token.elapsed,
+        Observation::HttpsRecord(r) => r.elapsed,
         Observation::NamedLocations(_) | Observation::WhatIf(_) | Observation::Recorded(_) => {
             Duration::ZERO
         }
@@ -83,6 +84,14 @@ pub fn judge_check(check: &Check, obs: &Observation, exp: &Expectation) -> Outco
         (Observation::Entra(e), _) => {
             super::entra::judge(outcome(check, obs, Status::Error, String::new()), e, exp)
         }
+        // Judged alone, without the A/AAAA answers its hints are compared with: the run judges
+        // it with them (`verdict::judge`).
+        (Observation::HttpsRecord(rec), _) => super::https_record::judge_https_record(
+            outcome(check, obs, Status::Error, String::new()),
+            rec,
+            &super::https_record::Verified::unknown(),
+            exp,
+        ),
         (Observation::Http(_), _) => outcome(
             check,
             obs,
@@ -192,6 +201,7 @@ fn expected_for(check: &Check) -> String {
         CheckKind::EntraSignIn => {
             "a token request whose sign-in Entra's log names with its IP".into()
         }
+        CheckKind::HttpsRecord => "the HTTPS record (type 65), or none".into(),
     }
 }
 

@@ -10,6 +10,7 @@ mod diagnose;
 mod evidence;
 pub use evidence::{planned as planned_evidence, proven as proven_evidence};
 mod entra;
+mod https_record;
 mod judge;
 mod what_if;
 
@@ -121,7 +122,16 @@ pub fn judge(plan: &Plan, observations: &[Observation], exp: &Expectation) -> Ve
         .checks
         .iter()
         .zip(observations)
-        .map(|(check, obs)| judge_check(check, obs, exp))
+        .map(|(check, obs)| match obs {
+            // The record's hints are judged against the A/AAAA answers of the same run.
+            Observation::HttpsRecord(rec) => https_record::judge_https_record(
+                judge::outcome(check, obs, Status::Error, String::new()),
+                rec,
+                &https_record::verified(plan, observations, &check.host),
+                exp,
+            ),
+            _ => judge_check(check, obs, exp),
+        })
         .collect();
     for check in &plan.checks {
         let blocked = check

@@ -119,6 +119,13 @@ fn observe(plan: &Plan, egress: impl Fn(&Check, usize) -> SampleOutcome) -> Vec<
             CheckKind::EntraSignIn | CheckKind::EntraNamedLocations | CheckKind::EntraWhatIf => {
                 Observation::NotRun(NotRun::NoObserver)
             }
+            CheckKind::HttpsRecord => Observation::HttpsRecord(HttpsRecordObservation {
+                host: c.host.clone(),
+                resolvers: vec!["127.0.0.1:53".into()],
+                alias: None,
+                outcome: HttpsRecordOutcome::NoRecord,
+                elapsed: Duration::from_millis(1),
+            }),
             CheckKind::Resolve => Observation::Resolve(DnsObservation {
                 host: c.host.clone(),
                 record_type: "A",
