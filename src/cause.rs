@@ -92,11 +92,16 @@ pub enum Cause {
     /// Read back from a report written before causes were recorded.
     #[default]
     Unrecorded,
+    /// QUIC (UDP 443) reaches a login host and nothing shows it anchored: browsers' HTTP/3
+    /// goes around the TCP-only anchoring.
+    QuicOpen,
+    /// QUIC reaches a login host and an HTTP/3 echo shows it leaving from outside the anchors.
+    QuicUnanchored,
 }
 
 impl Cause {
     /// Every cause, for tests and documentation.
-    pub const ALL: [Cause; 38] = [
+    pub const ALL: [Cause; 40] = [
         Cause::SegmentLacksHost,
         Cause::SegmentLacksPort,
         Cause::SegmentLacksHostOrPort,
@@ -135,6 +140,8 @@ impl Cause {
         Cause::SignInPending,
         Cause::GraphNotRead,
         Cause::Unrecorded,
+        Cause::QuicOpen,
+        Cause::QuicUnanchored,
     ];
 
     /// The stable id, as JSON and JUnit carry it: `segment-lacks-host`.
@@ -178,6 +185,8 @@ impl Cause {
             Cause::SignInPending => "sign-in-pending",
             Cause::GraphNotRead => "graph-not-read",
             Cause::Unrecorded => "unrecorded",
+            Cause::QuicOpen => "quic-open",
+            Cause::QuicUnanchored => "quic-unanchored",
         }
     }
 
@@ -245,6 +254,12 @@ impl Cause {
             Cause::SignInPending => "sign-ins are not in Entra's log yet",
             Cause::GraphNotRead => "the run ended before Graph was read",
             Cause::Unrecorded => "a cause not recorded by the report's writer",
+            Cause::QuicOpen => {
+                "QUIC on UDP 443 reaches login hosts and nothing shows it anchored: browsers' HTTP/3 goes around the TCP-only anchoring"
+            }
+            Cause::QuicUnanchored => {
+                "QUIC on UDP 443 to login hosts leaves from outside the anchor set"
+            }
         }
     }
 
@@ -282,6 +297,7 @@ impl Cause {
             | Cause::GraphThrottled
             | Cause::WhatIfUnavailable => GuideStep::GraphRoute,
             Cause::SignInPending | Cause::GraphNotRead => GuideStep::SignInLog,
+            Cause::QuicOpen | Cause::QuicUnanchored => GuideStep::BlockQuic,
         }
     }
 }

@@ -90,6 +90,8 @@ pub enum Stage {
     Egress,
     /// Entra's own record of the sign-in: the token request and the sign-in log.
     Entra,
+    /// QUIC on UDP 443: whether a browser's HTTP/3 attempt gets around the TCP-only anchoring.
+    Quic,
 }
 
 impl std::fmt::Display for Stage {
@@ -101,6 +103,7 @@ impl std::fmt::Display for Stage {
             Stage::Http => "http",
             Stage::Egress => "egress",
             Stage::Entra => "entra",
+            Stage::Quic => "quic",
         })
     }
 }
@@ -130,6 +133,12 @@ pub enum CheckKind {
     /// Conditional Access's What If for a sign-in from each anchor and from the control's
     /// egress IP: anchoring must change its decision (Graph).
     EntraWhatIf,
+    /// A QUIC handshake (ALPN `h3`) on UDP 443 of a login host, on a direct route only (browsers
+    /// send no QUIC through an explicit proxy); when it completes, the scenario's `http3 = true`
+    /// echo observers (here) are asked over HTTP/3 from the same family.
+    Quic {
+        echoes: Vec<EchoObserver>,
+    },
 }
 
 /// One check of the plan: one stage of one target, judged on its own.
@@ -196,6 +205,10 @@ pub enum Probe {
     WhatIf {
         check: usize,
     },
+    /// A QUIC handshake on UDP 443, run beside the TCP probes, and the HTTP/3 echoes after it.
+    Quic {
+        check: usize,
+    },
 }
 
 impl Probe {
@@ -206,7 +219,8 @@ impl Probe {
             | Probe::Egress { check }
             | Probe::Token { check }
             | Probe::NamedLocations { check }
-            | Probe::WhatIf { check } => vec![check],
+            | Probe::WhatIf { check }
+            | Probe::Quic { check } => vec![check],
             Probe::LoginPath { connect, tls, http } => {
                 std::iter::once(connect).chain(tls).chain([http]).collect()
             }
@@ -220,7 +234,8 @@ impl Probe {
             | Probe::Egress { check }
             | Probe::Token { check }
             | Probe::NamedLocations { check }
-            | Probe::WhatIf { check } => check,
+            | Probe::WhatIf { check }
+            | Probe::Quic { check } => check,
             Probe::LoginPath { connect, .. } => connect,
         }
     }
@@ -331,6 +346,38 @@ impl Plan {
                 };
                 let check = b.push(&at, CheckKind::Egress(observer.clone()), None, login);
                 b.probes.push(Probe::Egress { check });
+            }
+        }
+        if scenario.login.ports.contains(&Port::HTTPS) {
+            // QUIC on UDP 443 per login host, on the direct routes only: a browser sends no
+            // QUIC through an explicit HTTP proxy, so a proxied route has nothing to try. It
+            // starts as soon as the name is resolved, beside the TCP probes.
+            let echoes: Vec<EchoObserver> = scenario
+                .observers
+                .iter()
+                .filter(|o| o.http3)
+                .cloned()
+                .collect();
+            for host in &login_hosts {
+                for route in b.routes() {
+                    if !matches!(route, Route::Direct(_)) {
+                        continue;
+                    }
+                    let waits_for = b.resolve_dep(host, Port::HTTPS, route);
+                    let probe = b.probes.len();
+                    let at = Target {
+                        host,
+                        port: Port::HTTPS,
+                        route,
+                        waits_for,
+                        probe,
+                    };
+                    let kind = CheckKind::Quic {
+                        echoes: echoes.clone(),
+                    };
+                    let check = b.push(&at, kind, None, true);
+                    b.probes.push(Probe::Quic { check });
+                }
             }
         }
         // The observer's name joins a check's name only where the target alone is ambiguous.
@@ -468,6 +515,7 @@ impl Builder<'_> {
             CheckKind::EntraSignIn | CheckKind::EntraNamedLocations | CheckKind::EntraWhatIf => {
                 Stage::Entra
             }
+            CheckKind::Quic { .. } => Stage::Quic,
         };
         self.checks.push(Check {
             id,
@@ -497,6 +545,7 @@ impl Builder<'_> {
                 "http openid-configuration".to_string()
             }
             CheckKind::EntraSignIn => "entra sign-in".to_string(),
+            CheckKind::Quic { .. } => "quic udp".to_string(),
             CheckKind::EntraNamedLocations => {
                 return format!("{} entra named locations", check.host);
             }

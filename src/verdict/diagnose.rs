@@ -103,6 +103,8 @@ pub(super) fn diagnose(plan: &Plan, outcomes: &mut [Outcome], exp: &Expectation)
                 CheckKind::Tls => tls_diagnosis(&outcomes[i], control_reachable),
                 CheckKind::EntraNamedLocations => diagnosis(Cause::GraphUnreadable, "Conditional Access's named locations could not be read"),
                 CheckKind::EntraWhatIf => diagnosis(Cause::GraphUnreadable, "Conditional Access's What If could not be asked"),
+                // A QUIC check says its own cause; one that never ran is the harness's.
+                CheckKind::Quic { .. } => None,
                 CheckKind::Connect | CheckKind::Http(_) | CheckKind::EntraSignIn => {
                     path_diagnosis(&outcomes[i], control_reachable)
                 }

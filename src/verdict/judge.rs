@@ -55,6 +55,7 @@ fn elapsed(obs: &Observation) -> Duration {
             .max()
             .unwrap_or_default(),
         Observation::Entra(e) => e.token.elapsed,
+        Observation::Quic(q) => q.elapsed,
         Observation::NamedLocations(_) | Observation::WhatIf(_) | Observation::Recorded(_) => {
             Duration::ZERO
         }
@@ -82,6 +83,9 @@ pub fn judge_check(check: &Check, obs: &Observation, exp: &Expectation) -> Outco
         }
         (Observation::Entra(e), _) => {
             super::entra::judge(outcome(check, obs, Status::Error, String::new()), e, exp)
+        }
+        (Observation::Quic(q), _) => {
+            super::quic::judge_quic(outcome(check, obs, Status::Error, String::new()), q, exp)
         }
         (Observation::Http(_), _) => outcome(
             check,
@@ -192,6 +196,7 @@ fn expected_for(check: &Check) -> String {
         CheckKind::EntraSignIn => {
             "a token request whose sign-in Entra's log names with its IP".into()
         }
+        CheckKind::Quic { .. } => super::quic::QUIC_EXPECTED.into(),
     }
 }
 
@@ -743,7 +748,7 @@ pub(super) fn chain(causes: &[String]) -> String {
     kept.join(": ")
 }
 
-fn sample_problem(sample: &SampleOutcome) -> String {
+pub(super) fn sample_problem(sample: &SampleOutcome) -> String {
     match sample {
         SampleOutcome::Ip { ip } => ip.to_string(),
         SampleOutcome::Unreadable { why, excerpt } if excerpt.is_empty() => why.clone(),

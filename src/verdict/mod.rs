@@ -11,6 +11,7 @@ mod evidence;
 pub use evidence::{planned as planned_evidence, proven as proven_evidence};
 mod entra;
 mod judge;
+mod quic;
 mod what_if;
 
 use crate::observation::{Observation, SampleOutcome};
