@@ -392,6 +392,25 @@ impl Plan {
         }
     }
 
+    /// Why this plan has no QUIC check, when it has none: a browser sends no QUIC through an
+    /// explicit proxy, and without port 443 there is no HTTPS login path to go around.
+    pub fn quic_not_checked(&self, scenario: &Scenario) -> Option<String> {
+        if self
+            .checks
+            .iter()
+            .any(|c| matches!(c.kind, CheckKind::Quic { .. }))
+        {
+            None
+        } else if !scenario.login.ports.contains(&Port::HTTPS) {
+            Some("not checked: the login ports lack 443".into())
+        } else {
+            Some(
+                "not checked: browsers send no QUIC (HTTP/3) through an explicit proxy, so UDP 443 is no path from this vantage"
+                    .into(),
+            )
+        }
+    }
+
     /// The probe that observes a check.
     pub fn probe_of(&self, check: usize) -> &Probe {
         &self.probes[self.checks[check].probe]

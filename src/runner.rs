@@ -399,6 +399,7 @@ fn conclude(
         warnings: scenario.vantage_warnings(),
         expect_anchored: scenario.vantage.expect_anchored,
         bind: scenario.vantage.bind.as_ref().map(ToString::to_string),
+        quic: plan.quic_not_checked(scenario),
         started_at,
     };
     ScenarioRun {

@@ -128,6 +128,8 @@ fn every_lab_fault_names_its_cause() {
         ("what-if-no-difference", 1, &[AnchoringBuysNoTrust], 1),
         ("what-if-unavailable", 3, &[WhatIfUnavailable], 1),
         ("ca-blocks", 0, &[], 0),
+        ("quic-open", 1, &[QuicOpen], 1),
+        ("quic-open-unanchored", 1, &[QuicUnanchored], 1),
     ];
     for (fault, exit, causes, blocks) in rows {
         let s = lab_with(&["--fault", fault], fault);

@@ -59,14 +59,14 @@ fn the_lab_passes_with_exit_0_and_writes_valid_reports() {
     assert!(
         stdout
             .lines()
-            .any(|l| l.starts_with("PASS: 30 checks, 30 passed")),
+            .any(|l| l.starts_with("PASS: 33 checks, 33 passed")),
         "{stdout}"
     );
     assert!(!stdout.contains('\x1b'), "colour without a terminal");
     let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
     assert_eq!(doc["format_version"], 1);
     assert_eq!(doc["overall"], "pass");
-    assert_eq!(doc["runs"][0]["checks"].as_array().unwrap().len(), 30);
+    assert_eq!(doc["runs"][0]["checks"].as_array().unwrap().len(), 33);
     xmllint(&junit);
 }
 

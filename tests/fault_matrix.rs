@@ -849,6 +849,32 @@ row!(
     )]
 );
 
+row!(
+    quic_open,
+    [QuicOpen],
+    Fail,
+    [expect(
+        "login.windows.net:443 quic udp (ipv4)",
+        Fail,
+        Quic,
+        GuideStep::BlockQuic,
+        "block QUIC"
+    )]
+);
+
+row!(
+    quic_open_unanchored,
+    [QuicOpenUnanchored],
+    Fail,
+    [expect(
+        "login.microsoft.com:443 quic udp (ipv4)",
+        Fail,
+        Quic,
+        GuideStep::BlockQuic,
+        "not anchored"
+    )]
+);
+
 #[test]
 fn every_fault_has_a_row() {
     let source = include_str!("fault_matrix.rs");

@@ -65,11 +65,17 @@ pub enum Fault {
     WhatIfNoDifference,
     /// Graph's What If answers 400 to every request (v1.0 and beta, every shape).
     WhatIfUnavailable,
+    /// UDP 443 reaches the login hosts (no firewall rule blocks QUIC) and nothing shows HTTP/3
+    /// anchored: the lab's QUIC listener is on, its echo path is not served over HTTP/3.
+    QuicOpen,
+    /// UDP 443 reaches the login hosts and HTTP/3 leaves from the client's own address: the
+    /// HTTP/3 canary (`http3 = true`) shows a non-anchor IP.
+    QuicOpenUnanchored,
 }
 
 impl Fault {
     /// Every fault, in the order `--list-faults` shows them.
-    pub const ALL: [Fault; 26] = [
+    pub const ALL: [Fault; 28] = [
         Fault::OneDomainUnanchored,
         Fault::Port80Unanchored,
         Fault::NothingAnchored,
@@ -96,6 +102,8 @@ impl Fault {
         Fault::CaBlocks,
         Fault::WhatIfNoDifference,
         Fault::WhatIfUnavailable,
+        Fault::QuicOpen,
+        Fault::QuicOpenUnanchored,
     ];
 
     /// The faults of the forwarding policy, which a running lab can switch on and off
@@ -142,6 +150,8 @@ impl Fault {
             Fault::CaBlocks => "ca-blocks",
             Fault::WhatIfNoDifference => "what-if-no-difference",
             Fault::WhatIfUnavailable => "what-if-unavailable",
+            Fault::QuicOpen => "quic-open",
+            Fault::QuicOpenUnanchored => "quic-open-unanchored",
         }
     }
 
@@ -250,6 +260,15 @@ impl Fault {
             Fault::WhatIfUnavailable => {
                 "Graph's What If answers 400 to every request (v1.0 and beta, every shape); \
                  expect an error naming What If as unavailable, never a pass"
+            }
+            Fault::QuicOpen => {
+                "no firewall rule blocks QUIC: UDP 443 reaches the login hosts (HTTP/3 offered by \
+                 Alt-Svc) and no HTTP/3 echo proves it anchored; expect a fail on the quic checks \
+                 naming the rule that blocks UDP 443"
+            }
+            Fault::QuicOpenUnanchored => {
+                "UDP 443 reaches the login hosts and HTTP/3 leaves from the client's own address: \
+                 the HTTP/3 canary shows a non-anchor IP; expect a fail: QUIC is not anchored"
             }
         }
     }

@@ -14,6 +14,7 @@ mod graph;
 mod origin;
 mod pki;
 mod policy;
+mod quic;
 
 use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -34,6 +35,7 @@ pub use graph::{
 };
 pub use origin::ECHO_PATH;
 pub use pki::{INTERCEPTION_CA_NAME, LAB_CA_NAME};
+pub use quic::QuicEgress;
 
 use gateway::{Door, Entry, GatewayState, Interception};
 use origin::OriginState;
@@ -223,6 +225,8 @@ pub struct Lab {
     graph_traffic: Arc<graph::GraphCounters>,
     /// The gateway's forwarding policy, whose faults can be switched while the lab runs.
     policy: Arc<ForwardingPolicy>,
+    /// The QUIC listener on UDP beside the transparent HTTPS door, when a fault opens UDP 443.
+    quic: Option<(quinn::Endpoint, Arc<quic::QuicState>)>,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -286,10 +290,18 @@ impl Lab {
             traffic: Arc::default(),
             graph_traffic: Arc::default(),
             policy: Arc::new(ForwardingPolicy::new(&faults)),
+            quic: None,
             tasks: Vec::new(),
         };
 
-        // Origin servers.
+        // Origin servers; the QUIC listener, when a fault opens UDP 443.
+        let quic_egress = if has(Fault::QuicOpenUnanchored) {
+            Some(QuicEgress::Direct)
+        } else if has(Fault::QuicOpen) {
+            Some(QuicEgress::Unproven)
+        } else {
+            None
+        };
         let origin_plain = conn::bind("origin HTTP", loopback_any).await?;
         let origin_plain_addr = conn::local_addr("origin HTTP", &origin_plain)?;
         let origin_https = conn::bind("origin HTTPS", loopback_any).await?;
@@ -303,6 +315,7 @@ impl Lab {
             traffic: lab.traffic.clone(),
             conditional_access: has(Fault::CaBlocks),
             ca_ignores_location: has(Fault::WhatIfNoDifference),
+            offers_h3: quic_egress.is_some(),
             client_certificates: entra
                 .client_certificates
                 .iter()
@@ -339,6 +352,14 @@ impl Lab {
         let proxy_door = Door::bind(Entry::Proxy, blackhole).await?;
         lab.transparent_http_addr = http_door.1;
         lab.transparent_https_addr = https_door.1;
+        if let Some(egress) = quic_egress {
+            // UDP on the HTTPS door's port number: `--connect-to :443::PORT` takes QUIC there.
+            let udp = SocketAddr::new(IpAddr::V4(ORIGIN_IP), https_door.1.port());
+            let endpoint = quic::bind(udp, pki::h3_server_config("lab QUIC", &leaf)?)?;
+            let state = Arc::new(quic::QuicState::new(egress));
+            lab.tasks.push(quic::spawn(endpoint.clone(), state.clone()));
+            lab.quic = Some((endpoint, state));
+        }
         lab.proxy_addr = proxy_door.1;
 
         // The Graph-like API, on a listener of its own: the client reaches it by its own route.
@@ -521,8 +542,25 @@ impl Lab {
         Ok(())
     }
 
+    /// Where HTTP/3 leaves from, as the QUIC listener's echo shows it from now on. Only a lab
+    /// started with `quic-open` or `quic-open-unanchored` has the listener: without it UDP 443
+    /// is closed and this returns `false`. [`QuicEgress::Anchored`] stands for a site whose
+    /// UDP 443 is anchored too (the HTTP/3 canary shows the App Connector).
+    pub fn set_quic_egress(&self, egress: QuicEgress) -> bool {
+        match &self.quic {
+            Some((_, state)) => {
+                state.set(egress);
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Stops every lab task and waits until they are gone, so their ports are free again.
     pub async fn shutdown(mut self) {
+        if let Some((endpoint, _)) = &self.quic {
+            endpoint.close(0u32.into(), b"lab stopped");
+        }
         let tasks = std::mem::take(&mut self.tasks);
         for task in &tasks {
             task.abort();
@@ -535,6 +573,9 @@ impl Lab {
 
 impl Drop for Lab {
     fn drop(&mut self) {
+        if let Some((endpoint, _)) = &self.quic {
+            endpoint.close(0u32.into(), b"lab stopped");
+        }
         for task in &self.tasks {
             task.abort();
         }

@@ -130,6 +130,22 @@ pub(crate) fn server_config(
     Ok(Arc::new(config))
 }
 
+/// The QUIC listener's TLS configuration: TLS 1.3 (QUIC has no other), ALPN `h3`.
+pub(crate) fn h3_server_config(
+    what: &'static str,
+    identity: &ServerIdentity,
+) -> Result<rustls::ServerConfig, LabError> {
+    let failed = |source| LabError::Tls { what, source };
+    let mut config = rustls::ServerConfig::builder_with_provider(ring())
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .map_err(failed)?
+        .with_no_client_auth()
+        .with_single_cert(identity.chain.clone(), identity.key.clone_key())
+        .map_err(failed)?;
+    config.alpn_protocols = vec![b"h3".to_vec()];
+    Ok(config)
+}
+
 /// A TLS client configuration that trusts only `ca`: the gateway uses it to reach the origin
 /// when it intercepts TLS.
 pub(crate) fn client_config(

@@ -310,9 +310,7 @@ async fn ask(
     connection.close(0u32.into(), b"done");
     match answer {
         Err(cause) => fail(cause),
-        Ok((200, headers, body)) => {
-            super::egress::read_ip(&observer.extract, &headers, &body)
-        }
+        Ok((200, headers, body)) => super::egress::read_ip(&observer.extract, &headers, &body),
         Ok((status, _, body)) => SampleOutcome::Status {
             status,
             excerpt: crate::scenario::shorten(&String::from_utf8_lossy(&body)),

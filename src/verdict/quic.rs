@@ -182,3 +182,240 @@ fn observed(q: &QuicObservation) -> String {
     }
     parts.join("; ")
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::observation::{Http3Offer, Observation};
+    use crate::plan::{CheckKind, Plan, Route};
+    use crate::scenario::model::{AnchorSet, EntraMode, Family, Port, Require};
+
+    const SCENARIO: &str = r#"
+name = "quic"
+[login]
+hosts = ["login.windows.net"]
+[anchor]
+expect = ["127.0.0.2"]
+[[observer]]
+name = "canary"
+role = "anchored"
+url = "https://canary.example/ip"
+http3 = true
+"#;
+
+    fn plan(text: &str) -> Plan {
+        let s = crate::scenario::load_str(
+            text,
+            std::path::Path::new("quic.toml"),
+            crate::scenario::Format::Toml,
+        )
+        .unwrap();
+        Plan::build(&s, &[])
+    }
+
+    fn exp(expect_anchored: bool) -> Expectation {
+        Expectation {
+            anchors: AnchorSet(vec!["127.0.0.2/32".parse().unwrap()]),
+            expect_anchored,
+            proxied: false,
+            login_ports: vec![Port::HTTP, Port::HTTPS],
+            require: Require::Path,
+            entra_mode: EntraMode::Log,
+            ca_policy: None,
+        }
+    }
+
+    fn echo(ip: &str) -> Http3Echo {
+        Http3Echo {
+            observer: "canary".into(),
+            role: ObserverRole::Anchored,
+            url: "https://canary.example/ip".into(),
+            via: "127.0.0.1:443".into(),
+            outcome: SampleOutcome::Ip {
+                ip: ip.parse().unwrap(),
+            },
+        }
+    }
+
+    fn completed() -> QuicOutcome {
+        QuicOutcome::Completed {
+            alpn: Some("h3".into()),
+            certificate: QuicCertificate::Trusted,
+        }
+    }
+
+    /// The QUIC check of login.windows.net (ipv4) judged on this outcome and these echoes.
+    fn judge(outcome: QuicOutcome, echoes: Vec<Http3Echo>, expect_anchored: bool) -> Outcome {
+        let plan = plan(SCENARIO);
+        let check = plan
+            .checks
+            .iter()
+            .find(|c| matches!(c.kind, CheckKind::Quic { .. }))
+            .unwrap();
+        let seen = Observation::Quic(Box::new(QuicObservation {
+            host: "login.windows.net".into(),
+            via: "127.0.0.1:443".into(),
+            outcome,
+            offered: vec![Http3Offer::alt_svc("h3=\":443\"; ma=86400")],
+            echoes,
+            handshake: Duration::from_millis(3),
+            elapsed: Duration::from_millis(4),
+        }));
+        crate::verdict::judge_check(check, &seen, &exp(expect_anchored))
+    }
+
+    fn cause(o: &Outcome) -> Option<Cause> {
+        o.diagnosis.as_ref().map(|d| d.cause)
+    }
+
+    #[test]
+    fn quic_is_planned_per_login_host_and_family_on_direct_routes_only() {
+        let direct = plan(&SCENARIO.replace("[anchor]", "[limits]\nfamily = \"both\"\n[anchor]"));
+        let quic: Vec<_> = direct
+            .checks
+            .iter()
+            .filter(|c| matches!(c.kind, CheckKind::Quic { .. }))
+            .collect();
+        assert_eq!(quic.len(), 2);
+        assert_eq!(quic[0].route, Route::Direct(Family::V4));
+        assert_eq!(quic[1].route, Route::Direct(Family::V6));
+        assert_eq!(quic[0].name, "login.windows.net:443 quic udp (ipv4)");
+        assert_eq!(quic[0].stage, crate::plan::Stage::Quic);
+        match &quic[0].kind {
+            CheckKind::Quic { echoes } => {
+                assert_eq!(echoes.len(), 1);
+                assert!(echoes[0].http3);
+            }
+            _ => unreachable!(),
+        }
+        // Each waits only for its host's resolve, as the TCP login path does: they run side by
+        // side.
+        let resolve = quic[0].waits_for.expect("waits for the resolve");
+        assert_eq!(direct.checks[resolve].kind, CheckKind::Resolve);
+        // Through an explicit proxy a browser sends no QUIC: none is planned, and the run says so.
+        let proxied_text = format!("{SCENARIO}[vantage]\nproxy = \"http://127.0.0.1:3128\"\n");
+        let s = crate::scenario::load_str(
+            &proxied_text,
+            std::path::Path::new("quic.toml"),
+            crate::scenario::Format::Toml,
+        )
+        .unwrap();
+        let proxied = Plan::build(&s, &[]);
+        assert!(
+            !proxied
+                .checks
+                .iter()
+                .any(|c| matches!(c.kind, CheckKind::Quic { .. }))
+        );
+        assert!(
+            proxied
+                .quic_not_checked(&s)
+                .is_some_and(|why| why.contains("explicit proxy"))
+        );
+        assert_eq!(direct.quic_not_checked(&s), None);
+    }
+
+    #[test]
+    fn blocked_quic_passes_whatever_blocked_it() {
+        for by in [
+            QuicBlock::NoAnswer,
+            QuicBlock::Refused,
+            QuicBlock::Unreachable,
+        ] {
+            let o = judge(QuicOutcome::Blocked { by }, Vec::new(), true);
+            assert_eq!(o.status, Status::Pass, "{by:?}: {}", o.reason);
+            assert!(
+                o.reason.contains("browsers fall back to TCP"),
+                "{}",
+                o.reason
+            );
+            assert_eq!(cause(&o), None);
+        }
+    }
+
+    #[test]
+    fn a_completed_handshake_without_an_http3_echo_fails_quic_open() {
+        let o = judge(completed(), Vec::new(), true);
+        assert_eq!(o.status, Status::Fail, "{}", o.reason);
+        assert_eq!(cause(&o), Some(Cause::QuicOpen));
+        let step = o.diagnosis.as_ref().unwrap().guide_step;
+        assert_eq!(step, crate::guide::GuideStep::BlockQuic);
+        assert!(step.is_tenant(), "not a vantage-side cause");
+        assert!(step.text().contains("UDP 443"));
+        // The offer is shown beside the handshake.
+        assert!(o.observed.contains("Alt-Svc"), "{}", o.observed);
+        assert!(o.observed.contains("offers h3"), "{}", o.observed);
+        // An echo that gave no address proves nothing either.
+        let unusable = Http3Echo {
+            outcome: SampleOutcome::Status {
+                status: 404,
+                excerpt: String::new(),
+            },
+            ..echo("127.0.0.2")
+        };
+        let o = judge(completed(), vec![unusable], true);
+        assert_eq!(o.status, Status::Fail);
+        assert_eq!(cause(&o), Some(Cause::QuicOpen));
+    }
+
+    #[test]
+    fn an_http3_echo_decides_whether_open_quic_is_anchored() {
+        let o = judge(completed(), vec![echo("127.0.0.2")], true);
+        assert_eq!(o.status, Status::Pass, "{}", o.reason);
+        assert!(o.reason.contains("anchored too"), "{}", o.reason);
+        let o = judge(completed(), vec![echo("127.0.0.3")], true);
+        assert_eq!(o.status, Status::Fail, "{}", o.reason);
+        assert_eq!(cause(&o), Some(Cause::QuicUnanchored));
+        assert!(o.reason.contains("127.0.0.3"), "{}", o.reason);
+        // One echo outside the anchors is enough to fail.
+        let o = judge(
+            completed(),
+            vec![echo("127.0.0.2"), echo("127.0.0.9")],
+            true,
+        );
+        assert_eq!(cause(&o), Some(Cause::QuicUnanchored));
+        // A control observer's answer over HTTP/3 proves nothing about anchoring.
+        let control = Http3Echo {
+            role: ObserverRole::Control,
+            ..echo("127.0.0.2")
+        };
+        let o = judge(completed(), vec![control], true);
+        assert_eq!(cause(&o), Some(Cause::QuicOpen));
+    }
+
+    #[test]
+    fn outside_the_trusted_locations_quic_is_informational() {
+        let o = judge(completed(), Vec::new(), false);
+        assert_eq!(o.status, Status::Pass, "{}", o.reason);
+        assert!(o.reason.starts_with("informational"), "{}", o.reason);
+        assert_eq!(cause(&o), None);
+    }
+
+    #[test]
+    fn offered_but_not_tried_is_said() {
+        let why = "the vantage binds to interface eth1".to_string();
+        let o = judge(
+            QuicOutcome::NotTried(QuicNotTried::NoQuicSupport { why }),
+            Vec::new(),
+            true,
+        );
+        assert_eq!(o.status, Status::Skip);
+        assert!(o.reason.contains("HTTP/3 is offered"), "{}", o.reason);
+        assert!(o.reason.contains("not tried"), "{}", o.reason);
+    }
+
+    #[test]
+    fn a_failed_handshake_is_undecided_never_a_pass() {
+        let o = judge(
+            QuicOutcome::Failed {
+                causes: vec!["peer sent no ALPN".into()],
+            },
+            Vec::new(),
+            true,
+        );
+        assert_eq!(o.status, Status::Error, "{}", o.reason);
+        assert_eq!(cause(&o), Some(Cause::QuicOpen));
+    }
+}
