@@ -217,6 +217,8 @@ pub struct Lab {
     transparent_http_addr: SocketAddr,
     transparent_https_addr: SocketAddr,
     ca_pem: String,
+    /// The origin servers' certificate chain and key (PEM), for real servers in tests.
+    origin_pem: OriginPem,
     ca_dir: PathBuf,
     ca_file: PathBuf,
     graph_addr: SocketAddr,
@@ -228,6 +230,15 @@ pub struct Lab {
     /// The QUIC listener on UDP beside the transparent HTTPS door, when a fault opens UDP 443.
     quic: Option<(quinn::Endpoint, Arc<quic::QuicState>)>,
     tasks: Vec<JoinHandle<()>>,
+}
+
+/// The origin's chain and key in PEM; its `Debug` never shows the key.
+struct OriginPem(String, String);
+
+impl std::fmt::Debug for OriginPem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("OriginPem(REDACTED)")
+    }
 }
 
 /// A fault that a running lab cannot switch: it shapes listeners, DNS or certificates made at
@@ -283,6 +294,7 @@ impl Lab {
             transparent_http_addr: loopback_any,
             transparent_https_addr: loopback_any,
             ca_pem: lab_ca.pem().to_owned(),
+            origin_pem: OriginPem(leaf.chain_pem.clone(), leaf.key_pem.clone()),
             ca_dir,
             ca_file,
             graph_addr: loopback_any,
@@ -468,6 +480,13 @@ impl Lab {
     /// The lab CA certificate (PEM) that signs the origin servers' certificate.
     pub fn ca_pem(&self) -> &str {
         &self.ca_pem
+    }
+
+    /// The certificate chain (leaf for every lab name, then the lab CA) and its private key, in
+    /// PEM: what the lab's origin servers present, for a real server (caddy) to present the same
+    /// in tests. A lab key, made at start, never a secret of anyone's.
+    pub fn origin_identity_pem(&self) -> (&str, &str) {
+        (&self.origin_pem.0, &self.origin_pem.1)
     }
 
     /// A file holding [`Lab::ca_pem`], removed when the lab stops.

@@ -29,6 +29,9 @@ pub(crate) struct Authority {
 pub(crate) struct ServerIdentity {
     chain: Vec<CertificateDer<'static>>,
     key: PrivateKeyDer<'static>,
+    /// The chain and the key in PEM form, for a real server run with the lab's certificates.
+    pub(crate) chain_pem: String,
+    pub(crate) key_pem: String,
 }
 
 impl Authority {
@@ -98,6 +101,8 @@ impl Authority {
         Ok(ServerIdentity {
             chain: vec![cert.der().clone(), self.der.clone()],
             key: PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
+            chain_pem: format!("{}{}", cert.pem(), self.pem),
+            key_pem: key.serialize_pem(),
         })
     }
 }
