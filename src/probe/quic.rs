@@ -94,25 +94,55 @@ pub async fn run(spec: &Spec, ctx: &ProbeCtx) -> QuicObservation {
 
 /// A client endpoint for `family`, bound as the vantage says.
 fn endpoint(family: Family, bind: Option<&LocalBind>) -> Result<quinn::Endpoint, String> {
-    let local = local_for(family, bind)?;
-    quinn::Endpoint::client(local).map_err(|e| format!("cannot open a UDP socket on {local}: {e}"))
+    let socket = udp_socket(family, bind)?;
+    quinn::Endpoint::new(
+        quinn::EndpointConfig::default(),
+        None,
+        socket,
+        Arc::new(quinn::TokioRuntime),
+    )
+    .map_err(|e| format!("cannot open a QUIC endpoint: {e}"))
 }
 
-/// Where the vantage's UDP sockets leave from.
-fn local_for(family: Family, bind: Option<&LocalBind>) -> Result<SocketAddr, String> {
-    match bind {
-        None => Ok(match family {
-            Family::V4 => SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0),
-            Family::V6 => SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), 0),
-        }),
-        Some(LocalBind::Address(ip)) if family.matches(*ip) => Ok(SocketAddr::new(*ip, 0)),
-        Some(LocalBind::Address(ip)) => Err(format!(
-            "the vantage binds to {ip}, which has no {family} route"
-        )),
-        Some(LocalBind::Interface(name)) => Err(format!(
-            "the vantage binds to interface {name}, and sipa-check binds only TCP and DNS sockets to an interface, not QUIC's"
-        )),
+/// A UDP socket of `family`, bound where the vantage's sockets leave from (an address, or an
+/// interface on Linux), as its TCP sockets are.
+fn udp_socket(family: Family, bind: Option<&LocalBind>) -> Result<std::net::UdpSocket, String> {
+    let any = match family {
+        Family::V4 => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        Family::V6 => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+    };
+    let local = match bind {
+        None | Some(LocalBind::Interface(_)) => SocketAddr::new(any, 0),
+        Some(LocalBind::Address(ip)) if family.matches(*ip) => SocketAddr::new(*ip, 0),
+        Some(LocalBind::Address(ip)) => {
+            return Err(format!(
+                "the vantage binds to {ip}, which has no {family} route"
+            ));
+        }
+    };
+    let socket = std::net::UdpSocket::bind(local)
+        .map_err(|e| format!("cannot open a UDP socket on {local}: {e}"))?;
+    if let Some(LocalBind::Interface(name)) = bind {
+        bind_device_udp(socket, name)
+    } else {
+        Ok(socket)
     }
+}
+
+#[cfg(any(target_os = "android", target_os = "fuchsia", target_os = "linux"))]
+fn bind_device_udp(socket: std::net::UdpSocket, name: &str) -> Result<std::net::UdpSocket, String> {
+    let socket = socket2::Socket::from(socket);
+    socket
+        .bind_device(Some(name.as_bytes()))
+        .map_err(|e| format!("cannot bind a UDP socket to interface {name}: {e}"))?;
+    Ok(socket.into())
+}
+
+#[cfg(not(any(target_os = "android", target_os = "fuchsia", target_os = "linux")))]
+fn bind_device_udp(_: std::net::UdpSocket, name: &str) -> Result<std::net::UdpSocket, String> {
+    Err(format!(
+        "cannot bind to interface {name}: SO_BINDTODEVICE is Linux only"
+    ))
 }
 
 /// One handshake to `addr`, raced against the ICMP answer a closed port gives.
@@ -202,10 +232,11 @@ async fn refusal(addr: SocketAddr, bind: Option<&LocalBind>) -> QuicBlock {
     } else {
         Family::V6
     };
-    let Ok(local) = local_for(family, bind) else {
-        return std::future::pending().await;
-    };
-    let Ok(socket) = tokio::net::UdpSocket::bind(local).await else {
+    let Some(socket) = udp_socket(family, bind)
+        .ok()
+        .and_then(|s| s.set_nonblocking(true).ok().map(|()| s))
+        .and_then(|s| tokio::net::UdpSocket::from_std(s).ok())
+    else {
         return std::future::pending().await;
     };
     if socket.connect(addr).await.is_err() {
@@ -395,5 +426,29 @@ pub fn link_offers(plan: &crate::plan::Plan, observations: &mut [crate::observat
         if let Some(Observation::Quic(q)) = observations.get_mut(i) {
             q.offered = offers;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn udp_sockets_leave_from_where_the_vantage_binds() {
+        let office: IpAddr = "127.0.0.10".parse().unwrap();
+        let s = udp_socket(Family::V4, Some(&LocalBind::Address(office))).unwrap();
+        assert_eq!(s.local_addr().unwrap().ip(), office);
+        let e = udp_socket(Family::V6, Some(&LocalBind::Address(office))).unwrap_err();
+        assert!(
+            e.contains("no IPv6 route") || e.contains("no ipv6 route"),
+            "{e}"
+        );
+        // An interface bind: loopback's works; one that does not exist is said, so the check
+        // reads "not tried", never "blocked".
+        let lo = udp_socket(Family::V4, Some(&LocalBind::Interface("lo".into())));
+        assert!(lo.is_ok(), "{lo:?}");
+        let e =
+            udp_socket(Family::V4, Some(&LocalBind::Interface("nosuchif0".into()))).unwrap_err();
+        assert!(e.contains("interface nosuchif0"), "{e}");
     }
 }
