@@ -404,10 +404,7 @@ impl Plan {
         } else if !scenario.login.ports.contains(&Port::HTTPS) {
             Some("not checked: the login ports lack 443".into())
         } else {
-            Some(
-                "not checked: browsers send no QUIC (HTTP/3) through an explicit proxy, so UDP 443 is no path from this vantage"
-                    .into(),
-            )
+            Some("not checked: browsers send no QUIC through an explicit proxy".into())
         }
     }
 

@@ -365,6 +365,6 @@ mod tests {
         assert!(
             message.starts_with("unknown fault `port-80`; valid faults: one-domain-unanchored,")
         );
-        assert!(message.ends_with("slow-path, sign-in-never-ingested, graph-403, graph-429-storm, named-location-missing-connector, ca-blocks, what-if-no-difference, what-if-unavailable"));
+        assert!(message.ends_with("slow-path, sign-in-never-ingested, graph-403, graph-429-storm, named-location-missing-connector, ca-blocks, what-if-no-difference, what-if-unavailable, quic-open, quic-open-unanchored"));
     }
 }
