@@ -400,3 +400,47 @@ fn an_entra_scenario_without_credentials_runs_nothing_and_names_the_variables() 
     assert!(text(&out.stdout).is_empty(), "a plan was printed");
     assert!(!json.exists());
 }
+
+/// The dry run lists the QUIC checks with the rest, marks the observers asked over HTTP/3, and
+/// through an explicit proxy says why there is none.
+#[test]
+fn the_dry_run_shows_quic_checks_or_why_there_are_none() {
+    let out = run(&[
+        "run",
+        "scenarios/lab.toml",
+        "--dry-run",
+        "--expect-ip",
+        "127.0.0.2",
+        "--dns",
+        "127.0.0.1:9",
+    ]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
+    assert!(
+        stdout.contains(
+            "login.windows.net:443 quic udp (ipv4)  (after login.windows.net resolve (ipv4))"
+        ),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("port 443, 3 samples, over HTTP/3 too"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("  quic: not checked"), "{stdout}");
+    let out = run(&[
+        "run",
+        "scenarios/lab.toml",
+        "--dry-run",
+        "--expect-ip",
+        "127.0.0.2",
+        "--proxy",
+        "http://127.0.0.1:9",
+    ]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
+    assert!(!stdout.contains("quic udp"), "{stdout}");
+    assert!(
+        stdout.contains("  quic: not checked: browsers send no QUIC through an explicit proxy"),
+        "{stdout}"
+    );
+}
