@@ -41,6 +41,12 @@ pub(super) fn judge_quic(mut o: Outcome, q: &QuicObservation, exp: &Expectation)
                 format!("QUIC not tried (no QUIC support on this vantage: {why})")
             };
         }
+        QuicOutcome::Failed { .. } | QuicOutcome::Completed { .. } if !exp.expect_anchored => {
+            o.status = Status::Pass;
+            o.reason = format!(
+                "informational: UDP 443 of {host} answers QUIC from this vantage, which is outside the trusted locations (its login traffic is not anchored on TCP either)"
+            );
+        }
         QuicOutcome::Failed { causes } => {
             // Something answered on UDP 443: it is not blocked, but no browser's HTTP/3 got
             // through either. The harness cannot tell which a browser would see.
@@ -50,17 +56,9 @@ pub(super) fn judge_quic(mut o: Outcome, q: &QuicObservation, exp: &Expectation)
                 causes.join("; ")
             );
             o.causes = causes.clone();
-            if exp.expect_anchored {
-                o.diagnosis = diagnosis(
-                    Cause::QuicOpen,
-                    format!("UDP 443 of {host} answers QUIC: block it so that browsers use TCP"),
-                );
-            }
-        }
-        QuicOutcome::Completed { .. } if !exp.expect_anchored => {
-            o.status = Status::Pass;
-            o.reason = format!(
-                "informational: QUIC reaches {host} on UDP 443 from this vantage, which is outside the trusted locations (its login traffic is not anchored on TCP either)"
+            o.diagnosis = diagnosis(
+                Cause::QuicOpen,
+                format!("UDP 443 of {host} answers QUIC: block it so that browsers use TCP"),
             );
         }
         QuicOutcome::Completed { .. } => completed(&mut o, q, exp),
@@ -387,10 +385,15 @@ http3 = true
 
     #[test]
     fn outside_the_trusted_locations_quic_is_informational() {
-        let o = judge(completed(), Vec::new(), false);
-        assert_eq!(o.status, Status::Pass, "{}", o.reason);
-        assert!(o.reason.starts_with("informational"), "{}", o.reason);
-        assert_eq!(cause(&o), None);
+        let failed = QuicOutcome::Failed {
+            causes: vec!["peer sent no ALPN".into()],
+        };
+        for outcome in [completed(), failed] {
+            let o = judge(outcome, Vec::new(), false);
+            assert_eq!(o.status, Status::Pass, "{}", o.reason);
+            assert!(o.reason.starts_with("informational"), "{}", o.reason);
+            assert_eq!(cause(&o), None);
+        }
     }
 
     #[test]
