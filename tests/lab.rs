@@ -286,3 +286,54 @@ async fn quic_anchored_through_the_http3_canary_passes() {
         assert_eq!(seen["echoes"][0]["outcome"]["ip"], "127.0.0.2", "{seen}");
     }
 }
+
+/// The QUIC probes run beside the TCP probes, not after them: with UDP 443 dropped without a
+/// word (no ICMP: only the timeout says "blocked") and a slow WAN on the TCP path, the run lasts
+/// about the longer of the two, well under their sum.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quic_probes_run_beside_the_tcp_probes() {
+    use std::time::{Duration, Instant};
+    let latency = Duration::from_millis(400);
+    let timeout = Duration::from_millis(2500);
+    let lab = sipa_check::lab::Lab::start(sipa_check::lab::LabConfig {
+        faults: Vec::new(),
+        latency,
+    })
+    .await
+    .expect("the lab starts");
+    // A firewall that drops UDP 443 silently: a socket on the HTTPS door's port that never
+    // answers, so the kernel sends no ICMP either.
+    let _silent =
+        std::net::UdpSocket::bind(("127.0.0.1", lab.transparent_https_addr().port())).unwrap();
+    let mut s = sipa_check::scenario::bundled_lab();
+    let (overrides, connect_to) = sipa_check::cmd::lab::lab_overrides(&lab, &[], false);
+    s.apply(&overrides).unwrap();
+    s.apply(&sipa_check::scenario::Overrides {
+        timeout: Some(timeout),
+        ..Default::default()
+    })
+    .unwrap();
+    let started = Instant::now();
+    let run = common::run_quietly(&s, connect_to).await;
+    let took = started.elapsed();
+    lab.shutdown().await;
+    assert_all_pass(&run);
+    let slowest_tcp = run
+        .checks
+        .iter()
+        .filter(|o| o.stage != Stage::Quic)
+        .map(|o| o.elapsed)
+        .max()
+        .unwrap();
+    for (o, seen) in quic_checks(&run) {
+        assert_eq!(seen["outcome"]["by"], "no_answer", "{}: {seen}", o.name);
+        assert!(o.elapsed >= timeout, "{}: {:?}", o.name, o.elapsed);
+    }
+    // The TCP path alone waits through resolve, TLS and HTTP delays (4 × 400 ms); after it, the
+    // QUIC timeout would add 2.5 s more.
+    assert!(slowest_tcp >= latency * 3, "{slowest_tcp:?}");
+    assert!(
+        took < slowest_tcp + timeout - Duration::from_millis(500),
+        "the run took {took:?}: QUIC ({timeout:?}) ran after the TCP probes ({slowest_tcp:?})"
+    );
+}
