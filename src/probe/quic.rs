@@ -56,26 +56,32 @@ pub async fn run(spec: &Spec, ctx: &ProbeCtx) -> QuicObservation {
             return seen;
         }
     };
-    let mut outcome = None;
-    // A browser tries the addresses in turn; one that gets through is enough.
+    // A browser tries the addresses in turn; one that gets through is enough, and the most open
+    // answer of any address is what the check reports (a handshake that an address answered
+    // outweighs another address's silence).
+    let mut best: Option<(QuicOutcome, Option<quinn::Connection>, SocketAddr)> = None;
     for &addr in &spec.addrs {
-        seen.via = addr.to_string();
         let left = deadline.saturating_duration_since(Instant::now());
-        let tried = handshake(&endpoint, &spec.host, addr, ctx, left).await;
-        let through = matches!(tried, (QuicOutcome::Completed { .. }, _));
-        outcome = Some(tried);
+        let (outcome, connection) = handshake(&endpoint, &spec.host, addr, ctx, left).await;
+        let through = matches!(outcome, QuicOutcome::Completed { .. });
+        if best
+            .as_ref()
+            .is_none_or(|(kept, _, _)| openness(&outcome) > openness(kept))
+        {
+            best = Some((outcome, connection, addr));
+        }
         if through {
             break;
         }
     }
     seen.handshake = started.elapsed();
-    let Some((outcome, connection)) = outcome else {
-        seen.outcome = QuicOutcome::Blocked {
-            by: QuicBlock::Unreachable,
-        };
+    let Some((outcome, connection, addr)) = best else {
+        // Never a pass: nothing was tried.
+        seen.outcome = failed("no address to send QUIC to".into());
         seen.elapsed = started.elapsed();
         return seen;
     };
+    seen.via = addr.to_string();
     seen.outcome = outcome;
     if let Some(connection) = connection {
         connection.close(0u32.into(), b"done");
@@ -90,6 +96,22 @@ pub async fn run(spec: &Spec, ctx: &ProbeCtx) -> QuicObservation {
     endpoint.close(0u32.into(), b"done");
     seen.elapsed = started.elapsed();
     seen
+}
+
+/// How far an outcome shows UDP 443 open: a completed handshake, then one the server answered,
+/// then a refusal or an unreachable network, then silence.
+fn openness(outcome: &QuicOutcome) -> u8 {
+    match outcome {
+        QuicOutcome::Completed { .. } => 4,
+        QuicOutcome::Failed { .. } => 3,
+        QuicOutcome::Blocked {
+            by: QuicBlock::Refused | QuicBlock::Unreachable,
+        } => 1,
+        QuicOutcome::Blocked {
+            by: QuicBlock::NoAnswer,
+        }
+        | QuicOutcome::NotTried(_) => 0,
+    }
 }
 
 /// A client endpoint for `family`, bound as the vantage says.
@@ -432,6 +454,24 @@ pub fn link_offers(plan: &crate::plan::Plan, observations: &mut [crate::observat
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_answered_handshake_outweighs_another_address_silence() {
+        let silent = QuicOutcome::Blocked {
+            by: QuicBlock::NoAnswer,
+        };
+        let refused = QuicOutcome::Blocked {
+            by: QuicBlock::Refused,
+        };
+        let answered = failed("peer refused ALPN h3".into());
+        let completed = QuicOutcome::Completed {
+            alpn: Some("h3".into()),
+            certificate: QuicCertificate::Trusted,
+        };
+        assert!(openness(&completed) > openness(&answered));
+        assert!(openness(&answered) > openness(&refused));
+        assert!(openness(&refused) > openness(&silent));
+    }
 
     #[test]
     fn udp_sockets_leave_from_where_the_vantage_binds() {
