@@ -639,6 +639,8 @@ fn lab_delays(check: &Check) -> u32 {
         CheckKind::EntraSignIn => 5,
         // Graph, read after the probes on its own route, not through the lab.
         CheckKind::EntraNamedLocations | CheckKind::EntraWhatIf => 0,
+        // UDP 443 is closed in the lab by default: the kernel's ICMP answer is not delayed.
+        CheckKind::Quic { .. } => 0,
     }
 }
 

@@ -1,7 +1,7 @@
 //! The cost of `sipa-check serve`: `cargo run --release --example serve_bench`.
 //!
 //! Starts the embedded lab in this process, builds the release binary, and runs
-//! `sipa-check serve` as a child with 100 scenarios (the bundled lab scenario, 33 checks each)
+//! `sipa-check serve` as a child with 100 scenarios (the bundled lab scenario, 36 checks each)
 //! on a compressed interval (10 s by default: three times the load of 100 at 30 s; the lab
 //! answering them runs in this process, so at 3 s a 2-core machine saturates and runs time out). Over 120 intervals it samples, once per interval, the child's CPU time
 //! (/proc/PID/stat utime + stime), its RSS (/proc/PID/status VmRSS) and its open descriptors
@@ -368,7 +368,7 @@ async fn main() -> anyhow::Result<()> {
     let core_share_at_target = per_run * SCENARIOS as f64 / TARGET_INTERVAL_SECS * 100.0;
     let measured_share = cpu / wall * 100.0;
     println!(
-        "sipa-check serve, {SCENARIOS} lab scenarios (33 checks each) every {interval_secs} s, {intervals} intervals ({wall:.0} s wall):"
+        "sipa-check serve, {SCENARIOS} lab scenarios (36 checks each) every {interval_secs} s, {intervals} intervals ({wall:.0} s wall):"
     );
     println!(
         "  runs finished {runs:.0}, skipped {skipped:.0}; CPU {cpu:.2} s = {measured_share:.1} % of one core at {interval_secs} s intervals"

@@ -96,11 +96,16 @@ pub enum Cause {
     HttpsHintOffPath,
     /// A login host's DNS HTTPS record sends browsers to a port other than 443.
     HttpsPortOffPath,
+    /// QUIC (UDP 443) reaches a login host and nothing shows it anchored: browsers' HTTP/3
+    /// goes around the TCP-only anchoring.
+    QuicOpen,
+    /// QUIC reaches a login host and an HTTP/3 echo shows it leaving from outside the anchors.
+    QuicUnanchored,
 }
 
 impl Cause {
     /// Every cause, for tests and documentation.
-    pub const ALL: [Cause; 40] = [
+    pub const ALL: [Cause; 42] = [
         Cause::SegmentLacksHost,
         Cause::SegmentLacksPort,
         Cause::SegmentLacksHostOrPort,
@@ -141,6 +146,8 @@ impl Cause {
         Cause::Unrecorded,
         Cause::HttpsHintOffPath,
         Cause::HttpsPortOffPath,
+        Cause::QuicOpen,
+        Cause::QuicUnanchored,
     ];
 
     /// The stable id, as JSON and JUnit carry it: `segment-lacks-host`.
@@ -186,6 +193,8 @@ impl Cause {
             Cause::Unrecorded => "unrecorded",
             Cause::HttpsHintOffPath => "https-hint-off-path",
             Cause::HttpsPortOffPath => "https-port-off-path",
+            Cause::QuicOpen => "quic-open",
+            Cause::QuicUnanchored => "quic-unanchored",
         }
     }
 
@@ -259,6 +268,12 @@ impl Cause {
             Cause::HttpsPortOffPath => {
                 "a login host's DNS HTTPS record sends browsers to a port other than 443, which the run did not verify"
             }
+            Cause::QuicOpen => {
+                "QUIC on UDP 443 reaches login hosts and nothing shows it anchored: browsers' HTTP/3 goes around the TCP-only anchoring"
+            }
+            Cause::QuicUnanchored => {
+                "QUIC on UDP 443 to login hosts leaves from outside the anchor set"
+            }
         }
     }
 
@@ -298,6 +313,7 @@ impl Cause {
             Cause::SignInPending | Cause::GraphNotRead => GuideStep::SignInLog,
             Cause::HttpsHintOffPath => GuideStep::Dns,
             Cause::HttpsPortOffPath => GuideStep::SegmentPorts,
+            Cause::QuicOpen | Cause::QuicUnanchored => GuideStep::BlockQuic,
         }
     }
 }

@@ -64,11 +64,13 @@ pub enum GuideStep {
     AdminApi,
     /// The run itself was cut (its deadline, Ctrl-C or SIGTERM) before these checks ended.
     RunCut,
+    /// QUIC (UDP 443) to the login hosts, which the guide's TCP-only anchoring does not carry.
+    BlockQuic,
 }
 
 impl GuideStep {
     /// Every step, for tests and documentation.
-    pub const ALL: [GuideStep; 28] = [
+    pub const ALL: [GuideStep; 29] = [
         GuideStep::SegmentDomains,
         GuideStep::SegmentPorts,
         GuideStep::ForwardingRule,
@@ -97,6 +99,7 @@ impl GuideStep {
         GuideStep::ZiaActivation,
         GuideStep::AdminApi,
         GuideStep::RunCut,
+        GuideStep::BlockQuic,
     ];
 
     /// What the admin reads: the guide's step, in its words.
@@ -181,6 +184,9 @@ impl GuideStep {
             GuideStep::RunCut => {
                 "not a guide step: the run was cut (its deadline, Ctrl-C or SIGTERM) before these checks ended: raise --deadline ([limits] deadline), or let the run finish"
             }
+            GuideStep::BlockQuic => {
+                "outside the guide: the guide anchors TCP 80 and 443 only: block QUIC (UDP 443) to the login hosts (a ZIA Firewall Filtering rule, or the network firewall) so that browsers fall back to TCP, or anchor UDP 443 too"
+            }
             GuideStep::AdminApi => {
                 "not a guide step: the audit's API access (credentials in the environment, the cloud, the route to the ZPA and ZIA APIs)"
             }
@@ -214,7 +220,8 @@ impl GuideStep {
             | GuideStep::SegmentAnchor
             | GuideStep::AppConnectors
             | GuideStep::ClientForwarding
-            | GuideStep::ZpaGateway => true,
+            | GuideStep::ZpaGateway
+            | GuideStep::BlockQuic => true,
             GuideStep::PerHostEvidence
             | GuideStep::Dns
             | GuideStep::ProxyAuth

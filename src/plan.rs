@@ -90,6 +90,8 @@ pub enum Stage {
     Egress,
     /// Entra's own record of the sign-in: the token request and the sign-in log.
     Entra,
+    /// QUIC on UDP 443: whether a browser's HTTP/3 attempt gets around the TCP-only anchoring.
+    Quic,
 }
 
 impl std::fmt::Display for Stage {
@@ -101,6 +103,7 @@ impl std::fmt::Display for Stage {
             Stage::Http => "http",
             Stage::Egress => "egress",
             Stage::Entra => "entra",
+            Stage::Quic => "quic",
         })
     }
 }
@@ -133,6 +136,12 @@ pub enum CheckKind {
     /// The login host's DNS HTTPS record (type 65): its address hints and port must not lead a
     /// browser around the path the run verified.
     HttpsRecord,
+    /// A QUIC handshake (ALPN `h3`) on UDP 443 of a login host, on a direct route only (browsers
+    /// send no QUIC through an explicit proxy); when it completes, the scenario's `http3 = true`
+    /// echo observers (here) are asked over HTTP/3 from the same family.
+    Quic {
+        echoes: Vec<EchoObserver>,
+    },
 }
 
 /// One check of the plan: one stage of one target, judged on its own.
@@ -203,6 +212,10 @@ pub enum Probe {
     HttpsRecord {
         check: usize,
     },
+    /// A QUIC handshake on UDP 443, run beside the TCP probes, and the HTTP/3 echoes after it.
+    Quic {
+        check: usize,
+    },
 }
 
 impl Probe {
@@ -215,6 +228,7 @@ impl Probe {
             | Probe::NamedLocations { check }
             | Probe::WhatIf { check }
             | Probe::HttpsRecord { check } => vec![check],
+            Probe::Quic { check } => vec![check],
             Probe::LoginPath { connect, tls, http } => {
                 std::iter::once(connect).chain(tls).chain([http]).collect()
             }
@@ -230,6 +244,7 @@ impl Probe {
             | Probe::NamedLocations { check }
             | Probe::WhatIf { check }
             | Probe::HttpsRecord { check } => check,
+            Probe::Quic { check } => check,
             Probe::LoginPath { connect, .. } => connect,
         }
     }
@@ -367,6 +382,38 @@ impl Plan {
             });
             b.probes.push(Probe::HttpsRecord { check: id });
         }
+        if scenario.login.ports.contains(&Port::HTTPS) {
+            // QUIC on UDP 443 per login host, on the direct routes only: a browser sends no
+            // QUIC through an explicit HTTP proxy, so a proxied route has nothing to try. It
+            // starts as soon as the name is resolved, beside the TCP probes.
+            let echoes: Vec<EchoObserver> = scenario
+                .observers
+                .iter()
+                .filter(|o| o.http3)
+                .cloned()
+                .collect();
+            for host in &login_hosts {
+                for route in b.routes() {
+                    if !matches!(route, Route::Direct(_)) {
+                        continue;
+                    }
+                    let waits_for = b.resolve_dep(host, Port::HTTPS, route);
+                    let probe = b.probes.len();
+                    let at = Target {
+                        host,
+                        port: Port::HTTPS,
+                        route,
+                        waits_for,
+                        probe,
+                    };
+                    let kind = CheckKind::Quic {
+                        echoes: echoes.clone(),
+                    };
+                    let check = b.push(&at, kind, None, true);
+                    b.probes.push(Probe::Quic { check });
+                }
+            }
+        }
         // The observer's name joins a check's name only where the target alone is ambiguous.
         let names: Vec<String> = b.checks.iter().map(|c| b.name(c)).collect();
         for (check, name) in b.checks.iter_mut().zip(names) {
@@ -376,6 +423,22 @@ impl Plan {
             checks: b.checks,
             probes: b.probes,
             entra_mode: scenario.entra.as_ref().map(|e| e.mode),
+        }
+    }
+
+    /// Why this plan has no QUIC check, when it has none: a browser sends no QUIC through an
+    /// explicit proxy, and without port 443 there is no HTTPS login path to go around.
+    pub fn quic_not_checked(&self, scenario: &Scenario) -> Option<String> {
+        if self
+            .checks
+            .iter()
+            .any(|c| matches!(c.kind, CheckKind::Quic { .. }))
+        {
+            None
+        } else if !scenario.login.ports.contains(&Port::HTTPS) {
+            Some("not checked: the login ports lack 443".into())
+        } else {
+            Some("not checked: browsers send no QUIC through an explicit proxy".into())
         }
     }
 
@@ -503,6 +566,7 @@ impl Builder<'_> {
                 Stage::Entra
             }
             CheckKind::HttpsRecord => Stage::Resolve,
+            CheckKind::Quic { .. } => Stage::Quic,
         };
         self.checks.push(Check {
             id,
@@ -532,6 +596,7 @@ impl Builder<'_> {
                 "http openid-configuration".to_string()
             }
             CheckKind::EntraSignIn => "entra sign-in".to_string(),
+            CheckKind::Quic { .. } => "quic udp".to_string(),
             CheckKind::EntraNamedLocations => {
                 return format!("{} entra named locations", check.host);
             }

@@ -315,7 +315,7 @@ async fn observe<'a>(
         None => ctx,
     };
     let interrupt = settings.interrupt.shared();
-    let (observations, cut_short) = execute(
+    let (mut observations, cut_short) = execute(
         &plan,
         ctx.clone(),
         &scenario.limits,
@@ -323,6 +323,7 @@ async fn observe<'a>(
         settings.progress,
     )
     .await;
+    probe::quic::link_offers(&plan, &mut observations);
     let entra_record = match (&scenario.entra, &entra) {
         (Some(spec), Some((credentials, graph))) => Some(EntraRecord {
             graph_url: graph
@@ -398,6 +399,7 @@ fn conclude(
         warnings: scenario.vantage_warnings(),
         expect_anchored: scenario.vantage.expect_anchored,
         bind: scenario.vantage.bind.as_ref().map(ToString::to_string),
+        quic: plan.quic_not_checked(scenario),
         started_at,
     };
     ScenarioRun {

@@ -129,6 +129,8 @@ fn every_lab_fault_names_its_cause() {
         ("what-if-unavailable", 3, &[WhatIfUnavailable], 1),
         ("ca-blocks", 0, &[], 0),
         ("https-hint-bypass", 1, &[HttpsHintOffPath], 1),
+        ("quic-open", 1, &[QuicOpen], 1),
+        ("quic-open-unanchored", 1, &[QuicUnanchored], 1),
     ];
     for (fault, exit, causes, blocks) in rows {
         let s = lab_with(&["--fault", fault], fault);

@@ -59,14 +59,14 @@ fn the_lab_passes_with_exit_0_and_writes_valid_reports() {
     assert!(
         stdout
             .lines()
-            .any(|l| l.starts_with("PASS: 33 checks, 33 passed")),
+            .any(|l| l.starts_with("PASS: 36 checks, 36 passed")),
         "{stdout}"
     );
     assert!(!stdout.contains('\x1b'), "colour without a terminal");
     let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
     assert_eq!(doc["format_version"], 1);
     assert_eq!(doc["overall"], "pass");
-    assert_eq!(doc["runs"][0]["checks"].as_array().unwrap().len(), 33);
+    assert_eq!(doc["runs"][0]["checks"].as_array().unwrap().len(), 36);
     xmllint(&junit);
 }
 
@@ -399,4 +399,48 @@ fn an_entra_scenario_without_credentials_runs_nothing_and_names_the_variables() 
     }
     assert!(text(&out.stdout).is_empty(), "a plan was printed");
     assert!(!json.exists());
+}
+
+/// The dry run lists the QUIC checks with the rest, marks the observers asked over HTTP/3, and
+/// through an explicit proxy says why there is none.
+#[test]
+fn the_dry_run_shows_quic_checks_or_why_there_are_none() {
+    let out = run(&[
+        "run",
+        "scenarios/lab.toml",
+        "--dry-run",
+        "--expect-ip",
+        "127.0.0.2",
+        "--dns",
+        "127.0.0.1:9",
+    ]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
+    assert!(
+        stdout.contains(
+            "login.windows.net:443 quic udp (ipv4)  (after login.windows.net resolve (ipv4))"
+        ),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("port 443, 3 samples, over HTTP/3 too"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("  quic: not checked"), "{stdout}");
+    let out = run(&[
+        "run",
+        "scenarios/lab.toml",
+        "--dry-run",
+        "--expect-ip",
+        "127.0.0.2",
+        "--proxy",
+        "http://127.0.0.1:9",
+    ]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
+    assert!(!stdout.contains("quic udp"), "{stdout}");
+    assert!(
+        stdout.contains("  quic: not checked: browsers send no QUIC through an explicit proxy"),
+        "{stdout}"
+    );
 }

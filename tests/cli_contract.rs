@@ -608,7 +608,7 @@ fn quiet_prints_only_the_verdict_line() {
     assert!(stdout.starts_with("FAIL: "), "{stdout}");
     // The report files stay whole.
     let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
-    assert_eq!(doc["runs"][0]["checks"].as_array().unwrap().len(), 33);
+    assert_eq!(doc["runs"][0]["checks"].as_array().unwrap().len(), 36);
 
     let out = run(&["lab", "-q", "-v"]);
     assert_eq!(out.status.code(), Some(2));

@@ -883,6 +883,31 @@ async fn https_hint_bypass_through_the_proxy_is_only_shown() {
         o.warnings
     );
 }
+row!(
+    quic_open,
+    [QuicOpen],
+    Fail,
+    [expect(
+        "login.windows.net:443 quic udp (ipv4)",
+        Fail,
+        Quic,
+        GuideStep::BlockQuic,
+        "block QUIC"
+    )]
+);
+
+row!(
+    quic_open_unanchored,
+    [QuicOpenUnanchored],
+    Fail,
+    [expect(
+        "login.microsoft.com:443 quic udp (ipv4)",
+        Fail,
+        Quic,
+        GuideStep::BlockQuic,
+        "not anchored"
+    )]
+);
 
 #[test]
 fn every_fault_has_a_row() {

@@ -151,7 +151,7 @@ fn a_passing_fleet_exits_0_and_an_inconclusive_one_3() {
     lab_report(d, &["echo-garbage"], "guest");
     let out = report(d, &["merge", "hq.json", "branch.json"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    assert!(text(&out.stdout).contains("\nPASS (fleet of 2 runs): 66 checks, 66 passed"));
+    assert!(text(&out.stdout).contains("\nPASS (fleet of 2 runs): 72 checks, 72 passed"));
     let out = report(d, &["merge", "hq.json", "guest.json", "-q"]);
     assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
     // -q: only the fleet's line.
@@ -381,7 +381,7 @@ fn show_prints_the_saved_run_as_run_did_and_exits_with_its_verdict() {
     let quiet = report(d, &["show", "guest.json", "-q"]);
     assert_eq!(quiet.status.code(), Some(1));
     assert_eq!(text(&quiet.stdout).lines().count(), 1);
-    assert!(text(&quiet.stdout).starts_with("FAIL: 33 checks, 31 passed, 2 failed"));
+    assert!(text(&quiet.stdout).starts_with("FAIL: 36 checks, 34 passed, 2 failed"));
     let colour = report(d, &["show", "guest.json", "--color", "always"]);
     assert!(text(&colour.stdout).contains("\x1b["));
     let verbose = report(d, &["show", "guest.json", "-v"]);

@@ -36,8 +36,19 @@ async fn the_healthy_lab_passes_through_the_transparent_gateway() {
     let run = run_lab(&[], false).await;
     assert_all_pass(&run);
     // 3 hosts: resolve and https record; × 2 ports: connect + http, + tls on 443; 10 observers;
-    // + 2 echo resolves.
-    assert_eq!(run.checks.len(), 3 * 2 + 3 * 2 * 2 + 3 + 10 + 2);
+    // + 2 echo resolves; + a QUIC check per login host (UDP 443 is closed in the healthy lab:
+    // blocked, a pass).
+    assert_eq!(run.checks.len(), 3 * 2 + 3 * 2 * 2 + 3 + 10 + 2 + 3);
+    let quic: Vec<&Outcome> = run
+        .checks
+        .iter()
+        .filter(|o| o.stage == Stage::Quic)
+        .collect();
+    assert_eq!(quic.len(), 3);
+    for o in quic {
+        assert_eq!(o.status, Status::Pass, "{}: {}", o.name, o.reason);
+        assert!(o.reason.contains("QUIC blocked"), "{}", o.reason);
+    }
     assert!(
         run.checks
             .iter()
@@ -55,6 +66,16 @@ async fn the_healthy_lab_passes_through_the_explicit_proxy() {
             .all(|o| o.route == Some(Route::Proxy) || o.stage == Stage::Resolve)
     );
     assert!(run.vantage.proxy.is_some());
+    // Through the explicit proxy a browser sends no QUIC: no QUIC check, and the report says so.
+    assert!(!run.checks.iter().any(|o| o.stage == Stage::Quic));
+    assert!(
+        run.vantage
+            .quic
+            .as_deref()
+            .is_some_and(|why| why.contains("explicit proxy")),
+        "{:?}",
+        run.vantage.quic
+    );
 }
 
 /// Every failing check is an anchored egress check of `hosts` × `ports`, with `step` as its guide step.
@@ -192,5 +213,142 @@ async fn faults_through_the_proxy_fail_the_same_way() {
             "login.windows.net:443 egress anchored (proxy)",
             "login.windows.net:80 egress anchored (proxy)"
         ]
+    );
+}
+
+/// The QUIC checks of a lab run, each with its JSON observation.
+fn quic_checks(run: &ScenarioRun) -> Vec<(&Outcome, serde_json::Value)> {
+    run.checks
+        .iter()
+        .filter(|o| o.stage == Stage::Quic)
+        .map(|o| (o, serde_json::to_value(&o.observation).expect("JSON")))
+        .collect()
+}
+
+/// UDP 443 open beside the anchored TCP path (`quic-open`): every login host's QUIC handshake
+/// completes, Alt-Svc offers h3, and no HTTP/3 echo proves QUIC anchored: fail `quic-open`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn open_quic_fails_naming_the_rule_that_blocks_it() {
+    let run = run_lab(&[Fault::QuicOpen], false).await;
+    assert_eq!(run.tally.overall(), Status::Fail);
+    let quic = quic_checks(&run);
+    assert_eq!(quic.len(), 3);
+    for (o, seen) in &quic {
+        assert_eq!(o.status, Status::Fail, "{}: {}", o.name, o.reason);
+        let d = o.diagnosis.as_ref().expect("a diagnosis");
+        assert_eq!(d.cause, sipa_check::cause::Cause::QuicOpen);
+        assert_eq!(d.guide_step, GuideStep::BlockQuic);
+        assert_eq!(seen["outcome"]["result"], "completed", "{seen}");
+        assert_eq!(seen["outcome"]["alpn"], "h3", "{seen}");
+        assert_eq!(
+            seen["outcome"]["certificate"]["result"], "trusted",
+            "{seen}"
+        );
+        assert_eq!(seen["offered"][0]["source"], "alt-svc", "{seen}");
+        assert_eq!(seen["offered"][0]["h3"], true, "{seen}");
+        // The lab's DNS HTTPS record offers h3 too while its QUIC listener is on.
+        assert_eq!(seen["offered"][1]["source"], "https-record", "{seen}");
+        assert_eq!(
+            seen["offered"][1]["alpn"],
+            serde_json::json!(["h3", "h2"]),
+            "{seen}"
+        );
+        assert_eq!(seen["offered"][1]["h3"], true, "{seen}");
+        assert!(
+            o.observed
+                .contains("DNS HTTPS record alpn h3,h2 (offers h3)"),
+            "{}",
+            o.observed
+        );
+        assert_eq!(seen["echoes"][0]["outcome"]["status"], 404, "{seen}");
+    }
+    // Only the QUIC checks fail: the TCP path is anchored as before.
+    assert!(
+        run.checks
+            .iter()
+            .filter(|o| o.status != Status::Pass)
+            .all(|o| o.stage == Stage::Quic)
+    );
+}
+
+/// UDP 443 open and the HTTP/3 canary answers with the client's own address: fail
+/// `quic-unanchored`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quic_leaving_outside_the_anchors_fails_quic_unanchored() {
+    let run = run_lab(&[Fault::QuicOpenUnanchored], false).await;
+    assert_eq!(run.tally.overall(), Status::Fail);
+    for (o, seen) in quic_checks(&run) {
+        assert_eq!(o.status, Status::Fail, "{}: {}", o.name, o.reason);
+        let d = o.diagnosis.as_ref().expect("a diagnosis");
+        assert_eq!(d.cause, sipa_check::cause::Cause::QuicUnanchored);
+        assert_eq!(seen["echoes"][0]["outcome"]["ip"], "127.0.0.1", "{seen}");
+    }
+}
+
+/// UDP 443 open, and the HTTP/3 canary shows the App Connector: QUIC is anchored too, a pass.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quic_anchored_through_the_http3_canary_passes() {
+    let (lab, s, connect_to) = common::start_lab(&[Fault::QuicOpen], false).await;
+    assert!(lab.set_quic_egress(sipa_check::lab::QuicEgress::Anchored));
+    let run = common::run_quietly(&s, connect_to).await;
+    lab.shutdown().await;
+    assert_all_pass(&run);
+    let quic = quic_checks(&run);
+    assert_eq!(quic.len(), 3);
+    for (o, seen) in quic {
+        assert!(o.reason.contains("anchored too"), "{}", o.reason);
+        assert_eq!(seen["outcome"]["result"], "completed", "{seen}");
+        assert_eq!(seen["echoes"][0]["outcome"]["ip"], "127.0.0.2", "{seen}");
+    }
+}
+
+/// The QUIC probes run beside the TCP probes, not after them: with UDP 443 dropped without a
+/// word (no ICMP: only the timeout says "blocked") and a slow WAN on the TCP path, the run lasts
+/// about the longer of the two, well under their sum.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quic_probes_run_beside_the_tcp_probes() {
+    use std::time::{Duration, Instant};
+    let latency = Duration::from_millis(400);
+    let timeout = Duration::from_millis(2500);
+    let lab = sipa_check::lab::Lab::start(sipa_check::lab::LabConfig {
+        faults: Vec::new(),
+        latency,
+    })
+    .await
+    .expect("the lab starts");
+    // A firewall that drops UDP 443 silently: a socket on the HTTPS door's port that never
+    // answers, so the kernel sends no ICMP either.
+    let _silent =
+        std::net::UdpSocket::bind(("127.0.0.1", lab.transparent_https_addr().port())).unwrap();
+    let mut s = sipa_check::scenario::bundled_lab();
+    let (overrides, connect_to) = sipa_check::cmd::lab::lab_overrides(&lab, &[], false);
+    s.apply(&overrides).unwrap();
+    s.apply(&sipa_check::scenario::Overrides {
+        timeout: Some(timeout),
+        ..Default::default()
+    })
+    .unwrap();
+    let started = Instant::now();
+    let run = common::run_quietly(&s, connect_to).await;
+    let took = started.elapsed();
+    lab.shutdown().await;
+    assert_all_pass(&run);
+    let slowest_tcp = run
+        .checks
+        .iter()
+        .filter(|o| o.stage != Stage::Quic)
+        .map(|o| o.elapsed)
+        .max()
+        .unwrap();
+    for (o, seen) in quic_checks(&run) {
+        assert_eq!(seen["outcome"]["by"], "no_answer", "{}: {seen}", o.name);
+        assert!(o.elapsed >= timeout, "{}: {:?}", o.name, o.elapsed);
+    }
+    // The TCP path alone waits through resolve, TLS and HTTP delays (4 × 400 ms); after it, the
+    // QUIC timeout would add 2.5 s more.
+    assert!(slowest_tcp >= latency * 3, "{slowest_tcp:?}");
+    assert!(
+        took < slowest_tcp + timeout - Duration::from_millis(500),
+        "the run took {took:?}: QUIC ({timeout:?}) ran after the TCP probes ({slowest_tcp:?})"
     );
 }

@@ -229,6 +229,7 @@ fn canned_run() -> ScenarioRun {
             warnings: Vec::new(),
             expect_anchored: true,
             bind: None,
+            quic: None,
             started_at: "2025-03-04T05:06:07Z".to_string(),
         },
         elapsed: Duration::from_millis(1234),

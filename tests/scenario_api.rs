@@ -372,3 +372,44 @@ fn an_entra_table_is_optional_and_defaults_to_a_twenty_minute_wait() {
     });
     assert!(refused.unwrap_err().contains("[entra]"));
 }
+
+/// `http3 = true` marks an echo observer to ask over HTTP/3 (QUIC): off unless set, and only on
+/// an https:// URL, since HTTP/3 runs over TLS alone.
+#[test]
+fn http3_observers_are_https_only() {
+    let observer = |url: &str, http3: &str| {
+        format!(
+            "{MINIMAL}[[observer]]\nname = \"canary\"\nrole = \"anchored\"\nurl = \"{url}\"\n{http3}"
+        )
+    };
+    let s = scenario::load_str(
+        &observer("https://canary.example.com/ip", "http3 = true\n"),
+        Path::new("h.toml"),
+        Format::Toml,
+    )
+    .expect("valid");
+    assert!(s.observers[0].http3);
+    let s = scenario::load_str(
+        &observer("https://canary.example.com/ip", ""),
+        Path::new("h.toml"),
+        Format::Toml,
+    )
+    .expect("valid");
+    assert!(!s.observers[0].http3);
+    let e = scenario::load_str(
+        &observer("http://canary.example.com/ip", "http3 = true\n"),
+        Path::new("h.toml"),
+        Format::Toml,
+    )
+    .expect_err("http3 on http://");
+    let text = e.to_string();
+    assert!(text.contains("observer[0].http3"), "{text}");
+    assert!(text.contains("https://"), "{text}");
+    let e = scenario::load_str(
+        &observer("https://canary.example.com/ip", "http3 = \"yes\"\n"),
+        Path::new("h.toml"),
+        Format::Toml,
+    )
+    .expect_err("http3 is a boolean");
+    assert!(e.to_string().contains("http3"), "{e}");
+}

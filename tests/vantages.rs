@@ -87,7 +87,7 @@ fn two_vantages_run_at_once_each_with_its_facts_its_suite_and_its_source_address
     assert!(stdout.contains("bind: address 127.0.0.10"), "{stdout}");
     assert!(stdout.contains("expects anchoring: no"), "{stdout}");
     assert!(
-        stdout.contains("PASS (all 2 runs): 66 checks, 66 passed"),
+        stdout.contains("PASS (all 2 runs): 72 checks, 72 passed"),
         "{stdout}"
     );
 
@@ -106,7 +106,7 @@ fn two_vantages_run_at_once_each_with_its_facts_its_suite_and_its_source_address
         assert_eq!(v["expect_anchored"], anchored, "{name}");
         assert_eq!(v["bind"], format!("address {ip}"), "{name}");
         assert_eq!(v["local_addresses"], serde_json::json!([ip]), "{name}");
-        assert_eq!(run["checks"].as_array().unwrap().len(), 33, "{name}");
+        assert_eq!(run["checks"].as_array().unwrap().len(), 36, "{name}");
     }
     // The guest's login traffic left from the ZIA edge, the office's through the connector.
     let observed = |run: &serde_json::Value, check: &str| -> String {
@@ -243,12 +243,12 @@ fn validate_and_dry_run_list_the_vantages_and_what_each_expects() {
     let stdout = text(&out.stdout);
     assert!(
         stdout
-            .contains("scenario lab-places (scenarios/lab-places.toml), vantage office: 33 checks"),
+            .contains("scenario lab-places (scenarios/lab-places.toml), vantage office: 36 checks"),
         "{stdout}"
     );
     assert!(
         stdout
-            .contains("scenario lab-places (scenarios/lab-places.toml), vantage guest: 33 checks"),
+            .contains("scenario lab-places (scenarios/lab-places.toml), vantage guest: 36 checks"),
         "{stdout}"
     );
     assert!(stdout.contains("  bind address 127.0.0.20"), "{stdout}");
@@ -281,7 +281,7 @@ fn a_place_fault_names_the_vantage_it_hits_and_the_one_it_spares() {
         "{across}"
     );
     assert!(
-        stdout.contains("FAIL (all 2 runs): 66 checks, 58 passed, 8 failed"),
+        stdout.contains("FAIL (all 2 runs): 72 checks, 64 passed, 8 failed"),
         "{stdout}"
     );
 }
@@ -292,7 +292,7 @@ fn lab_places_passes_on_the_clean_lab() {
     let stdout = text(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
     assert!(
-        stdout.contains("PASS (all 2 runs): 66 checks, 66 passed"),
+        stdout.contains("PASS (all 2 runs): 72 checks, 72 passed"),
         "{stdout}"
     );
 }

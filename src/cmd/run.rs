@@ -353,9 +353,14 @@ fn print_plan(s: &Scenario, connect_to: &[ConnectTo], out: &mut dyn Write) {
         let _ = writeln!(out, "  observers:");
         for o in &s.observers {
             let samples = if o.samples == 1 { "sample" } else { "samples" };
+            let http3 = if o.http3 {
+                ", over HTTP/3 too once QUIC gets through"
+            } else {
+                ""
+            };
             let _ = writeln!(
                 out,
-                "    {} ({}) {} port {}, {} {samples}",
+                "    {} ({}) {} port {}, {} {samples}{http3}",
                 o.name, o.role, o.url, o.port, o.samples
             );
         }
@@ -366,6 +371,9 @@ fn print_plan(s: &Scenario, connect_to: &[ConnectTo], out: &mut dyn Write) {
     );
     write_evidence_rows(&crate::verdict::planned_evidence(&plan), "    ", out);
     write_what_if_line(s, "  ", out);
+    if let Some(why) = plan.quic_not_checked(s) {
+        let _ = writeln!(out, "  quic: {why}");
+    }
     let _ = writeln!(out, "  checks:");
     for c in &plan.checks {
         let mut notes: Vec<String> = Vec::new();

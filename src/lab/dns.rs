@@ -34,8 +34,8 @@ pub const HINT_BYPASS_HOST: &str = "login.microsoftonline.com";
 /// doors listens on, standing for a front end reached around the gateway.
 pub const HINT_BYPASS_IP: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 99);
 /// The faults under which the lab answers QUIC on UDP 443, so its HTTPS records offer `h3`
-/// beside `h2`: QUIC faults join this list as the lab gains them.
-const H3_FAULTS: &[Fault] = &[];
+/// beside `h2`.
+const H3_FAULTS: &[Fault] = &[Fault::QuicOpen, Fault::QuicOpenUnanchored];
 
 /// What the lab zone says about one question.
 #[derive(Debug, Clone, PartialEq, Eq)]

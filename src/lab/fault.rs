@@ -67,11 +67,17 @@ pub enum Fault {
     WhatIfUnavailable,
     /// login.microsoftonline.com's DNS HTTPS record hints at an address around the gateway.
     HttpsHintBypass,
+    /// UDP 443 reaches the login hosts (no firewall rule blocks QUIC) and nothing shows HTTP/3
+    /// anchored: the lab's QUIC listener is on, its echo path is not served over HTTP/3.
+    QuicOpen,
+    /// UDP 443 reaches the login hosts and HTTP/3 leaves from the client's own address: the
+    /// HTTP/3 canary (`http3 = true`) shows a non-anchor IP.
+    QuicOpenUnanchored,
 }
 
 impl Fault {
     /// Every fault, in the order `--list-faults` shows them.
-    pub const ALL: [Fault; 27] = [
+    pub const ALL: [Fault; 29] = [
         Fault::OneDomainUnanchored,
         Fault::Port80Unanchored,
         Fault::NothingAnchored,
@@ -99,6 +105,8 @@ impl Fault {
         Fault::WhatIfNoDifference,
         Fault::WhatIfUnavailable,
         Fault::HttpsHintBypass,
+        Fault::QuicOpen,
+        Fault::QuicOpenUnanchored,
     ];
 
     /// The faults of the forwarding policy, which a running lab can switch on and off
@@ -146,6 +154,8 @@ impl Fault {
             Fault::WhatIfNoDifference => "what-if-no-difference",
             Fault::WhatIfUnavailable => "what-if-unavailable",
             Fault::HttpsHintBypass => "https-hint-bypass",
+            Fault::QuicOpen => "quic-open",
+            Fault::QuicOpenUnanchored => "quic-open-unanchored",
         }
     }
 
@@ -260,6 +270,15 @@ impl Fault {
                  answer: a browser may connect there around the gateway; expect a fail of its \
                  https record check (direct runs; through the proxy it is only shown)"
             }
+            Fault::QuicOpen => {
+                "no firewall rule blocks QUIC: UDP 443 reaches the login hosts (HTTP/3 offered by \
+                 Alt-Svc) and no HTTP/3 echo proves it anchored; expect a fail on the quic checks \
+                 naming the rule that blocks UDP 443"
+            }
+            Fault::QuicOpenUnanchored => {
+                "UDP 443 reaches the login hosts and HTTP/3 leaves from the client's own address: \
+                 the HTTP/3 canary shows a non-anchor IP; expect a fail: QUIC is not anchored"
+            }
         }
     }
 }
@@ -355,6 +374,6 @@ mod tests {
         assert!(
             message.starts_with("unknown fault `port-80`; valid faults: one-domain-unanchored,")
         );
-        assert!(message.ends_with("slow-path, sign-in-never-ingested, graph-403, graph-429-storm, named-location-missing-connector, ca-blocks, what-if-no-difference, what-if-unavailable, https-hint-bypass"));
+        assert!(message.ends_with("slow-path, sign-in-never-ingested, graph-403, graph-429-storm, named-location-missing-connector, ca-blocks, what-if-no-difference, what-if-unavailable, https-hint-bypass, quic-open, quic-open-unanchored"));
     }
 }

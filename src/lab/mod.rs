@@ -14,6 +14,7 @@ mod graph;
 mod origin;
 mod pki;
 mod policy;
+mod quic;
 
 use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -34,6 +35,7 @@ pub use graph::{
 };
 pub use origin::ECHO_PATH;
 pub use pki::{INTERCEPTION_CA_NAME, LAB_CA_NAME};
+pub use quic::QuicEgress;
 
 use gateway::{Door, Entry, GatewayState, Interception};
 use origin::OriginState;
@@ -215,6 +217,8 @@ pub struct Lab {
     transparent_http_addr: SocketAddr,
     transparent_https_addr: SocketAddr,
     ca_pem: String,
+    /// The origin servers' certificate chain and key (PEM), for real servers in tests.
+    origin_pem: OriginPem,
     ca_dir: PathBuf,
     ca_file: PathBuf,
     graph_addr: SocketAddr,
@@ -223,7 +227,18 @@ pub struct Lab {
     graph_traffic: Arc<graph::GraphCounters>,
     /// The gateway's forwarding policy, whose faults can be switched while the lab runs.
     policy: Arc<ForwardingPolicy>,
+    /// The QUIC listener on UDP beside the transparent HTTPS door, when a fault opens UDP 443.
+    quic: Option<(quinn::Endpoint, Arc<quic::QuicState>)>,
     tasks: Vec<JoinHandle<()>>,
+}
+
+/// The origin's chain and key in PEM; its `Debug` never shows the key.
+struct OriginPem(String, String);
+
+impl std::fmt::Debug for OriginPem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("OriginPem(REDACTED)")
+    }
 }
 
 /// A fault that a running lab cannot switch: it shapes listeners, DNS or certificates made at
@@ -279,6 +294,7 @@ impl Lab {
             transparent_http_addr: loopback_any,
             transparent_https_addr: loopback_any,
             ca_pem: lab_ca.pem().to_owned(),
+            origin_pem: OriginPem(leaf.chain_pem.clone(), leaf.key_pem.clone()),
             ca_dir,
             ca_file,
             graph_addr: loopback_any,
@@ -286,10 +302,18 @@ impl Lab {
             traffic: Arc::default(),
             graph_traffic: Arc::default(),
             policy: Arc::new(ForwardingPolicy::new(&faults)),
+            quic: None,
             tasks: Vec::new(),
         };
 
-        // Origin servers.
+        // Origin servers; the QUIC listener, when a fault opens UDP 443.
+        let quic_egress = if has(Fault::QuicOpenUnanchored) {
+            Some(QuicEgress::Direct)
+        } else if has(Fault::QuicOpen) {
+            Some(QuicEgress::Unproven)
+        } else {
+            None
+        };
         let origin_plain = conn::bind("origin HTTP", loopback_any).await?;
         let origin_plain_addr = conn::local_addr("origin HTTP", &origin_plain)?;
         let origin_https = conn::bind("origin HTTPS", loopback_any).await?;
@@ -303,6 +327,7 @@ impl Lab {
             traffic: lab.traffic.clone(),
             conditional_access: has(Fault::CaBlocks),
             ca_ignores_location: has(Fault::WhatIfNoDifference),
+            offers_h3: quic_egress.is_some(),
             client_certificates: entra
                 .client_certificates
                 .iter()
@@ -339,6 +364,14 @@ impl Lab {
         let proxy_door = Door::bind(Entry::Proxy, blackhole).await?;
         lab.transparent_http_addr = http_door.1;
         lab.transparent_https_addr = https_door.1;
+        if let Some(egress) = quic_egress {
+            // UDP on the HTTPS door's port number: `--connect-to :443::PORT` takes QUIC there.
+            let udp = SocketAddr::new(IpAddr::V4(ORIGIN_IP), https_door.1.port());
+            let endpoint = quic::bind(udp, pki::h3_server_config("lab QUIC", &leaf)?)?;
+            let state = Arc::new(quic::QuicState::new(egress));
+            lab.tasks.push(quic::spawn(endpoint.clone(), state.clone()));
+            lab.quic = Some((endpoint, state));
+        }
         lab.proxy_addr = proxy_door.1;
 
         // The Graph-like API, on a listener of its own: the client reaches it by its own route.
@@ -449,6 +482,13 @@ impl Lab {
         &self.ca_pem
     }
 
+    /// The certificate chain (leaf for every lab name, then the lab CA) and its private key, in
+    /// PEM: what the lab's origin servers present, for a real server (caddy) to present the same
+    /// in tests. A lab key, made at start, never a secret of anyone's.
+    pub fn origin_identity_pem(&self) -> (&str, &str) {
+        (&self.origin_pem.0, &self.origin_pem.1)
+    }
+
     /// A file holding [`Lab::ca_pem`], removed when the lab stops.
     pub fn ca_file(&self) -> &Path {
         &self.ca_file
@@ -521,8 +561,25 @@ impl Lab {
         Ok(())
     }
 
+    /// Where HTTP/3 leaves from, as the QUIC listener's echo shows it from now on. Only a lab
+    /// started with `quic-open` or `quic-open-unanchored` has the listener: without it UDP 443
+    /// is closed and this returns `false`. [`QuicEgress::Anchored`] stands for a site whose
+    /// UDP 443 is anchored too (the HTTP/3 canary shows the App Connector).
+    pub fn set_quic_egress(&self, egress: QuicEgress) -> bool {
+        match &self.quic {
+            Some((_, state)) => {
+                state.set(egress);
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Stops every lab task and waits until they are gone, so their ports are free again.
     pub async fn shutdown(mut self) {
+        if let Some((endpoint, _)) = &self.quic {
+            endpoint.close(0u32.into(), b"lab stopped");
+        }
         let tasks = std::mem::take(&mut self.tasks);
         for task in &tasks {
             task.abort();
@@ -535,6 +592,9 @@ impl Lab {
 
 impl Drop for Lab {
     fn drop(&mut self) {
+        if let Some((endpoint, _)) = &self.quic {
+            endpoint.close(0u32.into(), b"lab stopped");
+        }
         for task in &self.tasks {
             task.abort();
         }

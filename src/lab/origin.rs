@@ -50,6 +50,9 @@ pub(crate) struct OriginState {
     pub(crate) client_certificates: Vec<Vec<u8>>,
     /// The tenant's issued tokens: a token the login servers issue opens the lab's Graph too.
     pub(crate) tokens: super::graph::IssuedTokens,
+    /// The login hosts offer HTTP/3 (`Alt-Svc: h3=":443"`) on their TLS answers: the lab's
+    /// QUIC listener is on (`quic-open`, `quic-open-unanchored`).
+    pub(crate) offers_h3: bool,
 }
 
 /// What the origin servers have seen, counted as it happens.
@@ -280,7 +283,15 @@ async fn answer(state: &OriginState, caller: &Caller, request: Request<Incoming>
             }),
         ),
     };
-    with_login_headers(&host, caller, response, Some(&request_id))
+    let mut response = with_login_headers(&host, caller, response, Some(&request_id));
+    if state.offers_h3 && caller.secure() {
+        // As Microsoft's front ends do: HTTP/3 on UDP 443 is offered to whoever asks on TCP.
+        response.headers_mut().insert(
+            header::ALT_SVC,
+            HeaderValue::from_static("h3=\":443\"; ma=86400"),
+        );
+    }
+    response
 }
 
 /// Adds Entra's front-end headers to an answer from a login host over TLS.
@@ -310,7 +321,7 @@ fn with_login_headers(
     response
 }
 
-fn openid_configuration(host: &str, tenant: &str, v2: bool) -> serde_json::Value {
+pub(crate) fn openid_configuration(host: &str, tenant: &str, v2: bool) -> serde_json::Value {
     let base = if v2 {
         format!("https://{host}/{tenant}/oauth2/v2.0")
     } else {

@@ -29,6 +29,9 @@ pub(crate) struct Authority {
 pub(crate) struct ServerIdentity {
     chain: Vec<CertificateDer<'static>>,
     key: PrivateKeyDer<'static>,
+    /// The chain and the key in PEM form, for a real server run with the lab's certificates.
+    pub(crate) chain_pem: String,
+    pub(crate) key_pem: String,
 }
 
 impl Authority {
@@ -98,6 +101,8 @@ impl Authority {
         Ok(ServerIdentity {
             chain: vec![cert.der().clone(), self.der.clone()],
             key: PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
+            chain_pem: format!("{}{}", cert.pem(), self.pem),
+            key_pem: key.serialize_pem(),
         })
     }
 }
@@ -128,6 +133,22 @@ pub(crate) fn server_config(
         .map_err(failed)?;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Arc::new(config))
+}
+
+/// The QUIC listener's TLS configuration: TLS 1.3 (QUIC has no other), ALPN `h3`.
+pub(crate) fn h3_server_config(
+    what: &'static str,
+    identity: &ServerIdentity,
+) -> Result<rustls::ServerConfig, LabError> {
+    let failed = |source| LabError::Tls { what, source };
+    let mut config = rustls::ServerConfig::builder_with_provider(ring())
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .map_err(failed)?
+        .with_no_client_auth()
+        .with_single_cert(identity.chain.clone(), identity.key.clone_key())
+        .map_err(failed)?;
+    config.alpn_protocols = vec![b"h3".to_vec()];
+    Ok(config)
 }
 
 /// A TLS client configuration that trusts only `ca`: the gateway uses it to reach the origin

@@ -10,10 +10,15 @@ use crate::scenario::model::{Family, ObserverRole};
 pub mod connection;
 pub mod entra;
 pub mod https_record;
+pub mod quic;
 
 pub use connection::{
     CertSummary, ChainTrust, ConnectAttempt, ConnectObservation, ConnectOutcome, Cut,
     TlsObservation, TlsOutcome,
+};
+
+pub use quic::{
+    Http3Echo, Http3Offer, QuicBlock, QuicCertificate, QuicNotTried, QuicObservation, QuicOutcome,
 };
 
 pub use entra::{
@@ -63,6 +68,8 @@ pub enum Observation {
     NotRun(NotRun),
     /// A login host's DNS HTTPS record (type 65).
     HttpsRecord(HttpsRecordObservation),
+    /// A QUIC handshake on UDP 443 and the HTTP/3 echoes after it.
+    Quic(Box<QuicObservation>),
     /// An observation read back from a JSON report (`sipa-check complete`), kept exactly as
     /// it was written: the report is the record, and only the checks being completed are
     /// judged again, on the typed parts they need.
@@ -272,6 +279,9 @@ pub struct HttpAnswer {
     pub block_page: bool,
     /// The start of the body, for the evidence.
     pub body_excerpt: String,
+    /// The `Alt-Svc` header: where the host offers HTTP/3 (QUIC on UDP).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub alt_svc: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -331,6 +331,7 @@ fn answered(
         issuer,
         body_problem,
         body_excerpt: excerpt(body),
+        alt_svc: header(headers, "alt-svc"),
     })
 }
 

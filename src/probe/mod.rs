@@ -12,6 +12,7 @@ pub mod http;
 pub mod https_record;
 pub mod login_path;
 pub mod proxy;
+pub mod quic;
 pub mod tcp;
 pub mod tls;
 pub mod token;
@@ -226,6 +227,29 @@ pub async fn run(
                 log: SignInLog::NotAsked,
             }))]
         }
+        (Probe::Quic { .. }, CheckKind::Quic { echoes }) => {
+            // QUIC goes where the TCP probe of the same host and family goes: `--connect-to`
+            // for port 443 applies to UDP 443 too.
+            let addrs = match path().await {
+                Ok(Path::Direct(addrs)) => addrs,
+                Ok(Path::Proxy) => {
+                    return not_run(NotRun::Panicked {
+                        message: format!("{} was planned through the proxy", lead.name),
+                    });
+                }
+                Err(why) => return not_run(why),
+            };
+            let spec = quic::Spec {
+                host: lead.host.clone(),
+                family,
+                addrs,
+                echoes: echoes.clone(),
+            };
+            vec![Observation::Quic(Box::new(quic::run(&spec, ctx).await))]
+        }
+        (Probe::Quic { .. }, _) => not_run(NotRun::Panicked {
+            message: "a QUIC probe planned on a check that is not a QUIC check".into(),
+        }),
         (Probe::Egress { .. }, _) => not_run(NotRun::Panicked {
             message: "an egress probe planned on a check that is not an egress check".into(),
         }),

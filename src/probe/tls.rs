@@ -223,6 +223,46 @@ impl TrustStore {
         self.http.clone()
     }
 
+    /// The QUIC probe's client configuration: TLS 1.3 only (QUIC has no other), ALPN `h3`, and a
+    /// verifier that checks the chain against every anchor as the echo's does but lets the
+    /// handshake complete either way, writing what was wrong with the chain into the slot it
+    /// returns: a QUIC handshake that gets through is what the check is about, and whether a
+    /// browser would accept its certificate is said beside it.
+    pub fn quic_probe_config(&self) -> Result<(ClientConfig, ChainProblem), rustls::Error> {
+        let problem = ChainProblem::default();
+        let verifier = Recording {
+            inner: self.all_anchors(),
+            problem: problem.clone(),
+        };
+        let config = self.quic_config(Arc::new(verifier))?;
+        Ok((config, problem))
+    }
+
+    /// The HTTP/3 echo's client configuration: TLS 1.3, ALPN `h3`, every anchor trusted.
+    pub fn quic_echo_config(&self) -> Result<ClientConfig, rustls::Error> {
+        self.quic_config(Arc::new(self.all_anchors()))
+    }
+
+    fn all_anchors(&self) -> AllAnchors {
+        AllAnchors {
+            anchors: self.anchors.clone(),
+            signatures: AnyChain::new(Arc::new(client_provider())),
+        }
+    }
+
+    fn quic_config(
+        &self,
+        verifier: Arc<dyn ServerCertVerifier>,
+    ) -> Result<ClientConfig, rustls::Error> {
+        let mut config = ClientConfig::builder_with_provider(Arc::new(client_provider()))
+            .with_protocol_versions(&[&rustls::version::TLS13])?
+            .dangerous()
+            .with_custom_certificate_verifier(verifier)
+            .with_no_client_auth();
+        config.alpn_protocols = vec![b"h3".to_vec()];
+        Ok(config)
+    }
+
     /// Which anchor the chain ends at: public root, declared anchor, OS store only, or none.
     /// Only a chain that neither the public roots nor a declared anchor covers waits for the OS
     /// store, without blocking the runtime.
@@ -351,6 +391,62 @@ impl ServerCertVerifier for AllAnchors {
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.signatures.supported_verify_schemes()
+    }
+}
+
+/// What a recording verifier found wrong with a chain: `None` while nothing was.
+pub type ChainProblem = Arc<std::sync::Mutex<Option<String>>>;
+
+/// Checks the chain with `inner`, writes down a failure instead of failing the handshake.
+/// Handshake signatures are still verified.
+#[derive(Debug)]
+struct Recording {
+    inner: AllAnchors,
+    problem: ChainProblem,
+}
+
+impl ServerCertVerifier for Recording {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        if let Err(e) = self.inner.verify_server_cert(
+            end_entity,
+            intermediates,
+            server_name,
+            ocsp_response,
+            now,
+        ) {
+            let mut slot = self.problem.lock().unwrap_or_else(|p| p.into_inner());
+            *slot = Some(e.to_string());
+        }
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.inner.supported_verify_schemes()
     }
 }
 

@@ -49,7 +49,7 @@ const SCRIPT: &str = r##"(function () {
 
 const CSS: &str = r#"
 :root{--pass:#009E73;--fail:#D55E00;--error:#E69F00;--warn:#F0E442;--skip:#BBBBBB;--ink:#1b1b1b;--muted:#5c5c5c;
---resolve:#56B4E9;--connect:#0072B2;--tls:#CC79A7;--http:#009E73;--egress:#E69F00;--entra:#7f5fbf}
+--resolve:#56B4E9;--connect:#0072B2;--tls:#CC79A7;--http:#009E73;--egress:#E69F00;--entra:#7f5fbf;--quic:#D55E00}
 *{box-sizing:border-box}
 body{font:14px/1.4 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:var(--ink);margin:0;padding:1rem 1.5rem;background:#fff}
 h1{font-size:1.4rem;margin:.2rem 0}h2{font-size:1.15rem;margin:1.6rem 0 .5rem;border-bottom:1px solid #ddd}
@@ -89,7 +89,7 @@ details.wf summary{cursor:pointer}
 .wb i.bad{outline:2px solid #000;z-index:1}
 .wt{text-align:right}
 .ph-resolve{background:var(--resolve)}.ph-connect{background:var(--connect)}.ph-tls{background:var(--tls)}
-.ph-http{background:var(--http)}.ph-egress{background:var(--egress)}.ph-entra{background:var(--entra)}
+.ph-http{background:var(--http)}.ph-egress{background:var(--egress)}.ph-entra{background:var(--entra)}.ph-quic{background:var(--quic)}
 "#;
 
 /// The page's Content-Security-Policy: nothing may load from anywhere; inline styles and the
@@ -473,6 +473,7 @@ fn phases(h: &mut String, view: &FleetView) {
         Stage::Http,
         Stage::Egress,
         Stage::Entra,
+        Stage::Quic,
     ] {
         let _ = write!(
             h,

@@ -172,6 +172,9 @@ pub struct EchoObserver {
     pub samples: u32,
     /// The port the URL reaches, explicit or the scheme's default.
     pub port: Port,
+    /// `http3 = true`: the echo answers over HTTP/3 (QUIC on UDP) too, and is asked that way
+    /// once a QUIC handshake to a login host completed, to tell anchored QUIC from open QUIC.
+    pub http3: bool,
 }
 
 impl EchoObserver {

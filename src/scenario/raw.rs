@@ -117,6 +117,7 @@ pub(crate) struct RawObserver {
     pub url: Field<String>,
     pub extract: Field<RawExtract>,
     pub samples: Field<Int>,
+    pub http3: Field<bool>,
 }
 
 /// `extract = "text"` or `extract = { json = "/ip" }` (or `header`, `regex`).

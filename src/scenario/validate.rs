@@ -449,6 +449,20 @@ fn observer_of(
         Some(Checked::Invalid) => None,
         None => Some(default_samples),
     };
+    let http3 = value(&raw.http3).is_some_and(|b| *b.get_ref());
+    if let (Some(flag), Some(url)) = (value(&raw.http3), &url)
+        && *flag.get_ref()
+        && url.scheme() != "https"
+    {
+        c.report(
+            flag.span().start,
+            format!(
+                "{path}.http3: HTTP/3 runs over TLS only: the observer's URL must be https://, not {}://",
+                url.scheme()
+            ),
+        );
+        return None;
+    }
     let url = url?;
     // The URL's scheme was checked to be http or https, so it always has a port.
     let port = Port::new(url.port_or_known_default()?)?;
@@ -459,6 +473,7 @@ fn observer_of(
         extract: extract?,
         samples: samples?,
         port,
+        http3,
     })
 }
 

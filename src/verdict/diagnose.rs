@@ -106,6 +106,8 @@ pub(super) fn diagnose(plan: &Plan, outcomes: &mut [Outcome], exp: &Expectation)
                 // A judged record carries its own diagnosis; only a query that never finished
                 // comes here.
                 CheckKind::HttpsRecord => diagnosis(Cause::DnsFailed, format!("the HTTPS record query of {} did not finish", check.host)),
+                // A QUIC check says its own cause; one that never ran is the harness's.
+                CheckKind::Quic { .. } => None,
                 CheckKind::Connect | CheckKind::Http(_) | CheckKind::EntraSignIn => {
                     path_diagnosis(&outcomes[i], control_reachable)
                 }

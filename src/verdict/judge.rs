@@ -56,6 +56,7 @@ fn elapsed(obs: &Observation) -> Duration {
             .unwrap_or_default(),
         Observation::Entra(e) => e.token.elapsed,
         Observation::HttpsRecord(r) => r.elapsed,
+        Observation::Quic(q) => q.elapsed,
         Observation::NamedLocations(_) | Observation::WhatIf(_) | Observation::Recorded(_) => {
             Duration::ZERO
         }
@@ -92,6 +93,9 @@ pub fn judge_check(check: &Check, obs: &Observation, exp: &Expectation) -> Outco
             &super::https_record::Verified::unknown(),
             exp,
         ),
+        (Observation::Quic(q), _) => {
+            super::quic::judge_quic(outcome(check, obs, Status::Error, String::new()), q, exp)
+        }
         (Observation::Http(_), _) => outcome(
             check,
             obs,
@@ -202,6 +206,7 @@ fn expected_for(check: &Check) -> String {
             "a token request whose sign-in Entra's log names with its IP".into()
         }
         CheckKind::HttpsRecord => "the HTTPS record (type 65), or none".into(),
+        CheckKind::Quic { .. } => super::quic::QUIC_EXPECTED.into(),
     }
 }
 
@@ -753,7 +758,7 @@ pub(super) fn chain(causes: &[String]) -> String {
     kept.join(": ")
 }
 
-fn sample_problem(sample: &SampleOutcome) -> String {
+pub(super) fn sample_problem(sample: &SampleOutcome) -> String {
     match sample {
         SampleOutcome::Ip { ip } => ip.to_string(),
         SampleOutcome::Unreadable { why, excerpt } if excerpt.is_empty() => why.clone(),

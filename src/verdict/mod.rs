@@ -12,6 +12,7 @@ pub use evidence::{planned as planned_evidence, proven as proven_evidence};
 mod entra;
 mod https_record;
 mod judge;
+mod quic;
 mod what_if;
 
 use crate::observation::{Observation, SampleOutcome};

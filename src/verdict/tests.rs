@@ -35,6 +35,7 @@ fn observer(name: &str, role: ObserverRole, url: &str) -> EchoObserver {
                 .unwrap(),
         )
         .unwrap(),
+        http3: false,
     }
 }
 
@@ -107,6 +108,23 @@ fn expectation(s: &Scenario) -> Expectation {
     }
 }
 
+/// A QUIC observation of `host` with `outcome` and these HTTP/3 echoes.
+fn quic_seen(
+    host: &str,
+    outcome: crate::observation::QuicOutcome,
+    echoes: Vec<crate::observation::Http3Echo>,
+) -> Observation {
+    Observation::Quic(Box::new(crate::observation::QuicObservation {
+        host: host.into(),
+        via: "127.0.0.1:443".into(),
+        outcome,
+        offered: Vec::new(),
+        echoes,
+        handshake: std::time::Duration::from_millis(3),
+        elapsed: std::time::Duration::from_millis(5),
+    }))
+}
+
 fn addr() -> SocketAddr {
     "127.0.0.1:443".parse().unwrap()
 }
@@ -126,6 +144,14 @@ fn observe(plan: &Plan, egress: impl Fn(&Check, usize) -> SampleOutcome) -> Vec<
                 outcome: HttpsRecordOutcome::NoRecord,
                 elapsed: Duration::from_millis(1),
             }),
+            // A healthy vantage blocks QUIC.
+            CheckKind::Quic { .. } => quic_seen(
+                &c.host,
+                crate::observation::QuicOutcome::Blocked {
+                    by: crate::observation::QuicBlock::NoAnswer,
+                },
+                Vec::new(),
+            ),
             CheckKind::Resolve => Observation::Resolve(DnsObservation {
                 host: c.host.clone(),
                 record_type: "A",
@@ -201,6 +227,7 @@ fn http(status: u16, location: Option<&str>, issuer: Option<&str>) -> Observatio
             body_problem: None,
             block_page: false,
             body_excerpt: String::new(),
+            alt_svc: None,
         }),
         elapsed: Duration::from_millis(2),
     })

@@ -223,6 +223,7 @@ fn write_run(
         ]
         .into_iter()
         .chain(v.bind.as_deref().map(|b| format!("bind: {}", clean(b))))
+        .chain(v.quic.as_deref().map(|q| format!("quic: {}", clean(q))))
         .collect::<Vec<_>>(),
         layout,
     );
