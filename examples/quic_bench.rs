@@ -136,7 +136,7 @@ async fn main() -> anyhow::Result<()> {
             &[Fault::QuicOpen][..],
             false,
         ),
-        ("dropped (no answer: timeout 3 s)", &[][..], true),
+        ("dropped (no answer: waits 2 s)", &[][..], true),
     ] {
         let c = case(faults, drop_udp).await?;
         println!(

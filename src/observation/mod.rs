@@ -18,7 +18,8 @@ pub use connection::{
 };
 
 pub use quic::{
-    Http3Echo, Http3Offer, QuicBlock, QuicCertificate, QuicNotTried, QuicObservation, QuicOutcome,
+    Http3Echo, Http3Offer, QUIC_ANSWER_WAIT, QuicBlock, QuicCertificate, QuicNotTried,
+    QuicObservation, QuicOutcome,
 };
 
 pub use entra::{

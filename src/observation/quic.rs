@@ -7,12 +7,19 @@ use serde::Serialize;
 
 use super::{SampleOutcome, ms};
 
+/// How long a QUIC handshake waits for any answer before UDP 443 counts as silent. A browser
+/// that tries QUIC starts TCP beside it within a few hundred milliseconds and uses whichever
+/// connection is ready first, so a QUIC answer slower than this has lost to TCP; waiting the
+/// probe's whole timeout would only make every run where UDP 443 is dropped (the usual
+/// firewall rule) last that timeout.
+pub const QUIC_ANSWER_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Why a QUIC handshake did not get through.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum QuicBlock {
-    /// No answer within the probe's timeout (UDP dropped on the way, or nothing listening that
-    /// says so).
+    /// No answer within [`QUIC_ANSWER_WAIT`] (or the probe's timeout, if shorter): UDP dropped
+    /// on the way, or nothing listening that says so.
     NoAnswer,
     /// The host answered ICMP port unreachable: UDP 443 is closed there.
     Refused,

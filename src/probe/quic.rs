@@ -13,8 +13,8 @@ use bytes::Buf as _;
 
 use super::ProbeCtx;
 use crate::observation::{
-    Http3Echo, QuicBlock, QuicCertificate, QuicNotTried, QuicObservation, QuicOutcome,
-    SampleOutcome,
+    Http3Echo, QUIC_ANSWER_WAIT, QuicBlock, QuicCertificate, QuicNotTried, QuicObservation,
+    QuicOutcome, SampleOutcome,
 };
 use crate::scenario::model::{EchoObserver, Family, LocalBind};
 
@@ -56,22 +56,32 @@ pub async fn run(spec: &Spec, ctx: &ProbeCtx) -> QuicObservation {
             return seen;
         }
     };
-    // A browser tries the addresses in turn; one that gets through is enough, and the most open
-    // answer of any address is what the check reports (a handshake that an address answered
-    // outweighs another address's silence).
+    // A browser gives QUIC a head start, then races TCP: an address still silent after
+    // QUIC_ANSWER_WAIT has lost that race, so the run does not sit out its whole timeout where
+    // UDP 443 is dropped without a word (the usual firewall rule). Every address is tried at
+    // once, and the most open answer of any address is what the check reports (a handshake that
+    // an address answered outweighs another address's silence).
+    let wait = deadline
+        .saturating_duration_since(Instant::now())
+        .min(QUIC_ANSWER_WAIT);
+    let tries = spec.addrs.iter().map(|&addr| {
+        let endpoint = &endpoint;
+        async move {
+            let (outcome, connection) = handshake(endpoint, &spec.host, addr, ctx, wait).await;
+            (outcome, connection, addr)
+        }
+    });
     let mut best: Option<(QuicOutcome, Option<quinn::Connection>, SocketAddr)> = None;
-    for &addr in &spec.addrs {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let (outcome, connection) = handshake(&endpoint, &spec.host, addr, ctx, left).await;
-        let through = matches!(outcome, QuicOutcome::Completed { .. });
+    for (outcome, connection, addr) in futures::future::join_all(tries).await {
         if best
             .as_ref()
             .is_none_or(|(kept, _, _)| openness(&outcome) > openness(kept))
         {
-            best = Some((outcome, connection, addr));
-        }
-        if through {
-            break;
+            if let Some((_, Some(beaten), _)) = best.replace((outcome, connection, addr)) {
+                beaten.close(0u32.into(), b"done");
+            }
+        } else if let Some(connection) = connection {
+            connection.close(0u32.into(), b"done");
         }
     }
     seen.handshake = started.elapsed();

@@ -125,11 +125,14 @@ fn offered(q: &QuicObservation) -> bool {
     q.offered.iter().any(|o| o.offers_h3())
 }
 
-fn block_words(by: QuicBlock) -> &'static str {
+fn block_words(by: QuicBlock) -> String {
     match by {
-        QuicBlock::NoAnswer => "no answer",
-        QuicBlock::Refused => "ICMP port unreachable",
-        QuicBlock::Unreachable => "unreachable",
+        QuicBlock::NoAnswer => format!(
+            "no answer within {} s",
+            crate::observation::QUIC_ANSWER_WAIT.as_secs()
+        ),
+        QuicBlock::Refused => "ICMP port unreachable".into(),
+        QuicBlock::Unreachable => "unreachable".into(),
     }
 }
 
