@@ -92,11 +92,13 @@ pub enum Cause {
     /// Read back from a report written before causes were recorded.
     #[default]
     Unrecorded,
+    /// The explicit proxy turns the control away as it turns the login hosts away.
+    ProxyRefused,
 }
 
 impl Cause {
     /// Every cause, for tests and documentation.
-    pub const ALL: [Cause; 38] = [
+    pub const ALL: [Cause; 39] = [
         Cause::SegmentLacksHost,
         Cause::SegmentLacksPort,
         Cause::SegmentLacksHostOrPort,
@@ -135,6 +137,7 @@ impl Cause {
         Cause::SignInPending,
         Cause::GraphNotRead,
         Cause::Unrecorded,
+        Cause::ProxyRefused,
     ];
 
     /// The stable id, as JSON and JUnit carry it: `segment-lacks-host`.
@@ -178,6 +181,7 @@ impl Cause {
             Cause::SignInPending => "sign-in-pending",
             Cause::GraphNotRead => "graph-not-read",
             Cause::Unrecorded => "unrecorded",
+            Cause::ProxyRefused => "proxy-refused",
         }
     }
 
@@ -245,6 +249,9 @@ impl Cause {
             Cause::SignInPending => "sign-ins are not in Entra's log yet",
             Cause::GraphNotRead => "the run ended before Graph was read",
             Cause::Unrecorded => "a cause not recorded by the report's writer",
+            Cause::ProxyRefused => {
+                "the proxy refuses the control as it refuses the login hosts: nothing about the tenant was observed"
+            }
         }
     }
 
@@ -264,7 +271,9 @@ impl Cause {
             Cause::TlsInterception => GuideStep::SslInspection,
             Cause::DnsFailed | Cause::HostsFile => GuideStep::Dns,
             Cause::ProxyAuth => GuideStep::ProxyAuth,
-            Cause::VantagePath | Cause::TokenUnanswered => GuideStep::PathToZia,
+            Cause::VantagePath | Cause::TokenUnanswered | Cause::ProxyRefused => {
+                GuideStep::PathToZia
+            }
             Cause::RunCut => GuideStep::RunCut,
             Cause::ConnectTo => GuideStep::ConnectTo,
             Cause::MissingObserver | Cause::Unrecorded => GuideStep::Observers,
@@ -318,6 +327,7 @@ mod tests {
     fn a_cause_on_the_vantages_side_never_names_a_tenant_step() {
         for cause in [
             Cause::VantagePath,
+            Cause::ProxyRefused,
             Cause::RunCut,
             Cause::DnsFailed,
             Cause::ProxyAuth,

@@ -327,6 +327,13 @@ pub enum SampleOutcome {
         causes: Vec<String>,
     },
     Timeout,
+    /// The explicit proxy refused the tunnel to the echo (its answer to CONNECT was not 2xx):
+    /// the proxy's answer, not the echo's, kept typed so the verdict can tell that the control
+    /// was turned away the same way as the login hosts.
+    ProxyRefused {
+        status: u16,
+        reason: String,
+    },
 }
 
 #[derive(Debug, Clone, Serialize)]

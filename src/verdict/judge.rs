@@ -721,6 +721,9 @@ fn judge_egress(
         .iter()
         .filter_map(|b| match b {
             SampleOutcome::Failed { causes } => Some(chain(causes)),
+            SampleOutcome::ProxyRefused { status, reason } => {
+                Some(format!("the proxy refused the tunnel: {status} {reason}"))
+            }
             _ => None,
         })
         .collect::<BTreeSet<_>>()
@@ -751,5 +754,8 @@ fn sample_problem(sample: &SampleOutcome) -> String {
         SampleOutcome::Status { status, .. } => format!("the echo answered {status}"),
         SampleOutcome::Failed { causes } => causes.first().cloned().unwrap_or_default(),
         SampleOutcome::Timeout => "no answer in time".into(),
+        SampleOutcome::ProxyRefused { status, reason } => {
+            format!("the proxy refused the tunnel: {status} {reason}")
+        }
     }
 }

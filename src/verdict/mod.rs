@@ -189,7 +189,9 @@ fn knock_on_egress(plan: &Plan, outcomes: &mut [Outcome]) {
             && e.samples.iter().all(|s| {
                 matches!(
                     s.outcome,
-                    SampleOutcome::Status { status: 407, .. } | SampleOutcome::Failed { .. }
+                    SampleOutcome::Status { status: 407, .. }
+                        | SampleOutcome::Failed { .. }
+                        | SampleOutcome::ProxyRefused { .. }
                 )
             });
         let proxy_auth = || {
