@@ -232,3 +232,38 @@ fn no_file_is_over_900_lines_before_its_test_module() {
         "files over 900 lines before their tests"
     );
 }
+
+/// One saved-report reader (DESIGN.md "Layout"): `report/read.rs` reads a JSON report back,
+/// and every reader of saved reports (`complete`, `report merge`) uses it; the report room
+/// imports nothing of `complete` to do so.
+#[test]
+fn the_saved_report_reader_lives_in_report_read() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    let mut defined = Vec::new();
+    for f in &files {
+        let text = non_test_text(f);
+        let shown = f.strip_prefix(&src).unwrap().display().to_string();
+        for name in ["fn read_report(", "fn recorded_sign_in(", "enum ReadError"] {
+            if text.contains(name) {
+                defined.push(format!("{shown}: {name}"));
+            }
+        }
+        if shown.starts_with("report") {
+            assert!(
+                !used_rooms(&text).contains("complete"),
+                "{shown} imports complete"
+            );
+        }
+    }
+    defined.sort();
+    assert_eq!(
+        defined,
+        [
+            "report/read.rs: enum ReadError",
+            "report/read.rs: fn read_report(",
+            "report/read.rs: fn recorded_sign_in(",
+        ]
+    );
+}

@@ -8,6 +8,7 @@ pub mod human;
 pub mod json;
 pub mod junit;
 pub mod merge;
+pub mod read;
 
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
