@@ -134,7 +134,7 @@ fn good() -> Tenant {
                         name: "O365 SIPA".into(),
                         external_id: Some(SEG.into()),
                     }],
-                    kind: Some("ZPA".into()),
+                    kind: Some(GatewayKind::Zpa),
                     predefined: false,
                 },
             ],
@@ -143,7 +143,7 @@ fn good() -> Tenant {
                 name: "SIPA O365".into(),
                 order: 1,
                 enabled: true,
-                rule_type: "FORWARDING".into(),
+                rule_type: RuleType::Forwarding,
                 method: ForwardMethod::Zpa,
                 gateway: Some(r("9727909", "SIPA gateway")),
                 app_segments: vec![ExternalRef {
@@ -516,7 +516,7 @@ fn predefined_gateways_and_rules_are_ignored() {
         name: "ZIA Inspected ZPA Apps".into(),
         order: -4,
         enabled: true,
-        rule_type: "FORWARDING".into(),
+        rule_type: RuleType::Forwarding,
         method: ForwardMethod::Zpa,
         gateway: Some(r("2387145", "Auto ZPA Gateway")),
         app_segments: vec![ExternalRef {

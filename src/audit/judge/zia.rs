@@ -8,7 +8,7 @@ pub(super) fn judge_zia(zia: &ZiaConfig, chain: Option<&Chain>, checks: &mut Vec
     let user_gateways: Vec<&ZiaGateway> = zia
         .gateways
         .iter()
-        .filter(|g| !g.predefined && g.kind.as_deref().is_none_or(|k| k == "ZPA"))
+        .filter(|g| !g.predefined && g.kind.as_ref().is_none_or(|k| *k == GatewayKind::Zpa))
         .collect();
     if let Some(chain) = chain.filter(|c| !c.segments.is_empty()) {
         let on_server_group = |g: &&&ZiaGateway| {
@@ -112,7 +112,7 @@ pub(super) fn judge_zia(zia: &ZiaConfig, chain: Option<&Chain>, checks: &mut Vec
         let mut rules: Vec<&ZiaForwardingRule> = zia
             .forwarding_rules
             .iter()
-            .filter(|r| !r.predefined && r.rule_type == "FORWARDING")
+            .filter(|r| !r.predefined && r.rule_type == RuleType::Forwarding)
             .collect();
         rules.sort_by_key(|r| r.order);
         let gateway_ids: Vec<&str> = good.iter().map(|g| g.id.as_str()).collect();
