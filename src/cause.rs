@@ -94,11 +94,25 @@ pub enum Cause {
     Unrecorded,
     /// The explicit proxy turns the control away as it turns the login hosts away.
     ProxyRefused,
+    /// The application segment is not set for Source IP Anchoring (audit).
+    SegmentNotAnchored,
+    /// The segment's server group does not lead to App Connectors (audit).
+    ServerGroupChain,
+    /// App Connectors behind the segment are disabled or disconnected (audit).
+    ConnectorsUnhealthy,
+    /// The ZPA client forwarding policy does not forward the segment (audit).
+    ClientForwardingPolicy,
+    /// No ZIA ZPA gateway leads to the segment's server group (audit).
+    ZpaGatewayMissing,
+    /// ZIA has changes saved but not activated (audit).
+    ZiaChangesPending,
+    /// The ZPA or ZIA admin API could not be read (audit).
+    AdminApiUnreadable,
 }
 
 impl Cause {
     /// Every cause, for tests and documentation.
-    pub const ALL: [Cause; 39] = [
+    pub const ALL: [Cause; 46] = [
         Cause::SegmentLacksHost,
         Cause::SegmentLacksPort,
         Cause::SegmentLacksHostOrPort,
@@ -138,6 +152,13 @@ impl Cause {
         Cause::GraphNotRead,
         Cause::Unrecorded,
         Cause::ProxyRefused,
+        Cause::SegmentNotAnchored,
+        Cause::ServerGroupChain,
+        Cause::ConnectorsUnhealthy,
+        Cause::ClientForwardingPolicy,
+        Cause::ZpaGatewayMissing,
+        Cause::ZiaChangesPending,
+        Cause::AdminApiUnreadable,
     ];
 
     /// The stable id, as JSON and JUnit carry it: `segment-lacks-host`.
@@ -182,6 +203,13 @@ impl Cause {
             Cause::GraphNotRead => "graph-not-read",
             Cause::Unrecorded => "unrecorded",
             Cause::ProxyRefused => "proxy-refused",
+            Cause::SegmentNotAnchored => "segment-not-anchored",
+            Cause::ServerGroupChain => "server-group-chain",
+            Cause::ConnectorsUnhealthy => "connectors-unhealthy",
+            Cause::ClientForwardingPolicy => "client-forwarding-policy",
+            Cause::ZpaGatewayMissing => "zpa-gateway-missing",
+            Cause::ZiaChangesPending => "zia-changes-pending",
+            Cause::AdminApiUnreadable => "admin-api-unreadable",
         }
     }
 
@@ -252,6 +280,19 @@ impl Cause {
             Cause::ProxyRefused => {
                 "the proxy refuses the control as it refuses the login hosts: nothing about the tenant was observed"
             }
+            Cause::SegmentNotAnchored => {
+                "the application segment is not set for Source IP Anchoring"
+            }
+            Cause::ServerGroupChain => "the segment's server group does not lead to App Connectors",
+            Cause::ConnectorsUnhealthy => {
+                "App Connectors behind the segment are disabled or disconnected"
+            }
+            Cause::ClientForwardingPolicy => {
+                "the ZPA client forwarding policy does not forward the Office 365 segment"
+            }
+            Cause::ZpaGatewayMissing => "no ZIA ZPA gateway leads to the segment's server group",
+            Cause::ZiaChangesPending => "ZIA has saved changes that are not activated",
+            Cause::AdminApiUnreadable => "the ZPA or ZIA admin API could not be read",
         }
     }
 
@@ -291,6 +332,13 @@ impl Cause {
             | Cause::GraphThrottled
             | Cause::WhatIfUnavailable => GuideStep::GraphRoute,
             Cause::SignInPending | Cause::GraphNotRead => GuideStep::SignInLog,
+            Cause::SegmentNotAnchored => GuideStep::SegmentAnchor,
+            Cause::ServerGroupChain => GuideStep::ServerGroup,
+            Cause::ConnectorsUnhealthy => GuideStep::AppConnectors,
+            Cause::ClientForwardingPolicy => GuideStep::ClientForwarding,
+            Cause::ZpaGatewayMissing => GuideStep::ZpaGateway,
+            Cause::ZiaChangesPending => GuideStep::ZiaActivation,
+            Cause::AdminApiUnreadable => GuideStep::AdminApi,
         }
     }
 }

@@ -15,6 +15,7 @@ use super::model::*;
 mod zia;
 mod zpa;
 
+use crate::cause::Cause;
 use crate::guide::GuideStep;
 use crate::outcome::Status;
 use crate::scenario::model::AnchorSet;
@@ -50,6 +51,11 @@ pub struct AuditCheck {
     pub found: String,
     /// Where in the admin portal to fix it.
     pub fix: String,
+    /// Why the link is not as the guide requires, as a value with a stable id (what reports
+    /// group by); absent in audits written before causes were recorded.
+    #[serde(default)]
+    pub cause: Cause,
+    /// The cause's guide step, kept beside it for readers of older audits.
     pub guide_step: GuideStep,
     /// Why the harness could not decide (for errors), outermost first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -123,7 +129,7 @@ fn check(
     required: impl Into<String>,
     found: impl Into<String>,
     fix: impl Into<String>,
-    guide_step: GuideStep,
+    cause: Cause,
 ) -> AuditCheck {
     AuditCheck {
         name,
@@ -132,7 +138,8 @@ fn check(
         required: required.into(),
         found: found.into(),
         fix: fix.into(),
-        guide_step,
+        cause,
+        guide_step: cause.guide_step(),
         causes: Vec::new(),
         warnings: Vec::new(),
     }
@@ -151,7 +158,8 @@ fn unreadable(u: &Unreadable) -> AuditCheck {
             .unwrap_or_else(|| "unreadable".into()),
         fix: "the API credentials and route (see the causes); nothing about the tenant is decided"
             .into(),
-        guide_step: GuideStep::AdminApi,
+        cause: Cause::AdminApiUnreadable,
+        guide_step: Cause::AdminApiUnreadable.guide_step(),
         causes: u.causes.clone(),
         warnings: Vec::new(),
     }
@@ -277,7 +285,7 @@ fn unordered_check(
     rule: &PolicyRule,
     required: &str,
     fix: &str,
-    step: GuideStep,
+    step: Cause,
 ) -> AuditCheck {
     AuditCheck {
         status: Status::Error,

@@ -2,6 +2,7 @@
 //! document, JUnit XML and the fleet's HTML page (with `merge`, which brings saved reports
 //! together). Each writes to any `impl Write`; [`write_to`] picks a file or stdout.
 
+pub mod audit;
 pub mod fleet;
 pub mod html;
 pub mod human;

@@ -52,7 +52,7 @@ pub(super) fn judge_zia(zia: &ZiaConfig, chain: Option<&Chain>, checks: &mut Vec
                             .unwrap_or_default()
                     ),
                     format!("{FIX_GATEWAY} > {}", g.name),
-                    GuideStep::ZpaGateway,
+                    Cause::ZpaGatewayMissing,
                 );
                 for s in &chain.segments {
                     if !g
@@ -102,7 +102,7 @@ pub(super) fn judge_zia(zia: &ZiaConfig, chain: Option<&Chain>, checks: &mut Vec
                         Some(g) => format!("{FIX_GATEWAY} > {}: Server Group", g.name),
                         None => FIX_GATEWAY.to_string(),
                     },
-                    GuideStep::ZpaGateway,
+                    Cause::ZpaGatewayMissing,
                 )
             }
         };
@@ -152,7 +152,7 @@ pub(super) fn judge_zia(zia: &ZiaConfig, chain: Option<&Chain>, checks: &mut Vec
                             trust_words(r)
                         ),
                         format!("{FIX_ZIA_RULE} > {}", r.name),
-                        GuideStep::ForwardingRule,
+                        Cause::NothingAnchored,
                     );
                     // ZIA applies the first matching forwarding rule: an enabled rule above it
                     // that forwards elsewhere with no destination criterion takes the login
@@ -223,7 +223,7 @@ pub(super) fn judge_zia(zia: &ZiaConfig, chain: Option<&Chain>, checks: &mut Vec
                             Some(r) => format!("{FIX_ZIA_RULE} > {}", r.name),
                             None => FIX_ZIA_RULE.to_string(),
                         },
-                        GuideStep::ForwardingRule,
+                        Cause::NothingAnchored,
                     )
                 }
             };
@@ -266,7 +266,7 @@ pub(super) fn judge_zia(zia: &ZiaConfig, chain: Option<&Chain>, checks: &mut Vec
                 "no pending changes (status ACTIVE)",
                 "no status in the answer: whether changes are pending cannot be told",
                 FIX_ACTIVATION,
-                GuideStep::ZiaActivation,
+                Cause::ZiaChangesPending,
             )
         });
         return;
@@ -297,7 +297,7 @@ pub(super) fn judge_zia(zia: &ZiaConfig, chain: Option<&Chain>, checks: &mut Vec
             "no pending changes (status ACTIVE)",
             "status ACTIVE",
             FIX_ACTIVATION,
-            GuideStep::ZiaActivation,
+            Cause::ZiaChangesPending,
         ));
         return;
     };
@@ -327,7 +327,7 @@ pub(super) fn judge_zia(zia: &ZiaConfig, chain: Option<&Chain>, checks: &mut Vec
             "no pending changes (status ACTIVE)",
             format!("status {word}: {reason}"),
             FIX_ACTIVATION,
-            GuideStep::ZiaActivation,
+            Cause::ZiaChangesPending,
         )
     });
 }
