@@ -267,3 +267,63 @@ fn the_saved_report_reader_lives_in_report_read() {
         ]
     );
 }
+
+/// The files under `src/` whose non-test code contains `needle`, as `dir/file.rs`.
+fn files_using(needle: &str) -> Vec<String> {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    let mut found: Vec<String> = files
+        .iter()
+        .filter(|f| non_test_text(f).contains(needle))
+        .map(|f| f.strip_prefix(&src).unwrap().display().to_string())
+        .collect();
+    found.sort();
+    found
+}
+
+/// Two HTTP client stacks, each where docs/development.md says and why: reqwest for the admin
+/// APIs and the Pushgateway, hyper driven directly for the probes and Graph. A file that starts
+/// using either without the notes saying so fails here.
+#[test]
+fn http_client_stacks_are_where_the_development_notes_say() {
+    let notes =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/development.md"))
+            .unwrap();
+    let section = notes
+        .split("## HTTP stacks")
+        .nth(1)
+        .expect("docs/development.md has an HTTP stacks section");
+    let (hyper_part, reqwest_part) = section
+        .split_once("- **reqwest**")
+        .expect("a reqwest entry after the hyper one");
+    for file in files_using("reqwest::") {
+        assert!(
+            reqwest_part.contains(&format!("`{file}`")),
+            "{file} uses reqwest"
+        );
+    }
+    for file in files_using("hyper::client::conn") {
+        let dir = file.rsplit_once('/').map_or("", |(dir, _)| dir);
+        assert!(
+            hyper_part.contains(&format!("`{file}`")) || hyper_part.contains(&format!("`{dir}/`")),
+            "{file} drives hyper's client"
+        );
+    }
+}
+
+/// One body excerpt, one `Retry-After` parser, one JWT signer, one BOM-aware position helper.
+#[test]
+fn each_shared_helper_is_defined_once() {
+    for (definition, home) in [
+        ("pub fn excerpt_within(", "observation/mod.rs"),
+        ("pub fn retry_after(", "observation/mod.rs"),
+        ("pub fn sign_rs256(", "entra/credentials.rs"),
+        ("const BOM: char", "scenario/position.rs"),
+    ] {
+        assert_eq!(files_using(definition), [home], "{definition}");
+    }
+    for copy in ["fn retry_after(", "fn sign_rs256(", "fn excerpt_within("] {
+        assert_eq!(files_using(copy).len(), 1, "{copy}: a second copy");
+    }
+}
