@@ -599,10 +599,9 @@ fn the_file_graph_reads_use_trees_inline_paths_and_child_modules() {
 /// can only shrink. A new loop fails the test; so does a loop that is gone but still listed
 /// (take it off). Each is a parent `mod.rs` (or `x.rs` with children) whose children import
 /// shared items from it while it re-exports or calls theirs; the way out is to move the shared
-/// items into a child file both import (as `observation/time.rs` did).
+/// items into a child file both import (as `observation/ms.rs`, `serve/exporter.rs` and `lab/admin_api/audit_fault.rs` did).
 const FILE_LOOPS_LEFT: &[&[&str]] = &[
     &["audit/judge.rs", "audit/judge/zia.rs", "audit/judge/zpa.rs"],
-    &["lab/admin_api/mod.rs", "lab/admin_api/tenant.rs"],
     &[
         "lab/conn.rs",
         "lab/dns.rs",
@@ -612,11 +611,6 @@ const FILE_LOOPS_LEFT: &[&[&str]] = &[
         "lab/origin.rs",
         "lab/pki.rs",
         "lab/policy.rs",
-    ],
-    &[
-        "observation/connection.rs",
-        "observation/entra.rs",
-        "observation/mod.rs",
     ],
     &[
         "probe/dns.rs",
@@ -629,8 +623,6 @@ const FILE_LOOPS_LEFT: &[&[&str]] = &[
         "probe/token.rs",
     ],
     &["report/human/blocks.rs", "report/human/mod.rs"],
-    &["scenario/mod.rs", "scenario/readiness.rs"],
-    &["serve/http.rs", "serve/mod.rs"],
     &[
         "verdict/coverage.rs",
         "verdict/diagnose.rs",

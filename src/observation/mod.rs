@@ -9,6 +9,7 @@ use crate::scenario::model::{Family, ObserverRole};
 
 pub mod connection;
 pub mod entra;
+pub(crate) mod ms;
 
 pub use connection::{
     CertSummary, ChainTrust, ConnectAttempt, ConnectObservation, ConnectOutcome, Cut,
@@ -20,24 +21,6 @@ pub use entra::{
     NamedLocationsObservation, SignInLog, SubjectSource, WhatIfAnswer, WhatIfObservation,
     WhatIfQuestion, WhatIfRequest, WhatIfSide, WhatIfSource, WhatIfTarget,
 };
-
-/// Milliseconds, as reports show them.
-pub(crate) mod ms {
-    use std::time::Duration;
-    pub fn serialize<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_f64((d.as_secs_f64() * 1000.0 * 10.0).round() / 10.0)
-    }
-    /// Reads back what [`serialize`] wrote (to a tenth of a millisecond).
-    pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        let ms = <f64 as serde::Deserialize>::deserialize(d)?;
-        if !ms.is_finite() || ms < 0.0 {
-            return Err(serde::de::Error::custom(format!(
-                "{ms} is not a duration in milliseconds"
-            )));
-        }
-        Ok(Duration::from_secs_f64(ms / 1000.0))
-    }
-}
 
 /// One probe's record. Network trouble is data here, never an `Err`.
 #[derive(Debug, Clone, Serialize)]
