@@ -1,6 +1,9 @@
 //! The judge on canned tenants: the good chain passes, each fault shape fails at its link.
 
 use super::*;
+use crate::guide::GuideStep;
+use crate::outcome::Status;
+use crate::scenario::model::AnchorSet;
 
 const SEG: &str = "216196257331404639";
 const SEG_GROUP: &str = "216196257331404637";

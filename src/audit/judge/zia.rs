@@ -1,7 +1,10 @@
 //! The ZIA half of the audit: the ZPA gateway and the forwarding rule that sends the login
 //! hosts to it, judged against the ZPA chain.
 
-use super::*;
+use super::link::*;
+use crate::audit::model::*;
+use crate::cause::Cause;
+use crate::outcome::Status;
 
 pub(super) fn judge_zia(zia: &ZiaConfig, chain: Option<&Chain>, checks: &mut Vec<AuditCheck>) {
     let first_zia = checks.len();

@@ -1,7 +1,11 @@
 //! The ZPA half of the audit: segments, groups, connectors, the forwarding and access
 //! policies, each judged link by link along the SIPA chain.
 
-use super::*;
+use super::link::*;
+use crate::audit::model::*;
+use crate::cause::Cause;
+use crate::guide::GuideStep;
+use crate::outcome::Status;
 
 pub(super) fn judge_zpa(
     zpa: &ZpaConfig,
