@@ -4,8 +4,8 @@ use crate::cause::Cause;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
+use super::expectation::{Expectation, diagnosis};
 use super::judge::Block;
-use super::{Expectation, diagnosis};
 use crate::observation::{
     AnswerSource, ChainTrust, ConnectOutcome, HttpObservation, HttpOutcome, NotRun, Observation,
     SampleOutcome, TlsObservation, TlsOutcome,
@@ -130,7 +130,7 @@ fn vantage_first(checks: &[Check], outcomes: &mut [Outcome], exp: &Expectation) 
                 Cause::RunCut,
                 format!(
                     "the run was cut before these checks ended ({})",
-                    super::describe_cut(&by)
+                    super::expectation::describe_cut(&by)
                 ),
             );
         }
@@ -405,7 +405,7 @@ fn egress_control_diagnosis(o: &Outcome) -> Option<Diagnosis> {
                     "the control observer {} had not answered after {} when the run was {}: a slow path to ZIA, or a deadline too short for it",
                     o.target,
                     crate::observation::show_duration(*ran),
-                    super::describe_cut(by)
+                    super::expectation::describe_cut(by)
                 ),
             );
         }

@@ -4,10 +4,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 use std::time::Duration;
 
-use super::Expectation;
+use super::expectation::{Expectation, chain, describe_cut};
 use crate::observation::show_duration;
 use crate::observation::{
-    AnswerSource, ChainTrust, ConnectOutcome, Cut, DnsObservation, DnsOutcome, EgressObservation,
+    AnswerSource, ChainTrust, ConnectOutcome, DnsObservation, DnsOutcome, EgressObservation,
     HttpAnswer, HttpObservation, HttpOutcome, NoFamilyPath, NotRun, Observation, SampleOutcome,
     TlsObservation, TlsOutcome,
 };
@@ -159,17 +159,6 @@ fn judge_not_run(check: &Check, obs: &Observation, not_run: &NotRun, exp: &Expec
     };
     o.observed = observed;
     o
-}
-
-/// What stopped a run, as people read it.
-pub fn describe_cut(cut: &Cut) -> String {
-    match cut {
-        Cut::Deadline { deadline } => {
-            format!("the run's deadline of {} passed", show_duration(*deadline))
-        }
-        Cut::Interrupted => "interrupted".into(),
-        Cut::Terminated => "terminated (SIGTERM)".into(),
-    }
 }
 
 fn expected_for(check: &Check) -> String {
@@ -730,20 +719,6 @@ fn judge_egress(
         .into_iter()
         .collect();
     o
-}
-
-/// A cause chain as one line, outermost first, without the links that repeat what an earlier
-/// link already said (HTTP clients wrap the same I/O error several times).
-pub(super) fn chain(causes: &[String]) -> String {
-    let mut kept: Vec<&str> = Vec::new();
-    for c in causes {
-        let c = c.trim();
-        if c.is_empty() || kept.iter().any(|k| k.contains(c)) {
-            continue;
-        }
-        kept.push(c);
-    }
-    kept.join(": ")
 }
 
 fn sample_problem(sample: &SampleOutcome) -> String {
