@@ -398,6 +398,25 @@ fn expand_use(prefix: &[String], tree: &str) -> Vec<Vec<String>> {
     vec![prefix.iter().cloned().chain(segments).collect()]
 }
 
+/// The child modules a file declares (`mod x;`, `pub mod x;`, `pub(crate) mod x;`).
+fn child_modules(code: &str) -> BTreeSet<String> {
+    code.lines()
+        .filter_map(|l| {
+            let l = l.trim();
+            let l = l
+                .strip_prefix("pub(crate) ")
+                .or(l.strip_prefix("pub "))
+                .unwrap_or(l);
+            Some(
+                l.strip_prefix("mod ")?
+                    .strip_suffix(';')?
+                    .trim()
+                    .to_string(),
+            )
+        })
+        .collect()
+}
+
 /// The paths a file's code names: its `use` trees, and every path written inline that starts
 /// at `crate`, `super`, `self` or one of its own child modules (`child::f()`).
 fn named_paths(text: &str) -> Vec<Vec<String>> {
@@ -407,18 +426,7 @@ fn named_paths(text: &str) -> Vec<Vec<String>> {
         .map(|l| l.split("//").next().unwrap_or_default())
         .collect::<Vec<_>>()
         .join("\n");
-    let children: BTreeSet<String> = code
-        .lines()
-        .filter_map(|l| {
-            let l = l.trim();
-            let l = l
-                .strip_prefix("pub(crate) ")
-                .or(l.strip_prefix("pub "))
-                .unwrap_or(l);
-            let name = l.strip_prefix("mod ")?.strip_suffix(';')?;
-            Some(name.trim().to_string())
-        })
-        .collect();
+    let children = child_modules(&code);
     let mut paths = Vec::new();
     // The use trees, taken out of the code so the inline scan below does not read them again.
     let mut inline = String::with_capacity(code.len());
@@ -478,22 +486,7 @@ fn file_graph() -> BTreeMap<String, BTreeSet<String>> {
     for f in &files {
         let me = module_path(&src, f);
         let text = non_test_text(f);
-        let children: BTreeSet<String> = text
-            .lines()
-            .filter_map(|l| {
-                let l = l.trim();
-                let l = l
-                    .strip_prefix("pub(crate) ")
-                    .or(l.strip_prefix("pub "))
-                    .unwrap_or(l);
-                Some(
-                    l.strip_prefix("mod ")?
-                        .strip_suffix(';')?
-                        .trim()
-                        .to_string(),
-                )
-            })
-            .collect();
+        let children = child_modules(&text);
         let mut to = BTreeSet::new();
         for path in named_paths(&text) {
             let mut full = match path[0].as_str() {
