@@ -101,11 +101,27 @@ pub enum Cause {
     QuicOpen,
     /// QUIC reaches a login host and an HTTP/3 echo shows it leaving from outside the anchors.
     QuicUnanchored,
+    /// The explicit proxy turns the control away as it turns the login hosts away.
+    ProxyRefused,
+    /// The application segment is not set for Source IP Anchoring (audit).
+    SegmentNotAnchored,
+    /// The segment's server group does not lead to App Connectors (audit).
+    ServerGroupChain,
+    /// App Connectors behind the segment are disabled or disconnected (audit).
+    ConnectorsUnhealthy,
+    /// The ZPA client forwarding policy does not forward the segment (audit).
+    ClientForwardingPolicy,
+    /// No ZIA ZPA gateway leads to the segment's server group (audit).
+    ZpaGatewayMissing,
+    /// ZIA has changes saved but not activated (audit).
+    ZiaChangesPending,
+    /// The ZPA or ZIA admin API could not be read (audit).
+    AdminApiUnreadable,
 }
 
 impl Cause {
     /// Every cause, for tests and documentation.
-    pub const ALL: [Cause; 42] = [
+    pub const ALL: [Cause; 50] = [
         Cause::SegmentLacksHost,
         Cause::SegmentLacksPort,
         Cause::SegmentLacksHostOrPort,
@@ -148,6 +164,14 @@ impl Cause {
         Cause::HttpsPortOffPath,
         Cause::QuicOpen,
         Cause::QuicUnanchored,
+        Cause::ProxyRefused,
+        Cause::SegmentNotAnchored,
+        Cause::ServerGroupChain,
+        Cause::ConnectorsUnhealthy,
+        Cause::ClientForwardingPolicy,
+        Cause::ZpaGatewayMissing,
+        Cause::ZiaChangesPending,
+        Cause::AdminApiUnreadable,
     ];
 
     /// The stable id, as JSON and JUnit carry it: `segment-lacks-host`.
@@ -195,6 +219,14 @@ impl Cause {
             Cause::HttpsPortOffPath => "https-port-off-path",
             Cause::QuicOpen => "quic-open",
             Cause::QuicUnanchored => "quic-unanchored",
+            Cause::ProxyRefused => "proxy-refused",
+            Cause::SegmentNotAnchored => "segment-not-anchored",
+            Cause::ServerGroupChain => "server-group-chain",
+            Cause::ConnectorsUnhealthy => "connectors-unhealthy",
+            Cause::ClientForwardingPolicy => "client-forwarding-policy",
+            Cause::ZpaGatewayMissing => "zpa-gateway-missing",
+            Cause::ZiaChangesPending => "zia-changes-pending",
+            Cause::AdminApiUnreadable => "admin-api-unreadable",
         }
     }
 
@@ -274,6 +306,22 @@ impl Cause {
             Cause::QuicUnanchored => {
                 "QUIC on UDP 443 to login hosts leaves from outside the anchor set"
             }
+            Cause::ProxyRefused => {
+                "the proxy refuses the control as it refuses the login hosts: nothing about the tenant was observed"
+            }
+            Cause::SegmentNotAnchored => {
+                "the application segment is not set for Source IP Anchoring"
+            }
+            Cause::ServerGroupChain => "the segment's server group does not lead to App Connectors",
+            Cause::ConnectorsUnhealthy => {
+                "App Connectors behind the segment are disabled or disconnected"
+            }
+            Cause::ClientForwardingPolicy => {
+                "the ZPA client forwarding policy does not forward the Office 365 segment"
+            }
+            Cause::ZpaGatewayMissing => "no ZIA ZPA gateway leads to the segment's server group",
+            Cause::ZiaChangesPending => "ZIA has saved changes that are not activated",
+            Cause::AdminApiUnreadable => "the ZPA or ZIA admin API could not be read",
         }
     }
 
@@ -293,7 +341,9 @@ impl Cause {
             Cause::TlsInterception => GuideStep::SslInspection,
             Cause::DnsFailed | Cause::HostsFile => GuideStep::Dns,
             Cause::ProxyAuth => GuideStep::ProxyAuth,
-            Cause::VantagePath | Cause::TokenUnanswered => GuideStep::PathToZia,
+            Cause::VantagePath | Cause::TokenUnanswered | Cause::ProxyRefused => {
+                GuideStep::PathToZia
+            }
             Cause::RunCut => GuideStep::RunCut,
             Cause::ConnectTo => GuideStep::ConnectTo,
             Cause::MissingObserver | Cause::Unrecorded => GuideStep::Observers,
@@ -314,6 +364,13 @@ impl Cause {
             Cause::HttpsHintOffPath => GuideStep::Dns,
             Cause::HttpsPortOffPath => GuideStep::SegmentPorts,
             Cause::QuicOpen | Cause::QuicUnanchored => GuideStep::BlockQuic,
+            Cause::SegmentNotAnchored => GuideStep::SegmentAnchor,
+            Cause::ServerGroupChain => GuideStep::ServerGroup,
+            Cause::ConnectorsUnhealthy => GuideStep::AppConnectors,
+            Cause::ClientForwardingPolicy => GuideStep::ClientForwarding,
+            Cause::ZpaGatewayMissing => GuideStep::ZpaGateway,
+            Cause::ZiaChangesPending => GuideStep::ZiaActivation,
+            Cause::AdminApiUnreadable => GuideStep::AdminApi,
         }
     }
 }
@@ -350,6 +407,7 @@ mod tests {
     fn a_cause_on_the_vantages_side_never_names_a_tenant_step() {
         for cause in [
             Cause::VantagePath,
+            Cause::ProxyRefused,
             Cause::RunCut,
             Cause::DnsFailed,
             Cause::ProxyAuth,

@@ -76,6 +76,26 @@ fn recorded_snapshots_judged_with_exit_codes_and_reports() {
                 "{stdout}"
             );
             assert!(xml.contains("<failure"), "{xml}");
+            // The cause, as the run report's: its id in the terminal, JSON and JUnit alike.
+            assert!(
+                stdout.contains("cause id   zpa-gateway-missing"),
+                "{stdout}"
+            );
+            assert!(xml.contains("[cause zpa-gateway-missing]"), "{xml}");
+            let failed: Vec<&serde_json::Value> = report["checks"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|c| c["status"] == "fail")
+                .collect();
+            assert!(failed.iter().any(|c| c["cause"] == "zpa-gateway-missing"));
+            for c in failed {
+                let id = c["cause"].as_str().expect("a cause id");
+                assert!(
+                    stdout.contains(&format!("cause id   {id}")),
+                    "{id}: {stdout}"
+                );
+            }
         } else {
             // The predefined Auto ZPA Gateway and rules were read and ignored.
             assert!(stdout.contains("audit PASS"), "{stdout}");

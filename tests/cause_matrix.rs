@@ -264,6 +264,98 @@ fn vantage_side_faults_name_the_vantage_never_the_tenant() {
     });
 }
 
+/// A proxy on loopback that answers every request, CONNECT or not, with `status` and closes.
+fn refusing_proxy(status: &'static str) -> std::net::SocketAddr {
+    use std::io::{Read, Write};
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            std::thread::spawn(move || {
+                let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") && head.len() < 16 * 1024 {
+                    match stream.read(&mut byte) {
+                        Ok(1) => head.push(byte[0]),
+                        _ => return,
+                    }
+                }
+                let answer =
+                    format!("HTTP/1.1 {status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+                let _ = stream.write_all(answer.as_bytes());
+            });
+        }
+    });
+    addr
+}
+
+/// A proxy that refuses every tunnel, the control's too, is the vantage's proxy refusing this
+/// vantage, never the access policy; the access policy's own 403 (login hosts only, the
+/// control fine) stays the access policy's (the `access-denied` row above).
+#[test]
+fn a_proxy_refusing_every_tunnel_names_the_proxy_never_the_access_policy() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let lab: Lab = runtime.block_on(async { common::start_lab(&[], false).await.0 });
+    for (status, name) in [
+        ("403 Forbidden", "proxy-403"),
+        ("502 Bad Gateway", "proxy-502"),
+    ] {
+        let proxy = refusing_proxy(status);
+        let flags = with_flag(lab.proxy_run_flags(), "--proxy", format!("http://{proxy}"));
+        let s = run_against(flags, &[], None, name);
+        expect(&s, name, 3, &[Cause::ProxyRefused], 1);
+    }
+    assert!(!Cause::ProxyRefused.guide_step().is_tenant());
+    runtime.block_on(lab.shutdown());
+}
+
+/// A relay to `to` that serves the first `serve` connections, then closes its listener: a
+/// proxy that stops in the middle of a run.
+fn proxy_stopping_after(serve: usize, to: std::net::SocketAddr) -> std::net::SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for _ in 0..serve {
+            let Ok((client, _)) = listener.accept() else {
+                return;
+            };
+            let Ok(upstream) = std::net::TcpStream::connect(to) else {
+                continue;
+            };
+            for (mut from, mut into) in [
+                (client.try_clone().unwrap(), upstream.try_clone().unwrap()),
+                (upstream, client),
+            ] {
+                std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut from, &mut into);
+                    let _ = into.shutdown(std::net::Shutdown::Write);
+                });
+            }
+        }
+        drop(listener);
+    });
+    addr
+}
+
+/// A proxy that stops mid-run: the checks it served pass or fail on what the lab answered, and
+/// every one it refused is put down to the vantage's path, never to a tenant step.
+#[test]
+fn a_proxy_that_stops_mid_run_names_the_vantage_never_the_tenant() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let lab: Lab = runtime.block_on(async { common::start_lab(&[], false).await.0 });
+    let lab_proxy = lab.proxy_addr();
+    for serve in [2, 8] {
+        let proxy = proxy_stopping_after(serve, lab_proxy);
+        let flags = with_flag(lab.proxy_run_flags(), "--proxy", format!("http://{proxy}"));
+        let name = format!("proxy-stops-after-{serve}");
+        let s = run_against(flags, &[], None, &name);
+        expect(&s, &name, 3, &[Cause::VantagePath], 1);
+    }
+    runtime.block_on(lab.shutdown());
+}
+
 /// docs/causes.md explains every cause id the verdict can give, each once.
 #[test]
 fn every_cause_id_is_documented() {

@@ -236,7 +236,7 @@ pub struct ZiaGateway {
     pub server_group: Option<ExternalRef>,
     pub app_segments: Vec<ExternalRef>,
     /// `ZPA` or `ECZPA`; often absent.
-    pub kind: Option<String>,
+    pub kind: Option<GatewayKind>,
     /// Predefined by Zscaler (`Auto ZPA Gateway`, `Auto Extranet ZPA Gateway`).
     pub predefined: bool,
 }
@@ -288,6 +288,67 @@ impl Serialize for ForwardMethod {
     }
 }
 
+/// Words of the ZIA API that the judge needs one value of, any other kept as the API's word:
+/// the enum, its one value and that value's word. Serialized as the API's own word.
+macro_rules! api_word {
+    ($(#[$doc:meta])* $name:ident, $(#[$vdoc:meta])* $value:ident = $word:literal) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq)]
+        pub enum $name {
+            $(#[$vdoc])*
+            $value,
+            /// Any other word, kept as the API's.
+            Other(String),
+        }
+
+        impl $name {
+            /// The value for the API's word.
+            pub fn parse(word: &str) -> $name {
+                match word {
+                    $word => $name::$value,
+                    other => $name::Other(other.to_owned()),
+                }
+            }
+
+            /// The API's word for it.
+            pub fn as_str(&self) -> &str {
+                match self {
+                    $name::$value => $word,
+                    $name::Other(word) => word,
+                }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(self.as_str())
+            }
+        }
+    };
+}
+
+api_word!(
+    /// A ZIA ZPA gateway's `type`: `ZPA` (a gateway to ZPA, as SIPA needs) or another kind
+    /// (`ECZPA`, for Cloud Connector).
+    GatewayKind,
+    /// `ZPA`.
+    Zpa = "ZPA"
+);
+
+api_word!(
+    /// A ZIA forwarding-control rule's `type`: `FORWARDING` (what the guide's rule is) or
+    /// another type.
+    RuleType,
+    /// `FORWARDING`.
+    Forwarding = "FORWARDING"
+);
+
 /// A ZIA forwarding rule.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ZiaForwardingRule {
@@ -296,7 +357,7 @@ pub struct ZiaForwardingRule {
     pub order: i64,
     pub enabled: bool,
     /// `FORWARDING`, or another rule type.
-    pub rule_type: String,
+    pub rule_type: RuleType,
     /// How the rule forwards: to ZPA, or another way.
     pub method: ForwardMethod,
     pub gateway: Option<ObjRef>,
@@ -363,7 +424,30 @@ pub struct Tenant {
 
 #[cfg(test)]
 mod forward_method_tests {
-    use super::ForwardMethod;
+    use super::{ForwardMethod, GatewayKind, RuleType};
+
+    #[test]
+    fn gateway_kinds_and_rule_types_are_values_and_other_words_are_kept() {
+        assert_eq!(GatewayKind::parse("ZPA"), GatewayKind::Zpa);
+        assert_eq!(
+            GatewayKind::parse("ECZPA"),
+            GatewayKind::Other("ECZPA".into())
+        );
+        assert_eq!(RuleType::parse("FORWARDING"), RuleType::Forwarding);
+        assert_eq!(
+            RuleType::parse("forwarding"),
+            RuleType::Other("forwarding".into())
+        );
+        for word in ["ZPA", "ECZPA", ""] {
+            let k = GatewayKind::parse(word);
+            assert_eq!(k.to_string(), word);
+            assert_eq!(serde_json::to_string(&k).unwrap(), format!("\"{word}\""));
+        }
+        for word in ["FORWARDING", "DNS", ""] {
+            let t = RuleType::parse(word);
+            assert_eq!(serde_json::to_string(&t).unwrap(), format!("\"{word}\""));
+        }
+    }
 
     #[test]
     fn zpa_is_a_value_and_other_methods_keep_their_word() {

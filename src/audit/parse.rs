@@ -409,7 +409,7 @@ fn zia(docs: &Documents) -> Result<ZiaConfig, Unreadable> {
                 name: n,
                 server_group: v.get("zpaServerGroup").map(external),
                 app_segments: array(v, "zpaAppSegments").iter().map(external).collect(),
-                kind: text(v, "type"),
+                kind: text(v, "type").map(|t| GatewayKind::parse(&t)),
             }
         })
         .collect();
@@ -430,7 +430,7 @@ fn zia(docs: &Documents) -> Result<ZiaConfig, Unreadable> {
                 order,
                 enabled: text(v, "state").as_deref() == Some("ENABLED"),
                 missing,
-                rule_type: text(v, "type").unwrap_or_else(|| "FORWARDING".into()),
+                rule_type: text(v, "type").map_or(RuleType::Forwarding, |t| RuleType::parse(&t)),
                 method: ForwardMethod::parse(&text(v, "forwardMethod").unwrap_or_default()),
                 gateway: v.get("zpaGateway").map(|g| ObjRef {
                     id: id(g),

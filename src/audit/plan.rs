@@ -561,7 +561,7 @@ pub fn apply(tenant: &mut Tenant, plan: &Value) -> Applied {
                     predefined: false,
                 });
                 if let Some(t) = s(&after, "type") {
-                    g.kind = Some(t);
+                    g.kind = Some(GatewayKind::parse(&t));
                 }
                 if after.get("zpa_server_group").is_some() {
                     g.server_group = ext_refs(&after, "zpa_server_group").into_iter().next();
@@ -589,7 +589,7 @@ pub fn apply(tenant: &mut Tenant, plan: &Value) -> Applied {
                             name: name.clone().unwrap_or_default(),
                             order: i64::MAX,
                             enabled: true,
-                            rule_type: "FORWARDING".into(),
+                            rule_type: RuleType::Forwarding,
                             method: ForwardMethod::Other(String::new()),
                             gateway: None,
                             app_segments: vec![],
@@ -607,7 +607,7 @@ pub fn apply(tenant: &mut Tenant, plan: &Value) -> Applied {
                     r.missing.retain(|f| f != "state");
                 }
                 if let Some(t) = s(&after, "type") {
-                    r.rule_type = t;
+                    r.rule_type = RuleType::parse(&t);
                 }
                 if let Some(m) = s(&after, "forward_method") {
                     r.method = ForwardMethod::parse(&m);

@@ -14,11 +14,12 @@ use crate::audit::anchors::{AnchorsError, ZpaAnchors};
 use crate::audit::client::{ApiRoute, ApiSettings, ProxyEnv};
 use crate::audit::credentials::{AuditCredentials, BaseUrls, Products};
 use crate::audit::judge::Requirements;
-use crate::audit::report::{self, AuditReport};
+use crate::audit::report::AuditReport;
 use crate::audit::{AuditError, Reading, Source};
 use crate::cli::{AuditArgs, ReportFlags, RunArgs};
 use crate::lab::admin_api::{AdminApi, AuditFault};
 use crate::lab::{ANCHOR_IP, Fault};
+use crate::report::audit as report;
 use crate::scenario::model::AnchorSet;
 
 /// What the audit requires, from the scenario (or the guide's defaults) and `--expect-ip`.

@@ -34,7 +34,7 @@ pub async fn complete(
             return invalid(format!("cannot read {shown}: {e}"));
         }
     };
-    let report = match crate::complete::read_report(&text, &shown) {
+    let report = match crate::report::read::read_report(&text, &shown) {
         Ok(r) => r,
         Err(e) => {
             return invalid(with_causes(&e));

@@ -13,11 +13,11 @@ use std::path::{Path, PathBuf};
 
 use super::{CommandResult, Detail, Env, Exit, invalid};
 use crate::cli::{MergeArgs, ReportCommand, ShowArgs};
-use crate::complete::read_report;
 use crate::outcome::RunReport;
 use crate::report::fleet::{FleetView, SummaryStyle, write_summary};
 use crate::report::human::{self, HumanStyle};
 use crate::report::merge::{MergeInput, merge as merge_reports, read_all};
+use crate::report::read::read_report;
 use crate::report::{self, ReportError};
 
 /// `sipa-check report ...`.

@@ -12,7 +12,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::task::{JoinHandle, JoinSet};
 
-use super::LabError;
+use super::world::LabError;
 
 /// How long a client may take to send a request head or a ClientHello, and how long an
 /// upstream connect may take, before the lab gives up on it.

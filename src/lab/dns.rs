@@ -21,7 +21,8 @@ use tokio::net::{TcpListener, UdpSocket};
 use tokio::task::JoinHandle;
 
 use super::conn::wan_delay;
-use super::{Fault, LOGIN_HOSTS, LabError, ORIGIN_IP, is_lab_host};
+use super::fault::Fault;
+use super::world::{LOGIN_HOSTS, LabError, ORIGIN_IP, is_lab_host};
 
 /// TTL of every lab record, as the real login hosts' records are minutes long.
 const RECORD_TTL: u32 = 300;

@@ -18,7 +18,7 @@ use super::conn::{
 };
 use super::origin::normalize_host;
 use super::policy::{Forwarding, ForwardingPolicy};
-use super::{LOGIN_HOSTS, LabError};
+use super::world::{LOGIN_HOSTS, LabError};
 
 /// Largest request head or ClientHello the gateway buffers before it gives up on a client.
 const MAX_HEAD: usize = 64 * 1024;

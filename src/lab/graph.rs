@@ -25,7 +25,7 @@ use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 
 use super::conn::{HANDSHAKE_TIMEOUT, spawn_accept_loop, wan_delay};
-use super::{ANCHOR_IP, CaStatus, SignIn, SignInLog};
+use super::world::{ANCHOR_IP, CaStatus, SignIn, SignInLog};
 
 /// The lab Graph's TLS name (covered by the lab CA's certificate for it).
 pub const GRAPH_HOST: &str = "graph.sipa-lab.test";

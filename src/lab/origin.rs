@@ -24,7 +24,9 @@ use tokio_rustls::TlsAcceptor;
 
 use super::conn::{HANDSHAKE_TIMEOUT, spawn_accept_loop, wan_delay};
 use super::graph::{AssertionCheck, LAB_CA_POLICY_ID, LAB_CLIENT_SECRET, check_assertion};
-use super::{ANCHOR_IP, CaStatus, OriginTraffic, SignIn, SignInLog, is_lab_host, is_login_like};
+use super::world::{
+    ANCHOR_IP, CaStatus, OriginTraffic, SignIn, SignInLog, is_lab_host, is_login_like,
+};
 
 /// The path where every lab site reveals the caller's address, as an IP echo site would.
 pub const ECHO_PATH: &str = "/echo/ip";

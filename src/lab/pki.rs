@@ -10,7 +10,7 @@ use rcgen::{
 };
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 
-use super::LabError;
+use super::world::LabError;
 
 /// Common name of the CA the harness is given with `--ca-file`.
 pub const LAB_CA_NAME: &str = "sipa-check lab CA";

@@ -5,8 +5,9 @@ use std::collections::BTreeSet;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::{
-    ANCHOR_IP, CANARY_HOST, EDGE_IP, Fault, GUEST_IP, OFFICE_IP, WRONG_CONNECTOR_IP, is_lab_host,
+use super::fault::Fault;
+use super::world::{
+    ANCHOR_IP, CANARY_HOST, EDGE_IP, GUEST_IP, OFFICE_IP, WRONG_CONNECTOR_IP, is_lab_host,
     is_login_like,
 };
 

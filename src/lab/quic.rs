@@ -14,7 +14,7 @@ use hyper::{Method, Response, StatusCode};
 use tokio::task::JoinHandle;
 
 use super::origin::{ECHO_PATH, normalize_host, openid_configuration};
-use super::{ANCHOR_IP, LabError, is_lab_host, is_login_like};
+use super::world::{ANCHOR_IP, LabError, is_lab_host, is_login_like};
 
 /// Where HTTP/3 traffic leaves from, as the lab's echo over HTTP/3 shows it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

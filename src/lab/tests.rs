@@ -17,6 +17,7 @@ use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
 use super::*;
+use std::net::Ipv4Addr;
 
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(5);
 

@@ -36,17 +36,6 @@ impl HttpsRecordObservation {
     pub fn offers_h3(&self) -> bool {
         self.records().iter().any(ServiceRecord::offers_h3)
     }
-
-    /// The HTTPS record observation of `host` among a run's observations, if it was read.
-    pub fn of_host<'a>(
-        observations: impl IntoIterator<Item = &'a super::Observation>,
-        host: &str,
-    ) -> Option<&'a HttpsRecordObservation> {
-        observations.into_iter().find_map(|o| match o {
-            super::Observation::HttpsRecord(r) if r.host.eq_ignore_ascii_case(host) => Some(r),
-            _ => None,
-        })
-    }
 }
 
 /// What the HTTPS record query ended in.

@@ -10,7 +10,9 @@ use crate::scenario::model::{Family, ObserverRole};
 pub mod connection;
 pub mod entra;
 pub mod https_record;
+pub(crate) mod ms;
 pub mod quic;
+mod sample;
 
 pub use connection::{
     CertSummary, ChainTrust, ConnectAttempt, ConnectObservation, ConnectOutcome, Cut,
@@ -31,24 +33,7 @@ pub use entra::{
 pub use https_record::{
     HttpsQueryFailure, HttpsRecordObservation, HttpsRecordOutcome, ServiceRecord,
 };
-
-/// Milliseconds, as reports show them.
-pub(crate) mod ms {
-    use std::time::Duration;
-    pub fn serialize<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_f64((d.as_secs_f64() * 1000.0 * 10.0).round() / 10.0)
-    }
-    /// Reads back what [`serialize`] wrote (to a tenth of a millisecond).
-    pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        let ms = <f64 as serde::Deserialize>::deserialize(d)?;
-        if !ms.is_finite() || ms < 0.0 {
-            return Err(serde::de::Error::custom(format!(
-                "{ms} is not a duration in milliseconds"
-            )));
-        }
-        Ok(Duration::from_secs_f64(ms / 1000.0))
-    }
-}
+pub use sample::SampleOutcome;
 
 /// One probe's record. Network trouble is data here, never an `Err`.
 #[derive(Debug, Clone, Serialize)]
@@ -322,31 +307,6 @@ pub struct LoginPathObservation {
     pub http: Option<HttpObservation>,
 }
 
-/// One echo sample.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(tag = "result", rename_all = "snake_case")]
-pub enum SampleOutcome {
-    /// The echo revealed this caller address.
-    Ip {
-        ip: IpAddr,
-    },
-    /// The echo answered, but not with exactly one IP address.
-    Unreadable {
-        why: String,
-        excerpt: String,
-    },
-    /// The echo answered with an unexpected status.
-    Status {
-        status: u16,
-        excerpt: String,
-    },
-    /// No answer.
-    Failed {
-        causes: Vec<String>,
-    },
-    Timeout,
-}
-
 #[derive(Debug, Clone, Serialize)]
 pub struct EgressSample {
     pub outcome: SampleOutcome,
@@ -510,5 +470,20 @@ mod tests {
             cause_chain(&err),
             vec!["cannot read CA file zscaler-root.pem: no such file"]
         );
+    }
+}
+
+/// Finding a host's record among a run's observations is the run's business, so it lives beside
+/// [`Observation`] rather than in the record's own module.
+impl HttpsRecordObservation {
+    /// The HTTPS record observation of `host` among a run's observations, if it was read.
+    pub fn of_host<'a>(
+        observations: impl IntoIterator<Item = &'a Observation>,
+        host: &str,
+    ) -> Option<&'a HttpsRecordObservation> {
+        observations.into_iter().find_map(|o| match o {
+            Observation::HttpsRecord(r) if r.host.eq_ignore_ascii_case(host) => Some(r),
+            _ => None,
+        })
     }
 }

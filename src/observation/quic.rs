@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::{SampleOutcome, ms};
+use super::ms;
+use super::sample::SampleOutcome;
 
 /// How long a QUIC handshake waits for any answer before UDP 443 counts as silent. A browser
 /// that tries QUIC starts TCP beside it within a few hundred milliseconds and uses whichever

@@ -138,7 +138,7 @@ fn not_connected(outcome: ConnectOutcome) -> SampleOutcome {
         ConnectOutcome::Refused => vec!["the connection was refused".into()],
         ConnectOutcome::Reset => vec!["the peer reset the connection".into()],
         ConnectOutcome::ProxyRefused { status, reason } => {
-            vec![format!("the proxy refused the tunnel: {status} {reason}")]
+            return SampleOutcome::ProxyRefused { status, reason };
         }
         ConnectOutcome::Unreachable { causes } | ConnectOutcome::Failed { causes } => causes,
     };

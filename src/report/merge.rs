@@ -14,7 +14,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::complete::{ReadError, read_report};
+use super::read::{ReadError, read_report};
 use crate::outcome::{RunReport, ScenarioRun};
 
 /// One input as read: the name it is shown by (its path, or `standard input`) and its text.

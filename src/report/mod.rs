@@ -2,12 +2,14 @@
 //! document, JUnit XML and the fleet's HTML page (with `merge`, which brings saved reports
 //! together). Each writes to any `impl Write`; [`write_to`] picks a file or stdout.
 
+pub mod audit;
 pub mod fleet;
 pub mod html;
 pub mod human;
 pub mod json;
 pub mod junit;
 pub mod merge;
+pub mod read;
 
 use std::fs::File;
 use std::io::{self, BufWriter, Write};

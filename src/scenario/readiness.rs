@@ -85,7 +85,7 @@ impl Scenario {
                 .map(|user| {
                     format!(
                         "the proxy user `{user}` has no password: set {} (the proxy will likely answer 407)",
-                        super::PROXY_PASSWORD_ENV
+                        super::values::PROXY_PASSWORD_ENV
                     )
                 })
                 .collect(),

@@ -18,7 +18,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
-use super::Exporter;
+use super::exporter::Exporter;
 use crate::metrics::OPENMETRICS_CONTENT_TYPE;
 
 /// How long a client may take to send its request head.

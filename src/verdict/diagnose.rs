@@ -4,8 +4,8 @@ use crate::cause::Cause;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
+use super::expectation::{Expectation, diagnosis};
 use super::judge::Block;
-use super::{Expectation, diagnosis};
 use crate::observation::{
     AnswerSource, ChainTrust, ConnectOutcome, HttpObservation, HttpOutcome, NotRun, Observation,
     SampleOutcome, TlsObservation, TlsOutcome,
@@ -135,7 +135,7 @@ fn vantage_first(checks: &[Check], outcomes: &mut [Outcome], exp: &Expectation) 
                 Cause::RunCut,
                 format!(
                     "the run was cut before these checks ended ({})",
-                    super::describe_cut(&by)
+                    super::expectation::describe_cut(&by)
                 ),
             );
         }
@@ -143,10 +143,13 @@ fn vantage_first(checks: &[Check], outcomes: &mut [Outcome], exp: &Expectation) 
     }
     // The ports on which every control observer reached nothing, and whether a login check on
     // such a port failed the same way: then the vantage's own path is the cause, for both.
+    // A control counts when any of its samples reached nothing: a path that drops the
+    // control's connections at all (a proxy that stopped mid-run) cannot vouch for the tenant.
     let mut controls: BTreeMap<Option<crate::scenario::model::Port>, bool> = BTreeMap::new();
     for (check, o) in checks.iter().zip(outcomes.iter()) {
         if matches!(&check.kind, CheckKind::Egress(e) if e.role == ObserverRole::Control) {
-            *controls.entry(check.port).or_insert(true) &= no_connection(&o.observation);
+            *controls.entry(check.port).or_insert(true) &=
+                no_connection(&o.observation) || some_samples_reached_nothing(&o.observation);
         }
     }
     let dead = |check: &Check| controls.get(&check.port).copied().unwrap_or(false);
@@ -162,11 +165,15 @@ fn vantage_first(checks: &[Check], outcomes: &mut [Outcome], exp: &Expectation) 
         on_the_path
             && dead(check)
             && matches!(o.status, Status::Fail | Status::Error)
-            && no_connection(&o.observation)
+            && (no_connection(&o.observation)
+                || (o.status == Status::Error && some_samples_reached_nothing(&o.observation)))
     };
+    // A login check, or an anchored echo, that failed as the control did.
     let login_alike = checks.iter().zip(outcomes.iter()).any(|(c, o)| {
-        c.login_host && !matches!(c.kind, CheckKind::Egress(_)) && failed_alike(c, o)
+        let control = matches!(&c.kind, CheckKind::Egress(e) if e.role == ObserverRole::Control);
+        !control && (c.login_host || matches!(c.kind, CheckKind::Egress(_))) && failed_alike(c, o)
     });
+    proxy_refuses_all(checks, outcomes);
     if !login_alike {
         return;
     }
@@ -181,6 +188,105 @@ fn vantage_first(checks: &[Check], outcomes: &mut [Outcome], exp: &Expectation) 
             o.diagnosis = diagnosis(Cause::VantagePath, path);
         }
     }
+}
+
+/// The rule for a proxy that turns every tunnel away: when every control observer on a port
+/// was refused by the proxy (a 403, a 502: any answer but 407, which is the proxy's demand for
+/// credentials) and a login check on that port was refused with the same status, the access
+/// policy cannot be the reason (it applies to anchored traffic only, and the control is not
+/// anchored): the proxy refuses this vantage. Those checks are errors, the cause the proxy's.
+fn proxy_refuses_all(checks: &[Check], outcomes: &mut [Outcome]) {
+    let mut controls: BTreeMap<Option<crate::scenario::model::Port>, Option<BTreeSet<u16>>> =
+        BTreeMap::new();
+    for (check, o) in checks.iter().zip(outcomes.iter()) {
+        if matches!(&check.kind, CheckKind::Egress(e) if e.role == ObserverRole::Control) {
+            let seen = controls.entry(check.port).or_insert(Some(BTreeSet::new()));
+            match (proxy_refusal(check, &o.observation), seen.as_mut()) {
+                (Some(status), Some(statuses)) => {
+                    statuses.insert(status);
+                }
+                _ => *seen = None,
+            }
+        }
+    }
+    let alike = |check: &Check, o: &Outcome| {
+        matches!(o.status, Status::Fail | Status::Error)
+            && proxy_refusal(check, &o.observation).is_some_and(|status| {
+                controls
+                    .get(&check.port)
+                    .and_then(Option::as_ref)
+                    .is_some_and(|statuses| statuses.contains(&status))
+            })
+    };
+    let login_alike = checks
+        .iter()
+        .zip(outcomes.iter())
+        .any(|(c, o)| c.login_host && !matches!(c.kind, CheckKind::Egress(_)) && alike(c, o));
+    if !login_alike {
+        return;
+    }
+    for (check, o) in checks.iter().zip(outcomes.iter_mut()) {
+        if let Some(status) = proxy_refusal(check, &o.observation).filter(|_| alike(check, o)) {
+            o.status = Status::Error;
+            o.diagnosis = diagnosis(
+                Cause::ProxyRefused,
+                format!(
+                    "the proxy answers {status} to the control observers as to the login hosts: it refuses this vantage, so nothing about the tenant was observed (the proxy's own policy, an address it does not serve, or a proxy in front of ZIA)"
+                ),
+            );
+        }
+    }
+}
+
+/// The status with which the explicit proxy turned a check away (any but 407): its answer to
+/// the CONNECT, or, for a plain-http request it forwarded, its error answer.
+fn proxy_refusal(check: &Check, obs: &Observation) -> Option<u16> {
+    let tunnel = |c: &ConnectOutcome| match c {
+        ConnectOutcome::ProxyRefused { status, .. } if *status != 407 => Some(*status),
+        _ => None,
+    };
+    let forwarded = |status: u16| {
+        (check.route == Route::Proxy && status >= 400 && status != 407).then_some(status)
+    };
+    let one = |statuses: Vec<Option<u16>>| {
+        let first = *statuses.first()?;
+        statuses.iter().all(|s| *s == first).then_some(first)?
+    };
+    match obs {
+        Observation::Connect(c) => one(c.attempts.iter().map(|a| tunnel(&a.outcome)).collect()),
+        Observation::Tls(TlsObservation {
+            outcome: TlsOutcome::NoTransport { outcome },
+            ..
+        }) => tunnel(outcome),
+        Observation::Http(HttpObservation {
+            outcome: HttpOutcome::Answered(answer),
+            ..
+        }) => forwarded(answer.status),
+        Observation::Egress(e) => one(e
+            .samples
+            .iter()
+            .map(|s| match &s.outcome {
+                SampleOutcome::ProxyRefused { status, .. } if *status != 407 => Some(*status),
+                SampleOutcome::Status { status, .. } => forwarded(*status),
+                _ => None,
+            })
+            .collect()),
+        _ => None,
+    }
+}
+
+/// Whether an echo's samples that gave no address all reached nothing (and at least one did):
+/// the others gave an address each.
+fn some_samples_reached_nothing(obs: &Observation) -> bool {
+    let Observation::Egress(e) = obs else {
+        return false;
+    };
+    let nothing =
+        |o: &SampleOutcome| matches!(o, SampleOutcome::Failed { .. } | SampleOutcome::Timeout);
+    e.samples.iter().any(|s| nothing(&s.outcome))
+        && e.samples
+            .iter()
+            .all(|s| nothing(&s.outcome) || matches!(s.outcome, SampleOutcome::Ip { .. }))
 }
 
 /// Whether an observation is of connections that reached nothing: refused, reset, unreachable,
@@ -207,6 +313,11 @@ fn no_connection(obs: &Observation) -> bool {
             TlsOutcome::Timeout { .. } => true,
             _ => false,
         },
+        // A request with no answer at all (reset, closed, timed out): as an echo sample's.
+        Observation::Http(h) => matches!(
+            h.outcome,
+            HttpOutcome::Failed { .. } | HttpOutcome::Timeout { .. }
+        ),
         Observation::Egress(e) => {
             !e.samples.is_empty()
                 && e.samples.iter().all(|s| {
@@ -299,7 +410,7 @@ fn egress_control_diagnosis(o: &Outcome) -> Option<Diagnosis> {
                     "the control observer {} had not answered after {} when the run was {}: a slow path to ZIA, or a deadline too short for it",
                     o.target,
                     crate::observation::show_duration(*ran),
-                    super::describe_cut(by)
+                    super::expectation::describe_cut(by)
                 ),
             );
         }
@@ -311,13 +422,26 @@ fn egress_control_diagnosis(o: &Outcome) -> Option<Diagnosis> {
         }
     };
     let all = |f: fn(&SampleOutcome) -> bool| e.samples.iter().all(|s| f(&s.outcome));
-    if all(|s| matches!(s, SampleOutcome::Status { status: 407, .. })) {
+    if all(|s| {
+        matches!(
+            s,
+            SampleOutcome::Status { status: 407, .. }
+                | SampleOutcome::ProxyRefused { status: 407, .. }
+        )
+    }) {
         return diagnosis(Cause::ProxyAuth, "the proxy demands authentication");
     }
     if all(|s| matches!(s, SampleOutcome::Timeout)) {
         return slow();
     }
-    if all(|s| matches!(s, SampleOutcome::Failed { .. } | SampleOutcome::Timeout)) {
+    if all(|s| {
+        matches!(
+            s,
+            SampleOutcome::Failed { .. }
+                | SampleOutcome::Timeout
+                | SampleOutcome::ProxyRefused { .. }
+        )
+    }) {
         return diagnosis(
             Cause::VantagePath,
             "connections to the control observer fail: this vantage's path to ZIA",
@@ -489,7 +613,13 @@ fn unknown_egress_diagnosis(
             "connections get no answer in time: a blackhole on the anchored path (App Connectors unreachable) or a very slow path",
         );
     }
-    if all(|o| matches!(o, SampleOutcome::Status { status: 407, .. })) {
+    if all(|o| {
+        matches!(
+            o,
+            SampleOutcome::Status { status: 407, .. }
+                | SampleOutcome::ProxyRefused { status: 407, .. }
+        )
+    }) {
         return diagnosis(Cause::ProxyAuth, "the proxy demands authentication");
     }
     let refused = |o: &SampleOutcome| {
@@ -497,6 +627,7 @@ fn unknown_egress_diagnosis(
             o,
             SampleOutcome::Failed { .. }
                 | SampleOutcome::Timeout
+                | SampleOutcome::ProxyRefused { .. }
                 | SampleOutcome::Status { status: 403, .. }
         )
     };

@@ -2,8 +2,8 @@
 //! sign-in log names for it (and on Conditional Access blocking it). Never a pass unless the
 //! log itself named an IP on the right side of the anchor set.
 
-use super::judge::chain;
-use super::{Expectation, diagnosis};
+use super::expectation::chain;
+use super::expectation::{Expectation, diagnosis};
 use crate::cause::Cause;
 use crate::observation::entra::{
     AnchorCoverage, GraphError, SignInLookup, SignInRecord, TokenOutcome, TokenRefusal, short_url,
@@ -101,7 +101,10 @@ pub(super) fn judge_sign_in(
     };
     let log_text = match log {
         SignInLog::NotAsked => "sign-in log not read".to_string(),
-        SignInLog::Cut { by } => format!("sign-in log not read: {}", super::describe_cut(by)),
+        SignInLog::Cut { by } => format!(
+            "sign-in log not read: {}",
+            super::expectation::describe_cut(by)
+        ),
         SignInLog::Looked { lookup } => match lookup {
             SignInLookup::Found(r) => describe_record(r),
             SignInLookup::NotYetIngested { waited } => {
@@ -203,7 +206,7 @@ pub(super) fn judge_sign_in(
                 SignInLog::Cut { by } => (
                     format!(
                         "the sign-in log was not read: the run was {}",
-                        super::describe_cut(by)
+                        super::expectation::describe_cut(by)
                     ),
                     diagnosis(
                         Cause::GraphNotRead,
@@ -378,7 +381,7 @@ pub(super) fn judge_named_locations(
             o.status = Status::Error;
             o.reason = format!(
                 "the named locations were not read: the run was {}",
-                super::describe_cut(by)
+                super::expectation::describe_cut(by)
             );
             o.observed = "not read".into();
             o.diagnosis = diagnosis(Cause::GraphNotRead, "the run ended before Graph was read");

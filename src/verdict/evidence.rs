@@ -6,7 +6,7 @@
 use crate::cause::Cause;
 use std::time::Duration;
 
-use super::{Expectation, diagnosis};
+use super::expectation::{Expectation, diagnosis};
 use crate::observation::{NotRun, Observation};
 use crate::outcome::{HostEvidence, Outcome, Proof, Stage, Status};
 use crate::plan::{Check, CheckKind, Plan, Probe};

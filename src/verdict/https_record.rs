@@ -10,7 +10,7 @@
 
 use std::net::IpAddr;
 
-use super::{Expectation, diagnosis};
+use super::expectation::{Expectation, diagnosis};
 use crate::cause::Cause;
 use crate::observation::{
     DnsOutcome, HttpsQueryFailure, HttpsRecordObservation, HttpsRecordOutcome, Observation,

@@ -1,13 +1,14 @@
 //! Each check on its own: its observation against what its kind expects.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::net::IpAddr;
 use std::time::Duration;
 
-use super::Expectation;
+use super::expectation::{Expectation, chain, describe_cut};
+use super::sample::{sample_problem, tally_ips};
 use crate::observation::show_duration;
 use crate::observation::{
-    AnswerSource, ChainTrust, ConnectOutcome, Cut, DnsObservation, DnsOutcome, EgressObservation,
+    AnswerSource, ChainTrust, ConnectOutcome, DnsObservation, DnsOutcome, EgressObservation,
     HttpAnswer, HttpObservation, HttpOutcome, NoFamilyPath, NotRun, Observation, SampleOutcome,
     TlsObservation, TlsOutcome,
 };
@@ -172,17 +173,6 @@ fn judge_not_run(check: &Check, obs: &Observation, not_run: &NotRun, exp: &Expec
     };
     o.observed = observed;
     o
-}
-
-/// What stopped a run, as people read it.
-pub fn describe_cut(cut: &Cut) -> String {
-    match cut {
-        Cut::Deadline { deadline } => {
-            format!("the run's deadline of {} passed", show_duration(*deadline))
-        }
-        Cut::Interrupted => "interrupted".into(),
-        Cut::Terminated => "terminated (SIGTERM)".into(),
-    }
 }
 
 fn expected_for(check: &Check) -> String {
@@ -641,23 +631,6 @@ fn show_answer(answer: &HttpAnswer) -> String {
     s
 }
 
-/// Counts of addresses, in first-seen order: `127.0.0.2 ×2, 127.0.0.3 ×1`.
-pub(super) fn tally_ips(ips: &[IpAddr]) -> String {
-    let mut order: Vec<IpAddr> = Vec::new();
-    let mut counts: BTreeMap<IpAddr, usize> = BTreeMap::new();
-    for ip in ips {
-        if !counts.contains_key(ip) {
-            order.push(*ip);
-        }
-        *counts.entry(*ip).or_default() += 1;
-    }
-    order
-        .iter()
-        .map(|ip| format!("{ip} ×{}", counts[ip]))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
 fn judge_egress(
     check: &Check,
     obs: &Observation,
@@ -736,35 +709,13 @@ fn judge_egress(
         .iter()
         .filter_map(|b| match b {
             SampleOutcome::Failed { causes } => Some(chain(causes)),
+            SampleOutcome::ProxyRefused { status, reason } => {
+                Some(format!("the proxy refused the tunnel: {status} {reason}"))
+            }
             _ => None,
         })
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();
     o
-}
-
-/// A cause chain as one line, outermost first, without the links that repeat what an earlier
-/// link already said (HTTP clients wrap the same I/O error several times).
-pub(super) fn chain(causes: &[String]) -> String {
-    let mut kept: Vec<&str> = Vec::new();
-    for c in causes {
-        let c = c.trim();
-        if c.is_empty() || kept.iter().any(|k| k.contains(c)) {
-            continue;
-        }
-        kept.push(c);
-    }
-    kept.join(": ")
-}
-
-pub(super) fn sample_problem(sample: &SampleOutcome) -> String {
-    match sample {
-        SampleOutcome::Ip { ip } => ip.to_string(),
-        SampleOutcome::Unreadable { why, excerpt } if excerpt.is_empty() => why.clone(),
-        SampleOutcome::Unreadable { why, excerpt } => format!("{why} (answer: {excerpt})"),
-        SampleOutcome::Status { status, .. } => format!("the echo answered {status}"),
-        SampleOutcome::Failed { causes } => causes.first().cloned().unwrap_or_default(),
-        SampleOutcome::Timeout => "no answer in time".into(),
-    }
 }

@@ -5,6 +5,7 @@
 //! cross-check diagnosis (`diagnose.rs`), then the coverage rules (`coverage.rs`).
 
 mod coverage;
+mod expectation;
 pub use coverage::{Rule as CoverageRule, rules as coverage_rules};
 mod diagnose;
 mod evidence;
@@ -13,14 +14,15 @@ mod entra;
 mod https_record;
 mod judge;
 mod quic;
+mod sample;
 mod what_if;
 
 use crate::observation::{Observation, SampleOutcome};
-use crate::outcome::{Diagnosis, Outcome, Route, Status};
+use crate::outcome::{Outcome, Route, Status};
 use crate::plan::{Check, CheckKind, Plan};
-use crate::scenario::model::{AnchorSet, Port, Require};
 
-pub use judge::{describe_cut, judge_check};
+pub use expectation::{Expectation, describe_cut};
+pub use judge::judge_check;
 
 /// Judges an entra sign-in check read back from a report again, as the run would have judged
 /// it: on its recorded token outcome and the sign-in log as `log` now says. Returns the
@@ -92,29 +94,6 @@ pub fn cross_check_sign_ins(
 
 pub use entra::ca_control;
 pub use evidence::per_host_errors;
-
-/// What the run expects, beside each check's own kind.
-#[derive(Debug, Clone)]
-pub struct Expectation {
-    pub anchors: AnchorSet,
-    /// Login traffic must be anchored from this vantage (false outside trusted locations).
-    pub expect_anchored: bool,
-    /// An explicit proxy resolves names, so local DNS only informs.
-    pub proxied: bool,
-    pub login_ports: Vec<Port>,
-    /// What each login host's evidence must be.
-    pub require: Require,
-    /// What an entra sign-in check is judged on (`[entra] mode`).
-    pub entra_mode: crate::scenario::model::EntraMode,
-    /// What showed, in this run or a sibling vantage's, that a Conditional Access policy
-    /// refuses the probe app outside the trusted locations; `None`: nothing did.
-    pub ca_policy: Option<crate::observation::CaPolicyProof>,
-}
-
-/// The diagnosis of `cause`, said of this case in `likely_cause`.
-fn diagnosis(cause: crate::cause::Cause, likely_cause: impl Into<String>) -> Option<Diagnosis> {
-    Some(Diagnosis::of(cause, likely_cause))
-}
 
 /// Judges every check of the plan, skips those whose earlier stage did not pass, diagnoses
 /// across them, then adds an error for each coverage rule that no decided check satisfies.
@@ -200,7 +179,9 @@ fn knock_on_egress(plan: &Plan, outcomes: &mut [Outcome]) {
             && e.samples.iter().all(|s| {
                 matches!(
                     s.outcome,
-                    SampleOutcome::Status { status: 407, .. } | SampleOutcome::Failed { .. }
+                    SampleOutcome::Status { status: 407, .. }
+                        | SampleOutcome::Failed { .. }
+                        | SampleOutcome::ProxyRefused { .. }
                 )
             });
         let proxy_auth = || {

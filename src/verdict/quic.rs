@@ -6,7 +6,7 @@
 use std::collections::BTreeSet;
 use std::net::IpAddr;
 
-use super::{Expectation, diagnosis};
+use super::expectation::{Expectation, diagnosis};
 use crate::cause::Cause;
 use crate::observation::{
     Http3Echo, QuicBlock, QuicCertificate, QuicNotTried, QuicObservation, QuicOutcome,
@@ -105,7 +105,7 @@ fn completed(o: &mut Outcome, q: &QuicObservation, exp: &Expectation) {
         o.status = Status::Pass;
         o.reason = format!(
             "QUIC reaches {host} on UDP 443 and is anchored too: the HTTP/3 echo saw {}",
-            super::judge::tally_ips(&ips)
+            super::sample::tally_ips(&ips)
         );
     } else {
         o.status = Status::Fail;
@@ -183,7 +183,7 @@ fn observed(q: &QuicObservation) -> String {
         format!("HTTP/3 offer: {}", offers.join(", "))
     });
     for e in &q.echoes {
-        let said = super::judge::sample_problem(&e.outcome);
+        let said = super::sample::sample_problem(&e.outcome);
         parts.push(format!("HTTP/3 echo {} ({}): {said}", e.observer, e.url));
     }
     parts.join("; ")

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::*;
+use crate::cause::Cause;
 use crate::guide::GuideStep;
 use crate::observation::*;
 use crate::outcome::Tally;
@@ -1178,9 +1179,11 @@ fn when_nothing_gets_through_not_even_the_control_the_path_to_zia_is_at_fault() 
     let (o, d) = diagnosed(&outcomes, "login.windows.net:443 egress anchored (ipv4)");
     assert_eq!(o.status, Status::Error);
     assert_eq!(d.guide_step, GuideStep::PathToZia);
+    // The whole-run rule: the anchored echoes fail as the control does.
+    assert_eq!(d.cause, Cause::VantagePath);
     assert_eq!(
         d.likely_cause,
-        "connections fail, and non-login traffic does not get through either: this vantage's path to ZIA"
+        "this vantage cannot reach ZIA: the control observers fail the same way as the login checks, so nothing about the tenant was observed (tunnel down, no route, or a firewall)"
     );
     // With the control through, the anchored path is what fails.
     let outcomes = judge_with(&scenario(true), |c, i| {
@@ -1576,4 +1579,88 @@ fn a_cut_run_names_the_cut_for_every_check_it_left_undecided() {
             d.likely_cause
         );
     }
+}
+
+/// A proxy that answers `status` to every CONNECT: the connect checks, the handshakes that had
+/// no transport and every echo sample met its refusal.
+fn refused_by_the_proxy(status: u16) -> impl Fn(&Check, &mut Observation) {
+    move |_, o| {
+        let refusal = ConnectOutcome::ProxyRefused {
+            status,
+            reason: "Forbidden".into(),
+        };
+        match o {
+            Observation::Connect(connect) => {
+                for a in &mut connect.attempts {
+                    a.outcome = refusal.clone();
+                }
+            }
+            Observation::Tls(t) => {
+                t.outcome = TlsOutcome::NoTransport {
+                    outcome: refusal.clone(),
+                }
+            }
+            Observation::Egress(e) => {
+                for x in &mut e.samples {
+                    x.outcome = SampleOutcome::ProxyRefused {
+                        status,
+                        reason: "Forbidden".into(),
+                    };
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+#[test]
+fn a_proxy_refusing_every_tunnel_control_included_is_the_proxy_never_the_access_policy() {
+    for status in [403, 502] {
+        let outcomes = judge_tweaked(&scenario(true), refused_by_the_proxy(status));
+        assert!(
+            failing(&outcomes).is_empty(),
+            "{status}: nothing about the tenant was observed, so nothing fails: {:#?}",
+            failing(&outcomes)
+        );
+        assert_eq!(Tally::of(&outcomes).overall(), Status::Error, "{status}");
+        for name in [
+            "login.windows.net:443 connect (ipv4)",
+            "login.windows.net:443 egress anchored (ipv4)",
+            "control.sipa-lab.test:443 egress not anchored (ipv4)",
+        ] {
+            let (o, d) = diagnosed(&outcomes, name);
+            assert_eq!(o.status, Status::Error, "{status} {name}");
+            assert_eq!(
+                d.cause,
+                Cause::ProxyRefused,
+                "{status} {name}: {}",
+                d.likely_cause
+            );
+        }
+        for o in outcomes.iter().filter(|o| o.status != Status::Pass) {
+            if let Some(d) = &o.diagnosis {
+                assert!(
+                    !d.guide_step.is_tenant(),
+                    "{status}: {} names a tenant step: {:?} {}",
+                    o.name,
+                    d.cause,
+                    d.likely_cause
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn a_proxy_refusing_the_login_hosts_only_still_points_at_the_access_policy() {
+    let refuse = refused_by_the_proxy(403);
+    let outcomes = judge_tweaked(&scenario(true), |c, o| {
+        if c.login_host {
+            refuse(c, o);
+        }
+    });
+    let (o, d) = diagnosed(&outcomes, "login.windows.net:443 connect (ipv4)");
+    assert_eq!(o.status, Status::Fail);
+    assert_eq!(d.cause, Cause::AccessDenied, "{}", d.likely_cause);
+    assert_eq!(d.guide_step, GuideStep::AccessPolicy);
 }

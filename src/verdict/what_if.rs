@@ -6,7 +6,7 @@
 use crate::cause::Cause;
 use std::net::IpAddr;
 
-use super::{Expectation, diagnosis};
+use super::expectation::{Expectation, diagnosis};
 use crate::observation::entra::{GraphError, WhatIfPolicy};
 use crate::observation::{WhatIfAnswer, WhatIfObservation, WhatIfSide, WhatIfSource};
 use crate::outcome::{Diagnosis, Outcome, Status};
@@ -30,7 +30,7 @@ pub(super) fn judge_what_if(mut o: Outcome, w: &WhatIfObservation, exp: &Expecta
         WhatIfObservation::Cut { by } => {
             o.reason = format!(
                 "Conditional Access What If was not asked: the run was {}",
-                super::describe_cut(by)
+                super::expectation::describe_cut(by)
             );
             o.observed = "not asked".into();
             o.diagnosis = diagnosis(Cause::GraphNotRead, "the run ended before Graph was read");

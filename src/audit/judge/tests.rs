@@ -1,6 +1,9 @@
 //! The judge on canned tenants: the good chain passes, each fault shape fails at its link.
 
 use super::*;
+use crate::guide::GuideStep;
+use crate::outcome::Status;
+use crate::scenario::model::AnchorSet;
 
 const SEG: &str = "216196257331404639";
 const SEG_GROUP: &str = "216196257331404637";
@@ -134,7 +137,7 @@ fn good() -> Tenant {
                         name: "O365 SIPA".into(),
                         external_id: Some(SEG.into()),
                     }],
-                    kind: Some("ZPA".into()),
+                    kind: Some(GatewayKind::Zpa),
                     predefined: false,
                 },
             ],
@@ -143,7 +146,7 @@ fn good() -> Tenant {
                 name: "SIPA O365".into(),
                 order: 1,
                 enabled: true,
-                rule_type: "FORWARDING".into(),
+                rule_type: RuleType::Forwarding,
                 method: ForwardMethod::Zpa,
                 gateway: Some(r("9727909", "SIPA gateway")),
                 app_segments: vec![ExternalRef {
@@ -516,7 +519,7 @@ fn predefined_gateways_and_rules_are_ignored() {
         name: "ZIA Inspected ZPA Apps".into(),
         order: -4,
         enabled: true,
-        rule_type: "FORWARDING".into(),
+        rule_type: RuleType::Forwarding,
         method: ForwardMethod::Zpa,
         gateway: Some(r("2387145", "Auto ZPA Gateway")),
         app_segments: vec![ExternalRef {

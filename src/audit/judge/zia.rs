@@ -1,14 +1,17 @@
 //! The ZIA half of the audit: the ZPA gateway and the forwarding rule that sends the login
 //! hosts to it, judged against the ZPA chain.
 
-use super::*;
+use super::link::*;
+use crate::audit::model::*;
+use crate::cause::Cause;
+use crate::outcome::Status;
 
 pub(super) fn judge_zia(zia: &ZiaConfig, chain: Option<&Chain>, checks: &mut Vec<AuditCheck>) {
     let first_zia = checks.len();
     let user_gateways: Vec<&ZiaGateway> = zia
         .gateways
         .iter()
-        .filter(|g| !g.predefined && g.kind.as_deref().is_none_or(|k| k == "ZPA"))
+        .filter(|g| !g.predefined && g.kind.as_ref().is_none_or(|k| *k == GatewayKind::Zpa))
         .collect();
     if let Some(chain) = chain.filter(|c| !c.segments.is_empty()) {
         let on_server_group = |g: &&&ZiaGateway| {
@@ -52,7 +55,7 @@ pub(super) fn judge_zia(zia: &ZiaConfig, chain: Option<&Chain>, checks: &mut Vec
                             .unwrap_or_default()
                     ),
                     format!("{FIX_GATEWAY} > {}", g.name),
-                    GuideStep::ZpaGateway,
+                    Cause::ZpaGatewayMissing,
                 );
                 for s in &chain.segments {
                     if !g
@@ -102,7 +105,7 @@ pub(super) fn judge_zia(zia: &ZiaConfig, chain: Option<&Chain>, checks: &mut Vec
                         Some(g) => format!("{FIX_GATEWAY} > {}: Server Group", g.name),
                         None => FIX_GATEWAY.to_string(),
                     },
-                    GuideStep::ZpaGateway,
+                    Cause::ZpaGatewayMissing,
                 )
             }
         };
@@ -112,7 +115,7 @@ pub(super) fn judge_zia(zia: &ZiaConfig, chain: Option<&Chain>, checks: &mut Vec
         let mut rules: Vec<&ZiaForwardingRule> = zia
             .forwarding_rules
             .iter()
-            .filter(|r| !r.predefined && r.rule_type == "FORWARDING")
+            .filter(|r| !r.predefined && r.rule_type == RuleType::Forwarding)
             .collect();
         rules.sort_by_key(|r| r.order);
         let gateway_ids: Vec<&str> = good.iter().map(|g| g.id.as_str()).collect();
@@ -152,7 +155,7 @@ pub(super) fn judge_zia(zia: &ZiaConfig, chain: Option<&Chain>, checks: &mut Vec
                             trust_words(r)
                         ),
                         format!("{FIX_ZIA_RULE} > {}", r.name),
-                        GuideStep::ForwardingRule,
+                        Cause::NothingAnchored,
                     );
                     // ZIA applies the first matching forwarding rule: an enabled rule above it
                     // that forwards elsewhere with no destination criterion takes the login
@@ -223,7 +226,7 @@ pub(super) fn judge_zia(zia: &ZiaConfig, chain: Option<&Chain>, checks: &mut Vec
                             Some(r) => format!("{FIX_ZIA_RULE} > {}", r.name),
                             None => FIX_ZIA_RULE.to_string(),
                         },
-                        GuideStep::ForwardingRule,
+                        Cause::NothingAnchored,
                     )
                 }
             };
@@ -266,7 +269,7 @@ pub(super) fn judge_zia(zia: &ZiaConfig, chain: Option<&Chain>, checks: &mut Vec
                 "no pending changes (status ACTIVE)",
                 "no status in the answer: whether changes are pending cannot be told",
                 FIX_ACTIVATION,
-                GuideStep::ZiaActivation,
+                Cause::ZiaChangesPending,
             )
         });
         return;
@@ -297,7 +300,7 @@ pub(super) fn judge_zia(zia: &ZiaConfig, chain: Option<&Chain>, checks: &mut Vec
             "no pending changes (status ACTIVE)",
             "status ACTIVE",
             FIX_ACTIVATION,
-            GuideStep::ZiaActivation,
+            Cause::ZiaChangesPending,
         ));
         return;
     };
@@ -327,7 +330,7 @@ pub(super) fn judge_zia(zia: &ZiaConfig, chain: Option<&Chain>, checks: &mut Vec
             "no pending changes (status ACTIVE)",
             format!("status {word}: {reason}"),
             FIX_ACTIVATION,
-            GuideStep::ZiaActivation,
+            Cause::ZiaChangesPending,
         )
     });
 }

@@ -1,7 +1,11 @@
 //! The ZPA half of the audit: segments, groups, connectors, the forwarding and access
 //! policies, each judged link by link along the SIPA chain.
 
-use super::*;
+use super::link::*;
+use crate::audit::model::*;
+use crate::cause::Cause;
+use crate::guide::GuideStep;
+use crate::outcome::Status;
 
 pub(super) fn judge_zpa(
     zpa: &ZpaConfig,
@@ -28,7 +32,7 @@ pub(super) fn judge_zpa(
                 zpa.segments.len()
             ),
             FIX_SEGMENT,
-            GuideStep::SegmentDomains,
+            Cause::SegmentLacksHost,
         ));
         return Chain::default();
     }
@@ -60,7 +64,7 @@ pub(super) fn judge_zpa(
                 "the segment enabled",
                 if s.enabled { "enabled" } else { "disabled" },
                 format!("{FIX_SEGMENT} > {n}: Status Enabled"),
-                GuideStep::SegmentAnchor,
+                Cause::SegmentNotAnchored,
             ),
             &s.missing,
             "enabled",
@@ -74,7 +78,7 @@ pub(super) fn judge_zpa(
                 "Source IP Anchor on (ipAnchored true)",
                 format!("ipAnchored {}", s.ip_anchored),
                 format!("{FIX_SEGMENT} > {n}: Source IP Anchor"),
-                GuideStep::SegmentAnchor,
+                Cause::SegmentNotAnchored,
             ),
             &s.missing,
             "ipAnchored",
@@ -91,7 +95,7 @@ pub(super) fn judge_zpa(
                 None => "no bypassType in the answer".into(),
             },
             format!("{FIX_SEGMENT} > {n}: Bypass"),
-            GuideStep::SegmentAnchor,
+            Cause::SegmentNotAnchored,
         );
         if bypass.is_none() {
             c.warnings
@@ -105,7 +109,7 @@ pub(super) fn judge_zpa(
             "Double Encryption off (not supported with Source IP Anchor)",
             format!("doubleEncrypt {}", s.double_encrypt),
             format!("{FIX_SEGMENT} > {n}: Double Encryption"),
-            GuideStep::SegmentAnchor,
+            Cause::SegmentNotAnchored,
         ));
         let ranges: Vec<String> = s.tcp_ports.iter().map(ToString::to_string).collect();
         for port in &req.ports {
@@ -121,7 +125,7 @@ pub(super) fn judge_zpa(
                         format!("TCP port ranges {}", ranges.join(", "))
                     },
                     format!("{FIX_SEGMENT} > {n}: TCP Port Ranges"),
-                    GuideStep::SegmentPorts,
+                    Cause::SegmentLacksPort,
                 ),
                 &s.missing,
                 "tcpPortRange",
@@ -251,7 +255,7 @@ pub(super) fn judge_zpa(
             format!("{host} in the Applications of an enabled segment with Source IP Anchor"),
             found,
             format!("{FIX_SEGMENT} > {}: Applications", object.name),
-            GuideStep::SegmentDomains,
+            Cause::SegmentLacksHost,
         );
         c.warnings.extend(warning);
         checks.push(undecidable(c));
@@ -270,7 +274,7 @@ pub(super) fn judge_zpa(
             rivals.join("; ")
         },
         FIX_SEGMENT,
-        GuideStep::TooBroad,
+        Cause::OverAnchored,
     )));
 
     let mut server_groups: Vec<ObjRef> = Vec::new();
@@ -288,7 +292,7 @@ pub(super) fn judge_zpa(
                 "the segment's segment group enabled",
                 if g.enabled { "enabled" } else { "disabled" },
                 format!("{FIX_SEGMENT_GROUP} > {}", g.name),
-                GuideStep::ServerGroup,
+                Cause::ServerGroupChain,
             ),
             None => check(
                 format!("segment {}: segment group", s.name),
@@ -300,7 +304,7 @@ pub(super) fn judge_zpa(
                     None => "no segment group".into(),
                 },
                 format!("{FIX_SEGMENT} > {}: Segment Group", s.name),
-                GuideStep::ServerGroup,
+                Cause::ServerGroupChain,
             ),
         });
         if s.server_groups.is_empty() {
@@ -311,7 +315,7 @@ pub(super) fn judge_zpa(
                 "a server group tied to the App Connector group",
                 "no server group",
                 format!("{FIX_SEGMENT} > {}: Server Groups", s.name),
-                GuideStep::ServerGroup,
+                Cause::ServerGroupChain,
             ));
         }
         for r in &s.server_groups {
@@ -331,7 +335,7 @@ pub(super) fn judge_zpa(
                 "the segment's server group readable",
                 "the API does not list it",
                 FIX_SERVER_GROUP,
-                GuideStep::ServerGroup,
+                Cause::ServerGroupChain,
             ));
             continue;
         };
@@ -355,7 +359,7 @@ pub(super) fn judge_zpa(
                 }
             ),
             format!("{FIX_SERVER_GROUP} > {}: App Connector Groups", g.name),
-            GuideStep::ServerGroup,
+            Cause::ServerGroupChain,
         ));
         let mut connectors: Vec<&Connector> = Vec::new();
         for cg in &g.connector_groups {
@@ -367,7 +371,7 @@ pub(super) fn judge_zpa(
                     "the App Connector group enabled",
                     if group.enabled { "enabled" } else { "disabled" },
                     format!("{FIX_CONNECTORS} > {}", group.name),
-                    GuideStep::AppConnectors,
+                    Cause::ConnectorsUnhealthy,
                 ));
             }
             connectors.extend(zpa.connectors.iter().filter(|c| c.group_id == cg.id));
@@ -397,7 +401,7 @@ pub(super) fn judge_zpa(
                 listed.join("; ")
             },
             FIX_CONNECTORS,
-            GuideStep::AppConnectors,
+            Cause::ConnectorsUnhealthy,
         );
         if !up.is_empty() && up.len() < connectors.len() {
             // Anchoring still works through the others: a warning, not a failure.
@@ -447,7 +451,7 @@ pub(super) fn judge_zpa(
                     )
                 },
                 format!("{FIX_SERVER_GROUP} > {}: App Connector Groups", g.name),
-                GuideStep::ServerGroup,
+                Cause::ServerGroupChain,
             );
             let strays: Vec<&str> = ips
                 .iter()
@@ -495,7 +499,7 @@ pub(super) fn forwarding_check(
             rule,
             required,
             FIX_FORWARDING,
-            GuideStep::ClientForwarding,
+            Cause::ClientForwardingPolicy,
         );
     }
     let Some(rule) = first_match(&zpa.forwarding_rules, request) else {
@@ -506,7 +510,7 @@ pub(super) fn forwarding_check(
             required,
             "no enabled rule matches the segment",
             FIX_FORWARDING,
-            GuideStep::ClientForwarding,
+            Cause::ClientForwardingPolicy,
         );
     };
     let fix = format!("{FIX_FORWARDING} > {}: Rule Action", rule.name);
@@ -520,7 +524,7 @@ pub(super) fn forwarding_check(
             required,
             found,
             fix,
-            GuideStep::ClientForwarding,
+            Cause::ClientForwardingPolicy,
         ),
         RuleAction::Intercept
             if !rule.default_rule
@@ -539,7 +543,7 @@ pub(super) fn forwarding_check(
                 required,
                 format!("{found} (the generic SIPA shape)"),
                 fix,
-                GuideStep::ClientForwarding,
+                Cause::ClientForwardingPolicy,
             );
             match first_match(&zpa.forwarding_rules, &zapp) {
                 Some(r) if r.action == RuleAction::Bypass => {}
@@ -557,7 +561,7 @@ pub(super) fn forwarding_check(
             required,
             found,
             fix,
-            GuideStep::ClientForwarding,
+            Cause::ClientForwardingPolicy,
         ),
     }
 }
@@ -576,7 +580,7 @@ pub(super) fn access_check(
             rule,
             required,
             FIX_ACCESS,
-            GuideStep::AccessPolicy,
+            Cause::AccessDenied,
         );
     }
     // Rules that name the segment for ZIA Inspection, the client type mistaken for ZIA Service Edge.
@@ -604,7 +608,7 @@ pub(super) fn access_check(
                 required,
                 format!("first match: {}", rule_words(rule)),
                 format!("{FIX_ACCESS} > {}", rule.name),
-                GuideStep::AccessPolicy,
+                Cause::AccessDenied,
             );
             let types = client_types(rule);
             if types.is_empty() {
@@ -666,7 +670,7 @@ pub(super) fn access_check(
                 required,
                 found,
                 fix,
-                GuideStep::AccessPolicy,
+                Cause::AccessDenied,
             )
         }
     }

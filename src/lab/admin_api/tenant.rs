@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 
 use serde_json::{Value, json};
 
-use super::AuditFault;
+use super::audit_fault::AuditFault;
 use crate::lab::{ANCHOR_IP, CANARY_HOST, Fault, LOGIN_HOSTS, WRONG_CONNECTOR_IP};
 
 /// The lab's ZPA customer id.

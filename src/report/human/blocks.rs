@@ -6,9 +6,10 @@ use std::io::{self, Write};
 
 use anstyle::Style;
 
-use super::*;
+use super::layout::*;
 use crate::observation::{NotRun, Observation};
 use crate::outcome::{Outcome, RunReport, ScenarioRun, Status};
+use crate::report::{clean, evidence, show_timing};
 
 /// Each likely cause once, with the vantages whose checks it explains, and the vantages
 /// where nothing failed: which places a misconfiguration hits, at a glance.
