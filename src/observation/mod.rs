@@ -396,6 +396,21 @@ pub fn retry_after(value: &str) -> Option<Duration> {
     humantime::parse_duration(v).ok()
 }
 
+/// Finding a host's record among a run's observations is the run's business, so it lives beside
+/// [`Observation`] rather than in the record's own module.
+impl HttpsRecordObservation {
+    /// The HTTPS record observation of `host` among a run's observations, if it was read.
+    pub fn of_host<'a>(
+        observations: impl IntoIterator<Item = &'a Observation>,
+        host: &str,
+    ) -> Option<&'a HttpsRecordObservation> {
+        observations.into_iter().find_map(|o| match o {
+            Observation::HttpsRecord(r) if r.host.eq_ignore_ascii_case(host) => Some(r),
+            _ => None,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -470,20 +485,5 @@ mod tests {
             cause_chain(&err),
             vec!["cannot read CA file zscaler-root.pem: no such file"]
         );
-    }
-}
-
-/// Finding a host's record among a run's observations is the run's business, so it lives beside
-/// [`Observation`] rather than in the record's own module.
-impl HttpsRecordObservation {
-    /// The HTTPS record observation of `host` among a run's observations, if it was read.
-    pub fn of_host<'a>(
-        observations: impl IntoIterator<Item = &'a Observation>,
-        host: &str,
-    ) -> Option<&'a HttpsRecordObservation> {
-        observations.into_iter().find_map(|o| match o {
-            Observation::HttpsRecord(r) if r.host.eq_ignore_ascii_case(host) => Some(r),
-            _ => None,
-        })
     }
 }
