@@ -199,7 +199,15 @@ impl GuideStep {
     /// the steps of the vantage, the scenario, the harness and the probe app.
     pub fn advice(self) -> &'static str {
         let text = self.text();
-        text.strip_prefix("not a guide step: ").unwrap_or(text)
+        text.strip_prefix("not a guide step: ")
+            .or_else(|| text.strip_prefix("outside the guide: "))
+            .unwrap_or(text)
+    }
+
+    /// Whether the vendor's guide has this step. Two tenant steps lie outside it: the guide
+    /// speaks of IPv4 and TCP only, so carrying IPv6 and blocking QUIC are advice of ours.
+    pub fn in_guide(self) -> bool {
+        !matches!(self, GuideStep::Ipv6 | GuideStep::BlockQuic)
     }
 
     /// Whether this is a step of the tenant's configuration (ZPA, ZIA, Entra's trusted

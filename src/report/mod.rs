@@ -215,13 +215,16 @@ pub(crate) fn sentences<'a>(diagnoses: impl IntoIterator<Item = &'a Diagnosis>) 
     said
 }
 
-/// The guide step row of a diagnosis: `guide step` for the tenant's configuration, `look at`
-/// for the vantage, the scenario or the probe app (no guide step names them).
+/// The guide step row of a diagnosis: `guide step` for the tenant's configuration, `to do` for
+/// a tenant change the guide has no step for (blocking QUIC), `look at` for the vantage, the
+/// scenario or the probe app (no guide step names them).
 pub(crate) fn step_row(step: crate::guide::GuideStep) -> (&'static str, String) {
-    if step.is_tenant() {
+    if !step.is_tenant() {
+        ("look at", step.advice().to_owned())
+    } else if step.in_guide() {
         ("guide step", step.to_string())
     } else {
-        ("look at", step.advice().to_owned())
+        ("to do", step.advice().to_owned())
     }
 }
 
@@ -243,6 +246,24 @@ pub fn clean(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_tenant_step_outside_the_guide_is_never_called_a_guide_step() {
+        use crate::guide::GuideStep;
+        let (label, text) = step_row(GuideStep::BlockQuic);
+        assert_eq!(label, "to do");
+        assert!(
+            text.starts_with("the guide anchors TCP 80 and 443 only"),
+            "{text}"
+        );
+        assert_eq!(step_row(GuideStep::SegmentPorts).0, "guide step");
+        assert_eq!(step_row(GuideStep::Dns).0, "look at");
+        for step in GuideStep::ALL {
+            let (_, text) = step_row(step);
+            assert!(!text.starts_with("not a guide step"), "{step:?}: {text}");
+            assert!(!text.starts_with("outside the guide"), "{step:?}: {text}");
+        }
+    }
 
     #[test]
     fn durations_read_naturally() {
