@@ -10,7 +10,6 @@ use hickory_resolver::proto::rr::rdata::svcb::SvcParamValue;
 use hickory_resolver::proto::rr::{Name, RData, Record, RecordType};
 use hickory_resolver::{Hosts, Resolver};
 
-use super::ProbeCtx;
 use super::bind::{self, BoundRuntime};
 use crate::observation::{
     AddressClass, AnswerSource, DnsAnswer, DnsObservation, DnsOutcome, HttpsQueryFailure,
@@ -336,13 +335,14 @@ fn classify(err: &NetError) -> DnsOutcome {
     }
 }
 
-pub async fn run(spec: &Spec, ctx: &ProbeCtx) -> Observation {
+/// The resolve probe: `spec`'s name through the run's resolver.
+pub async fn run(spec: &Spec, dns: &DnsClient) -> Observation {
     let started = Instant::now();
-    let (outcome, source) = ctx.dns.lookup(&spec.host, spec.family).await;
+    let (outcome, source) = dns.lookup(&spec.host, spec.family).await;
     Observation::Resolve(DnsObservation {
         host: spec.host.clone(),
         record_type: spec.family.record_type(),
-        resolvers: ctx.dns.servers().to_vec(),
+        resolvers: dns.servers().to_vec(),
         source,
         outcome,
         elapsed: started.elapsed(),

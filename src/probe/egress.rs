@@ -10,7 +10,8 @@ use std::time::Instant;
 use futures::future::join_all;
 use hyper::HeaderMap;
 
-use super::{Path, ProbeCtx, flight, http, tcp, tls};
+use super::ctx::{Path, ProbeCtx};
+use super::{flight, http, tcp, tls};
 use crate::observation::{
     ConnectOutcome, EgressObservation, EgressSample, Observation, SampleOutcome,
 };

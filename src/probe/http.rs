@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use hyper::HeaderMap;
 
-use super::{Path, ProbeCtx};
+use super::ctx::{Path, ProbeCtx};
 pub use crate::observation::{EXCERPT, excerpt, excerpt_within};
 use crate::observation::{HttpAnswer, HttpObservation, HttpOutcome, cause_chain};
 use crate::plan::HttpExpect;
@@ -247,7 +247,7 @@ where
         .handshake(io)
         .await
         .map_err(|e| failed(&e, "starting HTTP on the connection"))?;
-    let _connection = super::AbortOnDrop(tokio::spawn(async move {
+    let _connection = super::ctx::AbortOnDrop(tokio::spawn(async move {
         let _ = connection.await;
     }));
     let target = match (proxy, url.query()) {

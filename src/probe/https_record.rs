@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use super::ProbeCtx;
+use super::ctx::ProbeCtx;
 use super::dns::HttpsAnswer;
 use crate::observation::{
     HttpsQueryFailure, HttpsRecordObservation, HttpsRecordOutcome, Observation,

@@ -4,7 +4,8 @@
 
 use std::time::Instant;
 
-use super::{ProbeCtx, http, tcp, tls};
+use super::ctx::ProbeCtx;
+use super::{http, tcp, tls};
 use crate::observation::LoginPathObservation;
 
 /// One login host, port and route, and what its HTTP answer must be: the HTTP phase's spec,
@@ -36,7 +37,8 @@ pub async fn run(spec: &Spec, ctx: &ProbeCtx) -> LoginPathObservation {
     let handshake = tls::Spec {
         host: spec.host.clone(),
     };
-    let (tls, trusted) = tls::handshake_on(&handshake, transport, ctx, started).await;
+    let (tls, trusted) =
+        tls::handshake_on(&handshake, transport, &ctx.trust, ctx.timeout, started).await;
     let http = match trusted {
         Some(stream) => {
             let addr = tls.addr;

@@ -5,6 +5,7 @@
 //! data; [`run`] dispatches a planned probe to its module.
 
 pub mod bind;
+mod ctx;
 pub mod dns;
 pub mod egress;
 pub mod flight;
@@ -16,94 +17,20 @@ pub mod quic;
 pub mod tcp;
 pub mod tls;
 pub mod token;
+pub mod trust;
 
-use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
-use std::time::Duration;
+use std::net::IpAddr;
 
-use crate::address::{ConnectTo, literal_ip};
 use crate::observation::{
-    EntraObservation, NamedLocationsObservation, NoFamilyPath, NotRun, Observation, SignInLog,
+    EntraObservation, NamedLocationsObservation, NotRun, Observation, SignInLog,
 };
 use crate::outcome::Route;
 use crate::plan::{CheckKind, Plan, Probe};
-use crate::scenario::model::{Family, Port, ProxySpec};
+use crate::scenario::model::Family;
 
+pub use ctx::{AbortOnDrop, Path, ProbeCtx};
 pub use dns::DnsClient;
 pub use tls::TrustStore;
-
-/// Everything the probes share during one run.
-pub struct ProbeCtx {
-    pub dns: DnsClient,
-    pub trust: Arc<TrustStore>,
-    pub connect_to: Vec<ConnectTo>,
-    pub proxy: Option<ProxySpec>,
-    /// Per probe (and per echo sample).
-    pub timeout: Duration,
-    /// The Entra probe app, for token probes (`[entra]` scenarios only).
-    pub entra: Option<Arc<crate::entra::EntraCredentials>>,
-    /// Where the vantage's sockets leave from (`bind` or `interface`); the system's choice
-    /// when `None`.
-    pub bind: Option<crate::scenario::model::LocalBind>,
-}
-
-impl ProbeCtx {
-    /// The `--connect-to` rule for this host and port, if any.
-    pub fn connect_to_for(&self, host: &str, port: Port) -> Option<&ConnectTo> {
-        self.connect_to.iter().find(|c| c.matches(host, port))
-    }
-
-    /// Where to connect for `host:port` over `family`, given what DNS answered.
-    pub async fn targets(
-        &self,
-        host: &str,
-        port: Port,
-        family: Family,
-        resolved: &[IpAddr],
-    ) -> Result<Vec<SocketAddr>, NotRun> {
-        // A vantage bound to an address of the other family has no route for this one.
-        if let Some(crate::scenario::model::LocalBind::Address(ip)) = &self.bind
-            && !family.matches(*ip)
-        {
-            return Err(NotRun::NothingToVerify {
-                family,
-                why: NoFamilyPath::NoRoute,
-            });
-        }
-        let rule = self.connect_to_for(host, port);
-        let to_port = rule.map_or(port.get(), |r| r.to_port.unwrap_or(port.get()));
-        let addrs: Vec<IpAddr> = match rule.and_then(|r| r.to_host.as_deref()) {
-            Some(to_host) => match to_host.parse::<IpAddr>() {
-                Ok(ip) => vec![ip],
-                Err(_) => self.dns.addresses(to_host, family).await,
-            },
-            None => match literal_ip(host) {
-                Some(ip) => vec![ip],
-                None => resolved.to_vec(),
-            },
-        };
-        let addrs: Vec<SocketAddr> = addrs
-            .into_iter()
-            .filter(|ip| family.matches(*ip))
-            .map(|ip| SocketAddr::new(ip, to_port))
-            .collect();
-        if addrs.is_empty() {
-            Err(match rule.and_then(|r| r.to_host.as_deref()) {
-                // The user named where to connect: that it has no address is an error.
-                Some(to_host) => NotRun::NoAddress {
-                    host: to_host.to_string(),
-                    family,
-                },
-                None => NotRun::NothingToVerify {
-                    family,
-                    why: NoFamilyPath::NoRecords,
-                },
-            })
-        } else {
-            Ok(addrs)
-        }
-    }
-}
 
 /// Runs one planned probe, given the addresses its resolve found (when it waited for one);
 /// returns one observation per check it observes, in [`Probe::checks`] order.
@@ -122,7 +49,7 @@ pub async fn run(
             family,
         };
         return match probe {
-            Probe::Resolve { .. } => vec![dns::run(&spec, ctx).await],
+            Probe::Resolve { .. } => vec![dns::run(&spec, &ctx.dns).await],
             // Read from Graph by the runner once the probes are done.
             Probe::NamedLocations { .. } => vec![Observation::NamedLocations(Box::new(
                 NamedLocationsObservation::NotAsked,
@@ -254,21 +181,4 @@ pub async fn run(
             message: "an egress probe planned on a check that is not an egress check".into(),
         }),
     }
-}
-
-/// A spawned task, aborted when this is dropped (the run's deadline, an interrupt, or the
-/// check's own timeout), so that no probe outlives its run.
-pub struct AbortOnDrop<T>(pub tokio::task::JoinHandle<T>);
-
-impl<T> Drop for AbortOnDrop<T> {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
-/// How a probe reaches its target: a list of addresses, or the proxy.
-#[derive(Debug, Clone)]
-pub enum Path {
-    Direct(Vec<SocketAddr>),
-    Proxy,
 }

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Buf as _;
 
-use super::ProbeCtx;
+use super::ctx::ProbeCtx;
 use crate::observation::{
     Http3Echo, QUIC_ANSWER_WAIT, QuicBlock, QuicCertificate, QuicNotTried, QuicObservation,
     QuicOutcome, SampleOutcome,
@@ -389,7 +389,7 @@ async fn get(
     let (mut driver, mut send) = h3::client::new(h3_quinn::Connection::new(connection))
         .await
         .map_err(|e| format!("HTTP/3 set-up: {e}"))?;
-    let driving = super::AbortOnDrop(tokio::spawn(async move {
+    let driving = super::ctx::AbortOnDrop(tokio::spawn(async move {
         let _ = futures::future::poll_fn(|cx| driver.poll_close(cx)).await;
     }));
     let request = hyper::Request::get(url.as_str())

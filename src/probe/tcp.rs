@@ -7,7 +7,8 @@ use std::time::Instant;
 use futures::future::join_all;
 use tokio::net::TcpStream;
 
-use super::{Path, ProbeCtx, proxy};
+use super::ctx::{Path, ProbeCtx};
+use super::proxy;
 use crate::observation::{ConnectAttempt, ConnectObservation, ConnectOutcome};
 use crate::scenario::model::Port;
 

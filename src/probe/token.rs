@@ -11,7 +11,8 @@ use std::time::{Duration, Instant, SystemTime};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 
-use super::{Path, ProbeCtx, tcp, tls};
+use super::ctx::{Path, ProbeCtx};
+use super::{tcp, tls};
 pub use crate::entra::token::{MAX_ANSWER, form_secrets, judge, scrub_outcome};
 use crate::entra::{Cloud, EntraCredentials};
 pub use crate::observation::entra::{
@@ -58,7 +59,8 @@ pub async fn run(spec: &Spec, ctx: &ProbeCtx) -> TokenObservation {
     let handshake = tls::Spec {
         host: spec.host.clone(),
     };
-    let (tls, trusted) = tls::handshake_on(&handshake, transport, ctx, started).await;
+    let (tls, trusted) =
+        tls::handshake_on(&handshake, transport, &ctx.trust, ctx.timeout, started).await;
     let mut seen = TokenObservation {
         host: spec.host.clone(),
         url: url.clone(),
@@ -149,7 +151,7 @@ async fn exchange(
         Ok(pair) => pair,
         Err(e) => return (None, failed(&e, "starting HTTP on the connection"), None),
     };
-    let _connection = super::AbortOnDrop(tokio::spawn(async move {
+    let _connection = super::ctx::AbortOnDrop(tokio::spawn(async move {
         let _ = connection.await;
     }));
     let built = hyper::Request::post(format!("/{}/oauth2/v2.0/token", request.tenant))
