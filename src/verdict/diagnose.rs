@@ -477,7 +477,9 @@ fn anchored_diagnosis(
                 "anchoring is intermittent: some connections leave from outside the anchor set (a second matching forwarding rule, or App Connectors failing over)",
             );
         }
-        Anchoring::Anchored => return None,
+        // Every address the echo gave was an anchor, yet the check errored: some samples gave
+        // none, and those say why.
+        Anchoring::Anchored => return failed_samples_diagnosis(&outcomes[i], !edge.is_empty()),
         Anchoring::NotAnchored => {}
     }
     // IPv6 leaves unanchored while IPv4 to the same place is anchored.
@@ -647,6 +649,56 @@ fn unknown_egress_diagnosis(
         Cause::ObserverUnusable,
         "an echo observer gave no usable address: it is down, blocked, or answers something that is not one IP address",
     )
+}
+
+/// An anchored echo whose samples left from the anchors where they got through, while others
+/// got no address: the failed samples name the cause (none when nothing failed).
+fn failed_samples_diagnosis(o: &Outcome, control_reachable: bool) -> Option<Diagnosis> {
+    let Observation::Egress(e) = &o.observation else {
+        return None;
+    };
+    let failed: Vec<&SampleOutcome> = e
+        .samples
+        .iter()
+        .map(|s| &s.outcome)
+        .filter(|s| !matches!(s, SampleOutcome::Ip { .. }))
+        .collect();
+    if failed.is_empty() {
+        return None;
+    }
+    let unreadable = |s: &&SampleOutcome| {
+        matches!(s, SampleOutcome::Unreadable { .. })
+            || matches!(s, SampleOutcome::Status { status, .. } if ![403, 407].contains(status))
+    };
+    if failed.iter().all(unreadable) {
+        return diagnosis(
+            Cause::ObserverUnusable,
+            "the echo observer answered some samples with no usable address while the others left from the App Connectors: it is flaky, or answers something that is not one IP address",
+        );
+    }
+    if failed.iter().all(|s| {
+        matches!(
+            s,
+            SampleOutcome::Status { status: 407, .. }
+                | SampleOutcome::ProxyRefused { status: 407, .. }
+        )
+    }) {
+        return diagnosis(
+            Cause::ProxyAuth,
+            "the proxy demands authentication for some connections",
+        );
+    }
+    if control_reachable {
+        diagnosis(
+            Cause::AnchoredPathDown,
+            "some anchored connections fail while the others leave from the App Connectors and non-login traffic gets through: an App Connector of the group down or unreachable, or the access policy for some of them",
+        )
+    } else {
+        diagnosis(
+            Cause::VantagePath,
+            "some connections fail, and non-login traffic does not get through either: this vantage's path to ZIA",
+        )
+    }
 }
 
 fn tls_diagnosis(o: &Outcome, control_reachable: bool) -> Option<Diagnosis> {

@@ -438,6 +438,47 @@ fn intermittent_anchoring_fails_and_says_so() {
 }
 
 #[test]
+fn an_anchored_echo_with_some_samples_failed_names_the_failed_samples_cause() {
+    use crate::cause::Cause;
+    // The samples that got through left from the anchors; the others got nothing.
+    let cases = [
+        (SampleOutcome::Timeout, Cause::AnchoredPathDown),
+        (
+            SampleOutcome::Failed {
+                causes: vec!["connection reset by peer".into()],
+            },
+            Cause::AnchoredPathDown,
+        ),
+        (
+            SampleOutcome::Unreadable {
+                why: "`x` is not an IP address".into(),
+                excerpt: "x".into(),
+            },
+            Cause::ObserverUnusable,
+        ),
+    ];
+    for (failed, cause) in cases {
+        let outcomes = judge_with(&scenario(true), |c, i| match &c.kind {
+            CheckKind::Egress(o) if o.role == ObserverRole::Anchored && i == 1 => failed.clone(),
+            _ => healthy(c, i),
+        });
+        let errored: Vec<&Outcome> = outcomes
+            .iter()
+            .filter(|o| o.status == Status::Error && o.stage == Stage::Egress)
+            .filter(|o| !o.name.ends_with("(coverage)"))
+            .collect();
+        assert_eq!(errored.len(), 6, "{failed:?}");
+        for o in errored {
+            let d = o
+                .diagnosis
+                .as_ref()
+                .unwrap_or_else(|| panic!("{}: no diagnosis", o.name));
+            assert_eq!(d.cause, cause, "{failed:?}: {}", d.likely_cause);
+        }
+    }
+}
+
+#[test]
 fn an_unreadable_echo_is_an_error_never_a_pass() {
     let garbage = |c: &Check, i: usize| match &c.kind {
         CheckKind::Egress(o) if o.role == ObserverRole::Anchored && i == 1 => {
