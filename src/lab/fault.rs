@@ -226,8 +226,8 @@ impl Fault {
                 "the IP echo site answers \"not an ip\"; expect an error: the egress IP is unknown"
             }
             Fault::Intermittent => {
-                "one in three anchored connections egresses from the ZIA edge; expect a fail when \
-                 several samples are taken"
+                "one in three anchored connections to each host and port egresses from the ZIA \
+                 edge; expect a fail when several samples are taken"
             }
             Fault::Ipv6Bypass => {
                 "DNS gives the login hosts AAAA ::1 and IPv6 reaches them directly; expect a fail \

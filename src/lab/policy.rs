@@ -3,7 +3,6 @@
 
 use std::collections::BTreeSet;
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::fault::Fault;
 use super::world::{
@@ -67,15 +66,17 @@ impl Forwarding {
 #[derive(Debug)]
 pub(crate) struct ForwardingPolicy {
     faults: std::sync::RwLock<BTreeSet<Fault>>,
-    /// Counts anchored connections for the `intermittent` fault, so its pattern is reproducible.
-    anchored_so_far: AtomicU64,
+    /// Counts anchored connections per host and port for the `intermittent` fault, so its
+    /// pattern is reproducible whatever other targets' connections interleave: any three
+    /// connections in a row to one target see exactly one leave from the edge.
+    anchored_so_far: std::sync::Mutex<std::collections::BTreeMap<(String, u16), u64>>,
 }
 
 impl ForwardingPolicy {
     pub(crate) fn new(faults: &BTreeSet<Fault>) -> Self {
         ForwardingPolicy {
             faults: std::sync::RwLock::new(faults.clone()),
-            anchored_so_far: AtomicU64::new(0),
+            anchored_so_far: std::sync::Mutex::new(std::collections::BTreeMap::new()),
         }
     }
 
@@ -149,7 +150,15 @@ impl ForwardingPolicy {
         if self.has(Fault::AccessDenied) {
             return Forwarding::AccessDenied;
         }
-        let nth = self.anchored_so_far.fetch_add(1, Ordering::Relaxed);
+        let nth = {
+            let mut counts = self
+                .anchored_so_far
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            let count = counts.entry((host.to_string(), port)).or_default();
+            *count += 1;
+            *count - 1
+        };
         if self.has(Fault::Intermittent) && nth % 3 == 2 {
             return Forwarding::Edge;
         }
@@ -274,6 +283,25 @@ mod tests {
         let anchor = Some(IpAddr::V4(ANCHOR_IP));
         let edge = Some(IpAddr::V4(EDGE_IP));
         assert_eq!(seen, vec![anchor, anchor, edge, anchor, anchor, edge]);
+    }
+
+    #[test]
+    fn intermittent_counts_each_target_on_its_own() {
+        // Connections to other targets in between never line up one target's three samples
+        // on the edge (which would read as a segment that lacks the host, not intermittence).
+        let policy = policy(&[Fault::Intermittent]);
+        let edge = Some(IpAddr::V4(EDGE_IP));
+        let mut canary = Vec::new();
+        for _ in 0..3 {
+            canary.push(policy.decide(CANARY_HOST, 443).source());
+            policy.decide(CANARY_HOST, 80);
+            policy.decide(LOGIN_HOSTS[0], 443);
+        }
+        assert_eq!(
+            canary.iter().filter(|s| **s == edge).count(),
+            1,
+            "{canary:?}"
+        );
     }
 
     #[test]
