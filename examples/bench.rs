@@ -638,6 +638,8 @@ fn lab_delays(check: &Check) -> u32 {
         CheckKind::EntraSignIn => 5,
         // Graph, read after the probes on its own route, not through the lab.
         CheckKind::EntraNamedLocations | CheckKind::EntraWhatIf => 0,
+        // Made before planning, read back: no connection.
+        CheckKind::ProxyDecision { .. } => 0,
     }
 }
 

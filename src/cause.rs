@@ -92,11 +92,21 @@ pub enum Cause {
     /// Read back from a report written before causes were recorded.
     #[default]
     Unrecorded,
+    /// The browser's proxy decision (PAC file, system proxy) sends a login host DIRECT.
+    PacDirect,
+    /// The PAC file (or a proxy variable) cannot be read as a decision: syntax, no
+    /// FindProxyForURL, a non-string answer, an unknown directive, a loop, too much memory.
+    PacInvalid,
+    /// The PAC file could not be fetched or read.
+    PacUnavailable,
+    /// The decision sends a login host first through a route sipa-check cannot probe
+    /// (SOCKS, an HTTPS proxy).
+    PacUnprobeable,
 }
 
 impl Cause {
     /// Every cause, for tests and documentation.
-    pub const ALL: [Cause; 38] = [
+    pub const ALL: [Cause; 42] = [
         Cause::SegmentLacksHost,
         Cause::SegmentLacksPort,
         Cause::SegmentLacksHostOrPort,
@@ -135,6 +145,10 @@ impl Cause {
         Cause::SignInPending,
         Cause::GraphNotRead,
         Cause::Unrecorded,
+        Cause::PacDirect,
+        Cause::PacInvalid,
+        Cause::PacUnavailable,
+        Cause::PacUnprobeable,
     ];
 
     /// The stable id, as JSON and JUnit carry it: `segment-lacks-host`.
@@ -178,6 +192,10 @@ impl Cause {
             Cause::SignInPending => "sign-in-pending",
             Cause::GraphNotRead => "graph-not-read",
             Cause::Unrecorded => "unrecorded",
+            Cause::PacDirect => "pac-direct",
+            Cause::PacInvalid => "pac-invalid",
+            Cause::PacUnavailable => "pac-unavailable",
+            Cause::PacUnprobeable => "pac-unprobeable",
         }
     }
 
@@ -245,6 +263,14 @@ impl Cause {
             Cause::SignInPending => "sign-ins are not in Entra's log yet",
             Cause::GraphNotRead => "the run ended before Graph was read",
             Cause::Unrecorded => "a cause not recorded by the report's writer",
+            Cause::PacDirect => {
+                "the browser's proxy decision sends login hosts DIRECT: they never reach ZIA"
+            }
+            Cause::PacInvalid => "the PAC file gives no usable decision",
+            Cause::PacUnavailable => "the PAC file could not be fetched or read",
+            Cause::PacUnprobeable => {
+                "the proxy decision names a route sipa-check cannot probe (SOCKS, HTTPS proxy)"
+            }
         }
     }
 
@@ -282,6 +308,10 @@ impl Cause {
             | Cause::GraphThrottled
             | Cause::WhatIfUnavailable => GuideStep::GraphRoute,
             Cause::SignInPending | Cause::GraphNotRead => GuideStep::SignInLog,
+            Cause::PacDirect => GuideStep::PacFile,
+            Cause::PacInvalid | Cause::PacUnavailable | Cause::PacUnprobeable => {
+                GuideStep::PacSource
+            }
         }
     }
 }

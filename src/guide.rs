@@ -64,11 +64,15 @@ pub enum GuideStep {
     AdminApi,
     /// The run itself was cut (its deadline, Ctrl-C or SIGTERM) before these checks ended.
     RunCut,
+    /// The PAC file (ZIA hosted PAC or the browser's own) that decides where login traffic goes.
+    PacFile,
+    /// The PAC file or proxy settings the run was given: reachable, and readable as a decision.
+    PacSource,
 }
 
 impl GuideStep {
     /// Every step, for tests and documentation.
-    pub const ALL: [GuideStep; 28] = [
+    pub const ALL: [GuideStep; 30] = [
         GuideStep::SegmentDomains,
         GuideStep::SegmentPorts,
         GuideStep::ForwardingRule,
@@ -97,6 +101,8 @@ impl GuideStep {
         GuideStep::ZiaActivation,
         GuideStep::AdminApi,
         GuideStep::RunCut,
+        GuideStep::PacFile,
+        GuideStep::PacSource,
     ];
 
     /// What the admin reads: the guide's step, in its words.
@@ -181,6 +187,12 @@ impl GuideStep {
             GuideStep::RunCut => {
                 "not a guide step: the run was cut (its deadline, Ctrl-C or SIGTERM) before these checks ended: raise --deadline ([limits] deadline), or let the run finish"
             }
+            GuideStep::PacFile => {
+                "outside the guide: the PAC file (ZIA hosted PAC, or the one the browsers are given) must send login.microsoftonline.com, login.windows.net and login.microsoft.com to ZIA (PROXY), not DIRECT: exempt them from any Microsoft 365 bypass list"
+            }
+            GuideStep::PacSource => {
+                "not a guide step: the PAC file or proxy settings this run follows (--pac, [vantage] pac, --system-proxy): reachable from the vantage, valid JavaScript with FindProxyForURL answering DIRECT or PROXY host:port"
+            }
             GuideStep::AdminApi => {
                 "not a guide step: the audit's API access (credentials in the environment, the cloud, the route to the ZPA and ZIA APIs)"
             }
@@ -214,7 +226,8 @@ impl GuideStep {
             | GuideStep::SegmentAnchor
             | GuideStep::AppConnectors
             | GuideStep::ClientForwarding
-            | GuideStep::ZpaGateway => true,
+            | GuideStep::ZpaGateway
+            | GuideStep::PacFile => true,
             GuideStep::PerHostEvidence
             | GuideStep::Dns
             | GuideStep::ProxyAuth
@@ -228,7 +241,8 @@ impl GuideStep {
             | GuideStep::GraphRoute
             | GuideStep::ZiaActivation
             | GuideStep::AdminApi
-            | GuideStep::RunCut => false,
+            | GuideStep::RunCut
+            | GuideStep::PacSource => false,
         }
     }
 }

@@ -2,7 +2,10 @@
 
 use serde::{Deserialize, Serialize};
 
+use std::sync::Arc;
+
 use crate::address::{ConnectTo, literal_ip};
+use crate::pac::{ProxyDecisions, Way};
 use crate::scenario::model::{EchoObserver, Family, ObserverRole, Port, Scenario};
 
 /// How a check reaches its target.
@@ -15,6 +18,8 @@ pub enum Route {
     /// Graph's own route, apart from the path under test: system DNS, a direct connection, no
     /// proxy. The run-wide Graph checks (named locations, What If) take it.
     Graph,
+    /// No connection: the browser's proxy decision (a PAC file, the system proxy) for a URL.
+    Decision,
 }
 
 /// Reports show a route as `ipv4`, `ipv6`, `proxy`, or `graph route`.
@@ -24,17 +29,19 @@ impl std::fmt::Display for Route {
             Route::Direct(family) => family.fmt(f),
             Route::Proxy => f.write_str("proxy"),
             Route::Graph => f.write_str("graph route"),
+            Route::Decision => f.write_str("proxy decision"),
         }
     }
 }
 
 impl Route {
     /// Every route, in the order reports sort them.
-    pub const ALL: [Route; 4] = [
+    pub const ALL: [Route; 5] = [
         Route::Direct(Family::V4),
         Route::Direct(Family::V6),
         Route::Proxy,
         Route::Graph,
+        Route::Decision,
     ];
 
     /// The IP family a direct route probes; none through the proxy, which resolves names,
@@ -42,7 +49,7 @@ impl Route {
     pub fn family(self) -> Option<Family> {
         match self {
             Route::Direct(f) => Some(f),
-            Route::Proxy | Route::Graph => None,
+            Route::Proxy | Route::Graph | Route::Decision => None,
         }
     }
 
@@ -53,6 +60,7 @@ impl Route {
             Route::Direct(Family::V6) => "ipv6",
             Route::Proxy => "proxy",
             Route::Graph => "graph",
+            Route::Decision => "decision",
         }
     }
 }
@@ -73,7 +81,7 @@ impl<'de> Deserialize<'de> for Route {
             .find(|r| r.word() == word)
             .ok_or_else(|| {
                 serde::de::Error::custom(format!(
-                    "route `{word}`: expected ipv4, ipv6, proxy or graph"
+                    "route `{word}`: expected ipv4, ipv6, proxy, graph or decision"
                 ))
             })
     }
@@ -90,6 +98,8 @@ pub enum Stage {
     Egress,
     /// Entra's own record of the sign-in: the token request and the sign-in log.
     Entra,
+    /// The browser's proxy decision for the target's URL (a PAC file, the system proxy).
+    Pac,
 }
 
 impl std::fmt::Display for Stage {
@@ -101,6 +111,7 @@ impl std::fmt::Display for Stage {
             Stage::Http => "http",
             Stage::Egress => "egress",
             Stage::Entra => "entra",
+            Stage::Pac => "pac",
         })
     }
 }
@@ -130,6 +141,11 @@ pub enum CheckKind {
     /// Conditional Access's What If for a sign-in from each anchor and from the control's
     /// egress IP: anchoring must change its decision (Graph).
     EntraWhatIf,
+    /// The browser's proxy decision for a login host's port (`role: None`) or an observer's
+    /// URL (its role).
+    ProxyDecision {
+        role: Option<ObserverRole>,
+    },
 }
 
 /// One check of the plan: one stage of one target, judged on its own.
@@ -196,6 +212,10 @@ pub enum Probe {
     WhatIf {
         check: usize,
     },
+    /// The proxy decision, made before planning: read back, not probed.
+    Decision {
+        check: usize,
+    },
 }
 
 impl Probe {
@@ -206,7 +226,8 @@ impl Probe {
             | Probe::Egress { check }
             | Probe::Token { check }
             | Probe::NamedLocations { check }
-            | Probe::WhatIf { check } => vec![check],
+            | Probe::WhatIf { check }
+            | Probe::Decision { check } => vec![check],
             Probe::LoginPath { connect, tls, http } => {
                 std::iter::once(connect).chain(tls).chain([http]).collect()
             }
@@ -220,7 +241,8 @@ impl Probe {
             | Probe::Egress { check }
             | Probe::Token { check }
             | Probe::NamedLocations { check }
-            | Probe::WhatIf { check } => check,
+            | Probe::WhatIf { check }
+            | Probe::Decision { check } => check,
             Probe::LoginPath { connect, .. } => connect,
         }
     }
@@ -233,23 +255,43 @@ pub struct Plan {
     pub probes: Vec<Probe>,
     /// `[entra] mode`, when the scenario has `[entra]`: what its sign-in checks will prove.
     pub entra_mode: Option<crate::scenario::model::EntraMode>,
+    /// The browser's proxy decisions the plan follows, when the vantage has a PAC file or
+    /// follows the system proxy.
+    pub decisions: Option<Arc<ProxyDecisions>>,
 }
 
 impl Plan {
     /// Expands the scenario. With a proxy, every connection goes through it and the local
     /// resolution is informational; otherwise each family is probed on its own addresses.
     pub fn build(scenario: &Scenario, connect_to: &[ConnectTo]) -> Plan {
+        Plan::build_with(scenario, connect_to, None)
+    }
+
+    /// As [`Plan::build`], following the browser's proxy decisions when given: each login
+    /// host, port and observer goes the way its decision says (DIRECT: each family on its own
+    /// addresses; proxies: the proxy route, with fail-over), and each has a check of its
+    /// decision. A target without a usable decision gets no connection at all: its decision
+    /// check says why.
+    pub fn build_with(
+        scenario: &Scenario,
+        connect_to: &[ConnectTo],
+        decisions: Option<Arc<ProxyDecisions>>,
+    ) -> Plan {
         let mut b = Builder {
             checks: Vec::new(),
             probes: Vec::new(),
             proxied: scenario.vantage.proxy.is_some(),
             families: scenario.limits.family.families().to_vec(),
             connect_to,
+            decisions: decisions.as_deref(),
         };
         let login_hosts: Vec<&str> = scenario.login.hosts.iter().map(|h| h.as_str()).collect();
         for host in &login_hosts {
             for &port in &scenario.login.ports {
-                for route in b.routes() {
+                if b.decisions.is_some() {
+                    b.push_decision(host, port, None, true);
+                }
+                for route in b.routes_for(host, port) {
                     // One connection per host, port and route, opened as soon as the name is
                     // resolved, which the TLS handshake and then the HTTP request go on, as a
                     // browser's would. The verdict judges each stage only after the one before
@@ -284,7 +326,7 @@ impl Plan {
             // sign-in names the IP Entra saw for that very host. It is judged only once the
             // login path's TLS handshake to the same host and route passed.
             for host in &login_hosts {
-                for route in b.routes() {
+                for route in b.routes_for(host, Port::HTTPS) {
                     let waits_for = b.resolve_dep(host, Port::HTTPS, route);
                     let tls = b.checks.iter().find(|c| {
                         c.kind == CheckKind::Tls
@@ -319,7 +361,17 @@ impl Plan {
         for observer in &scenario.observers {
             let host = observer.host().to_string();
             let login = login_hosts.contains(&host.as_str());
-            for route in b.routes() {
+            if b.decisions.is_some() {
+                let decided = b.checks.iter().any(|c| {
+                    matches!(c.kind, CheckKind::ProxyDecision { .. })
+                        && c.host == host
+                        && c.port == Some(observer.port())
+                });
+                if !decided {
+                    b.push_decision(&host, observer.port(), Some(observer.role), login);
+                }
+            }
+            for route in b.routes_for(&host, observer.port()) {
                 let waits_for = b.resolve_dep(&host, observer.port(), route);
                 let probe = b.probes.len();
                 let at = Target {
@@ -342,6 +394,26 @@ impl Plan {
             checks: b.checks,
             probes: b.probes,
             entra_mode: scenario.entra.as_ref().map(|e| e.mode),
+            decisions,
+        }
+    }
+
+    /// The proxies a proxy-route probe to `host:port` tries, in order: the decision's, or
+    /// the vantage's one explicit proxy.
+    pub fn proxy_chain(
+        &self,
+        host: &str,
+        port: Port,
+        explicit: Option<&crate::scenario::model::ProxySpec>,
+    ) -> Vec<crate::scenario::model::ProxySpec> {
+        match self
+            .decisions
+            .as_ref()
+            .and_then(|d| d.for_target(host, port.get()))
+        {
+            Some(Ok(decision)) => decision.proxy_chain(),
+            Some(Err(_)) => Vec::new(),
+            None => explicit.into_iter().cloned().collect(),
         }
     }
 
@@ -366,9 +438,41 @@ struct Builder<'a> {
     proxied: bool,
     families: Vec<Family>,
     connect_to: &'a [ConnectTo],
+    decisions: Option<&'a ProxyDecisions>,
 }
 
 impl Builder<'_> {
+    /// The routes to `host:port`: the vantage's, or the way its proxy decision says; none
+    /// when the decision could not be made or names a route sipa-check cannot probe.
+    fn routes_for(&self, host: &str, port: Port) -> Vec<Route> {
+        let Some(decisions) = self.decisions else {
+            return self.routes();
+        };
+        match decisions.for_target(host, port.get()) {
+            None => self.routes(),
+            Some(Err(_)) => Vec::new(),
+            Some(Ok(decision)) => match decision.way() {
+                Way::Direct => self.families.iter().map(|&f| Route::Direct(f)).collect(),
+                Way::Proxies(_) => vec![Route::Proxy],
+                Way::Unprobeable(_) => Vec::new(),
+            },
+        }
+    }
+
+    /// The check of the proxy decision for `host:port`, with its probe.
+    fn push_decision(&mut self, host: &str, port: Port, role: Option<ObserverRole>, login: bool) {
+        let probe = self.probes.len();
+        let at = Target {
+            host,
+            port,
+            route: Route::Decision,
+            waits_for: None,
+            probe,
+        };
+        let check = self.push(&at, CheckKind::ProxyDecision { role }, None, login);
+        self.probes.push(Probe::Decision { check });
+    }
+
     fn routes(&self) -> Vec<Route> {
         if self.proxied {
             vec![Route::Proxy]
@@ -393,8 +497,8 @@ impl Builder<'_> {
                 }
                 return None;
             }
-            // Graph resolves its host itself, with system DNS.
-            Route::Graph => return None,
+            // Graph resolves its host itself, with system DNS; a decision connects nowhere.
+            Route::Graph | Route::Decision => return None,
         };
         let id = self.resolve_check(host, family);
         let pinned = self
@@ -468,6 +572,7 @@ impl Builder<'_> {
             CheckKind::EntraSignIn | CheckKind::EntraNamedLocations | CheckKind::EntraWhatIf => {
                 Stage::Entra
             }
+            CheckKind::ProxyDecision { .. } => Stage::Pac,
         };
         self.checks.push(Check {
             id,
@@ -502,6 +607,9 @@ impl Builder<'_> {
             }
             CheckKind::EntraWhatIf => {
                 return format!("{} entra conditional access what-if", check.host);
+            }
+            CheckKind::ProxyDecision { .. } => {
+                return format!("{} proxy decision", check.target());
             }
             CheckKind::Egress(o) => {
                 let role = match o.role {

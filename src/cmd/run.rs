@@ -86,11 +86,19 @@ fn overrides(flags: &ScenarioFlags, env: &Env) -> Result<Overrides, String> {
     if let Some(p) = &mut proxy {
         p.password = env.proxy_password.clone();
     }
+    let decision = match (&flags.pac, flags.system_proxy) {
+        (Some(pac), _) => Some(scenario::DecisionSpec::Pac(
+            scenario::parse_pac_location(pac).map_err(|e| format!("--pac: {e}"))?,
+        )),
+        (None, true) => Some(scenario::DecisionSpec::SystemProxy),
+        (None, false) => None,
+    };
     Ok(Overrides {
         expect_ips: flags.expect_ip.clone(),
         vantage: flags.vantage.clone(),
         dns: flags.dns.clone(),
         proxy,
+        decision,
         ca_files: flags.ca_file.clone(),
         family: flags.family(),
         require: flags.require,

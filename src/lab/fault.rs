@@ -65,11 +65,14 @@ pub enum Fault {
     WhatIfNoDifference,
     /// Graph's What If answers 400 to every request (v1.0 and beta, every shape).
     WhatIfUnavailable,
+    /// The lab's PAC file sends login.windows.net DIRECT (a Microsoft 365 bypass list that
+    /// caught a login host): it never reaches ZIA.
+    PacBypassesLogin,
 }
 
 impl Fault {
     /// Every fault, in the order `--list-faults` shows them.
-    pub const ALL: [Fault; 26] = [
+    pub const ALL: [Fault; 27] = [
         Fault::OneDomainUnanchored,
         Fault::Port80Unanchored,
         Fault::NothingAnchored,
@@ -96,6 +99,7 @@ impl Fault {
         Fault::CaBlocks,
         Fault::WhatIfNoDifference,
         Fault::WhatIfUnavailable,
+        Fault::PacBypassesLogin,
     ];
 
     /// The faults of the forwarding policy, which a running lab can switch on and off
@@ -142,6 +146,7 @@ impl Fault {
             Fault::CaBlocks => "ca-blocks",
             Fault::WhatIfNoDifference => "what-if-no-difference",
             Fault::WhatIfUnavailable => "what-if-unavailable",
+            Fault::PacBypassesLogin => "pac-bypasses-login",
         }
     }
 
@@ -251,6 +256,9 @@ impl Fault {
                 "Graph's What If answers 400 to every request (v1.0 and beta, every shape); \
                  expect an error naming What If as unavailable, never a pass"
             }
+            Fault::PacBypassesLogin => {
+                "the lab's PAC file sends login.windows.net DIRECT (a Microsoft 365 bypass list);                  runs through the PAC file, expect a fail for that host only, naming the PAC file"
+            }
         }
     }
 }
@@ -283,6 +291,11 @@ impl Fault {
             self,
             Fault::TrustCriteriaTooBroad | Fault::OfficeLocationMissing
         )
+    }
+
+    /// The fault is in the PAC file, so `sipa-check lab` follows the lab's PAC file.
+    pub fn needs_pac(self) -> bool {
+        matches!(self, Fault::PacBypassesLogin)
     }
 
     /// The fault shows only over IPv6, so `sipa-check lab` probes both families.
@@ -346,6 +359,6 @@ mod tests {
         assert!(
             message.starts_with("unknown fault `port-80`; valid faults: one-domain-unanchored,")
         );
-        assert!(message.ends_with("slow-path, sign-in-never-ingested, graph-403, graph-429-storm, named-location-missing-connector, ca-blocks, what-if-no-difference, what-if-unavailable"));
+        assert!(message.ends_with("slow-path, sign-in-never-ingested, graph-403, graph-429-storm, named-location-missing-connector, ca-blocks, what-if-no-difference, what-if-unavailable, pac-bypasses-login"));
     }
 }

@@ -50,7 +50,12 @@ pub(crate) struct OriginState {
     pub(crate) client_certificates: Vec<Vec<u8>>,
     /// The tenant's issued tokens: a token the login servers issue opens the lab's Graph too.
     pub(crate) tokens: super::graph::IssuedTokens,
+    /// The PAC file served at [`PAC_PATH`] on [`super::PAC_HOST`], once the proxy is bound.
+    pub(crate) pac: std::sync::OnceLock<String>,
 }
+
+/// Where the lab's PAC file is served, on [`super::PAC_HOST`].
+pub const PAC_PATH: &str = "/proxy.pac";
 
 /// What the origin servers have seen, counted as it happens.
 #[derive(Debug, Default)]
@@ -232,6 +237,16 @@ async fn answer(state: &OriginState, caller: &Caller, request: Request<Incoming>
 
     let path = request.uri().path().to_owned();
     let readable = request.method() == Method::GET || request.method() == Method::HEAD;
+    if host == super::PAC_HOST && path == PAC_PATH && readable {
+        return match state.pac.get() {
+            Some(pac) => respond(
+                StatusCode::OK,
+                "application/x-ns-proxy-autoconfig",
+                pac.clone(),
+            ),
+            None => text(StatusCode::SERVICE_UNAVAILABLE, "no PAC file yet\n"),
+        };
+    }
     if path == ECHO_PATH && readable {
         state.traffic.echoes.fetch_add(1, Ordering::Relaxed);
         let body = if state.echo_garbage {

@@ -21,6 +21,31 @@ pub use entra::{
     WhatIfQuestion, WhatIfRequest, WhatIfSide, WhatIfSource, WhatIfTarget,
 };
 
+/// The browser's proxy decision for one target, as the run made it before planning.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DecisionObservation {
+    /// The PAC file, or the environment.
+    pub source: crate::pac::DecisionSource,
+    #[serde(flatten)]
+    pub outcome: DecisionOutcome,
+    /// The proxies the login hosts' decisions go through first (one each, deduplicated): an
+    /// observer's decision is compared with them.
+    pub login_proxies: Vec<String>,
+}
+
+/// A decision, or why none could be made.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum DecisionOutcome {
+    Decided {
+        decision: crate::pac::Decision,
+    },
+    Failed {
+        error: crate::pac::PacError,
+        message: String,
+    },
+}
+
 /// Milliseconds, as reports show them.
 pub(crate) mod ms {
     use std::time::Duration;
@@ -56,6 +81,8 @@ pub enum Observation {
     WhatIf(Box<WhatIfObservation>),
     /// The probe did not finish or did not start.
     NotRun(NotRun),
+    /// The browser's proxy decision for the target's URL (made before planning).
+    ProxyDecision(Box<DecisionObservation>),
     /// An observation read back from a JSON report (`sipa-check complete`), kept exactly as
     /// it was written: the report is the record, and only the checks being completed are
     /// judged again, on the typed parts they need.

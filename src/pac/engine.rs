@@ -84,7 +84,7 @@ impl Engine {
         runtime.set_interrupt_handler(Some(Box::new(move || Instant::now() > seen.get())));
         let context = Context::full(&runtime).map_err(engine_err)?;
         let ex = context.with(|ctx| -> Result<bool, PacError> {
-            install_host_functions(&ctx, env).map_err(engine_err)?;
+            install_host_functions(&ctx, env, deadline.clone()).map_err(engine_err)?;
             let mut options = EvalOptions::default();
             options.global = true;
             options.strict = false;
@@ -152,9 +152,22 @@ impl Engine {
     }
 }
 
-fn install_host_functions(ctx: &Ctx<'_>, env: HostEnv) -> rquickjs::Result<()> {
+fn install_host_functions(
+    ctx: &Ctx<'_>,
+    env: HostEnv,
+    deadline: Rc<Cell<Instant>>,
+) -> rquickjs::Result<()> {
     let globals = ctx.globals();
-    let resolve = env.resolve.clone();
+    // Time spent waiting for the resolver is not the script's: the bound moves by as much.
+    let inner = env.resolve.clone();
+    let resolve_timed = move |host: &str| {
+        let asked = Instant::now();
+        let found = inner(host);
+        deadline.set(deadline.get() + asked.elapsed());
+        found
+    };
+    let timed = Rc::new(resolve_timed);
+    let resolve = timed.clone();
     globals.set(
         "__sipa_resolve",
         Function::new(ctx.clone(), move |host: String| -> Option<String> {
@@ -164,7 +177,7 @@ fn install_host_functions(ctx: &Ctx<'_>, env: HostEnv) -> rquickjs::Result<()> {
                 .map(|ip| ip.to_string())
         })?,
     )?;
-    let resolve = env.resolve;
+    let resolve = timed;
     globals.set(
         "__sipa_resolve_ex",
         Function::new(ctx.clone(), move |host: String| -> String {

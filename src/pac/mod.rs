@@ -219,6 +219,16 @@ pub fn decide_all(
         if decisions.for_target(host, *port).is_some() {
             continue;
         }
+        // A script that ran out of time or memory once would for every URL: it is not run
+        // again, so that a run with many targets stays within one bound.
+        let exhausted = decisions.targets.values().find_map(|d| match d {
+            Err(e @ (PacError::TooSlow { .. } | PacError::TooMuchMemory { .. })) => Some(e.clone()),
+            _ => None,
+        });
+        if let Some(e) = exhausted {
+            decisions.insert(host, *port, Err(e));
+            continue;
+        }
         let decision = engine.find_proxy(url, host).and_then(|answer| {
             let directives =
                 parse_answer(&answer).map_err(|directive| PacError::UnknownDirective {

@@ -9,6 +9,7 @@ pub mod egress;
 pub mod flight;
 pub mod http;
 pub mod login_path;
+pub mod pac;
 pub mod proxy;
 pub mod tcp;
 pub mod tls;
@@ -134,7 +135,11 @@ pub async fn run(
     };
     let path = || async {
         match lead.route {
-            Route::Proxy => Ok(Path::Proxy),
+            Route::Proxy => Ok(Path::Proxy(plan.proxy_chain(
+                &lead.host,
+                port,
+                ctx.proxy.as_ref(),
+            ))),
             Route::Direct(family) => ctx
                 .targets(&lead.host, port, family, resolved)
                 .await
@@ -142,9 +147,13 @@ pub async fn run(
             Route::Graph => Err(NotRun::Panicked {
                 message: format!("{} was planned on Graph's route with a port", lead.name),
             }),
+            Route::Decision => Err(NotRun::Panicked {
+                message: format!("{} was planned to connect for a decision", lead.name),
+            }),
         }
     };
     match (*probe, &lead.kind) {
+        (Probe::Decision { .. }, _) => vec![decision_observation(plan, &lead.host, port)],
         (Probe::Resolve { .. } | Probe::NamedLocations { .. } | Probe::WhatIf { .. }, _) => {
             not_run(NotRun::Panicked {
                 message: format!("{} was planned with a port", lead.name),
@@ -230,9 +239,59 @@ impl<T> Drop for AbortOnDrop<T> {
     }
 }
 
-/// How a probe reaches its target: a list of addresses, or the proxy.
+/// How a probe reaches its target: a list of addresses, or the proxies to try in order (the
+/// explicit proxy, or the ones the browser's proxy decision names: fail-over as a browser's).
 #[derive(Debug, Clone)]
 pub enum Path {
     Direct(Vec<SocketAddr>),
-    Proxy,
+    Proxy(Vec<ProxySpec>),
+}
+
+/// The decision the plan follows for `host:port`, as the decision check's observation.
+fn decision_observation(plan: &Plan, host: &str, port: Port) -> Observation {
+    use crate::observation::{DecisionObservation, DecisionOutcome};
+    let Some(decisions) = &plan.decisions else {
+        return Observation::NotRun(NotRun::Panicked {
+            message: "a proxy decision check planned without decisions".into(),
+        });
+    };
+    let outcome = match decisions.for_target(host, port.get()) {
+        Some(Ok(decision)) => DecisionOutcome::Decided {
+            decision: decision.clone(),
+        },
+        Some(Err(error)) => DecisionOutcome::Failed {
+            message: error.to_string(),
+            error: error.clone(),
+        },
+        None => {
+            return Observation::NotRun(NotRun::Panicked {
+                message: format!("no proxy decision was made for {host}:{port}"),
+            });
+        }
+    };
+    let mut login_proxies: Vec<String> = Vec::new();
+    for check in plan
+        .checks
+        .iter()
+        .filter(|c| c.login_host && matches!(c.kind, CheckKind::ProxyDecision { role: None }))
+    {
+        let first = match decisions.for_target(&check.host, check.port.map_or(0, Port::get)) {
+            Some(Ok(d)) => match d.way() {
+                crate::pac::Way::Proxies(list) => list.first().map(ToString::to_string),
+                crate::pac::Way::Direct => Some("DIRECT".to_string()),
+                crate::pac::Way::Unprobeable(d) => Some(d.to_string()),
+            },
+            _ => None,
+        };
+        if let Some(first) = first
+            && !login_proxies.contains(&first)
+        {
+            login_proxies.push(first);
+        }
+    }
+    Observation::ProxyDecision(Box::new(DecisionObservation {
+        source: decisions.source.clone(),
+        outcome,
+        login_proxies,
+    }))
 }

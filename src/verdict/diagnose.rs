@@ -103,6 +103,9 @@ pub(super) fn diagnose(plan: &Plan, outcomes: &mut [Outcome], exp: &Expectation)
                 CheckKind::Tls => tls_diagnosis(&outcomes[i], control_reachable),
                 CheckKind::EntraNamedLocations => diagnosis(Cause::GraphUnreadable, "Conditional Access's named locations could not be read"),
                 CheckKind::EntraWhatIf => diagnosis(Cause::GraphUnreadable, "Conditional Access's What If could not be asked"),
+                // A decision check diagnoses itself when it is judged; one that never ran
+                // leaves the run without a decision.
+                CheckKind::ProxyDecision { .. } => diagnosis(Cause::PacInvalid, "no proxy decision was made for this target"),
                 CheckKind::Connect | CheckKind::Http(_) | CheckKind::EntraSignIn => {
                     path_diagnosis(&outcomes[i], control_reachable)
                 }

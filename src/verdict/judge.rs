@@ -16,7 +16,7 @@ use crate::plan::{Check, CheckKind, HttpExpect};
 use crate::scenario::model::{Family, ObserverRole};
 
 /// A blank outcome for a check, filled in by the judging functions.
-fn outcome(check: &Check, obs: &Observation, status: Status, reason: String) -> Outcome {
+pub(super) fn outcome(check: &Check, obs: &Observation, status: Status, reason: String) -> Outcome {
     Outcome {
         name: check.name.clone(),
         stage: check.stage,
@@ -55,9 +55,10 @@ fn elapsed(obs: &Observation) -> Duration {
             .max()
             .unwrap_or_default(),
         Observation::Entra(e) => e.token.elapsed,
-        Observation::NamedLocations(_) | Observation::WhatIf(_) | Observation::Recorded(_) => {
-            Duration::ZERO
-        }
+        Observation::NamedLocations(_)
+        | Observation::WhatIf(_)
+        | Observation::Recorded(_)
+        | Observation::ProxyDecision(_) => Duration::ZERO,
         Observation::NotRun(NotRun::Timeout { after }) => *after,
         Observation::NotRun(_) => Duration::ZERO,
     }
@@ -83,6 +84,12 @@ pub fn judge_check(check: &Check, obs: &Observation, exp: &Expectation) -> Outco
         (Observation::Entra(e), _) => {
             super::entra::judge(outcome(check, obs, Status::Error, String::new()), e, exp)
         }
+        (Observation::ProxyDecision(d), _) => super::decision::judge(
+            outcome(check, obs, Status::Error, String::new()),
+            check,
+            d,
+            exp,
+        ),
         (Observation::Http(_), _) => outcome(
             check,
             obs,
@@ -192,6 +199,7 @@ fn expected_for(check: &Check) -> String {
         CheckKind::EntraSignIn => {
             "a token request whose sign-in Entra's log names with its IP".into()
         }
+        CheckKind::ProxyDecision { .. } => super::decision::expected(check),
     }
 }
 

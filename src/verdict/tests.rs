@@ -82,6 +82,7 @@ fn scenario(with_observers: bool) -> Scenario {
             name: "unit".into(),
             dns: vec![],
             proxy: None,
+            decision: None,
             ca_files: vec![],
             expect_anchored: true,
             bind: None,
@@ -116,9 +117,10 @@ fn observe(plan: &Plan, egress: impl Fn(&Check, usize) -> SampleOutcome) -> Vec<
     plan.checks
         .iter()
         .map(|c| match &c.kind {
-            CheckKind::EntraSignIn | CheckKind::EntraNamedLocations | CheckKind::EntraWhatIf => {
-                Observation::NotRun(NotRun::NoObserver)
-            }
+            CheckKind::EntraSignIn
+            | CheckKind::EntraNamedLocations
+            | CheckKind::EntraWhatIf
+            | CheckKind::ProxyDecision { .. } => Observation::NotRun(NotRun::NoObserver),
             CheckKind::Resolve => Observation::Resolve(DnsObservation {
                 host: c.host.clone(),
                 record_type: "A",

@@ -223,6 +223,11 @@ fn write_run(
         ]
         .into_iter()
         .chain(v.bind.as_deref().map(|b| format!("bind: {}", clean(b))))
+        .chain(
+            v.proxy_decision
+                .as_deref()
+                .map(|d| format!("proxy decision: {}", clean(d))),
+        )
         .collect::<Vec<_>>(),
         layout,
     );
