@@ -128,6 +128,7 @@ fn every_lab_fault_names_its_cause() {
         ("what-if-no-difference", 1, &[AnchoringBuysNoTrust], 1),
         ("what-if-unavailable", 3, &[WhatIfUnavailable], 1),
         ("ca-blocks", 0, &[], 0),
+        ("pac-bypasses-login", 1, &[PacDirect], 1),
     ];
     for (fault, exit, causes, blocks) in rows {
         let s = lab_with(&["--fault", fault], fault);

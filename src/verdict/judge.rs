@@ -339,6 +339,19 @@ fn judge_connect(
     } else if attempts.len() == 1 && ok == 1 {
         // Where it connected from is in `observed`; the reason does not repeat it.
         (Status::Pass, format!("connected to {}", attempts[0].addr))
+    } else if ok > 0 && check.route == crate::plan::Route::Proxy {
+        // Proxies tried in order (a PAC file's fail-over): the last one carried it.
+        let carried = attempts
+            .iter()
+            .find(|a| matches!(a.outcome, ConnectOutcome::Connected { .. }))
+            .map_or_else(String::new, |a| a.addr.to_string());
+        (
+            Status::Pass,
+            match attempts.len() - ok {
+                1 => format!("carried by {carried}, after 1 proxy failed"),
+                n => format!("carried by {carried}, after {n} proxies failed"),
+            },
+        )
     } else if ok > 0 {
         (
             Status::Pass,
