@@ -715,6 +715,27 @@ pub(crate) fn parse_extract_regex(s: &str) -> Result<regex::Regex, String> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn pac_locations_are_urls_or_files() {
+        use super::super::model::PacLocation;
+        assert!(matches!(
+            super::parse_pac_location("http://pac.example/proxy.pac"),
+            Ok(PacLocation::Url(_))
+        ));
+        assert_eq!(
+            super::parse_pac_location("file:///etc/proxy.pac"),
+            Ok(PacLocation::File("/etc/proxy.pac".into()))
+        );
+        assert_eq!(
+            super::parse_pac_location("proxy.pac"),
+            Ok(PacLocation::File("proxy.pac".into()))
+        );
+        assert!(super::parse_pac_location("ftp://pac.example/proxy.pac").is_err());
+        assert!(super::parse_pac_location("").is_err());
+        let refused = super::parse_pac_location("http://u:hunter2@pac.example/p.pac").unwrap_err();
+        assert!(!refused.contains("hunter2"), "{refused}");
+    }
+
     use super::*;
 
     #[test]
