@@ -38,13 +38,42 @@ function localHostOrDomainIs(host, hostdom) {
     hostdom = String(hostdom);
     return host == hostdom || hostdom.lastIndexOf(host + '.', 0) == 0;
 }
-function shExpMatch(str, pattern) {
-    var re = String(pattern)
+// Each pattern is compiled once (a bypass list of many patterns is walked for every URL), into
+// an equality, suffix or prefix test where it has one `*` at an end and no other wildcard,
+// else a regular expression.
+var __sipa_patterns = new Map();
+function __sipa_compile(pattern) {
+    var stars = pattern.split('*').length - 1;
+    if (pattern.indexOf('?') == -1 && stars <= 1) {
+        if (stars == 0) return {kind: 0, text: pattern};
+        if (pattern.charAt(0) == '*') return {kind: 1, text: pattern.substring(1)};
+        if (pattern.charAt(pattern.length - 1) == '*') {
+            return {kind: 2, text: pattern.substring(0, pattern.length - 1)};
+        }
+    }
+    var re = pattern
         .replace(/[\\^$+{}()|\[\]]/g, '\\$&')
         .replace(/\./g, '\\.')
         .replace(/\*/g, '.*')
         .replace(/\?/g, '.');
-    return new RegExp('^' + re + '$').test(String(str));
+    return {kind: 3, re: new RegExp('^' + re + '$')};
+}
+function shExpMatch(str, pattern) {
+    if (typeof pattern !== 'string') pattern = String(pattern);
+    if (typeof str !== 'string') str = String(str);
+    var c = __sipa_patterns.get(pattern);
+    if (c === undefined) {
+        c = __sipa_compile(pattern);
+        if (__sipa_patterns.size >= 4096) __sipa_patterns.clear();
+        __sipa_patterns.set(pattern, c);
+    }
+    switch (c.kind) {
+        case 0: return str === c.text;
+        case 1: return str.length >= c.text.length &&
+            str.substring(str.length - c.text.length) === c.text;
+        case 2: return str.substring(0, c.text.length) === c.text;
+        default: return c.re.test(str);
+    }
 }
 function __sipa_ipv4(text) {
     var m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(String(text));
