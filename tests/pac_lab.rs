@@ -167,6 +167,13 @@ fn a_served_pac_file_that_sends_a_login_host_direct_fails_for_that_host_only() {
         "{}",
         r.text
     );
+    // The terminal report shows each host's decision on one line.
+    let line = r
+        .text
+        .lines()
+        .find(|l| l.trim_start().starts_with("login.windows.net ") && l.contains(":80, :443"))
+        .unwrap_or_else(|| panic!("no decision line for login.windows.net\n{}", r.text));
+    assert!(line.trim_end().ends_with(":80, :443 DIRECT"), "{line}");
     // The other login hosts go through the lab's proxy, as the PAC file says.
     let other = r.check("login.microsoft.com:443 proxy decision");
     assert_eq!(other["status"], "pass");

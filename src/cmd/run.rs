@@ -338,6 +338,21 @@ fn print_plan(s: &Scenario, connect_to: &[ConnectTo], out: &mut dyn Write) {
             .join(", ")
     };
     let _ = writeln!(out, "  resolvers {resolvers}");
+    match &s.vantage.decision {
+        Some(crate::scenario::DecisionSpec::Pac(at)) => {
+            let _ = writeln!(
+                out,
+                "  proxy decision: the PAC file {at} (fetched and evaluated when the run starts; each login host, port and observer goes the way it says)"
+            );
+        }
+        Some(crate::scenario::DecisionSpec::SystemProxy) => {
+            let _ = writeln!(
+                out,
+                "  proxy decision: the environment's HTTPS_PROXY / HTTP_PROXY / NO_PROXY (read when the run starts)"
+            );
+        }
+        None => {}
+    }
     match &s.vantage.proxy {
         Some(p) => {
             let _ = writeln!(out, "  proxy {}", p.display_url());
