@@ -5,6 +5,8 @@
 //! variables give the same kind of decision. Loopback only.
 
 mod common;
+#[path = "common/schema.rs"]
+mod schema;
 
 use std::collections::BTreeSet;
 use std::net::TcpListener;
@@ -152,6 +154,15 @@ fn a_served_pac_file_that_sends_a_login_host_direct_fails_for_that_host_only() {
         "{}",
         r.text
     );
+    // The report with its decisions is valid against the report schema.
+    schema::validate(
+        Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/schemas/report.schema.json"
+        )),
+        &json,
+    )
+    .unwrap_or_else(|e| panic!("the report schema refuses a PAC run's report: {e}"));
     let decision = r.check("login.windows.net:443 proxy decision");
     assert_eq!(decision["stage"], "pac");
     assert_eq!(decision["route"], "decision");
