@@ -383,6 +383,38 @@ fn the_system_proxy_with_no_proxy_covering_a_login_host_fails_like_a_pac_file() 
 }
 
 #[test]
+fn a_pac_file_over_https_is_fetched_with_the_vantages_trust_anchors() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let lab = lab(&runtime, &[]);
+    let url = lab.pac_https_url().to_string();
+    // The lab's flags carry its CA (--ca-file): the PAC file's certificate is trusted.
+    let r = run(&lab.run_flags(), &["--pac", &url], &[], "https");
+    assert_eq!(r.exit, Some(0), "{}", r.text);
+    assert_eq!(
+        r.check("login.windows.net:443 proxy decision")["observation"]["source"]["location"],
+        url
+    );
+    // Without the lab's CA the certificate is not trusted: the PAC file is unavailable, and
+    // the run is inconclusive, never a pass.
+    let flags: Vec<String> = lab.run_flags();
+    let at = flags
+        .iter()
+        .position(|f| f == "--ca-file")
+        .expect("--ca-file");
+    let mut without = flags.clone();
+    without.drain(at..at + 2);
+    let r = run(&without, &["--pac", &url], &[], "https-untrusted");
+    assert_eq!(r.exit, Some(3), "{}", r.text);
+    assert_eq!(
+        r.causes(),
+        BTreeSet::from(["pac-unavailable".to_owned()]),
+        "{}",
+        r.text
+    );
+    runtime.block_on(lab.shutdown());
+}
+
+#[test]
 fn a_pac_file_and_an_explicit_proxy_at_once_are_refused() {
     let out = sipa()
         .args([

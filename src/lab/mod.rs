@@ -235,6 +235,7 @@ pub struct Lab {
     ca_file: PathBuf,
     graph_addr: SocketAddr,
     pac_url: url::Url,
+    pac_https_url: url::Url,
     sign_ins: SignInLog,
     traffic: Arc<origin::TrafficCounters>,
     graph_traffic: Arc<graph::GraphCounters>,
@@ -300,6 +301,7 @@ impl Lab {
             ca_file,
             graph_addr: loopback_any,
             pac_url: url::Url::parse(&format!("http://{PAC_HOST}/")).expect("a URL"),
+            pac_https_url: url::Url::parse(&format!("https://{PAC_HOST}/")).expect("a URL"),
             sign_ins: Arc::new(Mutex::new(Vec::new())),
             traffic: Arc::default(),
             graph_traffic: Arc::default(),
@@ -335,6 +337,12 @@ impl Lab {
         lab.pac_url = url::Url::parse(&format!(
             "http://{PAC_HOST}:{}{}",
             origin_plain_addr.port(),
+            origin::PAC_PATH
+        ))
+        .expect("a URL");
+        lab.pac_https_url = url::Url::parse(&format!(
+            "https://{PAC_HOST}:{}{}",
+            origin_https_addr.port(),
             origin::PAC_PATH
         ))
         .expect("a URL");
@@ -520,6 +528,11 @@ impl Lab {
     /// lab's DNS).
     pub fn pac_url(&self) -> url::Url {
         self.pac_url.clone()
+    }
+
+    /// The same PAC file over https, with a certificate from the lab's CA (`--ca-file`).
+    pub fn pac_https_url(&self) -> url::Url {
+        self.pac_https_url.clone()
     }
 
     /// The `sipa-check run` flags that follow this lab's PAC file (DIRECT goes to the
