@@ -264,6 +264,40 @@ fn a_dead_first_proxy_fails_over_to_the_second_which_carries_the_run() {
 }
 
 #[test]
+fn dns_resolve_and_my_ip_address_answer_from_the_vantage() {
+    // The lab's DNS answers every lab and login name with 127.0.0.1, which no public resolver
+    // does: a PAC file that sends only names resolving into 127.0.0.0/8, from a vantage whose
+    // address is on loopback, to the proxy passes only if dnsResolve asked the vantage's
+    // resolver (--dns) and myIpAddress is the vantage's own address.
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let lab = lab(&runtime, &[]);
+    let proxy = lab.proxy_addr();
+    let pac = pac_file(
+        "resolve",
+        &format!(
+            "function FindProxyForURL(url, host) {{\n\
+             \x20   if (!isInNet(myIpAddress(), \"127.0.0.0\", \"255.0.0.0\")) return \"DIRECT\";\n\
+             \x20   if (isResolvable(host) && isInNet(host, \"127.0.0.0\", \"255.0.0.0\") &&\n\
+             \x20       isInNetEx(dnsResolveEx(host), \"127.0.0.0/8\"))\n\
+             \x20       return \"PROXY {proxy}\";\n\
+             \x20   return \"DIRECT\";\n}}\n"
+        ),
+    );
+    let r = run(
+        &lab.run_flags(),
+        &["--pac", pac.to_str().unwrap()],
+        &[],
+        "resolve",
+    );
+    assert_eq!(r.exit, Some(0), "{}", r.text);
+    assert_eq!(
+        r.check("login.microsoftonline.com:443 proxy decision")["reason"],
+        format!("PROXY {proxy} (line 5)")
+    );
+    runtime.block_on(lab.shutdown());
+}
+
+#[test]
 fn bad_pac_input_is_an_error_with_its_cause_never_a_pass() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let lab = lab(&runtime, &[]);
