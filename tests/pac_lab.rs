@@ -298,6 +298,40 @@ fn dns_resolve_and_my_ip_address_answer_from_the_vantage() {
 }
 
 #[test]
+fn a_control_sent_another_way_than_the_login_hosts_is_reported() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let lab = lab(&runtime, &[]);
+    let proxy = lab.proxy_addr();
+    let pac = pac_file(
+        "control",
+        &format!(
+            "function FindProxyForURL(url, host) {{\n\
+             \x20   if (host == \"control.sipa-lab.test\") return \"DIRECT\";\n\
+             \x20   return \"PROXY {proxy}\";\n}}\n"
+        ),
+    );
+    let r = run(
+        &lab.run_flags(),
+        &["--pac", pac.to_str().unwrap()],
+        &[],
+        "control",
+    );
+    // Not a failure: the control still shows an egress outside the anchor set.
+    assert_eq!(r.exit, Some(0), "{}", r.text);
+    let control = r.check("control.sipa-lab.test:443 proxy decision");
+    assert_eq!(control["status"], "pass");
+    let warnings = control["warnings"].to_string();
+    assert!(
+        warnings.contains("the control goes DIRECT while the login hosts go through"),
+        "{control}"
+    );
+    assert!(r.text.contains("the control goes DIRECT"), "{}", r.text);
+    // The login hosts' decisions carry no such warning.
+    assert!(r.check("login.windows.net:443 proxy decision")["warnings"].is_null());
+    runtime.block_on(lab.shutdown());
+}
+
+#[test]
 fn bad_pac_input_is_an_error_with_its_cause_never_a_pass() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let lab = lab(&runtime, &[]);
