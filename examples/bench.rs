@@ -641,6 +641,8 @@ fn lab_delays(check: &Check) -> u32 {
         CheckKind::EntraNamedLocations | CheckKind::EntraWhatIf => 0,
         // UDP 443 is closed in the lab by default: the kernel's ICMP answer is not delayed.
         CheckKind::Quic { .. } => 0,
+        // Made before planning, read back: no connection.
+        CheckKind::ProxyDecision { .. } => 0,
     }
 }
 

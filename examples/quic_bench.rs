@@ -43,6 +43,7 @@ fn without_quic(plan: &Plan) -> Plan {
         checks: plan.checks[..first].to_vec(),
         probes: plan.probes[..probes].to_vec(),
         entra_mode: plan.entra_mode,
+        decisions: plan.decisions.clone(),
     }
 }
 

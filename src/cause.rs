@@ -117,11 +117,21 @@ pub enum Cause {
     ZiaChangesPending,
     /// The ZPA or ZIA admin API could not be read (audit).
     AdminApiUnreadable,
+    /// The browser's proxy decision (PAC file, system proxy) sends a login host DIRECT.
+    PacDirect,
+    /// The PAC file (or a proxy variable) cannot be read as a decision: syntax, no
+    /// FindProxyForURL, a non-string answer, an unknown directive, a loop, too much memory.
+    PacInvalid,
+    /// The PAC file could not be fetched or read.
+    PacUnavailable,
+    /// The decision sends a login host first through a route sipa-check cannot probe
+    /// (SOCKS, an HTTPS proxy).
+    PacUnprobeable,
 }
 
 impl Cause {
     /// Every cause, for tests and documentation.
-    pub const ALL: [Cause; 50] = [
+    pub const ALL: [Cause; 54] = [
         Cause::SegmentLacksHost,
         Cause::SegmentLacksPort,
         Cause::SegmentLacksHostOrPort,
@@ -172,6 +182,10 @@ impl Cause {
         Cause::ZpaGatewayMissing,
         Cause::ZiaChangesPending,
         Cause::AdminApiUnreadable,
+        Cause::PacDirect,
+        Cause::PacInvalid,
+        Cause::PacUnavailable,
+        Cause::PacUnprobeable,
     ];
 
     /// The stable id, as JSON and JUnit carry it: `segment-lacks-host`.
@@ -227,6 +241,10 @@ impl Cause {
             Cause::ZpaGatewayMissing => "zpa-gateway-missing",
             Cause::ZiaChangesPending => "zia-changes-pending",
             Cause::AdminApiUnreadable => "admin-api-unreadable",
+            Cause::PacDirect => "pac-direct",
+            Cause::PacInvalid => "pac-invalid",
+            Cause::PacUnavailable => "pac-unavailable",
+            Cause::PacUnprobeable => "pac-unprobeable",
         }
     }
 
@@ -322,6 +340,14 @@ impl Cause {
             Cause::ZpaGatewayMissing => "no ZIA ZPA gateway leads to the segment's server group",
             Cause::ZiaChangesPending => "ZIA has saved changes that are not activated",
             Cause::AdminApiUnreadable => "the ZPA or ZIA admin API could not be read",
+            Cause::PacDirect => {
+                "the browser's proxy decision sends login hosts DIRECT: they never reach ZIA"
+            }
+            Cause::PacInvalid => "the PAC file gives no usable decision",
+            Cause::PacUnavailable => "the PAC file could not be fetched or read",
+            Cause::PacUnprobeable => {
+                "the proxy decision names a route sipa-check cannot probe (SOCKS, HTTPS proxy)"
+            }
         }
     }
 
@@ -371,6 +397,10 @@ impl Cause {
             Cause::ZpaGatewayMissing => GuideStep::ZpaGateway,
             Cause::ZiaChangesPending => GuideStep::ZiaActivation,
             Cause::AdminApiUnreadable => GuideStep::AdminApi,
+            Cause::PacDirect => GuideStep::PacFile,
+            Cause::PacInvalid | Cause::PacUnavailable | Cause::PacUnprobeable => {
+                GuideStep::PacSource
+            }
         }
     }
 }

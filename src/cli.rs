@@ -128,6 +128,14 @@ pub struct ScenarioFlags {
     /// Checked by the command, not by clap, whose errors would echo a password.
     #[arg(long, value_name = "URL")]
     pub proxy: Option<String>,
+    /// Follow the browser's PAC file (http(s) URL, fetched through the vantage's path, or a
+    /// file): each probe goes the way it decides, DIRECT or through its proxies in order.
+    #[arg(long, value_name = "URL|FILE", conflicts_with_all = ["proxy", "system_proxy"])]
+    pub pac: Option<String>,
+    /// Follow the environment's proxy settings (HTTPS_PROXY, HTTP_PROXY, NO_PROXY, as curl
+    /// reads them) as the browser's proxy decision.
+    #[arg(long, conflicts_with_all = ["proxy"])]
+    pub system_proxy: bool,
     /// Extra trust anchor in PEM, such as the Zscaler root for SSL inspection (repeatable;
     /// curl's --cacert is accepted too).
     #[arg(long = "ca-file", visible_alias = "cacert", value_name = "PEM")]
@@ -268,6 +276,10 @@ pub struct LabArgs {
     /// Go through the lab's explicit proxy instead of its transparent gateway.
     #[arg(long)]
     pub via_proxy: bool,
+    /// Follow the lab's PAC file (served by the lab): the login hosts and the observers go the
+    /// way it decides (its proxy, or DIRECT to the transparent gateway).
+    #[arg(long, conflicts_with_all = ["via_proxy", "serve"])]
+    pub pac: bool,
     /// Check from the lab's two places at once: the trusted office (127.0.0.10, anchored) and
     /// the guest network (127.0.0.20, not anchored), with scenarios/lab-places.toml. The place
     /// faults imply it.

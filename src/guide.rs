@@ -66,11 +66,15 @@ pub enum GuideStep {
     RunCut,
     /// QUIC (UDP 443) to the login hosts, which the guide's TCP-only anchoring does not carry.
     BlockQuic,
+    /// The PAC file (ZIA hosted PAC or the browser's own) that decides where login traffic goes.
+    PacFile,
+    /// The PAC file or proxy settings the run was given: reachable, and readable as a decision.
+    PacSource,
 }
 
 impl GuideStep {
     /// Every step, for tests and documentation.
-    pub const ALL: [GuideStep; 29] = [
+    pub const ALL: [GuideStep; 31] = [
         GuideStep::SegmentDomains,
         GuideStep::SegmentPorts,
         GuideStep::ForwardingRule,
@@ -100,6 +104,8 @@ impl GuideStep {
         GuideStep::AdminApi,
         GuideStep::RunCut,
         GuideStep::BlockQuic,
+        GuideStep::PacFile,
+        GuideStep::PacSource,
     ];
 
     /// What the admin reads: the guide's step, in its words.
@@ -187,6 +193,12 @@ impl GuideStep {
             GuideStep::BlockQuic => {
                 "outside the guide: the guide anchors TCP 80 and 443 only: block QUIC (UDP 443) to the login hosts (a ZIA Firewall Filtering rule, or the network firewall) so that browsers fall back to TCP, or anchor UDP 443 too"
             }
+            GuideStep::PacFile => {
+                "outside the guide: the PAC file (ZIA hosted PAC, or the one the browsers are given) must send login.microsoftonline.com, login.windows.net and login.microsoft.com to ZIA (PROXY), not DIRECT: exempt them from any Microsoft 365 bypass list"
+            }
+            GuideStep::PacSource => {
+                "not a guide step: the PAC file or proxy settings this run follows (--pac, [vantage] pac, --system-proxy): reachable from the vantage, valid JavaScript with FindProxyForURL answering DIRECT or PROXY host:port"
+            }
             GuideStep::AdminApi => {
                 "not a guide step: the audit's API access (credentials in the environment, the cloud, the route to the ZPA and ZIA APIs)"
             }
@@ -204,10 +216,14 @@ impl GuideStep {
             .unwrap_or(text)
     }
 
-    /// Whether the vendor's guide has this step. Two tenant steps lie outside it: the guide
-    /// speaks of IPv4 and TCP only, so carrying IPv6 and blocking QUIC are advice of ours.
+    /// Whether the vendor's guide has this step. Three tenant steps lie outside it: the guide
+    /// speaks of IPv4, TCP and an explicit proxy only, so carrying IPv6, blocking QUIC and the
+    /// PAC file's exemptions are advice of ours.
     pub fn in_guide(self) -> bool {
-        !matches!(self, GuideStep::Ipv6 | GuideStep::BlockQuic)
+        !matches!(
+            self,
+            GuideStep::Ipv6 | GuideStep::BlockQuic | GuideStep::PacFile
+        )
     }
 
     /// Whether this is a step of the tenant's configuration (ZPA, ZIA, Entra's trusted
@@ -229,7 +245,8 @@ impl GuideStep {
             | GuideStep::AppConnectors
             | GuideStep::ClientForwarding
             | GuideStep::ZpaGateway
-            | GuideStep::BlockQuic => true,
+            | GuideStep::BlockQuic
+            | GuideStep::PacFile => true,
             GuideStep::PerHostEvidence
             | GuideStep::Dns
             | GuideStep::ProxyAuth
@@ -243,7 +260,8 @@ impl GuideStep {
             | GuideStep::GraphRoute
             | GuideStep::ZiaActivation
             | GuideStep::AdminApi
-            | GuideStep::RunCut => false,
+            | GuideStep::RunCut
+            | GuideStep::PacSource => false,
         }
     }
 }

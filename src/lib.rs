@@ -14,6 +14,7 @@ pub mod manual;
 pub mod metrics;
 pub mod observation;
 pub mod outcome;
+pub mod pac;
 pub mod plan;
 pub mod probe;
 pub mod progress;

@@ -168,6 +168,10 @@ pub struct VantageFacts {
     pub resolvers: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub proxy: Option<String>,
+    /// Where the browser's proxy decision came from (a PAC file, the environment), when the
+    /// vantage follows one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proxy_decision: Option<String>,
     /// Local addresses the probes' connections left from.
     pub local_addresses: Vec<String>,
     /// What went wrong reading the OS trust store (unreadable or unparsable certificates): a

@@ -2,7 +2,10 @@
 
 use serde::{Deserialize, Serialize};
 
+use std::sync::Arc;
+
 use crate::address::{ConnectTo, literal_ip};
+use crate::pac::{ProxyDecisions, Way};
 use crate::scenario::model::{EchoObserver, Family, ObserverRole, Port, Scenario};
 
 /// How a check reaches its target.
@@ -15,6 +18,8 @@ pub enum Route {
     /// Graph's own route, apart from the path under test: system DNS, a direct connection, no
     /// proxy. The run-wide Graph checks (named locations, What If) take it.
     Graph,
+    /// No connection: the browser's proxy decision (a PAC file, the system proxy) for a URL.
+    Decision,
 }
 
 /// Reports show a route as `ipv4`, `ipv6`, `proxy`, or `graph route`.
@@ -24,17 +29,19 @@ impl std::fmt::Display for Route {
             Route::Direct(family) => family.fmt(f),
             Route::Proxy => f.write_str("proxy"),
             Route::Graph => f.write_str("graph route"),
+            Route::Decision => f.write_str("proxy decision"),
         }
     }
 }
 
 impl Route {
     /// Every route, in the order reports sort them.
-    pub const ALL: [Route; 4] = [
+    pub const ALL: [Route; 5] = [
         Route::Direct(Family::V4),
         Route::Direct(Family::V6),
         Route::Proxy,
         Route::Graph,
+        Route::Decision,
     ];
 
     /// The IP family a direct route probes; none through the proxy, which resolves names,
@@ -42,7 +49,7 @@ impl Route {
     pub fn family(self) -> Option<Family> {
         match self {
             Route::Direct(f) => Some(f),
-            Route::Proxy | Route::Graph => None,
+            Route::Proxy | Route::Graph | Route::Decision => None,
         }
     }
 
@@ -53,6 +60,7 @@ impl Route {
             Route::Direct(Family::V6) => "ipv6",
             Route::Proxy => "proxy",
             Route::Graph => "graph",
+            Route::Decision => "decision",
         }
     }
 }
@@ -73,7 +81,7 @@ impl<'de> Deserialize<'de> for Route {
             .find(|r| r.word() == word)
             .ok_or_else(|| {
                 serde::de::Error::custom(format!(
-                    "route `{word}`: expected ipv4, ipv6, proxy or graph"
+                    "route `{word}`: expected ipv4, ipv6, proxy, graph or decision"
                 ))
             })
     }
@@ -92,6 +100,8 @@ pub enum Stage {
     Entra,
     /// QUIC on UDP 443: whether a browser's HTTP/3 attempt gets around the TCP-only anchoring.
     Quic,
+    /// The browser's proxy decision for the target's URL (a PAC file, the system proxy).
+    Pac,
 }
 
 impl std::fmt::Display for Stage {
@@ -104,6 +114,7 @@ impl std::fmt::Display for Stage {
             Stage::Egress => "egress",
             Stage::Entra => "entra",
             Stage::Quic => "quic",
+            Stage::Pac => "pac",
         })
     }
 }
@@ -141,6 +152,11 @@ pub enum CheckKind {
     /// echo observers (here) are asked over HTTP/3 from the same family.
     Quic {
         echoes: Vec<EchoObserver>,
+    },
+    /// The browser's proxy decision for a login host's port (`role: None`) or an observer's
+    /// URL (its role).
+    ProxyDecision {
+        role: Option<ObserverRole>,
     },
 }
 
@@ -216,6 +232,10 @@ pub enum Probe {
     Quic {
         check: usize,
     },
+    /// The proxy decision, made before planning: read back, not probed.
+    Decision {
+        check: usize,
+    },
 }
 
 impl Probe {
@@ -227,7 +247,8 @@ impl Probe {
             | Probe::Token { check }
             | Probe::NamedLocations { check }
             | Probe::WhatIf { check }
-            | Probe::HttpsRecord { check } => vec![check],
+            | Probe::HttpsRecord { check }
+            | Probe::Decision { check } => vec![check],
             Probe::Quic { check } => vec![check],
             Probe::LoginPath { connect, tls, http } => {
                 std::iter::once(connect).chain(tls).chain([http]).collect()
@@ -243,7 +264,8 @@ impl Probe {
             | Probe::Token { check }
             | Probe::NamedLocations { check }
             | Probe::WhatIf { check }
-            | Probe::HttpsRecord { check } => check,
+            | Probe::HttpsRecord { check }
+            | Probe::Decision { check } => check,
             Probe::Quic { check } => check,
             Probe::LoginPath { connect, .. } => connect,
         }
@@ -257,23 +279,43 @@ pub struct Plan {
     pub probes: Vec<Probe>,
     /// `[entra] mode`, when the scenario has `[entra]`: what its sign-in checks will prove.
     pub entra_mode: Option<crate::scenario::model::EntraMode>,
+    /// The browser's proxy decisions the plan follows, when the vantage has a PAC file or
+    /// follows the system proxy.
+    pub decisions: Option<Arc<ProxyDecisions>>,
 }
 
 impl Plan {
     /// Expands the scenario. With a proxy, every connection goes through it and the local
     /// resolution is informational; otherwise each family is probed on its own addresses.
     pub fn build(scenario: &Scenario, connect_to: &[ConnectTo]) -> Plan {
+        Plan::build_with(scenario, connect_to, None)
+    }
+
+    /// As [`Plan::build`], following the browser's proxy decisions when given: each login
+    /// host, port and observer goes the way its decision says (DIRECT: each family on its own
+    /// addresses; proxies: the proxy route, with fail-over), and each has a check of its
+    /// decision. A target without a usable decision gets no connection at all: its decision
+    /// check says why.
+    pub fn build_with(
+        scenario: &Scenario,
+        connect_to: &[ConnectTo],
+        decisions: Option<Arc<ProxyDecisions>>,
+    ) -> Plan {
         let mut b = Builder {
             checks: Vec::new(),
             probes: Vec::new(),
             proxied: scenario.vantage.proxy.is_some(),
             families: scenario.limits.family.families().to_vec(),
             connect_to,
+            decisions: decisions.as_deref(),
         };
         let login_hosts: Vec<&str> = scenario.login.hosts.iter().map(|h| h.as_str()).collect();
         for host in &login_hosts {
             for &port in &scenario.login.ports {
-                for route in b.routes() {
+                if b.decisions.is_some() {
+                    b.push_decision(host, port, None, true);
+                }
+                for route in b.routes_for(host, port) {
                     // One connection per host, port and route, opened as soon as the name is
                     // resolved, which the TLS handshake and then the HTTP request go on, as a
                     // browser's would. The verdict judges each stage only after the one before
@@ -308,7 +350,7 @@ impl Plan {
             // sign-in names the IP Entra saw for that very host. It is judged only once the
             // login path's TLS handshake to the same host and route passed.
             for host in &login_hosts {
-                for route in b.routes() {
+                for route in b.routes_for(host, Port::HTTPS) {
                     let waits_for = b.resolve_dep(host, Port::HTTPS, route);
                     let tls = b.checks.iter().find(|c| {
                         c.kind == CheckKind::Tls
@@ -343,7 +385,17 @@ impl Plan {
         for observer in &scenario.observers {
             let host = observer.host().to_string();
             let login = login_hosts.contains(&host.as_str());
-            for route in b.routes() {
+            if b.decisions.is_some() {
+                let decided = b.checks.iter().any(|c| {
+                    matches!(c.kind, CheckKind::ProxyDecision { .. })
+                        && c.host == host
+                        && c.port == Some(observer.port())
+                });
+                if !decided {
+                    b.push_decision(&host, observer.port(), Some(observer.role), login);
+                }
+            }
+            for route in b.routes_for(&host, observer.port()) {
                 let waits_for = b.resolve_dep(&host, observer.port(), route);
                 let probe = b.probes.len();
                 let at = Target {
@@ -423,6 +475,26 @@ impl Plan {
             checks: b.checks,
             probes: b.probes,
             entra_mode: scenario.entra.as_ref().map(|e| e.mode),
+            decisions,
+        }
+    }
+
+    /// The proxies a proxy-route probe to `host:port` tries, in order: the decision's, or
+    /// the vantage's one explicit proxy.
+    pub fn proxy_chain(
+        &self,
+        host: &str,
+        port: Port,
+        explicit: Option<&crate::scenario::model::ProxySpec>,
+    ) -> Vec<crate::scenario::model::ProxySpec> {
+        match self
+            .decisions
+            .as_ref()
+            .and_then(|d| d.for_target(host, port.get()))
+        {
+            Some(Ok(decision)) => decision.proxy_chain(),
+            Some(Err(_)) => Vec::new(),
+            None => explicit.into_iter().cloned().collect(),
         }
     }
 
@@ -463,9 +535,41 @@ struct Builder<'a> {
     proxied: bool,
     families: Vec<Family>,
     connect_to: &'a [ConnectTo],
+    decisions: Option<&'a ProxyDecisions>,
 }
 
 impl Builder<'_> {
+    /// The routes to `host:port`: the vantage's, or the way its proxy decision says; none
+    /// when the decision could not be made or names a route sipa-check cannot probe.
+    fn routes_for(&self, host: &str, port: Port) -> Vec<Route> {
+        let Some(decisions) = self.decisions else {
+            return self.routes();
+        };
+        match decisions.for_target(host, port.get()) {
+            None => self.routes(),
+            Some(Err(_)) => Vec::new(),
+            Some(Ok(decision)) => match decision.way() {
+                Way::Direct => self.families.iter().map(|&f| Route::Direct(f)).collect(),
+                Way::Proxies(_) => vec![Route::Proxy],
+                Way::Unprobeable(_) => Vec::new(),
+            },
+        }
+    }
+
+    /// The check of the proxy decision for `host:port`, with its probe.
+    fn push_decision(&mut self, host: &str, port: Port, role: Option<ObserverRole>, login: bool) {
+        let probe = self.probes.len();
+        let at = Target {
+            host,
+            port,
+            route: Route::Decision,
+            waits_for: None,
+            probe,
+        };
+        let check = self.push(&at, CheckKind::ProxyDecision { role }, None, login);
+        self.probes.push(Probe::Decision { check });
+    }
+
     fn routes(&self) -> Vec<Route> {
         if self.proxied {
             vec![Route::Proxy]
@@ -490,8 +594,8 @@ impl Builder<'_> {
                 }
                 return None;
             }
-            // Graph resolves its host itself, with system DNS.
-            Route::Graph => return None,
+            // Graph resolves its host itself, with system DNS; a decision connects nowhere.
+            Route::Graph | Route::Decision => return None,
         };
         let id = self.resolve_check(host, family);
         let pinned = self
@@ -567,6 +671,7 @@ impl Builder<'_> {
             }
             CheckKind::HttpsRecord => Stage::Resolve,
             CheckKind::Quic { .. } => Stage::Quic,
+            CheckKind::ProxyDecision { .. } => Stage::Pac,
         };
         self.checks.push(Check {
             id,
@@ -605,6 +710,9 @@ impl Builder<'_> {
             }
             // One record for every family: the name carries no route.
             CheckKind::HttpsRecord => return format!("{} https record", check.host),
+            CheckKind::ProxyDecision { .. } => {
+                return format!("{} proxy decision", check.target());
+            }
             CheckKind::Egress(o) => {
                 let role = match o.role {
                     ObserverRole::Anchored => "anchored",

@@ -295,7 +295,6 @@ async fn observe<'a>(
     (ctx, exp): Prepared,
     (started_at, started): (String, Instant),
 ) -> Result<Observed<'a>, SetupError> {
-    let plan = Arc::new(Plan::build(scenario, &settings.connect_to));
     let entra = match (&scenario.entra, settings.entra) {
         (None, _) => None,
         (Some(_), None) => return Err(SetupError::NoEntraCredentials(scenario.source.clone())),
@@ -314,6 +313,9 @@ async fn observe<'a>(
         }
         None => ctx,
     };
+    // The browser's proxy decisions, made once before planning: the plan follows them.
+    let decisions = probe::pac::decide(scenario, &ctx).await.map(Arc::new);
+    let plan = Arc::new(Plan::build_with(scenario, &settings.connect_to, decisions));
     let interrupt = settings.interrupt.shared();
     let (mut observations, cut_short) = execute(
         &plan,
@@ -394,6 +396,7 @@ fn conclude(
         sipa_check_version: env!("CARGO_PKG_VERSION").to_string(),
         resolvers: ctx.dns.servers().to_vec(),
         proxy: scenario.vantage.proxy.as_ref().map(|p| p.display_url()),
+        proxy_decision: plan.decisions.as_ref().map(|d| d.source.to_string()),
         local_addresses: local_addresses(&observations),
         trust_store_problems: ctx.trust.os_store_problems(),
         warnings: scenario.vantage_warnings(),

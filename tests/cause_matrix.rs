@@ -131,6 +131,7 @@ fn every_lab_fault_names_its_cause() {
         ("https-hint-bypass", 1, &[HttpsHintOffPath], 1),
         ("quic-open", 1, &[QuicOpen], 1),
         ("quic-open-unanchored", 1, &[QuicUnanchored], 1),
+        ("pac-bypasses-login", 1, &[PacDirect], 1),
     ];
     for (fault, exit, causes, blocks) in rows {
         let s = lab_with(&["--fault", fault], fault);

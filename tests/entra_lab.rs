@@ -620,7 +620,7 @@ async fn the_token_request_goes_through_the_explicit_proxy_too() {
     for host in ["login.microsoft.com", "login.windows.net"] {
         let spec = token::Spec {
             host: host.into(),
-            path: Path::Proxy,
+            path: Path::Proxy(ctx.proxy.clone().into_iter().collect()),
             credentials: credentials(LAB_CLIENT_SECRET),
         };
         let observed = token::run(&spec, &ctx).await;

@@ -925,3 +925,27 @@ fn every_fault_has_a_row() {
         assert!(source.contains(&row), "no row {row} for {variant}");
     }
 }
+
+// The PAC file: a login host it sends DIRECT fails on its decision, whatever the path it then
+// takes (here the transparent gateway, which anchors it).
+row!(
+    pac_bypasses_login,
+    [PacBypassesLogin],
+    Fail,
+    [
+        expect(
+            "login.windows.net:443 proxy decision",
+            Fail,
+            Pac,
+            GuideStep::PacFile,
+            "sends login.windows.net DIRECT"
+        ),
+        expect(
+            "login.windows.net:80 proxy decision",
+            Fail,
+            Pac,
+            GuideStep::PacFile,
+            "never reaches ZIA"
+        ),
+    ]
+);

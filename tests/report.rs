@@ -224,6 +224,7 @@ fn canned_run() -> ScenarioRun {
             sipa_check_version: "0.1.0".to_string(),
             resolvers: vec!["127.0.0.1:5353".to_string()],
             proxy: Some("http://proxy.example:8080 (user REDACTED)".to_string()),
+            proxy_decision: None,
             local_addresses: vec!["127.0.0.1".to_string()],
             trust_store_problems: Vec::new(),
             warnings: Vec::new(),

@@ -87,6 +87,7 @@ fn overrides_replace_lists_and_options() {
         vantage: vec!["lab".into()],
         dns: vec![scenario::parse_dns_server("127.0.0.1:5353").unwrap()],
         proxy: Some(scenario::parse_proxy("http://127.0.0.1:3128").unwrap()),
+        decision: None,
         ca_files: vec!["/tmp/lab-ca.pem".into()],
         family: Some(FamilySelection::V4),
         require: Some(Require::PerHost),

@@ -125,7 +125,8 @@ pub async fn lab(
     } else {
         (scenario::bundled_lab(), None)
     };
-    let (mut overrides, connect_to) = lab_overrides(&lab, &config_faults, args.via_proxy);
+    let (mut overrides, connect_to) =
+        lab_overrides_with(&lab, &config_faults, args.via_proxy, args.pac);
     overrides.timeout = args.timeout;
     overrides.deadline = args.deadline;
     if let Err(e) = s.apply(&overrides) {
@@ -202,7 +203,19 @@ pub fn from_both_places(s: &mut Scenario) {
 /// The overrides and `--connect-to` rules that point the bundled lab scenario at `lab`. Faults
 /// that only show through the proxy, or only over IPv6, choose that path.
 pub fn lab_overrides(lab: &Lab, faults: &[Fault], via_proxy: bool) -> (Overrides, Vec<ConnectTo>) {
-    let via_proxy = via_proxy || faults.iter().any(|f| f.needs_proxy());
+    lab_overrides_with(lab, faults, via_proxy, false)
+}
+
+/// As [`lab_overrides`]; with `pac` (or a fault in the PAC file) the run follows the lab's PAC
+/// file, whose DIRECT goes to the transparent gateway.
+pub fn lab_overrides_with(
+    lab: &Lab,
+    faults: &[Fault],
+    via_proxy: bool,
+    pac: bool,
+) -> (Overrides, Vec<ConnectTo>) {
+    let pac = pac || faults.iter().any(|f| f.needs_pac());
+    let via_proxy = !pac && (via_proxy || faults.iter().any(|f| f.needs_proxy()));
     let mut overrides = Overrides {
         expect_ips: vec![ipnet::IpNet::from(lab.anchor_ip())],
         dns: vec![lab.dns_addr()],
@@ -214,6 +227,11 @@ pub fn lab_overrides(lab: &Lab, faults: &[Fault], via_proxy: bool) -> (Overrides
         ..Overrides::default()
     };
     let mut connect_to = Vec::new();
+    if pac {
+        overrides.decision = Some(crate::scenario::DecisionSpec::Pac(
+            crate::scenario::PacLocation::Url(lab.pac_url()),
+        ));
+    }
     if via_proxy {
         overrides.proxy = scenario::parse_proxy(&format!("http://{}", lab.proxy_addr())).ok();
     } else {

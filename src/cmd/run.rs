@@ -86,11 +86,19 @@ fn overrides(flags: &ScenarioFlags, env: &Env) -> Result<Overrides, String> {
     if let Some(p) = &mut proxy {
         p.password = env.proxy_password.clone();
     }
+    let decision = match (&flags.pac, flags.system_proxy) {
+        (Some(pac), _) => Some(scenario::DecisionSpec::Pac(
+            scenario::parse_pac_location(pac).map_err(|e| format!("--pac: {e}"))?,
+        )),
+        (None, true) => Some(scenario::DecisionSpec::SystemProxy),
+        (None, false) => None,
+    };
     Ok(Overrides {
         expect_ips: flags.expect_ip.clone(),
         vantage: flags.vantage.clone(),
         dns: flags.dns.clone(),
         proxy,
+        decision,
         ca_files: flags.ca_file.clone(),
         family: flags.family(),
         require: flags.require,
@@ -330,6 +338,21 @@ fn print_plan(s: &Scenario, connect_to: &[ConnectTo], out: &mut dyn Write) {
             .join(", ")
     };
     let _ = writeln!(out, "  resolvers {resolvers}");
+    match &s.vantage.decision {
+        Some(crate::scenario::DecisionSpec::Pac(at)) => {
+            let _ = writeln!(
+                out,
+                "  proxy decision: the PAC file {at} (fetched and evaluated when the run starts; each login host, port and observer goes the way it says)"
+            );
+        }
+        Some(crate::scenario::DecisionSpec::SystemProxy) => {
+            let _ = writeln!(
+                out,
+                "  proxy decision: the environment's HTTPS_PROXY / HTTP_PROXY / NO_PROXY (read when the run starts)"
+            );
+        }
+        None => {}
+    }
     match &s.vantage.proxy {
         Some(p) => {
             let _ = writeln!(out, "  proxy {}", p.display_url());

@@ -73,11 +73,14 @@ pub enum Fault {
     /// UDP 443 reaches the login hosts and HTTP/3 leaves from the client's own address: the
     /// HTTP/3 canary (`http3 = true`) shows a non-anchor IP.
     QuicOpenUnanchored,
+    /// The lab's PAC file sends login.windows.net DIRECT (a Microsoft 365 bypass list that
+    /// caught a login host): it never reaches ZIA.
+    PacBypassesLogin,
 }
 
 impl Fault {
     /// Every fault, in the order `--list-faults` shows them.
-    pub const ALL: [Fault; 29] = [
+    pub const ALL: [Fault; 30] = [
         Fault::OneDomainUnanchored,
         Fault::Port80Unanchored,
         Fault::NothingAnchored,
@@ -107,6 +110,7 @@ impl Fault {
         Fault::HttpsHintBypass,
         Fault::QuicOpen,
         Fault::QuicOpenUnanchored,
+        Fault::PacBypassesLogin,
     ];
 
     /// The faults of the forwarding policy, which a running lab can switch on and off
@@ -156,6 +160,7 @@ impl Fault {
             Fault::HttpsHintBypass => "https-hint-bypass",
             Fault::QuicOpen => "quic-open",
             Fault::QuicOpenUnanchored => "quic-open-unanchored",
+            Fault::PacBypassesLogin => "pac-bypasses-login",
         }
     }
 
@@ -279,6 +284,9 @@ impl Fault {
                 "UDP 443 reaches the login hosts and HTTP/3 leaves from the client's own address: \
                  the HTTP/3 canary shows a non-anchor IP; expect a fail: QUIC is not anchored"
             }
+            Fault::PacBypassesLogin => {
+                "the lab's PAC file sends login.windows.net DIRECT (a Microsoft 365 bypass list);                  runs through the PAC file, expect a fail for that host only, naming the PAC file"
+            }
         }
     }
 }
@@ -311,6 +319,11 @@ impl Fault {
             self,
             Fault::TrustCriteriaTooBroad | Fault::OfficeLocationMissing
         )
+    }
+
+    /// The fault is in the PAC file, so `sipa-check lab` follows the lab's PAC file.
+    pub fn needs_pac(self) -> bool {
+        matches!(self, Fault::PacBypassesLogin)
     }
 
     /// The fault shows only over IPv6, so `sipa-check lab` probes both families.
@@ -374,6 +387,6 @@ mod tests {
         assert!(
             message.starts_with("unknown fault `port-80`; valid faults: one-domain-unanchored,")
         );
-        assert!(message.ends_with("slow-path, sign-in-never-ingested, graph-403, graph-429-storm, named-location-missing-connector, ca-blocks, what-if-no-difference, what-if-unavailable, https-hint-bypass, quic-open, quic-open-unanchored"));
+        assert!(message.ends_with("slow-path, sign-in-never-ingested, graph-403, graph-429-storm, named-location-missing-connector, ca-blocks, what-if-no-difference, what-if-unavailable, https-hint-bypass, quic-open, quic-open-unanchored, pac-bypasses-login"));
     }
 }

@@ -42,6 +42,20 @@ use gateway::{Door, Entry, GatewayState, Interception};
 use origin::OriginState;
 use policy::ForwardingPolicy;
 
+/// The lab's PAC file: the login hosts, the canary and the control through the explicit
+/// proxy (as the lab's proxy runs do), everything else DIRECT; with `bypass_login` (fault
+/// `pac-bypasses-login`), login.windows.net DIRECT, as a Microsoft 365 bypass list would.
+pub fn lab_pac(proxy: SocketAddr, bypass_login: bool) -> String {
+    let bypass = if bypass_login {
+        "    // Microsoft 365 \"Optimize\" bypass list: straight out, not through the proxy.\n    if (dnsDomainIs(host, \"login.windows.net\"))\n        return \"DIRECT\";\n"
+    } else {
+        ""
+    };
+    format!(
+        "// The sipa-check lab's PAC file.\nfunction FindProxyForURL(url, host) {{\n    host = host.toLowerCase();\n{bypass}    if (dnsDomainIs(host, \"login.microsoftonline.com\") || dnsDomainIs(host, \"login.windows.net\") ||\n        dnsDomainIs(host, \"login.microsoft.com\") || dnsDomainIs(host, \".{LAB_DOMAIN}\"))\n        return \"PROXY {proxy}; DIRECT\";\n    return \"DIRECT\";\n}}\n"
+    )
+}
+
 /// A running lab. Its tasks run on the caller's tokio runtime; dropping the lab (or
 /// [`Lab::shutdown`]) stops them all and removes the CA file.
 #[derive(Debug)]
@@ -56,6 +70,8 @@ pub struct Lab {
     ca_dir: PathBuf,
     ca_file: PathBuf,
     graph_addr: SocketAddr,
+    pac_url: url::Url,
+    pac_https_url: url::Url,
     sign_ins: SignInLog,
     traffic: Arc<origin::TrafficCounters>,
     graph_traffic: Arc<graph::GraphCounters>,
@@ -132,6 +148,8 @@ impl Lab {
             ca_dir,
             ca_file,
             graph_addr: loopback_any,
+            pac_url: url::Url::parse(&format!("http://{PAC_HOST}/")).expect("a URL"),
+            pac_https_url: url::Url::parse(&format!("https://{PAC_HOST}/")).expect("a URL"),
             sign_ins: Arc::new(Mutex::new(Vec::new())),
             traffic: Arc::default(),
             graph_traffic: Arc::default(),
@@ -171,7 +189,20 @@ impl Lab {
                         .map(|der| der.to_vec())
                 })
                 .collect(),
+            pac: std::sync::OnceLock::new(),
         });
+        lab.pac_url = url::Url::parse(&format!(
+            "http://{PAC_HOST}:{}{}",
+            origin_plain_addr.port(),
+            origin::PAC_PATH
+        ))
+        .expect("a URL");
+        lab.pac_https_url = url::Url::parse(&format!(
+            "https://{PAC_HOST}:{}{}",
+            origin_https_addr.port(),
+            origin::PAC_PATH
+        ))
+        .expect("a URL");
         let origin_acceptor = TlsAcceptor::from(origin_tls);
 
         // Gateway doors; under `ipv6-bypass` the transparent ports are also origin ports on ::1.
@@ -207,6 +238,9 @@ impl Lab {
             lab.quic = Some((endpoint, state));
         }
         lab.proxy_addr = proxy_door.1;
+        let _ = origin_state
+            .pac
+            .set(lab_pac(lab.proxy_addr, has(Fault::PacBypassesLogin)));
 
         // The Graph-like API, on a listener of its own: the client reaches it by its own route.
         let graph_listener = conn::bind("Graph", loopback_any).await?;
@@ -360,6 +394,25 @@ impl Lab {
             "--connect-to".to_owned(),
             format!(":443::{}", self.transparent_https_addr.port()),
         ])
+    }
+
+    /// The lab's PAC file: `http://pac.sipa-lab.test:PORT/proxy.pac` (the name resolves by the
+    /// lab's DNS).
+    pub fn pac_url(&self) -> url::Url {
+        self.pac_url.clone()
+    }
+
+    /// The same PAC file over https, with a certificate from the lab's CA (`--ca-file`).
+    pub fn pac_https_url(&self) -> url::Url {
+        self.pac_https_url.clone()
+    }
+
+    /// The `sipa-check run` flags that follow this lab's PAC file (DIRECT goes to the
+    /// transparent gateway, as [`Lab::run_flags`]).
+    pub fn pac_run_flags(&self) -> Vec<String> {
+        let mut flags = self.run_flags();
+        flags.extend(["--pac".to_owned(), self.pac_url.to_string()]);
+        flags
     }
 
     /// The `sipa-check run` flags that reach this lab through its explicit proxy.

@@ -55,7 +55,12 @@ pub(crate) struct OriginState {
     /// The login hosts offer HTTP/3 (`Alt-Svc: h3=":443"`) on their TLS answers: the lab's
     /// QUIC listener is on (`quic-open`, `quic-open-unanchored`).
     pub(crate) offers_h3: bool,
+    /// The PAC file served at [`PAC_PATH`] on [`super::world::PAC_HOST`], once the proxy is bound.
+    pub(crate) pac: std::sync::OnceLock<String>,
 }
+
+/// Where the lab's PAC file is served, on [`super::world::PAC_HOST`].
+pub const PAC_PATH: &str = "/proxy.pac";
 
 /// What the origin servers have seen, counted as it happens.
 #[derive(Debug, Default)]
@@ -237,6 +242,16 @@ async fn answer(state: &OriginState, caller: &Caller, request: Request<Incoming>
 
     let path = request.uri().path().to_owned();
     let readable = request.method() == Method::GET || request.method() == Method::HEAD;
+    if host == super::world::PAC_HOST && path == PAC_PATH && readable {
+        return match state.pac.get() {
+            Some(pac) => respond(
+                StatusCode::OK,
+                "application/x-ns-proxy-autoconfig",
+                pac.clone(),
+            ),
+            None => text(StatusCode::SERVICE_UNAVAILABLE, "no PAC file yet\n"),
+        };
+    }
     if path == ECHO_PATH && readable {
         state.traffic.echoes.fetch_add(1, Ordering::Relaxed);
         let body = if state.echo_garbage {

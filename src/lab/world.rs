@@ -19,6 +19,8 @@ pub const LOGIN_HOSTS: [&str; 3] = [
 pub const CANARY_HOST: &str = "canary.sipa-lab.test";
 /// An IP echo site that must not be anchored.
 pub const CONTROL_HOST: &str = "control.sipa-lab.test";
+/// The lab's PAC file server (on the origin's plain HTTP listener).
+pub const PAC_HOST: &str = "pac.sipa-lab.test";
 /// Every name the lab's DNS knows and its servers answer for.
 pub const LAB_HOSTS: [&str; 5] = [
     LOGIN_HOSTS[0],

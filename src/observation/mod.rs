@@ -35,6 +35,31 @@ pub use https_record::{
 };
 pub use sample::SampleOutcome;
 
+/// The browser's proxy decision for one target, as the run made it before planning.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DecisionObservation {
+    /// The PAC file, or the environment.
+    pub source: crate::pac::DecisionSource,
+    #[serde(flatten)]
+    pub outcome: DecisionOutcome,
+    /// The proxies the login hosts' decisions go through first (one each, deduplicated): an
+    /// observer's decision is compared with them.
+    pub login_proxies: Vec<String>,
+}
+
+/// A decision, or why none could be made.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum DecisionOutcome {
+    Decided {
+        decision: crate::pac::Decision,
+    },
+    Failed {
+        error: crate::pac::PacError,
+        message: String,
+    },
+}
+
 /// One probe's record. Network trouble is data here, never an `Err`.
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -56,6 +81,8 @@ pub enum Observation {
     HttpsRecord(HttpsRecordObservation),
     /// A QUIC handshake on UDP 443 and the HTTP/3 echoes after it.
     Quic(Box<QuicObservation>),
+    /// The browser's proxy decision for the target's URL (made before planning).
+    ProxyDecision(Box<DecisionObservation>),
     /// An observation read back from a JSON report (`sipa-check complete`), kept exactly as
     /// it was written: the report is the record, and only the checks being completed are
     /// judged again, on the typed parts they need.

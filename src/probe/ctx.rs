@@ -94,9 +94,10 @@ impl<T> Drop for AbortOnDrop<T> {
     }
 }
 
-/// How a probe reaches its target: a list of addresses, or the proxy.
+/// How a probe reaches its target: a list of addresses, or the proxies to try in order (the
+/// explicit proxy, or the ones the browser's proxy decision names: fail-over as a browser's).
 #[derive(Debug, Clone)]
 pub enum Path {
     Direct(Vec<SocketAddr>),
-    Proxy,
+    Proxy(Vec<ProxySpec>),
 }

@@ -51,10 +51,13 @@ async fn sample(spec: &Spec, ctx: &ProbeCtx, index: usize) -> (EgressSample, Str
         Path::Direct(addrs) if !addrs.is_empty() => Path::Direct(vec![addrs[index % addrs.len()]]),
         other => other.clone(),
     };
-    let via = match (&path, &ctx.proxy) {
-        (Path::Direct(addrs), _) => addrs.first().map(ToString::to_string).unwrap_or_default(),
-        (Path::Proxy, Some(proxy)) => http::via_proxy(proxy),
-        (Path::Proxy, None) => String::new(),
+    let via = match &path {
+        Path::Direct(addrs) => addrs.first().map(ToString::to_string).unwrap_or_default(),
+        Path::Proxy(chain) => chain
+            .iter()
+            .map(http::via_proxy)
+            .collect::<Vec<_>>()
+            .join(", then "),
     };
     let outcome = match tokio::time::timeout(ctx.timeout, ask(&spec.observer, &path, ctx)).await {
         Ok(outcome) => outcome,
@@ -106,8 +109,11 @@ async fn ask(observer: &EchoObserver, path: &Path, ctx: &ProbeCtx) -> SampleOutc
                 Err(outcome) => return not_connected(outcome),
             }
         }
-        Path::Proxy => match tcp::through_proxy(&host, port, https, ctx).await {
-            (_, Some(stream)) => (stream, ctx.proxy.as_ref().filter(|_| !https)),
+        Path::Proxy(chain) => match tcp::through_chain(&host, port, https, chain, ctx).await {
+            (attempt, Some(stream)) => (
+                stream,
+                super::proxy::carrying(chain, attempt.addr).filter(|_| !https),
+            ),
             (attempt, None) => return not_connected(attempt.outcome),
         },
     };

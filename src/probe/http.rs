@@ -169,9 +169,12 @@ where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     let began = Instant::now();
-    let (via, proxy) = match (&spec.path, &ctx.proxy) {
-        (Path::Proxy, Some(proxy)) => (via_proxy(proxy), Some(proxy)),
-        _ => (addr.to_string(), None),
+    let (via, proxy) = match &spec.path {
+        Path::Proxy(chain) => match super::proxy::carrying(chain, addr) {
+            Some(proxy) => (via_proxy(proxy), Some(proxy)),
+            None => (addr.to_string(), None),
+        },
+        Path::Direct(_) => (addr.to_string(), None),
     };
     let proxy = proxy.filter(|_| !spec.port.is_tls());
     let path = request_path(&spec.expect);

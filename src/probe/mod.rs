@@ -12,6 +12,7 @@ pub mod flight;
 pub mod http;
 pub mod https_record;
 pub mod login_path;
+pub mod pac;
 pub mod proxy;
 pub mod quic;
 pub mod tcp;
@@ -26,7 +27,7 @@ use crate::observation::{
 };
 use crate::outcome::Route;
 use crate::plan::{CheckKind, Plan, Probe};
-use crate::scenario::model::Family;
+use crate::scenario::model::{Family, Port};
 
 pub use ctx::{AbortOnDrop, Path, ProbeCtx};
 pub use dns::DnsClient;
@@ -70,7 +71,11 @@ pub async fn run(
     };
     let path = || async {
         match lead.route {
-            Route::Proxy => Ok(Path::Proxy),
+            Route::Proxy => Ok(Path::Proxy(plan.proxy_chain(
+                &lead.host,
+                port,
+                ctx.proxy.as_ref(),
+            ))),
             Route::Direct(family) => ctx
                 .targets(&lead.host, port, family, resolved)
                 .await
@@ -78,9 +83,13 @@ pub async fn run(
             Route::Graph => Err(NotRun::Panicked {
                 message: format!("{} was planned on Graph's route with a port", lead.name),
             }),
+            Route::Decision => Err(NotRun::Panicked {
+                message: format!("{} was planned to connect for a decision", lead.name),
+            }),
         }
     };
     match (*probe, &lead.kind) {
+        (Probe::Decision { .. }, _) => vec![decision_observation(plan, &lead.host, port)],
         (
             Probe::Resolve { .. }
             | Probe::NamedLocations { .. }
@@ -159,7 +168,7 @@ pub async fn run(
             // for port 443 applies to UDP 443 too.
             let addrs = match path().await {
                 Ok(Path::Direct(addrs)) => addrs,
-                Ok(Path::Proxy) => {
+                Ok(Path::Proxy(_)) => {
                     return not_run(NotRun::Panicked {
                         message: format!("{} was planned through the proxy", lead.name),
                     });
@@ -181,4 +190,53 @@ pub async fn run(
             message: "an egress probe planned on a check that is not an egress check".into(),
         }),
     }
+}
+
+/// The decision the plan follows for `host:port`, as the decision check's observation.
+fn decision_observation(plan: &Plan, host: &str, port: Port) -> Observation {
+    use crate::observation::{DecisionObservation, DecisionOutcome};
+    let Some(decisions) = &plan.decisions else {
+        return Observation::NotRun(NotRun::Panicked {
+            message: "a proxy decision check planned without decisions".into(),
+        });
+    };
+    let outcome = match decisions.for_target(host, port.get()) {
+        Some(Ok(decision)) => DecisionOutcome::Decided {
+            decision: decision.clone(),
+        },
+        Some(Err(error)) => DecisionOutcome::Failed {
+            message: error.to_string(),
+            error: error.clone(),
+        },
+        None => {
+            return Observation::NotRun(NotRun::Panicked {
+                message: format!("no proxy decision was made for {host}:{port}"),
+            });
+        }
+    };
+    let mut login_proxies: Vec<String> = Vec::new();
+    for check in plan
+        .checks
+        .iter()
+        .filter(|c| c.login_host && matches!(c.kind, CheckKind::ProxyDecision { role: None }))
+    {
+        let first = match decisions.for_target(&check.host, check.port.map_or(0, Port::get)) {
+            Some(Ok(d)) => match d.way() {
+                crate::pac::Way::Proxies(list) => list.first().map(ToString::to_string),
+                crate::pac::Way::Direct => Some("DIRECT".to_string()),
+                crate::pac::Way::Unprobeable(d) => Some(d.to_string()),
+            },
+            _ => None,
+        };
+        if let Some(first) = first
+            && !login_proxies.contains(&first)
+        {
+            login_proxies.push(first);
+        }
+    }
+    Observation::ProxyDecision(Box::new(DecisionObservation {
+        source: decisions.source.clone(),
+        outcome,
+        login_proxies,
+    }))
 }

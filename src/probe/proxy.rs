@@ -94,6 +94,24 @@ pub async fn tunnel(
     }
 }
 
+/// The proxy of `chain` that `addr` (where a connection went) is: the one whose literal
+/// address and port it is, else the only one, else the first (a name resolved elsewhere).
+pub fn carrying(chain: &[ProxySpec], addr: SocketAddr) -> Option<&ProxySpec> {
+    chain
+        .iter()
+        .find(|p| {
+            let host = p
+                .url
+                .host_str()
+                .unwrap_or_default()
+                .trim_start_matches('[')
+                .trim_end_matches(']');
+            host.parse::<std::net::IpAddr>().ok() == Some(addr.ip())
+                && p.url.port_or_known_default() == Some(addr.port())
+        })
+        .or_else(|| chain.first())
+}
+
 /// `Basic …` for the proxy's credentials, if it has any.
 pub fn basic_auth(proxy: &ProxySpec) -> Option<String> {
     let user = proxy.username.as_deref()?;

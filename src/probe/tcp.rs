@@ -10,7 +10,7 @@ use tokio::net::TcpStream;
 use super::ctx::{Path, ProbeCtx};
 use super::proxy;
 use crate::observation::{ConnectAttempt, ConnectObservation, ConnectOutcome};
-use crate::scenario::model::Port;
+use crate::scenario::model::{Port, ProxySpec};
 
 #[derive(Debug, Clone)]
 pub struct Spec {
@@ -33,9 +33,9 @@ pub async fn connect(
 ) -> (ConnectObservation, Result<Transport, NoTransport>) {
     let tried: Vec<(ConnectAttempt, Option<TcpStream>)> = match &spec.path {
         Path::Direct(addrs) => join_all(addrs.iter().map(|&addr| attempt(addr, ctx))).await,
-        Path::Proxy => {
+        Path::Proxy(chain) => {
             let port = spec.port;
-            vec![through_proxy(&spec.host, port.get(), port.is_tls(), ctx).await]
+            through_proxies(&spec.host, port.get(), port.is_tls(), chain, ctx).await
         }
     };
     let mut kept: Option<Transport> = None;
@@ -106,18 +106,60 @@ fn connected(stream: &TcpStream) -> ConnectOutcome {
     }
 }
 
+/// Tries the proxies in order, as a browser fails over through a PAC answer's list: the next
+/// one when a proxy cannot be reached or gives no answer to CONNECT; an answer (a refusal,
+/// 407) ends the list, as it does in browsers. One attempt per proxy tried; the last one
+/// carries the connection, if any did.
+pub async fn through_proxies(
+    host: &str,
+    port: u16,
+    tunnel: bool,
+    chain: &[ProxySpec],
+    ctx: &ProbeCtx,
+) -> Vec<(ConnectAttempt, Option<TcpStream>)> {
+    let mut tried = Vec::with_capacity(chain.len().max(1));
+    if chain.is_empty() {
+        tried.push(through_proxy(host, port, tunnel, None, ctx).await);
+    }
+    for proxy in chain {
+        let (attempt, stream) = through_proxy(host, port, tunnel, Some(proxy), ctx).await;
+        let answered = matches!(attempt.outcome, ConnectOutcome::ProxyRefused { .. });
+        let carried = stream.is_some();
+        tried.push((attempt, stream));
+        if carried || answered {
+            break;
+        }
+    }
+    tried
+}
+
+/// The connection [`through_proxies`] got, or the last attempt when none carried one.
+pub async fn through_chain(
+    host: &str,
+    port: u16,
+    tunnel: bool,
+    chain: &[ProxySpec],
+    ctx: &ProbeCtx,
+) -> (ConnectAttempt, Option<TcpStream>) {
+    through_proxies(host, port, tunnel, chain, ctx)
+        .await
+        .pop()
+        .expect("at least one attempt")
+}
+
 /// Reaches the proxy; with `tunnel` (TLS to `host:port`) also asks it for the tunnel, as the
 /// browser would.
 pub async fn through_proxy(
     host: &str,
     port: u16,
     tunnel: bool,
+    proxy: Option<&ProxySpec>,
     ctx: &ProbeCtx,
 ) -> (ConnectAttempt, Option<TcpStream>) {
     let started = Instant::now();
     let unspecified = SocketAddr::from(([0, 0, 0, 0], 0));
     let tunnel = tunnel.then(|| format!("{host}:{port}"));
-    let (addr, outcome, stream) = match &ctx.proxy {
+    let (addr, outcome, stream) = match proxy {
         None => (
             unspecified,
             ConnectOutcome::Failed {

@@ -49,12 +49,15 @@ pub async fn run(spec: &Spec, ctx: &ProbeCtx) -> TokenObservation {
         ctx,
     )
     .await;
-    let via = match (&spec.path, &ctx.proxy) {
-        (Path::Proxy, Some(proxy)) => format!("proxy {}", proxy.display_url()),
-        _ => match &transport {
-            Ok((addr, _)) => addr.to_string(),
-            Err((addr, _)) => addr.to_string(),
+    let addr = match &transport {
+        Ok((addr, _)) | Err((addr, _)) => *addr,
+    };
+    let via = match &spec.path {
+        Path::Proxy(chain) => match super::proxy::carrying(chain, addr) {
+            Some(proxy) => format!("proxy {}", proxy.display_url()),
+            None => addr.to_string(),
         },
+        Path::Direct(_) => addr.to_string(),
     };
     let handshake = tls::Spec {
         host: spec.host.clone(),

@@ -20,16 +20,17 @@ use serde::Deserialize as _;
 
 pub use error::{LineCol, ScenarioError, ScenarioErrors};
 pub use model::{
-    AnchorSet, EchoObserver, EntraSpec, Extract, Family, FamilySelection, Limits, LocalBind,
-    LoginHost, LoginSpec, ObserverRole, Port, ProxySpec, Require, Scenario, Secret, Vantage,
+    AnchorSet, DecisionSpec, EchoObserver, EntraSpec, Extract, Family, FamilySelection, Limits,
+    LocalBind, LoginHost, LoginSpec, ObserverRole, PacLocation, Port, ProxySpec, Require, Scenario,
+    Secret, Vantage,
 };
 pub use overrides::Overrides;
 pub use position::line_col;
 pub use readiness::{Shortfall, Summary};
 pub use values::{
     PROXY_PASSWORD_ENV, parse_anchor, parse_deadline, parse_dns_server, parse_duration,
-    parse_entra_mode, parse_entra_wait, parse_env_proxy, parse_family, parse_proxy, parse_require,
-    parse_samples, parse_timeout, shorten,
+    parse_entra_mode, parse_entra_wait, parse_env_proxy, parse_family, parse_pac_location,
+    parse_proxy, parse_require, parse_samples, parse_timeout, shorten,
 };
 
 use de::{Ctx, DeError, Diag, NodeDe};

@@ -267,6 +267,38 @@ pub struct Vantage {
     pub expect_anchored: bool,
     /// Where its probes leave from on this machine; the system's choice when `None`.
     pub bind: Option<LocalBind>,
+    /// The browser's proxy decision this vantage follows (`pac`, `--pac`, `--system-proxy`),
+    /// instead of one explicit proxy for everything.
+    pub decision: Option<DecisionSpec>,
+}
+
+/// Where a vantage's browser takes its proxy decision from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "from", content = "at", rename_all = "snake_case")]
+pub enum DecisionSpec {
+    /// A PAC file, fetched over http(s) through the vantage's path or read from a file.
+    Pac(PacLocation),
+    /// The environment's `HTTPS_PROXY` / `HTTP_PROXY` / `NO_PROXY` (`--system-proxy`).
+    SystemProxy,
+}
+
+/// Where a PAC file is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum PacLocation {
+    /// `http://…` or `https://…`.
+    Url(Url),
+    /// A local file (a path, or a `file://` URL).
+    File(PathBuf),
+}
+
+impl fmt::Display for PacLocation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PacLocation::Url(u) => write!(f, "{u}"),
+            PacLocation::File(p) => write!(f, "{}", p.display()),
+        }
+    }
 }
 
 /// Where a vantage's probes leave from on this machine: every socket of its DNS queries,

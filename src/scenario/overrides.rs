@@ -21,6 +21,8 @@ pub struct Overrides {
     pub dns: Vec<SocketAddr>,
     /// `--proxy`: replaces `vantage.proxy` (of every vantage).
     pub proxy: Option<ProxySpec>,
+    /// `--pac` or `--system-proxy`: replaces `vantage.pac` (of every vantage).
+    pub decision: Option<super::model::DecisionSpec>,
     /// `--ca-file`: replaces `vantage.ca_files` of every vantage (paths as given, relative to the working directory).
     pub ca_files: Vec<PathBuf>,
     /// `--family`
@@ -78,6 +80,29 @@ impl Scenario {
             return Err("vantage: the vantage name must not be empty or only blanks".into());
         }
         let chosen = self.chosen_vantages(&o.vantage)?;
+        // One explicit proxy for everything, or the browser's own decision: not both.
+        for vantage in std::iter::once(&self.vantage).chain(&self.more_vantages) {
+            let proxy = o.proxy.is_some() || vantage.proxy.is_some();
+            let decision = o.decision.as_ref().or(vantage.decision.as_ref());
+            if let (true, Some(decision)) = (proxy, decision) {
+                let (p, d) = (
+                    if o.proxy.is_some() {
+                        "--proxy"
+                    } else {
+                        "the scenario's proxy"
+                    },
+                    match (decision, &o.decision) {
+                        (super::model::DecisionSpec::SystemProxy, _) => "--system-proxy",
+                        (_, Some(_)) => "--pac",
+                        (_, None) => "the scenario's pac",
+                    },
+                );
+                return Err(format!(
+                    "vantage {}: {p} and {d} at once: give one explicit proxy, or the browser's proxy decision (a PAC file or the system proxy), not both",
+                    vantage.name
+                ));
+            }
+        }
 
         if !o.expect_ips.is_empty() {
             self.anchors = AnchorSet(o.expect_ips.clone());
@@ -89,6 +114,9 @@ impl Scenario {
             }
             if let Some(proxy) = &o.proxy {
                 vantage.proxy = Some(proxy.clone());
+            }
+            if let Some(decision) = &o.decision {
+                vantage.decision = Some(decision.clone());
             }
             if !o.ca_files.is_empty() {
                 vantage.ca_files = o.ca_files.clone();

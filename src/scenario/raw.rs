@@ -180,6 +180,7 @@ pub(crate) struct RawVantage {
     pub name: Field<String>,
     pub dns: Field<List<String>>,
     pub proxy: Field<String>,
+    pub pac: Field<String>,
     pub ca_files: Field<List<String>>,
     pub expect_anchored: Field<bool>,
     pub bind: Field<String>,

@@ -9,8 +9,8 @@ use serde_spanned::Spanned;
 
 use super::de::Diag;
 use super::model::{
-    AnchorSet, EchoObserver, EntraMode, EntraSpec, Extract, Limits, LocalBind, LoginSpec, Port,
-    Scenario, Vantage,
+    AnchorSet, DecisionSpec, EchoObserver, EntraMode, EntraSpec, Extract, Limits, LocalBind,
+    LoginSpec, PacLocation, Port, Scenario, Vantage,
 };
 use super::position::LineIndex;
 use super::raw::{
@@ -152,6 +152,7 @@ pub(crate) fn validate(
             ca_files: Vec::new(),
             expect_anchored: true,
             bind: None,
+            decision: None,
         }]),
     };
     let (vantage, more_vantages) = match vantages {
@@ -597,8 +598,32 @@ fn vantage_of(
         None => None,
     };
 
-    // Relative trust anchors live next to the scenario, wherever it is run from.
+    // Relative trust anchors and PAC files live next to the scenario, wherever it is run from.
     let base = source.parent().unwrap_or(Path::new(""));
+    let pac = match &vantage.pac {
+        Some(Checked::Invalid) => {
+            ok = false;
+            None
+        }
+        Some(Checked::Valid(text)) => match c.check(text, &format!("{path}.pac"), |s: &str| {
+            values::parse_pac_location(s)
+        }) {
+            Some(PacLocation::File(file)) => Some(PacLocation::File(base.join(file))),
+            Some(url) => Some(url),
+            None => {
+                ok = false;
+                None
+            }
+        },
+        None => None,
+    };
+    if let (Some(_), Some(Checked::Valid(text))) = (&proxy, &vantage.pac) {
+        c.report(
+            text.span().start,
+            format!("{path}.pac: give either proxy (one explicit proxy) or pac (the browser's PAC file), not both"),
+        );
+        ok = false;
+    }
     let mut ca_files: Vec<PathBuf> = Vec::new();
     for (i, file) in value(&vantage.ca_files)
         .into_iter()
@@ -660,6 +685,7 @@ fn vantage_of(
         ca_files,
         expect_anchored,
         bind,
+        decision: pac.map(DecisionSpec::Pac),
     })
 }
 

@@ -182,6 +182,38 @@ pub fn parse_env_proxy(s: &str) -> Result<ProxySpec, String> {
     Ok(spec)
 }
 
+/// Where a PAC file is: an `http://` or `https://` URL, a `file://` URL, or a path.
+pub fn parse_pac_location(s: &str) -> Result<super::model::PacLocation, String> {
+    use super::model::PacLocation;
+    let s = s.trim();
+    if s.is_empty() {
+        return Err(
+            "the PAC location is empty: give a URL (http://host/proxy.pac) or a file".into(),
+        );
+    }
+    if !s.contains("://") {
+        return Ok(PacLocation::File(std::path::PathBuf::from(s)));
+    }
+    let shown = shorten(&redact_userinfo(s));
+    let url = Url::parse(s).map_err(|e| format!("`{shown}` is not a valid URL: {e}"))?;
+    if url.password().is_some() || !url.username().is_empty() {
+        return Err(format!("`{shown}`: a PAC URL carries no credentials"));
+    }
+    match url.scheme() {
+        "http" | "https" if url.host_str().is_some_and(|h| !h.is_empty()) => {
+            Ok(PacLocation::Url(url))
+        }
+        "http" | "https" => Err(format!("`{shown}` has no host")),
+        "file" => url
+            .to_file_path()
+            .map(PacLocation::File)
+            .map_err(|_| format!("`{shown}` is not a local file")),
+        other => Err(format!(
+            "`{shown}` has scheme `{other}`: a PAC file is fetched over http:// or https://, or read from a file"
+        )),
+    }
+}
+
 /// An explicit proxy: only `http://`, a user name allowed, a password never (it belongs in
 /// [`PROXY_PASSWORD_ENV`]). Messages never repeat a password, even from an invalid URL.
 pub(crate) fn parse_proxy_written(s: &str, written: Written) -> Result<ProxySpec, String> {
@@ -683,6 +715,27 @@ pub(crate) fn parse_extract_regex(s: &str) -> Result<regex::Regex, String> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn pac_locations_are_urls_or_files() {
+        use super::super::model::PacLocation;
+        assert!(matches!(
+            super::parse_pac_location("http://pac.example/proxy.pac"),
+            Ok(PacLocation::Url(_))
+        ));
+        assert_eq!(
+            super::parse_pac_location("file:///etc/proxy.pac"),
+            Ok(PacLocation::File("/etc/proxy.pac".into()))
+        );
+        assert_eq!(
+            super::parse_pac_location("proxy.pac"),
+            Ok(PacLocation::File("proxy.pac".into()))
+        );
+        assert!(super::parse_pac_location("ftp://pac.example/proxy.pac").is_err());
+        assert!(super::parse_pac_location("").is_err());
+        let refused = super::parse_pac_location("http://u:hunter2@pac.example/p.pac").unwrap_err();
+        assert!(!refused.contains("hunter2"), "{refused}");
+    }
+
     use super::*;
 
     #[test]

@@ -88,9 +88,22 @@ pub fn rules<'a>(plan: &'a Plan, login_ports: &[Port]) -> Vec<Rule<'a>> {
 /// Runs after the per-check judging (knock-on skips included) and the diagnosis, so an
 /// undecided rule can point at what kept its checks from deciding.
 pub(super) fn coverage(plan: &Plan, outcomes: &[Outcome], exp: &Expectation) -> Vec<Outcome> {
+    // A proxy decision that could not be made plans no connection for its target: that, not
+    // a missing observer, is why a rule has no check.
+    let undecided: Vec<&Outcome> = plan
+        .checks
+        .iter()
+        .filter(|c| matches!(c.kind, CheckKind::ProxyDecision { .. }))
+        .map(|c| &outcomes[c.id])
+        .filter(|o| o.status == Status::Error)
+        .collect();
+    let no_decision = undecided
+        .iter()
+        .find_map(|o| useful(&o.diagnosis))
+        .map(|d| (d, undecided.iter().map(|o| o.name.clone()).collect()));
     rules(plan, &exp.login_ports)
         .into_iter()
-        .filter_map(|rule| judge_rule(rule, outcomes))
+        .filter_map(|rule| judge_rule(rule, outcomes, no_decision.as_ref()))
         .collect()
 }
 
@@ -99,7 +112,11 @@ fn decided(o: &Outcome) -> bool {
 }
 
 /// The rule's outcome, if it is not satisfied.
-fn judge_rule(rule: Rule, outcomes: &[Outcome]) -> Option<Outcome> {
+fn judge_rule(
+    rule: Rule,
+    outcomes: &[Outcome],
+    no_decision: Option<&(Diagnosis, Vec<String>)>,
+) -> Option<Outcome> {
     let undecided = |reason: String, expected: String, diagnosis, observation| Outcome {
         name: rule.name.clone(),
         stage: Stage::Egress,
@@ -121,6 +138,16 @@ fn judge_rule(rule: Rule, outcomes: &[Outcome]) -> Option<Outcome> {
     if rule.checks.is_empty() {
         // A login host without observers is covered by the shared path, shown per host elsewhere.
         let unobserved = rule.unobserved.as_deref()?;
+        if let Some((d, checks)) = no_decision {
+            return Some(undecided(
+                format!("no proxy decision, no connection: {}", rule.unverified),
+                rule.wants.clone(),
+                Some(d.clone()),
+                Observation::NotRun(NotRun::Undecided {
+                    checks: checks.clone(),
+                }),
+            ));
+        }
         return Some(undecided(
             format!("{unobserved}: {}", rule.unverified),
             rule.wants.clone(),

@@ -108,6 +108,9 @@ pub(super) fn diagnose(plan: &Plan, outcomes: &mut [Outcome], exp: &Expectation)
                 CheckKind::HttpsRecord => diagnosis(Cause::DnsFailed, format!("the HTTPS record query of {} did not finish", check.host)),
                 // A QUIC check says its own cause; one that never ran is the harness's.
                 CheckKind::Quic { .. } => None,
+                // A decision check diagnoses itself when it is judged; one that never ran
+                // leaves the run without a decision.
+                CheckKind::ProxyDecision { .. } => diagnosis(Cause::PacInvalid, "no proxy decision was made for this target"),
                 CheckKind::Connect | CheckKind::Http(_) | CheckKind::EntraSignIn => {
                     path_diagnosis(&outcomes[i], control_reachable)
                 }

@@ -58,9 +58,10 @@ fn elapsed(obs: &Observation) -> Duration {
         Observation::Entra(e) => e.token.elapsed,
         Observation::HttpsRecord(r) => r.elapsed,
         Observation::Quic(q) => q.elapsed,
-        Observation::NamedLocations(_) | Observation::WhatIf(_) | Observation::Recorded(_) => {
-            Duration::ZERO
-        }
+        Observation::NamedLocations(_)
+        | Observation::WhatIf(_)
+        | Observation::Recorded(_)
+        | Observation::ProxyDecision(_) => Duration::ZERO,
         Observation::NotRun(NotRun::Timeout { after }) => *after,
         Observation::NotRun(_) => Duration::ZERO,
     }
@@ -97,6 +98,12 @@ pub fn judge_check(check: &Check, obs: &Observation, exp: &Expectation) -> Outco
         (Observation::Quic(q), _) => {
             super::quic::judge_quic(outcome(check, obs, Status::Error, String::new()), q, exp)
         }
+        (Observation::ProxyDecision(d), _) => super::decision::judge(
+            outcome(check, obs, Status::Error, String::new()),
+            check,
+            d,
+            exp,
+        ),
         (Observation::Http(_), _) => outcome(
             check,
             obs,
@@ -197,6 +204,7 @@ fn expected_for(check: &Check) -> String {
         }
         CheckKind::HttpsRecord => "the HTTPS record (type 65), or none".into(),
         CheckKind::Quic { .. } => super::quic::QUIC_EXPECTED.into(),
+        CheckKind::ProxyDecision { .. } => super::decision::expected(check),
     }
 }
 
@@ -336,6 +344,19 @@ fn judge_connect(
     } else if attempts.len() == 1 && ok == 1 {
         // Where it connected from is in `observed`; the reason does not repeat it.
         (Status::Pass, format!("connected to {}", attempts[0].addr))
+    } else if ok > 0 && check.route == crate::plan::Route::Proxy {
+        // Proxies tried in order (a PAC file's fail-over): the last one carried it.
+        let carried = attempts
+            .iter()
+            .find(|a| matches!(a.outcome, ConnectOutcome::Connected { .. }))
+            .map_or_else(String::new, |a| a.addr.to_string());
+        (
+            Status::Pass,
+            match attempts.len() - ok {
+                1 => format!("carried by {carried}, after 1 proxy failed"),
+                n => format!("carried by {carried}, after {n} proxies failed"),
+            },
+        )
     } else if ok > 0 {
         (
             Status::Pass,

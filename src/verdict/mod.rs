@@ -5,6 +5,7 @@
 //! cross-check diagnosis (`diagnose.rs`), then the coverage rules (`coverage.rs`).
 
 mod coverage;
+mod decision;
 mod expectation;
 pub use coverage::{Rule as CoverageRule, rules as coverage_rules};
 mod diagnose;

@@ -84,6 +84,7 @@ fn scenario(with_observers: bool) -> Scenario {
             name: "unit".into(),
             dns: vec![],
             proxy: None,
+            decision: None,
             ca_files: vec![],
             expect_anchored: true,
             bind: None,
@@ -135,9 +136,10 @@ fn observe(plan: &Plan, egress: impl Fn(&Check, usize) -> SampleOutcome) -> Vec<
     plan.checks
         .iter()
         .map(|c| match &c.kind {
-            CheckKind::EntraSignIn | CheckKind::EntraNamedLocations | CheckKind::EntraWhatIf => {
-                Observation::NotRun(NotRun::NoObserver)
-            }
+            CheckKind::EntraSignIn
+            | CheckKind::EntraNamedLocations
+            | CheckKind::EntraWhatIf
+            | CheckKind::ProxyDecision { .. } => Observation::NotRun(NotRun::NoObserver),
             CheckKind::HttpsRecord => Observation::HttpsRecord(HttpsRecordObservation {
                 host: c.host.clone(),
                 resolvers: vec!["127.0.0.1:53".into()],

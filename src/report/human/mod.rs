@@ -150,6 +150,11 @@ fn write_run(
         .into_iter()
         .chain(v.bind.as_deref().map(|b| format!("bind: {}", clean(b))))
         .chain(v.quic.as_deref().map(|q| format!("quic: {}", clean(q))))
+        .chain(
+            v.proxy_decision
+                .as_deref()
+                .map(|d| format!("proxy decision: {}", clean(d))),
+        )
         .collect::<Vec<_>>(),
         layout,
     );
@@ -166,6 +171,7 @@ fn write_run(
     for warning in &v.warnings {
         write_warning(out, 0, warning, layout, painter)?;
     }
+    write_decisions(out, run, painter)?;
 
     let ordered = display_order(run);
     let blocks = problem_blocks(run);
@@ -255,6 +261,73 @@ fn write_run(
 }
 
 /// A run's summary line, and why it was cut short when it was.
+/// One decision check as the per-host line shows it: its port, its answer, its status.
+type ShownDecision = (Option<u16>, String, Status);
+
+/// The browser's proxy decision, one line per host: `login.windows.net  :80, :443 DIRECT`.
+fn write_decisions(out: &mut dyn Write, run: &ScenarioRun, painter: &Painter) -> io::Result<()> {
+    let mut by_host: Vec<(&str, Vec<ShownDecision>)> = Vec::new();
+    for o in run
+        .checks
+        .iter()
+        .filter(|o| o.stage == crate::outcome::Stage::Pac)
+    {
+        let answer = match &o.observation {
+            crate::observation::Observation::ProxyDecision(d) => match &d.outcome {
+                crate::observation::DecisionOutcome::Decided { decision } => match &decision.line {
+                    Some(line) => format!("{} (line {})", decision.answer, line.line),
+                    None => decision.answer.clone(),
+                },
+                crate::observation::DecisionOutcome::Failed { .. } => "no decision".into(),
+            },
+            _ => o.reason.clone(),
+        };
+        match by_host.iter_mut().find(|(h, _)| *h == o.host) {
+            Some((_, list)) => list.push((o.port, answer, o.status)),
+            None => by_host.push((&o.host, vec![(o.port, answer, o.status)])),
+        }
+    }
+    if by_host.is_empty() {
+        return Ok(());
+    }
+    writeln!(out)?;
+    writeln!(
+        out,
+        "{}",
+        painter.paint("proxy decisions", Style::new().bold())
+    )?;
+    let pad = by_host
+        .iter()
+        .map(|(h, _)| width(&clean(h)))
+        .max()
+        .unwrap_or(0);
+    for (host, list) in by_host {
+        let mut parts: Vec<(Vec<String>, &str, Status)> = Vec::new();
+        for (port, answer, status) in &list {
+            let port = port.map_or_else(String::new, |p| format!(":{p}"));
+            match parts.iter_mut().find(|(_, a, _)| a == answer) {
+                Some((ports, _, _)) => ports.push(port),
+                None => parts.push((vec![port], answer, *status)),
+            }
+        }
+        let shown: Vec<String> = parts
+            .iter()
+            .map(|(ports, answer, status)| {
+                let text = format!("{} {}", ports.join(", "), clean(answer));
+                if *status == Status::Pass {
+                    text
+                } else {
+                    painter.paint(&text, status_style(*status))
+                }
+            })
+            .collect();
+        let name = clean(host);
+        let gap = " ".repeat(pad.saturating_sub(width(&name)) + 2);
+        writeln!(out, "  {name}{gap}{}", shown.join(" · "))?;
+    }
+    Ok(())
+}
+
 fn write_run_summary(
     out: &mut impl Write,
     run: &ScenarioRun,
