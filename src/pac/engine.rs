@@ -68,6 +68,8 @@ pub struct Engine {
     context: Context,
     deadline: Rc<Cell<Instant>>,
     limits: EngineLimits,
+    /// What its functions see, kept to compile copies of the script ([`Engine::traced_line`]).
+    env: HostEnv,
     /// The script defines `FindProxyForURLEx`, which Windows prefers.
     ex: bool,
 }
@@ -84,7 +86,7 @@ impl Engine {
         runtime.set_interrupt_handler(Some(Box::new(move || Instant::now() > seen.get())));
         let context = Context::full(&runtime).map_err(engine_err)?;
         let ex = context.with(|ctx| -> Result<bool, PacError> {
-            install_host_functions(&ctx, env, deadline.clone()).map_err(engine_err)?;
+            install_host_functions(&ctx, env.clone(), deadline.clone()).map_err(engine_err)?;
             let mut options = EvalOptions::default();
             options.global = true;
             options.strict = false;
@@ -120,8 +122,38 @@ impl Engine {
             context,
             deadline,
             limits,
+            env,
             ex,
         })
+    }
+
+    /// Finds which of several `return` lines of `script` (the script this engine compiled)
+    /// gave `answer`: a copy of the script per candidate line, its literal swapped for a
+    /// marker, compiled once and asked per URL ([`Tracer::line`]).
+    pub fn tracer(&self, script: &str, answer: &str) -> Tracer {
+        let lines: Vec<&str> = script.lines().collect();
+        let mut copies = Vec::new();
+        for (n, text) in lines.iter().enumerate() {
+            let Some((quoted, marker)) = ['"', '\'']
+                .into_iter()
+                .map(|q| (format!("{q}{answer}{q}"), format!("__sipa_line_{n}__")))
+                .find(|(quoted, _)| text.contains("return") && text.contains(quoted.as_str()))
+            else {
+                continue;
+            };
+            let quote = &quoted[..1];
+            let mut copy = lines.clone();
+            let swapped = text.replacen(&quoted, &format!("{quote}{marker}{quote}"), 1);
+            copy[n] = &swapped;
+            if let Ok(engine) = Engine::compile(&copy.join("\n"), self.env.clone(), self.limits) {
+                let line = super::PacLine {
+                    line: n as u32 + 1,
+                    text: text.trim().to_string(),
+                };
+                copies.push((line, marker, engine));
+            }
+        }
+        Tracer { copies }
     }
 
     /// `FindProxyForURL(url, host)` (`FindProxyForURLEx` when defined, as Windows does): the
@@ -149,6 +181,23 @@ impl Engine {
                 }),
             }
         })
+    }
+}
+
+/// Copies of a PAC file, one per `return` line of one answer, each with that line's literal
+/// swapped for a marker ([`Engine::tracer`]).
+pub struct Tracer {
+    copies: Vec<(super::PacLine, String, Engine)>,
+}
+
+impl Tracer {
+    /// The line whose `return` gave the answer for this URL: the copy that answers its marker.
+    /// `None` when none does (the answer is built, not a literal).
+    pub fn line(&self, url: &str, host: &str) -> Option<super::PacLine> {
+        self.copies
+            .iter()
+            .find(|(_, marker, engine)| engine.find_proxy(url, host).is_ok_and(|a| a == *marker))
+            .map(|(line, _, _)| line.clone())
     }
 }
 

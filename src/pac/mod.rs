@@ -164,6 +164,7 @@ pub fn decide_all(
         source,
         targets: BTreeMap::new(),
     };
+    let mut tracers: BTreeMap<String, engine::Tracer> = BTreeMap::new();
     for (host, port, url) in targets {
         if decisions.for_target(host, *port).is_some() {
             continue;
@@ -185,14 +186,24 @@ pub fn decide_all(
                     answer: answer.clone(),
                     directive,
                 })?;
-            Ok(Decision {
+            let mut decision = Decision {
                 url: url.clone(),
                 host: host.clone(),
                 port: *port,
                 line: deciding_line(script, &answer),
                 answer,
                 directives,
-            })
+            };
+            // A DIRECT is what fails a login host: when several lines return it, copies of
+            // the script (compiled once per run) find the one that did. Not done for a PROXY
+            // answer, which passes, so that a large scenario's decisions stay cheap.
+            if decision.line.is_none() && decision.way() == Way::Direct {
+                let tracer = tracers
+                    .entry(decision.answer.clone())
+                    .or_insert_with(|| engine.tracer(script, &decision.answer));
+                decision.line = tracer.line(url, host);
+            }
+            Ok(decision)
         });
         decisions.insert(host, *port, decision);
     }
@@ -232,6 +243,34 @@ mod tests {
             "https://login.windows.net/"
         );
         assert_eq!(browser_url("::1", Port::HTTPS), "https://[::1]/");
+    }
+
+    #[test]
+    fn of_several_direct_lines_the_one_that_decided_is_found() {
+        let script = "function FindProxyForURL(url, host) {\n  if (dnsDomainIs(host, 'a.test')) return \"DIRECT\";\n  if (dnsDomainIs(host, 'b.test'))\n    return \"DIRECT\";\n  return 'PROXY p:1';\n}\n";
+        assert_eq!(deciding_line(script, "DIRECT"), None);
+        let engine = Engine::compile(
+            script,
+            HostEnv::offline(Vec::new()),
+            EngineLimits::default(),
+        )
+        .expect("compiles");
+        let targets = [
+            ("a.test".to_string(), 443, "https://a.test/".to_string()),
+            ("b.test".to_string(), 443, "https://b.test/".to_string()),
+            ("c.test".to_string(), 443, "https://c.test/".to_string()),
+        ];
+        let decisions = decide_all(&engine, script, DecisionSource::Environment, &targets);
+        let line = |host: &str| {
+            decisions
+                .for_target(host, 443)
+                .and_then(|d| d.as_ref().ok())
+                .and_then(|d| d.line.as_ref())
+                .map(|l| l.line)
+        };
+        assert_eq!(line("a.test"), Some(2));
+        assert_eq!(line("b.test"), Some(4));
+        assert_eq!(line("c.test"), Some(5));
     }
 
     #[test]
