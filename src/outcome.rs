@@ -187,8 +187,8 @@ pub struct VantageFacts {
     /// absent when the system chose.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bind: Option<String>,
-    /// Why QUIC on UDP 443 was not checked from this vantage (an explicit proxy: browsers send
-    /// no QUIC through it); absent when the plan has QUIC checks.
+    /// Why QUIC on UDP 443 was not checked from this vantage (the login ports lack 443);
+    /// absent when the plan has QUIC checks.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quic: Option<String>,
     /// RFC 3339, UTC.

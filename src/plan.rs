@@ -435,9 +435,11 @@ impl Plan {
             b.probes.push(Probe::HttpsRecord { check: id });
         }
         if scenario.login.ports.contains(&Port::HTTPS) {
-            // QUIC on UDP 443 per login host, on the direct routes only: a browser sends no
-            // QUIC through an explicit HTTP proxy, so a proxied route has nothing to try. It
-            // starts as soon as the name is resolved, beside the TCP probes.
+            // QUIC on UDP 443 per login host and family, straight from the vantage whatever
+            // its proxy: a browser sends no QUIC through an explicit proxy, but one the PAC
+            // file sends DIRECT, a TCP-only tunnel (Z-Tunnel 1.0) or an app that ignores the
+            // proxy does, and Zscaler's advice is a firewall rule that blocks it. It starts as
+            // soon as the name is resolved, beside the TCP probes.
             let echoes: Vec<EchoObserver> = scenario
                 .observers
                 .iter()
@@ -445,10 +447,8 @@ impl Plan {
                 .cloned()
                 .collect();
             for host in &login_hosts {
-                for route in b.routes() {
-                    if !matches!(route, Route::Direct(_)) {
-                        continue;
-                    }
+                for family in b.families.clone() {
+                    let route = Route::Direct(family);
                     let waits_for = b.resolve_dep(host, Port::HTTPS, route);
                     let probe = b.probes.len();
                     let at = Target {
@@ -498,20 +498,15 @@ impl Plan {
         }
     }
 
-    /// Why this plan has no QUIC check, when it has none: a browser sends no QUIC through an
-    /// explicit proxy, and without port 443 there is no HTTPS login path to go around.
+    /// Why this plan has no QUIC check, when it has none: without port 443 there is no HTTPS
+    /// login path to go around.
     pub fn quic_not_checked(&self, scenario: &Scenario) -> Option<String> {
-        if self
+        let planned = self
             .checks
             .iter()
-            .any(|c| matches!(c.kind, CheckKind::Quic { .. }))
-        {
-            None
-        } else if !scenario.login.ports.contains(&Port::HTTPS) {
-            Some("not checked: the login ports lack 443".into())
-        } else {
-            Some("not checked: browsers send no QUIC through an explicit proxy".into())
-        }
+            .any(|c| matches!(c.kind, CheckKind::Quic { .. }));
+        (!planned && !scenario.login.ports.contains(&Port::HTTPS))
+            .then(|| "not checked: the login ports lack 443".into())
     }
 
     /// The probe that observes a check.

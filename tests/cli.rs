@@ -401,10 +401,10 @@ fn an_entra_scenario_without_credentials_runs_nothing_and_names_the_variables() 
     assert!(!json.exists());
 }
 
-/// The dry run lists the QUIC checks with the rest, marks the observers asked over HTTP/3, and
-/// through an explicit proxy says why there is none.
+/// The dry run lists the QUIC checks with the rest, through an explicit proxy too, and marks
+/// the observers asked over HTTP/3.
 #[test]
-fn the_dry_run_shows_quic_checks_or_why_there_are_none() {
+fn the_dry_run_shows_quic_checks_with_or_without_a_proxy() {
     let out = run(&[
         "run",
         "scenarios/lab.toml",
@@ -438,9 +438,12 @@ fn the_dry_run_shows_quic_checks_or_why_there_are_none() {
     ]);
     let stdout = text(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
-    assert!(!stdout.contains("quic udp"), "{stdout}");
+    // Through an explicit proxy too: QUIC is tried straight from the vantage.
     assert!(
-        stdout.contains("  quic: not checked: browsers send no QUIC through an explicit proxy"),
+        stdout.contains(
+            "login.windows.net:443 quic udp (ipv4)  (after login.windows.net resolve (ipv4))"
+        ),
         "{stdout}"
     );
+    assert!(!stdout.contains("  quic: not checked"), "{stdout}");
 }

@@ -234,6 +234,14 @@ pub fn lab_overrides_with(
     }
     if via_proxy {
         overrides.proxy = scenario::parse_proxy(&format!("http://{}", lab.proxy_addr())).ok();
+        // QUIC goes straight from the vantage whatever its proxy: to the lab's UDP listener,
+        // at the transparent HTTPS door's port number. Proxied TCP never reads this rule.
+        connect_to.push(ConnectTo {
+            from_host: None,
+            from_port: Some(443),
+            to_host: None,
+            to_port: Some(lab.transparent_https_addr().port()),
+        });
     } else {
         for (port, addr) in [
             (80, lab.transparent_http_addr()),

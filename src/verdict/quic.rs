@@ -112,6 +112,12 @@ fn completed(o: &mut Outcome, q: &QuicObservation, exp: &Expectation) {
         o.reason = format!(
             "the QUIC handshake with {host} on UDP 443 completed and no HTTP/3 echo shows it anchored: browsers' HTTP/3 goes around the TCP-only anchoring"
         );
+        if exp.proxied {
+            // A browser that uses the proxy sends no QUIC; what it shows is the way around it.
+            o.warnings.push(format!(
+                "browsers that use this vantage's proxy send no QUIC, but one the PAC file sends DIRECT, a TCP-only tunnel (Z-Tunnel 1.0) or an app that ignores the proxy reaches {host} over HTTP/3 this way"
+            ));
+        }
         o.diagnosis = diagnosis(
             Cause::QuicOpen,
             format!(
