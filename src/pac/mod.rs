@@ -55,6 +55,31 @@ pub struct Decision {
     pub line: Option<PacLine>,
 }
 
+impl Decision {
+    /// The decision an answer gives for `url` (no line yet): an error when it holds a
+    /// directive browsers do not know.
+    pub fn of_answer(
+        url: &str,
+        host: &str,
+        port: u16,
+        answer: String,
+    ) -> Result<Decision, PacError> {
+        let directives = parse_answer(&answer).map_err(|directive| PacError::UnknownDirective {
+            url: url.to_string(),
+            answer: answer.clone(),
+            directive,
+        })?;
+        Ok(Decision {
+            url: url.to_string(),
+            host: host.to_string(),
+            port,
+            answer,
+            directives,
+            line: None,
+        })
+    }
+}
+
 /// Which way a probe goes for a decision.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Way {
@@ -180,20 +205,8 @@ pub fn decide_all(
             continue;
         }
         let decision = engine.find_proxy(url, host).and_then(|answer| {
-            let directives =
-                parse_answer(&answer).map_err(|directive| PacError::UnknownDirective {
-                    url: url.clone(),
-                    answer: answer.clone(),
-                    directive,
-                })?;
-            let mut decision = Decision {
-                url: url.clone(),
-                host: host.clone(),
-                port: *port,
-                line: deciding_line(script, &answer),
-                answer,
-                directives,
-            };
+            let mut decision = Decision::of_answer(url, host, *port, answer)?;
+            decision.line = deciding_line(script, &decision.answer);
             // A DIRECT is what fails a login host: when several lines return it, copies of
             // the script (compiled once per run) find the one that did. Not done for a PROXY
             // answer, which passes, so that a large scenario's decisions stay cheap.

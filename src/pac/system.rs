@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
-use super::{Decision, DecisionSource, PacError, ProxyDecisions, parse_answer};
+use super::{Decision, DecisionSource, PacError, ProxyDecisions};
 
 /// The decision for each target (`host`, `port`, URL) from the variables `var` reads.
 pub fn decide_all(
@@ -35,22 +35,7 @@ pub fn decide_all(
             Some(proxy) => answer_for(&proxy),
             None => Ok("DIRECT".to_string()),
         };
-        let decision = answer.and_then(|answer| {
-            let directives =
-                parse_answer(&answer).map_err(|directive| PacError::UnknownDirective {
-                    url: url.clone(),
-                    answer: answer.clone(),
-                    directive,
-                })?;
-            Ok(Decision {
-                url: url.clone(),
-                host: host.clone(),
-                port: *port,
-                answer,
-                directives,
-                line: None,
-            })
-        });
+        let decision = answer.and_then(|answer| Decision::of_answer(url, host, *port, answer));
         decisions.insert(host, *port, decision);
     }
     decisions

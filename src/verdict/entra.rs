@@ -634,7 +634,7 @@ mod tests {
     use crate::observation::entra::{GraphError, SignInRecord};
     use crate::observation::{CaPolicyProof, ConnectObservation, Observation};
     use crate::plan::{CheckKind, Plan};
-    use crate::scenario::model::{AnchorSet, EntraMode, Port, Require};
+    use crate::scenario::model::{EntraMode, Port};
 
     const HOSTS: [&str; 3] = [
         "login.microsoftonline.com",
@@ -654,15 +654,7 @@ mod tests {
     }
 
     fn exp(expect_anchored: bool) -> Expectation {
-        Expectation {
-            anchors: AnchorSet(vec!["127.0.0.2/32".parse().unwrap()]),
-            expect_anchored,
-            proxied: false,
-            login_ports: vec![Port::HTTP, Port::HTTPS],
-            require: Require::Path,
-            entra_mode: EntraMode::Log,
-            ca_policy: None,
-        }
+        Expectation::lab(expect_anchored, false)
     }
 
     fn seen(host: &str, outcome: TokenOutcome, log: SignInLog) -> EntraObservation {

@@ -24,6 +24,23 @@ pub struct Expectation {
     pub ca_policy: Option<crate::observation::CaPolicyProof>,
 }
 
+#[cfg(test)]
+impl Expectation {
+    /// The lab's expectation, for unit tests: anchors {127.0.0.2}, login ports 80 and 443,
+    /// evidence on the path, Entra's log.
+    pub(crate) fn lab(expect_anchored: bool, proxied: bool) -> Expectation {
+        Expectation {
+            anchors: AnchorSet(vec!["127.0.0.2/32".parse().unwrap()]),
+            expect_anchored,
+            proxied,
+            login_ports: vec![Port::HTTP, Port::HTTPS],
+            require: Require::default(),
+            entra_mode: Default::default(),
+            ca_policy: None,
+        }
+    }
+}
+
 /// The diagnosis of `cause`, said of this case in `likely_cause`.
 pub(super) fn diagnosis(
     cause: crate::cause::Cause,

@@ -264,20 +264,11 @@ mod tests {
         AddressClass, AnswerSource, DnsAnswer, DnsObservation, NotRun, ServiceRecord,
     };
     use crate::plan::Check;
-    use crate::scenario::model::{AnchorSet, Port, Require};
 
     const HOST: &str = "login.microsoftonline.com";
 
     fn exp(expect_anchored: bool, proxied: bool) -> Expectation {
-        Expectation {
-            anchors: AnchorSet(vec!["127.0.0.2/32".parse().unwrap()]),
-            expect_anchored,
-            proxied,
-            login_ports: vec![Port::HTTP, Port::HTTPS],
-            require: Require::default(),
-            entra_mode: Default::default(),
-            ca_policy: None,
-        }
+        Expectation::lab(expect_anchored, proxied)
     }
 
     fn check() -> Check {

@@ -202,7 +202,7 @@ mod tests {
     use super::*;
     use crate::observation::{Http3Offer, Observation};
     use crate::plan::{CheckKind, Plan, Route};
-    use crate::scenario::model::{AnchorSet, EntraMode, Family, Port, Require};
+    use crate::scenario::model::Family;
 
     const SCENARIO: &str = r#"
 name = "quic"
@@ -228,15 +228,7 @@ http3 = true
     }
 
     fn exp(expect_anchored: bool) -> Expectation {
-        Expectation {
-            anchors: AnchorSet(vec!["127.0.0.2/32".parse().unwrap()]),
-            expect_anchored,
-            proxied: false,
-            login_ports: vec![Port::HTTP, Port::HTTPS],
-            require: Require::Path,
-            entra_mode: EntraMode::Log,
-            ca_policy: None,
-        }
+        Expectation::lab(expect_anchored, false)
     }
 
     fn echo(ip: &str) -> Http3Echo {
@@ -283,7 +275,7 @@ http3 = true
     }
 
     #[test]
-    fn quic_is_planned_per_login_host_and_family_on_direct_routes_only() {
+    fn quic_is_planned_per_login_host_and_family_whatever_the_proxy() {
         let direct = plan(&SCENARIO.replace("[anchor]", "[limits]\nfamily = \"both\"\n[anchor]"));
         let quic: Vec<_> = direct
             .checks
@@ -306,7 +298,8 @@ http3 = true
         // side.
         let resolve = quic[0].waits_for.expect("waits for the resolve");
         assert_eq!(direct.checks[resolve].kind, CheckKind::Resolve);
-        // Through an explicit proxy a browser sends no QUIC: none is planned, and the run says so.
+        // Through an explicit proxy too, straight from the vantage: a browser the PAC file
+        // sends DIRECT, or an app that ignores the proxy, goes that way.
         let proxied_text = format!("{SCENARIO}[vantage]\nproxy = \"http://127.0.0.1:3128\"\n");
         let s = crate::scenario::load_str(
             &proxied_text,
@@ -315,18 +308,36 @@ http3 = true
         )
         .unwrap();
         let proxied = Plan::build(&s, &[]);
+        let quic: Vec<_> = proxied
+            .checks
+            .iter()
+            .filter(|c| matches!(c.kind, CheckKind::Quic { .. }))
+            .collect();
+        let routes: Vec<Route> = quic.iter().map(|c| c.route).collect();
+        assert_eq!(
+            routes,
+            [Route::Direct(Family::V4), Route::Direct(Family::V6)]
+        );
+        assert_eq!(proxied.quic_not_checked(&s), None);
+        assert_eq!(direct.quic_not_checked(&s), None);
+        // Without 443 among the login ports there is nothing to check, and the run says so.
+        let http_only = crate::scenario::load_str(
+            &SCENARIO.replace("[anchor]", "ports = [80]\n[anchor]"),
+            std::path::Path::new("quic.toml"),
+            crate::scenario::Format::Toml,
+        )
+        .unwrap();
+        let plan80 = Plan::build(&http_only, &[]);
         assert!(
-            !proxied
+            !plan80
                 .checks
                 .iter()
                 .any(|c| matches!(c.kind, CheckKind::Quic { .. }))
         );
-        assert!(
-            proxied
-                .quic_not_checked(&s)
-                .is_some_and(|why| why.contains("explicit proxy"))
+        assert_eq!(
+            plan80.quic_not_checked(&http_only).as_deref(),
+            Some("not checked: the login ports lack 443")
         );
-        assert_eq!(direct.quic_not_checked(&s), None);
     }
 
     #[test]

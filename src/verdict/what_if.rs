@@ -445,7 +445,6 @@ mod tests {
     use crate::guide::GuideStep;
     use crate::observation::Observation;
     use crate::plan::{CheckKind, Plan};
-    use crate::scenario::model::{AnchorSet, EntraMode, Port, Require};
 
     const ANCHOR: &str = "127.0.0.2";
     const CONTROL: &str = "127.0.0.3";
@@ -464,15 +463,7 @@ mod tests {
     }
 
     fn exp() -> Expectation {
-        Expectation {
-            anchors: AnchorSet(vec!["127.0.0.2/32".parse().unwrap()]),
-            expect_anchored: true,
-            proxied: false,
-            login_ports: vec![Port::HTTP, Port::HTTPS],
-            require: Require::Path,
-            entra_mode: EntraMode::Log,
-            ca_policy: None,
-        }
+        Expectation::lab(true, false)
     }
 
     fn judge(w: WhatIfObservation) -> Outcome {
