@@ -68,21 +68,42 @@ fn the_packaged_crate_holds_what_install_builds_and_no_tests() {
             "{f} is packaged"
         );
     }
-    // Every scenario the binary embeds is packaged.
+    // Every file the binary embeds (a scenario, the PAC functions' JavaScript) is packaged:
+    // each `include_str!`/`include_bytes!` path, read from its source file's folder.
+    let mut embedded = 0;
     for source in files
         .iter()
-        .filter(|f| f.starts_with("src/") && f.ends_with(".rs"))
+        // `tests.rs` files are test modules (`#[cfg(test)] mod tests;`).
+        .filter(|f| f.starts_with("src/") && f.ends_with(".rs") && !f.ends_with("/tests.rs"))
     {
-        let code = read(source);
-        for (i, _) in code.match_indices("include_str!(\"../../scenarios/") {
-            let rest = &code[i + "include_str!(\"../../".len()..];
-            let path = &rest[..rest.find('"').unwrap()];
-            assert!(
-                files.iter().any(|f| f == path),
-                "{source} embeds {path}, not packaged"
-            );
+        let whole = read(source);
+        // What the tests embed (fixtures) is not the binary's.
+        let code = whole.split("#[cfg(test)]").next().unwrap_or_default();
+        for macro_call in ["include_str!(\"", "include_bytes!(\""] {
+            for (i, _) in code.match_indices(macro_call) {
+                let rest = &code[i + macro_call.len()..];
+                let written = &rest[..rest.find('"').unwrap()];
+                let mut parts: Vec<&str> = source.split('/').collect();
+                parts.pop();
+                for part in written.split('/') {
+                    match part {
+                        ".." => {
+                            parts.pop();
+                        }
+                        "." => {}
+                        p => parts.push(p),
+                    }
+                }
+                let path = parts.join("/");
+                embedded += 1;
+                assert!(
+                    files.iter().any(|f| *f == path),
+                    "{source} embeds {written} ({path}), not packaged"
+                );
+            }
         }
     }
+    assert!(embedded >= 5, "found only {embedded} embedded files");
     let manifest: toml::Table = read("Cargo.toml").parse().unwrap();
     let package = manifest["package"].as_table().unwrap();
     for key in [
