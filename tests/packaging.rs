@@ -97,7 +97,7 @@ fn the_packaged_crate_holds_what_install_builds_and_no_tests() {
                 let path = parts.join("/");
                 embedded += 1;
                 assert!(
-                    files.iter().any(|f| *f == path),
+                    files.contains(&path),
                     "{source} embeds {written} ({path}), not packaged"
                 );
             }
