@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use rquickjs::context::EvalOptions;
 use rquickjs::{Context, Ctx, Function, Runtime, Value};
 
-use super::error::{PacError, Resolve};
+use super::error::{PacError, PacLine, Resolve};
 
 /// The standard PAC functions, in JavaScript over four host functions.
 const PRELUDE: &str = include_str!("prelude.js");
@@ -146,7 +146,7 @@ impl Engine {
             let swapped = text.replacen(&quoted, &format!("{quote}{marker}{quote}"), 1);
             copy[n] = &swapped;
             if let Ok(engine) = Engine::compile(&copy.join("\n"), self.env.clone(), self.limits) {
-                let line = super::PacLine {
+                let line = PacLine {
                     line: n as u32 + 1,
                     text: text.trim().to_string(),
                 };
@@ -187,13 +187,13 @@ impl Engine {
 /// Copies of a PAC file, one per `return` line of one answer, each with that line's literal
 /// swapped for a marker ([`Engine::tracer`]).
 pub struct Tracer {
-    copies: Vec<(super::PacLine, String, Engine)>,
+    copies: Vec<(PacLine, String, Engine)>,
 }
 
 impl Tracer {
     /// The line whose `return` gave the answer for this URL: the copy that answers its marker.
     /// `None` when none does (the answer is built, not a literal).
-    pub fn line(&self, url: &str, host: &str) -> Option<super::PacLine> {
+    pub fn line(&self, url: &str, host: &str) -> Option<PacLine> {
         self.copies
             .iter()
             .find(|(_, marker, engine)| engine.find_proxy(url, host).is_ok_and(|a| a == *marker))

@@ -1,5 +1,5 @@
-//! What the PAC engine and the decision share: why a decision could not be made, and how the
-//! PAC functions resolve names.
+//! What the PAC engine and the decision share: why a decision could not be made, where in the
+//! file it was taken, and how the PAC functions resolve names.
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -59,3 +59,10 @@ impl PacError {
 
 /// Resolves a name for the PAC functions: every address, in the resolver's order.
 pub type Resolve = Arc<dyn Fn(&str) -> Vec<IpAddr> + Send + Sync>;
+
+/// Where in the PAC file a decision was taken, when it can be pinned down.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PacLine {
+    pub line: u32,
+    pub text: String,
+}

@@ -11,7 +11,7 @@ use serde::Serialize;
 
 pub use directive::{Directive, ProxyAt, parse_answer};
 pub use engine::{Engine, EngineLimits, HostEnv};
-pub use error::{PacError, Resolve};
+pub use error::{PacError, PacLine, Resolve};
 
 use crate::scenario::model::{Port, ProxySpec};
 
@@ -32,13 +32,6 @@ impl std::fmt::Display for DecisionSource {
             DecisionSource::Environment => f.write_str("the environment's proxy variables"),
         }
     }
-}
-
-/// Where in the PAC file a decision was taken, when it can be pinned down.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct PacLine {
-    pub line: u32,
-    pub text: String,
 }
 
 /// The decision for one URL: the answer as the script gave it and its directives.
