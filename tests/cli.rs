@@ -405,45 +405,29 @@ fn an_entra_scenario_without_credentials_runs_nothing_and_names_the_variables() 
 /// the observers asked over HTTP/3.
 #[test]
 fn the_dry_run_shows_quic_checks_with_or_without_a_proxy() {
-    let out = run(&[
-        "run",
-        "scenarios/lab.toml",
-        "--dry-run",
-        "--expect-ip",
-        "127.0.0.2",
-        "--dns",
-        "127.0.0.1:9",
-    ]);
-    let stdout = text(&out.stdout);
-    assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
-    assert!(
-        stdout.contains(
-            "login.windows.net:443 quic udp (ipv4)  (after login.windows.net resolve (ipv4))"
-        ),
-        "{stdout}"
-    );
-    assert!(
-        stdout.contains("port 443, 3 samples, over HTTP/3 too"),
-        "{stdout}"
-    );
-    assert!(!stdout.contains("  quic: not checked"), "{stdout}");
-    let out = run(&[
-        "run",
-        "scenarios/lab.toml",
-        "--dry-run",
-        "--expect-ip",
-        "127.0.0.2",
-        "--proxy",
-        "http://127.0.0.1:9",
-    ]);
-    let stdout = text(&out.stdout);
-    assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
     // Through an explicit proxy too: QUIC is tried straight from the vantage.
-    assert!(
-        stdout.contains(
-            "login.windows.net:443 quic udp (ipv4)  (after login.windows.net resolve (ipv4))"
-        ),
-        "{stdout}"
-    );
-    assert!(!stdout.contains("  quic: not checked"), "{stdout}");
+    for way in [["--dns", "127.0.0.1:9"], ["--proxy", "http://127.0.0.1:9"]] {
+        let mut args = vec![
+            "run",
+            "scenarios/lab.toml",
+            "--dry-run",
+            "--expect-ip",
+            "127.0.0.2",
+        ];
+        args.extend(way);
+        let out = run(&args);
+        let stdout = text(&out.stdout);
+        assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
+        assert!(
+            stdout.contains(
+                "login.windows.net:443 quic udp (ipv4)  (after login.windows.net resolve (ipv4))"
+            ),
+            "{way:?}: {stdout}"
+        );
+        assert!(
+            stdout.contains("port 443, 3 samples, over HTTP/3 too"),
+            "{way:?}: {stdout}"
+        );
+        assert!(!stdout.contains("  quic: not checked"), "{way:?}: {stdout}");
+    }
 }

@@ -234,26 +234,22 @@ pub fn lab_overrides_with(
     }
     if via_proxy {
         overrides.proxy = scenario::parse_proxy(&format!("http://{}", lab.proxy_addr())).ok();
-        // QUIC goes straight from the vantage whatever its proxy: to the lab's UDP listener,
-        // at the transparent HTTPS door's port number. Proxied TCP never reads this rule.
+    }
+    for (port, addr) in [
+        (80, lab.transparent_http_addr()),
+        (443, lab.transparent_https_addr()),
+    ] {
+        // Through the proxy only QUIC reads a rule (proxied TCP never does): UDP 443 goes
+        // straight from the vantage, to the lab's listener at the HTTPS door's port number.
+        if via_proxy && port != 443 {
+            continue;
+        }
         connect_to.push(ConnectTo {
             from_host: None,
-            from_port: Some(443),
+            from_port: Some(port),
             to_host: None,
-            to_port: Some(lab.transparent_https_addr().port()),
+            to_port: Some(addr.port()),
         });
-    } else {
-        for (port, addr) in [
-            (80, lab.transparent_http_addr()),
-            (443, lab.transparent_https_addr()),
-        ] {
-            connect_to.push(ConnectTo {
-                from_host: None,
-                from_port: Some(port),
-                to_host: None,
-                to_port: Some(addr.port()),
-            });
-        }
     }
     (overrides, connect_to)
 }

@@ -324,22 +324,12 @@ fn an_unanchored_host_pinned_by_the_hosts_file_blames_the_entry() {
     });
     for (c, o) in plan.checks.iter().zip(obs.iter_mut()) {
         if c.kind == CheckKind::Resolve && c.host == "login.windows.net" {
-            *o = Observation::Resolve(DnsObservation {
-                host: c.host.clone(),
-                record_type: "A",
-                resolvers: vec!["127.0.0.53:53".into()],
-                source: AnswerSource::HostsFile {
+            *o = loopback_answer(
+                &c.host,
+                AnswerSource::HostsFile {
                     path: "/etc/hosts".into(),
                 },
-                outcome: DnsOutcome::Answers {
-                    answers: vec![DnsAnswer {
-                        addr: "127.0.0.77".parse().unwrap(),
-                        ttl: 86400,
-                        class: AddressClass::Loopback,
-                    }],
-                },
-                elapsed: Duration::ZERO,
-            });
+            );
         }
     }
     let outcomes = judge(&plan, &obs, &expectation(&s));
@@ -622,6 +612,24 @@ fn an_untrusted_chain_fails_with_the_inspection_diagnosis() {
 
 /// A resolve answered by the hosts file says so (reason, observed, a warning); one answered by
 /// DNS, the named servers' or the system's, says nothing of its source.
+/// `host`'s A answer 127.0.0.77 (loopback), as `source` gave it.
+fn loopback_answer(host: &str, source: AnswerSource) -> Observation {
+    Observation::Resolve(DnsObservation {
+        host: host.to_string(),
+        record_type: "A",
+        resolvers: vec!["127.0.0.53:53".into()],
+        source,
+        outcome: DnsOutcome::Answers {
+            answers: vec![DnsAnswer {
+                addr: "127.0.0.77".parse().unwrap(),
+                ttl: 86400,
+                class: AddressClass::Loopback,
+            }],
+        },
+        elapsed: Duration::ZERO,
+    })
+}
+
 #[test]
 fn an_answer_from_the_hosts_file_is_said_and_warned_of() {
     let s = scenario(true);
@@ -632,22 +640,7 @@ fn an_answer_from_the_hosts_file_is_said_and_warned_of() {
         .iter()
         .find(|c| c.kind == CheckKind::Resolve)
         .unwrap();
-    let answered = |source: AnswerSource| {
-        Observation::Resolve(DnsObservation {
-            host: check.host.clone(),
-            record_type: "A",
-            resolvers: vec!["127.0.0.53:53".into()],
-            source,
-            outcome: DnsOutcome::Answers {
-                answers: vec![DnsAnswer {
-                    addr: "127.0.0.77".parse().unwrap(),
-                    ttl: 86400,
-                    class: AddressClass::Loopback,
-                }],
-            },
-            elapsed: Duration::ZERO,
-        })
-    };
+    let answered = |source: AnswerSource| loopback_answer(&check.host, source);
     let from_file = judge_check(
         check,
         &answered(AnswerSource::HostsFile {
