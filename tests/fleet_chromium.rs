@@ -109,11 +109,12 @@ struct Rendered {
 
 impl Rendered {
     /// Console messages (script errors, CSP violations, console.error): the page must have
-    /// none.
+    /// none. Those Chromium's own pages log (`source: chrome://...`, such as "Slow network is
+    /// detected" on a loaded machine) are not the page's and are left out.
     fn console(&self) -> Vec<&str> {
         self.stderr
             .lines()
-            .filter(|l| l.contains(":CONSOLE"))
+            .filter(|l| l.contains(":CONSOLE") && !l.contains("source: chrome://"))
             .collect()
     }
 }
